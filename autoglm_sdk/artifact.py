@@ -1,0 +1,234 @@
+"""Artifact directories: written atomically, loaded without running code from them.
+
+Layout::
+
+    manifest.lock.toml   resolved manifest, plugin distributions and versions, ports, task
+    weights.safetensors  every learnable stage's parameters and buffers
+    report.json          metrics, history, timings, sizes, backends
+    report.md            the same for people, with figures
+    *.png                figures referenced by report.md
+
+Only TOML, JSON and safetensors are read back: no pickle, no imports named by
+the artifact beyond the registered plugins its lock file names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import tomllib
+
+from autoglm_sdk.errors import ArtifactError
+from autoglm_sdk.protocols import Port, TaskSpec
+
+LOCK = "manifest.lock.toml"
+WEIGHTS = "weights.safetensors"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+FORMAT_VERSION = 1
+
+
+def strip_none(value: Any) -> Any:
+    """TOML has no null: drop None values recursively."""
+    if isinstance(value, dict):
+        return {k: strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [strip_none(v) for v in value if v is not None]
+    return value
+
+
+def port_to_dict(port: Port) -> dict[str, Any]:
+    return strip_none({"type": port.type, "modalities": sorted(port.modalities), "dim": port.dim, "num_edge_types": port.num_edge_types})
+
+
+def port_from_dict(data: dict[str, Any]) -> Port:
+    return Port(data["type"], frozenset(data.get("modalities", ())), data.get("dim"), data.get("num_edge_types"))
+
+
+def task_to_dict(task: TaskSpec) -> dict[str, Any]:
+    return {"level": task.level, "num_classes": task.num_classes, "label_names": list(task.label_names), "metric": task.metric}
+
+
+def task_from_dict(data: dict[str, Any]) -> TaskSpec:
+    return TaskSpec(data["level"], int(data["num_classes"]), tuple(data.get("label_names", ())), data.get("metric", "accuracy"))
+
+
+def write_artifact(
+    output: Path,
+    files: dict[str, Callable[[Path], None]],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``files`` (name -> writer(path)) into a temporary sibling directory, then rename it into place.
+
+    An interrupted build leaves at most a hidden ``.NAME.tmp-*`` directory, which
+    is removed on the way out; ``output`` is either the old artifact or the new one.
+    """
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ArtifactError(f"{output} already exists", hint="pass --force to replace it, or choose another -o")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    try:
+        for name, writer in files.items():
+            writer(tmp / name)
+        # mkdtemp makes a private directory; an artifact is meant to be shared like any other output
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
+        for child in tmp.iterdir():
+            os.chmod(child, 0o666 & ~mask)
+        if output.exists():
+            old = output.with_name(f".{output.name}.old-{os.getpid()}")
+            os.replace(output, old)
+            os.replace(tmp, output)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return output
+
+
+def read_lock(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path} is not an artifact directory", hint="pass the directory `autoglm build -o` wrote")
+    lock_path = path / LOCK
+    if not lock_path.exists():
+        raise ArtifactError(f"{path} has no {LOCK}; it is not a complete artifact", hint="rebuild it with `autoglm build`")
+    try:
+        lock = tomllib.loads(lock_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ArtifactError(f"{lock_path}: corrupt lock file: {exc}") from exc
+    version = lock.get("autoglm", {}).get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(f"{path}: artifact format {version} is not supported (this SDK reads {FORMAT_VERSION})")
+    return lock
+
+
+@dataclass
+class Pipeline:
+    """A loaded artifact: ``predict(records)`` answers JSON-like records."""
+
+    path: Path
+    lock: dict[str, Any]
+    manifest: Any
+    model: Any
+    task: TaskSpec
+    data_port: Port
+    backend: Any
+
+    @property
+    def modalities(self) -> list[str]:
+        return sorted(self.data_port.modalities)
+
+    def predict(self, records: Iterable[Any], batch_size: int = 32) -> list[dict[str, Any]]:
+        """One answer per record: a label (graph level) or a label per node (node level)."""
+        from autoglm_sdk.io import sample_from_record
+
+        samples = []
+        for i, record in enumerate(records):
+            where, value = record if isinstance(record, tuple) else (f"record {i + 1}", record)
+            samples.append(sample_from_record(value, self.data_port, where))
+        return self.predict_samples(samples, batch_size)
+
+    def predict_samples(self, samples: list[dict[str, Any]], batch_size: int = 32) -> list[dict[str, Any]]:
+        import torch
+
+        from autoglm_sdk.trainer import batches
+
+        self.model.eval()
+        answers: list[dict[str, Any]] = []
+        with torch.no_grad():
+            for chunk in batches(samples, batch_size):
+                with self.backend.autocast():
+                    pred = self.model(chunk)
+                probs = pred.logits.float().softmax(-1)
+                if self.task.level == "graph":
+                    for sample, p in zip(chunk, probs):
+                        answers.append(self._answer(sample, p))
+                else:
+                    batch = getattr(pred.graph, "batch", None)
+                    for i, sample in enumerate(chunk):
+                        rows = probs if batch is None else probs[batch == i]
+                        answers.append(self._node_answer(sample, rows))
+        return answers
+
+    def _answer(self, sample: dict[str, Any], p: Any) -> dict[str, Any]:
+        index = int(p.argmax())
+        out: dict[str, Any] = {"prediction": self.task.label_name(index), "confidence": round(float(p[index]), 6)}
+        for key in ("id", "label"):
+            if key in sample:
+                out[key] = sample[key] if key == "id" else self.task.label_name(int(sample[key]))
+        return out
+
+    def _node_answer(self, sample: dict[str, Any], rows: Any) -> dict[str, Any]:
+        indices = rows.argmax(-1).tolist()
+        out: dict[str, Any] = {"id": sample["id"]} if "id" in sample else {}
+        import torch
+
+        graph = sample.get("graph")
+        y = getattr(graph, "y", None)
+        if y is not None:  # gold labels present: say how many the pipeline got right
+            mask = getattr(graph, "label_mask", None)
+            mask = torch.ones_like(y, dtype=torch.bool) if mask is None else mask
+            hits = torch.tensor(indices)[mask] == y[mask]
+            out["accuracy"] = round(float(hits.float().mean()), 6) if hits.numel() else None
+        out["predictions"] = [self.task.label_name(i) for i in indices]
+        return out
+
+
+def load(path: str | Path, *, registry: Any = None) -> Pipeline:
+    """Load an artifact directory written by ``autoglm build``.
+
+    Every plugin its lock names must be installed; a different installed version
+    is a warning, a missing plugin an error with an install hint.
+    """
+    from importlib import metadata
+
+    from safetensors.torch import load_file
+
+    from autoglm_sdk.builtins.backends import resolve_backend
+    from autoglm_sdk.dag import wire
+    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk.pipeline import build_model
+
+    path = Path(path)
+    lock = read_lock(path)
+    manifest = validate_manifest(lock["manifest"], registry=registry, source=str(path / LOCK))
+    for key, info in lock.get("plugins", {}).items():
+        try:
+            installed = metadata.version(info["distribution"])
+        except metadata.PackageNotFoundError:
+            continue  # validate_manifest already resolved the plugin, possibly from an import path
+        if installed != info["version"]:
+            warnings.warn(
+                f"{key}: artifact was built with {info['distribution']} {info['version']}, {installed} is installed",
+                stacklevel=2,
+            )
+    ports = {k: port_from_dict(v) for k, v in lock["ports"].items()}
+    task = task_from_dict(lock["task"])
+    dag = wire(manifest)
+    backend, _ = resolve_backend(manifest.backend.spec, manifest.backend.config)
+    model = build_model(manifest, dag, ports, task, device=backend.device)
+    weights = path / WEIGHTS
+    if not weights.exists():
+        raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")
+    state = load_file(str(weights))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ArtifactError(
+            f"{weights}: weights do not match the pipeline (missing {missing[:3]}, unexpected {unexpected[:3]})",
+            hint="the installed plugins changed their parameters; rebuild the artifact",
+        )
+    model = backend.prepare(model)
+    model.eval()
+    return Pipeline(path, lock, manifest, model, task, ports["data"], backend)

@@ -1,0 +1,197 @@
+"""``autoglm build``: manifest -> data -> fitted, evaluated pipeline -> artifact directory."""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from autoglm_sdk import __version__
+from autoglm_sdk.artifact import (
+    FORMAT_VERSION,
+    LOCK,
+    REPORT_JSON,
+    REPORT_MD,
+    WEIGHTS,
+    port_to_dict,
+    strip_none,
+    task_to_dict,
+    write_artifact,
+)
+from autoglm_sdk.errors import DataError
+from autoglm_sdk.hooks import HOOKSPEC_VERSION, plugin_manager
+from autoglm_sdk.manifest import Manifest
+from autoglm_sdk.protocols import CONTRACT_VERSION, BuildContext
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    report: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _distribution_of(spec: Any) -> tuple[str, str]:
+    """(distribution, version) that provides a spec's module, or ("unknown", "")."""
+    top = spec.factory.split(".", 1)[0].split(":", 1)[0]
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            return dist, metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown", ""
+
+
+def _environment() -> dict[str, str]:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+
+
+def build(
+    manifest: Manifest,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: Any = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> BuildResult:
+    """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`."""
+    from safetensors.torch import save_file
+
+    from autoglm_sdk.builtins.backends import resolve_backend
+    from autoglm_sdk.dag import check_fit, wire
+    from autoglm_sdk.pipeline import build_model
+    from autoglm_sdk.report import parameter_count, write_report_md
+    from autoglm_sdk.trainer import evaluate, fit
+
+    output = Path(output)
+    hooks = plugin_manager().hook
+    resolved = manifest.resolved()
+    seed = manifest.pipeline.seed
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    hooks.autoglm_build_started(manifest=resolved, output=str(output))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend, fallbacks = resolve_backend(manifest.backend.spec, manifest.backend.config, BuildContext(seed=seed))
+    for w in caught:
+        log(f"warning: {w.message}")
+    status = backend.probe()
+    log(f"backend: {status.name} ({backend.device})")
+
+    t = time.perf_counter()
+    seed_everything(seed)
+    data_section = manifest.stages["data"]
+    source = data_section.spec.create(data_section.config, BuildContext(seed=seed, stage="data"))
+    dataset = source.load()
+    timings["data_seconds"] = time.perf_counter() - t
+    for split in ("train", "val", "test"):
+        if not dataset.splits.get(split):
+            raise DataError(f"data `{data_section.plugin}` produced an empty `{split}` split", hint="check its split sizes")
+    log(f"data: {data_section.plugin} " + ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items()))
+
+    dag = wire(manifest)
+    ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
+    model = build_model(manifest, dag, ports, dataset.task, device=backend.device)
+    model = backend.prepare(model)
+
+    t = time.perf_counter()
+    train_result = fit(
+        model,
+        dataset.splits,
+        dataset.task,
+        manifest.train,
+        seed=seed,
+        autocast=backend.autocast,
+        on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
+        progress=progress,
+    )
+    timings["train_seconds"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    metrics = {
+        split: evaluate(model, samples, dataset.task, manifest.train.batch_size, backend.autocast)
+        for split, samples in dataset.splits.items()
+    }
+    timings["eval_seconds"] = time.perf_counter() - t
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+    plugins = {}
+    for section in manifest.sections():
+        dist, version = _distribution_of(section.spec)
+        plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist, "version": version}
+    stage_backends = {key: backend.describe()["backend"] if hasattr(backend, "describe") else status.name for key in dag.order()}
+    lock = {
+        "autoglm": {
+            "format_version": FORMAT_VERSION,
+            "sdk_version": __version__,
+            "contract_version": CONTRACT_VERSION,
+            "hookspec_version": HOOKSPEC_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+        "data": {"fingerprint": dataset.fingerprint},
+        "task": task_to_dict(dataset.task),
+        "ports": {k: port_to_dict(p) for k, p in ports.items()},
+        "plugins": plugins,
+        "manifest": resolved,
+    }
+    timings["total_seconds"] = time.perf_counter() - started
+    report = {
+        "pipeline": manifest.pipeline.name,
+        "description": manifest.pipeline.description,
+        "seed": seed,
+        "task": task_to_dict(dataset.task),
+        "data": {"plugin": data_section.plugin, "fingerprint": dataset.fingerprint,
+                 "sizes": {k: len(v) for k, v in dataset.splits.items()}},
+        "metrics": metrics,
+        "training": {
+            "epochs_run": len(train_result.history),
+            "best_epoch": train_result.best_epoch,
+            "best_val_accuracy": train_result.best_val,
+            "stopped_early": train_result.stopped_early,
+            "history": train_result.history,
+        },
+        "model": {"parameters": parameter_count(model), "weights_bytes": None,
+                  "stages": {k: s.plugin for k, s in manifest.stages.items()}},
+        "backend": {"chosen": status.name, "device": backend.device, "stages": stage_backends,
+                    "fallbacks": [f.as_dict() for f in fallbacks], "capabilities": dict(status.capabilities)},
+        "timings": timings,
+        "environment": _environment(),
+        "plugins": plugins,
+    }
+
+    def write_weights(path: Path) -> None:
+        save_file(state, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
+        report["model"]["weights_bytes"] = path.stat().st_size
+
+    def write_lock(path: Path) -> None:
+        import tomli_w
+
+        path.write_text(tomli_w.dumps(strip_none(lock)))
+
+    def write_reports(path: Path) -> None:
+        (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        write_report_md(path.parent, report)
+
+    # report.md last: it needs the weights' size
+    write_artifact(output, {WEIGHTS: write_weights, LOCK: write_lock, REPORT_MD: write_reports}, overwrite=overwrite)
+    hooks.autoglm_artifact_written(path=str(output), report=report)
+    return BuildResult(output, report)
+

@@ -1,0 +1,74 @@
+"""pluggy hooks: things many plugins may do at once (observe a build, add CLI commands).
+
+Hook implementations are registered from the ``autoglm.hooks`` entry-point
+group (and, in code, with ``plugin_manager().register(obj)``). Modules in that
+group are imported when the CLI starts, so they must be light: no torch at
+import time.
+
+Versioning: :data:`HOOKSPEC_VERSION` grows when a hook is added; a hook module
+may declare ``AUTOGLM_HOOKSPEC_VERSION``; one written for a newer version than
+this SDK's is refused with a clear message rather than half-working.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pluggy
+
+PROJECT = "autoglm"
+HOOKSPEC_VERSION = 1
+HOOK_GROUP = "autoglm.hooks"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class AutoGLMHookSpecs:
+    """Hook specifications, version 1."""
+
+    @hookspec
+    def autoglm_build_started(self, manifest: dict[str, Any], output: str) -> None:
+        """A build has validated its manifest and is about to load data."""
+
+    @hookspec
+    def autoglm_epoch_ended(self, epoch: int, metrics: dict[str, float]) -> None:
+        """A training epoch finished; ``metrics`` holds train loss and validation metric."""
+
+    @hookspec
+    def autoglm_artifact_written(self, path: str, report: dict[str, Any]) -> None:
+        """An artifact directory has been renamed into place."""
+
+    @hookspec
+    def autoglm_cli_commands(self, app: Any) -> None:
+        """Add commands to the typer ``app`` behind the ``autoglm`` console script."""
+
+
+class _Broken:
+    """Hook modules that failed to load: reported by ``autoglm doctor``, never fatal."""
+
+    items: list[tuple[str, str]] = []
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(AutoGLMHookSpecs)
+    from importlib import metadata
+
+    for ep in metadata.entry_points(group=HOOK_GROUP):
+        try:
+            module = ep.load()
+            wanted = getattr(module, "AUTOGLM_HOOKSPEC_VERSION", HOOKSPEC_VERSION)
+            if wanted > HOOKSPEC_VERSION:
+                raise RuntimeError(f"needs hookspec version {wanted}, this SDK has {HOOKSPEC_VERSION}")
+            pm.register(module, name=ep.name)
+        except Exception as exc:  # a broken third-party hook must not break the SDK
+            _Broken.items.append((ep.name, f"{type(exc).__name__}: {exc}"))
+    return pm
+
+
+def broken_hooks() -> list[tuple[str, str]]:
+    plugin_manager()
+    return list(_Broken.items)

@@ -1,0 +1,363 @@
+"""TOML manifests, validated in two phases, with errors that name the key.
+
+Phase 1 checks the manifest's own shape (known sections, each plugin section a
+table with a ``plugin`` name). Phase 2 resolves every plugin through the
+registry and validates its section against the plugin's ``Config``. Neither
+phase imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, Field, ValidationError
+
+from autoglm_sdk.errors import AutoGLMError, ManifestError
+from autoglm_sdk.protocols import PluginConfig, PluginSpec
+from autoglm_sdk.registry import Registry, default_registry, suggest
+
+
+class PipelineSection(PluginConfig):
+    name: str = Field("pipeline", description="Name of the pipeline, recorded in the artifact.")
+    description: str = Field("", description="Free text shown in the report.")
+    seed: int = Field(0, ge=0, description="Seed for data generation, initialisation and shuffling.")
+
+
+class TrainSection(PluginConfig):
+    epochs: int = Field(100, ge=0, description="Maximum number of training epochs (0 = no training).")
+    lr: float = Field(0.01, gt=0, description="AdamW learning rate.")
+    weight_decay: float = Field(5e-4, ge=0, description="AdamW weight decay.")
+    batch_size: int = Field(32, ge=1, description="Samples per optimisation step.")
+    patience: int = Field(
+        20, ge=0, description="Stop after this many epochs without a better validation metric (0 = never)."
+    )
+    max_grad_norm: float | None = Field(None, gt=0, description="Clip gradients to this norm (none = no clipping).")
+
+
+#: section -> plugin kind, for sections that hold one plugin
+PLUGIN_SECTIONS = {
+    "data": "data",
+    "graph_builder": "graph_builder",
+    "reasoner": "reasoner",
+    "decoder": "decoder",
+    "scheduler": "scheduler",
+    "backend": "backend",
+}
+CORE_SECTIONS = {"pipeline": PipelineSection, "train": TrainSection}
+TOP_LEVEL = [*CORE_SECTIONS, *PLUGIN_SECTIONS, "encoders", "compress"]
+REQUIRED = ("data", "decoder")
+DEFAULTS = {"scheduler": {"plugin": "sequential"}, "backend": {"plugin": "cpu"}}
+#: keys every stage section may carry besides its plugin's config
+STAGE_KEYS = ("plugin", "inputs")
+STAGE_ORDER = ("data", "encoders", "graph_builder", "reasoner", "decoder")
+
+
+@dataclass
+class PluginSection:
+    """One resolved plugin section of a manifest."""
+
+    key: str  # manifest key: "reasoner", "encoders.text", "compress[0]"
+    kind: str
+    plugin: str
+    spec: PluginSpec
+    config: BaseModel
+    inputs: list[str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"plugin": self.plugin}
+        if self.inputs is not None:
+            out["inputs"] = list(self.inputs)
+        out.update(self.config.model_dump(mode="json", exclude_none=True))
+        return out
+
+
+@dataclass
+class Manifest:
+    """A validated manifest: core sections plus resolved plugin sections."""
+
+    raw: dict[str, Any]
+    pipeline: PipelineSection
+    train: TrainSection
+    stages: dict[str, PluginSection]  # data, encoders.*, graph_builder, reasoner, decoder
+    scheduler: PluginSection
+    backend: PluginSection
+    compress: list[PluginSection] = field(default_factory=list)
+    source: str = "<string>"
+
+    def sections(self) -> list[PluginSection]:
+        return [*self.stages.values(), self.scheduler, self.backend, *self.compress]
+
+    def resolved(self) -> dict[str, Any]:
+        """The manifest with every default filled in (what the lock file records)."""
+        out: dict[str, Any] = {
+            "pipeline": self.pipeline.model_dump(mode="json"),
+            "train": self.train.model_dump(mode="json", exclude_none=True),
+        }
+        for key, section in self.stages.items():
+            if key.startswith("encoders."):
+                out.setdefault("encoders", {})[key.split(".", 1)[1]] = section.as_dict()
+            else:
+                out[key] = section.as_dict()
+        out["scheduler"] = self.scheduler.as_dict()
+        out["backend"] = self.backend.as_dict()
+        if self.compress:
+            out["compress"] = [c.as_dict() for c in self.compress]
+        return out
+
+
+# ---------------------------------------------------------------------------
+# reading, overrides
+
+
+def read_manifest_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"manifest {path} does not exist", hint="check the path, or run `autoglm build` alone for the default")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``reasoner.layers=4`` -> (["reasoner", "layers"], 4); values parse as TOML, else as strings."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ManifestError(f"--set {text!r}: expected KEY=VALUE, for example --set reasoner.layers=4")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ManifestError(f"--set {text!r}: `{part}` is not a table in this manifest")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+# ---------------------------------------------------------------------------
+# error messages
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe_errors(prefix: str, error: ValidationError, fields: Iterable[str]) -> list[str]:
+    """Turn pydantic errors into ``key: must be ..., got ...`` lines."""
+    lines = []
+    fields = list(fields)
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        key = f"{prefix}.{loc}" if loc else prefix
+        kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+        if kind == "extra_forbidden":
+            close = suggest(str(err["loc"][-1]), fields)
+            lines.append(f"{key}: unknown key" + (f"; did you mean `{close}`?" if close else f" (valid keys: {', '.join(fields)})"))
+            continue
+        if kind == "missing":
+            lines.append(f"{key}: required key is missing")
+            continue
+        bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+        if kind in bounds:
+            limit = next(iter(ctx.values()))
+            lines.append(f"{key}: must be {bounds[kind]} {_fmt_value(limit)}, got {_fmt_value(value)}")
+            continue
+        message = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+        lines.append(f"{key}: {message}, got {_fmt_value(value)}")
+    return lines
+
+
+def _config_fields(config: type[BaseModel]) -> list[str]:
+    return list(config.model_fields)
+
+
+def config_rows(config: type[BaseModel]) -> list[tuple[str, str, str, str]]:
+    """(key, type, default, description) per field: what `plugins info` prints."""
+    rows = []
+    for key, info in config.model_fields.items():
+        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+        if info.is_required():
+            default = "(required)"
+        elif info.default_factory is not None:
+            default = repr(info.default_factory())
+        else:
+            default = repr(info.default)
+        rows.append((key, annotation, default, info.description or ""))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def validate_manifest(
+    raw: dict[str, Any],
+    *,
+    registry: Registry | None = None,
+    allow_import_paths: bool = False,
+    source: str = "<string>",
+) -> Manifest:
+    """Validate ``raw`` in two phases and resolve its plugins; raise :class:`ManifestError` listing every problem."""
+    registry = registry or default_registry()
+    problems: list[str] = []
+
+    # phase 1: the manifest's own shape
+    for key, value in raw.items():
+        if key not in TOP_LEVEL:
+            close = suggest(key, TOP_LEVEL)
+            problems.append(f"{key}: unknown section" + (f"; did you mean `{close}`?" if close else f" (sections: {', '.join(TOP_LEVEL)})"))
+        elif key == "compress":
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                problems.append("compress: must be an array of tables ([[compress]])")
+        elif not isinstance(value, dict):
+            problems.append(f"{key}: must be a table ([{key}]), got {_fmt_value(value)}")
+    for key in REQUIRED:
+        if key not in raw:
+            problems.append(f"{key}: required section is missing (add a [{key}] table with a `plugin` key)")
+    if problems:
+        raise ManifestError(_join(problems, source))
+
+    sections = {key: raw.get(key, DEFAULTS.get(key)) for key in PLUGIN_SECTIONS if key in raw or key in DEFAULTS}
+    plugin_tables: list[tuple[str, str, dict[str, Any]]] = [(k, PLUGIN_SECTIONS[k], v) for k, v in sections.items()]
+    for name, table in (raw.get("encoders") or {}).items():
+        if not isinstance(table, dict):
+            problems.append(f"encoders.{name}: must be a table ([encoders.{name}])")
+            continue
+        plugin_tables.append((f"encoders.{name}", "encoder", table))
+    for i, table in enumerate(raw.get("compress", [])):
+        plugin_tables.append((f"compress[{i}]", "compressor", table))
+
+    # phase 2: each section against its plugin's Config
+    core: dict[str, BaseModel] = {}
+    for key, model in CORE_SECTIONS.items():
+        try:
+            core[key] = model.model_validate(raw.get(key, {}))
+        except ValidationError as exc:
+            problems.extend(describe_errors(key, exc, _config_fields(model)))
+    resolved: dict[str, PluginSection] = {}
+    for key, kind, table in plugin_tables:
+        name = table.get("plugin")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{key}.plugin: required key is missing (the name of a {kind.replace('_', ' ')} plugin)")
+            continue
+        try:
+            spec = registry.spec(kind, name, allow_import_path=allow_import_paths)
+        except AutoGLMError as exc:
+            text = f"{key}.plugin: {exc.message}" if not exc.message.startswith(key) else exc.message
+            problems.append(text + (f"; {exc.hint}" if exc.hint else ""))
+            continue
+        inputs = table.get("inputs")
+        if inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):
+            problems.append(f"{key}.inputs: must be a list of stage names, got {_fmt_value(inputs)}")
+            inputs = None
+        values = {k: v for k, v in table.items() if k not in STAGE_KEYS}
+        try:
+            config = spec.config.model_validate(values)
+        except ValidationError as exc:
+            problems.extend(describe_errors(key, exc, [*STAGE_KEYS, *_config_fields(spec.config)]))
+            continue
+        resolved[key] = PluginSection(key, kind, name, spec, config, inputs)
+    if problems:
+        raise ManifestError(_join(problems, source))
+
+    stages = {k: resolved[k] for k in resolved if k.split(".")[0] in STAGE_ORDER and k not in ("scheduler", "backend")}
+    stages = dict(sorted(stages.items(), key=lambda kv: STAGE_ORDER.index(kv[0].split(".")[0])))
+    return Manifest(
+        raw=raw,
+        pipeline=core["pipeline"],  # type: ignore[arg-type]
+        train=core["train"],  # type: ignore[arg-type]
+        stages=stages,
+        scheduler=resolved["scheduler"],
+        backend=resolved["backend"],
+        compress=[resolved[k] for k in resolved if k.startswith("compress[")],
+        source=source,
+    )
+
+
+def _join(problems: list[str], source: str) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems in {source}:\n  " + "\n  ".join(problems)
+
+
+def load_manifest(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    registry: Registry | None = None,
+    allow_import_paths: bool = False,
+) -> Manifest:
+    """Read (``None`` = the embedded default), apply ``--set`` overrides, validate."""
+    if path is None:
+        raw, source = default_manifest(), "default manifest"
+    else:
+        raw, source = read_manifest_file(path), str(path)
+    raw = apply_overrides(raw, overrides)
+    return validate_manifest(raw, registry=registry, allow_import_paths=allow_import_paths, source=source)
+
+
+DEFAULT_MANIFEST = Path(__file__).with_name("default_manifest.toml")
+
+
+def default_manifest() -> dict[str, Any]:
+    return tomllib.loads(DEFAULT_MANIFEST.read_text())
+
+
+# ---------------------------------------------------------------------------
+# JSON schema for editors
+
+
+def manifest_schema(registry: Registry | None = None) -> dict[str, Any]:
+    """JSON schema of a manifest, with one alternative per installed plugin of each kind."""
+    registry = registry or default_registry()
+
+    def plugin_alternatives(kind: str) -> dict[str, Any]:
+        options = []
+        for entry in registry.entries(kind):
+            try:
+                spec = entry.load()
+            except AutoGLMError:
+                continue  # broken plugins are listed by `plugins list`, not offered to editors
+            schema = spec.config.model_json_schema()
+            props = dict(schema.get("properties", {}))
+            props["plugin"] = {"const": spec.name, "description": spec.summary}
+            props["inputs"] = {"type": "array", "items": {"type": "string"}, "description": "Upstream stage names."}
+            option = {"type": "object", "title": f"{kind}: {spec.name}", "properties": props,
+                      "required": ["plugin", *schema.get("required", [])], "additionalProperties": False}
+            if "$defs" in schema:
+                option["$defs"] = schema["$defs"]
+            options.append(option)
+        return {"oneOf": options} if options else {"type": "object"}
+
+    props: dict[str, Any] = {key: model.model_json_schema() for key, model in CORE_SECTIONS.items()}
+    for key, kind in PLUGIN_SECTIONS.items():
+        props[key] = plugin_alternatives(kind)
+    props["encoders"] = {"type": "object", "additionalProperties": plugin_alternatives("encoder")}
+    props["compress"] = {"type": "array", "items": plugin_alternatives("compressor")}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "AutoGLM manifest",
+        "type": "object",
+        "properties": props,
+        "required": list(REQUIRED),
+        "additionalProperties": False,
+    }

@@ -1,0 +1,76 @@
+"""The runnable pipeline: stage modules wired by a :class:`~autoglm_sdk.dag.Dag`, run by a Scheduler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from autoglm_sdk.dag import SINK, Dag
+from autoglm_sdk.errors import InputError
+from autoglm_sdk.manifest import Manifest
+from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
+
+
+@dataclass
+class Prediction:
+    """Decoder logits plus the graph the decoder saw (it carries ``y``/``label_mask`` for node tasks)."""
+
+    logits: torch.Tensor
+    graph: Any
+
+
+def _module_key(stage: str) -> str:
+    return stage.replace(".", "__")  # ModuleDict keys may not contain dots
+
+
+class PipelineModel(nn.Module):
+    """All learnable stages in one module, so one optimiser and one state_dict cover them."""
+
+    def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any) -> None:
+        super().__init__()
+        self.dag = dag
+        self.scheduler = scheduler
+        self.stage_objects = stages  # every stage, learnable or not, by manifest key
+        self.stages = nn.ModuleDict({_module_key(k): m for k, m in stages.items() if isinstance(m, nn.Module)})
+
+    def forward(self, samples: list[dict[str, Any]]) -> Prediction:
+        if not samples:
+            raise InputError("no samples to run the pipeline on")
+        captured: dict[str, Any] = {}
+
+        def call(stage: str, args: list[Any]) -> Any:
+            module = self.stage_objects[stage]
+            if stage == SINK:
+                captured["graph"] = args[0]
+            if len(args) == 1:
+                return module(args[0])
+            return module(dict(zip(self.dag.inputs[stage], args)))
+
+        outputs = self.scheduler.run(self.dag, {"data": samples}, call)
+        return Prediction(outputs[SINK], captured.get("graph"))
+
+
+def construct_stages(
+    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu"
+) -> dict[str, Any]:
+    """Build every stage except ``data`` in DAG order, from one seeded generator state."""
+    torch.manual_seed(manifest.pipeline.seed)
+    stages: dict[str, Any] = {}
+    for key in dag.order():
+        if key == "data":
+            continue
+        section = manifest.stages[key]
+        ctx = BuildContext(
+            inputs={u: ports[u] for u in dag.inputs[key]}, task=task, seed=manifest.pipeline.seed, device=device, stage=key
+        )
+        stages[key] = section.spec.create(section.config, ctx)
+    return stages
+
+
+def build_model(manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu") -> PipelineModel:
+    stages = construct_stages(manifest, dag, ports, task, device)
+    scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
+    return PipelineModel(dag, stages, scheduler)

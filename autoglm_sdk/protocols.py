@@ -1,0 +1,285 @@
+"""The contract between the core and its plugins. This module imports no torch.
+
+A plugin has two halves:
+
+* a light :class:`PluginSpec` (name, kind, pydantic ``Config``, capabilities,
+  stage signature) that the entry point names. Importing it must not import
+  torch, so ``autoglm manifest validate`` and ``autoglm plugins list --load``
+  stay fast;
+* an implementation class named by ``PluginSpec.factory`` (``"pkg.mod:Class"``),
+  imported only when a pipeline is built. It is constructed as
+  ``Class(config, ctx)`` and, for learnable kinds, is a ``torch.nn.Module``.
+
+The split is the npe2 idea (metadata readable without importing plugin code)
+applied one level down: metadata *and* config schema without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from autoglm_sdk.graph import SemanticGraph
+
+from autoglm_sdk.kinds import CONTRACT_VERSION, KIND_GROUPS, KINDS, LEARNABLE_KINDS  # noqa: F401  (re-exported)
+
+Modality = Literal["graph", "text", "image", "audio"]
+
+
+class PluginConfig(BaseModel):
+    """Base for every plugin ``Config``: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the data asks the pipeline to predict."""
+
+    level: Literal["node", "graph"]
+    num_classes: int
+    label_names: tuple[str, ...] = ()
+    metric: str = "accuracy"
+
+    def label_name(self, index: int) -> str:
+        return self.label_names[index] if index < len(self.label_names) else str(index)
+
+
+@dataclass(frozen=True)
+class Port:
+    """What flows along one pipeline edge; ``None`` means "not known yet".
+
+    ``type`` is one of ``samples`` (raw inputs from a DataSource), ``embeddings``
+    (an encoder's output), ``semantic_graph`` (a graph builder's or reasoner's
+    output) or ``logits`` (a decoder's output).
+    """
+
+    type: str
+    modalities: frozenset[str] = frozenset()
+    dim: int | None = None
+    num_edge_types: int | None = None
+
+    def with_(self, **changes: Any) -> "Port":
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        parts = [self.type]
+        if self.modalities:
+            parts.append("modalities=" + ",".join(sorted(self.modalities)))
+        if self.dim is not None:
+            parts.append(f"dim={self.dim}")
+        if self.num_edge_types is not None:
+            parts.append(f"edge_types={self.num_edge_types}")
+        return " ".join(parts)
+
+
+class PortMismatch(Exception):
+    """Raised by a signature function; the pipeline adds both stage names."""
+
+
+@dataclass
+class BuildContext:
+    """What the build resolved for a stage before constructing it."""
+
+    inputs: dict[str, Port] = field(default_factory=dict)
+    task: TaskSpec | None = None
+    seed: int = 0
+    device: str = "cpu"
+    stage: str = ""
+
+    @property
+    def input(self) -> Port:
+        """The single upstream port (most stages have exactly one)."""
+        if len(self.inputs) != 1:
+            raise PortMismatch(f"expects exactly one input, got {sorted(self.inputs) or 'none'}")
+        return next(iter(self.inputs.values()))
+
+
+Signature = Callable[[Any, BuildContext], Port]
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """Everything the SDK needs to know about a plugin without importing its code.
+
+    ``signature(config, ctx)`` returns the stage's output :class:`Port` given its
+    inputs in ``ctx.inputs`` or raises :class:`PortMismatch` saying why they do
+    not fit. ``capabilities`` select contract checks (see
+    :mod:`autoglm_sdk.testing`); ``expected_failures`` maps a check name to the
+    reason it is known to fail.
+    """
+
+    name: str
+    kind: str
+    config: type[BaseModel]
+    factory: str
+    summary: str = ""
+    signature: Signature | None = None
+    capabilities: frozenset[str] = frozenset()
+    expected_failures: Mapping[str, str] = field(default_factory=dict)
+    contract_version: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind not in KIND_GROUPS:
+            raise ValueError(f"unknown plugin kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if ":" not in self.factory:
+            raise ValueError(f"factory must look like 'package.module:Class', got {self.factory!r}")
+
+    def load_class(self) -> type:
+        module_name, _, attr = self.factory.partition(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+
+    def create(self, config: BaseModel | Mapping[str, Any] | None = None, ctx: BuildContext | None = None) -> Any:
+        """Validate ``config`` against the spec's Config and construct the implementation."""
+        if not isinstance(config, BaseModel):
+            config = self.config.model_validate(dict(config or {}))
+        return self.load_class()(config, ctx or BuildContext())
+
+    def output_port(self, config: BaseModel, ctx: BuildContext) -> Port:
+        if self.signature is None:
+            raise PortMismatch(f"{self.kind} `{self.name}` declares no stage signature")
+        return self.signature(config, ctx)
+
+
+# ---------------------------------------------------------------------------
+# Protocols. Implementations are constructed as ``Cls(config, ctx)`` and carry
+# ``name``, ``kind`` and ``Config`` (the same class as their spec's config).
+# ---------------------------------------------------------------------------
+
+Sample = dict  # keys: modality names ("graph", "text", ...) and "label" for graph-level tasks
+
+
+@dataclass
+class Dataset:
+    """A DataSource's output: the task, the port its samples fill and the splits.
+
+    For node-level tasks each sample's ``graph`` carries ``y`` and a boolean
+    ``label_mask`` saying which nodes are scored in that split.
+    """
+
+    task: TaskSpec
+    port: Port
+    splits: dict[str, list[Sample]]
+    fingerprint: str
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    name: str
+    kind: str
+
+    def load(self) -> Dataset: ...
+
+
+@runtime_checkable
+class ModalityEncoder(Protocol):
+    """Raw inputs of one modality -> token/patch/frame states plus a pooled vector."""
+
+    name: str
+    kind: str
+    modality: str
+
+    def preprocess(self, raw: list[Any]) -> Any: ...
+
+    def forward(self, batch: Any) -> Any: ...
+
+
+@runtime_checkable
+class GraphBuilder(Protocol):
+    """Samples (and encoder outputs) -> a batched :class:`~autoglm_sdk.graph.SemanticGraph`."""
+
+    name: str
+    kind: str
+
+    def forward(self, samples: Any) -> "SemanticGraph": ...
+
+
+@runtime_checkable
+class Reasoner(Protocol):
+    """Message passing: a SemanticGraph in, the same graph with ``x`` = node states out."""
+
+    name: str
+    kind: str
+
+    def forward(self, graph: "SemanticGraph") -> "SemanticGraph": ...
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    """Node states -> logits ``[num_nodes, C]`` (node level) or ``[num_graphs, C]`` (graph level)."""
+
+    name: str
+    kind: str
+
+    def forward(self, graph: "SemanticGraph") -> "torch.Tensor": ...
+
+
+@runtime_checkable
+class Scheduler(Protocol):
+    """Decides the order (and, in richer schedulers, the placement) of DAG stages."""
+
+    name: str
+    kind: str
+
+    def run(self, dag: Any, feeds: dict[str, Any], call: Callable[[str, list[Any]], Any]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    name: str
+    kind: str
+
+    def apply(self, model: Any, ctx: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """A backend's probe. ``installed``: its library imports; ``built``: that
+    library was compiled with support for the device; ``available``: a device is
+    present now. ``reason`` explains the first of these that is false."""
+
+    name: str
+    installed: bool
+    built: bool
+    available: bool
+    device: str | None = None
+    reason: str = ""
+    capabilities: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        return self.installed and self.built and self.available
+
+
+@runtime_checkable
+class HardwareBackend(Protocol):
+    name: str
+    kind: str
+
+    def probe(self) -> BackendStatus: ...
+
+    @property
+    def device(self) -> str: ...
+
+    def prepare(self, module: Any) -> Any: ...
+
+    def autocast(self) -> Any: ...
+
+
+PROTOCOLS: dict[str, type] = {
+    "data": DataSource,
+    "encoder": ModalityEncoder,
+    "graph_builder": GraphBuilder,
+    "reasoner": Reasoner,
+    "decoder": Decoder,
+    "scheduler": Scheduler,
+    "compressor": Compressor,
+    "backend": HardwareBackend,
+}

@@ -1,0 +1,90 @@
+"""The human-readable report (``report.md``) and its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CURVE_PNG = "training_curve.png"
+
+
+def parameter_count(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def plot_training_curve(history: list[dict[str, float]], path: Path) -> bool:
+    """Train loss and validation accuracy per epoch; False when there is nothing to plot."""
+    if not history:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.plot(epochs, [h["train_loss"] for h in history], color="tab:blue", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train loss", color="tab:blue")
+    if "val_accuracy" in history[0]:
+        ax2 = ax.twinx()
+        ax2.plot(epochs, [h["val_accuracy"] for h in history], color="tab:orange", label="val accuracy")
+        ax2.set_ylabel("validation accuracy", color="tab:orange")
+        ax2.set_ylim(0, 1)
+    ax.set_title("Training")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def write_report_md(directory: Path, report: dict[str, Any]) -> None:
+    lines = [f"# {report['pipeline']}", ""]
+    if report.get("description"):
+        lines += [report["description"], ""]
+    task = report["task"]
+    lines += [
+        f"Task: {task['level']}-level classification into {task['num_classes']} classes. "
+        f"Data: `{report['data']['plugin']}` (fingerprint `{report['data']['fingerprint'][:12]}`), seed {report['seed']}.",
+        "",
+        "## Metrics",
+        "",
+        "| split | samples | scored | accuracy | loss |",
+        "|---|---|---|---|---|",
+    ]
+    for split, m in report["metrics"].items():
+        size = report["data"]["sizes"].get(split, "")
+        lines.append(f"| {split} | {size} | {m['count']} | {_fmt(m['accuracy'])} | {_fmt(m['loss'])} |")
+    training = report["training"]
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"{training['epochs_run']} epochs, best validation accuracy {_fmt(training['best_val_accuracy'])} "
+        f"at epoch {training['best_epoch']}" + (" (stopped early)." if training["stopped_early"] else "."),
+    ]
+    if plot_training_curve(training["history"], directory / CURVE_PNG):
+        lines += ["", f"![training curve]({CURVE_PNG})"]
+    model, backend = report["model"], report["backend"]
+    lines += ["", "## Model", "", "| stage | plugin | backend |", "|---|---|---|"]
+    for stage, plugin in model["stages"].items():
+        lines.append(f"| {stage} | {plugin} | {backend['stages'].get(stage, '-')} |")
+    lines += ["", f"{model['parameters']:,} parameters, {model['weights_bytes']:,} bytes of weights."]
+    lines += ["", "## Backend", "", f"Chosen: `{backend['chosen']}` on `{backend['device']}`."]
+    for fb in backend["fallbacks"]:
+        lines.append(f"- fell back from `{fb['wanted']}`: {fb['reason']}")
+    timings = report["timings"]
+    lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
+    lines += [f"| {k.removesuffix('_seconds')} | {v:.2f} |" for k, v in timings.items()]
+    lines += ["", "## Plugins", "", "| section | plugin | distribution | version |", "|---|---|---|---|"]
+    for key, p in report["plugins"].items():
+        lines.append(f"| {key} | {p['plugin']} | {p['distribution']} | {p['version']} |")
+    env = report["environment"]
+    lines += ["", f"Built with Python {env['python']}, torch {env['torch']} on {env['platform']}.", ""]
+    (directory / "report.md").write_text("\n".join(lines))

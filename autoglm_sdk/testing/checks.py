@@ -1,0 +1,401 @@
+"""Contract checks. Each is a function of a :class:`Subject` that raises
+``AssertionError`` on failure or :class:`Skip` when it does not apply here.
+
+Which checks run is decided by the plugin's kind and its spec's
+``capabilities`` (``learnable`` selects the gradient check, for example), as
+scikit-learn's estimator tags do for its estimator checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from autoglm_sdk.errors import AutoGLMError
+from autoglm_sdk.protocols import PROTOCOLS, BackendStatus, BuildContext, Port
+from autoglm_sdk.testing import fixtures
+
+#: an entry module must import in less than this (seconds, fresh interpreter)
+LIGHT_IMPORT_SECONDS = 0.5
+HEAVY_MODULES = ("torch", "torch_geometric", "transformers", "timm", "torchaudio")
+
+
+class Skip(Exception):
+    """The check does not apply (device absent, capability missing)."""
+
+
+@dataclass
+class Subject:
+    """The plugin under test: its spec, the kit config overrides and helpers."""
+
+    kind: str
+    name: str
+    spec: Any
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> Any:
+        return self.spec.config.model_validate(self.config_overrides)
+
+    def ctx(self, seed: int = 0) -> BuildContext:
+        return fixtures.context_for(self.kind, self.spec, self.config(), seed)
+
+    def make(self, seed: int = 0) -> Any:
+        import torch
+
+        torch.manual_seed(seed)
+        return self.spec.create(self.config(), self.ctx(seed))
+
+    def output_port(self) -> Port:
+        return self.spec.output_port(self.config(), self.ctx())
+
+    def inputs(self, count: int = 3, seed: int = 0) -> Any:
+        """The standard input for this kind (a batch for reasoners/decoders, samples for builders)."""
+        if self.kind in ("reasoner", "decoder"):
+            from autoglm_sdk.graph import SemanticGraph
+
+            return SemanticGraph.collate(fixtures.random_graphs(count, seed=seed))
+        if self.kind == "graph_builder":
+            return fixtures.samples_for(self.ctx().input, count, seed)
+        raise Skip(f"no standard input for kind {self.kind}")
+
+    def single_inputs(self, count: int = 3, seed: int = 0) -> list[Any]:
+        if self.kind in ("reasoner", "decoder"):
+            from autoglm_sdk.graph import SemanticGraph
+
+            return [SemanticGraph.collate([g]) for g in fixtures.random_graphs(count, seed=seed)]
+        return [[s] for s in fixtures.samples_for(self.ctx().input, count, seed)]
+
+    @property
+    def learnable(self) -> bool:
+        return "learnable" in self.spec.capabilities
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    kinds: frozenset[str]
+    fn: Callable[[Subject], None]
+    requires: frozenset[str] = frozenset()
+    doc: str = ""
+
+
+CHECKS: list[Check] = []
+ALL = frozenset(PROTOCOLS)
+FORWARD_KINDS = frozenset({"reasoner", "decoder", "graph_builder"})
+
+
+def check(kinds: frozenset[str] = ALL, requires: tuple[str, ...] = ()) -> Callable:
+    def register(fn: Callable[[Subject], None]) -> Callable[[Subject], None]:
+        name = fn.__name__.removeprefix("check_")
+        CHECKS.append(Check(name, frozenset(kinds), fn, frozenset(requires), (fn.__doc__ or "").strip()))
+        return fn
+
+    return register
+
+
+def checks_for(kind: str, capabilities: frozenset[str]) -> list[Check]:
+    return [c for c in CHECKS if kind in c.kinds and c.requires <= capabilities]
+
+
+def _output_tensor(out: Any) -> Any:
+    """The tensor a stage produced: ``x`` of a graph, or the tensor itself."""
+    import torch
+
+    return out if isinstance(out, torch.Tensor) else out.x
+
+
+# --------------------------------------------------------------- every kind
+
+
+@check()
+def check_light_import(s: Subject) -> None:
+    """The entry module imports in a fresh interpreter without torch and quickly."""
+    from importlib import metadata
+
+    from autoglm_sdk.kinds import KIND_GROUPS
+
+    group = KIND_GROUPS[s.kind]
+    if not any(ep.name == s.name for ep in metadata.entry_points(group=group)):
+        raise Skip("not registered through an entry point (import path plugin)")
+    code = (
+        "import json, sys, time\nfrom importlib import metadata\n"
+        f"ep = next(e for e in metadata.entry_points(group={group!r}) if e.name == {s.name!r})\n"
+        "t = time.perf_counter(); ep.load(); t = time.perf_counter() - t\n"
+        f"print(json.dumps({{'seconds': t, 'heavy': [m for m in {HEAVY_MODULES!r} if m in sys.modules]}}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"entry module failed to import: {proc.stderr.strip().splitlines()[-1:]}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not result["heavy"], f"entry module imports {', '.join(result['heavy'])}; move model code behind PluginSpec.factory"
+    assert result["seconds"] < LIGHT_IMPORT_SECONDS, f"entry module took {result['seconds']:.2f}s to import (limit {LIGHT_IMPORT_SECONDS}s)"
+
+
+@check()
+def check_config_schema(s: Subject) -> None:
+    """Config has a JSON schema, forbids unknown keys, documents and defaults every field."""
+    from pydantic import ValidationError
+
+    config = s.spec.config
+    schema = config.model_json_schema()
+    assert schema.get("type") == "object", "Config schema is not an object"
+    assert schema.get("additionalProperties") is False, "Config must forbid unknown keys (extra='forbid')"
+    undocumented = [k for k, f in config.model_fields.items() if not f.description]
+    assert not undocumented, f"fields without a description: {undocumented}"
+    required = [k for k, f in config.model_fields.items() if f.is_required()]
+    assert not required, f"fields without a default: {required}"
+    default = config()
+    assert config.model_validate(default.model_dump(mode="json")) == default, "Config does not round-trip through JSON"
+    try:
+        config.model_validate({"__not_a_key__": 1})
+    except ValidationError:
+        pass
+    else:
+        raise AssertionError("Config accepted an unknown key")
+
+
+@check()
+def check_implementation(s: Subject) -> None:
+    """The factory class carries name, kind and the spec's Config."""
+    cls = s.spec.load_class()
+    assert getattr(cls, "name", None) == s.name, f"{cls.__name__}.name should be {s.name!r}"
+    assert getattr(cls, "kind", None) == s.kind, f"{cls.__name__}.kind should be {s.kind!r}"
+    assert getattr(cls, "Config", None) is s.spec.config, f"{cls.__name__}.Config must be the spec's config class"
+
+
+@check()
+def check_construct_defaults(s: Subject) -> None:
+    """Constructs from the default config (plus the kit's overrides) and satisfies its protocol."""
+    instance = s.make()
+    protocol = PROTOCOLS[s.kind]
+    assert isinstance(instance, protocol), f"{type(instance).__name__} does not implement {protocol.__name__}"
+    if s.learnable:
+        import torch
+
+        assert isinstance(instance, torch.nn.Module), "learnable plugins must be torch.nn.Module subclasses"
+
+
+# ----------------------------------------------------- stages with a forward
+
+
+def _run(instance: Any, inputs: Any) -> Any:
+    import torch
+
+    if isinstance(instance, torch.nn.Module):
+        instance.eval()
+    with torch.no_grad():
+        return instance(inputs)
+
+
+@check(FORWARD_KINDS)
+def check_output_shape(s: Subject) -> None:
+    """On the standard fixtures the output has the declared port's type, size and dtype."""
+    import torch
+
+    from autoglm_sdk.graph import check_graph
+
+    port = s.output_port()
+    out = _run(s.make(), s.inputs())
+    if port.type == "logits":
+        assert isinstance(out, torch.Tensor) and out.dim() == 2, f"logits must be a 2-D tensor, got {type(out).__name__}"
+        assert out.size(0) == 3, f"expected one row per graph (3), got {out.size(0)}"
+        assert port.dim is None or out.size(1) == port.dim, f"expected {port.dim} classes, got {out.size(1)}"
+        assert out.is_floating_point()
+        return
+    check_graph(out, dim=port.dim, num_edge_types=port.num_edge_types, who=f"{s.name} output")
+    assert getattr(out, "batch", None) is not None, "output graph lost its batch vector"
+
+
+@check(FORWARD_KINDS)
+def check_batch_consistency(s: Subject) -> None:
+    """A sample alone and the same sample inside a batch give the same output."""
+    import torch
+
+    instance = s.make()
+    batched = _output_tensor(_run(instance, s.inputs()))
+    singles = [_output_tensor(_run(instance, one)) for one in s.single_inputs()]
+    together = torch.cat(singles, dim=0)
+    assert together.shape == batched.shape, f"shapes differ: alone {tuple(together.shape)}, batched {tuple(batched.shape)}"
+    diff = (together - batched).abs().max().item()
+    assert diff < 1e-5, f"outputs differ by {diff:.2e} between single and batched inputs"
+
+
+@check(FORWARD_KINDS)
+def check_seed_determinism(s: Subject) -> None:
+    """The same seed gives the same output."""
+    import torch
+
+    a = _output_tensor(_run(s.make(seed=1), s.inputs()))
+    b = _output_tensor(_run(s.make(seed=1), s.inputs()))
+    assert torch.equal(a, b), "two constructions with the same seed gave different outputs"
+
+
+@check(FORWARD_KINDS, requires=("learnable",))
+def check_gradients(s: Subject) -> None:
+    """A loss on the output sends a finite gradient to every trainable parameter."""
+    import torch
+
+    instance = s.make()
+    instance.train()
+    out = _output_tensor(instance(s.inputs()))
+    (out.float() ** 2).mean().backward()
+    missing = [n for n, p in instance.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient reached: {missing[:5]}"
+    bad = [n for n, p in instance.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad[:5]}"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in instance.parameters()), "all gradients are zero"
+
+
+@check(FORWARD_KINDS, requires=("learnable",))
+def check_state_dict_roundtrip(s: Subject) -> None:
+    """Weights saved as safetensors and loaded into a fresh instance give identical outputs."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    first = s.make(seed=1)
+    state = {k: v.detach().clone().contiguous() for k, v in first.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "weights.safetensors")
+        save_file(state, path)
+        second = s.make(seed=2)
+        second.load_state_dict(load_file(path), strict=True)
+    a, b = _output_tensor(_run(first, s.inputs())), _output_tensor(_run(second, s.inputs()))
+    assert torch.equal(a, b), "outputs differ after a safetensors round-trip"
+
+
+@check(FORWARD_KINDS, requires=("learnable",))
+def check_device_move(s: Subject) -> None:
+    """Moves with .to(): float64 on the CPU (catches unregistered tensors), and CUDA when present."""
+    import torch
+
+    instance = s.make().to(torch.float64)
+    inputs = s.inputs()
+    if s.kind in ("reasoner", "decoder"):
+        inputs.x = inputs.x.double()
+    else:
+        for sample in inputs:
+            if "graph" in sample:
+                sample["graph"].x = sample["graph"].x.double()
+    out = _output_tensor(_run(instance, inputs))
+    assert out.dtype == torch.float64, f"after .to(float64) the output is {out.dtype}: a tensor is not a parameter or buffer"
+    if torch.cuda.is_available():
+        moved = s.make().to("cuda")
+        gpu_inputs = s.inputs()
+        gpu_inputs = gpu_inputs.to("cuda") if hasattr(gpu_inputs, "to") else gpu_inputs
+        out = _output_tensor(_run(moved, gpu_inputs))
+        assert out.device.type == "cuda", f"output stayed on {out.device}"
+
+
+@check(FORWARD_KINDS)
+def check_bad_input(s: Subject) -> None:
+    """Malformed input raises an AutoGLMError subclass whose message says what was wrong."""
+    import torch
+
+    instance = s.make()
+    if s.kind in ("reasoner", "decoder"):
+        bad = s.inputs()
+        bad.x = torch.randn(bad.x.size(0), fixtures.FEATURE_DIM + 5)
+        expect = str(fixtures.FEATURE_DIM)
+    else:
+        bad = [{"label": 0}]  # a sample carrying none of the modalities the builder reads
+        expect = ""
+    try:
+        _run(instance, bad)
+    except AutoGLMError as exc:
+        assert len(exc.message) > 10, f"error message too short to help: {exc.message!r}"
+        assert expect in exc.message, f"message should name the expected size {expect}: {exc.message!r}"
+        return
+    except Exception as exc:
+        raise AssertionError(f"bad input raised {type(exc).__name__} ({exc}), not an AutoGLMError") from exc
+    raise AssertionError("bad input was accepted silently")
+
+
+# ------------------------------------------------------------------- data
+
+
+@check(frozenset({"data"}))
+def check_data_splits(s: Subject) -> None:
+    """load() returns non-empty train/val/test splits whose samples fill the declared port."""
+    dataset = s.make().load()
+    for split in ("train", "val", "test"):
+        assert dataset.splits.get(split), f"split `{split}` is empty"
+    task, port = dataset.task, dataset.port
+    assert task.num_classes >= 2, f"num_classes must be >= 2, got {task.num_classes}"
+    for split, samples in dataset.splits.items():
+        for sample in samples[:50]:
+            missing = [m for m in port.modalities if m not in sample]
+            assert not missing, f"{split} sample lacks declared modality {missing}"
+            if task.level == "graph":
+                assert 0 <= int(sample["label"]) < task.num_classes, f"label {sample['label']} out of range"
+            else:
+                g = sample["graph"]
+                assert int(g.y.max()) < task.num_classes, "node label out of range"
+                assert g.label_mask.dtype.is_floating_point is False and g.label_mask.any(), f"{split}: empty label_mask"
+            if "graph" in sample and port.dim is not None:
+                assert sample["graph"].x.size(1) == port.dim, f"graph features have size {sample['graph'].x.size(1)}, port says {port.dim}"
+
+
+@check(frozenset({"data"}))
+def check_data_determinism(s: Subject) -> None:
+    """The same seed gives the same data (fingerprint); another seed gives other data."""
+    a, b = s.make(seed=3).load(), s.make(seed=3).load()
+    assert a.fingerprint == b.fingerprint, "same seed, different fingerprints"
+    if "static" not in s.spec.capabilities:
+        c = s.make(seed=4).load()
+        assert c.fingerprint != a.fingerprint, "different seeds gave identical data (declare capability 'static' if intended)"
+
+
+# --------------------------------------------------------------- backends
+
+
+@check(frozenset({"backend"}))
+def check_backend_probe(s: Subject) -> None:
+    """probe() never raises and explains every unavailable state."""
+    status = s.make().probe()
+    assert isinstance(status, BackendStatus), f"probe() returned {type(status).__name__}"
+    if not status.usable:
+        assert status.reason, "an unusable backend must say why in `reason`"
+    if status.available:
+        assert status.installed, "available implies installed"
+
+
+@check(frozenset({"backend"}))
+def check_backend_prepare(s: Subject) -> None:
+    """On a usable backend, prepare() places a module on its device and autocast() is a context manager."""
+    import torch
+
+    backend = s.make()
+    status = backend.probe()
+    if not status.usable:
+        raise Skip(f"{s.name} is not usable here: {status.reason}")
+    module = backend.prepare(torch.nn.Linear(4, 2))
+    x = torch.randn(3, 4, device=backend.device)
+    with backend.autocast():
+        y = module(x)
+    assert y.device.type == torch.device(backend.device).type, f"output on {y.device}, backend device {backend.device}"
+
+
+# -------------------------------------------------------------- schedulers
+
+
+@check(frozenset({"scheduler"}))
+def check_scheduler_order(s: Subject) -> None:
+    """Runs every stage once, after all of its inputs, and returns every output."""
+    from autoglm_sdk.dag import Dag
+
+    dag = Dag({"data": (), "a": ("data",), "b": ("data",), "c": ("a", "b"), "decoder": ("c",)})
+    calls: list[str] = []
+
+    def call(stage: str, args: list[Any]) -> Any:
+        for upstream in dag.inputs[stage]:
+            assert upstream == "data" or upstream in calls, f"{stage} ran before its input {upstream}"
+        calls.append(stage)
+        return f"{stage}({','.join(map(str, args))})"
+
+    outputs = s.make().run(dag, {"data": "x"}, call)
+    assert sorted(calls) == ["a", "b", "c", "decoder"], f"stages run: {calls}"
+    assert outputs["decoder"] == "decoder(c(a(x),b(x)))", f"wrong result {outputs['decoder']!r}"

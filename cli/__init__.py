@@ -1,0 +1,1 @@
+"""The ``autoglm`` command line (installed as the ``autoglm_cli`` package)."""

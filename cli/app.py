@@ -1,0 +1,422 @@
+"""The ``autoglm`` command. Thin: parse arguments, call the core, print.
+
+Light commands (``--help``, ``--version``, ``plugins list``, ``manifest
+validate``) must not import torch: heavy imports live inside the commands that
+need them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+
+from autoglm_sdk import __version__
+from autoglm_sdk.errors import AutoGLMError
+
+app = typer.Typer(
+    name="autoglm",
+    help="Build graph-augmented language pipelines from plugins and a TOML manifest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plugins_app = typer.Typer(help="List, describe and contract-check installed plugins.", no_args_is_help=True)
+manifest_app = typer.Typer(help="Validate manifests and print their JSON schema.", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(manifest_app, name="manifest")
+
+# piped output is not cut at 80 columns: tables and JSON lines stay whole
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SetOption = typer.Option(None, "--set", help="Override a manifest key, e.g. --set reasoner.layers=4 (repeatable).")
+ImportPathsOption = typer.Option(
+    False, "--allow-import-paths", help="Accept `package.module:attr` plugin names (runs that code)."
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"autoglm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error."),
+) -> None:
+    """AutoGLM SDK command line."""
+
+
+# ---------------------------------------------------------------- plugins
+
+
+@plugins_app.command("list")
+def plugins_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    load: bool = typer.Option(False, "--load", help="Import every plugin's spec: shows broken plugins and import times."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only plugins of this kind."),
+) -> None:
+    """Installed plugins, read from package metadata (no plugin code runs unless --load)."""
+    from autoglm_sdk.registry import default_registry
+
+    registry = default_registry()
+    rows = []
+    for entry in registry.entries(kind):
+        if load and entry.status != "duplicate":
+            try:
+                spec = entry.load()
+            except AutoGLMError:
+                spec = None
+        else:
+            spec = entry._spec
+        rows.append(
+            {
+                "name": entry.name,
+                "kind": entry.kind,
+                "distribution": entry.distribution,
+                "version": entry.version,
+                "status": entry.status,
+                "contract_version": getattr(spec, "contract_version", None),
+                "import_ms": None if entry.import_seconds is None else round(entry.import_seconds * 1000, 1),
+                "error": entry.error,
+            }
+        )
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "kind", "distribution", "version", "status", "contract", "import ms"):
+        table.add_column(column)
+    for row in rows:
+        status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
+        table.add_row(
+            row["name"], row["kind"], row["distribution"], row["version"], status,
+            str(row["contract_version"] or "-"), "-" if row["import_ms"] is None else str(row["import_ms"]),
+        )
+    out.print(table)
+
+
+def _resolve_entry(name: str, kind: Optional[str]):
+    from autoglm_sdk.registry import default_registry
+
+    registry = default_registry()
+    matches = [registry.entry(kind, name)] if kind else registry.find(name)
+    if not matches:
+        from autoglm_sdk.registry import suggest
+
+        close = suggest(name, [e.name for e in registry.entries()])
+        raise AutoGLMError(f"no installed plugin named `{name}`", hint=f"did you mean `{close}`?" if close else "see `autoglm plugins list`")
+    if len(matches) > 1:
+        kinds = ", ".join(e.kind for e in matches)
+        raise AutoGLMError(f"`{name}` names plugins of several kinds ({kinds})", hint="pass --kind")
+    return matches[0]
+
+
+@plugins_app.command("info")
+def plugins_info(name: str, kind: Optional[str] = typer.Option(None, "--kind", help="Disambiguate by kind.")) -> None:
+    """A plugin's summary and its config fields with defaults and descriptions."""
+    entry = _resolve_entry(name, kind)
+    spec = entry.load()
+    out.print(f"[bold]{spec.name}[/bold] ({spec.kind}) from {entry.distribution} {entry.version}")
+    if spec.summary:
+        out.print(spec.summary)
+    if spec.config.__doc__ and spec.config.__doc__.strip():
+        out.print(spec.config.__doc__.strip())
+    out.print(f"contract version {spec.contract_version}; capabilities: {', '.join(sorted(spec.capabilities)) or 'none'}")
+    from rich.table import Table
+
+    from autoglm_sdk.manifest import config_rows
+
+    rows = config_rows(spec.config)
+    if not rows:
+        out.print("no configuration")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("key", "type", "default", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@plugins_app.command("check")
+def plugins_check(
+    name: str,
+    kind: Optional[str] = typer.Option(None, "--kind", help="Disambiguate by kind."),
+) -> None:
+    """Run the SDK's contract suite on an installed plugin."""
+    entry = _resolve_entry(name, kind)
+    entry.load()
+    from autoglm_sdk.testing import run_contract
+
+    results = run_contract(entry.kind, entry.name)
+    failed = 0
+    for result in results:
+        mark = {"passed": "[green]PASS[/green]", "failed": "[red]FAIL[/red]", "skipped": "[yellow]SKIP[/yellow]",
+                "xfailed": "[yellow]XFAIL[/yellow]", "xpassed": "[red]XPASS[/red]"}[result.outcome]
+        detail = f" - {result.message}" if result.message else ""
+        out.print(f"{mark} {result.check}{detail}")
+        failed += result.outcome in ("failed", "xpassed")
+    summary = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "skipped", "xfailed")}
+    out.print(", ".join(f"{v} {k}" for k, v in summary.items() if v))
+    if failed:
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------- manifest
+
+
+@manifest_app.command("validate")
+def manifest_validate(
+    manifest: Path = typer.Argument(..., help="Manifest TOML file."),
+    overrides: Optional[List[str]] = SetOption,
+    allow_import_paths: bool = ImportPathsOption,
+) -> None:
+    """Check a manifest's shape, every plugin's config and the stage wiring, without importing torch."""
+    from autoglm_sdk.dag import check_fit, wire
+    from autoglm_sdk.manifest import load_manifest
+
+    resolved = load_manifest(manifest, overrides or [], allow_import_paths=allow_import_paths)
+    dag = wire(resolved)
+    check_fit(resolved, dag)
+    out.print(f"{manifest}: valid ({' -> '.join(dag.order())})")
+
+
+@manifest_app.command("schema")
+def manifest_schema_cmd(output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file.")) -> None:
+    """JSON schema of a manifest with the installed plugins' configs, for editors."""
+    from autoglm_sdk.manifest import manifest_schema
+
+    text = json.dumps(manifest_schema(), indent=2)
+    if output:
+        output.write_text(text + "\n")
+        out.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+# ------------------------------------------------------------- build, run
+
+
+class _RichEpochs:
+    """Adapter between the trainer's progress protocol and a rich progress bar."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Any = None
+
+    def start(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(), console=self.console, transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=total, metrics="")
+
+    def advance(self, metrics: dict[str, float]) -> None:
+        text = f"loss {metrics['train_loss']:.3f}"
+        if "val_accuracy" in metrics:
+            text += f"  val acc {metrics['val_accuracy']:.3f}"
+        self.progress.update(self.task, advance=1, metrics=text)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@app.command()
+def build(
+    manifest: Optional[Path] = typer.Argument(None, help="Manifest TOML file (default: the embedded example)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Artifact directory (default: artifacts/<pipeline name>)."),
+    overrides: Optional[List[str]] = SetOption,
+    force: bool = typer.Option(False, "--force", help="Replace an existing artifact directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    allow_import_paths: bool = ImportPathsOption,
+) -> None:
+    """Validate, train, evaluate and write a self-contained artifact directory."""
+    from autoglm_sdk.dag import check_fit, wire
+    from autoglm_sdk.manifest import load_manifest
+
+    started = time.perf_counter()
+    resolved = load_manifest(manifest, overrides or [], allow_import_paths=allow_import_paths)
+    check_fit(resolved, wire(resolved))  # static check before any data or torch
+    target = output or Path("artifacts") / resolved.pipeline.name
+    if target.exists() and not force:
+        raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
+    from autoglm_sdk.build import build as run_build
+
+    log = (lambda message: None) if quiet else (lambda message: err.print(message))
+    try:
+        result = run_build(resolved, target, overwrite=force, progress=None if quiet else _RichEpochs(err), log=log)
+    except KeyboardInterrupt:
+        err.print("interrupted: no artifact was written")
+        raise typer.Exit(130)
+    metrics = result.report["metrics"]
+    summary = ", ".join(f"{split} accuracy {m['accuracy']:.4f}" for split, m in metrics.items())
+    out.print(f"built {result.path} in {time.perf_counter() - started:.1f}s: {summary}")
+
+
+@app.command()
+def run(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="JSON-lines file of inputs (default: stdin)."),
+    from_data: Optional[str] = typer.Option(
+        None, "--from-data", help="Answer the samples of this split of the artifact's own data source (train/val/test)."
+    ),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer at most this many inputs."),
+) -> None:
+    """Answer inputs with a built artifact; predictions are printed as JSON lines."""
+    from autoglm_sdk.artifact import load
+    from autoglm_sdk.errors import InputError
+    from autoglm_sdk.io import read_records
+
+    pipeline = load(artifact)
+    if from_data:
+        answers = pipeline.predict_samples(_split_samples(pipeline, from_data)[:limit])
+    else:
+        if input is None and sys.stdin.isatty():
+            raise InputError("no input: pipe JSON lines on stdin, or pass --input FILE or --from-data test")
+        if input is not None and not input.exists():
+            raise InputError(f"--input {input} does not exist")
+        stream = open(input) if input else sys.stdin
+        with stream:
+            records = list(read_records(stream, str(input or "<stdin>")))[:limit]
+        if not records:
+            raise InputError("no input records", hint=f"each line must be a JSON object with {pipeline.modalities}")
+        answers = pipeline.predict(records)
+    for answer in answers:
+        sys.stdout.write(json.dumps(answer) + "\n")
+
+
+def _split_samples(pipeline: Any, split: str) -> list[dict[str, Any]]:
+    from autoglm_sdk.errors import ArtifactError, InputError
+    from autoglm_sdk.protocols import BuildContext
+
+    section = pipeline.manifest.stages["data"]
+    dataset = section.spec.create(section.config, BuildContext(seed=pipeline.manifest.pipeline.seed)).load()
+    if split not in dataset.splits:
+        raise InputError(f"--from-data {split}: the data source has splits {sorted(dataset.splits)}")
+    if dataset.fingerprint != pipeline.lock["data"]["fingerprint"]:
+        raise ArtifactError(
+            f"data `{section.plugin}` now produces different data than the artifact was built on (fingerprint changed)",
+            hint="rebuild the artifact, or pass inputs with --input",
+        )
+    return dataset.splits[split]
+
+
+# ----------------------------------------------------------------- doctor
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """What is installed: Python, torch, plugin distributions, devices and backends."""
+    import platform
+    from importlib import metadata
+
+    from autoglm_sdk.hooks import broken_hooks
+    from autoglm_sdk.registry import default_registry
+
+    report: dict[str, Any] = {"python": platform.python_version(), "autoglm_sdk": __version__}
+    for package in ("torch", "torch_geometric", "pydantic", "typer", "pluggy"):
+        try:
+            report[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            report[package] = None
+    registry = default_registry()
+    dists: dict[str, str] = {}
+    for entry in registry.entries():
+        dists[entry.distribution] = entry.version
+    report["plugin_distributions"] = dists
+    report["broken_plugins"] = []
+    for entry in registry.entries():
+        try:
+            entry.load()
+        except AutoGLMError as exc:
+            report["broken_plugins"].append({"name": entry.name, "kind": entry.kind, "error": exc.message})
+    report["broken_hooks"] = [{"name": n, "error": e} for n, e in broken_hooks()]
+    backends = []
+    for entry in registry.entries("backend"):
+        if entry.name == "auto" or entry.status != "ok":
+            continue
+        try:
+            status = entry.load().create({}).probe()
+            backends.append({"name": status.name, "installed": status.installed, "built": status.built,
+                             "available": status.available, "device": status.device, "reason": status.reason,
+                             "capabilities": dict(status.capabilities)})
+        except Exception as exc:  # a probe must never take doctor down
+            backends.append({"name": entry.name, "error": f"{type(exc).__name__}: {exc}"})
+    report["backends"] = backends
+    if as_json:
+        out.print_json(json.dumps(report, default=str))
+        return
+    for key in ("python", "autoglm_sdk", "torch", "torch_geometric", "pydantic", "typer", "pluggy"):
+        out.print(f"{key:16} {report[key] or 'not installed'}")
+    out.print("plugin distributions: " + ", ".join(f"{d} {v}" for d, v in sorted(dists.items())))
+    for b in backends:
+        if "error" in b:
+            out.print(f"backend {b['name']:12} probe failed: {b['error']}")
+        else:
+            state = "available" if b["available"] and b["built"] and b["installed"] else f"unavailable ({b['reason']})"
+            out.print(f"backend {b['name']:12} {state}")
+    for item in report["broken_plugins"]:
+        out.print(f"[red]broken[/red] {item['kind']} {item['name']}: {item['error']}")
+    for item in report["broken_hooks"]:
+        out.print(f"[red]broken hook[/red] {item['name']}: {item['error']}")
+
+
+# ------------------------------------------------------------- entry point
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Console-script entry: user errors exit 2 with one or two lines, internal errors exit 1."""
+    from typer.exceptions import TyperException  # usage errors (typer >= 0.20 vendors click)
+
+    import warnings
+
+    # torch_geometric calls the deprecated torch.jit.script at import: noise, not the user's concern
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        from autoglm_sdk.hooks import plugin_manager
+
+        plugin_manager().hook.autoglm_cli_commands(app=app)
+        result = app(args=argv, prog_name="autoglm", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except AutoGLMError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc.message}", markup=False)
+        if exc.hint:
+            err.print(f"hint: {exc.hint}", markup=False)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        return 130
+    except TyperException as exc:
+        exc.show() if hasattr(exc, "show") else err.print(f"error: {exc.format_message()}", markup=False)
+        return getattr(exc, "exit_code", 2)
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        err.print("run again with --debug for the traceback, and report it if it persists", markup=False)
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The example plugin proves itself with the SDK's contract suite, as any third party would."""
+
+from autoglm_sdk.testing import ReasonerContract
+
+
+class TestAPPNPContract(ReasonerContract):
+    plugin = "appnp"
+    config = {"hidden": 16, "steps": 5}
+
+
+def test_appnp_propagates_beyond_its_mlp():
+    """With one MLP layer, a node's state still depends on nodes several hops away."""
+    import torch
+
+    from autoglm_sdk.graph import SemanticGraph
+    from autoglm_sdk.protocols import BuildContext, Port
+    from autoglm_sdk.registry import default_registry
+
+    spec = default_registry().spec("reasoner", "appnp")
+    ctx = BuildContext(inputs={"g": Port("semantic_graph", dim=4, num_edge_types=1)})
+    model = spec.create({"hidden": 4, "mlp_layers": 1, "steps": 5, "dropout": 0.0}, ctx).eval()
+    chain = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])  # path 0-1-2-3-4, undirected below
+    edge_index = torch.cat([chain, chain.flip(0)], dim=1)
+    x = torch.zeros(5, 4)
+    base = model(SemanticGraph(x=x, edge_index=edge_index)).x
+    x[4] = 1.0  # change only the far end of the path
+    moved = model(SemanticGraph(x=x, edge_index=edge_index)).x
+    assert not torch.allclose(base[0], moved[0]), "node 0 should feel node 4 after 5 propagation steps"

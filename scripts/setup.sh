@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Create .venv and install the core, every plugin in plugins/ and the contrib
+# example, each as its own distribution (editable, so edits take effect).
+# Re-running is cheap: nothing is reinstalled unless a pyproject.toml or the
+# constraints changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV="${AUTOGLM_VENV:-.venv}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+packages=(-e .)
+for dir in plugins/*/ contrib/*/; do
+    if [ -f "$dir/pyproject.toml" ]; then packages+=(-e "${dir%/}"); fi
+done
+
+stamp="$VENV/.autoglm-installed"
+want="$(cat constraints.txt pyproject.toml plugins/*/pyproject.toml contrib/*/pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+
+echo "setup: installing torch and the AutoGLM distributions (first time: a few minutes)"
+pip_quiet=(--quiet --disable-pip-version-check)
+"$VENV/bin/python" -m pip install "${pip_quiet[@]}" -c constraints.txt "setuptools>=64" wheel
+"$VENV/bin/python" -m pip install "${pip_quiet[@]}" -c constraints.txt torch torchvision torchaudio torch_geometric
+# --no-build-isolation: build with the venv's setuptools instead of fetching one per package
+"$VENV/bin/python" -m pip install "${pip_quiet[@]}" --no-build-isolation -c constraints.txt "${packages[@]}" "pytest>=8"
+echo "$want" > "$stamp"
+echo "setup: installed ${packages[*]}"
