@@ -158,6 +158,8 @@ def _fmt_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
     return str(value)
 
 
@@ -262,8 +264,7 @@ def validate_manifest(
         try:
             spec = registry.spec(kind, name, allow_import_path=allow_import_paths)
         except AutoGLMError as exc:
-            text = f"{key}.plugin: {exc.message}" if not exc.message.startswith(key) else exc.message
-            problems.append(text + (f"; {exc.hint}" if exc.hint else ""))
+            problems.append(f"{key}.plugin: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             continue
         inputs = table.get("inputs")
         if inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):

@@ -197,9 +197,8 @@ class Registry:
             )
         installed = self.names(kind)
         close = suggest(name, installed) or suggest(name, [r.name for r in load_index() if r.kind == kind])
-        hint = f"did you mean `{close}`?" if close else None
-        listing = ", ".join(installed) or "none installed"
-        return PluginNotFoundError(f"{where}unknown {label} `{name}` (installed: {listing})", hint=hint)
+        message = f"{where}unknown {label} `{name}`" + (f"; did you mean `{close}`?" if close else "")
+        return PluginNotFoundError(message, hint=f"installed {label}s: {', '.join(installed) or 'none'}")
 
 
 def load_import_path(kind: str, path: str, *, allowed: bool):

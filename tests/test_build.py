@@ -1,0 +1,156 @@
+"""Building, loading and answering: artifacts are complete, deterministic and safe to load."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import autoglm_sdk
+from autoglm_sdk.artifact import LOCK, REPORT_JSON, REPORT_MD, WEIGHTS, load
+from autoglm_sdk.build import build
+from autoglm_sdk.errors import ArtifactError, InputError
+from autoglm_sdk.hooks import hookimpl, plugin_manager
+from autoglm_sdk.manifest import validate_manifest
+from helpers import SMALL, run_cli
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    return build(validate_manifest(SMALL), tmp_path_factory.mktemp("a") / "art").path
+
+
+def test_artifact_layout(artifact):
+    names = {p.name for p in artifact.iterdir()}
+    assert {LOCK, WEIGHTS, REPORT_JSON, REPORT_MD, "training_curve.png"} <= names
+    assert not any(p.suffix in (".pt", ".pkl", ".pickle", ".bin") for p in artifact.iterdir())
+    lock = tomllib.loads((artifact / LOCK).read_text())
+    assert lock["autoglm"]["sdk_version"] == autoglm_sdk.__version__ and lock["autoglm"]["contract_version"] == 1
+    assert lock["plugins"]["reasoner"] == {"plugin": "gcn", "kind": "reasoner", "distribution": "autoglm-graph", "version": "0.1.0"}
+    assert lock["plugins"]["scheduler"]["distribution"] == "autoglm-sdk"
+    assert lock["manifest"]["pipeline"]["seed"] == 0 and lock["manifest"]["reasoner"]["dropout"] == 0.5
+    assert len(lock["data"]["fingerprint"]) == 64
+    report = json.loads((artifact / REPORT_JSON).read_text())
+    assert report["backend"]["stages"]["reasoner"] == "cpu"
+    assert report["model"]["weights_bytes"] == (artifact / WEIGHTS).stat().st_size
+    assert report["metrics"]["test"]["accuracy"] > 0.6, report["metrics"]  # 3 communities: chance is 1/3
+    assert "![training curve](training_curve.png)" in (artifact / REPORT_MD).read_text()
+
+
+def test_same_seed_same_metrics_and_weights(artifact, tmp_path):
+    again = build(validate_manifest(SMALL), tmp_path / "again")
+    first = json.loads((artifact / REPORT_JSON).read_text())
+    assert again.report["metrics"] == first["metrics"]
+    assert again.report["training"]["history"] == first["training"]["history"]
+    a, b = load_file(str(artifact / WEIGHTS)), load_file(str(again.path / WEIGHTS))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_other_seed_other_weights(artifact, tmp_path):
+    other = build(validate_manifest({**SMALL, "pipeline": {"name": "small", "seed": 1}}), tmp_path / "other")
+    a, b = load_file(str(artifact / WEIGHTS)), load_file(str(other.path / WEIGHTS))
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_load_and_predict_records(artifact):
+    pipeline = autoglm_sdk.load(artifact)
+    record = {"id": "g", "graph": {"x": [[0.0] * 8, [1.0] * 8, [0.5] * 8], "edge_index": [[0, 1], [1, 2]]}}
+    (answer,) = pipeline.predict([record])
+    assert answer["id"] == "g" and len(answer["predictions"]) == 3
+    assert set(answer["predictions"]) <= {"community-0", "community-1", "community-2"}
+    with pytest.raises(InputError, match="record 1: graph.x rows must have 8 features, got 2"):
+        pipeline.predict([{"graph": {"x": [[1.0, 2.0]], "edge_index": [[], []]}}])
+    with pytest.raises(InputError, match="unknown key `txt`"):
+        pipeline.predict([{"txt": "hello", "graph": record["graph"]}])
+
+
+def test_loaded_pipeline_reproduces_the_reported_test_accuracy(artifact):
+    report = json.loads((artifact / REPORT_JSON).read_text())
+    result = run_cli("run", str(artifact), "--from-data", "test")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[0])
+    assert answer["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"], abs=1e-6)
+
+
+def test_run_reads_json_lines_from_stdin_and_reports_bad_lines(artifact):
+    good = json.dumps({"graph": {"x": [[0.1] * 8] * 2, "edge_index": [[0], [1]]}})
+    proc = run_cli("run", str(artifact), stdin=good + "\n\n" + good + "\n")
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2
+    proc = run_cli("run", str(artifact), stdin=good + "\n{oops\n")
+    assert proc.returncode == 2 and "error: <stdin>:2: not valid JSON" in proc.stderr
+
+
+def test_loading_never_unpickles_and_checks_completeness(artifact, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    with pytest.raises(ArtifactError, match="has no manifest.lock.toml"):
+        load(broken)
+    (broken / LOCK).write_text((artifact / LOCK).read_text())
+    with pytest.raises(ArtifactError, match="has no weights.safetensors"):
+        load(broken)
+    proc = run_cli("run", str(tmp_path / "missing"), "--from-data", "test")
+    assert proc.returncode == 2 and "is not an artifact directory" in proc.stderr
+
+
+def test_existing_output_needs_force(artifact):
+    with pytest.raises(ArtifactError, match="already exists"):
+        build(validate_manifest(SMALL), artifact)
+
+
+class Interrupt:
+    @hookimpl
+    def autoglm_epoch_ended(self, epoch, metrics):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_build_leaves_no_artifact(tmp_path):
+    pm = plugin_manager()
+    plugin = Interrupt()
+    pm.register(plugin)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build(validate_manifest(SMALL), tmp_path / "art")
+    finally:
+        pm.unregister(plugin)
+    assert list(tmp_path.iterdir()) == [], "an interrupted build left files behind"
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def autoglm_build_started(self, manifest, output):
+        self.events.append(("started", manifest["pipeline"]["name"]))
+
+    @hookimpl
+    def autoglm_epoch_ended(self, epoch, metrics):
+        self.events.append(("epoch", epoch, "val_accuracy" in metrics))
+
+    @hookimpl
+    def autoglm_artifact_written(self, path, report):
+        self.events.append(("written", Path(path).name))
+
+
+def test_hooks_see_the_build(tmp_path):
+    pm, recorder = plugin_manager(), Recorder()
+    pm.register(recorder)
+    try:
+        build(validate_manifest({**SMALL, "train": {"epochs": 2}}), tmp_path / "art")
+    finally:
+        pm.unregister(recorder)
+    assert recorder.events == [("started", "small"), ("epoch", 1, True), ("epoch", 2, True), ("written", "art")]
+
+
+def test_cli_build_writes_artifact_and_summary(small_manifest, tmp_path):
+    out = tmp_path / "cli-art"
+    proc = run_cli("build", str(small_manifest), "-o", str(out), "--set", "train.epochs=3")
+    assert proc.returncode == 0, proc.stderr
+    assert f"built {out}" in proc.stdout and "test accuracy" in proc.stdout
+    assert "training" in proc.stderr  # the progress bar
+    assert (out / LOCK).exists()

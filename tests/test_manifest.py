@@ -1,0 +1,179 @@
+"""Manifest validation: two phases, errors that name the key, suggestions, overrides."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from autoglm_sdk.errors import ManifestError, PluginNotFoundError, StageMismatchError
+from autoglm_sdk.dag import check_fit, wire
+from autoglm_sdk.manifest import apply_overrides, default_manifest, load_manifest, manifest_schema, validate_manifest
+from helpers import REPO, SMALL, run_cli, write_toml
+
+
+def raw(**changes):
+    data = copy.deepcopy(SMALL)
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition("__")
+        if value is None:
+            data[section].pop(key)
+        else:
+            data.setdefault(section, {})[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"reasoner__plugin": "gnc"}, "reasoner.plugin: unknown reasoner `gnc`; did you mean `gcn`? (installed reasoners: appnp, gcn)"),
+        ({"reasoner__layrs": 4}, "reasoner.layrs: unknown key; did you mean `layers`?"),
+        ({"reasoner__layers": 0}, "reasoner.layers: must be >= 1, got 0"),
+        ({"train__lr": -1}, "train.lr: must be > 0, got -1"),
+        ({"reasoner__norm": "group"}, "reasoner.norm: must be 'none', 'layer' or 'batch', got 'group'"),
+        ({"data__blocks": "four"}, "data.blocks: must be a valid integer, unable to parse string as an integer, got 'four'"),
+    ],
+)
+def test_validation_errors_name_the_key(changes, expected):
+    with pytest.raises(ManifestError) as info:
+        validate_manifest(raw(**changes))
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"reasoner__plugin": "gnc"}, "did you mean `gcn`?"),
+        ({"reasoner__layrs": 4}, "reasoner.layrs: unknown key; did you mean `layers`?"),
+        ({"reasoner__layers": 0}, "reasoner.layers: must be >= 1, got 0"),
+    ],
+    ids=["misspelt-plugin", "unknown-key", "out-of-range"],
+)
+def test_cli_user_errors_exit_2_with_one_line(tmp_path, changes, expected):
+    path = write_toml(tmp_path / "m.toml", raw(**changes))
+    for command in (["manifest", "validate", str(path)], ["build", str(path), "-o", str(tmp_path / "out")]):
+        proc = run_cli(*command)
+        assert proc.returncode == 2, proc.stderr
+        assert expected in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_misspelt_section_is_suggested():
+    data = raw()
+    data["reasoners"] = data.pop("reasoner")
+    with pytest.raises(ManifestError, match="reasoners: unknown section; did you mean `reasoner`"):
+        validate_manifest(data)
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(ManifestError) as info:
+        validate_manifest(raw(reasoner__layers=0, train__epochs=-1, decoder__pooling="median"))
+    text = str(info.value)
+    assert text.startswith("3 problems")
+    for key in ("reasoner.layers", "train.epochs", "decoder.pooling"):
+        assert key in text
+
+
+def test_missing_required_sections():
+    with pytest.raises(ManifestError, match=r"data: required section is missing"):
+        validate_manifest({"decoder": {"plugin": "classifier"}})
+    with pytest.raises(ManifestError, match=r"reasoner.plugin: required key is missing"):
+        validate_manifest(raw(reasoner__plugin=None))
+
+
+def test_overrides_parse_toml_values():
+    data = apply_overrides(raw(), ["reasoner.layers=4", "pipeline.name=other", "backend.prefer=['cpu']", "reasoner.residual=true"])
+    assert data["reasoner"]["layers"] == 4 and data["reasoner"]["residual"] is True
+    assert data["pipeline"]["name"] == "other" and data["backend"]["prefer"] == ["cpu"]
+    with pytest.raises(ManifestError, match="expected KEY=VALUE"):
+        apply_overrides(raw(), ["reasoner.layers"])
+
+
+def test_cli_set_override_is_validated(tmp_path):
+    path = write_toml(tmp_path / "m.toml", raw())
+    proc = run_cli("manifest", "validate", str(path), "--set", "reasoner.layers=0")
+    assert proc.returncode == 2 and "reasoner.layers: must be >= 1, got 0" in proc.stderr
+    assert run_cli("manifest", "validate", str(path), "--set", "reasoner.layers=5").returncode == 0
+
+
+def test_import_paths_need_opt_in():
+    data = raw(reasoner__plugin="autoglm_graph:gcn")
+    with pytest.raises(ManifestError, match="is an import path.*--allow-import-paths"):
+        validate_manifest(data)
+    manifest = validate_manifest(data, allow_import_paths=True)
+    assert manifest.stages["reasoner"].spec.name == "gcn"
+
+
+def test_stage_mismatch_names_both_stages():
+    data = raw()
+    del data["graph_builder"], data["reasoner"]  # sbm samples straight into the classifier
+    manifest = validate_manifest(data)
+    with pytest.raises(StageMismatchError, match=r"decoder `classifier` does not fit data `sbm` \(samples modalities=graph dim=8\)"):
+        check_fit(manifest, wire(manifest))
+
+
+def test_cli_reports_stage_mismatch_before_training(tmp_path):
+    data = raw()
+    del data["graph_builder"], data["reasoner"]
+    proc = run_cli("build", str(write_toml(tmp_path / "m.toml", data)), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "decoder `classifier` does not fit data `sbm`" in proc.stderr
+    assert "training" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_explicit_wiring_and_cycles():
+    data = raw()
+    data["reasoner"]["inputs"] = ["graph_builder"]
+    data["decoder"]["inputs"] = ["reasoner"]
+    manifest = validate_manifest(data)
+    assert wire(manifest).order() == ["data", "graph_builder", "reasoner", "decoder"]
+    data["graph_builder"]["inputs"] = ["decoder"]
+    with pytest.raises(ManifestError, match="cycle"):
+        wire(validate_manifest(data))
+    data["graph_builder"]["inputs"] = ["reasonr"]
+    with pytest.raises(ManifestError, match="graph_builder.inputs: unknown stage `reasonr`; did you mean `reasoner`"):
+        wire(validate_manifest(data))
+
+
+def test_default_and_example_manifests_validate():
+    manifest = load_manifest(None)
+    check_fit(manifest, wire(manifest))
+    for path in sorted((REPO / "examples").glob("*.toml")):
+        example = load_manifest(path)
+        check_fit(example, wire(example))
+
+
+def test_resolved_manifest_fills_defaults():
+    resolved = validate_manifest(raw()).resolved()
+    assert resolved["reasoner"]["dropout"] == 0.5 and resolved["scheduler"] == {"plugin": "sequential"}
+    assert validate_manifest(resolved).resolved() == resolved  # a lock's manifest validates to itself
+
+
+def test_schema_includes_plugin_configs(tmp_path):
+    schema = manifest_schema()
+    options = schema["properties"]["reasoner"]["oneOf"]
+    names = {o["properties"]["plugin"]["const"] for o in options}
+    assert {"gcn", "appnp"} <= names
+    gcn = next(o for o in options if o["properties"]["plugin"]["const"] == "gcn")
+    assert gcn["properties"]["layers"]["minimum"] == 1
+    proc = run_cli("manifest", "schema")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["title"] == "AutoGLM manifest"
+
+
+def test_unknown_plugin_known_to_the_index_gets_an_install_hint():
+    from autoglm_sdk.registry import Registry
+
+    empty = Registry([])
+    with pytest.raises(PluginNotFoundError) as info:
+        empty.spec("reasoner", "gcn")
+    assert "provided by autoglm-graph, which is not installed" in info.value.message
+    assert info.value.hint == "pip install -e plugins/autoglm-graph"
+    data = raw()
+    with pytest.raises(ManifestError, match="reasoner.plugin: reasoner `gcn` is provided by autoglm-graph"):
+        validate_manifest(data, registry=empty)
+
+
+def test_default_manifest_is_the_readme_example():
+    assert default_manifest()["reasoner"]["plugin"] == "gcn"

@@ -1,0 +1,127 @@
+"""Discovery: the index agrees with the repository, broken and duplicate plugins are contained."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from autoglm_sdk.errors import DuplicatePluginError, PluginLoadError
+from autoglm_sdk.kinds import KIND_GROUPS
+from autoglm_sdk.registry import PluginEntry, Registry, load_index
+from helpers import REPO, SMALL, run_cli, write_toml
+
+GROUP_KINDS = {g: k for k, g in KIND_GROUPS.items()}
+
+
+def repository_entry_points() -> set[tuple[str, str, str, str]]:
+    """(name, kind, distribution, folder) for every autoglm entry point of every pyproject.toml here."""
+    found = set()
+    for pyproject in [REPO / "pyproject.toml", *REPO.glob("plugins/*/pyproject.toml"), *REPO.glob("contrib/*/pyproject.toml")]:
+        project = tomllib.loads(pyproject.read_text())["project"]
+        folder = str(pyproject.parent.relative_to(REPO)) if pyproject.parent != REPO else "."
+        for group, entries in project.get("entry-points", {}).items():
+            if group in GROUP_KINDS:
+                found |= {(name, GROUP_KINDS[group], project["name"], folder) for name in entries}
+    return found
+
+
+def test_index_agrees_with_repository_entry_points():
+    index = {(row.name, row.kind, row.distribution, row.path) for row in load_index() if row.path}
+    declared = repository_entry_points()
+    assert declared, "no entry points found: the test is looking in the wrong place"
+    assert index - declared == set(), f"in registry.toml but not declared by any pyproject.toml: {sorted(index - declared)}"
+    assert declared - index == set(), f"declared but missing from registry.toml: {sorted(declared - index)}"
+
+
+def test_every_repository_plugin_is_installed_as_its_own_distribution():
+    from importlib import metadata
+
+    for name, kind, distribution, _ in repository_entry_points():
+        eps = metadata.distribution(distribution).entry_points
+        assert any(ep.name == name and ep.group == KIND_GROUPS[kind] for ep in eps), f"{distribution} lacks {name}"
+
+
+def make_distribution(site: Path, dist: str, module: str, source: str, entry_points: dict[str, dict[str, str]]) -> None:
+    """A real installed distribution as importlib.metadata sees one: a dist-info folder plus a module."""
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = []
+    for group, items in entry_points.items():
+        lines.append(f"[{group}]")
+        lines += [f"{k} = {v}" for k, v in items.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    (site / f"{module}.py").write_text(source)
+
+
+@pytest.fixture
+def broken_site(tmp_path: Path) -> dict[str, str]:
+    site = tmp_path / "site"
+    make_distribution(
+        site, "autoglm-broken-plugin", "autoglm_broken",
+        "raise ImportError('libbroken.so: cannot open shared object file')\n",
+        {"autoglm.reasoners": {"broken-gnn": "autoglm_broken:spec"}},
+    )
+    return {"PYTHONPATH": str(site)}
+
+
+def test_broken_plugin_is_listed_with_its_error(broken_site):
+    proc = run_cli("plugins", "list", "--json", "--load", env=broken_site)
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["name"]: row for row in json.loads(proc.stdout)}
+    broken = rows["broken-gnn"]
+    assert broken["status"] == "broken" and broken["distribution"] == "autoglm-broken-plugin"
+    assert "libbroken.so: cannot open shared object file" in broken["error"]
+    assert rows["gcn"]["status"] == "ok"
+
+
+def test_broken_plugin_does_not_affect_other_commands(broken_site, tmp_path):
+    assert run_cli("plugins", "list", env=broken_site).returncode == 0
+    path = write_toml(tmp_path / "m.toml", SMALL)
+    assert run_cli("manifest", "validate", str(path), env=broken_site).returncode == 0
+    assert run_cli("manifest", "schema", env=broken_site).returncode == 0
+    build = run_cli("build", str(path), "-o", str(tmp_path / "art"), "--quiet", env=broken_site)
+    assert build.returncode == 0, build.stderr
+    doctor = run_cli("doctor", env=broken_site)
+    assert doctor.returncode == 0 and "broken-gnn" in doctor.stdout
+
+
+def test_using_a_broken_plugin_names_it_and_its_distribution(broken_site, tmp_path):
+    data = {**SMALL, "reasoner": {"plugin": "broken-gnn"}}
+    proc = run_cli("manifest", "validate", str(write_toml(tmp_path / "m.toml", data)), env=broken_site)
+    assert proc.returncode == 2
+    assert "reasoner `broken-gnn` from autoglm-broken-plugin 0.1 failed to import: ImportError: libbroken.so" in proc.stderr
+
+
+def test_duplicate_names_are_an_error_naming_both_distributions(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, "autoglm-gcn-fork", "gcn_fork", "from autoglm_graph import gcn as spec\n",
+                      {"autoglm.reasoners": {"gcn": "gcn_fork:spec"}})
+    proc = run_cli("plugins", "list", "--json", env={"PYTHONPATH": str(site)})
+    row = next(r for r in json.loads(proc.stdout) if r["name"] == "gcn")
+    assert row["status"] == "duplicate" and "autoglm-gcn-fork" in row["error"] + row["distribution"]
+    proc = run_cli("build", "-o", str(tmp_path / "a"), env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 2
+    assert "reasoner `gcn` is registered by more than one distribution" in proc.stderr
+    assert "autoglm-graph" in proc.stderr and "autoglm-gcn-fork" in proc.stderr
+
+
+def test_entry_load_checks_the_spec():
+    entry = PluginEntry("not-gcn", "reasoner", "autoglm_graph:gcn", "autoglm-graph", "0.1.0")
+    with pytest.raises(PluginLoadError, match="differs from the spec's name `gcn`"):
+        entry.load()
+    entry = PluginEntry("x", "reasoner", "autoglm_graph:GCNConfig", "autoglm-graph", "0.1.0")
+    with pytest.raises(PluginLoadError, match="not a PluginSpec"):
+        entry.load()
+
+
+def test_duplicates_in_process():
+    registry = Registry([
+        PluginEntry("gcn", "reasoner", "autoglm_graph:gcn", "dist-a", "1"),
+        PluginEntry("gcn", "reasoner", "autoglm_graph:gcn", "dist-b", "1"),
+    ])
+    with pytest.raises(DuplicatePluginError, match="dist-a, dist-b"):
+        registry.spec("reasoner", "gcn")
