@@ -130,6 +130,22 @@ class Pipeline:
     def modalities(self) -> list[str]:
         return sorted(self.data_port.modalities)
 
+    def data_split(self, split: str) -> list[dict[str, Any]]:
+        """The samples of ``split`` from the artifact's own data source, refused if the data changed since the build."""
+        from autoglm_sdk.errors import InputError
+        from autoglm_sdk.protocols import BuildContext
+
+        section = self.manifest.stages["data"]
+        dataset = section.spec.create(section.config, BuildContext(seed=self.manifest.pipeline.seed)).load()
+        if split not in dataset.splits:
+            raise InputError(f"split `{split}` does not exist; the data source has {sorted(dataset.splits)}")
+        if dataset.fingerprint != self.lock["data"]["fingerprint"]:
+            raise ArtifactError(
+                f"data `{section.plugin}` now produces different data than the artifact was built on (fingerprint changed)",
+                hint="rebuild the artifact, or pass inputs with --input",
+            )
+        return dataset.splits[split]
+
     def predict(self, records: Iterable[Any], batch_size: int = 32) -> list[dict[str, Any]]:
         """One answer per record: a label (graph level) or a label per node (node level)."""
         from autoglm_sdk.io import sample_from_record
@@ -194,7 +210,7 @@ def load(path: str | Path, *, registry: Any = None) -> Pipeline:
     """
     from importlib import metadata
 
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
     from autoglm_sdk.builtins.backends import resolve_backend
     from autoglm_sdk.dag import wire
@@ -222,8 +238,7 @@ def load(path: str | Path, *, registry: Any = None) -> Pipeline:
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")
-    state = load_file(str(weights))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = load_model(model, str(weights), strict=False)
     if missing or unexpected:
         raise ArtifactError(
             f"{weights}: weights do not match the pipeline (missing {missing[:3]}, unexpected {unexpected[:3]})",

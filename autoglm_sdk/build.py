@@ -72,7 +72,7 @@ def build(
     log: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
     """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     from autoglm_sdk.builtins.backends import resolve_backend
     from autoglm_sdk.dag import check_fit, wire
@@ -131,7 +131,6 @@ def build(
         for split, samples in dataset.splits.items()
     }
     timings["eval_seconds"] = time.perf_counter() - t
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
     plugins = {}
     for section in manifest.sections():
@@ -178,7 +177,8 @@ def build(
     }
 
     def write_weights(path: Path) -> None:
-        save_file(state, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
+        # save_model stores tensors shared between modules (shared GNN rounds) once
+        save_model(model, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
         report["model"]["weights_bytes"] = path.stat().st_size
 
     def write_lock(path: Path) -> None:

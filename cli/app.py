@@ -284,7 +284,7 @@ def run(
 
     pipeline = load(artifact)
     if from_data:
-        answers = pipeline.predict_samples(_split_samples(pipeline, from_data)[:limit])
+        answers = pipeline.predict_samples(pipeline.data_split(from_data)[:limit])
     else:
         if input is None and sys.stdin.isatty():
             raise InputError("no input: pipe JSON lines on stdin, or pass --input FILE or --from-data test")
@@ -298,22 +298,6 @@ def run(
         answers = pipeline.predict(records)
     for answer in answers:
         sys.stdout.write(json.dumps(answer) + "\n")
-
-
-def _split_samples(pipeline: Any, split: str) -> list[dict[str, Any]]:
-    from autoglm_sdk.errors import ArtifactError, InputError
-    from autoglm_sdk.protocols import BuildContext
-
-    section = pipeline.manifest.stages["data"]
-    dataset = section.spec.create(section.config, BuildContext(seed=pipeline.manifest.pipeline.seed)).load()
-    if split not in dataset.splits:
-        raise InputError(f"--from-data {split}: the data source has splits {sorted(dataset.splits)}")
-    if dataset.fingerprint != pipeline.lock["data"]["fingerprint"]:
-        raise ArtifactError(
-            f"data `{section.plugin}` now produces different data than the artifact was built on (fingerprint changed)",
-            hint="rebuild the artifact, or pass inputs with --input",
-        )
-    return dataset.splits[split]
 
 
 # ----------------------------------------------------------------- doctor

@@ -76,6 +76,17 @@ def test_loaded_pipeline_reproduces_the_reported_test_accuracy(artifact):
     assert answer["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"], abs=1e-6)
 
 
+def test_shared_weights_survive_the_artifact_round_trip(tmp_path):
+    """Rounds that share one convolution are stored once and tied again on load."""
+    manifest = {**SMALL, "reasoner": {"plugin": "gcn", "hidden": 16, "layers": 4, "share_weights": True}, "train": {"epochs": 5}}
+    result = build(validate_manifest(manifest), tmp_path / "shared")
+    pipeline = load(result.path)
+    convs = pipeline.model.stages["reasoner"].convs
+    assert convs[1].lin.weight is convs[3].lin.weight
+    (answer,) = pipeline.predict_samples(pipeline.data_split("test"))
+    assert answer["accuracy"] == pytest.approx(result.report["metrics"]["test"]["accuracy"], abs=1e-6)
+
+
 def test_run_reads_json_lines_from_stdin_and_reports_bad_lines(artifact):
     good = json.dumps({"graph": {"x": [[0.1] * 8] * 2, "edge_index": [[0], [1]]}})
     proc = run_cli("run", str(artifact), stdin=good + "\n\n" + good + "\n")

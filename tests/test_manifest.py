@@ -100,7 +100,7 @@ def test_cli_set_override_is_validated(tmp_path):
 
 
 def test_import_paths_need_opt_in():
-    data = raw(reasoner__plugin="autoglm_graph:gcn")
+    data = raw(reasoner__plugin="autoglm_graph.specs:gcn")
     with pytest.raises(ManifestError, match="is an import path.*--allow-import-paths"):
         validate_manifest(data)
     manifest = validate_manifest(data, allow_import_paths=True)

@@ -98,7 +98,7 @@ def test_using_a_broken_plugin_names_it_and_its_distribution(broken_site, tmp_pa
 
 def test_duplicate_names_are_an_error_naming_both_distributions(tmp_path):
     site = tmp_path / "site"
-    make_distribution(site, "autoglm-gcn-fork", "gcn_fork", "from autoglm_graph import gcn as spec\n",
+    make_distribution(site, "autoglm-gcn-fork", "gcn_fork", "from autoglm_graph.specs import gcn as spec\n",
                       {"autoglm.reasoners": {"gcn": "gcn_fork:spec"}})
     proc = run_cli("plugins", "list", "--json", env={"PYTHONPATH": str(site)})
     row = next(r for r in json.loads(proc.stdout) if r["name"] == "gcn")
@@ -110,18 +110,28 @@ def test_duplicate_names_are_an_error_naming_both_distributions(tmp_path):
 
 
 def test_entry_load_checks_the_spec():
-    entry = PluginEntry("not-gcn", "reasoner", "autoglm_graph:gcn", "autoglm-graph", "0.1.0")
+    entry = PluginEntry("not-gcn", "reasoner", "autoglm_graph.specs:gcn", "autoglm-graph", "0.1.0")
     with pytest.raises(PluginLoadError, match="differs from the spec's name `gcn`"):
         entry.load()
-    entry = PluginEntry("x", "reasoner", "autoglm_graph:GCNConfig", "autoglm-graph", "0.1.0")
+    entry = PluginEntry("x", "reasoner", "autoglm_graph.specs:GCNConfig", "autoglm-graph", "0.1.0")
     with pytest.raises(PluginLoadError, match="not a PluginSpec"):
         entry.load()
 
 
 def test_duplicates_in_process():
     registry = Registry([
-        PluginEntry("gcn", "reasoner", "autoglm_graph:gcn", "dist-a", "1"),
-        PluginEntry("gcn", "reasoner", "autoglm_graph:gcn", "dist-b", "1"),
+        PluginEntry("gcn", "reasoner", "autoglm_graph.specs:gcn", "dist-a", "1"),
+        PluginEntry("gcn", "reasoner", "autoglm_graph.specs:gcn", "dist-b", "1"),
     ])
     with pytest.raises(DuplicatePluginError, match="dist-a, dist-b"):
         registry.spec("reasoner", "gcn")
+
+
+def test_specs_survive_importing_their_implementations():
+    """A spec attribute named like a submodule would be replaced by it once the model is imported."""
+    registry = Registry.discover()
+    for entry in registry.entries():
+        entry.load().load_class()  # import every implementation module
+    fresh = Registry.discover()
+    for entry in fresh.entries():
+        assert entry.load().name == entry.name

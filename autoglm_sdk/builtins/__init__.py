@@ -18,7 +18,7 @@ sequential = PluginSpec(
     name="sequential",
     kind="scheduler",
     config=SequentialConfig,
-    factory="autoglm_sdk.builtins.sequential:SequentialScheduler",
+    factory="autoglm_sdk.builtins.schedulers:SequentialScheduler",
     summary="Runs pipeline stages one at a time in topological order.",
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
-from autoglm_graph import ClassifierConfig
+from autoglm_graph.specs import ClassifierConfig
 from autoglm_sdk.graph import SemanticGraph, check_graph
 from autoglm_sdk.protocols import BuildContext
 

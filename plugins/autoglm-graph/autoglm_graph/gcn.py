@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import GCNConv
 
-from autoglm_graph import GCNConfig
+from autoglm_graph.specs import GCNConfig
 from autoglm_sdk.graph import SemanticGraph, check_graph
 from autoglm_sdk.protocols import BuildContext
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autoglm_graph import GivenConfig
+from autoglm_graph.specs import GivenConfig
 from autoglm_sdk.errors import InputError
 from autoglm_sdk.graph import SemanticGraph
 from autoglm_sdk.protocols import BuildContext

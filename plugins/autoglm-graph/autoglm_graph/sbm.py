@@ -8,7 +8,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import stochastic_blockmodel_graph
 
-from autoglm_graph import SBMConfig
+from autoglm_graph.specs import SBMConfig
 from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
 
 SPLITS = ("train", "val", "test")

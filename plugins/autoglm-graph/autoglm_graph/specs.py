@@ -1,0 +1,140 @@
+"""Specs and configs of the autoglm-graph plugins.
+
+This module is what the entry points name: specs and configs only, no torch.
+Implementations live in the sibling modules and load when a pipeline uses them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from autoglm_sdk.protocols import BuildContext, Port, PluginConfig, PluginSpec, PortMismatch
+
+
+def _needs_graph_input(ctx: BuildContext, who: str) -> Port:
+    port = ctx.input
+    if port.type != "semantic_graph":
+        raise PortMismatch(f"{who} needs a semantic graph, got {port.type}")
+    return port
+
+
+# ---------------------------------------------------------------------- sbm
+
+
+class SBMConfig(PluginConfig):
+    """Stochastic block model: ``blocks`` communities; memory grows with the
+    number of node pairs (dense sampling), so keep blocks * nodes_per_block
+    below about 20,000 nodes."""
+
+    blocks: int = Field(4, ge=2, le=64, description="Number of communities (= classes).")
+    nodes_per_block: int = Field(150, ge=4, le=5000, description="Nodes in each community.")
+    p_in: float = Field(0.05, ge=0, le=1, description="Edge probability inside a community.")
+    p_out: float = Field(0.005, ge=0, le=1, description="Edge probability between communities.")
+    feature_dim: int = Field(16, ge=1, le=4096, description="Node feature size.")
+    feature_signal: float = Field(
+        0.5, ge=0, description="Distance of each community's feature mean from the origin, in noise standard deviations."
+    )
+    train_per_class: int = Field(20, ge=1, description="Labelled training nodes per community.")
+    val_per_class: int = Field(30, ge=1, description="Validation nodes per community; the rest are test nodes.")
+
+    @model_validator(mode="after")
+    def _splits_fit(self) -> "SBMConfig":
+        used = self.train_per_class + self.val_per_class
+        if used >= self.nodes_per_block:
+            raise ValueError(
+                f"train_per_class + val_per_class ({used}) must be < nodes_per_block ({self.nodes_per_block}) "
+                "so that every community keeps test nodes"
+            )
+        return self
+
+
+sbm = PluginSpec(
+    name="sbm",
+    kind="data",
+    config=SBMConfig,
+    factory="autoglm_graph.sbm:SBMDataSource",
+    summary="Seeded stochastic-block-model node classification (communities as labels).",
+    signature=lambda cfg, ctx: Port("samples", frozenset({"graph"}), dim=cfg.feature_dim),
+)
+
+# -------------------------------------------------------------------- given
+
+
+class GivenConfig(PluginConfig):
+    """The graph the data carries, used as it is."""
+
+    add_reverse_edges: bool = Field(False, description="Add the reverse of every edge (same type), making it undirected.")
+
+
+def _given_signature(cfg: GivenConfig, ctx: BuildContext) -> Port:
+    port = ctx.input
+    if port.type != "samples" or "graph" not in port.modalities:
+        got = ",".join(sorted(port.modalities)) or port.type
+        raise PortMismatch(f"needs samples that carry a graph (modality `graph`), got {got}")
+    return Port("semantic_graph", dim=port.dim, num_edge_types=port.num_edge_types or 1)
+
+
+given = PluginSpec(
+    name="given",
+    kind="graph_builder",
+    config=GivenConfig,
+    factory="autoglm_graph.given:GivenGraph",
+    summary="Uses the graph that each sample already carries.",
+    signature=_given_signature,
+)
+
+# ---------------------------------------------------------------------- gcn
+
+
+class GCNConfig(PluginConfig):
+    hidden: int = Field(64, ge=1, le=8192, description="Size of the node states.")
+    layers: int = Field(2, ge=1, le=64, description="Rounds of message passing.")
+    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on node states between rounds.")
+    residual: bool = Field(False, description="Add each round's input to its output (after the first round).")
+    norm: Literal["none", "layer", "batch"] = Field("none", description="Normalisation after each round.")
+    share_weights: bool = Field(False, description="Use one convolution for every round after the first.")
+    self_loops: bool = Field(True, description="Add self-loops before normalising (as in Kipf & Welling).")
+
+
+def _reasoner_signature(cfg: GCNConfig, ctx: BuildContext) -> Port:
+    port = _needs_graph_input(ctx, "gcn")
+    return port.with_(dim=cfg.hidden)
+
+
+gcn = PluginSpec(
+    name="gcn",
+    kind="reasoner",
+    config=GCNConfig,
+    factory="autoglm_graph.gcn:GCNReasoner",
+    summary="Graph convolutional network (Kipf & Welling) from PyG, edge types ignored.",
+    signature=_reasoner_signature,
+    capabilities=frozenset({"learnable"}),
+)
+
+# --------------------------------------------------------------- classifier
+
+
+class ClassifierConfig(PluginConfig):
+    hidden: int = Field(0, ge=0, description="Hidden layer size of the head (0 = a single linear layer).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the head.")
+    pooling: Literal["mean", "sum", "max"] = Field("mean", description="How node states become a graph vector (graph-level tasks).")
+
+
+def _classifier_signature(cfg: ClassifierConfig, ctx: BuildContext) -> Port:
+    port = _needs_graph_input(ctx, "classifier")
+    if ctx.task is None:
+        return Port("logits")
+    return Port("logits", dim=ctx.task.num_classes)
+
+
+classifier = PluginSpec(
+    name="classifier",
+    kind="decoder",
+    config=ClassifierConfig,
+    factory="autoglm_graph.classifier:Classifier",
+    summary="Node- or graph-level classification head over node states.",
+    signature=_classifier_signature,
+    capabilities=frozenset({"learnable", "needs_task"}),
+)
