@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load": "autoglm_sdk.artifact",
     "Pipeline": "autoglm_sdk.artifact",
-    "build": "autoglm_sdk.build",
+    "build": "autoglm_sdk.builder",
     "load_manifest": "autoglm_sdk.manifest",
     "validate_manifest": "autoglm_sdk.manifest",
     "Manifest": "autoglm_sdk.manifest",

@@ -67,8 +67,10 @@ def write_artifact(
 ) -> Path:
     """Write ``files`` (name -> writer(path)) into a temporary sibling directory, then rename it into place.
 
-    An interrupted build leaves at most a hidden ``.NAME.tmp-*`` directory, which
-    is removed on the way out; ``output`` is either the old artifact or the new one.
+    An interrupted build removes its hidden ``.NAME.tmp-*`` directory on the way
+    out, so a new ``output`` appears whole or not at all. Replacing an existing
+    artifact (``--force``) takes two renames; a crash between them leaves the old
+    artifact at ``.NAME.old-PID`` beside it.
     """
     output = Path(output)
     if output.exists() and not overwrite:
@@ -202,11 +204,12 @@ class Pipeline:
         return out
 
 
-def load(path: str | Path, *, registry: Any = None) -> Pipeline:
+def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = False) -> Pipeline:
     """Load an artifact directory written by ``autoglm build``.
 
     Every plugin its lock names must be installed; a different installed version
-    is a warning, a missing plugin an error with an install hint.
+    is a warning, a missing plugin an error with an install hint. A lock that
+    names a plugin by import path loads only with ``allow_import_paths``.
     """
     from importlib import metadata
 
@@ -219,7 +222,7 @@ def load(path: str | Path, *, registry: Any = None) -> Pipeline:
 
     path = Path(path)
     lock = read_lock(path)
-    manifest = validate_manifest(lock["manifest"], registry=registry, source=str(path / LOCK))
+    manifest = validate_manifest(lock["manifest"], registry=registry, allow_import_paths=allow_import_paths, source=str(path / LOCK))
     for key, info in lock.get("plugins", {}).items():
         try:
             installed = metadata.version(info["distribution"])

@@ -17,5 +17,3 @@ KIND_GROUPS: dict[str, str] = {
     "backend": "autoglm.backends",
 }
 KINDS = tuple(KIND_GROUPS)
-#: Kinds whose implementation is a learnable ``torch.nn.Module``.
-LEARNABLE_KINDS = frozenset({"encoder", "graph_builder", "reasoner", "decoder"})

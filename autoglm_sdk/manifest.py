@@ -156,6 +156,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
 def _fmt_value(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -184,7 +186,8 @@ def describe_errors(prefix: str, error: ValidationError, fields: Iterable[str]) 
             lines.append(f"{key}: must be {bounds[kind]} {_fmt_value(limit)}, got {_fmt_value(value)}")
             continue
         message = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
-        lines.append(f"{key}: {message}, got {_fmt_value(value)}")
+        # a whole-section (cross-field) error: the section is not worth repeating
+        lines.append(f"{key}: {message}" + (f", got {_fmt_value(value)}" if loc else ""))
     return lines
 
 
@@ -200,9 +203,9 @@ def config_rows(config: type[BaseModel]) -> list[tuple[str, str, str, str]]:
         if info.is_required():
             default = "(required)"
         elif info.default_factory is not None:
-            default = repr(info.default_factory())
+            default = _fmt_value(info.default_factory())
         else:
-            default = repr(info.default)
+            default = "(none)" if info.default is None else _fmt_value(info.default)
         rows.append((key, annotation, default, info.description or ""))
     return rows
 
@@ -267,7 +270,10 @@ def validate_manifest(
             problems.append(f"{key}.plugin: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             continue
         inputs = table.get("inputs")
-        if inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):
+        if inputs is not None and key.split(".")[0] not in STAGE_ORDER[1:]:
+            problems.append(f"{key}.inputs: only pipeline stages (encoders, graph_builder, reasoner, decoder) take inputs")
+            inputs = None
+        elif inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):
             problems.append(f"{key}.inputs: must be a list of stage names, got {_fmt_value(inputs)}")
             inputs = None
         values = {k: v for k, v in table.items() if k not in STAGE_KEYS}

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from autoglm_sdk.graph import SemanticGraph
 
-from autoglm_sdk.kinds import CONTRACT_VERSION, KIND_GROUPS, KINDS, LEARNABLE_KINDS  # noqa: F401  (re-exported)
+from autoglm_sdk.kinds import CONTRACT_VERSION, KIND_GROUPS, KINDS  # noqa: F401  (re-exported)
 
 Modality = Literal["graph", "text", "image", "audio"]
 

@@ -105,9 +105,10 @@ class IndexEntry:
 
 @cache
 def load_index(path: Path = INDEX_PATH) -> tuple[IndexEntry, ...]:
-    if not path.exists():
-        return ()
-    data = tomllib.loads(path.read_text())
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()  # the index only improves messages; without it discovery still works
     return tuple(
         IndexEntry(
             name=row["name"],

@@ -153,13 +153,22 @@ def plugins_info(name: str, kind: Optional[str] = typer.Option(None, "--kind", h
 def plugins_check(
     name: str,
     kind: Optional[str] = typer.Option(None, "--kind", help="Disambiguate by kind."),
+    config: Optional[List[str]] = typer.Option(
+        None, "--config", help="Config override for the checks, e.g. --config hidden=8 (repeatable)."
+    ),
 ) -> None:
-    """Run the SDK's contract suite on an installed plugin."""
+    """Run the SDK's contract suite on an installed plugin (exit 1 when a check fails, as pytest does)."""
+    from autoglm_sdk.manifest import parse_override
+
     entry = _resolve_entry(name, kind)
     entry.load()
     from autoglm_sdk.testing import run_contract
 
-    results = run_contract(entry.kind, entry.name)
+    overrides = {}
+    for text in config or []:
+        path, value = parse_override(text)
+        overrides[".".join(path)] = value
+    results = run_contract(entry.kind, entry.name, overrides)
     failed = 0
     for result in results:
         mark = {"passed": "[green]PASS[/green]", "failed": "[red]FAIL[/red]", "skipped": "[yellow]SKIP[/yellow]",
@@ -255,7 +264,7 @@ def build(
     target = output or Path("artifacts") / resolved.pipeline.name
     if target.exists() and not force:
         raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
-    from autoglm_sdk.build import build as run_build
+    from autoglm_sdk.builder import build as run_build
 
     log = (lambda message: None) if quiet else (lambda message: err.print(message))
     try:
@@ -276,13 +285,14 @@ def run(
         None, "--from-data", help="Answer the samples of this split of the artifact's own data source (train/val/test)."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer at most this many inputs."),
+    allow_import_paths: bool = ImportPathsOption,
 ) -> None:
     """Answer inputs with a built artifact; predictions are printed as JSON lines."""
     from autoglm_sdk.artifact import load
     from autoglm_sdk.errors import InputError
     from autoglm_sdk.io import read_records
 
-    pipeline = load(artifact)
+    pipeline = load(artifact, allow_import_paths=allow_import_paths)
     if from_data:
         answers = pipeline.predict_samples(pipeline.data_split(from_data)[:limit])
     else:
@@ -373,6 +383,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if debug:  # accepted anywhere on the line, not only before the command
+        argv = ["--debug", *[a for a in argv if a != "--debug"]]
     try:
         from autoglm_sdk.hooks import plugin_manager
 

@@ -25,11 +25,18 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
 
+pip_install() {
+    # some machines' pip configs name local indexes that may be absent; their
+    # one-line warnings per package would bury real errors
+    # (pipefail: the pipeline fails, and set -e stops the script, when pip fails)
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "$@" 2>&1 \
+        | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
 echo "setup: installing torch and the AutoGLM distributions (first time: a few minutes)"
-pip_quiet=(--quiet --disable-pip-version-check)
-"$VENV/bin/python" -m pip install "${pip_quiet[@]}" -c constraints.txt "setuptools>=64" wheel
-"$VENV/bin/python" -m pip install "${pip_quiet[@]}" -c constraints.txt torch torchvision torchaudio torch_geometric
+pip_install "setuptools>=64" wheel
+pip_install torch torchvision torchaudio torch_geometric
 # --no-build-isolation: build with the venv's setuptools instead of fetching one per package
-"$VENV/bin/python" -m pip install "${pip_quiet[@]}" --no-build-isolation -c constraints.txt "${packages[@]}" "pytest>=8"
+pip_install --no-build-isolation "${packages[@]}" "pytest>=8"
 echo "$want" > "$stamp"
 echo "setup: installed ${packages[*]}"

@@ -85,7 +85,7 @@ def test_explicit_backend_absent_is_an_error_never_a_fallback():
 
 
 def test_build_records_backend_fallback(tmp_path):
-    from autoglm_sdk.build import build
+    from autoglm_sdk.builder import build
     from autoglm_sdk.manifest import validate_manifest
     from helpers import SMALL
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import autoglm_sdk
 from autoglm_sdk.artifact import LOCK, REPORT_JSON, REPORT_MD, WEIGHTS, load
-from autoglm_sdk.build import build
+from autoglm_sdk.builder import build
 from autoglm_sdk.errors import ArtifactError, InputError
 from autoglm_sdk.hooks import hookimpl, plugin_manager
 from autoglm_sdk.manifest import validate_manifest
@@ -165,3 +165,44 @@ def test_cli_build_writes_artifact_and_summary(small_manifest, tmp_path):
     assert f"built {out}" in proc.stdout and "test accuracy" in proc.stdout
     assert "training" in proc.stderr  # the progress bar
     assert (out / LOCK).exists()
+
+
+def test_graph_level_pipeline_trains_pools_and_answers(tmp_path):
+    """Graph classification end to end: minibatches, pooling, per-graph answers."""
+    manifest = validate_manifest(
+        {"pipeline": {"name": "shapes", "seed": 0}, "data": {"plugin": "fixture_plugins:spec"},
+         "graph_builder": {"plugin": "given"}, "reasoner": {"plugin": "gcn", "hidden": 16, "dropout": 0.0},
+         "decoder": {"plugin": "classifier", "pooling": "mean"}, "train": {"epochs": 40, "batch_size": 8, "lr": 0.02}},
+        allow_import_paths=True,
+    )
+    result = build(manifest, tmp_path / "shapes")
+    assert result.report["task"]["level"] == "graph"
+    assert result.report["metrics"]["test"]["count"] == 24
+    assert result.report["metrics"]["test"]["accuracy"] >= 0.9, result.report["metrics"]
+    with pytest.raises(Exception, match="import path"):
+        load(result.path)
+    pipeline = load(result.path, allow_import_paths=True)
+    star = {"graph": {"x": [[1.0, 0.8], [1.0, 0.2], [1.0, 0.2], [1.0, 0.2], [1.0, 0.2]],
+                      "edge_index": [[0, 0, 0, 0, 1, 2, 3, 4], [1, 2, 3, 4, 0, 0, 0, 0]]}, "label": 0}
+    (answer,) = pipeline.predict([star])
+    assert answer["prediction"] == "star" and answer["label"] == "star" and 0.5 < answer["confidence"] <= 1
+
+
+def test_compress_sections_are_applied_in_order_and_reported(tmp_path):
+    from safetensors.torch import load_file
+
+    manifest = validate_manifest({**SMALL, "compress": [{"plugin": "fixture_plugins:zero_small", "fraction": 0.5}]},
+                                 allow_import_paths=True)
+    report = build(manifest, tmp_path / "c").report
+    (step,) = report["compression"]
+    assert step["plugin"] == "fixture_plugins:zero_small" and step["metrics_after"] == report["metrics"]
+    weights = load_file(str(tmp_path / "c" / WEIGHTS))
+    matrices = [t for t in weights.values() if t.dim() == 2]
+    assert all((t == 0).float().mean() >= 0.5 for t in matrices)
+
+
+def test_inputs_only_on_stages():
+    from autoglm_sdk.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="data.inputs: only pipeline stages"):
+        validate_manifest({**SMALL, "data": {**SMALL["data"], "inputs": ["decoder"]}})

@@ -105,7 +105,7 @@ def test_bad_input_message_names_the_expected_size():
 
 
 def test_plugins_check_command():
-    proc = run_cli("plugins", "check", "gcn")
+    proc = run_cli("plugins", "check", "gcn", "--config", "hidden=8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS gradients" in proc.stdout and "PASS light_import" in proc.stdout and "failed" not in proc.stdout
 

@@ -177,3 +177,9 @@ def test_unknown_plugin_known_to_the_index_gets_an_install_hint():
 
 def test_default_manifest_is_the_readme_example():
     assert default_manifest()["reasoner"]["plugin"] == "gcn"
+
+
+def test_debug_flag_anywhere_shows_the_traceback(tmp_path):
+    path = write_toml(tmp_path / "m.toml", raw(reasoner__layers=0))
+    proc = run_cli("manifest", "validate", str(path), "--debug")
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "ManifestError" in proc.stderr

@@ -135,3 +135,39 @@ def test_specs_survive_importing_their_implementations():
     fresh = Registry.discover()
     for entry in fresh.entries():
         assert entry.load().name == entry.name
+
+
+HOOKS = '''
+from autoglm_sdk.hooks import hookimpl
+
+@hookimpl
+def autoglm_build_started(manifest, output):
+    if manifest["pipeline"]["name"] == "explode":
+        raise RuntimeError("boom from a hook")
+
+@hookimpl
+def autoglm_cli_commands(app):
+    @app.command("hello")
+    def hello():
+        """Say hello (added by a hook plugin)."""
+        print("hello from a hook plugin")
+'''
+
+
+def test_hook_plugins_add_commands_and_internal_errors_exit_1(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, "autoglm-hooks-demo", "hooks_demo", HOOKS, {"autoglm.hooks": {"demo": "hooks_demo"}})
+    make_distribution(site, "autoglm-hooks-future", "hooks_future", "AUTOGLM_HOOKSPEC_VERSION = 99\n",
+                      {"autoglm.hooks": {"future": "hooks_future"}})
+    env = {"PYTHONPATH": str(site)}
+    proc = run_cli("hello", env=env)
+    assert proc.returncode == 0 and "hello from a hook plugin" in proc.stdout
+    doctor = run_cli("doctor", env=env)
+    assert "broken hook future: RuntimeError: needs hookspec version 99" in doctor.stdout
+    path = write_toml(tmp_path / "m.toml", {**SMALL, "pipeline": {"name": "explode"}})
+    proc = run_cli("build", str(path), "-o", str(tmp_path / "art"), env=env)
+    assert proc.returncode == 1
+    assert "internal error: RuntimeError: boom from a hook" in proc.stderr and "--debug" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    debug = run_cli("--debug", "build", str(path), "-o", str(tmp_path / "art"), env=env)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr

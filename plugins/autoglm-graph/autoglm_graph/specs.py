@@ -136,5 +136,5 @@ classifier = PluginSpec(
     factory="autoglm_graph.classifier:Classifier",
     summary="Node- or graph-level classification head over node states.",
     signature=_classifier_signature,
-    capabilities=frozenset({"learnable", "needs_task"}),
+    capabilities=frozenset({"learnable"}),
 )

@@ -125,12 +125,26 @@ def build(
     )
     timings["train_seconds"] = time.perf_counter() - t
 
+    def evaluate_all() -> dict[str, dict[str, float]]:
+        return {
+            split: evaluate(model, samples, dataset.task, manifest.train.batch_size, backend.autocast)
+            for split, samples in dataset.splits.items()
+        }
+
     t = time.perf_counter()
-    metrics = {
-        split: evaluate(model, samples, dataset.task, manifest.train.batch_size, backend.autocast)
-        for split, samples in dataset.splits.items()
-    }
+    metrics = evaluate_all()
     timings["eval_seconds"] = time.perf_counter() - t
+    compression = []
+    for section in manifest.compress:  # in manifest order; each sees the previous one's output
+        ctx = BuildContext(task=dataset.task, seed=seed, device=backend.device, stage=section.key)
+        compressor = section.spec.create(section.config, ctx)
+        t = time.perf_counter()
+        model = compressor.apply(model, ctx)
+        after = evaluate_all()
+        compression.append({"section": section.key, "plugin": section.plugin, "seconds": time.perf_counter() - t,
+                            "metrics_before": metrics, "metrics_after": after})
+        log(f"compress: {section.plugin} applied")
+        metrics = after
 
     plugins = {}
     for section in manifest.sections():
@@ -171,6 +185,7 @@ def build(
                   "stages": {k: s.plugin for k, s in manifest.stages.items()}},
         "backend": {"chosen": status.name, "device": backend.device, "stages": stage_backends,
                     "fallbacks": [f.as_dict() for f in fallbacks], "capabilities": dict(status.capabilities)},
+        "compression": compression,
         "timings": timings,
         "environment": _environment(),
         "plugins": plugins,
