@@ -104,6 +104,19 @@ class BuildContext:
 Signature = Callable[[Any, BuildContext], Port]
 
 
+def require_input(ctx: BuildContext, port_type: str) -> Port:
+    """The stage's single upstream port, which must carry ``port_type``."""
+    port = ctx.input
+    if port.type != port_type:
+        raise PortMismatch(f"needs {port_type.replace('_', ' ')} input, got {port.type.replace('_', ' ')}")
+    return port
+
+
+def reasoner_signature(config: Any, ctx: BuildContext) -> Port:
+    """The usual reasoner signature: a semantic graph in, the same graph with ``config.hidden``-sized states out."""
+    return require_input(ctx, "semantic_graph").with_(dim=config.hidden)
+
+
 @dataclass(frozen=True)
 class PluginSpec:
     """Everything the SDK needs to know about a plugin without importing its code.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from autoglm_sdk.protocols import BuildContext, Port, PluginConfig, PluginSpec, PortMismatch
+from autoglm_sdk.protocols import PluginConfig, PluginSpec, reasoner_signature
 
 
 class APPNPConfig(PluginConfig):
@@ -19,19 +19,13 @@ class APPNPConfig(PluginConfig):
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout inside the MLP.")
 
 
-def _signature(config: APPNPConfig, ctx: BuildContext) -> Port:
-    port = ctx.input
-    if port.type != "semantic_graph":
-        raise PortMismatch(f"appnp needs a semantic graph, got {port.type}")
-    return port.with_(dim=config.hidden)
-
-
 appnp = PluginSpec(
     name="appnp",
     kind="reasoner",
     config=APPNPConfig,
     factory="autoglm_plugin_example.model:APPNPReasoner",
     summary="APPNP: predict with an MLP, then propagate by personalised PageRank (contrib example).",
-    signature=_signature,
+    # semantic graph in, `hidden`-sized node states out; write your own for other shapes
+    signature=reasoner_signature,
     capabilities=frozenset({"learnable"}),
 )

@@ -10,14 +10,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import BuildContext, Port, PluginConfig, PluginSpec, PortMismatch
-
-
-def _needs_graph_input(ctx: BuildContext, who: str) -> Port:
-    port = ctx.input
-    if port.type != "semantic_graph":
-        raise PortMismatch(f"{who} needs a semantic graph, got {port.type}")
-    return port
+from autoglm_sdk.protocols import (
+    BuildContext,
+    PluginConfig,
+    PluginSpec,
+    Port,
+    PortMismatch,
+    reasoner_signature,
+    require_input,
+)
 
 
 # ---------------------------------------------------------------------- sbm
@@ -98,18 +99,13 @@ class GCNConfig(PluginConfig):
     self_loops: bool = Field(True, description="Add self-loops before normalising (as in Kipf & Welling).")
 
 
-def _reasoner_signature(cfg: GCNConfig, ctx: BuildContext) -> Port:
-    port = _needs_graph_input(ctx, "gcn")
-    return port.with_(dim=cfg.hidden)
-
-
 gcn = PluginSpec(
     name="gcn",
     kind="reasoner",
     config=GCNConfig,
     factory="autoglm_graph.gcn:GCNReasoner",
     summary="Graph convolutional network (Kipf & Welling) from PyG, edge types ignored.",
-    signature=_reasoner_signature,
+    signature=reasoner_signature,
     capabilities=frozenset({"learnable"}),
 )
 
@@ -123,10 +119,8 @@ class ClassifierConfig(PluginConfig):
 
 
 def _classifier_signature(cfg: ClassifierConfig, ctx: BuildContext) -> Port:
-    port = _needs_graph_input(ctx, "classifier")
-    if ctx.task is None:
-        return Port("logits")
-    return Port("logits", dim=ctx.task.num_classes)
+    require_input(ctx, "semantic_graph")
+    return Port("logits", dim=ctx.task.num_classes if ctx.task else None)
 
 
 classifier = PluginSpec(
