@@ -44,11 +44,41 @@ def strip_none(value: Any) -> Any:
 
 
 def port_to_dict(port: Port) -> dict[str, Any]:
-    return strip_none({"type": port.type, "modalities": sorted(port.modalities), "dim": port.dim, "num_edge_types": port.num_edge_types})
+    return strip_none({
+        "type": port.type, "modalities": sorted(port.modalities), "dim": port.dim, "num_edge_types": port.num_edge_types,
+        "edge_type_names": list(port.edge_type_names), "attributes": sorted(port.attributes),
+    })
 
 
 def port_from_dict(data: dict[str, Any]) -> Port:
-    return Port(data["type"], frozenset(data.get("modalities", ())), data.get("dim"), data.get("num_edge_types"))
+    return Port(
+        data["type"], frozenset(data.get("modalities", ())), data.get("dim"), data.get("num_edge_types"),
+        tuple(data.get("edge_type_names", ())), frozenset(data.get("attributes", ())),
+    )
+
+
+STAGE_FILES = "stages"
+
+
+def stage_file_writer(stages: dict[str, Any]) -> Callable[[Path], None]:
+    """Writer for ``stages/<stage>/<name>``: every stage's ``artifact_files()``."""
+
+    def write(root: Path) -> None:
+        root.mkdir()
+        for key, stage in stages.items():
+            files = stage.artifact_files() if hasattr(stage, "artifact_files") else {}
+            for name, content in files.items():
+                if "/" in name or name.startswith("."):
+                    raise ValueError(f"stage {key}: artifact file name {name!r} must be a plain file name")
+                (root / key).mkdir(exist_ok=True)
+                (root / key / name).write_bytes(content)
+
+    return write
+
+
+def read_stage_files(path: Path, stage: str) -> dict[str, bytes]:
+    folder = path / STAGE_FILES / stage
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir())} if folder.is_dir() else {}
 
 
 def task_to_dict(task: TaskSpec) -> dict[str, Any]:
@@ -83,9 +113,8 @@ def write_artifact(
         # mkdtemp makes a private directory; an artifact is meant to be shared like any other output
         mask = os.umask(0)
         os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        for child in tmp.iterdir():
-            os.chmod(child, 0o666 & ~mask)
+        for child in [tmp, *tmp.rglob("*")]:
+            os.chmod(child, (0o777 if child.is_dir() else 0o666) & ~mask)
         if output.exists():
             old = output.with_name(f".{output.name}.old-{os.getpid()}")
             os.replace(output, old)
@@ -238,6 +267,9 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     dag = wire(manifest)
     backend, _ = resolve_backend(manifest.backend.spec, manifest.backend.config)
     model = build_model(manifest, dag, ports, task, device=backend.device)
+    for key, stage in model.stage_objects.items():
+        if hasattr(stage, "load_artifact_files"):
+            stage.load_artifact_files(read_stage_files(path, key))
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")

@@ -19,8 +19,10 @@ from autoglm_sdk.artifact import (
     LOCK,
     REPORT_JSON,
     REPORT_MD,
+    STAGE_FILES,
     WEIGHTS,
     port_to_dict,
+    stage_file_writer,
     strip_none,
     task_to_dict,
     write_artifact,
@@ -29,6 +31,19 @@ from autoglm_sdk.errors import DataError
 from autoglm_sdk.hooks import HOOKSPEC_VERSION, plugin_manager
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.protocols import CONTRACT_VERSION, BuildContext
+
+
+def _baseline_metrics(paths: list[str]) -> dict[str, Any]:
+    """Test metrics of already-built baseline artifacts; a missing one is noted, not fatal."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        report = Path(path) / REPORT_JSON
+        if not report.exists():
+            out[path] = {"missing": f"no {REPORT_JSON}: build it first"}
+            continue
+        data = json.loads(report.read_text())
+        out[path] = {"pipeline": data.get("pipeline"), "test": data["metrics"].get("test", {})}
+    return out
 
 
 @dataclass
@@ -110,6 +125,10 @@ def build(
     dag = wire(manifest)
     ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
     model = build_model(manifest, dag, ports, dataset.task, device=backend.device)
+    for key, stage in model.stage_objects.items():
+        if hasattr(stage, "fit"):  # tokenizers, vocabularies: learned from data before training
+            stage.fit(dataset)
+            log(f"{key}: fitted to the training data")
     model = backend.prepare(model)
 
     t = time.perf_counter()
@@ -127,7 +146,7 @@ def build(
 
     def evaluate_all() -> dict[str, dict[str, float]]:
         return {
-            split: evaluate(model, samples, dataset.task, manifest.train.batch_size, backend.autocast)
+            split: evaluate(model, samples, dataset.task, manifest.train.batch_size, backend.autocast, dataset.group_key)
             for split, samples in dataset.splits.items()
         }
 
@@ -146,6 +165,7 @@ def build(
         log(f"compress: {section.plugin} applied")
         metrics = after
 
+    stage_reports = {key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")}
     plugins = {}
     for section in manifest.sections():
         dist, version = _distribution_of(section.spec)
@@ -171,9 +191,10 @@ def build(
         "description": manifest.pipeline.description,
         "seed": seed,
         "task": task_to_dict(dataset.task),
-        "data": {"plugin": data_section.plugin, "fingerprint": dataset.fingerprint,
+        "data": {"plugin": data_section.plugin, "fingerprint": dataset.fingerprint, "group_key": dataset.group_key,
                  "sizes": {k: len(v) for k, v in dataset.splits.items()}},
         "metrics": metrics,
+        "baselines": _baseline_metrics(manifest.pipeline.baselines),
         "training": {
             "epochs_run": len(train_result.history),
             "best_epoch": train_result.best_epoch,
@@ -185,6 +206,7 @@ def build(
                   "stages": {k: s.plugin for k, s in manifest.stages.items()}},
         "backend": {"chosen": status.name, "device": backend.device, "stages": stage_backends,
                     "fallbacks": [f.as_dict() for f in fallbacks], "capabilities": dict(status.capabilities)},
+        "stages": stage_reports,
         "compression": compression,
         "timings": timings,
         "environment": _environment(),
@@ -206,7 +228,9 @@ def build(
         write_report_md(path.parent, report)
 
     # report.md last: it needs the weights' size
-    write_artifact(output, {WEIGHTS: write_weights, LOCK: write_lock, REPORT_MD: write_reports}, overwrite=overwrite)
+    files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
+             REPORT_MD: write_reports}
+    write_artifact(output, files, overwrite=overwrite)
     hooks.autoglm_artifact_written(path=str(output), report=report)
     return BuildResult(output, report)
 

@@ -25,6 +25,11 @@ class PipelineSection(PluginConfig):
     name: str = Field("pipeline", description="Name of the pipeline, recorded in the artifact.")
     description: str = Field("", description="Free text shown in the report.")
     seed: int = Field(0, ge=0, description="Seed for data generation, initialisation and shuffling.")
+    baselines: list[str] = Field(
+        default_factory=list,
+        description="Artifact directories (relative to the working directory) whose test metrics the report shows "
+        "beside this pipeline's, e.g. a text-only baseline built from its own manifest.",
+    )
 
 
 class TrainSection(PluginConfig):

@@ -64,6 +64,10 @@ class Port:
     modalities: frozenset[str] = frozenset()
     dim: int | None = None
     num_edge_types: int | None = None
+    #: names of the edge types, when the producer knows them (for explanations)
+    edge_type_names: tuple[str, ...] = ()
+    #: extra node attributes the graph carries, e.g. ``query_pair`` (``is_source``/``is_target`` masks)
+    attributes: frozenset[str] = frozenset()
 
     def with_(self, **changes: Any) -> "Port":
         return replace(self, **changes)
@@ -76,6 +80,8 @@ class Port:
             parts.append(f"dim={self.dim}")
         if self.num_edge_types is not None:
             parts.append(f"edge_types={self.num_edge_types}")
+        if self.attributes:
+            parts.append("attributes=" + ",".join(sorted(self.attributes)))
         return " ".join(parts)
 
 
@@ -181,6 +187,20 @@ class Dataset:
     port: Port
     splits: dict[str, list[Sample]]
     fingerprint: str
+    #: a sample key to break metrics down by (``"hops"`` for kinship), or None
+    group_key: str | None = None
+
+
+class StageLifecycle(Protocol):
+    """Optional methods any stage may define; the build calls those that exist.
+
+    * ``fit(dataset)``: after construction, before training (a tokenizer trains on
+      the training text, a vocabulary is collected); may create parameters.
+    * ``artifact_files() -> dict[str, bytes]``: extra files (JSON, text; never
+      pickle) stored in the artifact under ``stages/<stage>/``.
+    * ``load_artifact_files(files)``: on load, instead of ``fit``, before weights.
+    * ``report() -> dict``: figures for the build report (parse counts, ...).
+    """
 
 
 @runtime_checkable

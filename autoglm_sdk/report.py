@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 CURVE_PNG = "training_curve.png"
+GROUPS_PNG = "accuracy_by_group.png"
+CONFUSION_PNG = "confusion_matrix.png"
 
 
 def parameter_count(model: Any) -> int:
@@ -16,11 +18,7 @@ def plot_training_curve(history: list[dict[str, float]], path: Path) -> bool:
     """Train loss and validation accuracy per epoch; False when there is nothing to plot."""
     if not history:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and CI
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     ax.plot(epochs, [h["train_loss"] for h in history], color="tab:blue", label="train loss")
@@ -36,6 +34,51 @@ def plot_training_curve(history: list[dict[str, float]], path: Path) -> bool:
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_groups(series: dict[str, dict[str, dict[str, float]]], group_key: str, path: Path) -> None:
+    """Accuracy per group (e.g. per hop count) for this pipeline and its baselines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    for label, groups in series.items():
+        keys = list(groups)
+        ax.plot(keys, [groups[k]["accuracy"] for k in keys], marker="o", label=label)
+    ax.set_xlabel(group_key)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path) -> None:
+    """Row-normalised confusion matrix (rows: truth, columns: prediction)."""
+    import numpy as np
+
+    plt = _pyplot()
+    counts = np.array(matrix, dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.35 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=110)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _fmt(value: Any) -> str:
@@ -61,6 +104,29 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
     for split, m in report["metrics"].items():
         size = report["data"]["sizes"].get(split, "")
         lines.append(f"| {split} | {size} | {m['count']} | {_fmt(m['accuracy'])} | {_fmt(m['loss'])} |")
+    test = report["metrics"].get("test", {})
+    if test.get("groups"):
+        key = report["data"].get("group_key") or "group"
+        baselines = {p: b["test"]["groups"] for p, b in report.get("baselines", {}).items() if b.get("test", {}).get("groups")}
+        series = {report["pipeline"]: test["groups"], **{f"baseline {p}": g for p, g in baselines.items()}}
+        groups = list(test["groups"])
+        lines += ["", f"## Test accuracy by {key}", "", "| pipeline | " + " | ".join(groups) + " |",
+                  "|---|" + "---|" * len(groups)]
+        for label, values in series.items():
+            lines.append(f"| {label} | " + " | ".join(_fmt(values[g]["accuracy"]) if g in values else "-" for g in groups) + " |")
+        lines.append("| samples | " + " | ".join(str(test["groups"][g]["count"]) for g in groups) + " |")
+        plot_groups(series, key, directory / GROUPS_PNG)
+        lines += ["", f"![accuracy by {key}]({GROUPS_PNG})"]
+    for path, baseline in report.get("baselines", {}).items():
+        if "missing" in baseline:
+            lines += ["", f"Baseline `{path}`: {baseline['missing']}."]
+    if test.get("confusion"):
+        plot_confusion(test["confusion"], report["task"]["label_names"] or [str(i) for i in range(report["task"]["num_classes"])],
+                       directory / CONFUSION_PNG)
+        lines += ["", "Confusion matrix on the test split (rows: truth, columns: prediction):", "",
+                  f"![confusion matrix]({CONFUSION_PNG})"]
+    for stage, figures in report.get("stages", {}).items():
+        lines += ["", f"## Stage `{stage}`", ""] + [f"- {k}: {v}" for k, v in figures.items()]
     training = report["training"]
     lines += [
         "",

@@ -49,23 +49,49 @@ def batches(samples: list[Any], size: int, generator: torch.Generator | None = N
 
 
 @torch.no_grad()
-def evaluate(model: PipelineModel, samples: list[dict[str, Any]], task: TaskSpec, batch_size: int, autocast: Any = None) -> dict[str, float]:
-    """Accuracy and mean cross-entropy over ``samples``."""
+def evaluate(
+    model: PipelineModel,
+    samples: list[dict[str, Any]],
+    task: TaskSpec,
+    batch_size: int,
+    autocast: Any = None,
+    group_key: str | None = None,
+) -> dict[str, Any]:
+    """Accuracy, mean cross-entropy and the confusion matrix (rows: truth) over ``samples``.
+
+    With ``group_key`` (graph-level tasks), ``groups`` breaks accuracy down by
+    that sample key, e.g. by the number of reasoning hops.
+    """
     model.eval()
     correct = total = 0
     loss_sum = 0.0
+    confusion = torch.zeros(task.num_classes, task.num_classes, dtype=torch.long)
+    groups: dict[str, list[int]] = {}
     for chunk in batches(samples, batch_size):
         with autocast() if autocast else contextlib.nullcontext():
             pred = model(chunk)
         logits, targets = scored(pred, chunk, task)
         if targets.numel() == 0:
             continue
+        guesses = logits.argmax(-1)
         loss_sum += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
-        correct += int((logits.argmax(-1) == targets).sum())
+        hits = (guesses == targets).long()
+        correct += int(hits.sum())
         total += targets.numel()
+        confusion.index_put_((targets.cpu(), guesses.cpu()), torch.ones_like(targets.cpu()), accumulate=True)
+        if group_key and task.level == "graph":
+            for sample, hit in zip(chunk, hits.tolist()):
+                tally = groups.setdefault(str(sample.get(group_key)), [0, 0])
+                tally[0] += hit
+                tally[1] += 1
     if total == 0:
         return {"accuracy": float("nan"), "loss": float("nan"), "count": 0}
-    return {"accuracy": correct / total, "loss": loss_sum / total, "count": total}
+    result: dict[str, Any] = {"accuracy": correct / total, "loss": loss_sum / total, "count": total,
+                              "confusion": confusion.tolist()}
+    if groups:
+        order = sorted(groups, key=lambda g: (len(g), g))  # "2" < "10" for numeric groups
+        result["groups"] = {g: {"accuracy": groups[g][0] / groups[g][1], "count": groups[g][1]} for g in order}
+    return result
 
 
 def fit(
