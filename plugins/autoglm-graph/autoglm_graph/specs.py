@@ -16,6 +16,7 @@ from autoglm_sdk.protocols import (
     PluginSpec,
     Port,
     PortMismatch,
+    TaskSpec,
     reasoner_signature,
     require_input,
 )
@@ -115,11 +116,38 @@ gcn = PluginSpec(
 class ClassifierConfig(PluginConfig):
     hidden: int = Field(0, ge=0, description="Hidden layer size of the head (0 = a single linear layer).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the head.")
-    pooling: Literal["mean", "sum", "max"] = Field("mean", description="How node states become a graph vector (graph-level tasks).")
+    readout: Literal["auto", "node", "pool", "pair"] = Field(
+        "auto",
+        description="What the head reads: node = every node (node-level tasks), pool = the pooled graph, pair = the "
+        "query source and target states. auto picks node for node-level tasks, pair when the graph marks a query "
+        "pair, else pool. An encoder's embeddings are always read pooled.",
+    )
+    pooling: Literal["mean", "sum", "max"] = Field("mean", description="How node states become a graph vector (pool readout).")
+    pair_with_graph: bool = Field(False, description="Pair readout: also append the mean-pooled graph.")
+
+
+def classifier_readout(config: ClassifierConfig, port: Port, task: TaskSpec | None) -> str:
+    """The readout the classifier will use for ``port``, or PortMismatch saying why none fits."""
+    if port.type == "embeddings":
+        return "embeddings"
+    port = require_input(BuildContext(inputs={"in": port}), "semantic_graph")
+    readout = config.readout
+    if readout == "auto":
+        if task is not None and task.level == "node":
+            return "node"
+        return "pair" if "query_pair" in port.attributes else "pool"
+    if readout == "pair" and "query_pair" not in port.attributes:
+        raise PortMismatch("readout 'pair' needs a graph whose builder marks the query pair (attribute query_pair)")
+    if task is not None and (readout == "node") != (task.level == "node"):
+        raise PortMismatch(f"readout '{readout}' does not suit a {task.level}-level task")
+    return readout
 
 
 def _classifier_signature(cfg: ClassifierConfig, ctx: BuildContext) -> Port:
-    require_input(ctx, "semantic_graph")
+    port = ctx.input
+    if port.type not in ("semantic_graph", "embeddings"):
+        raise PortMismatch(f"needs a semantic graph or embeddings, got {port.type.replace('_', ' ')}")
+    classifier_readout(cfg, port, ctx.task)
     return Port("logits", dim=ctx.task.num_classes if ctx.task else None)
 
 
@@ -128,7 +156,7 @@ classifier = PluginSpec(
     kind="decoder",
     config=ClassifierConfig,
     factory="autoglm_graph.classifier:Classifier",
-    summary="Node- or graph-level classification head over node states.",
+    summary="Classification head over node states (per node, pooled or the query pair) or encoder embeddings.",
     signature=_classifier_signature,
     capabilities=frozenset({"learnable"}),
 )
