@@ -61,6 +61,151 @@ sbm = PluginSpec(
     signature=lambda cfg, ctx: Port("samples", frozenset({"graph"}), dim=cfg.feature_dim),
 )
 
+# ------------------------------------------------------------------ kinship
+
+
+class KinshipSplit(PluginConfig):
+    hops: list[int] = Field(description="Chain lengths (stated facts between the query pair) in this split.", min_length=1)
+    stories: int = Field(description="Stories in this split, shared evenly between its hop counts.", ge=1)
+
+    @model_validator(mode="after")
+    def _hops_in_range(self) -> "KinshipSplit":
+        bad = [h for h in self.hops if not 1 <= h <= 20]
+        if bad:
+            raise ValueError(f"hops must be between 1 and 20, got {bad}")
+        return self
+
+
+class KinshipConfig(PluginConfig):
+    """Family stories generated from sampled trees; about 1 ms per story."""
+
+    train: KinshipSplit = Field(default_factory=lambda: KinshipSplit(hops=[2, 3], stories=5000), description="Training split.")
+    val: KinshipSplit = Field(default_factory=lambda: KinshipSplit(hops=[2, 3], stories=500), description="Validation split.")
+    test: KinshipSplit = Field(
+        default_factory=lambda: KinshipSplit(hops=list(range(2, 11)), stories=900), description="Test split."
+    )
+    generations: int = Field(4, ge=3, le=6, description="Generations in each sampled family tree.")
+    max_children: int = Field(4, ge=2, le=6, description="Most children per couple (at least one each).")
+    noise_facts: int = Field(0, ge=0, le=10, description="True facts about people off the chain, added as distractors.")
+
+
+kinship = PluginSpec(
+    name="kinship",
+    kind="data",
+    config=KinshipConfig,
+    factory="autoglm_graph.kinship:KinshipDataSource",
+    summary="Seeded stories about families grounded in sampled trees; how is the target related to the source?",
+    signature=lambda cfg, ctx: Port("samples", frozenset({"text"})),
+    capabilities=frozenset(),
+)
+
+# -------------------------------------------------------------------- jsonl
+
+
+class JsonlConfig(PluginConfig):
+    """Your own labelled texts, one JSON object per line."""
+
+    path: str = Field("", description="The JSON-lines file (relative to the working directory).")
+    text_field: str = Field("text", description="Field holding the text.")
+    label_field: str = Field("label", description="Field holding the label (string or integer).")
+    split_field: str | None = Field("split", description="Field naming the split (train/val/test); none = split at random.")
+    group_field: str | None = Field(None, description="Field to break test metrics down by (e.g. hops).")
+    labels: list[str] = Field(default_factory=list, description="Label names in class order (default: sorted unique labels).")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of lines without a split that go to validation.")
+    test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of lines without a split that go to test.")
+
+
+jsonl = PluginSpec(
+    name="jsonl",
+    kind="data",
+    config=JsonlConfig,
+    factory="autoglm_graph.jsonl:JsonlDataSource",
+    summary="Labelled texts from a JSON-lines file (your own data), with optional splits and groups.",
+    signature=lambda cfg, ctx: Port("samples", frozenset({"text"})),
+)
+
+# ----------------------------------------------------------- text-relations
+
+
+class RelationWord(PluginConfig):
+    type: str = Field(description="Edge type the word stands for (one of edge_types).")
+    gender: Literal["female", "male"] | None = Field(None, description="Gender the word reveals about its subject.")
+
+
+def _kinship_words() -> dict[str, RelationWord]:
+    from autoglm_graph import kinship_vocab as kv
+
+    return {w: RelationWord(type=t, gender=g) for w, (t, g) in kv.WORD_MEANING.items()}
+
+
+def _kinship(name: str):
+    from autoglm_graph import kinship_vocab as kv
+
+    return getattr(kv, name)
+
+
+class TextRelationsConfig(PluginConfig):
+    """Patterns use {subj} (the person the relation word describes), {obj}, {rel}
+    (a relation word), {pron} (his/her), {any} (up to six words) and, in
+    questions, {target} and {source}. Earlier patterns win where two overlap.
+    The defaults are the kinship domain."""
+
+    relations: dict[str, RelationWord] = Field(default_factory=_kinship_words, description="Relation word -> edge type and the gender it reveals.")
+    edge_types: list[str] = Field(default_factory=lambda: list(_kinship("TYPES")), description="Edge type vocabulary, in id order.", min_length=1)
+    inverse: dict[str, str] = Field(default_factory=lambda: dict(_kinship("INVERSE")), description="Edge type -> type of the reverse edge.")
+    add_inverse_edges: bool = Field(True, description="Add the reverse of every stated fact with the inverse type.")
+    fact_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "{subj}, the {rel} of {obj},", "{obj}'s {rel}, {subj},", "{subj} is {obj}'s {rel}", "{obj}'s {rel} is {subj}",
+            "{obj} has a {rel} named {subj}", "{obj} has a {rel} called {subj}", "{subj} is the {rel} of {obj}",
+            "{subj} is a {rel} of {obj}", "{obj} has a {rel}, {subj}", "{obj} {any}with {pron} {rel} {subj}",
+            "{obj} and {pron} {rel} {subj}", "{obj}'s {rel} {subj}",
+        ],
+        description="Fact sentence templates.", min_length=1,
+    )
+    query_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "How is {target} related to {source}", "What is {target} to {source}", "Who is {target} to {source}",
+            "What relation is {target} to {source}", "What is the relationship of {target} to {source}",
+            "{target} is {source}'s what",
+        ],
+        description="Question templates naming the query's target and source.", min_length=1,
+    )
+    female_names: list[str] = Field(default_factory=lambda: list(_kinship("FEMALE_NAMES")), description="Given names read as female.")
+    male_names: list[str] = Field(default_factory=lambda: list(_kinship("MALE_NAMES")), description="Given names read as male.")
+
+    @model_validator(mode="after")
+    def _types_known(self) -> "TextRelationsConfig":
+        known = set(self.edge_types)
+        bad = sorted({r.type for r in self.relations.values()} - known) + sorted((set(self.inverse) | set(self.inverse.values())) - known)
+        if bad:
+            raise ValueError(f"relation types {bad} are not in edge_types")
+        for template in self.fact_patterns:
+            if "{subj}" not in template or "{obj}" not in template or "{rel}" not in template:
+                raise ValueError(f"fact pattern {template!r} needs {{subj}}, {{obj}} and {{rel}}")
+        for template in self.query_patterns:
+            if "{target}" not in template or "{source}" not in template:
+                raise ValueError(f"query pattern {template!r} needs {{target}} and {{source}}")
+        return self
+
+
+def _text_relations_signature(cfg: TextRelationsConfig, ctx: BuildContext) -> Port:
+    port = ctx.input
+    if port.type != "samples" or "text" not in port.modalities:
+        raise PortMismatch(f"needs samples with text, got {port.describe()}")
+    return Port("semantic_graph", dim=5, num_edge_types=len(cfg.edge_types), edge_type_names=tuple(cfg.edge_types),
+                attributes=frozenset({"query_pair", "gender"}))
+
+
+text_relations = PluginSpec(
+    name="text-relations",
+    kind="graph_builder",
+    config=TextRelationsConfig,
+    factory="autoglm_graph.text_relations:TextRelationsBuilder",
+    summary="Parses relational sentences into people (nodes) and typed relations (edges), query pair marked.",
+    signature=_text_relations_signature,
+)
+
 # -------------------------------------------------------------------- given
 
 
@@ -90,23 +235,86 @@ given = PluginSpec(
 # ---------------------------------------------------------------------- gcn
 
 
-class GCNConfig(PluginConfig):
+class GNNConfig(PluginConfig):
     hidden: int = Field(64, ge=1, le=8192, description="Size of the node states.")
     layers: int = Field(2, ge=1, le=64, description="Rounds of message passing.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on node states between rounds.")
     residual: bool = Field(False, description="Add each round's input to its output (after the first round).")
     norm: Literal["none", "layer", "batch"] = Field("none", description="Normalisation after each round.")
     share_weights: bool = Field(False, description="Use one convolution for every round after the first.")
+
+
+class GCNConfig(GNNConfig):
     self_loops: bool = Field(True, description="Add self-loops before normalising (as in Kipf & Welling).")
 
 
-gcn = PluginSpec(
-    name="gcn",
+class GATConfig(GNNConfig):
+    heads: int = Field(4, ge=1, le=64, description="Attention heads; hidden must be divisible by heads.")
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "GATConfig":
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class SAGEConfig(GNNConfig):
+    aggr: Literal["mean", "max", "sum"] = Field("mean", description="Neighbour aggregation.")
+
+
+class GINConfig(GNNConfig):
+    train_eps: bool = Field(True, description="Learn the weight (1 + eps) of a node's own state.")
+
+
+class RGCNConfig(GNNConfig):
+    num_bases: int = Field(0, ge=0, description="Basis decomposition of the per-type weights (0 = one full weight per type).")
+    aggr: Literal["mean", "sum", "max"] = Field("mean", description="Aggregation of messages within each edge type.")
+
+
+def _typed_signature(cfg: RGCNConfig, ctx: BuildContext) -> Port:
+    port = require_input(ctx, "semantic_graph")
+    if port.num_edge_types is None:
+        raise PortMismatch("needs typed edges but the upstream stage does not say how many edge types it produces")
+    return port.with_(dim=cfg.hidden)
+
+
+def _gnn(name: str, config: type, cls: str, summary: str, signature=reasoner_signature) -> PluginSpec:
+    return PluginSpec(name=name, kind="reasoner", config=config, factory=f"autoglm_graph.gnn:{cls}", summary=summary,
+                      signature=signature, capabilities=frozenset({"learnable"}))
+
+
+gcn = _gnn("gcn", GCNConfig, "GCNReasoner", "Graph convolutional network (Kipf & Welling) from PyG, edge types ignored.")
+gat = _gnn("gat", GATConfig, "GATReasoner", "Graph attention (GATv2) from PyG, edge types ignored.")
+sage = _gnn("sage", SAGEConfig, "SAGEReasoner", "GraphSAGE from PyG, edge types ignored.")
+gin = _gnn("gin", GINConfig, "GINReasoner", "Graph isomorphism network from PyG, edge types ignored.")
+rgcn = _gnn("rgcn", RGCNConfig, "RGCNReasoner", "Relational GCN from PyG: one weight per edge type.", _typed_signature)
+
+# ------------------------------------------------------------ path-composer
+
+
+class PathComposerConfig(PluginConfig):
+    states: int = Field(32, ge=2, le=1024, description="Number of latent relation states K (state 0 is the source's own).")
+    max_rounds: int = Field(64, ge=1, le=10_000, description="Most propagation rounds; it stops earlier once no new node is reached.")
+    straight_through: bool = Field(True, description="One-hot states in the forward pass with soft gradients (keeps long compositions exact).")
+    init_scale: float = Field(1.0, gt=0, description="Standard deviation of the initial transition logits.")
+
+
+def _path_composer_signature(cfg: PathComposerConfig, ctx: BuildContext) -> Port:
+    port = require_input(ctx, "semantic_graph")
+    if "query_pair" not in port.attributes:
+        raise PortMismatch("needs a graph whose builder marks the query source (attribute query_pair)")
+    if port.num_edge_types is None:
+        raise PortMismatch("needs typed edges but the upstream stage does not say how many edge types it produces")
+    return port.with_(dim=None if port.dim is None else cfg.states + port.dim)
+
+
+path_composer = PluginSpec(
+    name="path-composer",
     kind="reasoner",
-    config=GCNConfig,
-    factory="autoglm_graph.gcn:GCNReasoner",
-    summary="Graph convolutional network (Kipf & Welling) from PyG, edge types ignored.",
-    signature=reasoner_signature,
+    config=PathComposerConfig,
+    factory="autoglm_graph.path_composer:PathComposer",
+    summary="Composes typed edges outward from the query source with learned discrete relation states.",
+    signature=_path_composer_signature,
     capabilities=frozenset({"learnable"}),
 )
 

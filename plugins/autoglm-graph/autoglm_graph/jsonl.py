@@ -1,0 +1,103 @@
+"""``jsonl``: a user's own labelled texts from a JSON-lines file.
+
+One JSON object per line with a text field, a label field and optionally a
+split field (``train``/``val``/``test``; ``dev`` and ``validation`` mean
+``val``) and a group field to break metrics down by. Without a split field,
+lines are split at random (seeded) by ``val_fraction`` and ``test_fraction``.
+Every malformed line is reported with its line number; the first few go into
+the error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from autoglm_graph.specs import JsonlConfig
+from autoglm_sdk.errors import DataError
+from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+
+SPLIT_ALIASES = {"train": "train", "val": "val", "dev": "val", "validation": "val", "test": "test"}
+
+
+class JsonlDataSource:
+    name = "jsonl"
+    kind = "data"
+    Config = JsonlConfig
+
+    def __init__(self, config: JsonlConfig, ctx: BuildContext | None = None) -> None:
+        self.config = config
+        self.seed = ctx.seed if ctx else 0
+
+    def load(self) -> Dataset:
+        c = self.config
+        if not c.path:
+            raise DataError("data.path: name the JSON-lines file to read", hint='for example path = "stories.jsonl"')
+        path = Path(c.path)
+        if not path.is_file():
+            raise DataError(f"data.path: {path} does not exist or is not a file")
+        rows, problems = [], []
+        digest = hashlib.sha256()
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                digest.update(line.encode())
+                try:
+                    rows.append(self._row(json.loads(line), number))
+                except json.JSONDecodeError as exc:
+                    problems.append(f"{path.name}:{number}: not valid JSON ({exc.msg})")
+                except ValueError as exc:
+                    problems.append(f"{path.name}:{number}: {exc}")
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise DataError("; ".join(problems[:3]) + more, hint="fix or remove those lines")
+        if not rows:
+            raise DataError(f"data.path: {path} has no records")
+        labels = list(c.labels) or sorted({r["label"] for r in rows}, key=str)
+        unknown = sorted({str(r["label"]) for r in rows} - {str(lab) for lab in labels})
+        if unknown:
+            raise DataError(f"data.labels: labels {unknown[:5]} appear in {path.name} but not in data.labels")
+        index = {str(lab): i for i, lab in enumerate(labels)}
+        splits: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+        rng = random.Random(f"jsonl/{self.seed}")
+        for row in rows:
+            split = row.pop("split") or self._random_split(rng)
+            row["label"] = index[str(row["label"])]
+            splits[split].append(row)
+        return Dataset(
+            task=TaskSpec("graph", len(labels), tuple(str(lab) for lab in labels)),
+            port=Port("samples", frozenset({"text"})),
+            splits=splits,
+            fingerprint=digest.hexdigest(),
+            group_key="group" if c.group_field else None,
+        )
+
+    def _row(self, record: object, number: int) -> dict:
+        c = self.config
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        text = record.get(c.text_field)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"`{c.text_field}` must be a non-empty string")
+        if c.label_field not in record:
+            raise ValueError(f"missing the label field `{c.label_field}`")
+        split = None
+        if c.split_field and record.get(c.split_field) is not None:
+            split = SPLIT_ALIASES.get(str(record[c.split_field]).lower())
+            if split is None:
+                raise ValueError(f"`{c.split_field}` is {record[c.split_field]!r}; use train, val or test")
+        row = {"text": text, "label": record[c.label_field], "split": split, "line": number}
+        if c.group_field:
+            row["group"] = record.get(c.group_field)
+        return row
+
+    def _random_split(self, rng: random.Random) -> str:
+        draw = rng.random()
+        if draw < self.config.test_fraction:
+            return "test"
+        if draw < self.config.test_fraction + self.config.val_fraction:
+            return "val"
+        return "train"

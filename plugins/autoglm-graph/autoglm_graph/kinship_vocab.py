@@ -1,0 +1,90 @@
+"""The kinship domain: relation types, their gendered words, the composition
+rule table and a given-name lexicon. Pure Python (no torch): the generator, the
+``text-relations`` builder's default configuration and the oracle share it.
+
+Relations are *ungendered* types read as "Y is X's <type>"; the gender of the
+word comes from Y. ``compose(a, b)`` is the type of "X's a's b" in a family
+tree where siblings share both parents, everyone has at most one spouse,
+children belong to a couple and no person is visited twice; ``None`` where the
+answer is ambiguous (a grandparent's child is a parent or an aunt) or outside
+the vocabulary (a great-aunt).
+"""
+
+from __future__ import annotations
+
+FEMALE, MALE = "female", "male"
+
+#: type -> (female word, male word)
+WORDS: dict[str, tuple[str, str]] = {
+    "parent": ("mother", "father"),
+    "child": ("daughter", "son"),
+    "sibling": ("sister", "brother"),
+    "spouse": ("wife", "husband"),
+    "grandparent": ("grandmother", "grandfather"),
+    "grandchild": ("granddaughter", "grandson"),
+    "pibling": ("aunt", "uncle"),
+    "nibling": ("niece", "nephew"),
+    "parent_in_law": ("mother-in-law", "father-in-law"),
+    "child_in_law": ("daughter-in-law", "son-in-law"),
+    "sibling_in_law": ("sister-in-law", "brother-in-law"),
+}
+TYPES = tuple(WORDS)
+INVERSE = {
+    "parent": "child", "child": "parent", "sibling": "sibling", "spouse": "spouse",
+    "grandparent": "grandchild", "grandchild": "grandparent", "pibling": "nibling", "nibling": "pibling",
+    "parent_in_law": "child_in_law", "child_in_law": "parent_in_law", "sibling_in_law": "sibling_in_law",
+}
+#: the 22 answer classes, in a fixed order
+LABELS = tuple(word for pair in WORDS.values() for word in pair)
+#: word -> (type, gender of the person the word describes)
+WORD_MEANING = {word: (kind, (FEMALE, MALE)[i]) for kind, pair in WORDS.items() for i, word in enumerate(pair)}
+
+
+def word_for(kind: str, gender: str) -> str:
+    return WORDS[kind][0 if gender == FEMALE else 1]
+
+
+_RULES = {
+    "parent": {"parent": "grandparent", "child": "sibling", "sibling": "pibling", "spouse": "parent"},
+    "child": {"parent": "spouse", "child": "grandchild", "sibling": "child", "spouse": "child_in_law",
+              "nibling": "grandchild"},
+    "sibling": {"parent": "parent", "child": "nibling", "sibling": "sibling", "spouse": "sibling_in_law",
+                "grandparent": "grandparent", "pibling": "pibling"},
+    "spouse": {"parent": "parent_in_law", "child": "child", "sibling": "sibling_in_law", "grandchild": "grandchild",
+               "parent_in_law": "parent", "child_in_law": "child_in_law"},
+    "grandparent": {"spouse": "grandparent"},
+    "grandchild": {"sibling": "grandchild"},
+    "pibling": {"parent": "grandparent"},
+    "nibling": {"sibling": "nibling"},
+    "parent_in_law": {"spouse": "parent_in_law"},
+    "child_in_law": {"child": "grandchild", "spouse": "child"},
+    "sibling_in_law": {},  # two meanings (spouse's sibling, sibling's spouse): nothing composes after it
+}
+
+
+def compose(a: str, b: str) -> str | None:
+    """Type of "X's a's b", or None when ambiguous or outside the vocabulary."""
+    if a == "self":
+        return b
+    return _RULES[a].get(b)
+
+
+# Given names with a conventional gender, for the generator and for the
+# builder's gender lexicon. A name missing here is still parsed; its gender then
+# comes from relation words or pronouns.
+FEMALE_NAMES = tuple(
+    """Abigail Ada Agnes Alice Amelia Anna Beatrice Bella Bianca Camille Carla Carmen Caroline Charlotte Chloe Clara
+    Daisy Dana Diana Dora Edith Elena Eliza Ella Elsa Emily Emma Erin Esther Eva Fatima Fiona Flora Freya Gemma Gina
+    Grace Greta Hannah Hazel Helen Ida Ines Irene Iris Isabel Ivy Jane Jasmine Jenna Joan Julia June Karen Kate Kira
+    Laura Leah Lena Lily Linda Lisa Lucia Lucy Mabel Maya Megan Mia Mila Mira Molly Nadia Naomi Nina Nora Olga Olivia
+    Paula Petra Phoebe Pia Priya Rachel Rita Rosa Ruby Ruth Sara Selma Sofia Stella Susan Tamara Tess Thea Tina Uma
+    Vera Viola Wendy Yara Yasmin Zara Zoe""".split()
+)
+MALE_NAMES = tuple(
+    """Aaron Adam Ahmed Alan Albert Alex Andre Arthur Ben Bruno Carl Carlos Cedric Chris Colin Daniel David Dmitri
+    Edgar Edward Elias Emil Eric Erik Felix Finn Frank Gabriel George Gustav Hans Harry Hassan Henry Hugo Ian Igor
+    Isaac Ivan Jack Jacob James Jasper Jonas Jorge Joseph Julian Karl Kevin Leo Leon Liam Louis Luca Lukas Marco
+    Mark Martin Max Mikhail Milo Nathan Neil Nico Noah Olaf Oliver Omar Oscar Otto Owen Pablo Patrick Paul Pedro
+    Peter Philip Rafael Ravi Robert Roman Rudy Samuel Sean Simon Stefan Theo Thomas Tim Tobias Tom Victor Viktor
+    Walter Will Xavier Yusuf Zach""".split()
+)

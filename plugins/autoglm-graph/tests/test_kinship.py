@@ -1,0 +1,134 @@
+"""The kinship generator, the text-relations parser and the jsonl source."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from autoglm_graph import kinship_vocab as kv
+from autoglm_graph.kinship import FamilyTree, KinshipDataSource, oracle, sample_chain
+from autoglm_graph.specs import JsonlConfig, KinshipConfig, KinshipSplit, TextRelationsConfig
+from autoglm_graph.text_relations import TextRelationsParser
+from autoglm_sdk.errors import DataError
+from autoglm_sdk.protocols import BuildContext
+
+DATA = Path(__file__).parent / "data" / "stories.jsonl"
+SMALL = KinshipConfig(
+    train=KinshipSplit(hops=[2, 3], stories=200), val=KinshipSplit(hops=[2, 3], stories=40),
+    test=KinshipSplit(hops=list(range(2, 11)), stories=270), noise_facts=2,
+)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return KinshipDataSource(SMALL, BuildContext(seed=0)).load()
+
+
+def test_oracle_scores_one_on_every_split(dataset):
+    for split, samples in dataset.splits.items():
+        assert samples and all(oracle(s) == s["label"] for s in samples), split
+
+
+def test_splits_follow_the_configured_hops(dataset):
+    assert {s["hops"] for s in dataset.splits["train"]} == {2, 3}
+    test = dataset.splits["test"]
+    assert {s["hops"] for s in test} == set(range(2, 11)) and len(test) == 270
+    assert dataset.group_key == "hops" and dataset.task.num_classes == 22
+
+
+def test_rule_table_agrees_with_sampled_trees():
+    """sample_chain raises if composing with the rule table ever disagrees with the tree."""
+    rng = random.Random(1)
+    found = 0
+    for _ in range(60):
+        tree = FamilyTree(rng, generations=4, max_children=4)
+        for hops in (1, 4, 8, 12):
+            found += sample_chain(tree, hops, rng) is not None
+    assert found > 150
+
+
+def test_ambiguous_compositions_are_excluded():
+    assert kv.compose("grandparent", "child") is None  # a parent or an aunt
+    assert kv.compose("sibling_in_law", "child") is None  # two meanings of sibling-in-law
+    assert kv.compose("spouse", "spouse") is None  # the speaker again
+    assert kv.compose("parent", "sibling") == "pibling"
+
+
+def test_generation_is_deterministic_per_seed():
+    a = KinshipDataSource(SMALL, BuildContext(seed=3)).load()
+    b = KinshipDataSource(SMALL, BuildContext(seed=3)).load()
+    c = KinshipDataSource(SMALL, BuildContext(seed=4)).load()
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+
+
+def test_answer_gender_is_recoverable_and_chain_parses(dataset):
+    parser = TextRelationsParser(TextRelationsConfig())
+    for sample in dataset.splits["test"]:
+        parse = parser.parse(sample["text"])
+        assert not parse.unparsed and parse.query == tuple(sample["query"])
+        target = sample["query"][0]
+        assert parse.gender[target] == kv.WORD_MEANING[kv.LABELS[sample["label"]]][1]
+        stated = {(o, kv.WORD_MEANING[w][0], s) for s, w, o in parse.facts}
+        stated |= {(s, kv.INVERSE[kv.WORD_MEANING[w][0]], o) for s, w, o in parse.facts}
+        assert {(o, kv.WORD_MEANING[w][0], s) for s, w, o in sample["chain"]} <= stated
+
+
+def test_parser_reads_held_out_phrasings_and_reports_the_rest():
+    parser = TextRelationsParser(TextRelationsConfig())
+    parse = parser.parse(
+        "Anna is the mother of Ben. Ben went fishing with his sister Clara. Clara's daughter, Dora, paints. "
+        "The weather was lovely. Who is Dora to Anna?"
+    )
+    assert set(parse.facts) == {("Anna", "mother", "Ben"), ("Clara", "sister", "Ben"), ("Dora", "daughter", "Clara")}
+    assert parse.query == ("Dora", "Anna") and parse.unparsed == ["The weather was lovely."]
+    assert parse.gender["Ben"] == "male"  # from "his"
+
+
+def test_parser_config_serves_other_domains():
+    config = TextRelationsConfig(
+        relations={"capital": {"type": "capital_of"}, "part": {"type": "part_of"}},
+        edge_types=["capital_of", "part_of", "has"], inverse={"part_of": "has"},
+        fact_patterns=["{subj} is the {rel} of {obj}", "{subj} is {rel} of {obj}"],
+        query_patterns=["Where is {target} relative to {source}"], female_names=[], male_names=[],
+    )
+    parse = TextRelationsParser(config).parse("Paris is the capital of France. France is part of Europe. Where is Paris relative to Europe?")
+    assert parse.facts == [("Paris", "capital", "France"), ("France", "part", "Europe")]
+
+
+def test_text_relations_config_rejects_unknown_types():
+    with pytest.raises(ValueError, match=r"relation types \['sibling'\] are not in edge_types"):
+        TextRelationsConfig(relations={"sister": {"type": "sibling"}}, edge_types=["parent"], inverse={})
+
+
+def jsonl_source(path: Path, **config) -> KinshipDataSource:
+    from autoglm_graph.jsonl import JsonlDataSource
+
+    return JsonlDataSource(JsonlConfig(path=str(path), **config), BuildContext(seed=0))
+
+
+def test_jsonl_reads_splits_labels_and_groups():
+    data = jsonl_source(DATA, group_field="hops").load()
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 40, "val": 10, "test": 10}
+    assert data.group_key == "group" and {s["group"] for s in data.splits["test"]} == {2, 4}
+    assert data.task.label_names == tuple(sorted(data.task.label_names))
+
+
+def test_jsonl_reports_bad_lines_with_numbers(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "fine", "label": "a"}\n{oops\n{"text": "", "label": "a"}\n{"text": "x", "label": "b", "split": "later"}\n')
+    with pytest.raises(DataError) as info:
+        jsonl_source(path).load()
+    message = info.value.message
+    assert "bad.jsonl:2: not valid JSON" in message and "bad.jsonl:3: `text` must be a non-empty string" in message
+    assert "bad.jsonl:4: `split` is 'later'" in message
+
+
+def test_jsonl_random_split_without_split_field(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    path.write_text("".join(json.dumps({"text": f"story {i}", "label": i % 2}) + "\n" for i in range(200)))
+    data = jsonl_source(path, split_field=None).load()
+    sizes = {k: len(v) for k, v in data.splits.items()}
+    assert sum(sizes.values()) == 200 and 5 < sizes["test"] < 40 and 5 < sizes["val"] < 40
