@@ -176,7 +176,8 @@ def test_unknown_plugin_known_to_the_index_gets_an_install_hint():
 
 
 def test_default_manifest_is_the_readme_example():
-    assert default_manifest()["reasoner"]["plugin"] == "gcn"
+    assert default_manifest()["reasoner"]["plugin"] == "path-composer"
+    assert (REPO / "autoglm_sdk" / "default_manifest.toml").resolve() == (REPO / "examples" / "kinship.toml")
 
 
 def test_debug_flag_anywhere_shows_the_traceback(tmp_path):

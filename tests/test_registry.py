@@ -103,7 +103,8 @@ def test_duplicate_names_are_an_error_naming_both_distributions(tmp_path):
     proc = run_cli("plugins", "list", "--json", env={"PYTHONPATH": str(site)})
     row = next(r for r in json.loads(proc.stdout) if r["name"] == "gcn")
     assert row["status"] == "duplicate" and "autoglm-gcn-fork" in row["error"] + row["distribution"]
-    proc = run_cli("build", "-o", str(tmp_path / "a"), env={"PYTHONPATH": str(site)})
+    manifest = write_toml(tmp_path / "m.toml", SMALL)
+    proc = run_cli("build", str(manifest), "-o", str(tmp_path / "a"), env={"PYTHONPATH": str(site)})
     assert proc.returncode == 2
     assert "reasoner `gcn` is registered by more than one distribution" in proc.stderr
     assert "autoglm-graph" in proc.stderr and "autoglm-gcn-fork" in proc.stderr

@@ -1,0 +1,54 @@
+"""The kinship pipeline end to end at a size a test can afford (about 15 s)."""
+
+from __future__ import annotations
+
+import pytest
+
+import autoglm_sdk
+from autoglm_sdk.builder import build
+from autoglm_sdk.manifest import load_manifest
+
+STORIES = {
+    "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?": "daughter",
+    # phrasings the generator never uses: "the X of", an appositive, a pronoun, "Who is"
+    "Anna is the mother of Ben. Ben went fishing with his sister Clara. Clara's daughter, Dora, paints. "
+    "The weather was lovely. Who is Dora to Anna?": "granddaughter",
+    "Tom has a wife called Julia. Julia's father, Otto, fixes clocks. How is Otto related to Tom?": "father-in-law",
+}
+
+
+@pytest.fixture(scope="module")
+def kinship_artifact(tmp_path_factory):
+    manifest = load_manifest(None, [
+        "data.train={hops=[2,3],stories=2500}", "data.val={hops=[2,3],stories=100}",
+        "data.test={hops=[2,3,4,6],stories=200}", "train.epochs=20", "pipeline.baselines=[]",
+    ])
+    return build(manifest, tmp_path_factory.mktemp("kin") / "art")
+
+
+def test_kinship_build_reports_accuracy_per_hop(kinship_artifact):
+    report = kinship_artifact.report
+    groups = report["metrics"]["test"]["groups"]
+    assert list(groups) == ["2", "3", "4", "6"]
+    assert groups["2"]["accuracy"] >= 0.9 and groups["3"]["accuracy"] >= 0.9, groups
+    assert report["stages"]["graph_builder"]["unparsed_sentences"] == 0
+    names = {p.name for p in kinship_artifact.path.iterdir()}
+    assert {"accuracy_by_group.png", "confusion_matrix.png"} <= names
+
+
+def test_kinship_answers_hand_written_stories(kinship_artifact):
+    pipeline = autoglm_sdk.load(kinship_artifact.path)
+    answers = pipeline.predict([{"text": t} for t in STORIES])
+    assert [a["prediction"] for a in answers] == list(STORIES.values())
+    first = answers[0]
+    assert 0 < first["confidence"] <= 1
+    assert ["Ben", "parent", "Anna"] in first["graph"]["edges"]
+    assert answers[1]["graph"]["unparsed"] == ["The weather was lovely."]
+
+
+def test_a_story_without_a_question_is_a_clear_error(kinship_artifact):
+    from autoglm_sdk.errors import InputError
+
+    pipeline = autoglm_sdk.load(kinship_artifact.path)
+    with pytest.raises(InputError, match="no question found"):
+        pipeline.predict([{"text": "Anna is Ben's mother."}])
