@@ -45,21 +45,26 @@ class Subject:
         return fixtures.context_for(self.kind, self.spec, self.config(), seed)
 
     def make(self, seed: int = 0) -> Any:
+        """A fresh instance; one with a ``fit`` method is fitted to a small fixture dataset, as a build does."""
         import torch
 
         torch.manual_seed(seed)
-        return self.spec.create(self.config(), self.ctx(seed))
+        ctx = self.ctx(seed)
+        instance = self.spec.create(self.config(), ctx)
+        if callable(getattr(instance, "fit", None)):
+            instance.fit(fixtures.dataset_for(ctx, seed=seed))
+        return instance
 
     def output_port(self) -> Port:
         return self.spec.output_port(self.config(), self.ctx())
 
     def inputs(self, count: int = 3, seed: int = 0) -> Any:
-        """The standard input for this kind (a batch for reasoners/decoders, samples for builders)."""
+        """The standard input for this kind (a batch for reasoners/decoders, samples for builders and encoders)."""
         if self.kind in ("reasoner", "decoder"):
             from autoglm_sdk.graph import SemanticGraph
 
             return SemanticGraph.collate(fixtures.random_graphs(count, seed=seed))
-        if self.kind == "graph_builder":
+        if self.kind in ("graph_builder", "encoder"):
             return fixtures.samples_for(self.ctx().input, count, seed)
         raise Skip(f"no standard input for kind {self.kind}")
 
@@ -86,7 +91,7 @@ class Check:
 
 CHECKS: list[Check] = []
 ALL = frozenset(PROTOCOLS)
-FORWARD_KINDS = frozenset({"reasoner", "decoder", "graph_builder"})
+FORWARD_KINDS = frozenset({"reasoner", "decoder", "graph_builder", "encoder"})
 
 
 def check(kinds: frozenset[str] = ALL, requires: tuple[str, ...] = ()) -> Callable:
@@ -103,9 +108,13 @@ def checks_for(kind: str, capabilities: frozenset[str]) -> list[Check]:
 
 
 def _output_tensor(out: Any) -> Any:
-    """The tensor a stage produced: ``x`` of a graph, or the tensor itself."""
+    """The tensor a stage produced: ``x`` of a graph, ``pooled`` of an encoder's output, or the tensor itself."""
     import torch
 
+    from autoglm_sdk.encoding import EncoderOutput
+
+    if isinstance(out, EncoderOutput):
+        return out.pooled
     return out if isinstance(out, torch.Tensor) else out.x
 
 
@@ -200,6 +209,9 @@ def check_output_shape(s: Subject) -> None:
 
     port = s.output_port()
     out = _run(s.make(), s.inputs())
+    if port.type == "embeddings":
+        _check_encoder_output(out, port, batch=3)
+        return
     if port.type == "logits":
         assert isinstance(out, torch.Tensor) and out.dim() == 2, f"logits must be a 2-D tensor, got {type(out).__name__}"
         assert out.size(0) == 3, f"expected one row per graph (3), got {out.size(0)}"
@@ -208,6 +220,23 @@ def check_output_shape(s: Subject) -> None:
         return
     check_graph(out, dim=port.dim, num_edge_types=port.num_edge_types, who=f"{s.name} output")
     assert getattr(out, "batch", None) is not None, "output graph lost its batch vector"
+
+
+def _check_encoder_output(out: Any, port: Port, batch: int) -> None:
+    import torch
+
+    from autoglm_sdk.encoding import EncoderOutput
+
+    assert isinstance(out, EncoderOutput), f"an encoder must return an EncoderOutput, got {type(out).__name__}"
+    states, mask, pooled = out.states, out.mask, out.pooled
+    assert states.dim() == 3 and states.size(0) == batch, f"states must be [{batch}, T, D], got {tuple(states.shape)}"
+    assert mask.dtype == torch.bool and tuple(mask.shape) == tuple(states.shape[:2]), (
+        f"mask must be a bool [B, T] matching states, got {mask.dtype} {tuple(mask.shape)}"
+    )
+    assert mask.any(dim=1).all(), "every input must have at least one real (unmasked) position"
+    assert tuple(pooled.shape) == (batch, states.size(2)), f"pooled must be [{batch}, D], got {tuple(pooled.shape)}"
+    assert port.dim is None or pooled.size(1) == port.dim, f"port says dim {port.dim}, pooled has {pooled.size(1)}"
+    assert states.is_floating_point() and pooled.is_floating_point(), "states and pooled must be floating point"
 
 
 @check(FORWARD_KINDS)
@@ -308,7 +337,7 @@ def check_bad_input(s: Subject) -> None:
         bad.x = torch.randn(bad.x.size(0), fixtures.FEATURE_DIM + 5)
         expect = str(fixtures.FEATURE_DIM)
     else:
-        bad = [{"label": 0}]  # a sample carrying none of the modalities the builder reads
+        bad = [{"label": 0}]  # a sample carrying none of the modalities the builder or encoder reads
         expect = ""
     try:
         _run(instance, bad)

@@ -10,16 +10,17 @@ FEATURE_DIM = 8
 NUM_EDGE_TYPES = 3
 NUM_CLASSES = 3
 TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"))
-GRAPH_PORT = Port("semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES)
+#: graphs mark a query pair (node 0 the source, the last node the target), as a text builder does
+GRAPH_PORT = Port("semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES, attributes=frozenset({"query_pair"}))
 #: Candidate inputs for graph builders: the first one its signature accepts is used.
 SAMPLE_PORTS = {
     "graph": Port("samples", frozenset({"graph"}), dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES),
     "text": Port("samples", frozenset({"text"})),
 }
 TEXTS = [
-    "Anna is Ben's mother. Ben's sister is Clara.",
-    "Dmitri has a brother named Emil.",
-    "Fatima, the aunt of Gustav, lives nearby. Gustav's father is Hassan.",
+    "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?",
+    "Dmitri has a brother named Emil. What is Emil to Dmitri?",
+    "Fatima, the aunt of Gustav, lives nearby. Gustav's father is Hassan. How is Hassan related to Fatima?",
 ]
 
 
@@ -41,6 +42,8 @@ def random_graphs(count: int = 3, dim: int = FEATURE_DIM, seed: int = 0) -> list
                 edge_index=edge_index,
                 edge_type=torch.randint(0, NUM_EDGE_TYPES, (num_edges,), generator=generator),
                 y=torch.randint(0, NUM_CLASSES, (n,), generator=generator),
+                is_source=torch.arange(n) == 0,
+                is_target=torch.arange(n) == n - 1,
                 node_text=[f"node {j}" for j in range(n)],
             )
         )
@@ -70,7 +73,7 @@ def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContex
 
     if kind in ("reasoner", "decoder"):
         return BuildContext(inputs={"upstream": GRAPH_PORT}, task=TASK, seed=seed, stage=kind)
-    if kind == "graph_builder":
+    if kind in ("graph_builder", "encoder"):
         problems = []
         for port in SAMPLE_PORTS.values():
             ctx = BuildContext(inputs={"data": port}, task=TASK, seed=seed, stage=kind)
@@ -79,5 +82,14 @@ def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContex
                 return ctx
             except PortMismatch as exc:
                 problems.append(str(exc))
-        raise AssertionError(f"no standard fixture fits this graph builder: {'; '.join(problems)}")
+        raise AssertionError(f"no standard fixture fits this {kind.replace('_', ' ')}: {'; '.join(problems)}")
     return BuildContext(task=TASK, seed=seed, stage=kind)
+
+
+def dataset_for(ctx: BuildContext, count: int = 6, seed: int = 0) -> Any:
+    """A small Dataset for a stage's ``fit``: samples filling the stage's samples input (graph samples otherwise)."""
+    from autoglm_sdk.protocols import Dataset
+
+    port = next((p for p in ctx.inputs.values() if p.type == "samples"), SAMPLE_PORTS["graph"])
+    splits = {split: samples_for(port, count, seed + i) for i, split in enumerate(("train", "val", "test"))}
+    return Dataset(TASK, port, splits, fingerprint=f"kit-{seed}")

@@ -122,6 +122,8 @@ jsonl = PluginSpec(
     factory="autoglm_graph.jsonl:JsonlDataSource",
     summary="Labelled texts from a JSON-lines file (your own data), with optional splits and groups.",
     signature=lambda cfg, ctx: Port("samples", frozenset({"text"})),
+    # the file is the data: a seed only changes the random split of lines that name none
+    capabilities=frozenset({"static"}),
 )
 
 # ----------------------------------------------------------- text-relations

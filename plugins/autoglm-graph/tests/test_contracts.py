@@ -27,3 +27,48 @@ class TestGCNSharedResidualNorm(ReasonerContract):
 class TestClassifier(DecoderContract):
     plugin = "classifier"
     config = {"hidden": 8}
+
+
+class TestKinship(DataSourceContract):
+    plugin = "kinship"
+    config = {"train": {"hops": [2, 3], "stories": 30}, "val": {"hops": [2], "stories": 10},
+              "test": {"hops": [2, 5], "stories": 10}}
+
+
+class TestJsonl(DataSourceContract):
+    plugin = "jsonl"
+    config = {"path": str(__import__("pathlib").Path(__file__).parent / "data" / "stories.jsonl")}
+
+
+class TestTextRelations(GraphBuilderContract):
+    plugin = "text-relations"
+
+
+class TestGAT(ReasonerContract):
+    plugin = "gat"
+    config = {"hidden": 16, "heads": 2, "layers": 3}
+
+
+class TestSAGE(ReasonerContract):
+    plugin = "sage"
+    config = {"hidden": 16, "layers": 3}
+
+
+class TestGIN(ReasonerContract):
+    plugin = "gin"
+    config = {"hidden": 16, "layers": 3}
+
+
+class TestRGCN(ReasonerContract):
+    plugin = "rgcn"
+    config = {"hidden": 16, "layers": 3, "num_bases": 2}
+
+
+class TestPathComposer(ReasonerContract):
+    plugin = "path-composer"
+    config = {"states": 8}
+
+
+class TestClassifierPair(DecoderContract):
+    plugin = "classifier"
+    config = {"readout": "pair", "pair_with_graph": True}

@@ -1,0 +1,1 @@
+"""AutoGLM text plugins. The specs that entry points name are in :mod:`autoglm_text.specs`."""
