@@ -200,14 +200,23 @@ class Pipeline:
                     pred = self.model(chunk)
                 probs = pred.logits.float().softmax(-1)
                 if self.task.level == "graph":
-                    for sample, p in zip(chunk, probs):
-                        answers.append(self._answer(sample, p))
+                    explained = self._explanations(pred, len(chunk))
+                    for sample, p, explanation in zip(chunk, probs, explained):
+                        answers.append({**self._answer(sample, p), **explanation})
                 else:
                     batch = getattr(pred.graph, "batch", None)
                     for i, sample in enumerate(chunk):
                         rows = probs if batch is None else probs[batch == i]
                         answers.append(self._node_answer(sample, rows))
         return answers
+
+    def _explanations(self, pred: Any, count: int) -> list[dict[str, Any]]:
+        """What the graph builder made of each input, when it can say (``explain``)."""
+        builder = self.model.stage_objects.get("graph_builder")
+        built = pred.outputs.get("graph_builder")
+        if builder is None or not hasattr(builder, "explain") or built is None:
+            return [{} for _ in range(count)]
+        return [{"graph": builder.explain(built.get_example(i))} for i in range(count)]
 
     def _answer(self, sample: dict[str, Any], p: Any) -> dict[str, Any]:
         index = int(p.argmax())

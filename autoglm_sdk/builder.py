@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import random
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -78,22 +80,34 @@ def _environment() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
 
 
+def checkpoint_dir(output: str | Path) -> Path:
+    """Where a build of ``output`` keeps its training checkpoint until the artifact is written."""
+    output = Path(output)
+    return output.with_name(f"{output.name}.checkpoint")
+
+
 def build(
     manifest: Manifest,
     output: str | Path,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Any = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
-    """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`."""
+    """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`.
+
+    Training saves a checkpoint after every epoch in :func:`checkpoint_dir`; with
+    ``resume`` it continues from there instead of starting over, if the manifest
+    and data are unchanged. The checkpoint is removed once the artifact is written.
+    """
     from safetensors.torch import save_model
 
     from autoglm_sdk.builtins.backends import resolve_backend
     from autoglm_sdk.dag import check_fit, wire
     from autoglm_sdk.pipeline import build_model
     from autoglm_sdk.report import parameter_count, write_report_md
-    from autoglm_sdk.trainer import evaluate, fit
+    from autoglm_sdk.trainer import evaluate, fit, read_checkpoint
 
     output = Path(output)
     hooks = plugin_manager().hook
@@ -131,6 +145,17 @@ def build(
             log(f"{key}: fitted to the training data")
     model = backend.prepare(model)
 
+    checkpoint = checkpoint_dir(output)
+    # what the saved training state depends on; --resume refuses a checkpoint made with other values
+    fingerprint = {"manifest": hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest(),
+                   "data": dataset.fingerprint}
+    if checkpoint.exists() and not resume:
+        log(f"discarding the checkpoint in {checkpoint} (pass --resume to continue from it)")
+        shutil.rmtree(checkpoint)
+    elif resume:
+        saved = read_checkpoint(checkpoint, fingerprint)
+        log(f"resuming after epoch {saved['trainer']['epoch']} from {checkpoint}" if saved
+            else f"no checkpoint in {checkpoint}: training from epoch 1")
     t = time.perf_counter()
     train_result = fit(
         model,
@@ -141,6 +166,9 @@ def build(
         autocast=backend.autocast,
         on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
         progress=progress,
+        checkpoint=checkpoint,
+        resume=resume,
+        fingerprint=fingerprint,
     )
     timings["train_seconds"] = time.perf_counter() - t
 
@@ -200,6 +228,7 @@ def build(
             "best_epoch": train_result.best_epoch,
             "best_val_accuracy": train_result.best_val,
             "stopped_early": train_result.stopped_early,
+            "resumed_from_epoch": train_result.resumed_from,
             "history": train_result.history,
         },
         "model": {"parameters": parameter_count(model), "weights_bytes": None,
@@ -231,6 +260,7 @@ def build(
     files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
              REPORT_MD: write_reports}
     write_artifact(output, files, overwrite=overwrite)
+    shutil.rmtree(checkpoint, ignore_errors=True)
     hooks.autoglm_artifact_written(path=str(output), report=report)
     return BuildResult(output, report)
 

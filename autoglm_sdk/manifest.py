@@ -12,7 +12,7 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -41,6 +41,12 @@ class TrainSection(PluginConfig):
         20, ge=0, description="Stop after this many epochs without a better validation metric (0 = never)."
     )
     max_grad_norm: float | None = Field(None, gt=0, description="Clip gradients to this norm (none = no clipping).")
+    schedule: Literal["constant", "cosine", "linear"] = Field(
+        "cosine", description="Learning-rate decay over the epochs after warm-up, stepped once per epoch."
+    )
+    warmup_epochs: int = Field(
+        0, ge=0, description="Epochs of linear warm-up before the schedule (warm-up epoch k: lr*k/(warmup_epochs+1))."
+    )
 
 
 #: section -> plugin kind, for sections that hold one plugin

@@ -16,10 +16,12 @@ from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 
 @dataclass
 class Prediction:
-    """Decoder logits plus the graph the decoder saw (it carries ``y``/``label_mask`` for node tasks)."""
+    """Decoder logits, the graph the decoder saw (it carries ``y``/``label_mask`` for
+    node tasks) and every stage's output by stage name (for explanations)."""
 
     logits: torch.Tensor
     graph: Any
+    outputs: dict[str, Any]
 
 
 def _module_key(stage: str) -> str:
@@ -50,7 +52,7 @@ class PipelineModel(nn.Module):
             return module(dict(zip(self.dag.inputs[stage], args)))
 
         outputs = self.scheduler.run(self.dag, {"data": samples}, call)
-        return Prediction(outputs[SINK], captured.get("graph"))
+        return Prediction(outputs[SINK], captured.get("graph"), outputs)
 
 
 def construct_stages(

@@ -200,6 +200,8 @@ class StageLifecycle(Protocol):
       pickle) stored in the artifact under ``stages/<stage>/``.
     * ``load_artifact_files(files)``: on load, instead of ``fit``, before weights.
     * ``report() -> dict``: figures for the build report (parse counts, ...).
+    * ``explain(graph) -> dict``: (graph builders) what one input became, for
+      ``autoglm run`` answers (nodes, typed edges, unparsed sentences).
     """
 
 

@@ -133,7 +133,9 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         "## Training",
         "",
         f"{training['epochs_run']} epochs, best validation accuracy {_fmt(training['best_val_accuracy'])} "
-        f"at epoch {training['best_epoch']}" + (" (stopped early)." if training["stopped_early"] else "."),
+        f"at epoch {training['best_epoch']}" + (" (stopped early)." if training["stopped_early"] else ".")
+        + (f" Resumed from the checkpoint after epoch {training['resumed_from_epoch']}."
+           if training.get("resumed_from_epoch") is not None else ""),
     ]
     if plot_training_curve(training["history"], directory / CURVE_PNG):
         lines += ["", f"![training curve]({CURVE_PNG})"]

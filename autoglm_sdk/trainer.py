@@ -1,18 +1,23 @@
-"""A small supervised trainer: AdamW, minibatches, early stopping on the validation metric."""
+"""A small supervised trainer: AdamW, a per-epoch LR schedule, minibatches, early stopping on the
+validation metric, and a checkpoint after every epoch that a later build can resume from exactly."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import json
 import math
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from autoglm_sdk.errors import DataError
+from autoglm_sdk.errors import AutoGLMError, DataError
 from autoglm_sdk.manifest import TrainSection
 from autoglm_sdk.pipeline import PipelineModel, Prediction
 from autoglm_sdk.protocols import TaskSpec
@@ -25,6 +30,7 @@ class TrainResult:
     best_val: float = float("nan")
     stopped_early: bool = False
     seconds: float = 0.0
+    resumed_from: int | None = None  # the checkpointed epoch training continued after
 
 
 def scored(pred: Prediction, samples: list[dict[str, Any]], task: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +100,24 @@ def evaluate(
     return result
 
 
+def lr_factor(config: TrainSection) -> Callable[[int], float]:
+    """LR multiplier for the epoch after ``done`` finished ones: linear warm-up, then the schedule's decay."""
+    warmup = config.warmup_epochs
+    decay = max(config.epochs - warmup, 1)
+
+    def factor(done: int) -> float:
+        if done < warmup:
+            return (done + 1) / (warmup + 1)  # never 0: every warm-up epoch learns something
+        progress = (done - warmup) / decay  # < 1 on the last epoch, which therefore still learns
+        if config.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        if config.schedule == "linear":
+            return 1 - progress
+        return 1.0
+
+    return factor
+
+
 def fit(
     model: PipelineModel,
     splits: dict[str, list[dict[str, Any]]],
@@ -104,12 +128,18 @@ def fit(
     autocast: Any = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: Any = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    fingerprint: dict[str, str] | None = None,
 ) -> TrainResult:
     """Train on ``splits['train']``, keep the weights of the best ``splits['val']`` epoch.
 
     ``progress`` is an object with ``start(total)``, ``advance(metrics)`` and
     ``stop()`` (the CLI passes a rich progress bar); ``on_epoch`` receives the
     epoch number and its metrics (the build forwards them to pluggy hooks).
+    With ``checkpoint`` (a directory), every finished epoch is saved there; with
+    ``resume`` as well, training continues after the saved epoch, provided the
+    saved ``fingerprint`` (what the training depends on) equals this one.
     """
     train = splits.get("train") or []
     val = splits.get("val") or []
@@ -123,14 +153,24 @@ def fit(
     if not params:
         return result
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    best_state = copy.deepcopy(model.state_dict())
-    best_val, best_epoch, stale = -math.inf, 0, 0
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
+    result.best_val, best_state, stale, done = -math.inf, _snapshot(model), 0, 0
+    saved = read_checkpoint(checkpoint, fingerprint) if resume and checkpoint is not None else None
+    if saved is not None:
+        best_state = _restore(checkpoint, saved, model, optimiser, scheduler, generator)
+        state = saved["trainer"]
+        done = result.resumed_from = state["epoch"]
+        result.history, result.best_val, result.best_epoch = state["history"], state["best_val"], state["best_epoch"]
+        stale, result.stopped_early = state["stale"], state["stopped_early"]
     started = time.perf_counter()
     if progress is not None:
         progress.start(config.epochs)
+        for metrics in result.history:  # a resumed bar starts where the interrupted one stopped
+            progress.advance(metrics)
     try:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in [] if result.stopped_early else range(done + 1, config.epochs + 1):
             model.train()
+            lr = optimiser.param_groups[0]["lr"]
             loss_sum, count = 0.0, 0
             for chunk in batches(train, config.batch_size, generator):
                 optimiser.zero_grad(set_to_none=True)
@@ -144,7 +184,8 @@ def fit(
                 optimiser.step()
                 loss_sum += loss.item() * targets.numel()
                 count += targets.numel()
-            metrics = {"epoch": epoch, "train_loss": loss_sum / max(count, 1)}
+            scheduler.step()
+            metrics = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / max(count, 1)}
             if val:
                 scores = evaluate(model, val, task, config.batch_size, autocast)
                 metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
@@ -152,23 +193,154 @@ def fit(
             else:
                 current = -metrics["train_loss"]
             result.history.append(metrics)
+            # strictly better only: ties keep the earlier, smaller-trained weights
+            if current > result.best_val:
+                result.best_val, result.best_epoch, stale = current, epoch, 0
+                best_state = _snapshot(model)
+            else:
+                stale += 1
+            result.stopped_early = bool(config.patience and stale >= config.patience)
+            if checkpoint is not None:  # before the hooks: an interrupt from here on loses nothing of this epoch
+                trainer_state = {"epoch": epoch, "best_val": result.best_val, "best_epoch": result.best_epoch,
+                                 "stale": stale, "stopped_early": result.stopped_early, "history": result.history}
+                save_checkpoint(checkpoint, trainer_state, fingerprint or {}, model, best_state, optimiser, scheduler,
+                                generator)
             if on_epoch:
                 on_epoch(epoch, metrics)
             if progress is not None:
                 progress.advance(metrics)
-            # strictly better only: ties keep the earlier, smaller-trained weights
-            if current > best_val:
-                best_val, best_epoch, stale = current, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-                if config.patience and stale >= config.patience:
-                    result.stopped_early = True
-                    break
+            if result.stopped_early:
+                break
     finally:
         if progress is not None:
             progress.stop()
     model.load_state_dict(best_state)
-    result.best_epoch, result.best_val = best_epoch, best_val if val else float("nan")
+    if not val:
+        result.best_val = float("nan")
     result.seconds = time.perf_counter() - started
     return result
+
+
+# ---------------------------------------------------------------------------
+# checkpoints
+#
+#   state.json        the commit record: fingerprint, trainer state, AdamW scalars and
+#                     param_groups, LR scheduler state, and the name of the tensor folder
+#   epoch-NNNN/       model.safetensors (save_model: shared tensors once), best.safetensors,
+#                     optimizer.safetensors ("<param index>.<name>"), rng.safetensors
+#
+# Only JSON and safetensors: no pickle, so resuming runs no code from the checkpoint.
+
+STATE = "state.json"
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # independent contiguous copies: save_file refuses tensors that share memory (tied GNN rounds)
+    return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(
+    folder: Path,
+    trainer_state: dict[str, Any],
+    fingerprint: dict[str, str],
+    model: torch.nn.Module,
+    best_state: dict[str, torch.Tensor],
+    optimiser: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> None:
+    """Save one finished epoch into ``folder``.
+
+    The tensors go to a hidden temporary folder renamed to ``epoch-NNNN``, then
+    ``state.json`` is replaced to point at it, then the previous epoch's folder
+    is removed: a crash at any moment leaves the previous checkpoint usable.
+    """
+    from safetensors.torch import save_file, save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = folder / f"epoch-{trainer_state['epoch']:04d}"
+    optimiser_state = optimiser.state_dict()
+    moments, scalars = {}, {}
+    for index, values in optimiser_state["state"].items():
+        for name, value in values.items():
+            (moments if torch.is_tensor(value) else scalars)[f"{index}.{name}"] = value
+    tmp = Path(tempfile.mkdtemp(prefix=f".{tensors.name}.tmp-", dir=folder))
+    try:
+        save_model(model, str(tmp / "model.safetensors"))
+        save_file(best_state, str(tmp / "best.safetensors"))
+        save_file(moments, str(tmp / "optimizer.safetensors"))
+        save_file({"torch": torch.get_rng_state(), "generator": generator.get_state()}, str(tmp / "rng.safetensors"))
+        shutil.rmtree(tensors, ignore_errors=True)  # written by a crashed build but never committed
+        os.replace(tmp, tensors)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    state = {
+        "fingerprint": fingerprint,
+        "tensors": tensors.name,
+        "trainer": trainer_state,
+        "optimizer": {"scalars": scalars, "param_groups": optimiser_state["param_groups"]},
+        "scheduler": scheduler.state_dict(),
+    }
+    (folder / f".{STATE}.tmp").write_text(json.dumps(state))
+    os.replace(folder / f".{STATE}.tmp", folder / STATE)
+    for old in list(folder.iterdir()):  # the previous epoch, and leftovers of a crashed save
+        if old.name in (STATE, tensors.name):
+            continue
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
+
+
+def read_checkpoint(folder: Path, fingerprint: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The committed ``state.json`` of a checkpoint folder, or None when there is none.
+
+    With ``fingerprint``, a checkpoint saved with another one is refused, naming what changed.
+    """
+    path = Path(folder) / STATE
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except ValueError as exc:
+        raise AutoGLMError(f"{path}: corrupt checkpoint: {exc}", hint="rebuild without --resume") from exc
+    changed = [key for key in fingerprint or {} if state["fingerprint"].get(key) != fingerprint[key]]
+    if changed:
+        raise AutoGLMError(
+            f"the {' and '.join(changed)} changed since the checkpoint in {folder}",
+            hint="rebuild without --resume (that discards the checkpoint)",
+        )
+    return state
+
+
+def _restore(
+    folder: Path,
+    state: dict[str, Any],
+    model: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    """Load a checkpoint into the training objects; returns the best-so-far weights."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, load_model
+
+    tensors = folder / state["tensors"]
+    device = str(next(model.parameters()).device)
+    try:
+        load_model(model, str(tensors / "model.safetensors"), device=device)
+        best = load_file(str(tensors / "best.safetensors"), device=device)
+        entries = {**load_file(str(tensors / "optimizer.safetensors")), **state["optimizer"]["scalars"]}
+        rng = load_file(str(tensors / "rng.safetensors"))
+    except (OSError, RuntimeError, SafetensorError) as exc:
+        raise AutoGLMError(f"{tensors}: unreadable checkpoint: {exc}", hint="rebuild without --resume") from exc
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in entries.items():
+        index, name = key.split(".", 1)
+        per_param.setdefault(int(index), {})[name] = value
+    groups = [{**group, "betas": tuple(group["betas"])} for group in state["optimizer"]["param_groups"]]
+    optimiser.load_state_dict({"state": per_param, "param_groups": groups})
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(rng["torch"])
+    generator.set_state(rng["generator"])
+    return best

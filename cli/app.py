@@ -251,6 +251,9 @@ def build(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Artifact directory (default: artifacts/<pipeline name>)."),
     overrides: Optional[List[str]] = SetOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing artifact directory."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted build from OUTPUT.checkpoint (same manifest and data only)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
@@ -268,9 +271,26 @@ def build(
 
     log = (lambda message: None) if quiet else (lambda message: err.print(message))
     try:
-        result = run_build(resolved, target, overwrite=force, progress=None if quiet else _RichEpochs(err), log=log)
+        result = run_build(
+            resolved, target, overwrite=force, resume=resume, progress=None if quiet else _RichEpochs(err), log=log
+        )
     except KeyboardInterrupt:
-        err.print("interrupted: no artifact was written")
+        from autoglm_sdk.builder import checkpoint_dir
+        from autoglm_sdk.trainer import read_checkpoint
+
+        saved = read_checkpoint(checkpoint_dir(target))
+        note = "interrupted: no artifact was written"
+        if saved is not None:
+            import shlex
+
+            again = ["autoglm", "build", *([str(manifest)] if manifest else []), "-o", str(target)]
+            again += [arg for override in overrides or [] for arg in ("--set", override)]
+            again += ["--force"] * force + ["--allow-import-paths"] * allow_import_paths + ["--resume"]
+            state = saved["trainer"]
+            finished = state["stopped_early"] or state["epoch"] >= resolved.train.epochs
+            where = "after training, which is complete" if finished else f"from epoch {state['epoch'] + 1}"
+            note += f"; `{shlex.join(again)}` continues {where}"
+        err.print(note, markup=False)
         raise typer.Exit(130)
     metrics = result.report["metrics"]
     summary = ", ".join(f"{split} accuracy {m['accuracy']:.4f}" for split, m in metrics.items())
@@ -285,15 +305,22 @@ def run(
         None, "--from-data", help="Answer the samples of this split of the artifact's own data source (train/val/test)."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer at most this many inputs."),
+    text: Optional[List[str]] = typer.Option(None, "--text", "-t", help="A text to answer (repeatable), for text pipelines."),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
-    """Answer inputs with a built artifact; predictions are printed as JSON lines."""
+    """Answer inputs with a built artifact; predictions are printed as JSON lines.
+
+    For kinship-style pipelines each answer carries the relation, its confidence,
+    the graph the builder made of the story and any sentence it could not parse.
+    """
     from autoglm_sdk.artifact import load
     from autoglm_sdk.errors import InputError
     from autoglm_sdk.io import read_records
 
     pipeline = load(artifact, allow_import_paths=allow_import_paths)
-    if from_data:
+    if text:
+        answers = pipeline.predict([(f"--text {i + 1}", {"text": t}) for i, t in enumerate(text)][:limit])
+    elif from_data:
         answers = pipeline.predict_samples(pipeline.data_split(from_data)[:limit])
     else:
         if input is None and sys.stdin.isatty():

@@ -52,3 +52,17 @@ def test_a_story_without_a_question_is_a_clear_error(kinship_artifact):
     pipeline = autoglm_sdk.load(kinship_artifact.path)
     with pytest.raises(InputError, match="no question found"):
         pipeline.predict([{"text": "Anna is Ben's mother."}])
+
+
+def test_cli_run_text_answers_with_graph_and_unparsed(kinship_artifact):
+    import json
+
+    from helpers import run_cli
+
+    story = "Anna is Ben's mother. Ben's sister is Clara. It rained all day. How is Clara related to Anna?"
+    proc = run_cli("run", str(kinship_artifact.path), "--text", story)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["prediction"] == "daughter" and answer["graph"]["unparsed"] == ["It rained all day."]
+    proc = run_cli("run", str(kinship_artifact.path), "--text", "Anna is Ben's mother.")
+    assert proc.returncode == 2 and "no question found" in proc.stderr
