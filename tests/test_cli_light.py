@@ -73,6 +73,6 @@ def test_plugins_info_lists_config_fields():
 
 
 def test_plugins_info_unknown_name_suggests():
-    proc = run_cli("plugins", "info", "gnc")
+    proc = run_cli("plugins", "info", "gcnn")
     assert proc.returncode == 2
-    assert "no installed plugin named `gnc`" in proc.stderr and "`gcn`" in proc.stderr
+    assert "no installed plugin named `gcnn`" in proc.stderr and "`gcn`" in proc.stderr

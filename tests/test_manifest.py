@@ -27,7 +27,7 @@ def raw(**changes):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"reasoner__plugin": "gnc"}, "reasoner.plugin: unknown reasoner `gnc`; did you mean `gcn`? (installed reasoners: appnp, gcn)"),
+        ({"reasoner__plugin": "gcnn"}, "reasoner.plugin: unknown reasoner `gcnn`; did you mean `gcn`? (installed reasoners: appnp, gat, gcn, gin, path-composer, rgcn, sage)"),
         ({"reasoner__layrs": 4}, "reasoner.layrs: unknown key; did you mean `layers`?"),
         ({"reasoner__layers": 0}, "reasoner.layers: must be >= 1, got 0"),
         ({"train__lr": -1}, "train.lr: must be > 0, got -1"),
@@ -44,7 +44,7 @@ def test_validation_errors_name_the_key(changes, expected):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"reasoner__plugin": "gnc"}, "did you mean `gcn`?"),
+        ({"reasoner__plugin": "gcnn"}, "did you mean `gcn`?"),
         ({"reasoner__layrs": 4}, "reasoner.layrs: unknown key; did you mean `layers`?"),
         ({"reasoner__layers": 0}, "reasoner.layers: must be >= 1, got 0"),
     ],
