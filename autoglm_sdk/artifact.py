@@ -221,9 +221,11 @@ class Pipeline:
     def _answer(self, sample: dict[str, Any], p: Any) -> dict[str, Any]:
         index = int(p.argmax())
         out: dict[str, Any] = {"prediction": self.task.label_name(index), "confidence": round(float(p[index]), 6)}
-        for key in ("id", "label"):
-            if key in sample:
-                out[key] = sample[key] if key == "id" else self.task.label_name(int(sample[key]))
+        if "id" in sample:
+            out["id"] = sample["id"]
+        if "label" in sample:  # gold answers pass through: a class index becomes its name
+            gold = sample["label"]
+            out["label"] = self.task.label_name(gold) if isinstance(gold, int) else gold
         return out
 
     def _node_answer(self, sample: dict[str, Any], rows: Any) -> dict[str, Any]:

@@ -125,6 +125,11 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
                        directory / CONFUSION_PNG)
         lines += ["", "Confusion matrix on the test split (rows: truth, columns: prediction):", "",
                   f"![confusion matrix]({CONFUSION_PNG})"]
+    for step in report.get("compression", []):
+        lines += ["", f"## Compression `{step['section']}` ({step['plugin']})", "", "| split | accuracy before | accuracy after |",
+                  "|---|---|---|"]
+        for split, before in step["metrics_before"].items():
+            lines.append(f"| {split} | {_fmt(before['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |")
     for stage, figures in report.get("stages", {}).items():
         lines += ["", f"## Stage `{stage}`", ""] + [f"- {k}: {v}" for k, v in figures.items()]
     training = report["training"]

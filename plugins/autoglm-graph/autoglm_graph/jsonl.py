@@ -56,7 +56,8 @@ class JsonlDataSource:
             raise DataError("; ".join(problems[:3]) + more, hint="fix or remove those lines")
         if not rows:
             raise DataError(f"data.path: {path} has no records")
-        labels = list(c.labels) or sorted({r["label"] for r in rows}, key=str)
+        # numbers in numeric order, then strings; "10" must not sort before "2"
+        labels = list(c.labels) or sorted({r["label"] for r in rows}, key=lambda v: (not isinstance(v, int), v if isinstance(v, int) else 0, str(v)))
         unknown = sorted({str(r["label"]) for r in rows} - {str(lab) for lab in labels})
         if unknown:
             raise DataError(f"data.labels: labels {unknown[:5]} appear in {path.name} but not in data.labels")
@@ -72,7 +73,7 @@ class JsonlDataSource:
             port=Port("samples", frozenset({"text"})),
             splits=splits,
             fingerprint=digest.hexdigest(),
-            group_key="group" if c.group_field else None,
+            group_key=c.group_field,
         )
 
     def _row(self, record: object, number: int) -> dict:
@@ -91,7 +92,7 @@ class JsonlDataSource:
                 raise ValueError(f"`{c.split_field}` is {record[c.split_field]!r}; use train, val or test")
         row = {"text": text, "label": record[c.label_field], "split": split, "line": number}
         if c.group_field:
-            row["group"] = record.get(c.group_field)
+            row[c.group_field] = record.get(c.group_field)
         return row
 
     def _random_split(self, rng: random.Random) -> str:

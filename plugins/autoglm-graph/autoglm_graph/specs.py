@@ -295,7 +295,7 @@ rgcn = _gnn("rgcn", RGCNConfig, "RGCNReasoner", "Relational GCN from PyG: one we
 
 
 class PathComposerConfig(PluginConfig):
-    states: int = Field(32, ge=2, le=1024, description="Number of latent relation states K (state 0 is the source's own).")
+    states: int = Field(16, ge=2, le=1024, description="Number of latent relation states K (state 0 is the source's own).")
     max_rounds: int = Field(64, ge=1, le=10_000, description="Most propagation rounds; it stops earlier once no new node is reached.")
     straight_through: bool = Field(True, description="One-hot states in the forward pass with soft gradients (keeps long compositions exact).")
     init_scale: float = Field(1.0, gt=0, description="Standard deviation of the initial transition logits.")

@@ -112,7 +112,7 @@ def jsonl_source(path: Path, **config) -> KinshipDataSource:
 def test_jsonl_reads_splits_labels_and_groups():
     data = jsonl_source(DATA, group_field="hops").load()
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 40, "val": 10, "test": 10}
-    assert data.group_key == "group" and {s["group"] for s in data.splits["test"]} == {2, 4}
+    assert data.group_key == "hops" and {s["hops"] for s in data.splits["test"]} == {2, 4}
     assert data.task.label_names == tuple(sorted(data.task.label_names))
 
 
