@@ -138,12 +138,14 @@ def build(
 
     dag = wire(manifest)
     ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
-    model = build_model(manifest, dag, ports, dataset.task, device=backend.device)
-    for key, stage in model.stage_objects.items():
-        if hasattr(stage, "fit"):  # tokenizers, vocabularies: learned from data before training
-            stage.fit(dataset)
-            log(f"{key}: fitted to the training data")
-    model = backend.prepare(model)
+
+    def fresh_model(attempt_seed: int) -> Any:
+        model = build_model(manifest, dag, ports, dataset.task, device=backend.device, seed=attempt_seed)
+        for key, stage in model.stage_objects.items():
+            if hasattr(stage, "fit"):  # tokenizers, vocabularies: learned from data before training
+                stage.fit(dataset)
+                log(f"{key}: fitted to the training data")
+        return backend.prepare(model)
 
     checkpoint = checkpoint_dir(output)
     # what the saved training state depends on; --resume refuses a checkpoint made with other values
@@ -152,24 +154,41 @@ def build(
     if checkpoint.exists() and not resume:
         log(f"discarding the checkpoint in {checkpoint} (pass --resume to continue from it)")
         shutil.rmtree(checkpoint)
-    elif resume:
-        saved = read_checkpoint(checkpoint, fingerprint)
-        log(f"resuming after epoch {saved['trainer']['epoch']} from {checkpoint}" if saved
-            else f"no checkpoint in {checkpoint}: training from epoch 1")
     t = time.perf_counter()
-    train_result = fit(
-        model,
-        dataset.splits,
-        dataset.task,
-        manifest.train,
-        seed=seed,
-        autocast=backend.autocast,
-        on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
-        progress=progress,
-        checkpoint=checkpoint,
-        resume=resume,
-        fingerprint=fingerprint,
-    )
+    restarts = manifest.train.restarts
+    attempts: list[dict[str, Any]] = []
+    best: tuple[float, int, Any, Any] | None = None
+    for attempt in range(restarts):
+        # each restart starts from its own initialisation and keeps its own checkpoint, so --resume
+        # replays finished restarts from their checkpoints and continues the interrupted one
+        attempt_seed = seed + attempt
+        attempt_checkpoint = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
+        if resume:
+            saved = read_checkpoint(attempt_checkpoint, fingerprint)
+            log(f"resuming after epoch {saved['trainer']['epoch']} from {attempt_checkpoint}" if saved
+                else f"no checkpoint in {attempt_checkpoint}: training from epoch 1")
+        if restarts > 1:
+            log(f"restart {attempt + 1} of {restarts} (seed {attempt_seed})")
+        candidate = fresh_model(attempt_seed)
+        result = fit(
+            candidate,
+            dataset.splits,
+            dataset.task,
+            manifest.train,
+            seed=attempt_seed,
+            autocast=backend.autocast,
+            on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
+            progress=progress,
+            checkpoint=attempt_checkpoint,
+            resume=resume,
+            fingerprint=fingerprint,
+        )
+        score = result.best_val if result.best_val == result.best_val else -result.history[-1]["train_loss"]
+        attempts.append({"restart": attempt, "seed": attempt_seed, "best_val_accuracy": result.best_val,
+                         "epochs_run": len(result.history)})
+        if best is None or score > best[0]:  # ties keep the earlier restart
+            best = (score, attempt, candidate, result)
+    _, chosen, model, train_result = best
     timings["train_seconds"] = time.perf_counter() - t
 
     def evaluate_all() -> dict[str, dict[str, float]]:
@@ -229,6 +248,8 @@ def build(
             "best_val_accuracy": train_result.best_val,
             "stopped_early": train_result.stopped_early,
             "resumed_from_epoch": train_result.resumed_from,
+            "restarts": attempts,
+            "chosen_restart": chosen,
             "history": train_result.history,
         },
         "model": {"parameters": parameter_count(model), "weights_bytes": None,

@@ -41,6 +41,11 @@ class TrainSection(PluginConfig):
         20, ge=0, description="Stop after this many epochs without a better validation metric (0 = never)."
     )
     max_grad_norm: float | None = Field(None, gt=0, description="Clip gradients to this norm (none = no clipping).")
+    restarts: int = Field(
+        1, ge=1, le=32,
+        description="Train from this many initialisations (seeds seed, seed+1, ...) and keep the one with the best "
+        "validation accuracy; guards against a model that settles in a poor local optimum.",
+    )
     schedule: Literal["constant", "cosine", "linear"] = Field(
         "cosine", description="Learning-rate decay over the epochs after warm-up, stepped once per epoch."
     )

@@ -56,23 +56,27 @@ class PipelineModel(nn.Module):
 
 
 def construct_stages(
-    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu"
+    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu", seed: int | None = None
 ) -> dict[str, Any]:
-    """Build every stage except ``data`` in DAG order, from one seeded generator state."""
-    torch.manual_seed(manifest.pipeline.seed)
+    """Build every stage except ``data`` in DAG order, from one seeded generator state
+    (``seed``, default the manifest's; restarts pass their own)."""
+    seed = manifest.pipeline.seed if seed is None else seed
+    torch.manual_seed(seed)
     stages: dict[str, Any] = {}
     for key in dag.order():
         if key == "data":
             continue
         section = manifest.stages[key]
         ctx = BuildContext(
-            inputs={u: ports[u] for u in dag.inputs[key]}, task=task, seed=manifest.pipeline.seed, device=device, stage=key
+            inputs={u: ports[u] for u in dag.inputs[key]}, task=task, seed=seed, device=device, stage=key
         )
         stages[key] = section.spec.create(section.config, ctx)
     return stages
 
 
-def build_model(manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu") -> PipelineModel:
-    stages = construct_stages(manifest, dag, ports, task, device)
+def build_model(
+    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu", seed: int | None = None
+) -> PipelineModel:
+    stages = construct_stages(manifest, dag, ports, task, device, seed)
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
     return PipelineModel(dag, stages, scheduler)

@@ -209,3 +209,19 @@ def test_cli_interrupt_note_refusal_and_discard(small_manifest, tmp_path, capsys
     captured = capsys.readouterr()
     assert f"discarding the checkpoint in {checkpoint_dir(out)}" in captured.err and f"built {out}" in captured.out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "small.toml"]
+
+
+def test_restarts_keep_the_best_validation_run(tmp_path):
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+    from helpers import SMALL
+
+    manifest = validate_manifest({**SMALL, "train": {"epochs": 4, "restarts": 3}})
+    report = build(manifest, tmp_path / "art").report
+    runs = report["training"]["restarts"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    best = max(r["best_val_accuracy"] for r in runs)
+    chosen = runs[report["training"]["chosen_restart"]]
+    assert chosen["best_val_accuracy"] == best
+    assert report["metrics"]["val"]["accuracy"] == pytest.approx(best)
+    assert not (tmp_path / "art.checkpoint").exists()

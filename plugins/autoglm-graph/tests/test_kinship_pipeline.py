@@ -21,7 +21,7 @@ STORIES = {
 def kinship_artifact(tmp_path_factory):
     manifest = load_manifest(None, [
         "data.train={hops=[2,3],stories=2500}", "data.val={hops=[2,3],stories=100}",
-        "data.test={hops=[2,3,4,6],stories=200}", "train.epochs=20", "pipeline.baselines=[]",
+        "data.test={hops=[2,3,4,6],stories=200}", "train.epochs=20", "train.restarts=1", "pipeline.baselines=[]",
     ])
     return build(manifest, tmp_path_factory.mktemp("kin") / "art")
 
