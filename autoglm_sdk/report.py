@@ -142,6 +142,10 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         + (f" Resumed from the checkpoint after epoch {training['resumed_from_epoch']}."
            if training.get("resumed_from_epoch") is not None else ""),
     ]
+    if len(training.get("restarts", [])) > 1:
+        scores = ", ".join(f"seed {r['seed']}: {_fmt(r['best_val_accuracy'])}" for r in training["restarts"])
+        lines += ["", f"{len(training['restarts'])} restarts (best validation accuracy {scores}); "
+                  f"kept restart {training['chosen_restart']} (seed {training['restarts'][training['chosen_restart']]['seed']})."]
     if plot_training_curve(training["history"], directory / CURVE_PNG):
         lines += ["", f"![training curve]({CURVE_PNG})"]
     model, backend = report["model"], report["backend"]
