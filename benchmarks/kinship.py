@@ -61,7 +61,7 @@ def main() -> None:
                 overrides = [f"pipeline.seed={seed}", "pipeline.baselines=[]", *extra, *args.overrides]
                 manifest = load_manifest(manifest_path, overrides)
                 started = time.perf_counter()
-                result = build(manifest, Path(tmp) / f"{manifest.pipeline.name}-{seed}")
+                result = build(manifest, Path(tmp) / f"run-{len(runs)}-{seed}")
                 test = result.report["metrics"]["test"]
                 runs.setdefault(label, []).append({
                     "seed": seed,
