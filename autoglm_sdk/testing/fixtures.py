@@ -16,7 +16,14 @@ GRAPH_PORT = Port("semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYP
 SAMPLE_PORTS = {
     "graph": Port("samples", frozenset({"graph"}), dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES),
     "text": Port("samples", frozenset({"text"})),
+    "image": Port("samples", frozenset({"image"})),
+    "audio": Port("samples", frozenset({"audio"})),
 }
+#: raw image samples: float32 arrays [channels, height, width] in [0, 1]
+IMAGE_SHAPE = (3, 32, 32)
+#: raw audio samples: {"waveform": float32 array [channels, time], "sample_rate": int}
+AUDIO_RATE = 16_000
+AUDIO_SECONDS = (0.4, 0.6, 0.5)
 TEXTS = [
     "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?",
     "Dmitri has a brother named Emil. What is Emil to Dmitri?",
@@ -63,8 +70,22 @@ def samples_for(port: Port, count: int = 3, seed: int = 0) -> list[dict[str, Any
             sample["graph"] = Data(x=g.x, edge_index=g.edge_index, edge_type=g.edge_type, y=g.y)
         if "text" in port.modalities:
             sample["text"] = TEXTS[i % len(TEXTS)]
+        if "image" in port.modalities:
+            sample["image"] = _random_array(IMAGE_SHAPE, seed * 100 + i).clip(0, 1)
+        if "audio" in port.modalities:  # tones of different length and pitch: a padded batch must not leak
+            import numpy as np
+
+            t = np.arange(int(AUDIO_RATE * AUDIO_SECONDS[i % 3]), dtype=np.float32) / AUDIO_RATE
+            wave = 0.5 * np.sin(2 * np.pi * (220.0 * (i + 1)) * t) + 0.05 * _random_array(t.shape, seed * 100 + i)
+            sample["audio"] = {"waveform": wave[None, :].astype(np.float32), "sample_rate": AUDIO_RATE}
         samples.append(sample)
     return samples
+
+
+def _random_array(shape: tuple[int, ...], seed: int) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContext:
