@@ -72,6 +72,8 @@ def wire(manifest: Manifest) -> Dag:
     dag = Dag(inputs)
     dag.order()  # raise on cycles now
     consumers = {u for ups in inputs.values() for u in ups}
+    if manifest.train.alignment is not None:  # an encoder may exist only to be aligned with the others
+        consumers |= set(aligned_stages(manifest))
     dangling = [k for k in keys if k not in consumers and k != SINK]
     if dangling:
         raise ManifestError(f"stage `{dangling[0]}` feeds nothing", hint="name it in a later stage's `inputs`, or remove it")
@@ -103,3 +105,16 @@ def check_fit(
     if ports.get(SINK) is not None and ports[SINK].type != "logits":
         raise StageMismatchError(f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}")
     return ports
+
+
+def aligned_stages(manifest: Manifest) -> tuple[str, ...]:
+    """The encoder stages ``train.alignment`` aligns; a ManifestError unless there are two or more."""
+    encoders = [k for k in manifest.stages if k.startswith("encoders.")]
+    chosen = manifest.train.alignment.stages or encoders
+    unknown = [s for s in chosen if s not in encoders]
+    if unknown:
+        raise ManifestError(f"train.alignment.stages: `{unknown[0]}` is not an encoder stage (encoders: {encoders or 'none'})")
+    if len(chosen) < 2:
+        raise ManifestError(f"train.alignment: needs at least two encoder stages, got {chosen or 'none'}",
+                            hint="add [encoders.NAME] sections or remove [train.alignment]")
+    return tuple(chosen)

@@ -17,3 +17,15 @@ class EncoderOutput:
     mask: torch.Tensor
     pooled: torch.Tensor
     embedding: torch.Tensor | None = None
+
+
+class ProjectionHead(torch.nn.Module):
+    """``pooled [B, D] -> embedding [B, E]``: a linear map into the pipeline's shared
+    space followed by L2 normalisation, so cosine similarity is a dot product."""
+
+    def __init__(self, in_dim: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(in_dim, embed_dim, bias=False)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(self.proj(pooled), dim=-1)

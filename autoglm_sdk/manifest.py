@@ -32,6 +32,19 @@ class PipelineSection(PluginConfig):
     )
 
 
+class AlignmentSection(PluginConfig):
+    """Contrastive alignment of encoder embeddings (CLIP-style symmetric InfoNCE)."""
+
+    weight: float = Field(1.0, ge=0, description="Weight of the alignment loss beside the task loss.")
+    stages: list[str] = Field(
+        default_factory=list,
+        description="Encoder stages to align, e.g. ['encoders.image', 'encoders.audio'] (default: every encoder).",
+    )
+    exclude_same_class: bool = Field(True, description="Do not treat another sample of the same class as a negative.")
+    init_temperature: float = Field(0.07, gt=0, description="Initial softmax temperature (learned).")
+    max_logit_scale: float = Field(100.0, gt=1, description="Upper clamp of 1/temperature.")
+
+
 class TrainSection(PluginConfig):
     epochs: int = Field(100, ge=0, description="Maximum number of training epochs (0 = no training).")
     lr: float = Field(0.01, gt=0, description="AdamW learning rate.")
@@ -41,6 +54,8 @@ class TrainSection(PluginConfig):
         20, ge=0, description="Stop after this many epochs without a better validation metric (0 = never)."
     )
     max_grad_norm: float | None = Field(None, gt=0, description="Clip gradients to this norm (none = no clipping).")
+    task_weight: float = Field(1.0, ge=0, description="Weight of the task (cross-entropy) loss; 0 trains alignment alone.")
+    alignment: AlignmentSection | None = Field(None, description="Contrastive alignment of encoders (none = off).")
     restarts: int = Field(
         1, ge=1, le=32,
         description="Train from this many initialisations (seeds seed, seed+1, ...) and keep the one with the best "

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autoglm_sdk.dag import SINK, Dag
+from autoglm_sdk.dag import SINK, Dag, aligned_stages
 from autoglm_sdk.errors import InputError
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
@@ -31,8 +31,11 @@ def _module_key(stage: str) -> str:
 class PipelineModel(nn.Module):
     """All learnable stages in one module, so one optimiser and one state_dict cover them."""
 
-    def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any) -> None:
+    def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any, alignment: nn.Module | None = None,
+                 aligned_stages: tuple[str, ...] = ()) -> None:
         super().__init__()
+        self.alignment = alignment  # an extra objective with its own parameter (the temperature)
+        self.aligned_stages = aligned_stages
         self.dag = dag
         self.scheduler = scheduler
         self.stage_objects = stages  # every stage, learnable or not, by manifest key
@@ -79,4 +82,11 @@ def build_model(
 ) -> PipelineModel:
     stages = construct_stages(manifest, dag, ports, task, device, seed)
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
-    return PipelineModel(dag, stages, scheduler)
+    config = manifest.train.alignment
+    if config is None:
+        return PipelineModel(dag, stages, scheduler)
+    from autoglm_sdk.alignment import ContrastiveAlignment
+
+    return PipelineModel(dag, stages, scheduler, ContrastiveAlignment(config.init_temperature, config.max_logit_scale,
+                                                                        config.exclude_same_class), aligned_stages(manifest))
+

@@ -48,6 +48,22 @@ def scored(pred: Prediction, samples: list[dict[str, Any]], task: TaskSpec) -> t
     return pred.logits, labels
 
 
+def alignment_loss(model: PipelineModel, pred: Prediction, samples: list[dict[str, Any]]) -> torch.Tensor:
+    """The pipeline's contrastive objective over its aligned encoders' embeddings for this batch."""
+    from autoglm_sdk.errors import InputError
+
+    embeddings = {}
+    for stage in model.aligned_stages:
+        out = pred.outputs.get(stage)
+        if getattr(out, "embedding", None) is None:
+            raise InputError(f"{stage}: train.alignment needs its embedding; set embed_dim on that encoder")
+        embeddings[stage] = out.embedding.float()
+    labels = None
+    if samples and all("label" in s for s in samples):
+        labels = torch.tensor([int(s["label"]) for s in samples], device=next(iter(embeddings.values())).device)
+    return model.alignment(embeddings, labels)
+
+
 def batches(samples: list[Any], size: int, generator: torch.Generator | None = None) -> list[list[Any]]:
     order = torch.randperm(len(samples), generator=generator).tolist() if generator is not None else range(len(samples))
     ordered = [samples[i] for i in order]
@@ -177,7 +193,9 @@ def fit(
                 with autocast() if autocast else contextlib.nullcontext():
                     pred = model(chunk)
                 logits, targets = scored(pred, chunk, task)
-                loss = F.cross_entropy(logits.float(), targets)
+                loss = config.task_weight * F.cross_entropy(logits.float(), targets)
+                if getattr(model, "alignment", None) is not None and config.alignment is not None:
+                    loss = loss + config.alignment.weight * alignment_loss(model, pred, chunk)
                 loss.backward()
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

@@ -87,3 +87,40 @@ class ZeroSmallWeights:
 
 zero_small = PluginSpec(name="zero-small", kind="compressor", config=ZeroSmallConfig,
                         factory="fixture_plugins:ZeroSmallWeights", summary="Zero the smallest weights (test).")
+
+
+class PhrasesConfig(PluginConfig):
+    per_split: int = Field(24, ge=4, description="Samples per split.")
+
+
+class Phrases:
+    """Two-class texts (test data for text encoders and alignment)."""
+
+    name = "phrases"
+    kind = "data"
+    Config = PhrasesConfig
+
+    def __init__(self, config: PhrasesConfig, ctx: BuildContext | None = None) -> None:
+        self.config = config
+
+    def load(self) -> Dataset:
+        words = [["red apple", "ripe cherry", "fresh strawberry"], ["blue sky", "deep ocean", "cold ice"]]
+        splits = {}
+        for split in ("train", "val", "test"):
+            splits[split] = [{"text": f"a {words[i % 2][i % 3]} number {i}", "label": i % 2} for i in range(self.config.per_split)]
+        return Dataset(TaskSpec("graph", 2, ("warm", "cold")), Port("samples", frozenset({"text"})), splits, "phrases-v1")
+
+
+phrases = PluginSpec(name="phrases", kind="data", config=PhrasesConfig, factory="fixture_plugins:Phrases",
+                     summary="Two-class phrases (test).", signature=lambda c, ctx: Port("samples", frozenset({"text"})))
+
+SMALL_TEXT = {
+    "pipeline": {"name": "phrases", "seed": 0},
+    "data": {"plugin": "fixture_plugins:phrases"},
+    "encoders": {
+        "a": {"plugin": "bert", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "embed_dim": 8},
+        "b": {"plugin": "bert", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "embed_dim": 8,
+              "pooling": "mean"},
+    },
+    "decoder": {"plugin": "classifier", "inputs": ["encoders.a"]},
+}

@@ -28,7 +28,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from torch import nn
 
-from autoglm_sdk.encoding import EncoderOutput
+from autoglm_sdk.encoding import EncoderOutput, ProjectionHead
 from autoglm_sdk.errors import ArtifactError, AutoGLMError, DataError, InputError
 from autoglm_sdk.protocols import BuildContext, Dataset
 from autoglm_text.specs import BertEncoderConfig
@@ -127,6 +127,7 @@ class BertEncoder(nn.Module):
         # The vocabulary, and with it the embedding table, is known only once the tokenizer is trained
         # (fit) or read back (load_artifact_files), so the model is created there.
         self.bert: nn.Module | None = None
+        self.head: nn.Module | None = None  # projection into the shared space, made with the model
         self.tokenizer: Tokenizer | None = None
         self.max_length = config.max_length
         self.pad_id = 0
@@ -215,7 +216,8 @@ class BertEncoder(nn.Module):
             pooled = states[:, 0]
         else:
             pooled = states.sum(1) / keep.sum(1).clamp_min(1)
-        return EncoderOutput(states=states, mask=batch.mask, pooled=pooled)
+        embedding = self.head(pooled) if self.head is not None else None
+        return EncoderOutput(states=states, mask=batch.mask, pooled=pooled, embedding=embedding)
 
     # ----------------------------------------------------------------- helpers
 
@@ -285,6 +287,11 @@ class BertEncoder(nn.Module):
         self.max_length = limit
         self.tokenizer = tokenizer
         self.bert = model.train(self.training)  # from_pretrained hands back a model in eval mode
+        if self.config.embed_dim:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.init_seed + 1)
+                self.head = ProjectionHead(int(model.config.hidden_size), self.config.embed_dim)
+            self.head.to(model.get_input_embeddings().weight.device)
         self.source = source
         self.truncated_train_samples = self.truncated_encodings = 0
         self._warned_truncation = False

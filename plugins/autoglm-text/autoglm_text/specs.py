@@ -55,6 +55,9 @@ class BertEncoderConfig(PluginConfig):
     lowercase: bool = Field(
         True, description="Lower-case and strip accents before tokenising (trained tokenizer only)."
     )
+    embed_dim: int | None = Field(
+        None, ge=2, description="Size of the projection into the shared space (L2-normalised `embedding`); none = no head."
+    )
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> "BertEncoderConfig":
