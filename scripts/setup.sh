@@ -19,6 +19,17 @@ for dir in plugins/*/ contrib/*/; do
     if [ -f "$dir/pyproject.toml" ]; then packages+=(-e "${dir%/}"); fi
 done
 
+# digits-trimodal synthesises speech with espeak-ng, a Debian package
+if ! command -v espeak-ng >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing espeak-ng (Debian package)"
+        apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null
+    else
+        echo "setup: espeak-ng is missing and cannot be installed here (needs root and apt-get);" \
+             "digits-trimodal will ask for it and its tests will be skipped"
+    fi
+fi
+
 stamp="$VENV/.autoglm-installed"
 want="$(cat constraints.txt pyproject.toml plugins/*/pyproject.toml contrib/*/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -1,0 +1,1 @@
+"""autoglm-multimodal: multimodal data sources. Entry points name :mod:`autoglm_multimodal.specs`."""

@@ -1,0 +1,46 @@
+"""Specs and configs of the autoglm-multimodal plugins (light: no torch)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from autoglm_sdk.protocols import PluginConfig, PluginSpec, Port
+
+#: espeak-ng voice variants; the split between training and test voices is by name
+DEFAULT_TRAIN_VOICES = ["en+m1", "en+m3", "en+f1", "en+f3", "en-us+m2", "en-us+f2", "en-gb-scotland+m4", "en+m7"]
+DEFAULT_TEST_VOICES = ["en-us+m5", "en+f4", "en-gb-x-rp+m6"]
+
+
+class DigitsTrimodalConfig(PluginConfig):
+    """Handwritten digits (scikit-learn's bundled 8x8 set), the same digits spoken by
+    espeak-ng in several voices, speeds and pitches, and captions in several phrasings.
+    Speech is synthesised once per setting and cached (about 12 MB for the defaults)."""
+
+    samples_per_digit: int = Field(60, ge=3, le=179, description="Samples per digit over all splits (at most 179).")
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share of each digit's samples used for validation.")
+    test_fraction: float = Field(0.25, gt=0, lt=0.5, description="Share of each digit's samples used for testing.")
+    train_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_TRAIN_VOICES), min_length=1,
+                                    description="espeak-ng voices heard in training and validation.")
+    test_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_TEST_VOICES), min_length=1,
+                                   description="espeak-ng voices heard only in the test split.")
+    speeds: list[int] = Field(default_factory=lambda: [130, 165, 200], min_length=1, description="Words per minute.")
+    pitches: list[int] = Field(default_factory=lambda: [35, 50, 65], min_length=1, description="espeak-ng pitch 0-99.")
+    sample_rate: int = Field(16_000, ge=8_000, le=48_000, description="Rate the speech is resampled to.")
+    cache_dir: str = Field("", description="Where synthesised speech is kept (default ~/.cache/autoglm/digits-trimodal).")
+
+    @model_validator(mode="after")
+    def _voices_disjoint(self) -> "DigitsTrimodalConfig":
+        shared = sorted(set(self.train_voices) & set(self.test_voices))
+        if shared:
+            raise ValueError(f"test voices must be unheard in training; {shared} are in both lists")
+        return self
+
+
+digits_trimodal = PluginSpec(
+    name="digits-trimodal",
+    kind="data",
+    config=DigitsTrimodalConfig,
+    factory="autoglm_multimodal.digits:DigitsTrimodal",
+    summary="Handwritten digit images, the digits spoken by espeak-ng (unseen test voices) and captions.",
+    signature=lambda cfg, ctx: Port("samples", frozenset({"image", "audio", "text"})),
+)
