@@ -65,14 +65,21 @@ class Subject:
 
             return SemanticGraph.collate(fixtures.random_graphs(count, seed=seed))
         if self.kind in ("graph_builder", "encoder"):
+            if self._reads_encoders():
+                return fixtures.batch_encoder_outputs(fixtures.encoder_outputs(self.ctx().inputs, count, seed))
             return fixtures.samples_for(self.ctx().input, count, seed)
         raise Skip(f"no standard input for kind {self.kind}")
+
+    def _reads_encoders(self) -> bool:
+        return self.kind == "graph_builder" and all(p.type == "embeddings" for p in self.ctx().inputs.values())
 
     def single_inputs(self, count: int = 3, seed: int = 0) -> list[Any]:
         if self.kind in ("reasoner", "decoder"):
             from autoglm_sdk.graph import SemanticGraph
 
             return [SemanticGraph.collate([g]) for g in fixtures.random_graphs(count, seed=seed)]
+        if self._reads_encoders():
+            return [fixtures.batch_encoder_outputs([s]) for s in fixtures.encoder_outputs(self.ctx().inputs, count, seed)]
         return [[s] for s in fixtures.samples_for(self.ctx().input, count, seed)]
 
     @property
@@ -313,7 +320,10 @@ def check_device_move(s: Subject) -> None:
     if s.kind in ("reasoner", "decoder"):
         inputs.x = inputs.x.double()
     else:
-        for sample in inputs:
+        if isinstance(inputs, dict):  # encoder outputs feeding a multimodal builder
+            for out in inputs.values():
+                out.states, out.pooled = out.states.double(), out.pooled.double()
+        for sample in inputs if isinstance(inputs, list) else []:
             if "graph" in sample:
                 sample["graph"].x = sample["graph"].x.double()
     out = _output_tensor(_run(instance, inputs))

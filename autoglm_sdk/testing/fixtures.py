@@ -19,6 +19,11 @@ SAMPLE_PORTS = {
     "image": Port("samples", frozenset({"image"})),
     "audio": Port("samples", frozenset({"audio"})),
 }
+#: For graph builders that read encoders (a multimodal builder): two encoders' outputs.
+EMBEDDING_PORTS = {
+    "encoders.text": Port("embeddings", frozenset({"text"}), dim=FEATURE_DIM),
+    "encoders.image": Port("embeddings", frozenset({"image"}), dim=FEATURE_DIM),
+}
 #: raw image samples: float32 arrays [channels, height, width] in [0, 1]
 IMAGE_SHAPE = (3, 32, 32)
 #: raw audio samples: {"waveform": float32 array [channels, time], "sample_rate": int}
@@ -82,6 +87,44 @@ def samples_for(port: Port, count: int = 3, seed: int = 0) -> list[dict[str, Any
     return samples
 
 
+def encoder_outputs(ports: dict[str, Port], count: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Per sample, one single-row EncoderOutput per encoder port: image ports get a 4x4 patch
+    grid, others sequences of 3..6 states."""
+    import torch
+
+    from autoglm_sdk.encoding import EncoderOutput
+
+    generator = torch.Generator().manual_seed(seed)
+    samples = []
+    for i in range(count):
+        per_stage = {}
+        for stage, port in ports.items():
+            length = 16 if "image" in port.modalities else 3 + (i + len(stage)) % 4
+            states = torch.randn(1, length, port.dim or FEATURE_DIM, generator=generator)
+            per_stage[stage] = EncoderOutput(states, torch.ones(1, length, dtype=torch.bool), states.mean(1))
+        samples.append(per_stage)
+    return samples
+
+
+def batch_encoder_outputs(singles: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pad and stack per-sample EncoderOutputs into one batch per encoder (padding masked out)."""
+    import torch
+
+    from autoglm_sdk.encoding import EncoderOutput
+
+    out = {}
+    for stage in singles[0]:
+        parts = [s[stage] for s in singles]
+        width = max(p.states.size(1) for p in parts)
+        states = torch.zeros(len(parts), width, parts[0].states.size(2), dtype=parts[0].states.dtype)
+        mask = torch.zeros(len(parts), width, dtype=torch.bool)
+        for b, p in enumerate(parts):
+            states[b, : p.states.size(1)] = p.states[0]
+            mask[b, : p.states.size(1)] = True
+        out[stage] = EncoderOutput(states, mask, torch.cat([p.pooled for p in parts]))
+    return out
+
+
 def _random_array(shape: tuple[int, ...], seed: int) -> Any:
     import numpy as np
 
@@ -98,6 +141,13 @@ def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContex
         problems = []
         for port in SAMPLE_PORTS.values():
             ctx = BuildContext(inputs={"data": port}, task=TASK, seed=seed, stage=kind)
+            try:
+                spec.output_port(config, ctx)
+                return ctx
+            except PortMismatch as exc:
+                problems.append(str(exc))
+        if kind == "graph_builder":
+            ctx = BuildContext(inputs=dict(EMBEDDING_PORTS), task=TASK, seed=seed, stage=kind)
             try:
                 spec.output_port(config, ctx)
                 return ctx

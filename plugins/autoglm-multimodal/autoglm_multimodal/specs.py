@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import PluginConfig, PluginSpec, Port
+from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
 
 #: espeak-ng voice variants; the split between training and test voices is by name
 DEFAULT_TRAIN_VOICES = ["en+m1", "en+m3", "en+f1", "en+f3", "en-us+m2", "en-us+f2", "en-gb-scotland+m4", "en+m7"]
@@ -43,4 +43,37 @@ digits_trimodal = PluginSpec(
     factory="autoglm_multimodal.digits:DigitsTrimodal",
     summary="Handwritten digit images, the digits spoken by espeak-ng (unseen test voices) and captions.",
     signature=lambda cfg, ctx: Port("samples", frozenset({"image", "audio", "text"})),
+)
+
+
+class MultimodalConfig(PluginConfig):
+    """Nodes from text tokens, image patches and audio frames; edges within each modality
+    (sequence or grid neighbours) and across modalities (top-k cosine similarity)."""
+
+    dim: int = Field(64, ge=2, le=4096, description="Node feature size (each encoder's states are projected to it).")
+    cross_k: int = Field(4, ge=0, le=64, description="Cross-modal neighbours per node (0 = no cross-modal edges).")
+
+
+EDGE_TYPES = ("sequence", "grid", "cross_modal")
+
+
+def _multimodal_signature(cfg: MultimodalConfig, ctx: BuildContext) -> Port:
+    encoders = [p for p in ctx.inputs.values() if p.type == "embeddings"]
+    if not encoders:
+        raise PortMismatch("needs at least one encoder's embeddings as input")
+    unknown = [k for k, p in ctx.inputs.items() if p.type == "embeddings" and p.dim is None]
+    if unknown:
+        raise PortMismatch(f"needs the state size of {unknown[0]}")
+    return Port("semantic_graph", dim=cfg.dim, num_edge_types=len(EDGE_TYPES), edge_type_names=EDGE_TYPES,
+                modalities=frozenset(m for p in encoders for m in p.modalities))
+
+
+multimodal = PluginSpec(
+    name="multimodal",
+    kind="graph_builder",
+    config=MultimodalConfig,
+    factory="autoglm_multimodal.builder:MultimodalGraph",
+    summary="One graph per sample from text tokens, image patches and audio frames, linked within and across modalities.",
+    signature=_multimodal_signature,
+    capabilities=frozenset({"learnable"}),
 )
