@@ -277,8 +277,11 @@ def check_gradients(s: Subject) -> None:
 
     instance = s.make()
     instance.train()
-    out = _output_tensor(instance(s.inputs()))
-    (out.float() ** 2).mean().backward()
+    raw = instance(s.inputs())
+    loss = (_output_tensor(raw).float() ** 2).mean()
+    if getattr(raw, "embedding", None) is not None:  # a projection head is trained through the embedding
+        loss = loss + raw.embedding.float().sum()
+    loss.backward()
     missing = [n for n, p in instance.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, f"no gradient reached: {missing[:5]}"
     bad = [n for n, p in instance.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]

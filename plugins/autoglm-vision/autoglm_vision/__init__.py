@@ -1,0 +1,1 @@
+"""AutoGLM vision plugins. The specs that entry points name are in :mod:`autoglm_vision.specs`."""
