@@ -101,6 +101,7 @@ def build(
     ``resume`` it continues from there instead of starting over, if the manifest
     and data are unchanged. The checkpoint is removed once the artifact is written.
     """
+    import torch
     from safetensors.torch import save_model
 
     from autoglm_sdk.builtins.backends import resolve_backend
@@ -182,6 +183,7 @@ def build(
             checkpoint=attempt_checkpoint,
             resume=resume,
             fingerprint=fingerprint,
+            modalities=tuple(sorted(dataset.port.modalities)),
         )
         score = result.best_val if result.best_val == result.best_val else -result.history[-1]["train_loss"]
         attempts.append({"restart": attempt, "seed": attempt_seed, "best_val_accuracy": result.best_val,
@@ -212,6 +214,17 @@ def build(
         log(f"compress: {section.plugin} applied")
         metrics = after
 
+    crossmodal = None
+    encoders = [k for k in manifest.stages if k.startswith("encoders.")]
+    if encoders and len(dataset.port.modalities) > 1 and dataset.task.level == "graph":
+        from autoglm_sdk.crossmodal import evaluate_crossmodal, plot_shared_space
+
+        t = time.perf_counter()
+        names = {k: "+".join(sorted(ports[k].modalities)) for k in encoders}
+        crossmodal = evaluate_crossmodal(model, dataset, getattr(model, "aligned_stages", ()), names,
+                                         manifest.train.batch_size, backend.autocast, seed)
+        vectors = crossmodal.pop("_vectors")
+        timings["crossmodal_eval_seconds"] = time.perf_counter() - t
     stage_reports = {key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")}
     plugins = {}
     for section in manifest.sections():
@@ -257,6 +270,7 @@ def build(
         "backend": {"chosen": status.name, "device": backend.device, "stages": stage_backends,
                     "fallbacks": [f.as_dict() for f in fallbacks], "capabilities": dict(status.capabilities)},
         "stages": stage_reports,
+        "crossmodal": crossmodal,
         "compression": compression,
         "timings": timings,
         "environment": _environment(),
@@ -274,6 +288,9 @@ def build(
         path.write_text(tomli_w.dumps(strip_none(lock)))
 
     def write_reports(path: Path) -> None:
+        if crossmodal is not None and vectors:
+            labels = torch.tensor([int(s["label"]) for s in dataset.splits["test"]])
+            plot_shared_space(vectors, labels, names, dataset.task.label_names, path.parent / "shared_space.png")
         (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
         write_report_md(path.parent, report)
 

@@ -54,6 +54,11 @@ class TrainSection(PluginConfig):
         20, ge=0, description="Stop after this many epochs without a better validation metric (0 = never)."
     )
     max_grad_norm: float | None = Field(None, gt=0, description="Clip gradients to this norm (none = no clipping).")
+    modality_dropout: float = Field(
+        0.0, ge=0, lt=1,
+        description="In training, drop each modality of a multimodal sample with this probability (at least one is "
+        "kept), so the pipeline learns to answer from any subset.",
+    )
     task_weight: float = Field(1.0, ge=0, description="Weight of the task (cross-entropy) loss; 0 trains alignment alone.")
     alignment: AlignmentSection | None = Field(None, description="Contrastive alignment of encoders (none = off).")
     restarts: int = Field(

@@ -32,8 +32,9 @@ class PipelineModel(nn.Module):
     """All learnable stages in one module, so one optimiser and one state_dict cover them."""
 
     def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any, alignment: nn.Module | None = None,
-                 aligned_stages: tuple[str, ...] = ()) -> None:
+                 aligned_stages: tuple[str, ...] = (), ports: dict[str, Port] | None = None) -> None:
         super().__init__()
+        self.ports = ports or {}
         self.alignment = alignment  # an extra objective with its own parameter (the temperature)
         self.aligned_stages = aligned_stages
         self.dag = dag
@@ -50,6 +51,12 @@ class PipelineModel(nn.Module):
             module = self.stage_objects[stage]
             if stage == SINK:
                 captured["graph"] = args[0]
+            port = self.ports.get(stage)
+            if stage.startswith("encoders.") and port is not None and len(port.modalities) == 1:
+                from autoglm_sdk.encoding import encode_present
+
+                (modality,) = port.modalities
+                return encode_present(module, args[0], modality, port.dim)
             if len(args) == 1:
                 return module(args[0])
             return module(dict(zip(self.dag.inputs[stage], args)))
@@ -84,9 +91,9 @@ def build_model(
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
     config = manifest.train.alignment
     if config is None:
-        return PipelineModel(dag, stages, scheduler)
+        return PipelineModel(dag, stages, scheduler, ports=ports)
     from autoglm_sdk.alignment import ContrastiveAlignment
 
-    return PipelineModel(dag, stages, scheduler, ContrastiveAlignment(config.init_temperature, config.max_logit_scale,
-                                                                        config.exclude_same_class), aligned_stages(manifest))
+    alignment = ContrastiveAlignment(config.init_temperature, config.max_logit_scale, config.exclude_same_class)
+    return PipelineModel(dag, stages, scheduler, alignment, aligned_stages(manifest), ports)
 

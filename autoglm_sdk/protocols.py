@@ -189,6 +189,8 @@ class Dataset:
     fingerprint: str
     #: a sample key to break metrics down by (``"hops"`` for kinship), or None
     group_key: str | None = None
+    #: named ways to degrade a test sample, ``fn(sample, rng) -> sample`` (noise, occlusion), for the report
+    perturbations: dict[str, Callable[[dict, Any], dict]] = field(default_factory=dict)
 
 
 class StageLifecycle(Protocol):

@@ -130,6 +130,24 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
                   "|---|---|---|"]
         for split, before in step["metrics_before"].items():
             lines.append(f"| {split} | {_fmt(before['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |")
+    crossmodal = report.get("crossmodal")
+    if crossmodal:
+        conditions = list(crossmodal)
+        subsets = list(crossmodal["clean"]["accuracy_by_modalities"])
+        lines += ["", "## Accuracy by the modalities given (test split)", "",
+                  "| condition | " + " | ".join(subsets) + " |", "|---|" + "---|" * len(subsets)]
+        for cond in conditions:
+            acc = crossmodal[cond]["accuracy_by_modalities"]
+            lines.append(f"| {cond} | " + " | ".join(_fmt(acc[s]) for s in subsets) + " |")
+        if "retrieval" in crossmodal["clean"]:
+            pairs = list(crossmodal["clean"]["retrieval"])
+            lines += ["", "## Cross-modal retrieval (test split; a hit is an item of the same class)", "",
+                      "| condition | " + " | ".join(f"{p} R@1 | {p} R@5" for p in pairs) + " |",
+                      "|---|" + "---|---|" * len(pairs)]
+            for cond in conditions:
+                r = crossmodal[cond].get("retrieval", {})
+                lines.append(f"| {cond} | " + " | ".join(f"{_fmt(r[p]['recall@1'])} | {_fmt(r[p]['recall@5'])}" for p in pairs) + " |")
+            lines += ["", "![shared space](shared_space.png)"]
     for stage, figures in report.get("stages", {}).items():
         lines += ["", f"## Stage `{stage}`", ""] + [f"- {k}: {v}" for k, v in figures.items()]
     training = report["training"]

@@ -58,10 +58,31 @@ def alignment_loss(model: PipelineModel, pred: Prediction, samples: list[dict[st
         if getattr(out, "embedding", None) is None:
             raise InputError(f"{stage}: train.alignment needs its embedding; set embed_dim on that encoder")
         embeddings[stage] = out.embedding.float()
+    device = next(iter(embeddings.values())).device
+    both = torch.ones(len(samples), dtype=torch.bool, device=device)
+    for stage in model.aligned_stages:  # only samples that carry every aligned modality are pairs
+        present = getattr(pred.outputs[stage], "present", None)
+        if present is not None:
+            both &= present.to(device)
+    if int(both.sum()) < 2:
+        return next(iter(embeddings.values())).sum() * 0.0
+    embeddings = {k: v[both] for k, v in embeddings.items()}
     labels = None
     if samples and all("label" in s for s in samples):
-        labels = torch.tensor([int(s["label"]) for s in samples], device=next(iter(embeddings.values())).device)
+        labels = torch.tensor([int(s["label"]) for s in samples], device=device)[both]
     return model.alignment(embeddings, labels)
+
+
+def drop_modalities(samples: list[dict[str, Any]], modalities: list[str], rate: float,
+                    generator: torch.Generator) -> list[dict[str, Any]]:
+    """Each sample loses each modality with probability ``rate``, keeping at least one."""
+    out = []
+    for sample in samples:
+        drop = (torch.rand(len(modalities), generator=generator) < rate).tolist()
+        if all(drop):
+            drop[int(torch.randint(len(modalities), (1,), generator=generator))] = False
+        out.append({k: v for k, v in sample.items() if k not in {m for m, d in zip(modalities, drop) if d}})
+    return out
 
 
 def batches(samples: list[Any], size: int, generator: torch.Generator | None = None) -> list[list[Any]]:
@@ -147,6 +168,7 @@ def fit(
     checkpoint: Path | None = None,
     resume: bool = False,
     fingerprint: dict[str, str] | None = None,
+    modalities: tuple[str, ...] = (),
 ) -> TrainResult:
     """Train on ``splits['train']``, keep the weights of the best ``splits['val']`` epoch.
 
@@ -189,6 +211,8 @@ def fit(
             lr = optimiser.param_groups[0]["lr"]
             loss_sum, count = 0.0, 0
             for chunk in batches(train, config.batch_size, generator):
+                if config.modality_dropout and len(modalities) > 1:
+                    chunk = drop_modalities(chunk, modalities, config.modality_dropout, generator)
                 optimiser.zero_grad(set_to_none=True)
                 with autocast() if autocast else contextlib.nullcontext():
                     pred = model(chunk)

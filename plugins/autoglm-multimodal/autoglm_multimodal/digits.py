@@ -117,4 +117,25 @@ class DigitsTrimodal:
             port=Port("samples", frozenset({"image", "audio", "text"})),
             splits=splits,
             fingerprint=digest.hexdigest(),
+            perturbations={"audio noise 10 dB SNR": noisy_audio, "image 3x3 occlusion": occluded_image},
         )
+
+
+def noisy_audio(sample: dict, rng: random.Random, snr_db: float = 10.0) -> dict:
+    """White noise at ``snr_db`` dB signal-to-noise ratio."""
+    audio = dict(sample["audio"])
+    wave = audio["waveform"]
+    power = float((wave ** 2).mean())
+    noise = np.random.default_rng(rng.randrange(2**32)).normal(0.0, (power / 10 ** (snr_db / 10)) ** 0.5, wave.shape)
+    audio["waveform"] = (wave + noise).astype(np.float32)
+    sample["audio"] = audio
+    return sample
+
+
+def occluded_image(sample: dict, rng: random.Random, size: int = 3) -> dict:
+    """A random ``size`` x ``size`` square of the image set to zero."""
+    image = sample["image"].copy()
+    top, left = rng.randrange(image.shape[1] - size + 1), rng.randrange(image.shape[2] - size + 1)
+    image[:, top:top + size, left:left + size] = 0.0
+    sample["image"] = image
+    return sample
