@@ -118,6 +118,26 @@ def require_input(ctx: BuildContext, port_type: str) -> Port:
     return port
 
 
+def require_modality(ctx: BuildContext, modality: str) -> Port:
+    """The stage's single upstream port, which must be samples carrying ``modality`` (an encoder's input)."""
+    port = ctx.input
+    if port.type != "samples" or modality not in port.modalities:
+        if port.type == "samples":
+            got = "samples carrying " + (",".join(sorted(port.modalities)) or "no modality")
+        else:
+            got = port.type.replace("_", " ")
+        raise PortMismatch(f"needs samples that carry {modality} (modality `{modality}`), got {got}")
+    return port
+
+
+def stage_seed(ctx: BuildContext) -> int:
+    """A seed for one stage's initial weights: from the pipeline seed and the stage name only, so
+    a stage's weights do not depend on how much randomness other stages drew before it."""
+    import zlib
+
+    return zlib.crc32(f"{ctx.seed}/{ctx.stage}".encode())
+
+
 def reasoner_signature(config: Any, ctx: BuildContext) -> Port:
     """The usual reasoner signature: a semantic graph in, the same graph with ``config.hidden``-sized states out."""
     return require_input(ctx, "semantic_graph").with_(dim=config.hidden)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
+from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, require_modality
 
 #: the conv feature extractor of every wav2vec 2.0 release: 512 channels, 25 ms windows, 20 ms hop
 BASE_CONV_LAYERS: list[tuple[int, int, int]] = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
@@ -118,13 +118,7 @@ def min_samples(layers: list[tuple[int, int, int]]) -> int:
 
 
 def _wav2vec2_signature(cfg: Wav2Vec2Config, ctx: BuildContext) -> Port:
-    port = ctx.input
-    if port.type != "samples" or "audio" not in port.modalities:
-        if port.type == "samples":
-            got = "samples carrying " + (",".join(sorted(port.modalities)) or "no modality")
-        else:
-            got = port.type.replace("_", " ")
-        raise PortMismatch(f"needs samples that carry audio (modality `audio`), got {got}")
+    port = require_modality(ctx, "audio")
     return Port("embeddings", frozenset({"audio"}), dim=cfg.state_width())
 
 

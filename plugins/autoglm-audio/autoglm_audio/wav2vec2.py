@@ -28,7 +28,6 @@ import math
 import numbers
 import os
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from torch import nn
 
 from autoglm_sdk.encoding import EncoderOutput, ProjectionHead
 from autoglm_sdk.errors import AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset
+from autoglm_sdk.protocols import BuildContext, Dataset, stage_seed
 from autoglm_audio.specs import Wav2Vec2Config, min_samples
 
 
@@ -66,7 +65,7 @@ class Wav2Vec2Encoder(nn.Module):
         super().__init__()
         self.config = config
         # the weights depend on the pipeline seed and this stage alone, not on what other stages drew before
-        self.init_seed = zlib.crc32(f"{ctx.seed}/{ctx.stage}".encode())
+        self.init_seed = stage_seed(ctx)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.init_seed)
             self.model = self._new_model()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from torch import nn
 
 from autoglm_sdk.encoding import EncoderOutput, ProjectionHead
 from autoglm_sdk.errors import ArtifactError, AutoGLMError, DataError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset
+from autoglm_sdk.protocols import BuildContext, Dataset, stage_seed
 from autoglm_text.specs import BertEncoderConfig
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -123,7 +122,7 @@ class BertEncoder(nn.Module):
         self.config = config
         # Weights made in fit() depend on the pipeline seed and this stage alone, not on how much of the
         # global random stream other stages used before fit() ran; two bert stages still differ.
-        self.init_seed = zlib.crc32(f"{ctx.seed}/{ctx.stage}".encode())
+        self.init_seed = stage_seed(ctx)
         # The vocabulary, and with it the embedding table, is known only once the tokenizer is trained
         # (fit) or read back (load_artifact_files), so the model is created there.
         self.bert: nn.Module | None = None

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
+from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, require_modality
 
 
 class BertEncoderConfig(PluginConfig):
@@ -92,13 +92,7 @@ def pretrained_hidden_size(pretrained: str) -> int | None:
 
 
 def _bert_signature(cfg: BertEncoderConfig, ctx: BuildContext) -> Port:
-    port = ctx.input
-    if port.type != "samples" or "text" not in port.modalities:
-        if port.type == "samples":
-            got = "samples carrying " + (",".join(sorted(port.modalities)) or "no modality")
-        else:
-            got = port.type.replace("_", " ")
-        raise PortMismatch(f"needs samples that carry text (modality `text`), got {got}")
+    port = require_modality(ctx, "text")
     dim = cfg.hidden_size if cfg.pretrained is None else pretrained_hidden_size(cfg.pretrained)
     return Port("embeddings", frozenset({"text"}), dim=dim)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
+from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, require_modality
 
 #: ``vit_*`` names whose timm entry point is not the plain VisionTransformer of
 #: ``timm.models.vision_transformer`` (hybrids, relpos, rope, DINOv3, Sapiens, PE, ...)
@@ -83,13 +83,7 @@ class ViTEncoderConfig(PluginConfig):
 
 
 def _vit_signature(cfg: ViTEncoderConfig, ctx: BuildContext) -> Port:
-    port = ctx.input
-    if port.type != "samples" or "image" not in port.modalities:
-        if port.type == "samples":
-            got = "samples carrying " + (",".join(sorted(port.modalities)) or "no modality")
-        else:
-            got = port.type.replace("_", " ")
-        raise PortMismatch(f"needs samples that carry images (modality `image`), got {got}")
+    port = require_modality(ctx, "image")
     # dim is the size of `pooled`, which is what the classifier reads; the projection head's embed_dim only sizes
     # `embedding`, used for alignment
     dim = cfg.width if is_plain_vit(cfg.model) else None

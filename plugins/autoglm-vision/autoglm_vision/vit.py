@@ -17,7 +17,6 @@ Lifecycle (see :class:`autoglm_sdk.protocols.StageLifecycle`):
 from __future__ import annotations
 
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from torch import nn
 
 from autoglm_sdk.encoding import EncoderOutput
 from autoglm_sdk.errors import AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset
+from autoglm_sdk.protocols import BuildContext, Dataset, stage_seed
 from autoglm_vision.specs import ViTEncoderConfig, is_plain_vit
 
 
@@ -64,7 +63,7 @@ class ViTEncoder(nn.Module):
         # Weights depend on the pipeline seed and this stage alone, not on how much of the global random
         # stream other stages used first; two vit stages still differ.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(zlib.crc32(f"{ctx.seed}/{ctx.stage}".encode()))
+            torch.manual_seed(stage_seed(ctx))
             self.backbone = create_backbone(config)
             self.num_features = int(getattr(self.backbone, "num_features"))
             self.proj = nn.Linear(self.num_features, config.embed_dim) if config.embed_dim else None

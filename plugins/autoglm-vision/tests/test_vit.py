@@ -267,7 +267,7 @@ def test_signature():
     ctx = BuildContext(inputs={"data": IMAGE_PORT})
     assert vit.output_port(ViTEncoderConfig(), ctx) == Port("embeddings", frozenset({"image"}), dim=64)
     assert vit.output_port(ViTEncoderConfig(model="resnet18"), ctx).dim is None  # known once created
-    with pytest.raises(PortMismatch, match="carry images.*got samples carrying text"):
+    with pytest.raises(PortMismatch, match="carry image.*got samples carrying text"):
         vit.output_port(ViTEncoderConfig(), BuildContext(inputs={"data": Port("samples", frozenset({"text"}))}))
     with pytest.raises(PortMismatch, match="got semantic graph"):
         vit.output_port(ViTEncoderConfig(), BuildContext(inputs={"g": Port("semantic_graph", dim=4)}))
