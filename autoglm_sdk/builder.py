@@ -230,7 +230,8 @@ def build(
     for section in manifest.sections():
         dist, version = _distribution_of(section.spec)
         plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist, "version": version}
-    stage_backends = {key: backend.describe()["backend"] if hasattr(backend, "describe") else status.name for key in dag.order()}
+    stage_name = backend.describe()["backend"] if hasattr(backend, "describe") else status.name
+    stage_backends = {key: stage_name for key in dag.order()}  # one backend runs every stage for now
     lock = {
         "autoglm": {
             "format_version": FORMAT_VERSION,

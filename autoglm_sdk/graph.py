@@ -42,11 +42,6 @@ class SemanticGraph(Data):
             raise InputError("cannot batch an empty list of graphs")
         return Batch.from_data_list(list(graphs))  # type: ignore[return-value]
 
-    @property
-    def num_graphs_in_batch(self) -> int:
-        batch = getattr(self, "batch", None)
-        return 1 if batch is None or batch.numel() == 0 else int(batch.max()) + 1
-
     def validate(self, *, dim: int | None = None, num_edge_types: int | None = None) -> "SemanticGraph":
         """Raise :class:`InputError` naming the first malformed field."""
         check_graph(self, dim=dim, num_edge_types=num_edge_types)

@@ -19,23 +19,6 @@ from autoglm_sdk.protocols import Port
 PASSTHROUGH = ("label", "id")
 
 
-def sample_to_record(sample: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for key, value in sample.items():
-        if key == "graph":
-            graph = {"x": value.x.tolist(), "edge_index": value.edge_index.tolist()}
-            if getattr(value, "edge_type", None) is not None:
-                graph["edge_type"] = value.edge_type.tolist()
-            if getattr(value, "node_text", None) is not None:
-                graph["node_text"] = list(value.node_text)
-            if getattr(value, "y", None) is not None:
-                graph["y"] = value.y.tolist()
-            record["graph"] = graph
-        elif isinstance(value, (str, int, float, list, dict)) or value is None:
-            record[key] = value
-    return record
-
-
 def sample_from_record(record: Any, port: Port, where: str = "input") -> dict[str, Any]:
     """Validate one record against the port the pipeline reads and turn it into a sample."""
     expected = sorted(port.modalities)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -224,7 +223,3 @@ def load_import_path(kind: str, path: str, *, allowed: bool):
 def default_registry() -> Registry:
     return Registry.discover()
 
-
-def torch_imported() -> bool:
-    """Used by tests and ``plugins list --load`` to prove the light path stayed light."""
-    return "torch" in sys.modules

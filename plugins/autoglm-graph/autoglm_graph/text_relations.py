@@ -92,17 +92,15 @@ class TextRelationsParser:
                     if subject == obj:
                         continue
                     out.facts.append((subject, word, obj))
+                    out.person(obj)
+                    out.person(subject)
                     gender = self.config.relations[word].gender
                     if gender:
                         out.gender.setdefault(subject, gender)
                     pron = m.groupdict().get("pron")
                     if pron in ("his", "her"):
                         pronoun_gender.setdefault(obj, "male" if pron == "his" else "female")
-            if spans:
-                for subject, _, obj in out.facts:
-                    out.person(obj)
-                    out.person(subject)
-            else:
+            if not spans:
                 out.unparsed.append(sentence)
         for name, gender in pronoun_gender.items():
             out.gender.setdefault(name, gender)

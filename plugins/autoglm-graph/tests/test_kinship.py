@@ -103,7 +103,7 @@ def test_text_relations_config_rejects_unknown_types():
         TextRelationsConfig(relations={"sister": {"type": "sibling"}}, edge_types=["parent"], inverse={})
 
 
-def jsonl_source(path: Path, **config) -> KinshipDataSource:
+def jsonl_source(path: Path, **config):
     from autoglm_graph.jsonl import JsonlDataSource
 
     return JsonlDataSource(JsonlConfig(path=str(path), **config), BuildContext(seed=0))
