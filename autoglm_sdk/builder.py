@@ -105,10 +105,10 @@ def build(
     from safetensors.torch import save_model
 
     from autoglm_sdk.builtins.backends import resolve_backend
-    from autoglm_sdk.dag import check_fit, wire
+    from autoglm_sdk.dag import check_fit, pretrained_stages, wire
     from autoglm_sdk.pipeline import build_model
     from autoglm_sdk.report import parameter_count, write_report_md
-    from autoglm_sdk.trainer import evaluate, fit, read_checkpoint
+    from autoglm_sdk.trainer import PretrainResult, class_ids, evaluate, fit, pretrain_encoders, read_checkpoint
 
     output = Path(output)
     hooks = plugin_manager().hook
@@ -157,13 +157,16 @@ def build(
         shutil.rmtree(checkpoint)
     t = time.perf_counter()
     restarts = manifest.train.restarts
+    pretrain = manifest.train.pretrain_encoders
+    lr_scales = {stage: pretrain.lr_scale_after for stage in pretrained_stages(manifest)} if pretrain else {}
     attempts: list[dict[str, Any]] = []
-    best: tuple[float, int, Any, Any] | None = None
+    best: tuple[float, int, Any, Any, Any] | None = None
     for attempt in range(restarts):
         # each restart starts from its own initialisation and keeps its own checkpoint, so --resume
         # replays finished restarts from their checkpoints and continues the interrupted one
         attempt_seed = seed + attempt
         attempt_checkpoint = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
+        saved = None
         if resume:
             saved = read_checkpoint(attempt_checkpoint, fingerprint)
             log(f"resuming after epoch {saved['trainer']['epoch']} from {attempt_checkpoint}" if saved
@@ -171,6 +174,15 @@ def build(
         if restarts > 1:
             log(f"restart {attempt + 1} of {restarts} (seed {attempt_seed})")
         candidate = fresh_model(attempt_seed)
+        pretrained = PretrainResult()
+        # a checkpoint holds the weights after pretraining, so a resumed build does not pretrain again
+        if manifest.train.pretrain_encoders is not None and saved is None:
+            pretrained = pretrain_encoders(candidate, pretrained_stages(manifest), dataset.splits, dataset.task,
+                                           manifest.train, seed=attempt_seed, autocast=backend.autocast,
+                                           progress=progress)
+            for stage, scores in pretrained.stages.items():
+                log(f"{stage}: pretrained alone, probe val accuracy {scores['best_val_accuracy']:.3f} "
+                    f"(epoch {scores['best_epoch']})")
         result = fit(
             candidate,
             dataset.splits,
@@ -184,13 +196,17 @@ def build(
             resume=resume,
             fingerprint=fingerprint,
             modalities=tuple(sorted(dataset.port.modalities)),
+            stage_lr_scale=lr_scales,
         )
-        score = result.best_val if result.best_val == result.best_val else -result.history[-1]["train_loss"]
+        if result.best_val == result.best_val:
+            score = result.best_val
+        else:  # no validation score: the last training loss, or nothing at all with epochs = 0
+            score = -result.history[-1]["train_loss"] if result.history else float("-inf")
         attempts.append({"restart": attempt, "seed": attempt_seed, "best_val_accuracy": result.best_val,
                          "epochs_run": len(result.history)})
         if best is None or score > best[0]:  # ties keep the earlier restart
-            best = (score, attempt, candidate, result)
-    _, chosen, model, train_result = best
+            best = (score, attempt, candidate, result, pretrained)
+    _, chosen, model, train_result, pretrain_result = best
     timings["train_seconds"] = time.perf_counter() - t
 
     def evaluate_all() -> dict[str, dict[str, float]]:
@@ -265,6 +281,7 @@ def build(
             "restarts": attempts,
             "chosen_restart": chosen,
             "history": train_result.history,
+            "pretrain_encoders": pretrain_result.stages or None,
         },
         "model": {"parameters": parameter_count(model), "weights_bytes": None,
                   "stages": {k: s.plugin for k, s in manifest.stages.items()}},
@@ -290,7 +307,7 @@ def build(
 
     def write_reports(path: Path) -> None:
         if crossmodal is not None and vectors:
-            labels = torch.tensor([int(s["label"]) for s in dataset.splits["test"]])
+            labels = class_ids(dataset.splits["test"])
             plot_shared_space(vectors, labels, names, dataset.task.label_names, path.parent / "shared_space.png")
         (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
         write_report_md(path.parent, report)

@@ -71,7 +71,7 @@ def degrade(samples: list[dict[str, Any]], perturb: Callable[[dict[str, Any], ra
 
 def plot_shared_space(vectors: dict[str, torch.Tensor], labels: torch.Tensor, names: dict[str, str],
                       label_names: tuple[str, ...], path: Path) -> None:
-    """The shared space projected on its first two principal components, coloured by class."""
+    """The shared space projected on its first two principal components, coloured by class (unlabelled: grey)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,7 +87,7 @@ def plot_shared_space(vectors: dict[str, torch.Tensor], labels: torch.Tensor, na
     colours = plt.get_cmap("tab10")
     for i, (stage, vec) in enumerate(vectors.items()):
         block = points[start:start + len(vec)]
-        ax.scatter(block[:, 0], block[:, 1], c=[colours(int(c) % 10) for c in labels], marker=markers[i % 4], s=14,
+        ax.scatter(block[:, 0], block[:, 1], c=[colours(int(c) % 10) if c >= 0 else "0.6" for c in labels], marker=markers[i % 4], s=14,
                    alpha=0.7, label=names[stage])
         start += len(vec)
     ax.set_title("Shared space (first two principal components)")
@@ -102,9 +102,11 @@ def plot_shared_space(vectors: dict[str, torch.Tensor], labels: torch.Tensor, na
 def evaluate_crossmodal(model: Any, dataset: Any, stages: tuple[str, ...], names: dict[str, str], batch_size: int,
                         autocast: Any, seed: int) -> dict[str, Any]:
     """Everything above on the test split, clean and under each perturbation the data source offers."""
+    from autoglm_sdk.trainer import class_ids
+
     test = dataset.splits["test"]
     modalities = sorted(dataset.port.modalities)
-    labels = torch.tensor([int(s["label"]) for s in test])
+    labels = class_ids(test)
     report: dict[str, Any] = {"clean": {"accuracy_by_modalities": subset_accuracy(model, test, dataset.task, modalities, batch_size, autocast)}}
     vectors = embeddings(model, test, stages, batch_size) if stages else {}
     if vectors:

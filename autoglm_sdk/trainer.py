@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from autoglm_sdk.crossmodal import without
 from autoglm_sdk.errors import AutoGLMError, DataError
 from autoglm_sdk.manifest import TrainSection
 from autoglm_sdk.pipeline import PipelineModel, Prediction
@@ -44,33 +45,33 @@ def scored(pred: Prediction, samples: list[dict[str, Any]], task: TaskSpec) -> t
         if mask is None:
             mask = torch.ones_like(y, dtype=torch.bool)
         return pred.logits[mask], y[mask]
-    labels = torch.tensor([int(s["label"]) for s in samples], dtype=torch.long, device=pred.logits.device)
-    return pred.logits, labels
+    labelled = [i for i, s in enumerate(samples) if "label" in s]  # unlabelled samples serve alignment only
+    labels = torch.tensor([int(samples[i]["label"]) for i in labelled], dtype=torch.long, device=pred.logits.device)
+    if len(labelled) == len(samples):
+        return pred.logits, labels
+    return pred.logits[torch.tensor(labelled, dtype=torch.long, device=pred.logits.device)], labels
 
 
 def alignment_loss(model: PipelineModel, pred: Prediction, samples: list[dict[str, Any]]) -> torch.Tensor:
-    """The pipeline's contrastive objective over its aligned encoders' embeddings for this batch."""
+    """The pipeline's contrastive objective over its aligned encoders' embeddings for this batch; each pair
+    of encoders compares the samples that carry both modalities."""
     from autoglm_sdk.errors import InputError
 
-    embeddings = {}
+    embeddings, present = {}, {}
     for stage in model.aligned_stages:
         out = pred.outputs.get(stage)
         if getattr(out, "embedding", None) is None:
             raise InputError(f"{stage}: train.alignment needs its embedding; set embed_dim on that encoder")
         embeddings[stage] = out.embedding.float()
-    device = next(iter(embeddings.values())).device
-    both = torch.ones(len(samples), dtype=torch.bool, device=device)
-    for stage in model.aligned_stages:  # only samples that carry every aligned modality are pairs
-        present = getattr(pred.outputs[stage], "present", None)
-        if present is not None:
-            both &= present.to(device)
-    if int(both.sum()) < 2:
-        return next(iter(embeddings.values())).sum() * 0.0
-    embeddings = {k: v[both] for k, v in embeddings.items()}
-    labels = None
-    if samples and all("label" in s for s in samples):
-        labels = torch.tensor([int(s["label"]) for s in samples], device=device)[both]
-    return model.alignment(embeddings, labels)
+        if getattr(out, "present", None) is not None:
+            present[stage] = out.present
+    return model.alignment(embeddings, class_ids(samples, next(iter(embeddings.values())).device), present)
+
+
+def class_ids(samples: list[dict[str, Any]], device: Any = None) -> torch.Tensor:
+    """Each sample's label, or a negative id of its own where it has none (it is then of no class but its own,
+    which is what same-class masking and same-class retrieval need)."""
+    return torch.tensor([int(s["label"]) if "label" in s else -1 - i for i, s in enumerate(samples)], device=device)
 
 
 def drop_modalities(samples: list[dict[str, Any]], modalities: list[str], rate: float,
@@ -137,6 +138,16 @@ def evaluate(
     return result
 
 
+def parameter_groups(model: PipelineModel, lr: float, stage_lr_scale: dict[str, float]) -> list[dict[str, Any]]:
+    """AdamW parameter groups: the named stages at ``lr * scale`` (left out at scale 0), everything else at ``lr``."""
+    scaled = {stage: [p for p in model.stage_objects[stage].parameters() if p.requires_grad] for stage in stage_lr_scale}
+    taken = {id(p) for ps in scaled.values() for p in ps}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in taken], "lr": lr}]
+    groups += [{"params": ps, "lr": lr * stage_lr_scale[stage]} for stage, ps in scaled.items()
+               if ps and stage_lr_scale[stage] > 0]
+    return [g for g in groups if g["params"]]
+
+
 def lr_factor(config: TrainSection) -> Callable[[int], float]:
     """LR multiplier for the epoch after ``done`` finished ones: linear warm-up, then the schedule's decay."""
     warmup = config.warmup_epochs
@@ -169,6 +180,7 @@ def fit(
     resume: bool = False,
     fingerprint: dict[str, str] | None = None,
     modalities: tuple[str, ...] = (),
+    stage_lr_scale: dict[str, float] | None = None,
 ) -> TrainResult:
     """Train on ``splits['train']``, keep the weights of the best ``splits['val']`` epoch.
 
@@ -178,6 +190,7 @@ def fit(
     With ``checkpoint`` (a directory), every finished epoch is saved there; with
     ``resume`` as well, training continues after the saved epoch, provided the
     saved ``fingerprint`` (what the training depends on) equals this one.
+    ``stage_lr_scale`` multiplies the learning rate of the named stages' parameters (0 freezes them).
     """
     train = splits.get("train") or []
     val = splits.get("val") or []
@@ -187,10 +200,11 @@ def fit(
     if config.epochs == 0:
         return result
     generator = torch.Generator().manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
+    groups = parameter_groups(model, config.lr, stage_lr_scale or {})
+    params = [p for group in groups for p in group["params"]]
     if not params:
         return result
-    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
     result.best_val, best_state, stale, done = -math.inf, _snapshot(model), 0, 0
     saved = read_checkpoint(checkpoint, fingerprint) if resume and checkpoint is not None else None
@@ -232,6 +246,11 @@ def fit(
                 scores = evaluate(model, val, task, config.batch_size, autocast)
                 metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
                 current = scores["accuracy"]
+                if config.modality_dropout and len(modalities) > 1:
+                    # the pipeline is meant to answer from any subset: select on each modality alone and all together
+                    alone = [evaluate(model, without(val, set(modalities) - {m}), task, config.batch_size,
+                                      autocast)["accuracy"] for m in modalities]
+                    current = metrics["val_subset_accuracy"] = (sum(alone) + scores["accuracy"]) / (len(alone) + 1)
             else:
                 current = -metrics["train_loss"]
             result.history.append(metrics)
@@ -261,6 +280,136 @@ def fit(
         result.best_val = float("nan")
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class PretrainResult:
+    """Per encoder stage: the best probe validation accuracy, its epoch, the epochs run, the seconds
+    taken and the history (one row per epoch: mean probe loss and validation accuracy)."""
+
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def pretrain_encoders(
+    model: PipelineModel,
+    stages: tuple[str, ...],
+    splits: dict[str, list[dict[str, Any]]],
+    task: TaskSpec,
+    config: TrainSection,
+    *,
+    seed: int = 0,
+    autocast: Any = None,
+    progress: Any = None,
+) -> PretrainResult:
+    """Train each encoder in ``stages`` alone, one after the other, to classify samples from its own modality.
+
+    The encoder trains on the samples that carry its modality with a one-cycle
+    learning rate for its own number of epochs and keeps the weights of its best
+    validation epoch. When every pretrained encoder has a projection head of one
+    size, the classifier is shared: one learned prototype per class in the shared
+    space, scored by cosine similarity. The first encoder places the prototypes
+    and the later ones learn to meet them (they are frozen then), so pretraining
+    already aligns the modalities class by class. Otherwise each encoder gets a
+    temporary linear probe on its ``pooled`` vector. Either classifier is dropped.
+    """
+    section = config.pretrain_encoders
+    result = PretrainResult()
+    if section is None:
+        return result
+    if task.level != "graph" or task.num_classes < 2:
+        raise AutoGLMError("train.pretrain_encoders needs a classification task with one label per sample",
+                           hint="remove [train.pretrain_encoders] for node-level tasks")
+    sizes = {getattr(getattr(model.stage_objects[s], "config", None), "embed_dim", None) for s in stages}
+    prototypes = None
+    if section.classifier == "prototypes" and len(sizes) == 1 and None not in sizes:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            prototypes = torch.nn.Parameter(torch.randn(task.num_classes, sizes.pop(),
+                                                        device=next(model.parameters()).device))
+    for stage in stages:
+        epochs = section.stage_epochs.get(stage, section.epochs)
+        if epochs:
+            result.stages[stage] = _pretrain_one(model, stage, epochs, section.lr or config.lr, splits, task, config,
+                                                 prototypes, seed=seed, autocast=autocast, progress=progress)
+            if prototypes is not None:
+                prototypes.requires_grad_(False)
+    return result
+
+
+#: cosine logits are scaled by this so the softmax can become confident (as in NormFace-style classifiers)
+COSINE_SCALE = 16.0
+
+
+def _pretrain_one(model: PipelineModel, stage: str, epochs: int, lr: float, splits: dict[str, list[dict[str, Any]]],
+                  task: TaskSpec, config: TrainSection, prototypes: torch.nn.Parameter | None, *, seed: int,
+                  autocast: Any, progress: Any) -> dict[str, Any]:
+    port = model.ports.get(stage)
+    if port is None or len(port.modalities) != 1:
+        raise AutoGLMError(f"train.pretrain_encoders: `{stage}` does not encode exactly one modality")
+    (modality,) = port.modalities
+    train = [s for s in splits.get("train") or [] if modality in s and "label" in s]
+    val = [s for s in splits.get("val") or [] if modality in s and "label" in s]
+    if not train:
+        raise DataError(f"train.pretrain_encoders: no labelled training sample carries `{modality}` for {stage}")
+    encoder = model.stage_objects[stage]
+    device = next(model.parameters()).device
+    if prototypes is None:
+        with torch.no_grad():  # the pooled size: the port's, or one sample's where the static check cannot know it
+            dim = port.dim or int(encoder(train[:1]).pooled.size(-1))
+        probe: torch.nn.Module = torch.nn.Linear(dim, task.num_classes).to(device)
+        head = lambda out: probe(out.pooled)  # noqa: E731
+    else:
+        probe = torch.nn.ParameterList([prototypes] if prototypes.requires_grad else [])
+        head = lambda out: COSINE_SCALE * out.embedding @ F.normalize(prototypes, dim=-1).t()  # noqa: E731
+    params = [p for m in (encoder, probe) for p in m.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=lr, total_steps=epochs * math.ceil(len(train) / config.batch_size))
+    generator = torch.Generator().manual_seed(seed)
+
+    def probe_loss(chunk: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.tensor([int(s["label"]) for s in chunk], device=device)
+        with autocast() if autocast else contextlib.nullcontext():
+            logits = head(encoder(chunk)).float()
+        return F.cross_entropy(logits, labels), (logits.argmax(-1) == labels)
+
+    history: list[dict[str, float]] = []
+    best_val, best_epoch, best_state, best_probe = -math.inf, 0, _snapshot(encoder), _snapshot(probe)
+    started = time.perf_counter()
+    if progress is not None:
+        progress.start(epochs, label=f"pretraining {stage}")
+    try:
+        for epoch in range(1, epochs + 1):
+            encoder.train()
+            loss_sum = 0.0
+            for chunk in batches(train, config.batch_size, generator):
+                optimiser.zero_grad(set_to_none=True)
+                loss, _ = probe_loss(chunk)
+                loss.backward()
+                if config.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                optimiser.step()
+                schedule.step()
+                loss_sum += loss.item() * len(chunk)
+            metrics = {"epoch": epoch, "train_loss": loss_sum / len(train)}
+            encoder.eval()
+            with torch.no_grad():
+                hits = [probe_loss(chunk)[1] for chunk in batches(val, config.batch_size)]
+            if hits:
+                metrics["val_accuracy"] = float(torch.cat(hits).float().mean())
+            current = metrics.get("val_accuracy", -metrics["train_loss"])
+            if current > best_val:
+                best_val, best_epoch, best_state, best_probe = current, epoch, _snapshot(encoder), _snapshot(probe)
+            history.append(metrics)
+            if progress is not None:
+                progress.advance(metrics)
+    finally:
+        if progress is not None:
+            progress.stop()
+    encoder.load_state_dict(best_state)
+    probe.load_state_dict(best_probe)  # the shared prototypes too: later encoders meet the best epoch's
+    return {"best_val_accuracy": best_val if val else float("nan"), "best_epoch": best_epoch, "epochs_run": epochs,
+            "seconds": time.perf_counter() - started, "history": history}
 
 
 # ---------------------------------------------------------------------------

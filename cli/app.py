@@ -224,11 +224,11 @@ class _RichEpochs:
         self.console = console
         self.progress: Any = None
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, label: str = "training") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
             TimeElapsedColumn(), console=self.console, transient=False,
         )
         self.progress.start()
@@ -238,6 +238,8 @@ class _RichEpochs:
         text = f"loss {metrics['train_loss']:.3f}"
         if "val_accuracy" in metrics:
             text += f"  val acc {metrics['val_accuracy']:.3f}"
+        if "val_subset_accuracy" in metrics:
+            text += f"  (any subset {metrics['val_subset_accuracy']:.3f})"
         self.progress.update(self.task, advance=1, metrics=text)
 
     def stop(self) -> None:

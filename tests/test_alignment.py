@@ -71,3 +71,74 @@ def test_alignment_needs_two_encoders():
     manifest = validate_manifest(text_pair_manifest(stages=["encoders.a"]), allow_import_paths=True)
     with pytest.raises(ManifestError, match="needs at least two encoder stages"):
         build(manifest, "/tmp/never-written")
+
+
+def test_each_pair_compares_only_samples_that_carry_both():
+    align = ContrastiveAlignment()
+    torch.manual_seed(0)
+    e = {k: F.normalize(torch.randn(6, 4), dim=-1) for k in "abc"}
+    present = {"a": torch.tensor([1, 1, 1, 1, 0, 0], dtype=torch.bool),
+               "b": torch.tensor([1, 1, 0, 0, 1, 1], dtype=torch.bool),
+               "c": torch.ones(6, dtype=torch.bool)}
+    got = align(e, present=present)
+    ab = align({"a": e["a"][:2], "b": e["b"][:2]})
+    ac = align({"a": e["a"][:4], "c": e["c"][:4]})
+    bc = align({"b": e["b"][[0, 1, 4, 5]], "c": e["c"][[0, 1, 4, 5]]})
+    assert got.item() == pytest.approx(torch.stack([ab, ac, bc]).mean().item(), rel=1e-6)
+    lonely = {"a": torch.tensor([1, 0, 0, 0, 0, 0], dtype=torch.bool), "b": torch.tensor([0, 1, 0, 0, 0, 0], dtype=torch.bool)}
+    zero = align({"a": e["a"], "b": e["b"]}, present=lonely)  # no pair has two samples: zero, still differentiable
+    assert zero.item() == 0.0 and zero.requires_grad
+
+
+def test_unlabelled_samples_are_only_their_own_class():
+    from autoglm_sdk.trainer import class_ids
+
+    ids = class_ids([{"label": 1}, {}, {"label": 1}, {}])
+    assert ids.tolist() == [1, -2, 1, -4]
+
+
+def test_pretraining_trains_each_encoder_alone_with_shared_prototypes(tmp_path):
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    manifest = text_pair_manifest(weight=1.0)
+    manifest["train"]["pretrain_encoders"] = {"epochs": 2, "stage_epochs": {"encoders.b": 1}, "lr": 0.01,
+                                              "lr_scale_after": 0.0}
+    report = build(validate_manifest(manifest, allow_import_paths=True), tmp_path / "art").report
+    pretrained = report["training"]["pretrain_encoders"]
+    assert {k: v["epochs_run"] for k, v in pretrained.items()} == {"encoders.a": 2, "encoders.b": 1}
+    assert all(0.0 <= v["best_val_accuracy"] <= 1.0 and len(v["history"]) == v["epochs_run"] for v in pretrained.values())
+
+
+def test_lr_scale_after_pretraining_sets_encoder_parameter_groups():
+    from fixture_plugins import Phrases, PhrasesConfig
+
+    from autoglm_sdk.dag import check_fit, wire
+    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk.pipeline import build_model
+    from autoglm_sdk.trainer import parameter_groups
+
+    manifest = validate_manifest(text_pair_manifest(weight=1.0), allow_import_paths=True)
+    data = Phrases(PhrasesConfig()).load()
+    dag = wire(manifest)
+    model = build_model(manifest, dag, check_fit(manifest, dag, data_port=data.port, task=data.task), data.task)
+    for stage in model.stage_objects.values():
+        if hasattr(stage, "fit"):  # bert makes its model once its tokenizer has seen the data
+            stage.fit(data)
+    groups = parameter_groups(model, 0.01, {"encoders.a": 0.0, "encoders.b": 0.1})
+    frozen = {id(p) for p in model.stage_objects["encoders.a"].parameters()}
+    assert not frozen & {id(p) for g in groups for p in g["params"]}
+    assert sorted(g["lr"] for g in groups) == [pytest.approx(0.001), 0.01]
+
+
+def test_pretraining_names_unknown_stages():
+    from autoglm_sdk.dag import wire
+    from autoglm_sdk.manifest import validate_manifest
+
+    manifest = text_pair_manifest(weight=1.0)
+    manifest["train"]["pretrain_encoders"] = {"stage_epochs": {"encoders.c": 3}}
+    with pytest.raises(ManifestError, match=r"stage_epochs: `encoders.c` is not a pretrained encoder stage"):
+        wire(validate_manifest(manifest, allow_import_paths=True))
+    manifest["train"]["pretrain_encoders"] = {"stages": ["encoders.z"]}
+    with pytest.raises(ManifestError, match=r"pretrain_encoders.stages: `encoders.z` is not an encoder stage"):
+        wire(validate_manifest(manifest, allow_import_paths=True))

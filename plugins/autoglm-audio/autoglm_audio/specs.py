@@ -21,6 +21,21 @@ SMALL_CONV_LAYERS: list[tuple[int, int, int]] = [(32, 10, 5)] + [(32, 3, 2)] * 4
 BASE_WIDTH = 768
 
 
+class AudioAugment(PluginConfig):
+    """Random white noise added to training audio (never in evaluation or inference)."""
+
+    probability: float = Field(0.5, ge=0, le=1, description="Share of training inputs that get noise.")
+    snr_db: tuple[float, float] = Field(
+        (5.0, 30.0), description="Signal-to-noise ratio in dB, drawn uniformly from this [low, high] range."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AudioAugment":
+        if self.snr_db[0] > self.snr_db[1]:
+            raise ValueError(f"snr_db must be [low, high], got {list(self.snr_db)}")
+        return self
+
+
 class Wav2Vec2Config(PluginConfig):
     """A wav2vec 2.0 audio encoder (torchaudio): a small randomly initialised model, or the base
     architecture, optionally starting from a local safetensors checkpoint."""
@@ -45,6 +60,18 @@ class Wav2Vec2Config(PluginConfig):
     max_seconds: float = Field(
         4.0, gt=0, le=600,
         description="Longest audio encoded, in seconds; longer audio is truncated (counted, warned once).",
+    )
+    normalize: bool = Field(
+        True,
+        description="Scale each input to zero mean and unit variance over its own samples before the feature "
+        "extractor, as wav2vec 2.0's layer-norm models (large-lv60k) expect. Without it a randomly initialised model "
+        "sees speech at whatever loudness it was recorded, and from scratch it may not learn at all. Turn it off "
+        "for a checkpoint trained on raw waveforms (wav2vec2 base).",
+    )
+    augment: AudioAugment | None = Field(
+        None,
+        description="Noise augmentation of training audio, e.g. {probability = 0.5, snr_db = [5, 30]}, so the encoder "
+        "holds up on noisy recordings; none = off.",
     )
     conv_layers: list[tuple[int, int, int]] = Field(
         list(SMALL_CONV_LAYERS),

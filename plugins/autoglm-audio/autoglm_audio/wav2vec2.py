@@ -12,6 +12,8 @@ layer norm in the extractor, an input gives the same vector alone as inside a pa
 extractor (``extractor_norm="group_norm"``, and ``arch="base"``) normalises over time, so there each input
 goes through the extractor on its own and only the transformer runs batched.
 
+With ``normalize`` (the default), each input is scaled to zero mean and unit variance before the extractor.
+
 Lifecycle (see :class:`autoglm_sdk.protocols.StageLifecycle`):
 
 * ``fit(dataset)`` loads the ``pretrained`` checkpoint, if one is configured (nothing is learned from the
@@ -135,6 +137,8 @@ class Wav2Vec2Encoder(nn.Module):
         if not isinstance(batch, AudioBatch):
             batch = self.preprocess(batch)
         self._load_pretrained_once()
+        if self.training and self.config.augment is not None:
+            batch = self._add_noise(batch)
         features, lengths = self._features(batch)
         states = self.model.encoder(features, lengths)
         mask = torch.arange(states.size(1), device=states.device)[None, :] < lengths[:, None]
@@ -145,6 +149,24 @@ class Wav2Vec2Encoder(nn.Module):
         return EncoderOutput(states=states, mask=mask, pooled=pooled, embedding=embedding)
 
     # ----------------------------------------------------------------- helpers
+
+    def _add_noise(self, batch: AudioBatch) -> AudioBatch:
+        """White noise at a random SNR on a random share of the inputs, over their real samples only (drawn
+        from torch's global generator, which the build seeds)."""
+        a = self.config.augment
+        waves = batch.waveforms.clone()
+        low, high = a.snr_db
+        for row, length in zip(waves, batch.lengths.tolist()):
+            if float(torch.rand(())) >= a.probability:
+                continue
+            signal = row[:length]
+            snr = low + (high - low) * float(torch.rand(()))
+            power = signal.pow(2).mean().clamp_min(1e-12)
+            noisy = signal + torch.randn_like(signal) * (power / 10 ** (snr / 10)).sqrt()
+            if self.config.normalize:  # as a noisy recording would be at inference
+                noisy = (noisy - noisy.mean()) / (noisy.std(correction=0) + 1e-7)
+            row[:length] = noisy
+        return AudioBatch(waves, batch.lengths)
 
     def _features(self, batch: AudioBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Conv features ``[B, frames, C]`` and the number of real frames of each input."""
@@ -246,6 +268,8 @@ class Wav2Vec2Encoder(nn.Module):
             raise InputError(f"wav2vec2: {where}: {wave.numel()} samples at {self.sample_rate} Hz is too short; "
                              f"one frame needs at least {self.min_samples} "
                              f"({1000 * self.min_samples / self.sample_rate:.1f} ms)")
+        if self.config.normalize:  # over the real samples only, so padding in a batch changes nothing
+            wave = (wave - wave.mean()) / (wave.std(correction=0) + 1e-7)
         return wave.contiguous()
 
     def _new_model(self) -> nn.Module:

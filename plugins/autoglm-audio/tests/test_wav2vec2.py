@@ -268,3 +268,35 @@ def test_base_architecture_forward():
     assert out.pooled.shape == (2, 768) and out.mask.sum(1).tolist() == [frames(4000, enc.config.layers()),
                                                                         frames(8000, enc.config.layers())]
     assert (run(enc, [sample(0.25)]).pooled - out.pooled[:1]).abs().max() < 1e-5
+
+
+def test_normalize_makes_loudness_irrelevant_and_can_be_turned_off():
+    quiet, loud = sample(0.3), sample(0.3)
+    loud["audio"]["waveform"] = loud["audio"]["waveform"] * 20
+    enc = encoder()
+    assert torch.allclose(run(enc, [quiet]).pooled, run(enc, [loud]).pooled, atol=1e-4)
+    raw = encoder(normalize=False)
+    assert not torch.allclose(run(raw, [quiet]).pooled, run(raw, [loud]).pooled, atol=1e-3)
+    batch = enc.preprocess([quiet])
+    real = batch.waveforms[0]
+    assert abs(float(real.mean())) < 1e-4 and abs(float(real.std(correction=0)) - 1) < 1e-3
+
+
+def test_noise_augmentation_only_in_training_and_only_on_real_samples():
+    enc = encoder(augment={"probability": 1.0, "snr_db": [10, 10]})
+    inputs = [sample(0.3), sample(0.2, seed=1)]
+    batch = enc.preprocess(inputs)
+    torch.manual_seed(0)
+    noisy = enc._add_noise(batch)
+    short = int(batch.lengths[1])
+    assert torch.equal(noisy.waveforms[1, short:], batch.waveforms[1, short:])  # padding stays zero
+    changed = noisy.waveforms[0] - batch.waveforms[0]
+    assert float(changed.abs().mean()) > 0.05
+    assert torch.allclose(run(enc, inputs).pooled, run(enc, inputs).pooled)  # eval: no noise, deterministic
+    enc.train()
+    torch.manual_seed(1)
+    first = enc(inputs).pooled
+    torch.manual_seed(2)
+    assert not torch.allclose(first, enc(inputs).pooled)
+    with pytest.raises(ValidationError, match="snr_db must be"):
+        Wav2Vec2Config(augment={"snr_db": [30, 5]})

@@ -3,7 +3,10 @@
 Each upstream encoder's valid states (tokens, patches, frames; ``mask``) are
 projected to ``dim`` and tagged with a learned modality embedding. Within a
 modality, nodes link to their neighbours: image patches on their square grid
-(4-neighbourhood), tokens and frames along the sequence. Across modalities,
+(4-neighbourhood), tokens and frames along the sequence. With ``summary_nodes``,
+each present modality also gets one node from its encoder's ``pooled`` vector
+(its own projection plus the modality embedding), linked both ways to every
+node of that modality and to the other summary nodes. Across modalities,
 each node links both ways to its ``cross_k`` most similar nodes of every other
 modality (cosine of the projected features; the choice is not differentiated,
 the features are). A sample missing a modality (no valid states) simply has no
@@ -25,7 +28,7 @@ from autoglm_sdk.errors import InputError
 from autoglm_sdk.graph import SemanticGraph
 from autoglm_sdk.protocols import BuildContext
 
-SEQUENCE, GRID, CROSS = (EDGE_TYPES.index(t) for t in ("sequence", "grid", "cross_modal"))
+SEQUENCE, GRID, CROSS, SUMMARY = (EDGE_TYPES.index(t) for t in ("sequence", "grid", "cross_modal", "summary"))
 
 
 def _key(stage: str) -> str:
@@ -64,6 +67,8 @@ class MultimodalGraph(nn.Module):
         self.grid = {k: "image" in p.modalities for k, p in self.stages.items()}
         self.project = nn.ModuleDict({_key(k): nn.Linear(p.dim, config.dim) for k, p in self.stages.items()})
         self.modality = nn.Embedding(len(self.stages), config.dim)
+        self.summarise = nn.ModuleDict(
+            {_key(k): nn.Linear(p.dim, config.dim) for k, p in self.stages.items()} if config.summary_nodes else {})
 
     def forward(self, inputs: Any) -> SemanticGraph:
         outputs = inputs if isinstance(inputs, dict) else {}
@@ -93,6 +98,8 @@ class MultimodalGraph(nn.Module):
             offset += h.size(0)
         if not features:
             raise InputError("multimodal: a sample has no valid states in any modality")
+        if self.config.summary_nodes:
+            offset = self._summaries(outputs, b, spans, features, edges, types, offset)
         x = torch.cat(features)
         if self.config.cross_k and len(spans) > 1:
             with torch.no_grad():  # which neighbours is a discrete choice; gradients flow through the features
@@ -108,5 +115,29 @@ class MultimodalGraph(nn.Module):
                         pair = torch.stack([src, near.reshape(-1)])
                         edges.append(torch.cat([pair, pair.flip(0)], dim=1).cpu())
                         types.append(torch.full((2 * pair.size(1),), CROSS, dtype=torch.long))
-        edge_index = torch.cat(edges, dim=1).to(x.device)
+        edge_index = torch.cat([e.to(x.device) for e in edges], dim=1)
         return SemanticGraph(x=x, edge_index=edge_index, edge_type=torch.cat(types).to(x.device))
+
+    def _summaries(self, outputs: dict[str, EncoderOutput], b: int, spans: list[tuple[int, int]],
+                   features: list[torch.Tensor], edges: list[torch.Tensor], types: list[torch.Tensor],
+                   offset: int) -> int:
+        """Append one summary node per present modality (after all state nodes, so ``spans`` still index the
+        state nodes for the cross-modal edges); returns the new node count."""
+        summaries = []
+        present = [(index, stage) for index, stage in enumerate(self.stages) if bool(outputs[stage].mask[b].any())]
+        for (index, stage), (start, end) in zip(present, spans):
+            node = offset + len(summaries)
+            pooled = outputs[stage].pooled[b : b + 1]
+            features.append(self.summarise[_key(stage)](pooled) + self.modality.weight[index])
+            members = torch.arange(start, end)
+            pair = torch.stack([torch.full_like(members, node), members])
+            edges.append(torch.cat([pair, pair.flip(0)], dim=1))
+            types.append(torch.full((2 * pair.size(1),), SUMMARY, dtype=torch.long))
+            summaries.append(node)
+        if len(summaries) > 1:
+            nodes = torch.tensor(summaries)
+            pair = torch.cartesian_prod(nodes, nodes).t()
+            pair = pair[:, pair[0] != pair[1]]
+            edges.append(pair)
+            types.append(torch.full((pair.size(1),), SUMMARY, dtype=torch.long))
+        return offset + len(summaries)

@@ -12,13 +12,13 @@ class TestMultimodal(GraphBuilderContract):
     config = {"dim": 8, "cross_k": 2}
 
 
-def build(cross_k=2):
+def build(cross_k=2, summary_nodes=False):
     from autoglm_sdk.protocols import BuildContext
     from autoglm_sdk.registry import default_registry
     from autoglm_sdk.testing import fixtures
 
     ctx = BuildContext(inputs=dict(fixtures.EMBEDDING_PORTS))
-    builder = default_registry().spec("graph_builder", "multimodal").create({"dim": 8, "cross_k": cross_k}, ctx)
+    builder = default_registry().spec("graph_builder", "multimodal").create({"dim": 8, "cross_k": cross_k, "summary_nodes": summary_nodes}, ctx)
     return builder, fixtures
 
 
@@ -44,3 +44,21 @@ def test_a_missing_modality_adds_no_nodes():
     graph = builder(batch)
     sizes = torch.bincount(graph.batch).tolist()
     assert sizes[1] == int(batch["encoders.text"].mask[1].sum())
+
+
+def test_summary_nodes_carry_the_pooled_vectors_and_join_their_modality():
+    builder, fixtures = build(cross_k=0, summary_nodes=True)
+    batch = fixtures.batch_encoder_outputs(fixtures.encoder_outputs(fixtures.EMBEDDING_PORTS, 2))
+    batch["encoders.image"].mask[1] = False  # sample 1 has text only: one summary node, no summary-summary edge
+    graph = builder(batch)
+    text_len = [int(n) for n in batch["encoders.text"].mask.sum(1)]
+    assert torch.bincount(graph.batch).tolist() == [text_len[0] + 16 + 2, text_len[1] + 1]
+    summary = graph.edge_index[:, graph.edge_type == 3]
+    first = graph.batch[summary[0]] == 0
+    # sample 0: each summary node to each node of its modality both ways, and the two summaries to each other
+    assert int(first.sum()) == 2 * (text_len[0] + 16) + 2
+    assert int((~first).sum()) == 2 * text_len[1]
+    # a summary node is the pooled vector through its own projection plus the modality embedding
+    text_summary = text_len[0] + 16  # after every state node of sample 0
+    expected = builder.summarise["encoders__text"](batch["encoders.text"].pooled[0]) + builder.modality.weight[0]
+    assert torch.allclose(graph.x[text_summary], expected, atol=1e-6)

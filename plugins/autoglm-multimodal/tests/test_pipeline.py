@@ -18,7 +18,7 @@ def test_digits_trimodal_builds_and_reports_crossmodal_figures(tmp_path):
 
     manifest = load_manifest(EXAMPLE, [
         "data.samples_per_digit=6", "data.speeds=[165]", "data.pitches=[50]", f"data.cache_dir='{tmp_path / 'speech'}'",
-        "train.epochs=2", "encoders.audio.max_seconds=1.0",
+        "train.epochs=2", "encoders.audio.max_seconds=1.0", "train.pretrain_encoders={epochs=1}",
     ])
     report = build(manifest, tmp_path / "art").report
     crossmodal = report["crossmodal"]

@@ -30,6 +30,14 @@ def is_plain_vit(model: str) -> bool:
     return arch.startswith("vit_") and not _NOT_PLAIN_VIT.search(arch)
 
 
+class ImageAugment(PluginConfig):
+    """Random affine jitter applied to each training image (never in evaluation or inference)."""
+
+    degrees: float = Field(10.0, ge=0, le=180, description="Rotation drawn from [-degrees, degrees].")
+    translate: float = Field(0.1, ge=0, lt=1, description="Shift drawn up to this fraction of the image size.")
+    scale: float = Field(0.1, ge=0, lt=1, description="Zoom factor drawn from [1 - scale, 1 + scale].")
+
+
 class ViTEncoderConfig(PluginConfig):
     """A timm image encoder: by default a small randomly initialised ViT; any timm model by name."""
 
@@ -59,6 +67,17 @@ class ViTEncoderConfig(PluginConfig):
                        "states and of the pooled vector (plain ViTs).")
     depth: int = Field(2, ge=1, le=64, description="ViT transformer blocks (plain ViTs).")
     heads: int = Field(2, ge=1, le=128, description="ViT attention heads; must divide width (plain ViTs).")
+    pool: Literal["token", "avg"] | None = Field(
+        None,
+        description="Plain ViTs: `token` pools with a class token, `avg` averages the patch states and has no class "
+        "token (often better when training from scratch on few images); none keeps the model's own pooling (a "
+        "class token for most ViTs). Other timm models always keep their own.",
+    )
+    augment: ImageAugment | None = Field(
+        None,
+        description="Random rotation, shift and zoom of training images, e.g. {degrees = 10, translate = 0.125, "
+        "scale = 0.1}; none = no augmentation. Small image sets trained from scratch need it.",
+    )
     in_chans: int = Field(3, ge=1, le=64, description="Input channels. Grayscale images are repeated to 3 channels "
                           "when in_chans is 3; other mismatches are input errors.")
 

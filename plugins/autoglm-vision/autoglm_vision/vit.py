@@ -43,6 +43,8 @@ def create_backbone(config: ViTEncoderConfig) -> nn.Module:
     if is_plain_vit(config.model):
         kwargs.update(img_size=config.image_size, patch_size=config.patch_size, embed_dim=config.width,
                       depth=config.depth, num_heads=config.heads)
+        if config.pool is not None:
+            kwargs.update(global_pool=config.pool, class_token=config.pool == "token")
     try:
         return timm.create_model(config.model, pretrained=False, **kwargs)
     except (TypeError, ValueError, AssertionError) as exc:
@@ -212,6 +214,8 @@ class ViTEncoder(nn.Module):
         if pixels.size(1) != self.in_chans:
             raise InputError(f"vit: expected a batch [B, {self.in_chans}, H, W], got {tuple(pixels.shape)}")
         pixels = pixels.to(device=self.mean.device, dtype=self.mean.dtype)
+        if self.training and self.config.augment is not None:
+            pixels = self._augment(pixels)
         features = self.backbone.forward_features((pixels - self.mean) / self.std)
         pooled = self.backbone.forward_head(features, pre_logits=True)
         if features.dim() == 4:  # convolutional models: a feature map [B, C, H, W] -> one state per position
@@ -223,6 +227,16 @@ class ViTEncoder(nn.Module):
         mask = torch.ones(states.shape[:2], dtype=torch.bool, device=states.device)
         embedding = F.normalize(self.proj(pooled), dim=-1) if self.proj is not None else None
         return EncoderOutput(states=states, mask=mask, pooled=pooled, embedding=embedding)
+
+    def _augment(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Each image gets its own random affine jitter (drawn from torch's global generator, which the
+        build seeds)."""
+        from torchvision.transforms import v2
+
+        a = self.config.augment
+        jitter = v2.RandomAffine(degrees=a.degrees, translate=(a.translate, a.translate),
+                                 scale=(1 - a.scale, 1 + a.scale))
+        return torch.stack([jitter(image) for image in pixels])
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

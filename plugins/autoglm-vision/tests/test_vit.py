@@ -280,3 +280,26 @@ def test_other_timm_models_give_flattened_feature_maps():
     assert out.pooled.shape == (2, enc.num_features) and out.mask.all()
     with pytest.raises(AutoGLMError, match="no model named"):
         encoder(model="no_such_model_xyz")
+
+
+def test_avg_pool_has_no_class_token_and_averages_patches():
+    enc = encoder(pool="avg")
+    out = encode(enc, images(2))
+    assert out.states.shape == (2, 16, 16) and int(enc.backbone.num_prefix_tokens) == 0
+    assert torch.allclose(out.pooled, enc.backbone.fc_norm(out.states.mean(1)) if not isinstance(
+        enc.backbone.fc_norm, torch.nn.Identity) else out.states.mean(1), atol=1e-5)
+
+
+def test_augmentation_jitters_training_images_only():
+    enc = encoder(augment={"degrees": 20, "translate": 0.2, "scale": 0.2})
+    batch = images(2)
+    assert torch.allclose(encode(enc, batch).pooled, encode(enc, batch).pooled)  # eval: untouched
+    enc.train()
+    torch.manual_seed(0)
+    first = enc(batch).pooled
+    torch.manual_seed(1)
+    assert not torch.allclose(first, enc(batch).pooled)
+    pixels = enc.preprocess(batch)
+    torch.manual_seed(0)
+    jittered = enc._augment(pixels)
+    assert jittered.shape == pixels.shape and not torch.allclose(jittered[0], pixels[0])
