@@ -339,6 +339,47 @@ def run(
         sys.stdout.write(json.dumps(answer) + "\n")
 
 
+@app.command()
+def bench(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
+    batch_sizes: Optional[List[int]] = typer.Option(
+        None, "--batch-size", "-b", min=1, help="Batch size to time (repeatable; default 1 2 4 8 16 32 64)."),
+    split: str = typer.Option("test", "--split", help="Split of the artifact's own data to time the pipeline on."),
+    seconds: float = typer.Option(1.0, "--seconds", min=0.0, help="Time spent timing each batch size (at least 5 passes)."),
+    max_latency_ms: Optional[float] = typer.Option(
+        None, "--max-latency-ms", min=0.0, help="Recommend only batch sizes whose p90 latency fits this budget."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the table and the advice as JSON."),
+    allow_import_paths: bool = ImportPathsOption,
+) -> None:
+    """Latency (p50, p90) and throughput over batch sizes on the artifact's backend, and the batch size to use."""
+    from rich.table import Table
+
+    from autoglm_sdk.artifact import load
+    from autoglm_sdk.bench import DEFAULT_BATCH_SIZES, measure, recommend
+
+    pipeline = load(artifact, allow_import_paths=allow_import_paths)
+    samples = pipeline.data_split(split)
+    sizes = tuple(sorted(set(batch_sizes))) if batch_sizes else DEFAULT_BATCH_SIZES
+    backend = pipeline.backend.describe() if hasattr(pipeline.backend, "describe") else {}
+    with out.status("timing") as status:
+        rows = measure(pipeline, samples, sizes, seconds,
+                       progress=lambda size: status.update(f"timing batch size {size} on {pipeline.backend.device}"))
+    advice = recommend(rows, max_latency_ms=max_latency_ms)
+    table = Table(title=f"{artifact} on {pipeline.backend.device} ({len(samples)} {split} samples)")
+    for column in ("batch", "p50 ms", "p90 ms", "samples/s", "passes"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        mark = " *" if r["batch_size"] == advice["batch_size"] else ""
+        table.add_row(f"{r['batch_size']}{mark}", f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}",
+                      f"{r['samples_per_second']:.1f}", str(r["passes"]))
+    out.print(table)
+    out.print(f"recommended batch size: {advice['batch_size']} ({advice['reason']})")
+    if output is not None:
+        output.write_text(json.dumps({"artifact": str(artifact), "backend": backend, "device": pipeline.backend.device,
+                                      "split": split, "samples": len(samples), "rows": rows,
+                                      "recommendation": advice}, indent=2) + "\n")
+
+
 # ----------------------------------------------------------------- doctor
 
 

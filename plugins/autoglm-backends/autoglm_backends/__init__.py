@@ -1,0 +1,1 @@
+"""AutoGLM SDK hardware backends: cuda and npu."""

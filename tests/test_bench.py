@@ -1,0 +1,70 @@
+"""`autoglm bench`: latency and throughput over batch sizes, and the advice it gives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autoglm_sdk.bench import measure, percentile, recommend
+from helpers import SMALL, run_cli
+
+
+def rows(*triples):
+    return [{"batch_size": b, "p50_ms": p90 * 0.9, "p90_ms": p90, "samples_per_second": rate, "passes": 5}
+            for b, p90, rate in triples]
+
+
+def test_percentile_interpolates():
+    assert percentile([1, 2, 3, 4, 5], 50) == 3
+    assert percentile([1, 2, 3, 4, 5], 90) == pytest.approx(4.6)
+    assert percentile([7.0], 90) == 7.0
+
+
+def test_recommends_the_smallest_batch_near_the_best_throughput():
+    table = rows((1, 2.0, 500), (8, 5.0, 1600), (32, 16.0, 2000), (64, 40.0, 1900))
+    assert recommend(table)["batch_size"] == 32  # 8 is 20% short of the best; 32 is the best
+    assert recommend(table, tolerance=0.25)["batch_size"] == 8
+
+
+def test_latency_budget_limits_the_advice_and_says_when_nothing_fits():
+    table = rows((1, 2.0, 500), (8, 5.0, 1600), (32, 16.0, 2000))
+    advice = recommend(table, max_latency_ms=10)
+    assert advice["batch_size"] == 8 and "p90 <= 10 ms" in advice["reason"]
+    none = recommend(table, max_latency_ms=1)
+    assert none["batch_size"] == 1 and "no batch size meets p90 <= 1 ms" in none["reason"]
+
+
+@pytest.fixture(scope="module")
+def small_artifact(tmp_path_factory):
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    path = tmp_path_factory.mktemp("bench") / "art"
+    build(validate_manifest({**SMALL, "train": {"epochs": 2}}), path)
+    return path
+
+
+def test_measure_times_each_batch_size_on_the_artifact(small_artifact):
+    from autoglm_sdk import load
+
+    pipeline = load(small_artifact)
+    table = measure(pipeline, pipeline.data_split("test"), (1, 3), seconds=0.0, min_repeats=3, warmup=1)
+    assert [r["batch_size"] for r in table] == [1, 3]
+    for r in table:
+        assert r["passes"] >= 3 and 0 < r["p50_ms"] <= r["p90_ms"]
+        assert r["samples_per_second"] == pytest.approx(r["batch_size"] * 1000 / r["p50_ms"])
+
+
+def test_cli_bench_prints_the_table_and_writes_json(small_artifact, tmp_path):
+    result = run_cli("bench", str(small_artifact), "-b", "1", "-b", "2", "--seconds", "0", "-o", str(tmp_path / "b.json"))
+    assert result.returncode == 0, result.stderr
+    assert "recommended batch size:" in result.stdout
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert [r["batch_size"] for r in data["rows"]] == [1, 2] and data["device"] == "cpu"
+    assert data["recommendation"]["batch_size"] in (1, 2)
+
+
+def test_cli_bench_on_a_missing_artifact_is_one_clear_line(tmp_path):
+    result = run_cli("bench", str(tmp_path / "nope"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
