@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 import tomllib
 
 from autoglm_sdk.errors import ArtifactError
-from autoglm_sdk.protocols import Port, TaskSpec
+from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 
 LOCK = "manifest.lock.toml"
 WEIGHTS = "weights.safetensors"
@@ -281,6 +281,11 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     for key, stage in model.stage_objects.items():
         if hasattr(stage, "load_artifact_files"):
             stage.load_artifact_files(read_stage_files(path, key))
+    for section in manifest.compress:  # the compressed structure and dtypes, so the stored weights fit them
+        ctx = BuildContext(task=task, seed=manifest.pipeline.seed, device=backend.device, stage=section.key)
+        compressor = section.spec.create(section.config, ctx)
+        if hasattr(compressor, "restore"):  # without one, the compressor changed values only (in-place pruning)
+            model = compressor.restore(model, ctx)
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")

@@ -38,9 +38,9 @@ def _synchronizer(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def measure(pipeline: Any, samples: list[dict[str, Any]], batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
-            seconds: float = 1.0, min_repeats: int = 5, warmup: int = 2,
-            progress: Callable[[int], None] | None = None) -> list[dict[str, float]]:
+def measure(model: Any, backend: Any, samples: list[dict[str, Any]],
+            batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, seconds: float = 1.0, min_repeats: int = 5,
+            warmup: int = 2, progress: Callable[[int], None] | None = None) -> list[dict[str, float]]:
     """One row per batch size: p50 and p90 latency of a batch (ms), throughput (samples/s), passes timed."""
     import torch
 
@@ -48,7 +48,6 @@ def measure(pipeline: Any, samples: list[dict[str, Any]], batch_sizes: tuple[int
         from autoglm_sdk.errors import InputError
 
         raise InputError("nothing to benchmark: no samples")
-    model, backend = pipeline.model, pipeline.backend
     model.eval()
     sync = _synchronizer(backend.device)
     rows = []
@@ -93,3 +92,27 @@ def recommend(rows: list[dict[str, float]], tolerance: float = 0.1,
     return {"batch_size": chosen["batch_size"],
             "reason": f"smallest batch within {tolerance:.0%} of the best throughput ({best:.0f} samples/s){budget}: "
                       f"{chosen['samples_per_second']:.0f} samples/s at p90 {chosen['p90_ms']:.1f} ms"}
+
+
+def footprint(model: Any) -> dict[str, int]:
+    """Bytes of the weights file exactly as the artifact stores it (safetensors, shared tensors once), and the
+    parameter count."""
+    import tempfile
+    from pathlib import Path
+
+    from safetensors.torch import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.safetensors"
+        save_model(model, str(path))
+        size = path.stat().st_size
+    return {"bytes": size, "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def profile(model: Any, backend: Any, samples: list[dict[str, Any]], seconds: float = 0.5) -> dict[str, float]:
+    """What a compression table reports of one model: footprint, and p50/p90 latency at batch 1 and 32."""
+    out: dict[str, float] = dict(footprint(model))
+    for row in measure(model, backend, samples, (1, 32), seconds=seconds, min_repeats=3, warmup=1):
+        b = row["batch_size"]
+        out[f"p50_ms_batch{b}"], out[f"p90_ms_batch{b}"] = row["p50_ms"], row["p90_ms"]
+    return out

@@ -219,16 +219,25 @@ def build(
     metrics = evaluate_all()
     timings["eval_seconds"] = time.perf_counter() - t
     compression = []
+    if manifest.compress:
+        from autoglm_sdk.bench import profile
+
+        profiled = dataset.splits["val"]
+        before_profile = profile(model, backend, profiled)
     for section in manifest.compress:  # in manifest order; each sees the previous one's output
         ctx = BuildContext(task=dataset.task, seed=seed, device=backend.device, stage=section.key)
         compressor = section.spec.create(section.config, ctx)
         t = time.perf_counter()
         model = compressor.apply(model, ctx)
+        seconds = time.perf_counter() - t
         after = evaluate_all()
-        compression.append({"section": section.key, "plugin": section.plugin, "seconds": time.perf_counter() - t,
-                            "metrics_before": metrics, "metrics_after": after})
-        log(f"compress: {section.plugin} applied")
-        metrics = after
+        after_profile = profile(model, backend, profiled)
+        compression.append({"section": section.key, "plugin": section.plugin, "seconds": seconds,
+                            "metrics_before": metrics, "metrics_after": after,
+                            "profile_before": before_profile, "profile_after": after_profile,
+                            "details": compressor.report() if hasattr(compressor, "report") else {}})
+        log(f"compress: {section.plugin} applied: {before_profile['bytes']} -> {after_profile['bytes']} bytes")
+        metrics, before_profile = after, after_profile
 
     crossmodal = None
     encoders = [k for k in manifest.stages if k.startswith("encoders.")]

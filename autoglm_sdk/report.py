@@ -126,10 +126,24 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         lines += ["", "Confusion matrix on the test split (rows: truth, columns: prediction):", "",
                   f"![confusion matrix]({CONFUSION_PNG})"]
     for step in report.get("compression", []):
-        lines += ["", f"## Compression `{step['section']}` ({step['plugin']})", "", "| split | accuracy before | accuracy after |",
-                  "|---|---|---|"]
-        for split, before in step["metrics_before"].items():
-            lines.append(f"| {split} | {_fmt(before['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |")
+        lines += ["", f"## Compression `{step['section']}` ({step['plugin']})", ""]
+        before, after = step.get("profile_before"), step.get("profile_after")
+        if before and after:
+            rows = [("weights on disk (bytes)", "bytes", "{:,.0f}"), ("parameters", "parameters", "{:,.0f}"),
+                    ("latency p50, batch 1 (ms)", "p50_ms_batch1", "{:.2f}"),
+                    ("latency p90, batch 1 (ms)", "p90_ms_batch1", "{:.2f}"),
+                    ("latency p50, batch 32 (ms)", "p50_ms_batch32", "{:.2f}"),
+                    ("latency p90, batch 32 (ms)", "p90_ms_batch32", "{:.2f}")]
+            lines += ["| | before | after | after / before |", "|---|---|---|---|"]
+            for label, key, form in rows:
+                ratio = after[key] / before[key] if before[key] else float("nan")
+                lines.append(f"| {label} | {form.format(before[key])} | {form.format(after[key])} | {ratio:.2f}x |")
+            val_before, val_after = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]
+            lines += [f"| validation accuracy | {_fmt(val_before)} | {_fmt(val_after)} | "
+                      f"{100 * (val_after - val_before):+.1f} points |", ""]
+        lines += ["| split | accuracy before | accuracy after |", "|---|---|---|"]
+        for split, before_metrics in step["metrics_before"].items():
+            lines.append(f"| {split} | {_fmt(before_metrics['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |")
     crossmodal = report.get("crossmodal")
     if crossmodal:
         conditions = list(crossmodal)

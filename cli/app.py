@@ -362,7 +362,7 @@ def bench(
     sizes = tuple(sorted(set(batch_sizes))) if batch_sizes else DEFAULT_BATCH_SIZES
     backend = pipeline.backend.describe() if hasattr(pipeline.backend, "describe") else {}
     with out.status("timing") as status:
-        rows = measure(pipeline, samples, sizes, seconds,
+        rows = measure(pipeline.model, pipeline.backend, samples, sizes, seconds,
                        progress=lambda size: status.update(f"timing batch size {size} on {pipeline.backend.device}"))
     advice = recommend(rows, max_latency_ms=max_latency_ms)
     table = Table(title=f"{artifact} on {pipeline.backend.device} ({len(samples)} {split} samples)")

@@ -49,7 +49,8 @@ def test_measure_times_each_batch_size_on_the_artifact(small_artifact):
     from autoglm_sdk import load
 
     pipeline = load(small_artifact)
-    table = measure(pipeline, pipeline.data_split("test"), (1, 3), seconds=0.0, min_repeats=3, warmup=1)
+    table = measure(pipeline.model, pipeline.backend, pipeline.data_split("test"), (1, 3), seconds=0.0, min_repeats=3,
+                    warmup=1)
     assert [r["batch_size"] for r in table] == [1, 3]
     for r in table:
         assert r["passes"] >= 3 and 0 < r["p50_ms"] <= r["p90_ms"]

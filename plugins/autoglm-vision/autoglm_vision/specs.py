@@ -31,11 +31,17 @@ def is_plain_vit(model: str) -> bool:
 
 
 class ImageAugment(PluginConfig):
-    """Random affine jitter applied to each training image (never in evaluation or inference)."""
+    """Random affine jitter, and optionally random erasing, of each training image (never in evaluation or
+    inference)."""
 
     degrees: float = Field(10.0, ge=0, le=180, description="Rotation drawn from [-degrees, degrees].")
     translate: float = Field(0.1, ge=0, lt=1, description="Shift drawn up to this fraction of the image size.")
     scale: float = Field(0.1, ge=0, lt=1, description="Zoom factor drawn from [1 - scale, 1 + scale].")
+    erase: float = Field(
+        0.0, ge=0, le=1,
+        description="Probability of blanking a random rectangle (2-20% of the image) after the jitter, so the encoder "
+        "learns not to rely on any one part of the image (robustness to occlusion).",
+    )
 
 
 class ViTEncoderConfig(PluginConfig):

@@ -234,8 +234,11 @@ class ViTEncoder(nn.Module):
         from torchvision.transforms import v2
 
         a = self.config.augment
-        jitter = v2.RandomAffine(degrees=a.degrees, translate=(a.translate, a.translate),
-                                 scale=(1 - a.scale, 1 + a.scale))
+        steps = [v2.RandomAffine(degrees=a.degrees, translate=(a.translate, a.translate),
+                                 scale=(1 - a.scale, 1 + a.scale))]
+        if a.erase:
+            steps.append(v2.RandomErasing(p=a.erase, scale=(0.02, 0.2), value=0.0))
+        jitter = v2.Compose(steps)
         return torch.stack([jitter(image) for image in pixels])
 
     def _warn_once(self, key: str, message: str) -> None:

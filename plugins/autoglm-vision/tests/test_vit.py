@@ -303,3 +303,12 @@ def test_augmentation_jitters_training_images_only():
     torch.manual_seed(0)
     jittered = enc._augment(pixels)
     assert jittered.shape == pixels.shape and not torch.allclose(jittered[0], pixels[0])
+
+
+def test_erasing_blanks_a_rectangle_of_training_images():
+    enc = encoder(augment={"degrees": 0, "translate": 0, "scale": 0, "erase": 1.0})
+    pixels = torch.ones(4, 3, 16, 16)
+    torch.manual_seed(0)
+    erased = enc._augment(pixels)
+    blank = (erased == 0).all(dim=1).flatten(1).sum(1)  # pixels zero in every channel, per image
+    assert bool(((blank >= 1) & (blank <= 0.3 * 256)).all()), blank  # 2-20% of the area, up to rounding

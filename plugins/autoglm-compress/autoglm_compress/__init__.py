@@ -1,0 +1,1 @@
+"""AutoGLM SDK compressors."""

@@ -1,0 +1,84 @@
+"""``bf16`` / ``fp16``: the chosen stages' floating-point parameters and buffers become 16-bit.
+
+A cast stage converts the floating-point tensors it receives (plain tensors,
+PyG graphs, encoder outputs, lists and dicts of them) to its dtype before its
+forward and its floating-point outputs back to float32 after, so stages that
+were not cast, the loss and the metrics keep working in float32. Integer
+tensors (token ids, edge indices) are never touched. The artifact stores the
+16-bit weights; on load, ``restore`` casts the freshly built stages the same
+way before the weights are read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from autoglm_compress.specs import CastConfig
+from autoglm_sdk.errors import ManifestError
+from autoglm_sdk.protocols import BuildContext
+
+
+def cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    """``value`` with every floating-point tensor inside it converted to ``dtype``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() and value.dtype != dtype else value
+    if hasattr(value, "apply") and hasattr(value, "to_dict"):  # a PyG Data / Batch: convert on a copy
+        return value.clone().apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: cast_floats(getattr(value, f.name), dtype)
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, dict):
+        return {k: cast_floats(v, dtype) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (str, bytes, dict)):
+        return type(value)(cast_floats(v, dtype) for v in value)
+    return value
+
+
+class Cast:
+    kind = "compressor"
+    Config = CastConfig
+    name = ""
+    dtype: torch.dtype = torch.float32
+
+    def __init__(self, config: CastConfig, ctx: BuildContext | None = None) -> None:
+        self.config = config
+
+    def _stages(self, model: Any) -> list[str]:
+        learnable = [k for k, m in model.stage_objects.items()
+                     if isinstance(m, torch.nn.Module) and any(True for _ in m.parameters())]
+        unknown = [s for s in self.config.stages if s not in model.stage_objects]
+        if unknown:
+            raise ManifestError(f"{self.name}.stages: `{unknown[0]}` is not a stage of this pipeline "
+                                f"(stages with weights: {learnable})")
+        return self.config.stages or learnable
+
+    def apply(self, model: Any, ctx: Any) -> Any:
+        dtype = self.dtype
+        for key in self._stages(model):
+            module = model.stage_objects[key]
+            module.to(dtype)
+            # inputs in, float32 out: the neighbours of a cast stage never see its dtype
+            module.register_forward_pre_hook(lambda m, args, kwargs: (cast_floats(args, dtype), cast_floats(kwargs, dtype)),
+                                             with_kwargs=True)
+            module.register_forward_hook(lambda m, args, output: cast_floats(output, torch.float32))
+        return model
+
+    def restore(self, model: Any, ctx: Any) -> Any:
+        """On load: the same casts and hooks on a freshly built pipeline, before its weights are read."""
+        return self.apply(model, ctx)
+
+    def report(self) -> dict[str, Any]:
+        return {"dtype": str(self.dtype).removeprefix("torch."), "stages": self.config.stages or "every stage with weights"}
+
+
+class BFloat16(Cast):
+    name = "bf16"
+    dtype = torch.bfloat16
+
+
+class Float16(Cast):
+    name = "fp16"
+    dtype = torch.float16
