@@ -96,7 +96,7 @@ def recommend(rows: list[dict[str, float]], tolerance: float = 0.1,
 
 def footprint(model: Any) -> dict[str, int]:
     """Bytes of the weights file exactly as the artifact stores it (safetensors, shared tensors once), and the
-    parameter count."""
+    number of values it stores (parameters and buffers, an int8 weight included)."""
     import tempfile
     from pathlib import Path
 
@@ -106,7 +106,9 @@ def footprint(model: Any) -> dict[str, int]:
         path = Path(tmp) / "weights.safetensors"
         save_model(model, str(path))
         size = path.stat().st_size
-    return {"bytes": size, "parameters": sum(p.numel() for p in model.parameters())}
+    # every stored value counts once, so a weight kept as an int8 buffer is still counted
+    stored = {t.untyped_storage().data_ptr(): t.numel() for t in model.state_dict().values()}
+    return {"bytes": size, "parameters": sum(stored.values())}
 
 
 def profile(model: Any, backend: Any, samples: list[dict[str, Any]], seconds: float = 0.5) -> dict[str, float]:

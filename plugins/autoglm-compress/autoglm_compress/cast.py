@@ -37,6 +37,17 @@ def cast_floats(value: Any, dtype: torch.dtype) -> Any:
     return value
 
 
+def chosen_stages(model: Any, stages: list[str], compressor: str) -> list[str]:
+    """The stages a compressor works on: those named, or every stage with weights; an unknown name is an error."""
+    learnable = [k for k, m in model.stage_objects.items()
+                 if isinstance(m, torch.nn.Module) and any(True for _ in m.parameters())]
+    unknown = [s for s in stages if s not in model.stage_objects]
+    if unknown:
+        raise ManifestError(f"{compressor}.stages: `{unknown[0]}` is not a stage of this pipeline "
+                            f"(stages with weights: {learnable})")
+    return stages or learnable
+
+
 class Cast:
     kind = "compressor"
     Config = CastConfig
@@ -46,18 +57,9 @@ class Cast:
     def __init__(self, config: CastConfig, ctx: BuildContext | None = None) -> None:
         self.config = config
 
-    def _stages(self, model: Any) -> list[str]:
-        learnable = [k for k, m in model.stage_objects.items()
-                     if isinstance(m, torch.nn.Module) and any(True for _ in m.parameters())]
-        unknown = [s for s in self.config.stages if s not in model.stage_objects]
-        if unknown:
-            raise ManifestError(f"{self.name}.stages: `{unknown[0]}` is not a stage of this pipeline "
-                                f"(stages with weights: {learnable})")
-        return self.config.stages or learnable
-
     def apply(self, model: Any, ctx: Any) -> Any:
         dtype = self.dtype
-        for key in self._stages(model):
+        for key in chosen_stages(model, self.config.stages, self.name):
             module = model.stage_objects[key]
             module.to(dtype)
             # inputs in, float32 out: the neighbours of a cast stage never see its dtype

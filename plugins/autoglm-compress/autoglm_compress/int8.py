@@ -1,0 +1,138 @@
+"""``int8``: dynamic INT8 for every linear layer of the chosen stages.
+
+Each ``nn.Linear`` (and PyG's ``Linear``) becomes an :class:`Int8Linear`: its
+weight is stored as int8 with one float32 scale per output row (symmetric,
+zero point 0, so ``w ≈ scale * q``) and its inputs are quantized per batch on
+the fly, as ``torch.ao``'s dynamic quantization does. On the CPU it runs
+PyTorch's quantized kernel (``quantized::linear_dynamic``, fbgemm/x86); where
+that kernel is missing (other devices, or a future PyTorch without it) it
+multiplies by the dequantized weight instead, which keeps the size gain but
+not the speed, and ``report()`` says which one ran. The weights live in plain
+int8 and float32 buffers, so artifacts stay safetensors; on load ``restore``
+swaps the same layers for empty ``Int8Linear`` s before the weights are read.
+PyTorch's deprecation warnings about quantized tensors are silenced here: they
+concern the API this module wraps, not anything the user can change.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autoglm_compress.specs import Int8Config
+from autoglm_compress.cast import chosen_stages
+from autoglm_sdk.protocols import BuildContext
+
+
+def _pyg_linear() -> tuple[type, ...]:
+    try:
+        from torch_geometric.nn.dense.linear import Linear
+    except ImportError:  # PyG absent: only torch's own linear layers exist
+        return ()
+    return (Linear,)
+
+
+def quantizable(module: nn.Module) -> bool:
+    if not isinstance(module, (nn.Linear, *_pyg_linear())):
+        return False
+    weight = getattr(module, "weight", None)
+    return isinstance(weight, torch.Tensor) and not isinstance(weight, nn.parameter.UninitializedParameter)
+
+
+class Int8Linear(nn.Module):
+    """``y = x @ (scale * q).T + bias`` with ``q`` int8 ``[out, in]`` and ``scale`` float32 ``[out]``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("weight_int8", torch.zeros(out_features, in_features, dtype=torch.int8))
+        self.register_buffer("weight_scale", torch.ones(out_features))
+        self.register_buffer("bias", torch.zeros(out_features) if bias else None)
+        self._packed: Any = None
+        self.kernel = "not run yet"
+
+    @classmethod
+    def from_linear(cls, linear: nn.Module) -> "Int8Linear":
+        weight = linear.weight.detach().float()
+        layer = cls(weight.size(1), weight.size(0), linear.bias is not None)
+        scale = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+        layer.weight_int8.copy_(torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        layer.weight_scale.copy_(scale)
+        if linear.bias is not None:
+            layer.bias.copy_(linear.bias.detach().float())
+        return layer.to(weight.device)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dequantized weight, for code that reads ``layer.weight`` directly."""
+        return self.weight_int8.float() * self.weight_scale[:, None]
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._packed = None  # new weights: pack again on the next forward
+
+    def _pack(self) -> Any:
+        if self._packed is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                zeros = torch.zeros(self.out_features, dtype=torch.long)
+                q = torch._make_per_channel_quantized_tensor(self.weight_int8.cpu(), self.weight_scale.double().cpu(),
+                                                             zeros, 0)
+                self._packed = torch.ops.quantized.linear_prepack(q, None if self.bias is None else self.bias.cpu())
+        return self._packed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32:
+            try:
+                flat = x.reshape(-1, self.in_features)
+                out = torch.ops.quantized.linear_dynamic(flat.contiguous(), self._pack())
+                self.kernel = "quantized::linear_dynamic"
+                return out.reshape(*x.shape[:-1], self.out_features)
+            except (RuntimeError, AttributeError, NotImplementedError):
+                pass  # no quantized kernel in this PyTorch build: fall through to the dequantized weight
+        self.kernel = "dequantized matmul"
+        return F.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, int8"
+
+
+class Int8Dynamic:
+    name = "int8"
+    kind = "compressor"
+    Config = Int8Config
+
+    def __init__(self, config: Int8Config, ctx: BuildContext | None = None) -> None:
+        self.config = config
+        self.layers: list[Int8Linear] = []
+
+    def _swap(self, model: Any, make: Any) -> Any:
+        self.layers = []
+        for key in chosen_stages(model, self.config.stages, self.name):
+            root = model.stage_objects[key]
+            targets = [(name, m) for name, m in root.named_modules() if quantizable(m)
+                       and m.weight.numel() >= self.config.min_weights]
+            for name, module in targets:
+                replacement = make(module)
+                parent_name, _, child = name.rpartition(".")
+                parent = root.get_submodule(parent_name) if parent_name else root
+                setattr(parent, child, replacement)
+                self.layers.append(replacement)
+        return model
+
+    def apply(self, model: Any, ctx: Any) -> Any:
+        return self._swap(model, Int8Linear.from_linear)
+
+    def restore(self, model: Any, ctx: Any) -> Any:
+        """On load: the same layers as empty Int8Linears, so the stored int8 weights and scales fit them."""
+        return self._swap(model, lambda m: Int8Linear(m.weight.size(1), m.weight.size(0), m.bias is not None)
+                          .to(m.weight.device))
+
+    def report(self) -> dict[str, Any]:
+        return {"layers_quantized": len(self.layers),
+                "weights_quantized": sum(layer.weight_int8.numel() for layer in self.layers),
+                "kernels": sorted({layer.kernel for layer in self.layers})}

@@ -1,0 +1,83 @@
+"""int8: int8 weights with per-row scales, PyTorch's quantized kernel, artifacts that load quantized."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from autoglm_compress.int8 import Int8Linear
+from autoglm_sdk.testing import CompressorContract
+from helpers import SMALL
+
+
+class TestInt8Contract(CompressorContract):
+    plugin = "int8"
+
+
+def test_int8_linear_is_close_to_the_float_layer_and_uses_the_quantized_kernel():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 32)
+    layer = Int8Linear.from_linear(linear)
+    x = torch.randn(5, 7, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation noise reaches the user
+        got = layer(x)
+    with torch.no_grad():
+        want = linear(x)
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) < 0.05 * float(want.abs().max())
+    assert layer.kernel == "quantized::linear_dynamic"
+    assert layer.weight_int8.dtype == torch.int8 and int(layer.weight_int8.abs().max()) == 127
+
+
+def test_the_dequantized_fallback_gives_nearly_the_same_answer():
+    torch.manual_seed(1)
+    layer = Int8Linear.from_linear(torch.nn.Linear(16, 8))
+    x = torch.randn(3, 16)
+    fast = layer(x)
+    slow = layer(x.double()).float()  # not float32: the quantized kernel does not apply
+    assert layer.kernel == "dequantized matmul"
+    assert torch.allclose(fast, slow, atol=0.05)
+
+
+def test_state_dict_round_trip_repacks():
+    torch.manual_seed(2)
+    source = Int8Linear.from_linear(torch.nn.Linear(32, 16))
+    x = torch.randn(4, 32)
+    target = Int8Linear(32, 16, bias=True)
+    target(x)  # packed with its empty weights
+    target.load_state_dict(source.state_dict())
+    assert torch.equal(target(x), source(x))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    path = tmp_path_factory.mktemp("int8") / "art"
+    manifest = validate_manifest({**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2},
+                                  "decoder": {"plugin": "classifier", "hidden": 64},
+                                  "compress": [{"plugin": "int8"}]})
+    return path, build(manifest, path).report
+
+
+def test_int8_build_shrinks_the_weights_and_keeps_accuracy(built):
+    _, report = built
+    step = report["compression"][0]
+    assert step["profile_after"]["bytes"] < 0.4 * step["profile_before"]["bytes"]
+    assert step["details"]["layers_quantized"] >= 3 and step["details"]["kernels"] == ["quantized::linear_dynamic"]
+    for split in ("val", "test"):
+        assert abs(step["metrics_after"][split]["accuracy"] - step["metrics_before"][split]["accuracy"]) <= 0.05
+
+
+def test_int8_artifact_loads_quantized_and_answers_like_the_build(built):
+    from autoglm_sdk import load
+
+    path, report = built
+    pipeline = load(path)
+    assert any(isinstance(m, Int8Linear) for m in pipeline.model.modules())
+    (answer,) = pipeline.predict_samples(pipeline.data_split("test"))
+    assert answer["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"])
