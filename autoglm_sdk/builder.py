@@ -209,35 +209,20 @@ def build(
     _, chosen, model, train_result, pretrain_result = best
     timings["train_seconds"] = time.perf_counter() - t
 
-    def evaluate_all() -> dict[str, dict[str, float]]:
+    def evaluate_all(subject: Any) -> dict[str, dict[str, float]]:
         return {
-            split: evaluate(model, samples, dataset.task, manifest.train.batch_size, backend.autocast, dataset.group_key)
+            split: evaluate(subject, samples, dataset.task, manifest.train.batch_size, backend.autocast, dataset.group_key)
             for split, samples in dataset.splits.items()
         }
 
     t = time.perf_counter()
-    metrics = evaluate_all()
+    metrics = evaluate_all(model)
     timings["eval_seconds"] = time.perf_counter() - t
-    compression = []
-    if manifest.compress:
-        from autoglm_sdk.bench import profile
+    from autoglm_sdk.compression import compress_steps
 
-        profiled = dataset.splits["val"]
-        before_profile = profile(model, backend, profiled)
-    for section in manifest.compress:  # in manifest order; each sees the previous one's output
-        ctx = BuildContext(task=dataset.task, seed=seed, device=backend.device, stage=section.key)
-        compressor = section.spec.create(section.config, ctx)
-        t = time.perf_counter()
-        model = compressor.apply(model, ctx)
-        seconds = time.perf_counter() - t
-        after = evaluate_all()
-        after_profile = profile(model, backend, profiled)
-        compression.append({"section": section.key, "plugin": section.plugin, "seconds": seconds,
-                            "metrics_before": metrics, "metrics_after": after,
-                            "profile_before": before_profile, "profile_after": after_profile,
-                            "details": compressor.report() if hasattr(compressor, "report") else {}})
-        log(f"compress: {section.plugin} applied: {before_profile['bytes']} -> {after_profile['bytes']} bytes")
-        metrics, before_profile = after, after_profile
+    model, compression, metrics = compress_steps(
+        model, backend, manifest.compress, evaluate_all, dataset.splits["val"], metrics, dataset.task, seed,
+        log)
 
     crossmodal = None
     encoders = [k for k in manifest.stages if k.startswith("encoders.")]

@@ -340,6 +340,34 @@ def run(
 
 
 @app.command()
+def compress(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
+    steps: List[str] = typer.Option(..., "--with", "-w",
+                                    help="A compressor and its options, e.g. int8 or bf16:stages=[\"reasoner\"] "
+                                    "(repeatable; applied in order)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Directory for the compressed artifact."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output directory."),
+    allow_import_paths: bool = ImportPathsOption,
+) -> None:
+    """Compress a built artifact into a new one, with a before/after table for every step in its report."""
+    from autoglm_sdk.compression import compress_artifact, parse_with
+    from autoglm_sdk.errors import ManifestError
+
+    sections = [parse_with(text) for text in steps]
+    if output.exists() and not force:
+        raise ManifestError(f"{output} exists", hint="pass --force to replace it, or choose another -o")
+    with out.status("compressing"):
+        report = compress_artifact(artifact, sections, output, overwrite=force, log=lambda message: None)
+    for step in report["compression"][-len(sections):]:
+        b, a = step["profile_before"], step["profile_after"]
+        val_b, val_a = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]
+        out.print(f"{step['plugin']}: {b['bytes']:,} -> {a['bytes']:,} bytes ({a['bytes'] / b['bytes']:.2f}x), "
+                  f"p50 at batch 1 {b['p50_ms_batch1']:.2f} -> {a['p50_ms_batch1']:.2f} ms, "
+                  f"val accuracy {val_b:.3f} -> {val_a:.3f}")
+    out.print(f"wrote {output} (report: {output / 'report.md'})")
+
+
+@app.command()
 def bench(
     artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
     batch_sizes: Optional[List[int]] = typer.Option(

@@ -1,0 +1,139 @@
+"""Compression steps, shared by ``autoglm build`` (``[[compress]]``) and ``autoglm compress ARTIFACT``.
+
+Each step applies one compressor to the model, then profiles it (weights on
+disk, stored values, p50/p90 latency at batch 1 and 32 on the validation
+split) and evaluates every split, so the report can set each step's figures
+beside the previous ones.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from autoglm_sdk.protocols import BuildContext
+
+
+def parse_with(text: str) -> dict[str, Any]:
+    """``prune:amount=0.5,stages=["reasoner"]`` -> ``{"plugin": "prune", "amount": 0.5, "stages": ["reasoner"]}``;
+    values parse as TOML (else as strings), commas inside brackets or quotes do not split."""
+    from autoglm_sdk.errors import ManifestError
+    from autoglm_sdk.manifest import parse_override
+
+    name, _, rest = text.partition(":")
+    if not name.strip():
+        raise ManifestError(f"--with {text!r}: expected NAME or NAME:KEY=VALUE,..., for example --with int8")
+    section: dict[str, Any] = {"plugin": name.strip()}
+    parts, depth, quote, current = [], 0, "", ""
+    for char in rest:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    if current.strip():
+        parts.append(current)
+    for part in parts:
+        path, value = parse_override(part)
+        if len(path) != 1:
+            raise ManifestError(f"--with {text!r}: `{'.'.join(path)}` is not an option name of {name}")
+        section[path[0]] = value
+    return section
+
+
+def compress_steps(model: Any, backend: Any, sections: list[Any], evaluate_all: Callable[[Any], dict[str, Any]],
+                   profiled: list[dict[str, Any]], metrics: dict[str, Any], task: Any, seed: int,
+                   log: Callable[[str], None] = lambda message: None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """Apply ``sections`` (resolved ``[[compress]]`` sections) in order; returns the model, one report entry per
+    step and the metrics after the last one. ``metrics`` are the metrics before the first step."""
+    from autoglm_sdk.bench import profile
+
+    steps = []
+    before_profile = profile(model, backend, profiled) if sections else None
+    for section in sections:  # in order; each sees the previous one's output
+        ctx = BuildContext(task=task, seed=seed, device=backend.device, stage=section.key)
+        compressor = section.spec.create(section.config, ctx)
+        t = time.perf_counter()
+        model = compressor.apply(model, ctx)
+        seconds = time.perf_counter() - t
+        after = evaluate_all(model)
+        after_profile = profile(model, backend, profiled)
+        steps.append({"section": section.key, "plugin": section.plugin, "seconds": seconds,
+                      "metrics_before": metrics, "metrics_after": after,
+                      "profile_before": before_profile, "profile_after": after_profile,
+                      "details": compressor.report() if hasattr(compressor, "report") else {}})
+        log(f"compress: {section.plugin} applied: {before_profile['bytes']} -> {after_profile['bytes']} bytes")
+        metrics, before_profile = after, after_profile
+    return model, steps, metrics
+
+
+def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: str | Path, *, overwrite: bool = False,
+                      log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    """Compress a built artifact into a new one at ``output``; returns the new report.
+
+    The new sections are appended to the artifact's own ``[[compress]]`` list,
+    validated like a manifest, applied to the loaded pipeline and recorded in
+    its lock, so loading the result restores every compression in order.
+    """
+    import copy
+    import json
+    import shutil
+
+    import tomli_w
+    from safetensors.torch import save_model
+
+    from autoglm_sdk import __version__
+    from autoglm_sdk.artifact import (LOCK, REPORT_JSON, REPORT_MD, STAGE_FILES, WEIGHTS, load, stage_file_writer,
+                                      strip_none, write_artifact)
+    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk.report import write_report_md
+    from autoglm_sdk.trainer import evaluate
+
+    path, output = Path(path), Path(output)
+    pipeline = load(path)
+    lock = copy.deepcopy(pipeline.lock)
+    raw = copy.deepcopy(lock["manifest"])
+    existing = list(raw.get("compress", []))
+    raw["compress"] = existing + sections
+    manifest = validate_manifest(raw, source="--with")
+    report = json.loads((path / REPORT_JSON).read_text())
+    splits = {split: pipeline.data_split(split) for split in ("train", "val", "test")}
+    group_key = report.get("data", {}).get("group_key")
+
+    def evaluate_all(model: Any) -> dict[str, Any]:
+        return {split: evaluate(model, samples, pipeline.task, manifest.train.batch_size, pipeline.backend.autocast,
+                                group_key) for split, samples in splits.items()}
+
+    model, steps, metrics = compress_steps(pipeline.model, pipeline.backend, manifest.compress[len(existing):],
+                                           evaluate_all, splits["val"], evaluate_all(pipeline.model), pipeline.task,
+                                           manifest.pipeline.seed, log)
+    report["compression"] = list(report.get("compression") or []) + steps
+    report["metrics"] = metrics
+    lock["manifest"] = manifest.resolved()
+
+    def write_weights(target: Path) -> None:
+        save_model(model, str(target), metadata={"format": "autoglm", "sdk_version": __version__})
+        report.setdefault("model", {})["weights_bytes"] = target.stat().st_size
+
+    def write_lock(target: Path) -> None:
+        target.write_text(tomli_w.dumps(strip_none(lock)))
+
+    def write_reports(target: Path) -> None:
+        for picture in path.glob("*.png"):  # plots made at build time (shared space); report.md remakes its own
+            shutil.copy2(picture, target.parent / picture.name)
+        (target.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        write_report_md(target.parent, report)
+
+    files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
+             REPORT_MD: write_reports}
+    write_artifact(output, files, overwrite=overwrite)
+    return report
