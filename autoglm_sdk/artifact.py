@@ -255,7 +255,7 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
 
     from safetensors.torch import load_model
 
-    from autoglm_sdk.builtins.backends import resolve_backend
+    from autoglm_sdk.builtins.backends import attach_stage_backends, resolve_backend
     from autoglm_sdk.dag import wire
     from autoglm_sdk.manifest import validate_manifest
     from autoglm_sdk.pipeline import build_model
@@ -296,5 +296,6 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
             hint="the installed plugins changed their parameters; rebuild the artifact",
         )
     model = backend.prepare(model)
+    attach_stage_backends(model, manifest, backend)
     model.eval()
     return Pipeline(path, lock, manifest, model, task, ports["data"], backend)

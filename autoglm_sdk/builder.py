@@ -104,7 +104,7 @@ def build(
     import torch
     from safetensors.torch import save_model
 
-    from autoglm_sdk.builtins.backends import resolve_backend
+    from autoglm_sdk.builtins.backends import attach_stage_backends, backend_name, resolve_backend
     from autoglm_sdk.dag import check_fit, pretrained_stages, wire
     from autoglm_sdk.pipeline import build_model
     from autoglm_sdk.report import parameter_count, write_report_md
@@ -146,7 +146,9 @@ def build(
             if hasattr(stage, "fit"):  # tokenizers, vocabularies: learned from data before training
                 stage.fit(dataset)
                 log(f"{key}: fitted to the training data")
-        return backend.prepare(model)
+        model = backend.prepare(model)
+        attach_stage_backends(model, manifest, backend)
+        return model
 
     checkpoint = checkpoint_dir(output)
     # what the saved training state depends on; --resume refuses a checkpoint made with other values
@@ -240,8 +242,7 @@ def build(
     for section in manifest.sections():
         dist, version = _distribution_of(section.spec)
         plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist, "version": version}
-    stage_name = backend.describe()["backend"] if hasattr(backend, "describe") else status.name
-    stage_backends = {key: stage_name for key in dag.order()}  # one backend runs every stage for now
+    stage_backends = {key: backend_name(model.stage_backends.get(key, backend)) for key in dag.order() if key != "data"}
     lock = {
         "autoglm": {
             "format_version": FORMAT_VERSION,

@@ -125,7 +125,7 @@ TOP_LEVEL = [*CORE_SECTIONS, *PLUGIN_SECTIONS, "encoders", "compress"]
 REQUIRED = ("data", "decoder")
 DEFAULTS = {"scheduler": {"plugin": "sequential"}, "backend": {"plugin": "cpu"}}
 #: keys every stage section may carry besides its plugin's config
-STAGE_KEYS = ("plugin", "inputs")
+STAGE_KEYS = ("plugin", "inputs", "backend")
 STAGE_ORDER = ("data", "encoders", "graph_builder", "reasoner", "decoder")
 
 
@@ -139,11 +139,15 @@ class PluginSection:
     spec: PluginSpec
     config: BaseModel
     inputs: list[str] | None = None
+    backend: str | None = None  # a pipeline stage's own backend plugin, run with its default config
+    backend_spec: PluginSpec | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"plugin": self.plugin}
         if self.inputs is not None:
             out["inputs"] = list(self.inputs)
+        if self.backend is not None:
+            out["backend"] = self.backend
         out.update(self.config.model_dump(mode="json", exclude_none=True))
         return out
 
@@ -349,13 +353,28 @@ def validate_manifest(
         elif inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):
             problems.append(f"{key}.inputs: must be a list of stage names, got {_fmt_value(inputs)}")
             inputs = None
+        stage_backend, stage_backend_spec = table.get("backend"), None
+        if stage_backend is not None:
+            if key.split(".")[0] not in STAGE_ORDER[1:]:
+                problems.append(f"{key}.backend: only pipeline stages (encoders, graph_builder, reasoner, decoder) "
+                                "take their own backend")
+                stage_backend = None
+            elif not isinstance(stage_backend, str):
+                problems.append(f"{key}.backend: must be a backend plugin name, got {_fmt_value(stage_backend)}")
+                stage_backend = None
+            else:
+                try:
+                    stage_backend_spec = registry.spec("backend", stage_backend)
+                except AutoGLMError as exc:
+                    problems.append(f"{key}.backend: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                    stage_backend = None
         values = {k: v for k, v in table.items() if k not in STAGE_KEYS}
         try:
             config = spec.config.model_validate(values)
         except ValidationError as exc:
             problems.extend(describe_errors(key, exc, [*STAGE_KEYS, *_config_fields(spec.config)]))
             continue
-        resolved[key] = PluginSection(key, kind, name, spec, config, inputs)
+        resolved[key] = PluginSection(key, kind, name, spec, config, inputs, stage_backend, stage_backend_spec)
     if problems:
         raise ManifestError(_join(problems, source))
 

@@ -40,6 +40,8 @@ class PipelineModel(nn.Module):
         self.dag = dag
         self.scheduler = scheduler
         self.stage_objects = stages  # every stage, learnable or not, by manifest key
+        self.stage_backends: dict[str, Any] = {}  # stages that run on a backend of their own (see attach_stage_backends)
+        self.main_backend: Any = None
         self.stages = nn.ModuleDict({_module_key(k): m for k, m in stages.items() if isinstance(m, nn.Module)})
 
     def forward(self, samples: list[dict[str, Any]]) -> Prediction:
@@ -48,6 +50,16 @@ class PipelineModel(nn.Module):
         captured: dict[str, Any] = {}
 
         def call(stage: str, args: list[Any]) -> Any:
+            if self.stage_backends and stage in self.stage_objects:
+                # stages on different devices: each gets its inputs on its own, and its own autocast
+                backend = self.stage_backends.get(stage, self.main_backend)
+                args = [to_device(a, backend.device) for a in args]
+                if stage in self.stage_backends:
+                    with backend.autocast():
+                        return run(stage, args)
+            return run(stage, args)
+
+        def run(stage: str, args: list[Any]) -> Any:
             module = self.stage_objects[stage]
             if stage == SINK:
                 captured["graph"] = args[0]
@@ -63,6 +75,23 @@ class PipelineModel(nn.Module):
 
         outputs = self.scheduler.run(self.dag, {"data": samples}, call)
         return Prediction(outputs[SINK], captured.get("graph"), outputs)
+
+
+def to_device(value: Any, device: Any) -> Any:
+    """``value`` with every tensor inside it (PyG graphs, encoder outputs, lists and dicts) on ``device``; raw
+    samples (dicts of arrays, strings) pass through, encoders place their own inputs."""
+    import dataclasses
+
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if hasattr(value, "apply") and hasattr(value, "to_dict"):  # PyG Data / Batch
+        return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: to_device(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
 
 
 def construct_stages(

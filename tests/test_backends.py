@@ -9,7 +9,7 @@ import torch
 
 from autoglm_sdk.builtins import AutoConfig, CPUConfig
 from autoglm_sdk.builtins.backends import AutoBackend, CPUBackend, resolve_backend
-from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.errors import BackendUnavailableError, ManifestError
 from autoglm_sdk.protocols import BackendStatus, PluginSpec
 from autoglm_sdk.registry import PluginEntry, Registry
 
@@ -107,3 +107,30 @@ def test_doctor_lists_backends():
     report = json.loads(proc.stdout)
     assert any(b["name"] == "cpu" and b["available"] for b in report["backends"])
     assert report["torch"] == torch.__version__.split("+")[0] or report["torch"].startswith("2.")
+
+
+def test_a_stage_may_run_on_its_own_backend(tmp_path):
+    from autoglm_sdk import load
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+    from helpers import SMALL
+
+    manifest = validate_manifest({**SMALL, "train": {"epochs": 2}, "reasoner": {**SMALL["reasoner"], "backend": "cpu"},
+                                  "backend": {"plugin": "auto", "prefer": ["absent-x", "cpu"], "fallback": "allow"}})
+    assert manifest.stages["reasoner"].as_dict()["backend"] == "cpu"
+    report = build(manifest, tmp_path / "art").report
+    assert report["backend"]["stages"] == {"graph_builder": "cpu", "reasoner": "cpu", "decoder": "cpu"}
+    pipeline = load(tmp_path / "art")
+    assert set(pipeline.model.stage_backends) == {"reasoner"}
+    (answer,) = pipeline.predict_samples(pipeline.data_split("test"))
+    assert answer["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"])
+
+
+def test_stage_backend_mistakes_name_the_stage():
+    from autoglm_sdk.manifest import validate_manifest
+    from helpers import SMALL
+
+    with pytest.raises(ManifestError, match=r"reasoner.backend: .*cpux.*cpu"):
+        validate_manifest({**SMALL, "reasoner": {**SMALL["reasoner"], "backend": "cpux"}})
+    with pytest.raises(ManifestError, match=r"data.backend: only pipeline stages"):
+        validate_manifest({**SMALL, "data": {**SMALL["data"], "backend": "cpu"}})

@@ -162,7 +162,8 @@ class AutoBackend:
         return out
 
 
-def resolve_backend(spec: Any, config: Any, ctx: BuildContext | None = None) -> tuple[Any, list[Fallback]]:
+def resolve_backend(spec: Any, config: Any, ctx: BuildContext | None = None,
+                    where: str = "backend.plugin") -> tuple[Any, list[Fallback]]:
     """Construct the manifest's backend. A backend named explicitly and unusable is an error, never a fallback."""
     backend = spec.create(config, ctx)
     if isinstance(backend, AutoBackend):
@@ -170,7 +171,32 @@ def resolve_backend(spec: Any, config: Any, ctx: BuildContext | None = None) -> 
     status = backend.probe()
     if not status.usable:
         raise BackendUnavailableError(
-            f"backend.plugin: `{spec.name}` is not usable here: {status.reason or 'not available'}",
+            f"{where}: `{spec.name}` is not usable here: {status.reason or 'not available'}",
             hint='use plugin = "auto" with prefer = [...] and fallback = "warn" to fall back',
         )
     return backend, []
+
+
+def attach_stage_backends(model: Any, manifest: Any, main: Any) -> dict[str, Any]:
+    """Put each stage that names its own ``backend`` on it (default config; an unusable one is an error naming
+    the stage); every other stage stays on ``main``. Returns every stage's backend by stage key."""
+    chosen: dict[str, Any] = {}
+    for key, section in manifest.stages.items():
+        if key == "data":
+            continue
+        if section.backend is None:
+            chosen[key] = main
+            continue
+        spec = section.backend_spec
+        backend, _ = resolve_backend(spec, spec.config(), BuildContext(stage=key), where=f"{key}.backend")
+        stage = model.stage_objects[key]
+        if hasattr(stage, "to"):
+            backend.prepare(stage)
+        chosen[key] = backend
+    model.stage_backends = {k: b for k, b in chosen.items() if b is not main}
+    model.main_backend = main
+    return chosen
+
+
+def backend_name(backend: Any) -> str:
+    return backend.describe()["backend"] if hasattr(backend, "describe") else backend.probe().name

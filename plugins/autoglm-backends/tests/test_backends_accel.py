@@ -181,3 +181,33 @@ def test_npu_with_a_device_reports_it(monkeypatch):
     assert status.usable and status.device == "npu:1"
     assert status.capabilities["device_name"] == "Ascend910B" and status.capabilities["memory_bytes"] == 64 << 30
     assert "only 2 NPU(s)" in NpuBackend(NpuConfig(device_index=5)).probe().reason
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the error for a stage on an absent GPU")
+def test_a_stage_on_cuda_here_is_a_clear_error_naming_the_stage():
+    from helpers import SMALL
+
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    manifest = validate_manifest({**SMALL, "train": {"epochs": 1}, "reasoner": {**SMALL["reasoner"], "backend": "cuda"}})
+    with pytest.raises(BackendUnavailableError, match="reasoner.backend: `cuda` is not usable here: no CUDA device"):
+        build(manifest, "/tmp/never-written-stage-cuda")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device on this machine")
+def test_mixed_devices_gnn_on_cpu_the_rest_on_cuda(tmp_path):
+    from helpers import SMALL
+
+    from autoglm_sdk import load
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    manifest = validate_manifest({**SMALL, "train": {"epochs": 3}, "backend": {"plugin": "cuda"},
+                                  "reasoner": {**SMALL["reasoner"], "backend": "cpu"}})
+    report = build(manifest, tmp_path / "art").report
+    assert report["backend"]["stages"] == {"graph_builder": "cuda", "reasoner": "cpu", "decoder": "cuda"}
+    pipeline = load(tmp_path / "art")
+    assert next(pipeline.model.stage_objects["reasoner"].parameters()).device.type == "cpu"
+    assert next(pipeline.model.stage_objects["decoder"].parameters()).device.type == "cuda"
+    assert len(pipeline.predict_samples(pipeline.data_split("test"))) == 1
