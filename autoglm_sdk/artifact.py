@@ -128,6 +128,37 @@ def write_artifact(
     return output
 
 
+def write_pipeline_artifact(output: Path, model: Any, lock: dict[str, Any], report: dict[str, Any], *,
+                            overwrite: bool = False, pictures: Callable[[Path], None] | None = None) -> Path:
+    """Write a pipeline's artifact: weights (safetensors; tensors shared between modules once), the lock,
+    every stage's files, report.json and report.md. ``pictures(directory)`` may add plots report.md
+    links to before it is written; report.md comes last because it needs the weights' size."""
+    import json
+
+    import tomli_w
+    from safetensors.torch import save_model
+
+    from autoglm_sdk import __version__
+    from autoglm_sdk.report import write_report_md
+
+    def write_weights(path: Path) -> None:
+        save_model(model, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
+        report.setdefault("model", {})["weights_bytes"] = path.stat().st_size
+
+    def write_lock(path: Path) -> None:
+        path.write_text(tomli_w.dumps(strip_none(lock)))
+
+    def write_reports(path: Path) -> None:
+        if pictures is not None:
+            pictures(path.parent)
+        (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        write_report_md(path.parent, report)
+
+    files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
+             REPORT_MD: write_reports}
+    return write_artifact(output, files, overwrite=overwrite)
+
+
 def read_lock(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():

@@ -16,19 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autoglm_sdk import __version__
-from autoglm_sdk.artifact import (
-    FORMAT_VERSION,
-    LOCK,
-    REPORT_JSON,
-    REPORT_MD,
-    STAGE_FILES,
-    WEIGHTS,
-    port_to_dict,
-    stage_file_writer,
-    strip_none,
-    task_to_dict,
-    write_artifact,
-)
+from autoglm_sdk.artifact import FORMAT_VERSION, REPORT_JSON, port_to_dict, task_to_dict, write_pipeline_artifact
 from autoglm_sdk.errors import DataError
 from autoglm_sdk.hooks import HOOKSPEC_VERSION, plugin_manager
 from autoglm_sdk.manifest import Manifest
@@ -101,13 +89,10 @@ def build(
     ``resume`` it continues from there instead of starting over, if the manifest
     and data are unchanged. The checkpoint is removed once the artifact is written.
     """
-    import torch
-    from safetensors.torch import save_model
-
     from autoglm_sdk.builtins.backends import attach_stage_backends, backend_name, resolve_backend
     from autoglm_sdk.dag import check_fit, pretrained_stages, wire
     from autoglm_sdk.pipeline import build_model
-    from autoglm_sdk.report import parameter_count, write_report_md
+    from autoglm_sdk.report import parameter_count
     from autoglm_sdk.trainer import PretrainResult, class_ids, evaluate, fit, pretrain_encoders, read_checkpoint
 
     output = Path(output)
@@ -160,7 +145,8 @@ def build(
     t = time.perf_counter()
     restarts = manifest.train.restarts
     pretrain = manifest.train.pretrain_encoders
-    lr_scales = {stage: pretrain.lr_scale_after for stage in pretrained_stages(manifest)} if pretrain else {}
+    to_pretrain = pretrained_stages(manifest) if pretrain else ()
+    lr_scales = {stage: pretrain.lr_scale_after for stage in to_pretrain}
     attempts: list[dict[str, Any]] = []
     best: tuple[float, int, Any, Any, Any] | None = None
     for attempt in range(restarts):
@@ -178,8 +164,8 @@ def build(
         candidate = fresh_model(attempt_seed)
         pretrained = PretrainResult()
         # a checkpoint holds the weights after pretraining, so a resumed build does not pretrain again
-        if manifest.train.pretrain_encoders is not None and saved is None:
-            pretrained = pretrain_encoders(candidate, pretrained_stages(manifest), dataset.splits, dataset.task,
+        if to_pretrain and saved is None:
+            pretrained = pretrain_encoders(candidate, to_pretrain, dataset.splits, dataset.task,
                                            manifest.train, seed=attempt_seed, autocast=backend.autocast,
                                            progress=progress)
             for stage, scores in pretrained.stages.items():
@@ -290,27 +276,12 @@ def build(
         "plugins": plugins,
     }
 
-    def write_weights(path: Path) -> None:
-        # save_model stores tensors shared between modules (shared GNN rounds) once
-        save_model(model, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
-        report["model"]["weights_bytes"] = path.stat().st_size
-
-    def write_lock(path: Path) -> None:
-        import tomli_w
-
-        path.write_text(tomli_w.dumps(strip_none(lock)))
-
-    def write_reports(path: Path) -> None:
+    def pictures(directory: Path) -> None:
         if crossmodal is not None and vectors:
             labels = class_ids(dataset.splits["test"])
-            plot_shared_space(vectors, labels, names, dataset.task.label_names, path.parent / "shared_space.png")
-        (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
-        write_report_md(path.parent, report)
+            plot_shared_space(vectors, labels, names, dataset.task.label_names, directory / "shared_space.png")
 
-    # report.md last: it needs the weights' size
-    files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
-             REPORT_MD: write_reports}
-    write_artifact(output, files, overwrite=overwrite)
+    write_pipeline_artifact(output, model, lock, report, overwrite=overwrite, pictures=pictures)
     shutil.rmtree(checkpoint, ignore_errors=True)
     hooks.autoglm_artifact_written(path=str(output), report=report)
     return BuildResult(output, report)

@@ -88,14 +88,8 @@ def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: 
     import json
     import shutil
 
-    import tomli_w
-    from safetensors.torch import save_model
-
-    from autoglm_sdk import __version__
-    from autoglm_sdk.artifact import (LOCK, REPORT_JSON, REPORT_MD, STAGE_FILES, WEIGHTS, load, stage_file_writer,
-                                      strip_none, write_artifact)
+    from autoglm_sdk.artifact import REPORT_JSON, load, write_pipeline_artifact
     from autoglm_sdk.manifest import validate_manifest
-    from autoglm_sdk.report import write_report_md
     from autoglm_sdk.trainer import evaluate
 
     path, output = Path(path), Path(output)
@@ -120,20 +114,9 @@ def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: 
     report["metrics"] = metrics
     lock["manifest"] = manifest.resolved()
 
-    def write_weights(target: Path) -> None:
-        save_model(model, str(target), metadata={"format": "autoglm", "sdk_version": __version__})
-        report.setdefault("model", {})["weights_bytes"] = target.stat().st_size
+    def pictures(directory: Path) -> None:  # plots made at build time (shared space); report.md remakes its own
+        for picture in path.glob("*.png"):
+            shutil.copy2(picture, directory / picture.name)
 
-    def write_lock(target: Path) -> None:
-        target.write_text(tomli_w.dumps(strip_none(lock)))
-
-    def write_reports(target: Path) -> None:
-        for picture in path.glob("*.png"):  # plots made at build time (shared space); report.md remakes its own
-            shutil.copy2(picture, target.parent / picture.name)
-        (target.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
-        write_report_md(target.parent, report)
-
-    files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
-             REPORT_MD: write_reports}
-    write_artifact(output, files, overwrite=overwrite)
+    write_pipeline_artifact(output, model, lock, report, overwrite=overwrite, pictures=pictures)
     return report

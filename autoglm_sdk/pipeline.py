@@ -77,21 +77,29 @@ class PipelineModel(nn.Module):
         return Prediction(outputs[SINK], captured.get("graph"), outputs)
 
 
-def to_device(value: Any, device: Any) -> Any:
-    """``value`` with every tensor inside it (PyG graphs, encoder outputs, lists and dicts) on ``device``; raw
-    samples (dicts of arrays, strings) pass through, encoders place their own inputs."""
+def map_tensors(value: Any, fn: Any) -> Any:
+    """``value`` with ``fn`` applied to every tensor inside it: plain tensors, PyG graphs (on a copy, so the
+    caller's graph is unchanged), dataclasses such as encoder outputs, dicts, and lists or tuples of those.
+    Raw samples (lists of dicts, strings) pass through: encoders place and convert their own inputs."""
     import dataclasses
 
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        return fn(value)
     if hasattr(value, "apply") and hasattr(value, "to_dict"):  # PyG Data / Batch
-        return value.to(device)
+        return value.clone().apply(fn)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: to_device(getattr(value, f.name), device)
+        return dataclasses.replace(value, **{f.name: map_tensors(getattr(value, f.name), fn)
                                              for f in dataclasses.fields(value) if f.init})
     if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
+        return {k: map_tensors(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (str, bytes, dict)):
+        return type(value)(map_tensors(v, fn) for v in value)
     return value
+
+
+def to_device(value: Any, device: Any) -> Any:
+    """``value`` with every tensor inside it on ``device`` (see :func:`map_tensors`)."""
+    return map_tensors(value, lambda t: t.to(device))
 
 
 def construct_stages(

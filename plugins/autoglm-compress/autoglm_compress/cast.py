@@ -11,30 +11,20 @@ way before the weights are read.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
 
 from autoglm_compress.specs import CastConfig
 from autoglm_sdk.errors import ManifestError
+from autoglm_sdk.pipeline import map_tensors
 from autoglm_sdk.protocols import BuildContext
 
 
 def cast_floats(value: Any, dtype: torch.dtype) -> Any:
-    """``value`` with every floating-point tensor inside it converted to ``dtype``."""
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() and value.dtype != dtype else value
-    if hasattr(value, "apply") and hasattr(value, "to_dict"):  # a PyG Data / Batch: convert on a copy
-        return value.clone().apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: cast_floats(getattr(value, f.name), dtype)
-                                             for f in dataclasses.fields(value) if f.init})
-    if isinstance(value, dict):
-        return {k: cast_floats(v, dtype) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (str, bytes, dict)):
-        return type(value)(cast_floats(v, dtype) for v in value)
-    return value
+    """``value`` with every floating-point tensor inside it converted to ``dtype`` (see
+    :func:`autoglm_sdk.pipeline.map_tensors`); integer tensors are left as they are."""
+    return map_tensors(value, lambda t: t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t)
 
 
 def chosen_stages(model: Any, stages: list[str], compressor: str) -> list[str]:
