@@ -275,6 +275,14 @@ class Pipeline:
         return out
 
 
+def stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape in a safetensors file, read from its header (no weights are loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as handle:
+        return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+
+
 def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = False) -> Pipeline:
     """Load an artifact directory written by ``autoglm build``.
 
@@ -289,7 +297,7 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     from autoglm_sdk.builtins.backends import attach_stage_backends, resolve_backend
     from autoglm_sdk.dag import wire
     from autoglm_sdk.manifest import validate_manifest
-    from autoglm_sdk.pipeline import build_model
+    from autoglm_sdk.pipeline import build_model, set_runners_active
 
     path = Path(path)
     lock = read_lock(path)
@@ -312,21 +320,24 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     for key, stage in model.stage_objects.items():
         if hasattr(stage, "load_artifact_files"):
             stage.load_artifact_files(read_stage_files(path, key))
-    for section in manifest.compress:  # the compressed structure and dtypes, so the stored weights fit them
-        ctx = BuildContext(task=task, seed=manifest.pipeline.seed, device=backend.device, stage=section.key)
-        compressor = section.spec.create(section.config, ctx)
-        if hasattr(compressor, "restore"):  # without one, the compressor changed values only (in-place pruning)
-            model = compressor.restore(model, ctx)
+    model = backend.prepare(model)
+    attach_stage_backends(model, manifest, backend)  # before restore: int8 asks an ONNX Runtime stage's runner
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")
+    shapes = stored_shapes(weights) if manifest.compress else None
+    for section in manifest.compress:  # the compressed structure and dtypes, so the stored weights fit them
+        ctx = BuildContext(task=task, seed=manifest.pipeline.seed, device=backend.device, stage=section.key,
+                           stored_shapes=shapes)
+        compressor = section.spec.create(section.config, ctx)
+        if hasattr(compressor, "restore"):  # without one, the compressor changed values only (in-place pruning)
+            model = compressor.restore(model, ctx)
     missing, unexpected = load_model(model, str(weights), strict=False)
     if missing or unexpected:
         raise ArtifactError(
             f"{weights}: weights do not match the pipeline (missing {missing[:3]}, unexpected {unexpected[:3]})",
             hint="the installed plugins changed their parameters; rebuild the artifact",
         )
-    model = backend.prepare(model)
-    attach_stage_backends(model, manifest, backend)
     model.eval()
+    set_runners_active(model, True)
     return Pipeline(path, lock, manifest, model, task, ports["data"], backend)

@@ -89,9 +89,9 @@ def build(
     ``resume`` it continues from there instead of starting over, if the manifest
     and data are unchanged. The checkpoint is removed once the artifact is written.
     """
-    from autoglm_sdk.builtins.backends import attach_stage_backends, backend_name, resolve_backend
+    from autoglm_sdk.builtins.backends import Fallback, attach_stage_backends, backend_name, resolve_backend
     from autoglm_sdk.dag import check_fit, pretrained_stages, wire
-    from autoglm_sdk.pipeline import build_model
+    from autoglm_sdk.pipeline import build_model, set_runners_active
     from autoglm_sdk.report import parameter_count
     from autoglm_sdk.trainer import PretrainResult, class_ids, evaluate, fit, pretrain_encoders, read_checkpoint
 
@@ -204,13 +204,14 @@ def build(
         }
 
     t = time.perf_counter()
+    set_runners_active(model, True)  # final weights: stages on ONNX Runtime / torch.compile export or compile now
     metrics = evaluate_all(model)
     timings["eval_seconds"] = time.perf_counter() - t
-    from autoglm_sdk.compression import compress_steps
+    from autoglm_sdk.compression import compress_steps, finetuner
 
     model, compression, metrics = compress_steps(
         model, backend, manifest.compress, evaluate_all, dataset.splits["val"], metrics, dataset.task, seed,
-        log)
+        log, finetuner(dataset.splits, dataset.task, manifest.train, backend.autocast, seed, progress))
 
     crossmodal = None
     encoders = [k for k in manifest.stages if k.startswith("encoders.")]
@@ -229,6 +230,10 @@ def build(
         dist, version = _distribution_of(section.spec)
         plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist, "version": version}
     stage_backends = {key: backend_name(model.stage_backends.get(key, backend)) for key in dag.order() if key != "data"}
+    runners = {key: runner.describe() for key, runner in model.stage_runners.items()}
+    for key, described in runners.items():  # a stage its backend could not take runs eagerly: a fallback
+        if described.get("eager_reason"):
+            fallbacks.append(Fallback(f"{described['backend']} for {key}", described["eager_reason"]))
     lock = {
         "autoglm": {
             "format_version": FORMAT_VERSION,
@@ -267,7 +272,7 @@ def build(
         "model": {"parameters": parameter_count(model), "weights_bytes": None,
                   "stages": {k: s.plugin for k, s in manifest.stages.items()}},
         "backend": {"chosen": status.name, "device": backend.device, "stages": stage_backends,
-                    "fallbacks": [f.as_dict() for f in fallbacks], "capabilities": dict(status.capabilities)},
+                    "fallbacks": [f.as_dict() for f in fallbacks], "runners": runners, "capabilities": dict(status.capabilities)},
         "stages": stage_reports,
         "crossmodal": crossmodal,
         "compression": compression,

@@ -50,20 +50,41 @@ def parse_with(text: str) -> dict[str, Any]:
     return section
 
 
+def finetuner(splits: dict[str, list[dict[str, Any]]], task: Any, train: Any, autocast: Any, seed: int,
+              progress: Any = None) -> Callable[..., dict[str, Any]]:
+    """A compressor's recovery training (``BuildContext.finetune``): the manifest's ``[train]`` settings with the
+    compressor's epochs and learning rate, no warm-up, restarts or encoder pretraining."""
+
+    def finetune(model: Any, epochs: int, lr: float) -> dict[str, Any]:
+        from autoglm_sdk.trainer import fit
+
+        config = train.model_copy(update={"epochs": epochs, "lr": lr, "warmup_epochs": 0, "restarts": 1,
+                                          "pretrain_encoders": None, "patience": 0})
+        result = fit(model, splits, task, config, seed=seed, autocast=autocast, progress=progress)
+        return {"epochs": len(result.history), "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val}
+
+    return finetune
+
+
 def compress_steps(model: Any, backend: Any, sections: list[Any], evaluate_all: Callable[[Any], dict[str, Any]],
                    profiled: list[dict[str, Any]], metrics: dict[str, Any], task: Any, seed: int,
-                   log: Callable[[str], None] = lambda message: None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+                   log: Callable[[str], None] = lambda message: None,
+                   finetune: Callable[..., dict[str, Any]] | None = None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
     """Apply ``sections`` (resolved ``[[compress]]`` sections) in order; returns the model, one report entry per
-    step and the metrics after the last one. ``metrics`` are the metrics before the first step."""
+    step and the metrics after the last one. ``metrics`` are the metrics before the first step; ``finetune``
+    is handed to compressors that train to recover (see :func:`finetuner`)."""
     from autoglm_sdk.bench import profile
+    from autoglm_sdk.pipeline import set_runners_active
 
     steps = []
     before_profile = profile(model, backend, profiled) if sections else None
     for section in sections:  # in order; each sees the previous one's output
-        ctx = BuildContext(task=task, seed=seed, device=backend.device, stage=section.key)
+        ctx = BuildContext(task=task, seed=seed, device=backend.device, stage=section.key, finetune=finetune)
         compressor = section.spec.create(section.config, ctx)
         t = time.perf_counter()
+        set_runners_active(model, False)  # the weights change: exported or compiled stages are redone after
         model = compressor.apply(model, ctx)
+        set_runners_active(model, True)
         seconds = time.perf_counter() - t
         after = evaluate_all(model)
         after_profile = profile(model, backend, profiled)
@@ -77,7 +98,7 @@ def compress_steps(model: Any, backend: Any, sections: list[Any], evaluate_all: 
 
 
 def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: str | Path, *, overwrite: bool = False,
-                      log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+                      log: Callable[[str], None] = lambda message: None, progress: Any = None) -> dict[str, Any]:
     """Compress a built artifact into a new one at ``output``; returns the new report.
 
     The new sections are appended to the artifact's own ``[[compress]]`` list,
@@ -107,9 +128,11 @@ def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: 
         return {split: evaluate(model, samples, pipeline.task, manifest.train.batch_size, pipeline.backend.autocast,
                                 group_key) for split, samples in splits.items()}
 
+    finetune = finetuner(splits, pipeline.task, manifest.train, pipeline.backend.autocast, manifest.pipeline.seed,
+                         progress)
     model, steps, metrics = compress_steps(pipeline.model, pipeline.backend, manifest.compress[len(existing):],
                                            evaluate_all, splits["val"], evaluate_all(pipeline.model), pipeline.task,
-                                           manifest.pipeline.seed, log)
+                                           manifest.pipeline.seed, log, finetune)
     report["compression"] = list(report.get("compression") or []) + steps
     report["metrics"] = metrics
     lock["manifest"] = manifest.resolved()

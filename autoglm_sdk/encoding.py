@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -21,15 +22,18 @@ class EncoderOutput:
     present: torch.Tensor | None = None
 
 
-def encode_present(module: torch.nn.Module, samples: list[dict], modality: str, dim: int | None) -> EncoderOutput:
+def encode_present(module: torch.nn.Module, samples: list[dict], modality: str, dim: int | None,
+                   call: Any = None) -> EncoderOutput:
     """Run an encoder on the samples that carry ``modality`` and give the others empty rows.
 
     This is how a pipeline answers from any subset of its modalities: an encoder
     never sees a sample without its input, and downstream stages see ``present``.
+    ``call`` runs the encoder instead of ``module`` itself (a backend's inference runner).
     """
+    call = call or module
     present = torch.tensor([modality in s for s in samples], dtype=torch.bool)
     if bool(present.all()):
-        out = module(samples)
+        out = call(samples)
         out.present = present.to(out.pooled.device)
         return out
     device = next((p.device for p in module.parameters()), torch.device("cpu"))
@@ -42,7 +46,7 @@ def encode_present(module: torch.nn.Module, samples: list[dict], modality: str, 
             embedding=torch.zeros(len(samples), embed_dim, device=device) if embed_dim else None, present=present.to(device),
         )
     index = present.nonzero().view(-1)
-    part = module([samples[i] for i in index.tolist()])
+    part = call([samples[i] for i in index.tolist()])
     index = index.to(part.pooled.device)
 
     def spread(values: torch.Tensor | None) -> torch.Tensor | None:

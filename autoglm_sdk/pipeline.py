@@ -42,6 +42,10 @@ class PipelineModel(nn.Module):
         self.stage_objects = stages  # every stage, learnable or not, by manifest key
         self.stage_backends: dict[str, Any] = {}  # stages that run on a backend of their own (see attach_stage_backends)
         self.main_backend: Any = None
+        # Inference runners by stage (an ONNX Runtime session, a torch.compile'd module) that replace a stage's
+        # eager forward once the weights are final: used only in eval mode while ``runners_active``.
+        self.stage_runners: dict[str, Any] = {}
+        self.runners_active = False
         self.stages = nn.ModuleDict({_module_key(k): m for k, m in stages.items() if isinstance(m, nn.Module)})
 
     def forward(self, samples: list[dict[str, Any]]) -> Prediction:
@@ -61,6 +65,7 @@ class PipelineModel(nn.Module):
 
         def run(stage: str, args: list[Any]) -> Any:
             module = self.stage_objects[stage]
+            runner = self.stage_runners.get(stage) if self.runners_active and not self.training else None
             if stage == SINK:
                 captured["graph"] = args[0]
             port = self.ports.get(stage)
@@ -68,13 +73,23 @@ class PipelineModel(nn.Module):
                 from autoglm_sdk.encoding import encode_present
 
                 (modality,) = port.modalities
-                return encode_present(module, args[0], modality, port.dim)
+                return encode_present(module, args[0], modality, port.dim, call=runner)
+            call = runner or module
             if len(args) == 1:
-                return module(args[0])
-            return module(dict(zip(self.dag.inputs[stage], args)))
+                return call(args[0])
+            return call(dict(zip(self.dag.inputs[stage], args)))
 
         outputs = self.scheduler.run(self.dag, {"data": samples}, call)
         return Prediction(outputs[SINK], captured.get("graph"), outputs)
+
+
+def set_runners_active(model: Any, active: bool) -> None:
+    """Switch the stages' inference runners on (final weights) or off (weights about to change); switching off
+    also drops what they exported or compiled, so the next activation sees the new weights."""
+    if not active:
+        for runner in getattr(model, "stage_runners", {}).values():
+            runner.invalidate()
+    model.runners_active = active
 
 
 def map_tensors(value: Any, fn: Any) -> Any:

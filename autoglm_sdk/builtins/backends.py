@@ -179,22 +179,31 @@ def resolve_backend(spec: Any, config: Any, ctx: BuildContext | None = None,
 
 def attach_stage_backends(model: Any, manifest: Any, main: Any) -> dict[str, Any]:
     """Put each stage that names its own ``backend`` on it (default config; an unusable one is an error naming
-    the stage); every other stage stays on ``main``. Returns every stage's backend by stage key."""
+    the stage); every other stage stays on ``main``. A backend that runs stages its own way (``wrap_stage``:
+    ONNX Runtime, torch.compile) gets a runner for each of its stages, used once the weights are final (see
+    :func:`autoglm_sdk.pipeline.set_runners_active`). Returns every stage's backend by stage key."""
     chosen: dict[str, Any] = {}
+    runners: dict[str, Any] = {}
     for key, section in manifest.stages.items():
         if key == "data":
             continue
         if section.backend is None:
-            chosen[key] = main
-            continue
-        spec = section.backend_spec
-        backend, _ = resolve_backend(spec, spec.config(), BuildContext(stage=key), where=f"{key}.backend")
-        stage = model.stage_objects[key]
-        if hasattr(stage, "to"):
-            backend.prepare(stage)
+            backend = main
+        else:
+            spec = section.backend_spec
+            backend, _ = resolve_backend(spec, spec.config(), BuildContext(stage=key), where=f"{key}.backend")
+            stage = model.stage_objects[key]
+            if hasattr(stage, "to"):
+                backend.prepare(stage)
         chosen[key] = backend
+        inner = getattr(getattr(backend, "chosen", None), "backend", backend)  # through `auto` to what it chose
+        if hasattr(inner, "wrap_stage"):
+            inputs = {u: model.ports[u] for u in model.dag.inputs[key] if u in model.ports}
+            runners[key] = inner.wrap_stage(key, model.stage_objects[key], inputs,
+                                            explicit=section.backend is not None)
     model.stage_backends = {k: b for k, b in chosen.items() if b is not main}
     model.main_backend = main
+    model.stage_runners = runners
     return chosen
 
 

@@ -428,6 +428,36 @@ def check_backend_prepare(s: Subject) -> None:
     assert y.device.type == torch.device(backend.device).type, f"output on {y.device}, backend device {backend.device}"
 
 
+@check(frozenset({"backend"}))
+def check_backend_stage_runner(s: Subject) -> None:
+    """A backend that runs stages its own way (``wrap_stage``) answers like eager PyTorch, before and after
+    ``invalidate()`` (new weights), and describes itself."""
+    import torch
+
+    backend = s.make()
+    if not hasattr(backend, "wrap_stage"):
+        raise Skip(f"{s.name} runs stages eagerly (no wrap_stage)")
+    status = backend.probe()
+    if not status.usable:
+        raise Skip(f"{s.name} is not usable here: {status.reason}")
+    torch.manual_seed(0)
+    stage = backend.prepare(torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))).eval()
+    runner = backend.wrap_stage("stage", stage, {}, explicit=True)
+    with torch.no_grad():
+        for rows in (4, 7):
+            x = torch.randn(rows, 6, device=backend.device)
+            got, want = runner(x), stage(x)
+            assert got.shape == want.shape, f"runner gave shape {tuple(got.shape)}, eager {tuple(want.shape)}"
+            assert torch.allclose(got.float().cpu(), want.float().cpu(), atol=1e-3), "runner differs from eager"
+        runner.invalidate()
+        stage[0].weight.mul_(2)
+        x = torch.randn(5, 6, device=backend.device)
+        assert torch.allclose(runner(x).float().cpu(), stage(x).float().cpu(), atol=1e-3), \
+            "after invalidate() the runner still uses the old weights"
+    described = runner.describe()
+    assert described.get("backend") == s.name, f"describe() names backend {described.get('backend')!r}"
+
+
 # -------------------------------------------------------------- schedulers
 
 

@@ -33,6 +33,42 @@ class NpuConfig(AcceleratorConfig):
     """A Huawei Ascend NPU through the torch_npu extension (installed separately on Ascend machines)."""
 
 
+class OnnxRuntimeConfig(PluginConfig):
+    """Stages exported to ONNX and run by ONNX Runtime (inference only: training stays in PyTorch)."""
+
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"], min_length=1,
+        description="Execution providers in order of preference, e.g. ['CUDAExecutionProvider', "
+        "'CPUExecutionProvider']; those missing from the installed onnxruntime build are skipped (the probe says which).",
+    )
+    threads: int | None = Field(None, ge=1, le=1024, description="Intra-op threads (default: torch's thread count).")
+    optimization: Literal["disable", "basic", "extended", "all"] = Field(
+        "all", description="ONNX Runtime graph optimisation level (operator fusion and constant folding at 'all').")
+    atol: float = Field(1e-4, ge=0, description="Absolute tolerance of the export check against eager PyTorch.")
+    rtol: float = Field(1e-3, ge=0, description="Relative tolerance of the export check against eager PyTorch.")
+    on_mismatch: Literal["error", "eager"] = Field(
+        "error", description="When an exported stage's output differs from eager PyTorch: stop the build ('error') or "
+        "run that stage eagerly and say why in the report ('eager').",
+    )
+    opset: int | None = Field(None, ge=17, le=30, description="ONNX opset to export to (default: the exporter's).")
+
+
+class CompileConfig(PluginConfig):
+    """Stages run through torch.compile on the CPU (inference only: training stays eager)."""
+
+    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        "default", description="torch.compile mode.")
+    compiler: Literal["inductor", "aot_eager", "eager"] = Field(
+        "inductor", description="torch.compile backend: inductor generates fused C++/OpenMP kernels (needs a C++ "
+        "compiler); aot_eager and eager only trace, for debugging.",
+    )
+    dynamic: bool | None = Field(
+        None, description="Compile for dynamic shapes up front (true), never (false), or after the first shape "
+        "change (unset, torch's default).",
+    )
+    threads: int | None = Field(None, ge=1, le=1024, description="torch intra-op threads (default: unchanged).")
+
+
 cuda = PluginSpec(
     name="cuda",
     kind="backend",
@@ -47,4 +83,21 @@ npu = PluginSpec(
     config=NpuConfig,
     factory="autoglm_backends.npu:NpuBackend",
     summary="PyTorch on a Huawei Ascend NPU through torch_npu (device npu:N, autocast).",
+)
+
+onnxruntime = PluginSpec(
+    name="onnxruntime",
+    kind="backend",
+    config=OnnxRuntimeConfig,
+    factory="autoglm_backends.onnxrt:OnnxRuntimeBackend",
+    summary="Stages exported with torch.onnx.export and run by ONNX Runtime (ordered execution providers, output "
+    "checked against eager PyTorch, INT8 through ONNX Runtime's quantiser).",
+)
+
+torch_compile = PluginSpec(
+    name="compile",
+    kind="backend",
+    config=CompileConfig,
+    factory="autoglm_backends.compiled:CompileBackend",
+    summary="Stages run through torch.compile (inductor's fused kernels); the report gives each stage's compile time.",
 )

@@ -101,6 +101,41 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, int8"
 
 
+class Int8Embedding(nn.Module):
+    """An embedding table stored as int8 rows with one float32 scale per row; a lookup dequantizes only the rows
+    it reads (weight-only quantization: there is no matmul to speed up, but the table is 4x smaller)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.register_buffer("weight_int8", torch.zeros(num_embeddings, embedding_dim, dtype=torch.int8))
+        self.register_buffer("weight_scale", torch.ones(num_embeddings))
+        self.kernel = "int8 embedding rows"
+
+    @classmethod
+    def from_embedding(cls, embedding: nn.Embedding) -> "Int8Embedding":
+        weight = embedding.weight.detach().float()
+        layer = cls(*weight.shape)
+        scale = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12)
+        layer.weight_int8.copy_(torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        layer.weight_scale.copy_(scale)
+        return layer.to(weight.device)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.weight_int8.float() * self.weight_scale[:, None]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.weight_int8).float() * self.weight_scale[ids].unsqueeze(-1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, int8"
+
+
+def embeddable(module: nn.Module) -> bool:
+    return type(module) is nn.Embedding and module.max_norm is None
+
+
 class Int8Dynamic:
     name = "int8"
     kind = "compressor"
@@ -108,13 +143,23 @@ class Int8Dynamic:
 
     def __init__(self, config: Int8Config, ctx: BuildContext | None = None) -> None:
         self.config = config
-        self.layers: list[Int8Linear] = []
+        self.layers: list[Int8Linear | Int8Embedding] = []
+        self.onnx_stages: list[str] = []
 
     def _swap(self, model: Any, make: Any) -> Any:
         self.layers = []
+        self.onnx_stages: list[str] = []
         for key in chosen_stages(model, self.config.stages, self.name):
+            runner = getattr(model, "stage_runners", {}).get(key)
+            if hasattr(runner, "quantize_int8") and not runner.eager_reason:
+                # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
+                # its PyTorch weights stay float32 (they are what gets exported)
+                runner.quantize_int8()
+                self.onnx_stages.append(key)
+                continue
             root = model.stage_objects[key]
-            targets = [(name, m) for name, m in root.named_modules() if quantizable(m)
+            targets = [(name, m) for name, m in root.named_modules()
+                       if (quantizable(m) or (self.config.embeddings and embeddable(m)))
                        and m.weight.numel() >= self.config.min_weights]
             for name, module in targets:
                 replacement = make(module)
@@ -125,14 +170,21 @@ class Int8Dynamic:
         return model
 
     def apply(self, model: Any, ctx: Any) -> Any:
-        return self._swap(model, Int8Linear.from_linear)
+        return self._swap(model, lambda m: Int8Embedding.from_embedding(m) if isinstance(m, nn.Embedding)
+                          else Int8Linear.from_linear(m))
 
     def restore(self, model: Any, ctx: Any) -> Any:
-        """On load: the same layers as empty Int8Linears, so the stored int8 weights and scales fit them."""
-        return self._swap(model, lambda m: Int8Linear(m.weight.size(1), m.weight.size(0), m.bias is not None)
-                          .to(m.weight.device))
+        """On load: the same layers as empty int8 layers, so the stored int8 weights and scales fit them."""
+        def empty(m: nn.Module) -> nn.Module:
+            if isinstance(m, nn.Embedding):
+                return Int8Embedding(*m.weight.shape).to(m.weight.device)
+            return Int8Linear(m.weight.size(1), m.weight.size(0), m.bias is not None).to(m.weight.device)
+
+        return self._swap(model, empty)
 
     def report(self) -> dict[str, Any]:
         return {"layers_quantized": len(self.layers),
                 "weights_quantized": sum(layer.weight_int8.numel() for layer in self.layers),
-                "kernels": sorted({layer.kernel for layer in self.layers})}
+                "kernels": sorted({layer.kernel for layer in self.layers}
+                                  | ({"onnxruntime quantize_dynamic"} if self.onnx_stages else set())),
+                "onnxruntime_stages": self.onnx_stages}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from autoglm_sdk.protocols import PluginConfig, PluginSpec
@@ -46,6 +48,8 @@ class Int8Config(PluginConfig):
         description="Leave linear layers with fewer weights than this in float32 (tiny layers gain nothing and lose "
         "precision).",
     )
+    embeddings: bool = Field(
+        True, description="Store embedding tables (token, position) as int8 rows too: 4x smaller, no speed change.")
 
 
 int8 = PluginSpec(
@@ -54,4 +58,33 @@ int8 = PluginSpec(
     config=Int8Config,
     factory="autoglm_compress.int8:Int8Dynamic",
     summary="Dynamic INT8 linear layers (int8 weights, per-row scales; PyTorch's quantized CPU kernel).",
+)
+
+
+class PruneConfig(PluginConfig):
+    """Structured pruning: remove whole attention heads, feed-forward units and MLP hidden units (the weakest by
+    weight magnitude), then fine-tune briefly to recover."""
+
+    amount: float = Field(0.5, gt=0, lt=1, description="Fraction of each layer's heads / units to remove.")
+    units: list[Literal["heads", "ffn", "mlp"]] = Field(
+        default_factory=lambda: ["heads", "ffn", "mlp"], min_length=1,
+        description="What to prune: attention heads, transformer feed-forward units, hidden units of Sequential MLPs.",
+    )
+    stages: list[str] = Field(
+        default_factory=list, description="Stages to prune (default: every stage with weights)."
+    )
+    recovery_epochs: int = Field(
+        1, ge=0, le=100, description="Epochs of fine-tuning on the training split after pruning (0 = none); the best "
+        "validation epoch is kept."
+    )
+    recovery_lr: float = Field(5e-5, gt=0, description="Learning rate of the recovery fine-tune.")
+
+
+prune = PluginSpec(
+    name="prune",
+    kind="compressor",
+    config=PruneConfig,
+    factory="autoglm_compress.prune:Prune",
+    summary="Structured pruning by tensor surgery (attention heads, feed-forward units, MLP units) and a recovery "
+    "fine-tune: a smaller, faster dense model.",
 )

@@ -199,7 +199,7 @@ class BertEncoder(nn.Module):
         width = max(len(e.ids) for e in encodings)
         ids = [e.ids + [self.pad_id] * (width - len(e.ids)) for e in encodings]
         mask = [[True] * len(e.ids) + [False] * (width - len(e.ids)) for e in encodings]
-        device = model.get_input_embeddings().weight.device
+        device = next(model.parameters()).device  # not the embedding table's: int8 may have replaced it
         return TextBatch(torch.tensor(ids, device=device), torch.tensor(mask, device=device), truncated)
 
     def forward(self, batch: Any) -> EncoderOutput:
@@ -290,7 +290,7 @@ class BertEncoder(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.init_seed + 1)
                 self.head = ProjectionHead(int(model.config.hidden_size), self.config.embed_dim)
-            self.head.to(model.get_input_embeddings().weight.device)
+            self.head.to(next(model.parameters()).device)
         self.source = source
         self.truncated_train_samples = self.truncated_encodings = 0
         self._warned_truncation = False

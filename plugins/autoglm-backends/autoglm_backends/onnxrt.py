@@ -1,0 +1,263 @@
+"""``onnxruntime``: stages exported with ``torch.onnx.export`` and run by ONNX Runtime.
+
+A stage is exported the first time it runs with final weights (at the end of
+the build, and on the first call after loading an artifact), from that batch,
+with every input dimension dynamic. Straight after export the ONNX output is
+compared with eager PyTorch on the same batch; outside ``atol + rtol * |x|``
+the stage is refused (an error, or eager execution with the reason in the
+report when ``on_mismatch = "eager"``). The ``int8`` compressor asks the runner
+for ONNX Runtime's own dynamic quantiser instead of swapping PyTorch layers;
+the export check then compares the float graph, and the quantised graph's
+difference from eager is reported beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import logging
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autoglm_backends.runners import NotExportable, StageRunner, flatten, refuse_graph_inputs
+from autoglm_backends.specs import OnnxRuntimeConfig
+from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.protocols import BackendStatus, BuildContext
+
+NEEDED = ("onnxruntime", "onnx", "onnxscript")  # onnxscript: torch.onnx's exporter builds the graph with it
+LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+          "all": "ORT_ENABLE_ALL"}
+
+
+def _cuda_device_count() -> int:
+    try:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a broken driver: no usable device
+        return 0
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+    kind = "backend"
+    Config = OnnxRuntimeConfig
+
+    def __init__(self, config: OnnxRuntimeConfig, ctx: BuildContext | None = None) -> None:
+        self.config = config
+
+    @property
+    def device(self) -> str:
+        return "cpu"  # inputs are handed over from host memory; a GPU provider copies them itself
+
+    def providers(self) -> tuple[list[str], list[str]]:
+        """The requested providers this machine can use, in order, and why each other one is skipped."""
+        import onnxruntime as ort
+
+        built = set(ort.get_available_providers())
+        usable, skipped = [], []
+        for provider in self.config.providers:
+            if provider not in built:
+                skipped.append(f"{provider} is not in this onnxruntime build")
+            elif provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider") and _cuda_device_count() == 0:
+                skipped.append(f"{provider}: no CUDA device is visible")
+            else:
+                usable.append(provider)
+        return usable, skipped
+
+    def probe(self) -> BackendStatus:
+        missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
+        if missing:
+            return BackendStatus(self.name, False, False, False,
+                                 reason=f"{', '.join(missing)} not installed (pip install onnxruntime onnx onnxscript)")
+        try:
+            import onnxruntime as ort
+
+            built = ort.get_available_providers()
+            usable, skipped = self.providers()
+        except Exception as exc:  # a broken install: say so rather than crash the probe
+            return BackendStatus(self.name, True, False, False, reason=f"onnxruntime fails to load: {exc}")
+        if not any(p in built for p in self.config.providers):
+            return BackendStatus(self.name, True, False, False,
+                                 reason=f"none of providers {self.config.providers} is in this onnxruntime build "
+                                 f"(it has {built})")
+        if not usable:
+            return BackendStatus(self.name, True, True, False, reason="; ".join(skipped))
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+        return BackendStatus(self.name, True, True, True, device=self.device, capabilities={
+            "onnxruntime": ort.__version__, "providers": usable, "skipped_providers": skipped,
+            "built_providers": built, "dtypes": ["float32", "int8 (dynamic quantisation)"], "memory_bytes": memory})
+
+    def prepare(self, module: Any) -> Any:
+        return module.to("cpu")
+
+    def autocast(self) -> Any:
+        return contextlib.nullcontext()
+
+    def wrap_stage(self, key: str, stage: Any, inputs: dict[str, Any], explicit: bool) -> "OnnxStage":
+        return OnnxStage(self, key, stage, explicit, refuse_graph_inputs(self.name, key, inputs, explicit))
+
+    def session(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[self.config.optimization])
+        options.intra_op_num_threads = self.config.threads or torch.get_num_threads()
+        options.log_severity_level = 3  # errors only: its warnings about unused initialisers are not the user's
+        usable, _ = self.providers()
+        return ort.InferenceSession(str(path), options, providers=usable)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device, "providers": list(self.config.providers),
+                "optimization": self.config.optimization, "atol": self.config.atol, "rtol": self.config.rtol}
+
+
+class FlatStage(torch.nn.Module):
+    """The stage's tensor part as a module of flat tensors in, flat tensors out (what the exporter sees)."""
+
+    def __init__(self, stage: Any, rebuild: Any) -> None:
+        super().__init__()
+        self.stage = stage
+        self.rebuild = rebuild
+        self.out_rebuild: Any = None
+
+    def forward(self, *flat: Any) -> tuple[Any, ...]:
+        out, self.out_rebuild = flatten(self.stage(self.rebuild(list(flat))))
+        return tuple(out)
+
+
+def _max_excess(got: list[Any], want: list[Any], atol: float, rtol: float) -> tuple[float, float]:
+    """The largest |got - want| and the largest amount by which it exceeds ``atol + rtol * |want|``."""
+    worst_diff = worst_excess = 0.0
+    for g, w in zip(got, want):
+        if not w.is_floating_point():
+            excess = float((g != w).any())
+            worst_excess = max(worst_excess, excess)
+            continue
+        diff = (g.float() - w.float()).abs()
+        if diff.numel():
+            worst_diff = max(worst_diff, float(diff.max()))
+            worst_excess = max(worst_excess, float((diff - atol - rtol * w.float().abs()).max()))
+    return worst_diff, float("inf") if math.isnan(worst_excess) else worst_excess
+
+
+class OnnxStage(StageRunner):
+    backend = "onnxruntime"
+
+    def __init__(self, owner: OnnxRuntimeBackend, key: str, stage: Any, explicit: bool, eager_reason: str | None) -> None:
+        super().__init__(key, stage, explicit, eager_reason)
+        self.owner = owner
+        self.quantize = False
+        self.session: Any = None
+        self.out_rebuild: Any = None
+        self.input_names: list[str] = []
+        self.max_abs_diff: float | None = None
+        self.int8_max_abs_diff: float | None = None
+        self.onnx_bytes: int | None = None
+        self._dir: tempfile.TemporaryDirectory | None = None
+
+    def quantize_int8(self) -> None:
+        """Run this stage through ONNX Runtime's dynamic INT8 quantiser at its next export."""
+        self.quantize = True
+        self.session = None
+
+    def invalidate(self) -> None:
+        self.session = None
+
+    def run(self, batch: Any) -> Any:
+        try:
+            flat, rebuild = flatten(batch)
+        except NotExportable as exc:
+            self._give_up(str(exc))
+            return self.stage(batch)
+        if self.session is None:
+            self.timed(lambda: self._export(flat, rebuild))
+            if self.session is None:  # refused with on_mismatch = "eager"
+                return self.stage(batch)
+        outs = self.session.run(None, {n: t.detach().cpu().numpy() for n, t in zip(self.input_names, flat)})
+        return self.out_rebuild([torch.from_numpy(o) for o in outs])
+
+    def _export(self, flat: list[Any], rebuild: Any) -> None:
+        from torch.export import Dim
+
+        # a batch of one would fix the batch dimension at 1 in the exported graph: export from two copies
+        example = [torch.cat([t, t]) if t.dim() and t.size(0) == 1 else t for t in flat]
+        module = FlatStage(self.stage, rebuild).eval()
+        with torch.no_grad():
+            want = list(module(*example))
+        self.out_rebuild = module.out_rebuild
+        self._dir = tempfile.TemporaryDirectory(prefix="autoglm-onnx-")
+        path = Path(self._dir.name) / f"{self.key}.onnx"
+        captured = io.StringIO()
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_loggers():
+                warnings.simplefilter("ignore")  # the exporter's and onnxscript's notices are not the user's
+                program = torch.onnx.export(
+                    module, tuple(example), dynamo=True, opset_version=self.owner.config.opset,
+                    # forward(*flat) is one variadic input to torch.export: its shapes are one tuple
+                    dynamic_shapes=(tuple({d: Dim.AUTO for d in range(t.dim())} for t in example),))
+                program.save(str(path))
+        except Exception as exc:  # the exporter raises many types; all mean "cannot export this stage"
+            self._give_up(f"torch.onnx.export failed: {export_error_summary(exc)}")
+            return
+        session = self.owner.session(path)
+        self.input_names = [i.name for i in session.get_inputs()]
+        got = self._run(session, example)
+        config = self.owner.config
+        self.max_abs_diff, excess = _max_excess(got, want, config.atol, config.rtol)
+        if excess > 0:
+            reason = (f"its ONNX output differs from eager PyTorch by up to {self.max_abs_diff:.3g} "
+                      f"(atol {config.atol:g}, rtol {config.rtol:g})")
+            if config.on_mismatch == "error":
+                raise BackendUnavailableError(f"{self.key}: onnxruntime refused the stage: {reason}",
+                                              hint="raise atol/rtol in the onnxruntime backend's config, or run the "
+                                              "stage on cpu")
+            self.eager_reason = reason
+            return
+        if self.quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantized = path.with_suffix(".int8.onnx")
+            with contextlib.redirect_stdout(captured), _quiet_loggers():
+                quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
+            session = self.owner.session(quantized)
+            self.int8_max_abs_diff = _max_excess(self._run(session, example), want, 0.0, 0.0)[0]
+            path = quantized
+        self.onnx_bytes = path.stat().st_size
+        self.session = session
+
+    def _run(self, session: Any, flat: list[Any]) -> list[Any]:
+        outs = session.run(None, {n: t.detach().cpu().numpy() for n, t in zip(self.input_names, flat)})
+        return [torch.from_numpy(o) for o in outs]
+
+    def describe(self) -> dict[str, Any]:
+        usable = self.owner.providers()[0] if self.session is not None else []
+        return {**super().describe(), "providers": self.session.get_providers() if self.session else usable,
+                "quantized": "int8 (onnxruntime quantize_dynamic)" if self.quantize else None,
+                "max_abs_diff_vs_eager": self.max_abs_diff, "int8_max_abs_diff_vs_eager": self.int8_max_abs_diff,
+                "onnx_bytes": self.onnx_bytes}
+
+
+def export_error_summary(exc: Exception) -> str:
+    """The line of the exporter's long message that says what went wrong (its ``## Exception summary``)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    cause = next((line for line in lines if line.startswith("<class ")), lines[0] if lines else type(exc).__name__)
+    return cause[:300]
+
+
+@contextlib.contextmanager
+def _quiet_loggers() -> Any:
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir", "torch.export", "root")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -1,0 +1,108 @@
+"""What the ``onnxruntime`` and ``compile`` backends share: a stage's runner.
+
+A runner stands in for a stage's eager forward at inference time (see
+:func:`autoglm_sdk.pipeline.set_runners_active`). For an encoder it first runs
+the encoder's own ``preprocess`` (tokenising, decoding files: Python, not
+tensors), so what is exported or compiled is the tensor part only. A stage
+whose input holds no tensors at all, or a graph, cannot be exported: with the
+backend named for that stage explicitly that is an error before training;
+with the backend chosen for the whole pipeline the stage runs eagerly and the
+report says why (``eager_reason``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import torch
+
+from autoglm_sdk.errors import BackendUnavailableError
+
+
+class NotExportable(Exception):
+    """A value a runner cannot pass through a flat list of tensors."""
+
+
+def flatten(value: Any) -> tuple[list[torch.Tensor], Callable[[list[torch.Tensor]], Any]]:
+    """``value`` as a flat list of tensors and a function that builds the same structure from such a list.
+
+    Handles a tensor, a dataclass (tensor fields flattened; ``None``, numbers and strings kept as they are),
+    a dict of tensors and a tuple or list of tensors; anything else raises :class:`NotExportable`.
+    """
+    if isinstance(value, torch.Tensor):
+        return [value], lambda flat: flat[0]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = [f.name for f in dataclasses.fields(value) if f.init and isinstance(getattr(value, f.name), torch.Tensor)]
+        if not names:
+            raise NotExportable(f"{type(value).__name__} holds no tensors")
+        return [getattr(value, n) for n in names], lambda flat: dataclasses.replace(value, **dict(zip(names, flat)))
+    if isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
+        keys = list(value)
+        return [value[k] for k in keys], lambda flat: dict(zip(keys, flat))
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        kind = type(value)
+        return list(value), lambda flat: kind(flat)
+    if hasattr(value, "edge_index"):
+        raise NotExportable("it takes a graph, whose node and edge counts change from input to input")
+    raise NotExportable(f"it takes {type(value).__name__}, not tensors")
+
+
+def stage_input(stage: Any, arg: Any) -> Any:
+    """What the runner hands the stage's tensor part: an encoder's preprocessed batch, else the input itself."""
+    if hasattr(stage, "preprocess") and isinstance(arg, list) and arg and isinstance(arg[0], (dict, str)):
+        return stage.preprocess(arg)
+    return arg
+
+
+def refuse_graph_inputs(backend: str, key: str, inputs: dict[str, Any], explicit: bool) -> str | None:
+    """Why ``key`` cannot run on ``backend`` judging by its input ports alone (graphs), or None. Named
+    explicitly for the stage that is an error now, before any training; otherwise the reason is returned."""
+    graphs = [u for u, port in inputs.items() if getattr(port, "type", "") == "graph"]
+    if not graphs:
+        return None
+    reason = f"`{key}` takes a graph (from {graphs[0]}), which {backend} cannot run"
+    if explicit:
+        raise BackendUnavailableError(f"{key}.backend: {reason}", hint=f"run {key} on cpu (remove its backend) and "
+                                      f"put only encoders on {backend}")
+    return reason
+
+
+class StageRunner:
+    """Common bookkeeping: eager fallback with a reason, timing of the first (exporting/compiling) call."""
+
+    backend = ""
+
+    def __init__(self, key: str, stage: Any, explicit: bool, eager_reason: str | None = None) -> None:
+        self.key, self.stage, self.explicit = key, stage, explicit
+        self.eager_reason = eager_reason
+        self.prepare_seconds: float | None = None
+
+    def invalidate(self) -> None:
+        """The stage's weights are about to change: forget what was exported or compiled."""
+
+    def _give_up(self, reason: str) -> None:
+        if self.explicit:
+            raise BackendUnavailableError(f"{self.key}.backend: {self.backend} cannot run this stage: {reason}",
+                                          hint=f"run {self.key} on cpu (remove its backend)")
+        self.eager_reason = reason
+
+    def __call__(self, arg: Any) -> Any:
+        if self.eager_reason:
+            return self.stage(arg)
+        batch = stage_input(self.stage, arg)
+        return self.run(batch)
+
+    def run(self, batch: Any) -> Any:
+        raise NotImplementedError
+
+    def timed(self, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        self.prepare_seconds = (self.prepare_seconds or 0.0) + time.perf_counter() - t
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.backend, "eager_reason": self.eager_reason,
+                "prepare_seconds": None if self.prepare_seconds is None else round(self.prepare_seconds, 3)}

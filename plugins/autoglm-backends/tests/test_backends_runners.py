@@ -1,0 +1,190 @@
+"""onnxruntime and compile: probes, export checks, refusals, and builds whose encoder runs on them."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from autoglm_backends.runners import NotExportable, flatten
+from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.testing import HardwareBackendContract
+
+
+class TestOnnxRuntimeContract(HardwareBackendContract):
+    plugin = "onnxruntime"
+
+
+class TestCompileContract(HardwareBackendContract):
+    plugin = "compile"
+    config = {"compiler": "aot_eager"}  # inductor's C++ build takes minutes here; the kinship build below uses it
+
+
+def make(name: str, **config):
+    from autoglm_sdk.registry import default_registry
+
+    return default_registry().spec("backend", name).create(config)
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+def test_onnxruntime_missing_is_not_installed_and_names_the_packages(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    status = make("onnxruntime").probe()
+    assert not status.installed and not status.usable
+    assert "onnxscript not installed" in status.reason and "pip install" in status.reason
+
+
+def test_onnxruntime_provider_not_in_the_build_is_not_built():
+    status = make("onnxruntime", providers=["NoSuchExecutionProvider"]).probe()
+    assert status.installed and not status.built
+    assert "NoSuchExecutionProvider" in status.reason and "CPUExecutionProvider" in status.reason
+
+
+def test_onnxruntime_gpu_provider_without_a_device_is_skipped(monkeypatch):
+    import onnxruntime as ort
+
+    from autoglm_backends import onnxrt
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxrt, "_cuda_device_count", lambda: 0)
+    only_gpu = make("onnxruntime", providers=["CUDAExecutionProvider"]).probe()
+    assert only_gpu.built and not only_gpu.available and "no CUDA device" in only_gpu.reason
+    both = make("onnxruntime", providers=["CUDAExecutionProvider", "CPUExecutionProvider"]).probe()
+    assert both.usable and both.capabilities["providers"] == ["CPUExecutionProvider"]
+    assert "no CUDA device" in both.capabilities["skipped_providers"][0]
+
+
+def test_compile_without_a_cxx_compiler_is_not_built(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    status = make("compile").probe()
+    assert not status.built and "C++ compiler" in status.reason
+    assert make("compile", compiler="aot_eager").probe().usable
+
+
+# ----------------------------------------------------------------------------- runners
+
+
+def test_flatten_round_trips_dataclasses_and_refuses_graphs():
+    from torch_geometric.data import Data
+
+    from autoglm_sdk.encoding import EncoderOutput
+
+    out = EncoderOutput(torch.ones(2, 3, 4), torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 4))
+    flat, rebuild = flatten(out)
+    assert len(flat) == 3  # embedding and present are None and stay None
+    again = rebuild([t + 1 for t in flat])
+    assert isinstance(again, EncoderOutput) and again.embedding is None and float(again.pooled.sum()) == 8
+    with pytest.raises(NotExportable, match="graph"):
+        flatten(Data(x=torch.ones(3, 2), edge_index=torch.zeros(2, 0, dtype=torch.long)))
+
+
+class Doubles(torch.nn.Module):
+    def forward(self, batch: dict) -> torch.Tensor:
+        return batch["x"] * 2 + batch["y"].sum(-1, keepdim=True)
+
+
+def test_onnxruntime_runner_exports_with_dynamic_batch_and_length():
+    runner = make("onnxruntime").wrap_stage("s", Doubles(), {}, explicit=True)
+    for rows, cols in ((1, 5), (6, 9)):  # the export from one row must still take six
+        batch = {"x": torch.randn(rows, cols), "y": torch.randn(rows, 3)}
+        assert torch.allclose(runner(batch), Doubles()(batch), atol=1e-5)
+    described = runner.describe()
+    assert described["max_abs_diff_vs_eager"] < 1e-5 and described["providers"] == ["CPUExecutionProvider"]
+
+
+def test_onnxruntime_refuses_a_stage_whose_output_differs(monkeypatch):
+    from autoglm_backends import onnxrt
+
+    real = onnxrt.OnnxStage._run
+    monkeypatch.setattr(onnxrt.OnnxStage, "_run", lambda self, session, flat: [t + 0.5 for t in real(self, session, flat)])
+    batch = {"x": torch.randn(3, 4), "y": torch.randn(3, 2)}
+    with pytest.raises(BackendUnavailableError, match=r"s: onnxruntime refused the stage: .* differs from eager .* by up to 0\.5"):
+        make("onnxruntime").wrap_stage("s", Doubles(), {}, explicit=True)(batch)
+    lenient = make("onnxruntime", on_mismatch="eager").wrap_stage("s", Doubles(), {}, explicit=False)
+    assert torch.equal(lenient(batch), Doubles()(batch))  # eager, and the report says why
+    assert "differs from eager" in lenient.describe()["eager_reason"]
+
+
+def test_a_stage_that_takes_graphs_is_refused_before_training_when_named():
+    from helpers import SMALL
+
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    manifest = validate_manifest({**SMALL, "reasoner": {**SMALL["reasoner"], "backend": "onnxruntime"}})
+    with pytest.raises(BackendUnavailableError, match=r"reasoner.backend: `reasoner` takes a graph .* onnxruntime cannot"):
+        build(manifest, "/nonexistent/never-written")
+
+
+# ----------------------------------------------------------------------------- builds
+
+
+def kinship_text(backend: dict | str, compress: list | None = None) -> dict:
+    return {
+        "pipeline": {"name": "kin-text", "seed": 0},
+        "data": {"plugin": "kinship", "train": {"hops": [2], "stories": 120}, "val": {"hops": [2], "stories": 40},
+                 "test": {"hops": [2], "stories": 40}},
+        "encoders": {"text": {"plugin": "bert", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                              "intermediate_size": 64, "max_length": 96, "backend": backend}},
+        "decoder": {"plugin": "classifier"},
+        "train": {"epochs": 2, "batch_size": 32},
+        "compress": compress or [],
+    }
+
+
+@pytest.fixture(scope="module")
+def onnx_build(tmp_path_factory):
+    pytest.importorskip("autoglm_text")
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    path = tmp_path_factory.mktemp("onnx") / "art"
+    manifest = validate_manifest(kinship_text("onnxruntime", [{"plugin": "int8"}]))
+    return path, build(manifest, path).report
+
+
+@pytest.mark.slow
+def test_encoder_on_onnxruntime_with_int8_from_its_quantiser(onnx_build):
+    _, report = onnx_build
+    assert report["backend"]["stages"] == {"encoders.text": "onnxruntime", "decoder": "cpu"}
+    runner = report["backend"]["runners"]["encoders.text"]
+    assert runner["max_abs_diff_vs_eager"] < 1e-4 and runner["quantized"].startswith("int8")
+    assert 0 < runner["int8_max_abs_diff_vs_eager"] < 0.5
+    step = report["compression"][0]
+    assert step["details"]["onnxruntime_stages"] == ["encoders.text"]
+    assert "onnxruntime quantize_dynamic" in step["details"]["kernels"]
+
+
+@pytest.mark.slow
+def test_onnxruntime_artifact_loads_exports_again_and_answers_like_the_build(onnx_build):
+    from autoglm_sdk import load
+
+    path, report = onnx_build
+    pipeline = load(path)
+    runner = pipeline.model.stage_runners["encoders.text"]
+    assert runner.quantize  # restored from the artifact's [[compress]] list
+    from autoglm_sdk.trainer import evaluate
+
+    test = pipeline.data_split("test")
+    metrics = evaluate(pipeline.model, test, pipeline.task, 32)
+    assert metrics["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"])
+    assert runner.describe()["onnx_bytes"] > 0
+
+
+@pytest.mark.slow
+def test_encoder_on_compile_reports_its_compile_time(tmp_path):
+    pytest.importorskip("autoglm_text")
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    report = build(validate_manifest(kinship_text({"plugin": "compile"} if False else "compile")), tmp_path / "c").report
+    runner = report["backend"]["runners"]["encoders.text"]
+    assert runner["backend"] == "compile" and runner["eager_reason"] is None
+    assert runner["compile_seconds"] > 0 and runner["input_shapes_timed"] >= 1

@@ -1,0 +1,214 @@
+"""``prune``: structured pruning by tensor surgery, then a short recovery fine-tune.
+
+Three kinds of unit are removed, each scored by the L2 norm of the weights
+that read and write it (magnitude importance), the weakest ``amount`` of each
+group going:
+
+* attention heads of transformer layers (a module with ``self.query``,
+  ``self.key``, ``self.value`` and ``output.dense``, as in BERT, RoBERTa, MiniLM
+  and ViT-style layers from transformers): the head's rows of Q, K and V and its
+  columns of the output projection;
+* feed-forward units of transformer layers (``intermediate.dense`` followed by
+  ``output.dense``): a row of the first, a column of the second;
+* hidden units of MLPs written as ``nn.Sequential`` (Linear, element-wise
+  layers, Linear): a row of the first Linear, a column of the second.
+
+The layers are replaced by smaller ``nn.Linear`` s, so the saved model is
+smaller and every matmul narrower. Message-passing layers are left alone: their
+channels feed later layers and residual paths that this module does not track,
+and the report says so. On load, ``restore`` shrinks the same layers to the
+stored shapes before the weights are read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from autoglm_compress.cast import chosen_stages
+from autoglm_compress.specs import PruneConfig
+from autoglm_sdk.errors import ArtifactError, ManifestError
+from autoglm_sdk.protocols import BuildContext
+
+ELEMENTWISE = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity)
+
+
+def shrink_linear(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
+    """A new Linear keeping output ``rows`` and input ``cols`` (index tensors; None keeps all)."""
+    weight = linear.weight.detach()
+    if rows is not None:
+        weight = weight[rows]
+    if cols is not None:
+        weight = weight[:, cols]
+    bias = None if linear.bias is None else linear.bias.detach()
+    if bias is not None and rows is not None:
+        bias = bias[rows]
+    out = nn.Linear(weight.size(1), weight.size(0), bias=bias is not None, device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        out.weight.copy_(weight)
+        if bias is not None:
+            out.bias.copy_(bias)
+    return out
+
+
+def _keep(scores: torch.Tensor, amount: float) -> torch.Tensor:
+    """Indices of the strongest ``1 - amount`` of ``scores`` (at least one), in their original order."""
+    count = max(1, round(len(scores) * (1 - amount)))
+    return scores.topk(count).indices.sort().values
+
+
+def attention_blocks(root: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in root.named_modules()
+            if all(isinstance(getattr(getattr(m, "self", None), k, None), nn.Linear) for k in ("query", "key", "value"))
+            and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear)
+            and hasattr(m.self, "attention_head_size")]
+
+
+def feed_forward_blocks(root: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in root.named_modules()
+            if isinstance(getattr(getattr(m, "intermediate", None), "dense", None), nn.Linear)
+            and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear)]
+
+
+def mlp_pairs(root: nn.Module) -> list[tuple[str, nn.Sequential, int, int]]:
+    """(name, sequential, i, j): Linear at i feeds Linear at j through element-wise layers only."""
+    pairs = []
+    for name, seq in root.named_modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        layers = list(seq)
+        for i, first in enumerate(layers):
+            if not isinstance(first, nn.Linear):
+                continue
+            j = i + 1
+            while j < len(layers) and isinstance(layers[j], ELEMENTWISE):
+                j += 1
+            if j < len(layers) and isinstance(layers[j], nn.Linear) and j > i + 1:
+                pairs.append((name, seq, i, j))
+    return pairs
+
+
+def set_heads(attention: nn.Module) -> None:
+    """Make the attention module's head bookkeeping agree with its (possibly narrower) Q projection."""
+    inner = attention.self
+    width = inner.query.out_features
+    inner.num_attention_heads = width // inner.attention_head_size
+    inner.all_head_size = width
+
+
+class Prune:
+    name = "prune"
+    kind = "compressor"
+    Config = PruneConfig
+
+    def __init__(self, config: PruneConfig, ctx: BuildContext | None = None) -> None:
+        self.config = config
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.recovery: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, model: Any, ctx: Any) -> Any:
+        self.stages = {}
+        for key in chosen_stages(model, self.config.stages, self.name):
+            root = model.stage_objects[key]
+            before = sum(p.numel() for p in root.parameters())
+            entry: dict[str, Any] = {"parameters_before": before}
+            if "heads" in self.config.units:
+                entry["heads"] = self._prune_heads(root)
+            if "ffn" in self.config.units:
+                entry["ffn_units"] = self._prune_ffn(root)
+            if "mlp" in self.config.units:
+                entry["mlp_units"] = self._prune_mlps(root)
+            entry["parameters_after"] = sum(p.numel() for p in root.parameters())
+            if entry["parameters_after"] == before:
+                entry["note"] = ("nothing prunable: no attention heads, transformer feed-forward blocks or "
+                                 "Sequential MLPs (message-passing layers are not pruned)")
+            self.stages[key] = entry
+        if not any(e["parameters_after"] < e["parameters_before"] for e in self.stages.values()):
+            raise ManifestError(f"prune: nothing to prune in stages {sorted(self.stages)} with units "
+                                f"{self.config.units}", hint="name stages that hold transformer layers or MLPs")
+        if self.config.recovery_epochs:
+            if ctx.finetune is None:
+                raise ManifestError("prune: recovery_epochs > 0 needs the training data, which is not at hand here",
+                                    hint="set recovery_epochs = 0")
+            self.recovery = ctx.finetune(model, self.config.recovery_epochs, self.config.recovery_lr)
+        return model
+
+    def _prune_heads(self, root: nn.Module) -> list[int]:
+        before = after = 0
+        for _, block in attention_blocks(root):
+            inner, out = block.self, block.output
+            size = inner.attention_head_size
+            heads = inner.query.out_features // size
+            if heads <= 1:
+                continue
+
+            def per_head(w: torch.Tensor) -> torch.Tensor:
+                return w.detach().float().reshape(heads, -1).pow(2).sum(1)
+
+            scores = (per_head(inner.query.weight) + per_head(inner.key.weight) + per_head(inner.value.weight)
+                      + per_head(out.dense.weight.t().contiguous())).sqrt()
+            keep = _keep(scores, self.config.amount)
+            rows = (keep[:, None] * size + torch.arange(size)).reshape(-1).to(inner.query.weight.device)
+            for name in ("query", "key", "value"):
+                setattr(inner, name, shrink_linear(getattr(inner, name), rows=rows))
+            out.dense = shrink_linear(out.dense, cols=rows)
+            set_heads(block)
+            before, after = before + heads, after + len(keep)
+        return [before, after]
+
+    def _prune_ffn(self, root: nn.Module) -> list[int]:
+        before = after = 0
+        for _, block in feed_forward_blocks(root):
+            up, down = block.intermediate.dense, block.output.dense
+            scores = (up.weight.detach().float().pow(2).sum(1) + down.weight.detach().float().pow(2).sum(0)).sqrt()
+            keep = _keep(scores, self.config.amount).to(up.weight.device)
+            block.intermediate.dense = shrink_linear(up, rows=keep)
+            block.output.dense = shrink_linear(down, cols=keep)
+            before, after = before + up.out_features, after + len(keep)
+        return [before, after]
+
+    def _prune_mlps(self, root: nn.Module) -> list[int]:
+        before = after = 0
+        for _, seq, i, j in mlp_pairs(root):
+            first, second = seq[i], seq[j]
+            if first.out_features <= 1:
+                continue
+            scores = (first.weight.detach().float().pow(2).sum(1) + second.weight.detach().float().pow(2).sum(0)).sqrt()
+            keep = _keep(scores, self.config.amount).to(first.weight.device)
+            seq[i] = shrink_linear(first, rows=keep)
+            seq[j] = shrink_linear(second, cols=keep)
+            before, after = before + first.out_features, after + len(keep)
+        return [before, after]
+
+    # ---------------------------------------------------------------- restore
+
+    def restore(self, model: Any, ctx: Any) -> Any:
+        """On load: every Linear of the chosen stages takes the shape its stored weight has."""
+        shapes = ctx.stored_shapes or {}
+        if not shapes:
+            raise ArtifactError("prune: the artifact's weight shapes are unknown, so the pruned layers cannot be rebuilt")
+        names = {id(m): n for n, m in model.named_modules()}
+        for key in chosen_stages(model, self.config.stages, self.name):
+            root = model.stage_objects[key]
+            for parent_name, parent in list(root.named_modules()):
+                for child_name, child in list(parent.named_children()):
+                    if not isinstance(child, nn.Linear):
+                        continue
+                    name = names[id(child)]  # a later int8 step stores the same [out, in] as weight_int8
+                    stored = shapes.get(f"{name}.weight") or shapes.get(f"{name}.weight_int8")
+                    if stored is None or tuple(child.weight.shape) == tuple(stored):
+                        continue
+                    resized = nn.Linear(stored[1], stored[0], bias=child.bias is not None,
+                                        device=child.weight.device, dtype=child.weight.dtype)
+                    setattr(parent, child_name, resized)
+            for _, block in attention_blocks(root):
+                set_heads(block)
+        return model
+
+    def report(self) -> dict[str, Any]:
+        return {"amount": self.config.amount, "units": list(self.config.units), "stages": self.stages,
+                "recovery": self.recovery}
