@@ -118,3 +118,41 @@ def profile(model: Any, backend: Any, samples: list[dict[str, Any]], seconds: fl
         b = row["batch_size"]
         out[f"p50_ms_batch{b}"], out[f"p90_ms_batch{b}"] = row["p50_ms"], row["p90_ms"]
     return out
+
+
+def stage_times(model: Any, backend: Any, samples: list[dict[str, Any]], batch_size: int = 32,
+                repeats: int = 5) -> dict[str, float]:
+    """Where a forward pass spends its time: median milliseconds per batch of ``batch_size`` in each stage
+    module (forward hooks, so an encoder's preprocessing counts as its own), plus ``other`` (the scheduler,
+    stages that are not modules, moving tensors) and ``total``."""
+    import torch
+
+    model.eval()
+    spent: dict[str, list[float]] = {}
+    started: dict[str, float] = {}
+    handles = []
+    for key, stage in model.stage_objects.items():
+        if isinstance(stage, torch.nn.Module):
+            handles.append(stage.register_forward_pre_hook(lambda m, a, key=key: started.__setitem__(key, time.perf_counter())))
+            handles.append(stage.register_forward_hook(
+                lambda m, a, o, key=key: spent.setdefault(key, []).append(time.perf_counter() - started[key])))
+    chunk = (samples * (batch_size // max(len(samples), 1) + 1))[:batch_size]
+    totals = []
+    try:
+        with torch.inference_mode():
+            with backend.autocast():
+                model(chunk)  # warm-up
+            spent.clear()
+            for _ in range(repeats):
+                t = time.perf_counter()
+                with backend.autocast():
+                    model(chunk)
+                totals.append(time.perf_counter() - t)
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = {key: 1000 * statistics.median(times) for key, times in spent.items()}
+    total = 1000 * statistics.median(totals)
+    out["other"] = max(total - sum(out.values()), 0.0)
+    out["total"] = total
+    return out

@@ -53,14 +53,19 @@ def parse_with(text: str) -> dict[str, Any]:
 def finetuner(splits: dict[str, list[dict[str, Any]]], task: Any, train: Any, autocast: Any, seed: int,
               progress: Any = None) -> Callable[..., dict[str, Any]]:
     """A compressor's recovery training (``BuildContext.finetune``): the manifest's ``[train]`` settings with the
-    compressor's epochs and learning rate, no warm-up, restarts or encoder pretraining."""
+    compressor's epochs and learning rate, no warm-up, restarts or encoder pretraining; optionally distilled from a
+    ``teacher`` pipeline (see :func:`autoglm_sdk.trainer.fit`)."""
 
-    def finetune(model: Any, epochs: int, lr: float) -> dict[str, Any]:
+    def finetune(model: Any, epochs: int, lr: float, teacher: Any = None, distill_weight: float = 0.5,
+                 temperature: float = 2.0) -> dict[str, Any]:
         from autoglm_sdk.trainer import fit
 
         config = train.model_copy(update={"epochs": epochs, "lr": lr, "warmup_epochs": 0, "restarts": 1,
                                           "pretrain_encoders": None, "patience": 0})
-        result = fit(model, splits, task, config, seed=seed, autocast=autocast, progress=progress)
+        if teacher is not None:
+            teacher.eval()
+        result = fit(model, splits, task, config, seed=seed, autocast=autocast, progress=progress, teacher=teacher,
+                     distill_weight=distill_weight, temperature=temperature)
         return {"epochs": len(result.history), "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val}
 
     return finetune

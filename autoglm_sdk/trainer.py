@@ -181,6 +181,9 @@ def fit(
     fingerprint: dict[str, str] | None = None,
     modalities: tuple[str, ...] = (),
     stage_lr_scale: dict[str, float] | None = None,
+    teacher: Any = None,
+    distill_weight: float = 0.5,
+    temperature: float = 2.0,
 ) -> TrainResult:
     """Train on ``splits['train']``, keep the weights of the best ``splits['val']`` epoch.
 
@@ -191,6 +194,9 @@ def fit(
     ``resume`` as well, training continues after the saved epoch, provided the
     saved ``fingerprint`` (what the training depends on) equals this one.
     ``stage_lr_scale`` multiplies the learning rate of the named stages' parameters (0 freezes them).
+    With a ``teacher`` (a frozen pipeline, e.g. the model before pruning), the task loss becomes
+    ``(1 - distill_weight) * CE + distill_weight * T² * KL(teacher || student)`` at ``temperature`` T
+    (knowledge distillation: the teacher's soft targets carry more than the labels).
     """
     train = splits.get("train") or []
     val = splits.get("val") or []
@@ -232,6 +238,9 @@ def fit(
                     pred = model(chunk)
                 logits, targets = scored(pred, chunk, task)
                 loss = config.task_weight * F.cross_entropy(logits.float(), targets)
+                if teacher is not None:
+                    loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(
+                        logits, teacher, chunk, task, temperature, autocast)
                 if getattr(model, "alignment", None) is not None and config.alignment is not None:
                     loss = loss + config.alignment.weight * alignment_loss(model, pred, chunk)
                 loss.backward()
@@ -280,6 +289,16 @@ def fit(
         result.best_val = float("nan")
     result.seconds = time.perf_counter() - started
     return result
+
+
+def distillation_loss(logits: torch.Tensor, teacher: Any, chunk: list[dict[str, Any]], task: TaskSpec,
+                      temperature: float, autocast: Any = None) -> torch.Tensor:
+    """``T² * KL(teacher || student)`` on softened distributions (Hinton et al.); T² keeps the gradient scale."""
+    with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
+        target, _ = scored(teacher(chunk), chunk, task)
+    soft = F.log_softmax(target.float() / temperature, -1)
+    return temperature ** 2 * F.kl_div(F.log_softmax(logits.float() / temperature, -1), soft, log_target=True,
+                                       reduction="batchmean")
 
 
 @dataclass

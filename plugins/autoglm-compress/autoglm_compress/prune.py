@@ -22,6 +22,7 @@ stored shapes before the weights are read.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -112,6 +113,7 @@ class Prune:
 
     def apply(self, model: Any, ctx: Any) -> Any:
         self.stages = {}
+        teacher = self._teacher(model) if self.config.recovery_epochs and self.config.distill and ctx.finetune else None
         for key in chosen_stages(model, self.config.stages, self.name):
             root = model.stage_objects[key]
             before = sum(p.numel() for p in root.parameters())
@@ -134,8 +136,21 @@ class Prune:
             if ctx.finetune is None:
                 raise ManifestError("prune: recovery_epochs > 0 needs the training data, which is not at hand here",
                                     hint="set recovery_epochs = 0")
-            self.recovery = ctx.finetune(model, self.config.recovery_epochs, self.config.recovery_lr)
+            self.recovery = ctx.finetune(model, self.config.recovery_epochs, self.config.recovery_lr, teacher=teacher,
+                                         distill_weight=self.config.distill, temperature=self.config.temperature)
+            self.recovery["distilled_from"] = "the unpruned pipeline" if teacher is not None else None
         return model
+
+    @staticmethod
+    def _teacher(model: Any) -> Any:
+        """A frozen copy of the unpruned pipeline (without its backend runners, which hold sessions)."""
+        runners, model.stage_runners = getattr(model, "stage_runners", {}), {}
+        try:
+            teacher = copy.deepcopy(model)
+        finally:
+            model.stage_runners = runners
+        teacher.runners_active = False
+        return teacher.eval().requires_grad_(False)
 
     def _prune_heads(self, root: nn.Module) -> list[int]:
         before = after = 0

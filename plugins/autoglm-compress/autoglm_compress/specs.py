@@ -78,6 +78,10 @@ class PruneConfig(PluginConfig):
         "validation epoch is kept."
     )
     recovery_lr: float = Field(5e-5, gt=0, description="Learning rate of the recovery fine-tune.")
+    distill: float = Field(
+        0.5, ge=0, le=1, description="Weight of distillation from the unpruned pipeline in the recovery loss "
+        "(0 = labels only, 1 = the teacher's soft targets only).")
+    temperature: float = Field(2.0, gt=0, description="Softmax temperature of the distillation targets.")
 
 
 prune = PluginSpec(
