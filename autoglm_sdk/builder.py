@@ -207,11 +207,12 @@ def build(
     set_runners_active(model, True)  # final weights: stages on ONNX Runtime / torch.compile export or compile now
     metrics = evaluate_all(model)
     timings["eval_seconds"] = time.perf_counter() - t
-    from autoglm_sdk.compression import compress_steps, finetuner
+    from autoglm_sdk.compression import calibration_samples, compress_steps, finetuner
 
     model, compression, metrics = compress_steps(
         model, backend, manifest.compress, evaluate_all, dataset.splits["val"], metrics, dataset.task, seed,
-        log, finetuner(dataset.splits, dataset.task, manifest.train, backend.autocast, seed, progress))
+        log, finetuner(dataset.splits, dataset.task, manifest.train, backend.autocast, seed, progress),
+        calibration_samples(dataset.splits["train"]))
 
     crossmodal = None
     encoders = [k for k in manifest.stages if k.startswith("encoders.")]

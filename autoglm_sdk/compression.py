@@ -71,20 +71,29 @@ def finetuner(splits: dict[str, list[dict[str, Any]]], task: Any, train: Any, au
     return finetune
 
 
+def calibration_samples(train: list[dict[str, Any]], count: int = 512) -> list[dict[str, Any]]:
+    """The training samples compressors measure activations on: the first ``count`` (the split is shuffled
+    at generation; a fixed slice keeps builds reproducible)."""
+    return train[:count]
+
+
 def compress_steps(model: Any, backend: Any, sections: list[Any], evaluate_all: Callable[[Any], dict[str, Any]],
                    profiled: list[dict[str, Any]], metrics: dict[str, Any], task: Any, seed: int,
                    log: Callable[[str], None] = lambda message: None,
-                   finetune: Callable[..., dict[str, Any]] | None = None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+                   finetune: Callable[..., dict[str, Any]] | None = None,
+                   calibration: list[dict[str, Any]] | None = None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
     """Apply ``sections`` (resolved ``[[compress]]`` sections) in order; returns the model, one report entry per
     step and the metrics after the last one. ``metrics`` are the metrics before the first step; ``finetune``
-    is handed to compressors that train to recover (see :func:`finetuner`)."""
+    is handed to compressors that train to recover (see :func:`finetuner`), ``calibration`` (training samples)
+    to those that measure activations."""
     from autoglm_sdk.bench import profile
     from autoglm_sdk.pipeline import set_runners_active
 
     steps = []
     before_profile = profile(model, backend, profiled) if sections else None
     for section in sections:  # in order; each sees the previous one's output
-        ctx = BuildContext(task=task, seed=seed, device=backend.device, stage=section.key, finetune=finetune)
+        ctx = BuildContext(task=task, seed=seed, device=backend.device, stage=section.key, finetune=finetune,
+                           calibration=calibration)
         compressor = section.spec.create(section.config, ctx)
         t = time.perf_counter()
         set_runners_active(model, False)  # the weights change: exported or compiled stages are redone after
@@ -137,7 +146,7 @@ def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: 
                          progress)
     model, steps, metrics = compress_steps(pipeline.model, pipeline.backend, manifest.compress[len(existing):],
                                            evaluate_all, splits["val"], evaluate_all(pipeline.model), pipeline.task,
-                                           manifest.pipeline.seed, log, finetune)
+                                           manifest.pipeline.seed, log, finetune, calibration_samples(splits["train"]))
     report["compression"] = list(report.get("compression") or []) + steps
     report["metrics"] = metrics
     lock["manifest"] = manifest.resolved()

@@ -101,6 +101,8 @@ class BuildContext:
     #: compressors only: ``finetune(model, epochs, lr) -> dict`` trains the whole pipeline on the training split
     #: (best validation epoch kept) and returns its figures; None where no training data is at hand
     finetune: Callable[..., dict[str, Any]] | None = None
+    #: compressors only: training samples to measure activations on (calibration); None where none are at hand
+    calibration: list[Any] | None = None
     #: compressors' ``restore`` only: the stored weights' shapes by state-dict key, for structures that shrank
     stored_shapes: Mapping[str, tuple[int, ...]] | None = None
 

@@ -53,7 +53,7 @@ def minilm_manifest(args) -> dict:
     return {
         "pipeline": {"name": "kinship-minilm", "seed": 0},
         "data": {"plugin": "kinship", "train": {"hops": [2], "stories": args.stories},
-                 "val": {"hops": [2], "stories": 500}, "test": {"hops": [2], "stories": 500}},
+                 "val": {"hops": [2], "stories": 500}, "test": {"hops": [2], "stories": args.test_stories}},
         "encoders": {"text": {"plugin": "bert", "pretrained": str(checkpoint), "max_length": 80, "pooling": "mean"}},
         "decoder": {"plugin": "classifier", "hidden": 128},
         "train": {"epochs": args.epochs, "lr": 1e-4, "batch_size": 32, "schedule": "linear", "warmup_epochs": 1,
@@ -62,12 +62,28 @@ def minilm_manifest(args) -> dict:
     }
 
 
-def variants(args) -> dict[str, list[dict]]:
+def variants(args) -> dict[str, tuple[str, list[dict]]]:
+    """Each variant: the variant it starts from and the compressors applied to it (pruned+int8 reuses pruned)."""
     prune = {"plugin": "prune", "amount": args.prune, "recovery_epochs": args.recovery, "recovery_lr": 1e-4}
-    return {"fp32": [], "pruned": [prune], "int8": [{"plugin": "int8"}], "pruned+int8": [prune, {"plugin": "int8"}]}
+    return {"fp32": ("", []), "pruned": ("fp32", [prune]), "int8": ("fp32", [{"plugin": "int8"}]),
+            "pruned+int8": ("pruned", [{"plugin": "int8"}])}
 
 
-def compare(path: Path, tmp: Path, args, chosen: dict[str, list[dict]]) -> dict:
+def on_onnxruntime(pipeline, stage: str):
+    """Run ``stage`` of a loaded pipeline on the onnxruntime backend with ONNX Runtime's INT8 quantiser."""
+    from autoglm_backends.onnxrt import OnnxRuntimeBackend
+    from autoglm_backends.specs import OnnxRuntimeConfig
+    from autoglm_sdk.pipeline import set_runners_active
+
+    runner = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage(stage, pipeline.model.stage_objects[stage], {},
+                                                                explicit=True)
+    runner.quantize_int8()
+    pipeline.model.stage_runners = {stage: runner}
+    set_runners_active(pipeline.model, True)
+    return pipeline
+
+
+def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]]], onnx_stage: str | None = None) -> dict:
     """Make every variant of the artifact at ``path``, then load and time each in turn."""
     from autoglm_sdk import load
     from autoglm_sdk.bench import profile
@@ -76,26 +92,42 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, list[dict]]) -> dict:
     from autoglm_sdk.trainer import evaluate
 
     made = {"fp32": path}
-    details = {}
-    for name, sections in chosen.items():
+    details: dict[str, dict] = {}
+    for name, (start, sections) in chosen.items():
         if not sections:
             continue
+        if start not in made:
+            details[name] = {"error": f"{start} was not made"}
+            continue
         say(f"  compressing: {name}")
+        t = time.perf_counter()
         try:
-            report = compress_artifact(path, sections, tmp / f"{path.name}-{name}", overwrite=True)
+            report = compress_artifact(made[start], sections, tmp / f"{path.name}-{name}", overwrite=True)
         except AutoGLMError as exc:  # e.g. nothing prunable: the table says so instead of a number
             details[name] = {"error": exc.message}
             continue
         made[name] = tmp / f"{path.name}-{name}"
         details[name] = {step["plugin"]: step["details"] for step in report["compression"]}
+        details[name]["seconds"] = time.perf_counter() - t
+    loads = {name: (lambda a=artifact: load(a)) for name, artifact in made.items()}
+    if onnx_stage and "pruned" in made:
+        loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
     rows = {}
-    for name, artifact in made.items():
-        pipeline = load(artifact)
+    for name, make in loads.items():
+        pipeline = make()
         val, test = pipeline.data_split("val"), pipeline.data_split("test")
-        row = profile(pipeline.model, pipeline.backend, val, seconds=args.seconds)
-        row["val_accuracy"] = evaluate(pipeline.model, val, pipeline.task, 64)["accuracy"]
-        row["test_accuracy"] = evaluate(pipeline.model, test, pipeline.task, 64)["accuracy"]
-        row["details"] = details.get(name)
+        row = {"val_accuracy": evaluate(pipeline.model, val, pipeline.task, 64)["accuracy"],  # exports first
+               "test_accuracy": evaluate(pipeline.model, test, pipeline.task, 64)["accuracy"]}
+        row.update(profile(pipeline.model, pipeline.backend, val, seconds=args.seconds))
+        if name.endswith("(onnxruntime)"):
+            from autoglm_sdk.bench import footprint
+
+            described = pipeline.model.stage_runners[onnx_stage].describe()
+            # what is deployed: the encoder's quantised ONNX file and the other stages' weights
+            row["bytes"] += described["onnx_bytes"] - footprint(pipeline.model.stage_objects[onnx_stage])["bytes"]
+            row["details"] = {"runner": described}
+        else:
+            row["details"] = details.get(name)
         rows[name] = row
         say(f"  {name}: {row['bytes']:,} bytes, p50 b1 {row['p50_ms_batch1']:.2f} ms, b32 {row['p50_ms_batch32']:.1f} ms,"
             f" val {row['val_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
@@ -115,7 +147,8 @@ def transformer_rows(args, tmp: Path) -> dict:
     report = build(validate_manifest(minilm_manifest(args)), path).report
     say(f"  built in {time.perf_counter() - t:.0f} s")
     return {"parameters": report["model"]["parameters"], "epochs": args.epochs, "train_stories": args.stories,
-            "build_seconds": report["timings"]["total_seconds"], "rows": compare(path, tmp, args, variants(args))}
+            "build_seconds": report["timings"]["total_seconds"],
+            "rows": compare(path, tmp, args, variants(args), onnx_stage="encoders.text")}
 
 
 def pipeline_rows(args, tmp: Path) -> dict:
@@ -130,7 +163,7 @@ def pipeline_rows(args, tmp: Path) -> dict:
         overrides = ["pipeline.baselines=[]"] + ([f"train.epochs={args.pipeline_epochs}"] if args.pipeline_epochs else [])
         path = tmp / label.split()[1]
         build(load_manifest(manifest_path, overrides), path)
-        chosen = {**variants(args), "bf16": [{"plugin": "bf16"}]}
+        chosen = {**variants(args), "bf16": ("fp32", [{"plugin": "bf16"}])}
         entry = {"rows": compare(path, tmp, args, chosen)}
         pipeline = load(path)
         entry["stage_ms_batch32"] = stage_times(pipeline.model, pipeline.backend, pipeline.data_split("val"), 32)
@@ -277,6 +310,8 @@ def markdown(meta: dict, results: dict) -> str:
         lines += ["", f"onnxruntime INT8 is {base['batch1'][0] / q['batch1'][0]:.2f}× as fast as eager FP32 at batch 1 "
                   f"and {base['batch32'][0] / q['batch32'][0]:.2f}× at batch 32, agreeing on {q['agreement']:.1%} of "
                   "stories. Bytes of the onnxruntime rows are the exported ONNX file.", ""]
+    lines += ["Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's quantised ONNX file "
+              "plus the other stages' safetensors weights.", ""]
     return "\n".join(lines)
 
 
@@ -287,7 +322,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs of the MiniLM classifier")
     parser.add_argument("--stories", type=int, default=2000, help="training stories of the MiniLM classifier")
     parser.add_argument("--prune", type=float, default=0.5, help="prune amount (heads, feed-forward and MLP units)")
-    parser.add_argument("--recovery", type=int, default=3, help="recovery fine-tune epochs after pruning")
+    parser.add_argument("--recovery", type=int, default=4, help="recovery fine-tune epochs after pruning")
+    parser.add_argument("--test-stories", type=int, default=2000,
+                        help="held-out stories the MiniLM variants are compared on (validation picks epochs)")
     parser.add_argument("--pipeline-epochs", type=int, default=0, help="override train.epochs of the kinship pipelines")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per story for the BERT-base encoder")
     parser.add_argument("--agreement-stories", type=int, default=256, help="stories for the BERT-base agreement")

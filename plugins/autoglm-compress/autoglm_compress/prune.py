@@ -1,8 +1,11 @@
 """``prune``: structured pruning by tensor surgery, then a short recovery fine-tune.
 
-Three kinds of unit are removed, each scored by the L2 norm of the weights
-that read and write it (magnitude importance), the weakest ``amount`` of each
-group going:
+Three kinds of unit are removed, the weakest ``amount`` of each group going.
+A unit's score is, by default, its mean absolute activation on training
+samples times the norm of the weights that read it (how much of the layer's
+output it carries; ``importance = "activation"``), or the L2 norm of every
+weight that writes or reads it (``"magnitude"``, also used when no samples are
+at hand). The units:
 
 * attention heads of transformer layers (a module with ``self.query``,
   ``self.key``, ``self.value`` and ``output.dense``, as in BERT, RoBERTa, MiniLM
@@ -108,13 +111,23 @@ class Prune:
         self.config = config
         self.stages: dict[str, dict[str, Any]] = {}
         self.recovery: dict[str, Any] | None = None
+        self._activation: dict[int, torch.Tensor] = {}
+        self.importance = config.importance
 
     # ------------------------------------------------------------------ apply
 
     def apply(self, model: Any, ctx: Any) -> Any:
         self.stages = {}
         teacher = self._teacher(model) if self.config.recovery_epochs and self.config.distill and ctx.finetune else None
-        for key in chosen_stages(model, self.config.stages, self.name):
+        keys = chosen_stages(model, self.config.stages, self.name)
+        self._activation, self.importance = {}, self.config.importance
+        if self.config.importance == "activation":
+            if ctx.calibration:
+                self._calibrate(model, [model.stage_objects[k] for k in keys],
+                                ctx.calibration[: self.config.calibration_samples])
+            else:  # e.g. the contract kit's bare model: no samples to measure on
+                self.importance = "magnitude (no calibration samples at hand)"
+        for key in keys:
             root = model.stage_objects[key]
             before = sum(p.numel() for p in root.parameters())
             entry: dict[str, Any] = {"parameters_before": before}
@@ -152,6 +165,54 @@ class Prune:
         teacher.runners_active = False
         return teacher.eval().requires_grad_(False)
 
+    def _column_scores(self, consumer: nn.Linear, producers: list[nn.Linear]) -> torch.Tensor:
+        """Importance of each input column of ``consumer`` (one unit each): with calibration data, the unit's
+        mean |activation| times the norm of the weights that read it (what removing it takes out of the output);
+        otherwise the L2 norm of every weight that writes or reads it."""
+        reads = consumer.weight.detach().float()
+        activation = self._activation.get(id(consumer))
+        if activation is not None:
+            return activation.to(reads.device) * reads.norm(dim=0)
+        squares = reads.pow(2).sum(0)
+        for producer in producers:
+            squares = squares + producer.weight.detach().float().pow(2).sum(1)
+        return squares.sqrt()
+
+    def _consumers(self, root: nn.Module) -> list[nn.Linear]:
+        """The Linears whose input columns are the units this pruner may remove."""
+        out = []
+        if "heads" in self.config.units:
+            out += [block.output.dense for _, block in attention_blocks(root)]
+        if "ffn" in self.config.units:
+            out += [block.output.dense for _, block in feed_forward_blocks(root)]
+        if "mlp" in self.config.units:
+            out += [seq[j] for _, seq, _, j in mlp_pairs(root)]
+        return out
+
+    def _calibrate(self, model: Any, roots: list[nn.Module], samples: list[Any]) -> None:
+        """Mean |input| of every consumer's columns over ``samples`` (the pipeline run eagerly, no gradients)."""
+        sums: dict[int, torch.Tensor] = {}
+        rows: dict[int, int] = {}
+
+        def record(module: nn.Module, args: tuple) -> None:
+            x = args[0].detach().float()
+            flat = x.reshape(-1, x.size(-1))
+            sums[id(module)] = sums.get(id(module), 0) + flat.abs().sum(0)
+            rows[id(module)] = rows.get(id(module), 0) + flat.size(0)
+
+        handles = [c.register_forward_pre_hook(record) for root in roots for c in self._consumers(root)]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for i in range(0, len(samples), 32):
+                    model(samples[i:i + 32])
+        finally:
+            for handle in handles:
+                handle.remove()
+            model.train(was_training)
+        self._activation = {key: total / rows[key] for key, total in sums.items()}
+
     def _prune_heads(self, root: nn.Module) -> list[int]:
         before = after = 0
         for _, block in attention_blocks(root):
@@ -160,13 +221,8 @@ class Prune:
             heads = inner.query.out_features // size
             if heads <= 1:
                 continue
-
-            def per_head(w: torch.Tensor) -> torch.Tensor:
-                return w.detach().float().reshape(heads, -1).pow(2).sum(1)
-
-            scores = (per_head(inner.query.weight) + per_head(inner.key.weight) + per_head(inner.value.weight)
-                      + per_head(out.dense.weight.t().contiguous())).sqrt()
-            keep = _keep(scores, self.config.amount)
+            columns = self._column_scores(out.dense, [inner.query, inner.key, inner.value])
+            keep = _keep(columns.reshape(heads, size).sum(1), self.config.amount)
             rows = (keep[:, None] * size + torch.arange(size)).reshape(-1).to(inner.query.weight.device)
             for name in ("query", "key", "value"):
                 setattr(inner, name, shrink_linear(getattr(inner, name), rows=rows))
@@ -179,8 +235,7 @@ class Prune:
         before = after = 0
         for _, block in feed_forward_blocks(root):
             up, down = block.intermediate.dense, block.output.dense
-            scores = (up.weight.detach().float().pow(2).sum(1) + down.weight.detach().float().pow(2).sum(0)).sqrt()
-            keep = _keep(scores, self.config.amount).to(up.weight.device)
+            keep = _keep(self._column_scores(down, [up]), self.config.amount).to(up.weight.device)
             block.intermediate.dense = shrink_linear(up, rows=keep)
             block.output.dense = shrink_linear(down, cols=keep)
             before, after = before + up.out_features, after + len(keep)
@@ -192,8 +247,7 @@ class Prune:
             first, second = seq[i], seq[j]
             if first.out_features <= 1:
                 continue
-            scores = (first.weight.detach().float().pow(2).sum(1) + second.weight.detach().float().pow(2).sum(0)).sqrt()
-            keep = _keep(scores, self.config.amount).to(first.weight.device)
+            keep = _keep(self._column_scores(second, [first]), self.config.amount).to(first.weight.device)
             seq[i] = shrink_linear(first, rows=keep)
             seq[j] = shrink_linear(second, cols=keep)
             before, after = before + first.out_features, after + len(keep)
@@ -225,5 +279,6 @@ class Prune:
         return model
 
     def report(self) -> dict[str, Any]:
-        return {"amount": self.config.amount, "units": list(self.config.units), "stages": self.stages,
+        return {"amount": self.config.amount, "units": list(self.config.units), "importance": self.importance,
+                "stages": self.stages,
                 "recovery": self.recovery}

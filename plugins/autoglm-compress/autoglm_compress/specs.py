@@ -73,13 +73,17 @@ class PruneConfig(PluginConfig):
     stages: list[str] = Field(
         default_factory=list, description="Stages to prune (default: every stage with weights)."
     )
+    importance: Literal["activation", "magnitude"] = Field(
+        "activation", description="How units are scored: mean |activation| on training samples times the norm of the "
+        "weights reading it, or the weights' L2 norm alone.")
+    calibration_samples: int = Field(256, ge=1, description="Training samples the activations are measured on.")
     recovery_epochs: int = Field(
         1, ge=0, le=100, description="Epochs of fine-tuning on the training split after pruning (0 = none); the best "
         "validation epoch is kept."
     )
     recovery_lr: float = Field(5e-5, gt=0, description="Learning rate of the recovery fine-tune.")
     distill: float = Field(
-        0.5, ge=0, le=1, description="Weight of distillation from the unpruned pipeline in the recovery loss "
+        0.8, ge=0, le=1, description="Weight of distillation from the unpruned pipeline in the recovery loss "
         "(0 = labels only, 1 = the teacher's soft targets only).")
     temperature: float = Field(2.0, gt=0, description="Softmax temperature of the distillation targets.")
 
