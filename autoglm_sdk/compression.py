@@ -148,6 +148,8 @@ def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: 
                                            evaluate_all, splits["val"], evaluate_all(pipeline.model), pipeline.task,
                                            manifest.pipeline.seed, log, finetune, calibration_samples(splits["train"]))
     report["compression"] = list(report.get("compression") or []) + steps
+    if getattr(model, "stage_runners", None):  # re-exported or recompiled for the compressed weights
+        report.setdefault("backend", {})["runners"] = {k: r.describe() for k, r in model.stage_runners.items()}
     report["metrics"] = metrics
     lock["manifest"] = manifest.resolved()
 

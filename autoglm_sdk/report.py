@@ -87,6 +87,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def runner_summary(runner: dict[str, Any]) -> str:
+    """One line on a stage runner (onnxruntime, compile) for report.md."""
+    if runner.get("eager_reason"):
+        return f"{runner['backend']}: no, eagerly ({runner['eager_reason']})"
+    parts = [runner["backend"]]
+    if runner.get("providers"):
+        parts.append("providers " + ", ".join(runner["providers"]))
+    if runner.get("max_abs_diff_vs_eager") is not None:
+        parts.append(f"export checked against eager PyTorch: max |difference| {runner['max_abs_diff_vs_eager']:.2g}")
+    if runner.get("quantized"):
+        parts.append(f"{runner['quantized']}, max |difference| {runner['int8_max_abs_diff_vs_eager']:.2g}")
+    if runner.get("compile_seconds") is not None:
+        parts.append(f"compiled in {runner['compile_seconds']:.1f} s")
+    elif runner.get("prepare_seconds") is not None:
+        parts.append(f"exported in {runner['prepare_seconds']:.1f} s")
+    return "; ".join(parts)
+
+
 def write_report_md(directory: Path, report: dict[str, Any]) -> None:
     lines = [f"# {report['pipeline']}", ""]
     if report.get("description"):
@@ -188,6 +206,8 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
     lines += ["", "## Backend", "", f"Chosen: `{backend['chosen']}` on `{backend['device']}`."]
     for fb in backend["fallbacks"]:
         lines.append(f"- fell back from `{fb['wanted']}`: {fb['reason']}")
+    for stage, runner in (backend.get("runners") or {}).items():
+        lines.append(f"- `{stage}` runs on {runner_summary(runner)}")
     timings = report["timings"]
     lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {k.removesuffix('_seconds')} | {v:.2f} |" for k, v in timings.items()]

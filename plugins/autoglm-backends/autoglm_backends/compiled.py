@@ -47,7 +47,8 @@ class CompileBackend:
                                      "(apt-get install g++, or set compiler = \"aot_eager\")")
         return BackendStatus(self.name, True, True, True, device=self.device, capabilities={
             "torch": torch.__version__, "compiler": self.config.compiler, "mode": self.config.mode,
-            "dtypes": ["float32", "bfloat16"], "threads": self.config.threads or torch.get_num_threads()})
+            "dtypes": ["float32", "bfloat16"], "threads": self.config.threads or torch.get_num_threads(),
+            "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None})
 
     def prepare(self, module: Any) -> Any:
         if self.config.threads:
