@@ -152,6 +152,10 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
                     ("latency p90, batch 1 (ms)", "p90_ms_batch1", "{:.2f}"),
                     ("latency p50, batch 32 (ms)", "p50_ms_batch32", "{:.2f}"),
                     ("latency p90, batch 32 (ms)", "p90_ms_batch32", "{:.2f}")]
+            if "deployed_bytes" in before or "deployed_bytes" in after:  # stages run from ONNX files
+                rows.insert(1, ("deployed, ONNX files for exported stages (bytes)", "deployed_bytes", "{:,.0f}"))
+                before = {"deployed_bytes": before["bytes"], **before}
+                after = {"deployed_bytes": after["bytes"], **after}
             lines += ["| | before | after | after / before |", "|---|---|---|---|"]
             for label, key, form in rows:
                 ratio = after[key] / before[key] if before[key] else float("nan")
