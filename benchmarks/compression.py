@@ -15,10 +15,11 @@ In one process, with fixed threads:
   graph pipeline the time each stage takes per batch of 32, to show where the
   time goes.
 * **A BERT-base-sized encoder** (768 wide, 12 layers, 85.7M parameters, random
-  weights): eager FP32, eager INT8, and the ``onnxruntime`` backend's runner in
-  FP32 and INT8 (ONNX Runtime's quantiser); agreement is the share of stories
-  for which a fixed random head over the pooled vector picks the same class as
-  eager FP32.
+  weights): eager FP32, pruned, INT8 and pruned+INT8, and the ``onnxruntime``
+  backend's runner in FP32 and INT8 (ONNX Runtime's quantiser); agreement is
+  the share of test stories for which a linear head, fitted to the FP32
+  encoder's pooled vectors of 512 training stories, picks the same class as
+  with eager FP32.
 
 Latency is the median (p50) and 90th percentile of the pipeline's forward
 pass at batch 1 and 32 on the validation split. Writes
@@ -199,7 +200,10 @@ def bert_base_rows(args) -> dict:
     encoder.fit(data)
     encoder.eval()
     stories = data.splits["test"][: args.agreement_stories]
-    head = torch.nn.Linear(768, data.task.num_classes)
+    torch.manual_seed(0)
+    random_head = torch.nn.Linear(768, data.task.num_classes).requires_grad_(False)
+    heads = {"random head": random_head,
+             "fitted probe": probe(encoder, data.splits["train"][: args.probe_stories], data.task.num_classes)}
 
     class Holder(torch.nn.Module):  # what a compressor expects: a pipeline with stage_objects
         def __init__(self, stage: torch.nn.Module) -> None:
@@ -207,9 +211,13 @@ def bert_base_rows(args) -> dict:
             self.stage = stage
             self.stage_objects = {"encoders.text": stage}
 
-    def classes(call) -> torch.Tensor:
+    def classes(call) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            return torch.cat([head(call(stories[i:i + 32]).pooled).argmax(-1) for i in range(0, len(stories), 32)])
+            pooled = torch.cat([call(stories[i:i + 32]).pooled for i in range(0, len(stories), 32)])
+            return {name: head(pooled).argmax(-1) for name, head in heads.items()}
+
+    def agreement(predicted: dict[str, torch.Tensor]) -> dict[str, float]:
+        return {name: float((predicted[name] == reference[name]).float().mean()) for name in heads}
 
     def timed(call, batch_size: int) -> tuple[float, float]:
         batch = stories[:batch_size]
@@ -224,30 +232,78 @@ def bert_base_rows(args) -> dict:
         times.sort()
         return 1000 * times[len(times) // 2], 1000 * times[min(len(times) - 1, int(0.9 * len(times)))]
 
+    torch.manual_seed(0)
     ort_fp32 = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage("encoders.text", encoder, {}, explicit=True)
     ort_int8 = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage("encoders.text", encoder, {}, explicit=True)
     ort_int8.quantize_int8()
     reference = classes(encoder)
+    # how varied the FP32 decisions are: a head that puts every story in one class would agree trivially
+    result_spread = {name: {"classes_used": int(r.unique().numel()),
+                            "largest_class_share": float(r.bincount().max()) / len(r)} for name, r in reference.items()}
     result = {"parameters": sum(p.numel() for p in encoder.parameters()), "max_length": args.max_length,
-              "stories": len(stories)}
+              "stories": len(stories), "fp32_decisions": result_spread}
     calls = {"eager fp32": encoder, "onnxruntime fp32": ort_fp32, "onnxruntime int8": ort_int8}
     for name, call in calls.items():
         say(f"  {name}")
         predicted = classes(call)  # the first call exports (onnxruntime)
         result[name] = {"batch1": timed(call, 1), "batch32": timed(call, 32),
-                        "agreement": float((predicted == reference).float().mean())}
+                        "agreement": agreement(predicted)}
         if name == "eager fp32":
             result[name]["bytes"] = footprint(encoder)["bytes"]
         else:
             result[name]["bytes"] = call.describe()["onnx_bytes"]
             result[name]["export_seconds"] = call.describe()["prepare_seconds"]
+    import copy
+
+    from autoglm_compress.prune import Prune
+    from autoglm_compress.specs import PruneConfig
+
+    def eager_row(model: torch.nn.Module) -> dict:
+        predicted = classes(model)
+        return {"batch1": timed(model, 1), "batch32": timed(model, 32), "bytes": footprint(model)["bytes"],
+                "agreement": agreement(predicted)}
+
+    # random weights: no task to recover on, so pruning here shows speed and size, and how far the outputs move
+    pruned = copy.deepcopy(encoder)
+    Prune(PruneConfig(amount=args.prune, recovery_epochs=0, importance="magnitude")).apply(Holder(pruned),
+                                                                                          BuildContext())
+    say("  eager pruned")
+    result["eager pruned"] = eager_row(pruned)
     say("  eager int8")
     Int8Dynamic(Int8Config()).apply(Holder(encoder), None)
-    predicted = classes(encoder)
-    result["eager int8"] = {"batch1": timed(encoder, 1), "batch32": timed(encoder, 32),
-                            "agreement": float((predicted == reference).float().mean()),
-                            "bytes": footprint(encoder)["bytes"]}
+    result["eager int8"] = eager_row(encoder)
+    say("  eager pruned+int8")
+    Int8Dynamic(Int8Config()).apply(Holder(pruned), None)
+    result["eager pruned+int8"] = eager_row(pruned)
     return result
+
+
+def args_prune(meta: dict) -> float:
+    return float(meta.get("args", {}).get("prune", 0.5))
+
+
+def probe(encoder, samples: list[dict], num_classes: int):
+    """A linear classifier on the FP32 encoder's standardised pooled vectors, trained on ``samples``' labels:
+    the head whose decisions the variants must agree with (a head with learned margins, unlike a random one,
+    whose near-ties over a random encoder's similar vectors flip at the slightest change)."""
+    import torch
+
+    from autoglm_sdk.trainer import class_ids
+
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        features = torch.cat([encoder(samples[i:i + 32]).pooled for i in range(0, len(samples), 32)])
+    mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
+    linear = torch.nn.Linear(features.size(1), num_classes)
+    optimiser = torch.optim.Adam(linear.parameters(), lr=0.01)
+    labels = class_ids(samples)
+    inputs = ((features - mean) / std).clone()
+    for _ in range(300):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(linear(inputs), labels).backward()
+        optimiser.step()
+    linear.requires_grad_(False)
+    return lambda pooled: linear((pooled - mean) / std)
 
 
 def ratio(a: float, b: float) -> str:
@@ -307,17 +363,32 @@ def markdown(meta: dict, results: dict) -> str:
         base = bert["eager fp32"]
         lines += [f"## BERT-base-sized encoder ({bert['parameters']:,} parameters, random weights, "
                   f"{bert['max_length']} tokens max, {bert['stories']} stories)", "",
-                  "| runtime | bytes | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | same class as eager FP32 |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for name in ("eager fp32", "eager int8", "onnxruntime fp32", "onnxruntime int8"):
+                  "| runtime | bytes | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | same class, random head "
+                  "| same class, fitted probe |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for name in ("eager fp32", "eager pruned", "eager int8", "eager pruned+int8", "onnxruntime fp32",
+                     "onnxruntime int8"):
+            if name not in bert:
+                continue
             r = bert[name]
+            agree = r["agreement"] if isinstance(r["agreement"], dict) else {"random head": r["agreement"]}
             lines.append(f"| {name} | {r['bytes']:,} | {r['batch1'][0]:.1f} | {ratio(r['batch1'][0], base['batch1'][0])} | "
                          f"{r['batch1'][1]:.1f} | {r['batch32'][0]:.0f} | {ratio(r['batch32'][0], base['batch32'][0])} | "
-                         f"{r['batch32'][1]:.0f} | {r['agreement']:.3f} |")
+                         f"{r['batch32'][1]:.0f} | {agree.get('random head', float('nan')):.3f} | "
+                         f"{agree.get('fitted probe', float('nan')):.3f} |")
         q = bert["onnxruntime int8"]
+        spread = bert.get("fp32_decisions", {})
         lines += ["", f"onnxruntime INT8 is {base['batch1'][0] / q['batch1'][0]:.2f}× as fast as eager FP32 at batch 1 "
-                  f"and {base['batch32'][0] / q['batch32'][0]:.2f}× at batch 32, agreeing on {q['agreement']:.1%} of "
-                  "stories. Bytes of the onnxruntime rows are the exported ONNX file.", ""]
+                  f"and {base['batch32'][0] / q['batch32'][0]:.2f}× at batch 32. Agreement is the share of "
+                  f"{bert['stories']} test stories given the same class as by eager FP32, under two heads over the "
+                  "pooled vector: a random linear head, and a linear probe fitted to the FP32 encoder's standardised "
+                  "vectors of training stories (stricter: a random encoder's vectors differ little from story to "
+                  "story, and standardising magnifies the quantisation noise along with those differences). FP32 "
+                  "decisions: " + "; ".join(f"{name}: {d['classes_used']} classes used, the largest "
+                                             f"{d['largest_class_share']:.0%} of stories" for name, d in spread.items())
+                  + ". Bytes of the onnxruntime rows are the exported ONNX file. The pruned rows remove "
+                  f"{args_prune(meta):.0%} of the heads and feed-forward units by weight magnitude with no recovery "
+                  "(random weights have no task to recover on), so their agreement shows how far pruning alone moves "
+                  "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table).", ""]
     lines += ["Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's quantised ONNX file "
               "plus the other stages' safetensors weights.", ""]
     return "\n".join(lines)
@@ -336,6 +407,8 @@ def main() -> None:
     parser.add_argument("--pipeline-epochs", type=int, default=0, help="override train.epochs of the kinship pipelines")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per story for the BERT-base encoder")
     parser.add_argument("--agreement-stories", type=int, default=256, help="stories for the BERT-base agreement")
+    parser.add_argument("--probe-stories", type=int, default=512,
+                        help="training stories the BERT-base agreement head is fitted on")
     parser.add_argument("--only", choices=["transformer", "pipelines", "bert_base"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--markdown-only", action="store_true",
@@ -363,6 +436,9 @@ def main() -> None:
             "platform": platform.platform(), "threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M"),
             "args": vars(args)}
     RESULTS.mkdir(exist_ok=True)
+    if args.only and (RESULTS / "compression.json").exists():  # a partial run keeps the other parts' results
+        results = {**{k: v for k, v in json.loads((RESULTS / "compression.json").read_text()).items()
+                      if k != "meta"}, **results}
     (RESULTS / "compression.json").write_text(json.dumps({"meta": meta, **results}, indent=2, default=str) + "\n")
     (RESULTS / "compression.md").write_text(markdown(meta, results))
     print((RESULTS / "compression.md").read_text())
