@@ -54,6 +54,7 @@ class Int8Linear(nn.Module):
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
         self._packed: Any = None
         self.kernel = "not run yet"
+        self.per_token = False  # set by Int8Dynamic from its config; not stored: the manifest says it
 
     @classmethod
     def from_linear(cls, linear: nn.Module) -> "Int8Linear":
@@ -86,7 +87,12 @@ class Int8Linear(nn.Module):
         return self._packed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dtype == torch.float32:
+        if self.per_token and x.dtype == torch.float32:
+            try:
+                return self._per_token(x)
+            except (RuntimeError, AttributeError, NotImplementedError):
+                pass  # no int8 matmul for this device or shape: the dequantized weight below
+        elif x.device.type == "cpu" and x.dtype == torch.float32:
             try:
                 flat = x.reshape(-1, self.in_features)
                 out = torch.ops.quantized.linear_dynamic(flat.contiguous(), self._pack())
@@ -96,6 +102,18 @@ class Int8Linear(nn.Module):
                 pass  # no quantized kernel in this PyTorch build: fall through to the dequantized weight
         self.kernel = "dequantized matmul"
         return F.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+
+    def _per_token(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row (token) of ``x`` quantized with its own scale, int8 x int8 -> int32 by ``torch._int_mm``: an
+        outlier token no longer coarsens every other token's quantization, as one scale per batch does."""
+        flat = x.reshape(-1, self.in_features)
+        scale = (flat.abs().amax(1, keepdim=True) / 127).clamp_min(1e-12)
+        q = torch.round(flat / scale).clamp(-127, 127).to(torch.int8)
+        out = torch._int_mm(q, self.weight_int8.t()).float() * scale * self.weight_scale
+        if self.bias is not None:
+            out = out + self.bias
+        self.kernel = "torch._int_mm (per-token activations)"
+        return out.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, int8"
@@ -163,6 +181,8 @@ class Int8Dynamic:
                        and m.weight.numel() >= self.config.min_weights]
             for name, module in targets:
                 replacement = make(module)
+                if isinstance(replacement, Int8Linear):
+                    replacement.per_token = self.config.activations == "per_token"
                 parent_name, _, child = name.rpartition(".")
                 parent = root.get_submodule(parent_name) if parent_name else root
                 setattr(parent, child, replacement)

@@ -48,6 +48,10 @@ class Int8Config(PluginConfig):
         description="Leave linear layers with fewer weights than this in float32 (tiny layers gain nothing and lose "
         "precision).",
     )
+    activations: Literal["per_tensor", "per_token"] = Field(
+        "per_tensor", description="How inputs are quantized on the fly: one scale per batch (PyTorch's "
+        "quantized::linear_dynamic) or one per row/token (torch._int_mm; about as fast here, and more faithful when "
+        "a few tokens have outlying values). Stages on onnxruntime use ONNX Runtime's quantiser (per batch).")
     embeddings: bool = Field(
         True, description="Store embedding tables (token, position) as int8 rows too: 4x smaller, no speed change.")
 

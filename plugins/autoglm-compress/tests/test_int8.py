@@ -16,6 +16,11 @@ class TestInt8Contract(CompressorContract):
     plugin = "int8"
 
 
+class TestInt8PerTokenContract(CompressorContract):
+    plugin = "int8"
+    config = {"activations": "per_token"}
+
+
 def test_int8_linear_is_close_to_the_float_layer_and_uses_the_quantized_kernel():
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 32)
@@ -40,6 +45,21 @@ def test_the_dequantized_fallback_gives_nearly_the_same_answer():
     slow = layer(x.double()).float()  # not float32: the quantized kernel does not apply
     assert layer.kernel == "dequantized matmul"
     assert torch.allclose(fast, slow, atol=0.05)
+
+
+def test_per_token_activations_follow_an_outlier_token_better():
+    torch.manual_seed(3)
+    linear = torch.nn.Linear(64, 32)
+    x = torch.randn(2, 6, 64)
+    x[0, 0] *= 50  # one outlying token: one scale per batch coarsens all the others
+    with torch.no_grad():
+        want = linear(x)
+    per_batch, per_token = Int8Linear.from_linear(linear), Int8Linear.from_linear(linear)
+    per_token.per_token = True
+    error_batch = float((per_batch(x) - want)[:, 1:].abs().max())
+    error_token = float((per_token(x) - want)[:, 1:].abs().max())
+    assert per_token.kernel.startswith("torch._int_mm") and per_batch.kernel == "quantized::linear_dynamic"
+    assert error_token < 0.25 * error_batch
 
 
 def test_state_dict_round_trip_repacks():
