@@ -46,6 +46,10 @@ class OnnxRuntimeConfig(PluginConfig):
         "all", description="ONNX Runtime graph optimisation level (operator fusion and constant folding at 'all').")
     atol: float = Field(1e-4, ge=0, description="Absolute tolerance of the export check against eager PyTorch.")
     rtol: float = Field(1e-3, ge=0, description="Relative tolerance of the export check against eager PyTorch.")
+    quantized_tol: float = Field(
+        0.05, ge=0, description="For a stage that already holds int8 layers (int8 with per-token activations): "
+        "extra tolerance as a fraction of the output's largest value, since int8 rounding differs by one step here "
+        "and there between runtimes.")
     on_mismatch: Literal["error", "eager"] = Field(
         "error", description="When an exported stage's output differs from eager PyTorch: stop the build ('error') or "
         "run that stage eagerly and say why in the report ('eager').",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -190,3 +191,20 @@ def test_encoder_on_compile_reports_its_compile_time(tmp_path):
     runner = report["backend"]["runners"]["encoders.text"]
     assert runner["backend"] == "compile" and runner["eager_reason"] is None
     assert runner["compile_seconds"] > 0 and runner["input_shapes_timed"] >= 1
+
+
+def test_per_token_int8_layers_export_as_matmul_integer():
+    pytest.importorskip("autoglm_compress")
+    from autoglm_compress.int8 import Int8Linear
+
+    torch.manual_seed(0)
+    layer = Int8Linear.from_linear(torch.nn.Linear(16, 8))
+    layer.per_token = True
+    stage = torch.nn.Sequential(layer, torch.nn.ReLU())
+    runner = make("onnxruntime").wrap_stage("s", stage, {}, explicit=True)
+    x = torch.randn(4, 16)
+    assert torch.allclose(runner(x), stage(x), atol=1e-4)
+    import onnx
+
+    graph = onnx.load(str(next(Path(runner._dir.name).glob("*.onnx")))).graph
+    assert "MatMulInteger" in {node.op_type for node in graph.node}

@@ -169,7 +169,7 @@ class Int8Dynamic:
         self.onnx_stages: list[str] = []
         for key in chosen_stages(model, self.config.stages, self.name):
             runner = getattr(model, "stage_runners", {}).get(key)
-            if hasattr(runner, "quantize_int8") and not runner.eager_reason:
+            if hasattr(runner, "quantize_int8") and not runner.eager_reason and self.config.activations == "per_tensor":
                 # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
                 # its PyTorch weights stay float32 (they are what gets exported)
                 runner.quantize_int8()
