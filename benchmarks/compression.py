@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -70,8 +71,10 @@ def minilm_manifest(args) -> dict:
 def variants(args) -> dict[str, tuple[str, list[dict]]]:
     """Each variant: the variant it starts from and the compressors applied to it (pruned+int8 reuses pruned)."""
     prune = {"plugin": "prune", "amount": args.prune, "recovery_epochs": args.recovery, "recovery_lr": 1e-4}
+    per_token = {"plugin": "int8", "activations": "per_token"}
     return {"fp32": ("", []), "pruned": ("fp32", [prune]), "int8": ("fp32", [{"plugin": "int8"}]),
-            "pruned+int8": ("pruned", [{"plugin": "int8"}])}
+            "pruned+int8": ("pruned", [{"plugin": "int8"}]), "int8 per-token": ("fp32", [per_token]),
+            "pruned+int8 per-token": ("pruned", [per_token])}
 
 
 def on_onnxruntime(pipeline, stage: str):
@@ -117,13 +120,28 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
     loads = {name: (lambda a=artifact: load(a)) for name, artifact in made.items()}
     if onnx_stage and "pruned" in made:
         loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
-    rows = {}
+    rows, loaded = {}, {}
+    reference = None
     for name, make in loads.items():
-        pipeline = make()
+        pipeline = loaded[name] = make()
         val, test = pipeline.data_split("val"), pipeline.data_split("test")
         row = {"val_accuracy": evaluate(pipeline.model, val, pipeline.task, 64)["accuracy"],  # exports first
                "test_accuracy": evaluate(pipeline.model, test, pipeline.task, 64)["accuracy"]}
-        row.update(profile(pipeline.model, pipeline.backend, val, seconds=args.seconds))
+        predicted = predictions(pipeline.model, test)
+        reference = predicted if reference is None else reference  # fp32 comes first
+        row["test_agreement"] = float((predicted == reference).float().mean())
+        rows[name] = row
+    # timed round-robin, the median of each figure over the rounds: a burst of load on a shared machine then
+    # spoils one round of every variant instead of all the rounds of one
+    rounds: dict[str, list[dict]] = {name: [] for name in loaded}
+    val = next(iter(loaded.values())).data_split("val")
+    for _ in range(args.rounds):
+        for name, pipeline in loaded.items():
+            rounds[name].append(profile(pipeline.model, pipeline.backend, val, seconds=args.seconds))
+    for name, pipeline in loaded.items():
+        row = rows[name]
+        row.update({key: statistics.median(r[key] for r in rounds[name]) for key in rounds[name][0]})
+        row["rounds"] = rounds[name]
         if name.endswith("(onnxruntime)"):
             from autoglm_sdk.bench import footprint
 
@@ -140,6 +158,15 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
         if "error" in info:
             rows[name] = {"error": info["error"]}
     return rows
+
+
+def predictions(model, samples: list[dict]):
+    """The predicted class of every sample (graph-level tasks: one per sample)."""
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat([model(samples[i:i + 64]).logits.argmax(-1) for i in range(0, len(samples), 64)])
 
 
 def transformer_rows(args, tmp: Path) -> dict:
@@ -313,16 +340,17 @@ def ratio(a: float, b: float) -> str:
 def variant_table(rows: dict) -> list[str]:
     base = rows["fp32"]
     lines = ["| variant | bytes | × | params | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | val acc | "
-             "test acc |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "test acc | test: same class as fp32 |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         if "error" in r:
-            lines.append(f"| {name} | not made: {r['error']} |||||||||||")
+            lines.append(f"| {name} | not made: {r['error']} ||||||||||||")
             continue
+        agree = f"{r['test_agreement']:.3f}" if "test_agreement" in r else "-"  # results from before the column
         lines.append(f"| {name} | {r['bytes']:,} | {ratio(r['bytes'], base['bytes'])} | {r['parameters']:,} | "
                      f"{r['p50_ms_batch1']:.2f} | {ratio(r['p50_ms_batch1'], base['p50_ms_batch1'])} | "
                      f"{r['p90_ms_batch1']:.2f} | {r['p50_ms_batch32']:.1f} | "
                      f"{ratio(r['p50_ms_batch32'], base['p50_ms_batch32'])} | {r['p90_ms_batch32']:.1f} | "
-                     f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} |")
+                     f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} | {agree} |")
     return lines + [""]
 
 
@@ -397,7 +425,8 @@ def markdown(meta: dict, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per batch size and variant")
+    parser.add_argument("--seconds", type=float, default=1.0, help="timing budget per batch size, variant and round")
+    parser.add_argument("--rounds", type=int, default=3, help="round-robin timing rounds (the median is reported)")
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs of the MiniLM classifier")
     parser.add_argument("--stories", type=int, default=2000, help="training stories of the MiniLM classifier")
     parser.add_argument("--prune", type=float, default=0.5, help="prune amount (heads, feed-forward and MLP units)")
