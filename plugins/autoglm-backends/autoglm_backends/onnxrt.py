@@ -181,8 +181,7 @@ class OnnxStage(StageRunner):
             self.timed(lambda: self._export(flat, rebuild))
             if self.session is None:  # refused with on_mismatch = "eager"
                 return self.stage(batch)
-        outs = self.session.run(None, {n: t.detach().cpu().numpy() for n, t in zip(self.input_names, flat)})
-        return self.out_rebuild([torch.from_numpy(o) for o in outs])
+        return self.out_rebuild(self._run(self.session, flat))
 
     def _export(self, flat: list[Any], rebuild: Any) -> None:
         from torch.export import Dim
