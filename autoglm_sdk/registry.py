@@ -147,6 +147,11 @@ class Registry:
         entries = []
         seen: set[tuple[str, str, str]] = set()
         for dist in metadata.distributions():
+            # reading entry_points.txt first skips parsing the METADATA of the
+            # hundreds of unrelated distributions in a typical ML environment
+            text = dist.read_text("entry_points.txt")
+            if not text or "autoglm" not in text:
+                continue
             dist_name = dist.metadata["Name"] or "?"
             for ep in dist.entry_points:
                 kind = GROUP_KINDS.get(ep.group)
