@@ -68,6 +68,17 @@ def alignment_loss(model: PipelineModel, pred: Prediction, samples: list[dict[st
     return model.alignment(embeddings, class_ids(samples, next(iter(embeddings.values())).device), present)
 
 
+def auxiliary_loss(model: PipelineModel) -> torch.Tensor | None:
+    """The sum of the extra objectives stages ask for in training (a stage's ``auxiliary_loss()``, e.g. the
+    regularisers of a learned graph), or None when no stage has one."""
+    terms = []
+    for stage in model.stage_objects.values():
+        term = stage.auxiliary_loss() if callable(getattr(stage, "auxiliary_loss", None)) else None
+        if term is not None:
+            terms.append(term)
+    return torch.stack(terms).sum() if terms else None
+
+
 def class_ids(samples: list[dict[str, Any]], device: Any = None) -> torch.Tensor:
     """Each sample's label, or a negative id of its own where it has none (it is then of no class but its own,
     which is what same-class masking and same-class retrieval need)."""
@@ -243,6 +254,9 @@ def fit(
                         logits, teacher, chunk, task, temperature, autocast)
                 if getattr(model, "alignment", None) is not None and config.alignment is not None:
                     loss = loss + config.alignment.weight * alignment_loss(model, pred, chunk)
+                extra = auxiliary_loss(model)
+                if extra is not None:
+                    loss = loss + extra
                 loss.backward()
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

@@ -281,6 +281,10 @@ def check_gradients(s: Subject) -> None:
     loss = (_output_tensor(raw).float() ** 2).mean()
     if getattr(raw, "embedding", None) is not None:  # a projection head is trained through the embedding
         loss = loss + raw.embedding.float().sum()
+    if getattr(raw, "edge_weight", None) is not None:  # a learned graph is trained through its edge weights
+        loss = loss + raw.edge_weight.float().sum()
+    if callable(getattr(instance, "auxiliary_loss", None)) and instance.auxiliary_loss() is not None:
+        loss = loss + instance.auxiliary_loss()
     loss.backward()
     missing = [n for n, p in instance.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, f"no gradient reached: {missing[:5]}"

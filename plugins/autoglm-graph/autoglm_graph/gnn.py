@@ -34,6 +34,7 @@ class MessagePassingReasoner(nn.Module):
 
     kind = "reasoner"
     uses_edge_types = False
+    uses_edge_weight = False  # convolutions that take a scalar weight per edge
 
     def __init__(self, config, ctx: BuildContext) -> None:
         super().__init__()
@@ -65,6 +66,9 @@ class MessagePassingReasoner(nn.Module):
         check_graph(graph, dim=self.in_dim, num_edge_types=self.num_edge_types if self.uses_edge_types else None, who=self.name)
         h = graph.x
         extra = (graph.edge_type,) if self.uses_edge_types else ()
+        weight = getattr(graph, "edge_weight", None)
+        if self.uses_edge_weight and weight is not None:  # a learned or weighted graph (e.g. `adaptive`)
+            extra = (weight,)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             out = conv(self.dropout(h) if i else h, graph.edge_index, *extra)
             if self.config.residual and i:
@@ -80,6 +84,7 @@ class GCNReasoner(MessagePassingReasoner):
 
     name = "gcn"
     Config = GCNConfig
+    uses_edge_weight = True
 
     def make_conv(self, in_dim: int, out_dim: int) -> nn.Module:
         return GCNConv(in_dim, out_dim, add_self_loops=self.config.self_loops)

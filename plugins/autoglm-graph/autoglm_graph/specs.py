@@ -61,6 +61,49 @@ sbm = PluginSpec(
     signature=lambda cfg, ctx: Port("samples", frozenset({"graph"}), dim=cfg.feature_dim),
 )
 
+# --------------------------------------------------------------------- csbm
+
+
+class CSBMConfig(PluginConfig):
+    """Contextual stochastic block model: class-correlated features and a graph with a set edge homophily.
+    Generation is linear in nodes * degree; the ``knn``/``adaptive`` builders over it cost nodes² / chunk
+    similarity rows, so up to about 50,000 nodes stay comfortable on a CPU."""
+
+    classes: int = Field(3, ge=2, le=64, description="Number of classes (= blocks).")
+    nodes_per_class: int = Field(333, ge=10, le=100_000, description="Nodes in each class.")
+    degree: int = Field(10, ge=1, le=1000, description="Mean degree of the true graph (undirected edges * 2 / nodes).")
+    homophily: float = Field(0.8, ge=0, le=1, description="Share of the true graph's edges inside a class.")
+    rewire: float = Field(
+        0.0, ge=0, le=1, description="Share of edges given a uniformly random endpoint: the noisy graph the "
+        "pipeline sees (the true graph travels as `true_edge_index`, for reports only).")
+    feature_dim: int = Field(50, ge=1, le=4096, description="Node feature size.")
+    informative: int = Field(5, ge=1, description="Leading feature dimensions in which the class means differ.")
+    feature_signal: float = Field(
+        1.0, ge=0, description="Distance of each class mean from the origin, in noise standard deviations.")
+    train_per_class: int = Field(20, ge=1, description="Labelled training nodes per class.")
+    val_per_class: int = Field(30, ge=1, description="Validation nodes per class; the rest are test nodes.")
+    split: int = Field(0, ge=0, description="Which seeded choice of labelled nodes (same graph for every split).")
+
+    @model_validator(mode="after")
+    def _fits(self) -> "CSBMConfig":
+        if self.informative > self.feature_dim:
+            raise ValueError(f"informative ({self.informative}) must be <= feature_dim ({self.feature_dim})")
+        used = self.train_per_class + self.val_per_class
+        if used >= self.nodes_per_class:
+            raise ValueError(f"train_per_class + val_per_class ({used}) must be < nodes_per_class "
+                             f"({self.nodes_per_class}) so that every class keeps test nodes")
+        return self
+
+
+csbm = PluginSpec(
+    name="csbm",
+    kind="data",
+    config=CSBMConfig,
+    factory="autoglm_graph.csbm:CSBMDataSource",
+    summary="Seeded contextual SBM node classification: set homophily, weakly informative features, random rewiring.",
+    signature=lambda cfg, ctx: Port("samples", frozenset({"graph"}), dim=cfg.feature_dim),
+)
+
 # ------------------------------------------------------------------ kinship
 
 
@@ -232,6 +275,68 @@ given = PluginSpec(
     factory="autoglm_graph.given:GivenGraph",
     summary="Uses the graph that each sample already carries.",
     signature=_given_signature,
+)
+
+# ---------------------------------------------------------------------- knn
+
+
+class KnnConfig(PluginConfig):
+    """A k-nearest-neighbour graph over the node features of each sample's graph."""
+
+    k: int = Field(10, ge=1, le=1000, description="Neighbours per node.")
+    metric: Literal["cosine", "euclidean"] = Field("cosine", description="Similarity between node features.")
+    symmetric: bool = Field(True, description="Add the reverse of every kNN edge (an undirected graph).")
+    combine: Literal["replace", "union"] = Field(
+        "replace", description="Use the kNN graph alone, or join it with the graph the sample carries.")
+    chunk: int = Field(2048, ge=1, description="Rows of the similarity matrix computed at once (memory: chunk x N).")
+
+
+knn = PluginSpec(
+    name="knn",
+    kind="graph_builder",
+    config=KnnConfig,
+    factory="autoglm_graph.knn:KnnGraph",
+    summary="k-nearest-neighbour graph over node features (cosine or Euclidean; dense chunked topk, no extension).",
+    signature=lambda cfg, ctx: _given_signature(cfg, ctx).with_(num_edge_types=1),
+)
+
+# ----------------------------------------------------------------- adaptive
+
+
+class AdaptiveConfig(PluginConfig):
+    """A graph learned with the task: a learnable similarity, sparsified, optionally mixed with the given graph
+    (IDGL-style), with smoothness, connectivity and sparsity regularisers added to the training loss."""
+
+    similarity: Literal["weighted_cosine", "gaussian"] = Field(
+        "weighted_cosine", description="Multi-head weighted cosine (IDGL), or a Gaussian kernel "
+        "exp(-|Wx_i - Wx_j|^2 / 2 sigma^2) over a learned linear map W.")
+    heads: int = Field(4, ge=1, le=64, description="Heads of the weighted cosine (their similarities are averaged).")
+    sigma: Literal["mean", "learned"] = Field(
+        "mean", description="Gaussian kernel width: the mean pairwise distance of the batch, or a learned scalar.")
+    sparsify: Literal["knn", "epsilon"] = Field("knn", description="Keep each node's k most similar nodes, or every "
+                                               "pair above epsilon.")
+    k: int = Field(10, ge=1, le=1000, description="Neighbours per node (sparsify = knn); sets the target density.")
+    epsilon: float = Field(0.5, ge=-1, le=1, description="Similarity threshold (sparsify = epsilon).")
+    mix: float = Field(
+        0.5, ge=0, le=1, description="Weight of the given graph in the result: lambda * A_given + (1 - lambda) * "
+        "A_learned (0: the learned graph alone; ignored when the sample carries no edges).")
+    iterations: int = Field(
+        1, ge=1, le=5, description="Graph learning rounds: from the second on, similarity is measured on the "
+        "features propagated over the previous round's graph (iterative refinement).")
+    smoothness: float = Field(0.2, ge=0, description="Weight of tr(X^T L X) / N^2: connected nodes should be alike.")
+    degree_barrier: float = Field(0.1, ge=0, description="Weight of -1/N * sum log(degree): no isolated nodes.")
+    sparsity: float = Field(0.1, ge=0, description="Weight of |A|_F^2 / N^2: against a dense graph.")
+    chunk: int = Field(2048, ge=1, description="Rows of the similarity matrix computed at once (memory: chunk x N).")
+
+
+adaptive = PluginSpec(
+    name="adaptive",
+    kind="graph_builder",
+    config=AdaptiveConfig,
+    factory="autoglm_graph.adaptive:AdaptiveGraph",
+    summary="Graph learned jointly with the reasoner (learnable metric, kNN/epsilon sparsity, regularisers).",
+    signature=lambda cfg, ctx: _given_signature(cfg, ctx).with_(num_edge_types=1),
+    capabilities=frozenset({"learnable"}),
 )
 
 # ---------------------------------------------------------------------- gcn

@@ -72,3 +72,30 @@ class TestPathComposer(ReasonerContract):
 class TestClassifierPair(DecoderContract):
     plugin = "classifier"
     config = {"readout": "pair", "pair_with_graph": True}
+
+
+class TestCSBM(DataSourceContract):
+    plugin = "csbm"
+    config = {"classes": 3, "nodes_per_class": 20, "train_per_class": 3, "val_per_class": 3, "rewire": 0.5}
+
+
+class TestKnn(GraphBuilderContract):
+    plugin = "knn"
+    config = {"k": 2}
+
+
+class TestKnnUnion(GraphBuilderContract):
+    plugin = "knn"
+    config = {"k": 2, "metric": "euclidean", "combine": "union", "symmetric": False}
+
+
+class TestAdaptive(GraphBuilderContract):
+    plugin = "adaptive"
+    config = {"k": 2}
+
+
+class TestAdaptiveGaussianEpsilon(GraphBuilderContract):
+    """The Gaussian kernel with a learned width, epsilon sparsity and refinement take other code paths."""
+
+    plugin = "adaptive"
+    config = {"similarity": "gaussian", "sigma": "learned", "sparsify": "epsilon", "epsilon": 0.1, "iterations": 2}
