@@ -74,6 +74,12 @@ class AdaptiveGraph(nn.Module):
         distance = torch.cdist(z[rows], z)
         return torch.exp(-distance.pow(2) / (2 * sigma.pow(2)))
 
+    def _pairs(self, z: Tensor, pairs: Tensor, sigma: Tensor | None) -> Tensor:
+        """Similarity along the given pairs ``[2, P]``: ``[P]``."""
+        if self.config.similarity == "weighted_cosine":
+            return (z[:, pairs[0]] * z[:, pairs[1]]).sum(-1).mean(0)
+        return torch.exp(-(z[pairs[0]] - z[pairs[1]]).pow(2).sum(-1) / (2 * sigma.pow(2)))
+
     def _sigma(self, z: Tensor) -> Tensor | None:
         if self.config.similarity != "gaussian":
             return None
@@ -141,19 +147,47 @@ class AdaptiveGraph(nn.Module):
         mix = c.mix if given.numel() else 0.0
         for _ in range(c.iterations):
             learned, raw = self.learn(features)
-            edge_index, edge_weight = self._mixed(given, learned, raw, mix, n)
+            given_weight = None
+            if mix > 0 and c.reweight_given:  # the given edges weighted by the learned similarity too
+                z = self._embed(features)
+                given_weight = self._pairs(z, given, self._sigma(z)).clamp_min(0) + 1e-6
+            edge_index, edge_weight = self._mixed(given, given_weight, learned, raw, mix, n)
             # the next round measures similarity on features averaged over this round's graph
             features = _propagate(x, edge_index, edge_weight, n)
-        return edge_index, edge_weight, self._regularisers(x, learned, raw, n), learned
+        loss = self._regularisers(x, learned, raw, n)
+        if self.training and c.supervision:
+            loss = loss + c.supervision * self._supervision(features, graph)
+        return edge_index, edge_weight, loss, learned
+
+    def _supervision(self, features: Tensor, graph: SemanticGraph) -> Tensor:
+        """Among the labelled nodes of this (training) graph, same-label pairs should be similar and
+        different-label pairs not: ``mean(1 - s | same) + mean(relu(s) | different)``."""
+        y, mask = getattr(graph, "y", None), getattr(graph, "label_mask", None)
+        if y is None or mask is None or int(mask.sum()) < 2:
+            return features.new_zeros(())
+        nodes = mask.nonzero().view(-1)[:512]  # a bounded number of pairs
+        z = self._embed(features[nodes])
+        sim = self._rows(z, torch.arange(nodes.numel(), device=features.device), self._sigma(z))
+        same = y[nodes].unsqueeze(0) == y[nodes].unsqueeze(1)
+        off = ~torch.eye(nodes.numel(), dtype=torch.bool, device=features.device)
+        pos, neg = same & off, ~same
+        loss = features.new_zeros(())
+        if pos.any():
+            loss = loss + (1 - sim[pos]).mean()
+        if neg.any():
+            loss = loss + sim[neg].clamp_min(0).mean()
+        return loss
 
     @staticmethod
-    def _mixed(given: Tensor, learned: Tensor, raw: Tensor, mix: float, n: int) -> tuple[Tensor, Tensor]:
+    def _mixed(given: Tensor, given_weight: Tensor | None, learned: Tensor, raw: Tensor, mix: float,
+               n: int) -> tuple[Tensor, Tensor]:
         from torch_geometric.utils import coalesce
 
         weight = (1 - mix) * _normalise_incoming(learned, raw, n)
         if mix > 0:
-            ones = torch.ones(given.size(1), device=raw.device, dtype=raw.dtype)
-            weight = torch.cat([mix * _normalise_incoming(given, ones, n), weight])
+            if given_weight is None:
+                given_weight = torch.ones(given.size(1), device=raw.device, dtype=raw.dtype)
+            weight = torch.cat([mix * _normalise_incoming(given, given_weight, n), weight])
             learned = torch.cat([given, learned], dim=1)
         return coalesce(learned, weight, num_nodes=n, reduce="sum")
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATv2Conv, GCNConv, GINConv, RGCNConv, SAGEConv
 
-from autoglm_graph.specs import GATConfig, GCNConfig, GINConfig, RGCNConfig, SAGEConfig
+from autoglm_graph.specs import GATConfig, GCNConfig, GINConfig, MLPConfig, RGCNConfig, SAGEConfig
 from autoglm_sdk.graph import SemanticGraph, check_graph
 from autoglm_sdk.protocols import BuildContext
 
@@ -131,3 +131,20 @@ class RGCNReasoner(MessagePassingReasoner):
     def make_conv(self, in_dim: int, out_dim: int) -> nn.Module:
         bases = self.config.num_bases or None
         return RGCNConv(in_dim, out_dim, num_relations=self.num_edge_types, num_bases=bases, aggr=self.config.aggr)
+
+
+class NodeLinear(nn.Linear):
+    """A linear layer in a convolution's place: it reads a node's own state and ignores the edges."""
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor | None = None, *edge_data: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)
+
+
+class MLPReasoner(MessagePassingReasoner):
+    """Rounds without message passing: the graph-free baseline (and a candidate operation for search)."""
+
+    name = "mlp"
+    Config = MLPConfig
+
+    def make_conv(self, in_dim: int, out_dim: int) -> nn.Module:
+        return NodeLinear(in_dim, out_dim)

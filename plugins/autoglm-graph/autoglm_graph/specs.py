@@ -71,7 +71,7 @@ class CSBMConfig(PluginConfig):
 
     classes: int = Field(3, ge=2, le=64, description="Number of classes (= blocks).")
     nodes_per_class: int = Field(333, ge=10, le=100_000, description="Nodes in each class.")
-    degree: int = Field(10, ge=1, le=1000, description="Mean degree of the true graph (undirected edges * 2 / nodes).")
+    degree: int = Field(10, ge=0, le=1000, description="Mean degree of the true graph (undirected edges * 2 / nodes); 0: no graph.")
     homophily: float = Field(0.8, ge=0, le=1, description="Share of the true graph's edges inside a class.")
     rewire: float = Field(
         0.0, ge=0, le=1, description="Share of edges given a uniformly random endpoint: the noisy graph the "
@@ -167,6 +167,81 @@ jsonl = PluginSpec(
     signature=lambda cfg, ctx: Port("samples", frozenset({"text"})),
     # the file is the data: a seed only changes the random split of lines that name none
     capabilities=frozenset({"static"}),
+)
+
+# -------------------------------------------------------------------- table
+
+
+class TableConfig(PluginConfig):
+    """Your own rows as graph nodes (CSV, Parquet or NPZ), with an optional edge list and few labels per class."""
+
+    path: str = Field("", description="The rows: .csv (header line first), .parquet (needs pyarrow) or .npz.")
+    label: str = Field("label", description="Column (or NPZ array) holding each row's class.")
+    features: list[str] = Field(
+        default_factory=list, description="Feature columns (default: every column but the label and id columns).")
+    features_key: str = Field("x", description="NPZ only: the array of features [rows, features].")
+    id: str | None = Field(None, description="Column naming each row, as the edge list refers to it (default: row "
+                                             "numbers from 0).")
+    edges: str = Field("", description="Optional edge list: .csv with two columns (source, target) or .npz with "
+                                       "edge_index [2, E]; without it the graph is empty (use knn or adaptive).")
+    undirected: bool = Field(True, description="Add the reverse of every listed edge.")
+    train_per_class: int = Field(20, ge=1, description="Labelled training rows per class.")
+    val_per_class: int = Field(30, ge=1, description="Validation rows per class; the rest are test rows.")
+    split: int = Field(0, ge=0, description="Which seeded choice of labelled rows (compare several for the spread).")
+
+
+def table_columns(cfg: TableConfig, header: list[str]) -> list[str]:
+    """The feature columns of a table with these column names, or a DataError naming what is missing."""
+    from autoglm_sdk.errors import DataError
+
+    missing = [name for name in [cfg.label, *([cfg.id] if cfg.id else []), *cfg.features] if name not in header]
+    if missing:
+        raise DataError(f"data: column(s) {', '.join(map(repr, missing))} not in {cfg.path} "
+                        f"(it has {', '.join(header[:12])}{'...' if len(header) > 12 else ''})")
+    names = cfg.features or [h for h in header if h not in (cfg.label, cfg.id)]
+    if not names:
+        raise DataError(f"data: {cfg.path} has no feature columns besides the label")
+    return names
+
+
+def _table_signature(cfg: TableConfig, ctx: BuildContext) -> Port:
+    """The feature size from the file's header (CSV), schema (Parquet) or array shape (NPZ), without reading rows."""
+    import csv
+    from pathlib import Path
+
+    path = Path(cfg.path)
+    if not cfg.path or not path.is_file():
+        raise PortMismatch(f"data.path: {cfg.path or '(empty)'} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as arrays:
+            if cfg.features_key not in arrays.files:
+                raise PortMismatch(f"data.path: {path.name} has no array `{cfg.features_key}`")
+            shape = arrays[cfg.features_key].shape
+        return Port("samples", frozenset({"graph"}), dim=int(shape[1]) if len(shape) == 2 else None)
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise PortMismatch(f"data.path: reading {path.name} needs pyarrow (pip install pyarrow)") from exc
+        header = list(pq.read_schema(path).names)
+    elif suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+    else:
+        raise PortMismatch(f"data.path: {path.name}: expected a .csv, .parquet or .npz file")
+    return Port("samples", frozenset({"graph"}), dim=len(table_columns(cfg, header)))
+
+
+table = PluginSpec(
+    name="table",
+    kind="data",
+    config=TableConfig,
+    factory="autoglm_graph.table:TableDataSource",
+    summary="Your own rows as nodes (CSV/Parquet/NPZ features and label, optional edge list, few labels per class).",
+    signature=_table_signature,
 )
 
 # ----------------------------------------------------------- text-relations
@@ -320,6 +395,12 @@ class AdaptiveConfig(PluginConfig):
     mix: float = Field(
         0.5, ge=0, le=1, description="Weight of the given graph in the result: lambda * A_given + (1 - lambda) * "
         "A_learned (0: the learned graph alone; ignored when the sample carries no edges).")
+    reweight_given: bool = Field(
+        False, description="Weight the given graph's edges by the learned similarity as well (down-weighting "
+        "edges between dissimilar nodes) instead of keeping them equal.")
+    supervision: float = Field(
+        0.0, ge=0, description="Weight of a metric loss on the labelled training nodes: same-label pairs similar, "
+        "different-label pairs not (training labels only; 0: the task loss alone trains the metric).")
     iterations: int = Field(
         1, ge=1, le=5, description="Graph learning rounds: from the second on, similarity is measured on the "
         "features propagated over the previous round's graph (iterative refinement).")
@@ -373,6 +454,10 @@ class GINConfig(GNNConfig):
     train_eps: bool = Field(True, description="Learn the weight (1 + eps) of a node's own state.")
 
 
+class MLPConfig(GNNConfig):
+    """Layers of a node-wise MLP; the edges are ignored."""
+
+
 class RGCNConfig(GNNConfig):
     num_bases: int = Field(0, ge=0, description="Basis decomposition of the per-type weights (0 = one full weight per type).")
     aggr: Literal["mean", "sum", "max"] = Field("mean", description="Aggregation of messages within each edge type.")
@@ -394,6 +479,7 @@ gcn = _gnn("gcn", GCNConfig, "GCNReasoner", "Graph convolutional network (Kipf &
 gat = _gnn("gat", GATConfig, "GATReasoner", "Graph attention (GATv2) from PyG, edge types ignored.")
 sage = _gnn("sage", SAGEConfig, "SAGEReasoner", "GraphSAGE from PyG, edge types ignored.")
 gin = _gnn("gin", GINConfig, "GINReasoner", "Graph isomorphism network from PyG, edge types ignored.")
+mlp = _gnn("mlp", MLPConfig, "MLPReasoner", "Node-wise MLP that ignores the edges: the graph-free baseline.")
 rgcn = _gnn("rgcn", RGCNConfig, "RGCNReasoner", "Relational GCN from PyG: one weight per edge type.", _typed_signature)
 
 # ------------------------------------------------------------ path-composer

@@ -99,3 +99,8 @@ class TestAdaptiveGaussianEpsilon(GraphBuilderContract):
 
     plugin = "adaptive"
     config = {"similarity": "gaussian", "sigma": "learned", "sparsify": "epsilon", "epsilon": 0.1, "iterations": 2}
+
+
+class TestMLP(ReasonerContract):
+    plugin = "mlp"
+    config = {"hidden": 16, "layers": 2}
