@@ -16,6 +16,7 @@ concern the API this module wraps, not anything the user can change.
 
 from __future__ import annotations
 
+import fnmatch
 import warnings
 from typing import Any
 
@@ -25,6 +26,7 @@ from torch import nn
 
 from autoglm_compress.specs import Int8Config
 from autoglm_compress.cast import chosen_stages
+from autoglm_sdk.errors import ManifestError
 from autoglm_sdk.protocols import BuildContext
 
 
@@ -167,18 +169,33 @@ class Int8Dynamic:
     def _swap(self, model: Any, make: Any) -> Any:
         self.layers = []
         self.onnx_stages: list[str] = []
+        self.skipped: list[str] = []
+        matched: set[str] = set()
         for key in chosen_stages(model, self.config.stages, self.name):
             runner = getattr(model, "stage_runners", {}).get(key)
+            root = model.stage_objects[key]
             if hasattr(runner, "quantize_int8") and not runner.eager_reason and self.config.activations == "per_tensor":
                 # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
                 # its PyTorch weights stay float32 (they are what gets exported)
-                runner.quantize_int8()
+                runner.quantize_int8(self.config.skip)
                 self.onnx_stages.append(key)
+                for name, m in root.named_modules():  # the patterns are checked against the same layer names
+                    hits = {p for p in self.config.skip if quantizable(m) and fnmatch.fnmatchcase(name, p)}
+                    matched |= hits
+                    if hits:
+                        self.skipped.append(f"{key}:{name}")
                 continue
-            root = model.stage_objects[key]
-            targets = [(name, m) for name, m in root.named_modules()
-                       if (quantizable(m) or (self.config.embeddings and embeddable(m)))
-                       and m.weight.numel() >= self.config.min_weights]
+            targets = []
+            for name, m in root.named_modules():
+                if not ((quantizable(m) or (self.config.embeddings and embeddable(m)))
+                        and m.weight.numel() >= self.config.min_weights):
+                    continue
+                hits = {pattern for pattern in self.config.skip if fnmatch.fnmatchcase(name, pattern)}
+                matched |= hits
+                if hits:
+                    self.skipped.append(f"{key}:{name}")
+                else:
+                    targets.append((name, m))
             for name, module in targets:
                 replacement = make(module)
                 if isinstance(replacement, Int8Linear):
@@ -187,7 +204,19 @@ class Int8Dynamic:
                 parent = root.get_submodule(parent_name) if parent_name else root
                 setattr(parent, child, replacement)
                 self.layers.append(replacement)
+        unmatched = [p for p in self.config.skip if p not in matched]
+        if unmatched:
+            raise ManifestError(f"int8: skip pattern(s) {', '.join(map(repr, unmatched))} match no quantizable layer",
+                              hint="patterns are globs over layer names within a stage, e.g. "
+                              f"{self._example_name(model)!r}")
         return model
+
+    def _example_name(self, model: Any) -> str:
+        for key in chosen_stages(model, self.config.stages, self.name):
+            for name, m in model.stage_objects[key].named_modules():
+                if quantizable(m):
+                    return name
+        return "encoder.layer.0.*"
 
     def apply(self, model: Any, ctx: Any) -> Any:
         return self._swap(model, lambda m: Int8Embedding.from_embedding(m) if isinstance(m, nn.Embedding)
@@ -207,4 +236,4 @@ class Int8Dynamic:
                 "weights_quantized": sum(layer.weight_int8.numel() for layer in self.layers),
                 "kernels": sorted({layer.kernel for layer in self.layers}
                                   | ({"onnxruntime quantize_dynamic"} if self.onnx_stages else set())),
-                "onnxruntime_stages": self.onnx_stages}
+                "onnxruntime_stages": self.onnx_stages, "left_in_float32": self.skipped}

@@ -48,12 +48,16 @@ class Int8Config(PluginConfig):
         description="Leave linear layers with fewer weights than this in float32 (tiny layers gain nothing and lose "
         "precision).",
     )
+    skip: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of layer names (within the stage, as in `bert.encoder.layer.0.*`) to leave in "
+        "float32: the layers whose quantization moves the outputs most (often the first transformer layer) "
+        "cost little speed to keep. A pattern that matches no layer is an error.")
     activations: Literal["per_tensor", "per_token"] = Field(
         "per_tensor", description="How inputs are quantized on the fly: one scale per batch (PyTorch's "
-        "quantized::linear_dynamic) or one per row/token (torch._int_mm; about as fast here, and more faithful when "
-        "a few tokens have outlying values). On a stage that runs on onnxruntime, per_tensor uses ONNX Runtime's own "
-        "quantiser and per_token exports these int8 layers (MatMulInteger: as faithful as in PyTorch, but slower than "
-        "eager FP32 on a 2-core CPU in one measurement).")
+        "quantized::linear_dynamic) or one per row/token (torch._int_mm; more faithful when a few tokens have "
+        "outlying values). On a stage that runs on onnxruntime, per_tensor uses ONNX Runtime's own quantiser and "
+        "per_token exports these int8 layers as they are (MatMulInteger), honouring `skip`.")
     embeddings: bool = Field(
         True, description="Store embedding tables (token, position) as int8 rows too: 4x smaller, no speed change.")
 

@@ -101,3 +101,34 @@ def test_int8_artifact_loads_quantized_and_answers_like_the_build(built):
     assert any(isinstance(m, Int8Linear) for m in pipeline.model.modules())
     (answer,) = pipeline.predict_samples(pipeline.data_split("test"))
     assert answer["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"])
+
+
+class _Holder(torch.nn.Module):
+    """The part of a pipeline a compressor touches: named stages."""
+
+    def __init__(self, stage: torch.nn.Module) -> None:
+        super().__init__()
+        self.stage = stage
+        self.stage_objects = {"encoders.text": stage}
+
+
+def test_skip_leaves_the_named_layers_in_float32_and_says_so():
+    from autoglm_compress.int8 import Int8Dynamic
+    from autoglm_compress.specs import Int8Config
+
+    stage = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    compressor = Int8Dynamic(Int8Config(skip=["0"]))
+    compressor.apply(_Holder(stage), None)
+    assert type(stage[0]) is torch.nn.Linear and isinstance(stage[2], Int8Linear)
+    assert compressor.report()["left_in_float32"] == ["encoders.text:0"]
+
+
+def test_a_skip_pattern_that_matches_nothing_is_an_error_naming_it():
+    from autoglm_compress.int8 import Int8Dynamic
+    from autoglm_compress.specs import Int8Config
+    from autoglm_sdk.errors import ManifestError
+
+    stage = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    with pytest.raises(ManifestError, match="'layer.0.\\*'") as caught:
+        Int8Dynamic(Int8Config(skip=["layer.0.*"])).apply(_Holder(stage), None)
+    assert "'0'" in caught.value.hint  # an example of the names there are

@@ -482,6 +482,42 @@ gin = _gnn("gin", GINConfig, "GINReasoner", "Graph isomorphism network from PyG,
 mlp = _gnn("mlp", MLPConfig, "MLPReasoner", "Node-wise MLP that ignores the edges: the graph-free baseline.")
 rgcn = _gnn("rgcn", RGCNConfig, "RGCNReasoner", "Relational GCN from PyG: one weight per edge type.", _typed_signature)
 
+# -------------------------------------------------------------------- darts
+
+
+class DartsConfig(PluginConfig):
+    """A DARTS supernet over registered reasoner operations; `autoglm search` trains and derives it."""
+
+    operations: list[str] = Field(
+        default_factory=lambda: ["gcn", "gat", "sage", "gin", "mlp", "skip", "zero"], min_length=2,
+        description="Candidate operations of every layer: registered reasoners (each used as one round of width "
+        "`hidden`) and the built-in `skip` and `zero`.")
+    layers: int = Field(2, ge=1, le=16, description="Mixed layers of the supernet.")
+    hidden: int = Field(64, ge=1, le=8192, description="Size of the node states.")
+    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on node states between layers.")
+    temperature: float = Field(1.0, gt=0, description="Softmax temperature of the architecture weights.")
+    max_skip: int = Field(1, ge=0, description="Most layers a derived architecture may give to `skip`.")
+    architecture: list[str] = Field(
+        default_factory=list, description="A derived architecture, one operation per layer (written by `autoglm "
+        "search`; it sets the number of layers): no mixing, trained like any reasoner.")
+
+    @model_validator(mode="after")
+    def _architecture_is_discrete(self) -> "DartsConfig":
+        if "zero" in self.architecture:
+            raise ValueError("architecture may not use `zero` (a layer that passes nothing on)")
+        return self
+
+
+darts = PluginSpec(
+    name="darts",
+    kind="reasoner",
+    config=DartsConfig,
+    factory="autoglm_graph.darts:DartsReasoner",
+    summary="DARTS supernet mixing registered reasoner operations (plus skip, zero); `autoglm search` derives it.",
+    signature=reasoner_signature,
+    capabilities=frozenset({"learnable"}),
+)
+
 # ------------------------------------------------------------ path-composer
 
 
