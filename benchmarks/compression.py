@@ -77,15 +77,16 @@ def variants(args) -> dict[str, tuple[str, list[dict]]]:
             "pruned+int8 per-token": ("pruned", [per_token])}
 
 
-def on_onnxruntime(pipeline, stage: str):
-    """Run ``stage`` of a loaded pipeline on the onnxruntime backend with ONNX Runtime's INT8 quantiser."""
+def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
+    """Run ``stage`` of a loaded pipeline on the onnxruntime backend, with ONNX Runtime's INT8 quantiser or not."""
     from autoglm_backends.onnxrt import OnnxRuntimeBackend
     from autoglm_backends.specs import OnnxRuntimeConfig
     from autoglm_sdk.pipeline import set_runners_active
 
     runner = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage(stage, pipeline.model.stage_objects[stage], {},
                                                                 explicit=True)
-    runner.quantize_int8()
+    if quantize:
+        runner.quantize_int8()
     pipeline.model.stage_runners = {stage: runner}
     set_runners_active(pipeline.model, True)
     return pipeline
@@ -118,8 +119,17 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
         details[name] = {step["plugin"]: step["details"] for step in report["compression"]}
         details[name]["seconds"] = time.perf_counter() - t
     loads = {name: (lambda a=artifact: load(a)) for name, artifact in made.items()}
-    if onnx_stage and "pruned" in made:
-        loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
+    if onnx_stage:  # the same stage on ONNX Runtime: FP32 there too, so its share of the gain is visible
+        loads["fp32 (onnxruntime)"] = lambda: on_onnxruntime(load(path), onnx_stage, quantize=False)
+        loads["int8 (onnxruntime)"] = lambda: on_onnxruntime(load(path), onnx_stage)
+        if "int8 per-token" in made:  # the int8 compressor's own layers, exported as they are
+            loads["int8 per-token (onnxruntime)"] = lambda: on_onnxruntime(load(made["int8 per-token"]), onnx_stage,
+                                                                           quantize=False)
+        if "int8 per-token, layer 0 fp32" in made:
+            loads["int8 per-token, layer 0 fp32 (onnxruntime)"] = lambda: on_onnxruntime(
+                load(made["int8 per-token, layer 0 fp32"]), onnx_stage, quantize=False)
+        if "pruned" in made:
+            loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
     rows, loaded = {}, {}
     reference = None
     for name, make in loads.items():
@@ -174,14 +184,20 @@ def transformer_rows(args, tmp: Path) -> dict:
     from autoglm_sdk.manifest import validate_manifest
 
     say("MiniLM (all-MiniLM-L6-v2) fine-tuned on kinship stories ...")
-    path = tmp / "minilm"
-    t = time.perf_counter()
-    report = build(validate_manifest(minilm_manifest(args)), path).report
-    say(f"  built in {time.perf_counter() - t:.0f} s")
+    if args.minilm_artifact:  # reuse a fine-tuned artifact built from minilm_manifest (same arguments)
+        path = Path(args.minilm_artifact)
+        report = json.loads((path / "report.json").read_text())
+    else:
+        path = tmp / "minilm"
+        t = time.perf_counter()
+        report = build(validate_manifest(minilm_manifest(args)), path).report
+        say(f"  built in {time.perf_counter() - t:.0f} s")
     return {"parameters": report["model"]["parameters"], "epochs": args.epochs, "train_stories": args.stories,
             "test_stories": args.test_stories,
             "build_seconds": report["timings"]["total_seconds"],
-            "rows": compare(path, tmp, args, variants(args), onnx_stage="encoders.text")}
+            "rows": compare(path, tmp, args, {**variants(args), "int8 per-token, layer 0 fp32": (
+                "fp32", [{"plugin": "int8", "activations": "per_token", "skip": ["bert.encoder.layer.0.*"]}])},
+                onnx_stage="encoders.text")}
 
 
 def pipeline_rows(args, tmp: Path) -> dict:
@@ -375,6 +391,16 @@ def markdown(meta: dict, results: dict) -> str:
                       "the epochs (FP32: the best of its training epochs; pruned: the best recovery epoch), so its "
                       "accuracies are optimistic, FP32's most; the held-out test split "
                       f"({minilm.get('test_stories', '?')} stories) is the comparison.", ""]
+            deployed, ort_base = rows.get("pruned+int8 (onnxruntime)"), rows.get("fp32 (onnxruntime)")
+            if deployed and ort_base:
+                lines += ["With the encoder on onnxruntime, pruned+INT8 / FP32: size "
+                          f"{ratio(deployed['bytes'], base['bytes'])}×, latency "
+                          f"{ratio(deployed['p50_ms_batch1'], base['p50_ms_batch1'])}× at batch 1 and "
+                          f"{ratio(deployed['p50_ms_batch32'], base['p50_ms_batch32'])}× at batch 32 against eager "
+                          f"FP32, {ratio(deployed['p50_ms_batch1'], ort_base['p50_ms_batch1'])}× and "
+                          f"{ratio(deployed['p50_ms_batch32'], ort_base['p50_ms_batch32'])}× against FP32 on "
+                          "onnxruntime (so the compression, not the runtime, makes the gain), accuracy "
+                          f"{100 * (deployed['test_accuracy'] - base['test_accuracy']):+.1f} points (test).", ""]
             prune = (both.get("details") or {}).get("prune")
             if prune:
                 stage = prune["stages"].get("encoders.text", {})
@@ -417,7 +443,7 @@ def markdown(meta: dict, results: dict) -> str:
                   f"{args_prune(meta):.0%} of the heads and feed-forward units by weight magnitude with no recovery "
                   "(random weights have no task to recover on), so their agreement shows how far pruning alone moves "
                   "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table).", ""]
-    lines += ["Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's quantised ONNX file "
+    lines += ["Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's ONNX file "
               "plus the other stages' safetensors weights.", ""]
     return "\n".join(lines)
 
@@ -433,6 +459,8 @@ def main() -> None:
     parser.add_argument("--recovery", type=int, default=4, help="recovery fine-tune epochs after pruning")
     parser.add_argument("--test-stories", type=int, default=2000,
                         help="held-out stories the MiniLM variants are compared on (validation picks epochs)")
+    parser.add_argument("--minilm-artifact", default="",
+                        help="a MiniLM artifact already built by this benchmark's manifest (skips fine-tuning)")
     parser.add_argument("--pipeline-epochs", type=int, default=0, help="override train.epochs of the kinship pipelines")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per story for the BERT-base encoder")
     parser.add_argument("--agreement-stories", type=int, default=256, help="stories for the BERT-base agreement")
