@@ -127,7 +127,9 @@ def pct(entry: dict) -> str:
 def markdown(meta: dict, results: dict) -> str:
     lines = ["# Learning the structure", "",
              f"{meta['date']}, torch {meta['torch']}, {meta['seeds']} seeds (each: another graph and other labelled "
-             f"nodes), test accuracy % (mean ± std). Data: {meta['data']}. Adaptive builder: {meta['adaptive']}.", "",
+             f"nodes), test accuracy % (mean ± std). Data (csbm; homophily and rewiring set per table): "
+             f"{ {k: v for k, v in meta['data'].items() if k not in ('homophily', 'rewire')} }. Adaptive builder: "
+             f"{meta['adaptive']}.", "",
              f"## Noisy input graph (the true graph at edge homophily h, {meta['rewire']:.0%} of its edges rewired "
              "at random)", "",
              "| h | " + " | ".join(NOISY_METHODS) + " | adaptive − best static | learned graph homophily |",

@@ -104,6 +104,63 @@ csbm = PluginSpec(
     signature=lambda cfg, ctx: Port("samples", frozenset({"graph"}), dim=cfg.feature_dim),
 )
 
+# ------------------------------------------------------------ random-graphs
+
+
+class RandomGraphsConfig(PluginConfig):
+    """Synthetic graphs labelled by their structure. Generation and labels cost about nodes * degree per
+    graph (average path length: nodes * edges), so graphs of up to a few thousand nodes and datasets of a
+    few thousand graphs stay comfortable; memory is a list of small edge tensors."""
+
+    generators: list[Literal["erdos_renyi", "watts_strogatz", "barabasi_albert", "sbm"]] = Field(
+        default_factory=lambda: ["watts_strogatz"], min_length=1,
+        description="Generators to draw from, in turn (task `generator`: one class each).")
+    task: Literal["node_clustering", "generator", "path_length"] = Field(
+        "node_clustering", description="Node clustering coefficient in `bins` classes, which generator drew "
+        "the graph, or the graph's average shortest-path length in `bins` classes.")
+    bins: int = Field(10, ge=2, le=100, description="Classes of a binned target (about equally many each).")
+    features: Literal["constant", "degree"] = Field("constant", description="Node features: a constant 1, or the "
+                                                                            "one-hot degree.")
+    max_degree: int = Field(32, ge=1, le=1024, description="Degree features: larger degrees share the last slot.")
+    nodes: tuple[int, int] = Field((64, 64), description="Nodes per graph, drawn uniformly from this range.")
+    train_graphs: int = Field(192, ge=1, description="Training graphs.")
+    val_graphs: int = Field(32, ge=1, description="Validation graphs.")
+    test_graphs: int = Field(32, ge=1, description="Test graphs.")
+    er_p: tuple[float, float] = Field((0.05, 0.2), description="Erdős–Rényi edge probability range.")
+    ws_k: tuple[int, int] = Field((4, 8), description="Watts–Strogatz ring neighbours range (even values).")
+    ws_p: tuple[float, float] = Field((0.0, 0.6), description="Watts–Strogatz rewiring probability range.")
+    ba_m: tuple[int, int] = Field((1, 4), description="Barabási–Albert edges per new node range.")
+    sbm_blocks: tuple[int, int] = Field((2, 4), description="SBM block count range.")
+    sbm_p_in: tuple[float, float] = Field((0.2, 0.4), description="SBM within-block edge probability range.")
+    sbm_p_out: tuple[float, float] = Field((0.01, 0.05), description="SBM between-block edge probability range.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "RandomGraphsConfig":
+        for name in ("nodes", "er_p", "ws_k", "ws_p", "ba_m", "sbm_blocks", "sbm_p_in", "sbm_p_out"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: the low end {low} is above the high end {high}")
+        if self.nodes[0] <= max(self.ws_k[1], self.ba_m[1]):
+            raise ValueError(f"nodes ({self.nodes[0]}) must exceed ws_k and ba_m's high ends")
+        if self.task == "generator" and len(self.generators) < 2:
+            raise ValueError("task `generator` needs at least two generators to tell apart")
+        return self
+
+
+def _random_graphs_signature(cfg: RandomGraphsConfig, ctx: BuildContext) -> Port:
+    return Port("samples", frozenset({"graph"}), dim=1 if cfg.features == "constant" else cfg.max_degree + 1)
+
+
+random_graphs = PluginSpec(
+    name="random-graphs",
+    kind="data",
+    config=RandomGraphsConfig,
+    factory="autoglm_graph.generators:RandomGraphsDataSource",
+    summary="Seeded Erdős–Rényi / Watts–Strogatz / Barabási–Albert / SBM graphs labelled by structure "
+            "(clustering coefficient, generator, path length).",
+    signature=_random_graphs_signature,
+)
+
 # ------------------------------------------------------------------ kinship
 
 

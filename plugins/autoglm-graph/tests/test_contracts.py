@@ -104,3 +104,19 @@ class TestAdaptiveGaussianEpsilon(GraphBuilderContract):
 class TestMLP(ReasonerContract):
     plugin = "mlp"
     config = {"hidden": 16, "layers": 2}
+
+
+class TestRandomGraphsClustering(DataSourceContract):
+    plugin = "random-graphs"
+    config = {"nodes": [12, 16], "train_graphs": 6, "val_graphs": 2, "test_graphs": 2, "bins": 4}
+
+
+class TestRandomGraphsGenerator(DataSourceContract):
+    plugin = "random-graphs"
+    config = {"generators": ["erdos_renyi", "watts_strogatz", "barabasi_albert", "sbm"], "task": "generator",
+              "features": "degree", "nodes": [12, 16], "train_graphs": 8, "val_graphs": 4, "test_graphs": 4}
+
+
+class TestDarts(ReasonerContract):
+    plugin = "darts"
+    config = {"operations": ["gcn", "sage", "skip", "zero"], "hidden": 8}
