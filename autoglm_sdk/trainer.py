@@ -72,7 +72,7 @@ def auxiliary_loss(model: PipelineModel) -> torch.Tensor | None:
     """The sum of the extra objectives stages ask for in training (a stage's ``auxiliary_loss()``, e.g. the
     regularisers of a learned graph), or None when no stage has one."""
     terms = []
-    for stage in model.stage_objects.values():
+    for stage in getattr(model, "stage_objects", {}).values():
         term = stage.auxiliary_loss() if callable(getattr(stage, "auxiliary_loss", None)) else None
         if term is not None:
             terms.append(term)

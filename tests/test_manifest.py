@@ -27,7 +27,7 @@ def raw(**changes):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"reasoner__plugin": "gcnn"}, "reasoner.plugin: unknown reasoner `gcnn`; did you mean `gcn`? (installed reasoners: appnp, gat, gcn, gin, path-composer, rgcn, sage)"),
+        ({"reasoner__plugin": "gcnn"}, "reasoner.plugin: unknown reasoner `gcnn`; did you mean `gcn`? (installed reasoners: appnp, darts, gat, gcn, gin, mlp, path-composer, rgcn, sage)"),
         ({"reasoner__layrs": 4}, "reasoner.layrs: unknown key; did you mean `layers`?"),
         ({"reasoner__layers": 0}, "reasoner.layers: must be >= 1, got 0"),
         ({"train__lr": -1}, "train.lr: must be > 0, got -1"),

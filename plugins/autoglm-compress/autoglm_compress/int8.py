@@ -171,6 +171,7 @@ class Int8Dynamic:
         self.onnx_stages: list[str] = []
         self.skipped: list[str] = []
         matched: set[str] = set()
+        names: list[str] = []  # layer names, for the hint when a pattern matches none
         for key in chosen_stages(model, self.config.stages, self.name):
             runner = getattr(model, "stage_runners", {}).get(key)
             root = model.stage_objects[key]
@@ -180,6 +181,8 @@ class Int8Dynamic:
                 runner.quantize_int8(self.config.skip)
                 self.onnx_stages.append(key)
                 for name, m in root.named_modules():  # the patterns are checked against the same layer names
+                    if quantizable(m):
+                        names.append(name)
                     hits = {p for p in self.config.skip if quantizable(m) and fnmatch.fnmatchcase(name, p)}
                     matched |= hits
                     if hits:
@@ -190,6 +193,7 @@ class Int8Dynamic:
                 if not ((quantizable(m) or (self.config.embeddings and embeddable(m)))
                         and m.weight.numel() >= self.config.min_weights):
                     continue
+                names.append(name)
                 hits = {pattern for pattern in self.config.skip if fnmatch.fnmatchcase(name, pattern)}
                 matched |= hits
                 if hits:
@@ -207,16 +211,9 @@ class Int8Dynamic:
         unmatched = [p for p in self.config.skip if p not in matched]
         if unmatched:
             raise ManifestError(f"int8: skip pattern(s) {', '.join(map(repr, unmatched))} match no quantizable layer",
-                              hint="patterns are globs over layer names within a stage, e.g. "
-                              f"{self._example_name(model)!r}")
+                              hint="patterns are globs over layer names within a stage, such as "
+                              + ", ".join(map(repr, names[:3])))
         return model
-
-    def _example_name(self, model: Any) -> str:
-        for key in chosen_stages(model, self.config.stages, self.name):
-            for name, m in model.stage_objects[key].named_modules():
-                if quantizable(m):
-                    return name
-        return "encoder.layer.0.*"
 
     def apply(self, model: Any, ctx: Any) -> Any:
         return self._swap(model, lambda m: Int8Embedding.from_embedding(m) if isinstance(m, nn.Embedding)
