@@ -4,8 +4,9 @@
 
 On examples/csbm-darts.toml (contextual SBM with its true graph), per seed:
 ``autoglm search`` (first order, perturbation read-out, the SDK's code) then a
-build of the derived manifest, against a build with each candidate operation
-alone in every layer (same width, depth and training). A search epoch is
+build of the derived manifest, against plain DARTS (argmax read-out, no early
+stop, skip uncapped) and a build with each candidate operation alone in every
+layer (same width, depth and training). A search epoch is
 timed against a fixed-GCN training epoch (build training seconds / epochs run:
 both include the per-epoch validation pass). Writes
 benchmarks/results/darts.{json,md} and the last seed's weight plot.
@@ -79,6 +80,16 @@ def main() -> None:
                                         "stopped_early": report["stopped_early"],
                                         "search_seconds": report["search_seconds"]})
             results["search_epoch_seconds"].append(report["seconds_per_epoch"])
+            # plain DARTS for comparison: argmax read-out of alpha, no early stop, skip uncapped (zero is still
+            # never derived, as in the DARTS paper's derivation)
+            plain = run_search(manifest, Path(tmp) / f"plain{seed}",
+                               {"epochs": args.epochs, "retrain": True, "readout": "alpha", "collapse_share": 1.01,
+                                "curvature_every": 0}, overrides=[f"reasoner.max_skip={len(report['architecture'])}"],
+                               log=lambda message: None)
+            results.setdefault("plain", []).append({"seed": seed, "architecture": plain["architecture"],
+                                                    "test_accuracy": plain["retrained"]["metrics"]["test"]["accuracy"]})
+            say(f"seed {seed}: plain DARTS derived {plain['architecture']}, test "
+                f"{results['plain'][-1]['test_accuracy']:.3f}")
             say(f"seed {seed}: derived {report['architecture']}, test "
                 f"{results['searched'][-1]['test_accuracy']:.3f}")
             RESULTS.mkdir(exist_ok=True)
@@ -120,11 +131,16 @@ def markdown(meta: dict, results: dict) -> str:
              "mean ± std over seeds.", "",
              "| model | test accuracy |", "|---|---|",
              f"| searched, then retrained | {spread([r['test_accuracy'] for r in results['searched']])} |"]
+    if results.get("plain"):
+        lines.append(f"| plain DARTS (argmax of alpha, no early stop, skip uncapped), then retrained | "
+                     f"{spread([r['test_accuracy'] for r in results['plain']])} |")
     for op, values in results["single"].items():
         lines.append(f"| {op} in every layer | {spread(values)} |")
     lines += ["", "Derived architectures: " + "; ".join(
         f"seed {r['seed']}: {' → '.join(r['architecture'])}"
         + (f" (stopped early, {r['stopped_early']})" if r["stopped_early"] else "") for r in results["searched"]),
+        "", "Plain DARTS derived: " + "; ".join(f"seed {r['seed']}: {' → '.join(r['architecture'])}"
+                                              for r in results.get("plain", [])),
         "", f"Searched minus the best single operation ({s['best_single']}): {s['gap_points']:+.1f} points.", "",
         f"One search epoch costs {s['search_epoch_over_gcn_epoch']:.1f}× a fixed-GCN training epoch "
         f"({statistics.mean(results['search_epoch_seconds']):.3f} s against "
