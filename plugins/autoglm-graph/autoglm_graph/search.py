@@ -256,7 +256,7 @@ def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[
     result = search(model, dataset.splits, dataset.task, options, train.lr, train.weight_decay, train.batch_size,
                     seed, log)
     output.mkdir(parents=True, exist_ok=True)
-    derived = derived_manifest(manifest_path, result.architecture)
+    derived = derived_manifest(manifest.resolved(), manifest_path, result.architecture)
     (output / "derived.toml").write_text(derived)
     ops = reasoner.config.operations
     report = {"manifest": str(manifest_path), "operations": ops, "architecture": result.architecture,
@@ -275,11 +275,12 @@ def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[
     return report
 
 
-def derived_manifest(manifest_path: Path, architecture: list[str]) -> str:
-    """The manifest with ``reasoner.architecture`` set (TOML), everything else as the user wrote it."""
+def derived_manifest(resolved: dict[str, Any], manifest_path: Path, architecture: list[str]) -> str:
+    """The searched manifest, resolved (defaults and ``--set`` overrides written out), with
+    ``reasoner.architecture`` set, as TOML."""
     import tomli_w
 
-    data = tomllib.loads(Path(manifest_path).read_text())
+    data = copy.deepcopy(resolved)
     data["reasoner"]["architecture"] = architecture
     data["reasoner"]["layers"] = len(architecture)
     data.setdefault("pipeline", {})["name"] = data.get("pipeline", {}).get("name", "pipeline") + "-derived"

@@ -104,8 +104,10 @@ def test_second_order_search_runs_and_moves_the_weights(tmp_path):
 
     report = run_search(small_manifest(tmp_path), tmp_path / "out",
                         {"epochs": 2, "warmup_epochs": 0, "order": 2, "readout": "alpha", "curvature_every": 0},
-                        log=lambda m: None)
+                        overrides=["reasoner.hidden=8"], log=lambda m: None)
     assert report["history"][0]["weights"] != report["history"][-1]["weights"]
+    derived = tomllib.loads((tmp_path / "out" / "derived.toml").read_text())
+    assert derived["reasoner"]["hidden"] == 8  # --set overrides are part of what was searched
 
 
 def test_search_stops_when_skip_and_zero_take_over(tmp_path):
