@@ -56,6 +56,9 @@ class AdaptiveGraph(nn.Module):
             nn.init.eye_(self.projection.weight)
             if config.sigma == "learned":
                 self.log_sigma = nn.Parameter(torch.zeros(()))
+        if config.learn_mix:
+            start = min(max(config.mix, 1e-3), 1 - 1e-3)
+            self.mix_logit = nn.Parameter(torch.logit(torch.tensor(start)))
         self._aux: Tensor | None = None
         self.history: list[dict[str, Any]] = []  # the learned graph at each evaluation
         self.last: dict[str, Any] = {}
@@ -144,7 +147,7 @@ class AdaptiveGraph(nn.Module):
         x, n = graph.x, graph.num_nodes
         features = x
         given = graph.edge_index
-        mix = c.mix if given.numel() else 0.0
+        mix: Any = (torch.sigmoid(self.mix_logit) if c.learn_mix else c.mix) if given.numel() else 0.0
         for _ in range(c.iterations):
             learned, raw = self.learn(features)
             given_weight = None
@@ -236,7 +239,8 @@ class AdaptiveGraph(nn.Module):
 
     def report(self) -> dict[str, Any]:
         c = self.config
-        out: dict[str, Any] = {"similarity": c.similarity, "sparsify": c.sparsify, "mix": c.mix}
+        mix = float(torch.sigmoid(self.mix_logit.detach())) if c.learn_mix else c.mix
+        out: dict[str, Any] = {"similarity": c.similarity, "sparsify": c.sparsify, "mix": round(mix, 4)}
         if self.target_density() is not None:
             out["target_density"] = round(self.target_density(), 5)
         out.update({k: round(v, 5) if isinstance(v, float) else v for k, v in self.last.items()})

@@ -452,6 +452,9 @@ class AdaptiveConfig(PluginConfig):
     mix: float = Field(
         0.5, ge=0, le=1, description="Weight of the given graph in the result: lambda * A_given + (1 - lambda) * "
         "A_learned (0: the learned graph alone; ignored when the sample carries no edges).")
+    learn_mix: bool = Field(
+        False, description="Learn `mix` with the task (starting from its configured value): a heterophilous "
+        "given graph can then be mixed out.")
     reweight_given: bool = Field(
         False, description="Weight the given graph's edges by the learned similarity as well (down-weighting "
         "edges between dissimilar nodes) instead of keeping them equal.")

@@ -91,7 +91,7 @@ class TestKnnUnion(GraphBuilderContract):
 
 class TestAdaptive(GraphBuilderContract):
     plugin = "adaptive"
-    config = {"k": 2}
+    config = {"k": 2, "learn_mix": True, "reweight_given": True}
 
 
 class TestAdaptiveGaussianEpsilon(GraphBuilderContract):
