@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import AdaptiveConfig, GivenConfig
-from autoglm_graph.structure import graph_stats
+from autoglm_graph.structure import degree_histogram, graph_stats
 from autoglm_sdk.graph import SemanticGraph
 from autoglm_sdk.protocols import BuildContext
 
@@ -218,6 +218,7 @@ class AdaptiveGraph(nn.Module):
         y = getattr(batch, "y", None)
         stats = {f"graph_{k}": v for k, v in
                  graph_stats(batch.edge_index, batch.num_nodes, y, batch.edge_weight).items()}
+        stats["graph_degree_histogram"] = degree_histogram(batch.edge_index, batch.num_nodes)
         offsets = batch.ptr[:-1].tolist() if getattr(batch, "ptr", None) is not None else [0]
         edges = torch.cat([e + o for e, o in zip(learned, offsets)], dim=1)
         stats.update({f"learned_{k}": v for k, v in graph_stats(edges, batch.num_nodes, y).items()

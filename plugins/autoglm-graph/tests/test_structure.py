@@ -123,6 +123,8 @@ def test_the_learned_graph_has_no_isolated_nodes_and_the_target_density():
     assert report["learned_isolated_nodes"] == 0 and report["graph_isolated_nodes"] == 0
     assert 0.5 <= report["learned_density"] / report["target_density"] <= 2.0
     assert 0 <= report["learned_edges_in_true_graph"] <= 1 and "learned_homophily" in report
+    histogram = report["graph_degree_histogram"]
+    assert sum(histogram["counts"]) == 300 and len(histogram["edges"]) == len(histogram["counts"]) + 1
 
 
 def test_a_csbm_pipeline_with_an_adaptive_graph_builds_and_reports_the_graph(tmp_path):
