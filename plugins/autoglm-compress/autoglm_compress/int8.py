@@ -175,19 +175,6 @@ class Int8Dynamic:
         for key in chosen_stages(model, self.config.stages, self.name):
             runner = getattr(model, "stage_runners", {}).get(key)
             root = model.stage_objects[key]
-            if hasattr(runner, "quantize_int8") and not runner.eager_reason and self.config.activations == "per_tensor":
-                # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
-                # its PyTorch weights stay float32 (they are what gets exported)
-                runner.quantize_int8(self.config.skip)
-                self.onnx_stages.append(key)
-                for name, m in root.named_modules():  # the patterns are checked against the same layer names
-                    if quantizable(m):
-                        names.append(name)
-                    hits = {p for p in self.config.skip if quantizable(m) and fnmatch.fnmatchcase(name, p)}
-                    matched |= hits
-                    if hits:
-                        self.skipped.append(f"{key}:{name}")
-                continue
             targets = []
             for name, m in root.named_modules():
                 if not ((quantizable(m) or (self.config.embeddings and embeddable(m)))
@@ -200,6 +187,12 @@ class Int8Dynamic:
                     self.skipped.append(f"{key}:{name}")
                 else:
                     targets.append((name, m))
+            if hasattr(runner, "quantize_int8") and not runner.eager_reason and self.config.activations == "per_tensor":
+                # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
+                # its PyTorch weights stay float32 (they are what gets exported)
+                runner.quantize_int8(self.config.skip)
+                self.onnx_stages.append(key)
+                continue
             for name, module in targets:
                 replacement = make(module)
                 if isinstance(replacement, Int8Linear):

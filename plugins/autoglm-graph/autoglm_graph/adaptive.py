@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import AdaptiveConfig, GivenConfig
-from autoglm_graph.structure import degree_histogram, graph_stats
+from autoglm_graph.structure import degree_histogram, graph_stats, with_edges
 from autoglm_sdk.graph import SemanticGraph
 from autoglm_sdk.protocols import BuildContext
 
@@ -130,10 +130,7 @@ class AdaptiveGraph(nn.Module):
         for sample in samples:
             graph = self.given([sample])
             edge_index, edge_weight, loss, learned_edges = self._graph(graph)
-            graph.edge_index, graph.edge_weight = edge_index, edge_weight
-            graph.edge_type = torch.zeros(edge_index.size(1), dtype=torch.long, device=edge_index.device)
-            graph.edge_attr = None
-            graphs.append(graph)
+            graphs.append(with_edges(graph, edge_index, edge_weight))
             aux.append(loss)
             learned.append(learned_edges)
         batch = SemanticGraph.collate(graphs)

@@ -18,10 +18,9 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, remove_self_loops
 
+from autoglm_graph.sbm import SPLITS, class_masks
 from autoglm_graph.specs import CSBMConfig
 from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
-
-SPLITS = ("train", "val", "test")
 
 
 def class_edges(y: Tensor, count: int, same: bool, generator: torch.Generator) -> Tensor:
@@ -81,13 +80,7 @@ class CSBMDataSource:
 
         # the labelled nodes depend on the seed and `split` only: several splits of one graph, as in the literature
         split_rng = torch.Generator().manual_seed(self.seed * 7919 + c.split + 1)
-        masks = {split: torch.zeros(n, dtype=torch.bool) for split in SPLITS}
-        for k in range(c.classes):
-            members = (y == k).nonzero().view(-1)
-            members = members[torch.randperm(members.numel(), generator=split_rng)]
-            masks["train"][members[: c.train_per_class]] = True
-            masks["val"][members[c.train_per_class: c.train_per_class + c.val_per_class]] = True
-            masks["test"][members[c.train_per_class + c.val_per_class:]] = True
+        masks = class_masks(y, c.classes, c.train_per_class, c.val_per_class, split_rng)
 
         digest = hashlib.sha256()
         for tensor in (x, edge_index, y, *masks.values()):

@@ -9,7 +9,7 @@ from torch import nn
 
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import GivenConfig, KnnConfig
-from autoglm_graph.structure import graph_stats, knn_edges, symmetrize
+from autoglm_graph.structure import graph_stats, knn_edges, symmetrize, with_edges
 from autoglm_sdk.graph import SemanticGraph
 from autoglm_sdk.protocols import BuildContext
 
@@ -31,10 +31,7 @@ class KnnGraph(nn.Module):
         graphs = []
         for sample in samples:
             graph = self.given([sample])
-            graph.edge_index = self.edges(graph)
-            graph.edge_type = torch.zeros(graph.edge_index.size(1), dtype=torch.long, device=graph.x.device)
-            graph.edge_attr = None
-            graphs.append(graph)
+            graphs.append(with_edges(graph, self.edges(graph)))
         batch = SemanticGraph.collate(graphs)
         if not self.training:  # what the report shows: the graph the evaluation saw
             self.stats = graph_stats(batch.edge_index, batch.num_nodes, getattr(batch, "y", None))

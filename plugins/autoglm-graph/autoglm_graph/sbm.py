@@ -14,6 +14,20 @@ from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
 SPLITS = ("train", "val", "test")
 
 
+def class_masks(y: torch.Tensor, classes: int, train_per_class: int, val_per_class: int,
+                generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Semi-supervised node splits: per class, ``train_per_class`` random members for training, the next
+    ``val_per_class`` for validation, the rest for testing (boolean masks over the nodes)."""
+    masks = {split: torch.zeros(y.numel(), dtype=torch.bool) for split in SPLITS}
+    for k in range(classes):
+        members = (y == k).nonzero().view(-1)
+        members = members[torch.randperm(members.numel(), generator=generator)]
+        masks["train"][members[:train_per_class]] = True
+        masks["val"][members[train_per_class:train_per_class + val_per_class]] = True
+        masks["test"][members[train_per_class + val_per_class:]] = True
+    return masks
+
+
 class SBMDataSource:
     """Communities are labels; features are Gaussian around a per-community mean.
 
@@ -44,13 +58,7 @@ class SBMDataSource:
         means = c.feature_signal * means / means.norm(dim=1, keepdim=True).clamp_min(1e-12)
         x = means[y] + torch.randn(n, c.feature_dim, generator=generator)
 
-        masks = {split: torch.zeros(n, dtype=torch.bool) for split in SPLITS}
-        for block in range(c.blocks):
-            members = (y == block).nonzero().view(-1)
-            members = members[torch.randperm(members.numel(), generator=generator)]
-            masks["train"][members[: c.train_per_class]] = True
-            masks["val"][members[c.train_per_class : c.train_per_class + c.val_per_class]] = True
-            masks["test"][members[c.train_per_class + c.val_per_class :]] = True
+        masks = class_masks(y, c.blocks, c.train_per_class, c.val_per_class, generator)
 
         digest = hashlib.sha256()
         for tensor in (x, edge_index, y, *masks.values()):

@@ -52,6 +52,17 @@ def symmetrize(edge_index: Tensor, weight: Tensor | None, num_nodes: int) -> tup
     return coalesce(both, torch.cat([weight, weight]), num_nodes=num_nodes, reduce="max")
 
 
+def with_edges(graph: Any, edge_index: Tensor, edge_weight: Tensor | None = None) -> Any:
+    """``graph`` with its edges replaced by one untyped set (a built graph has no relation types or
+    attributes of its own), weighted when ``edge_weight`` is given."""
+    graph.edge_index = edge_index
+    graph.edge_type = torch.zeros(edge_index.size(1), dtype=torch.long, device=edge_index.device)
+    graph.edge_attr = None
+    if edge_weight is not None:
+        graph.edge_weight = edge_weight
+    return graph
+
+
 def graph_stats(edge_index: Tensor, num_nodes: int, y: Tensor | None = None,
                 weight: Tensor | None = None) -> dict[str, Any]:
     """Density, degree distribution, isolated nodes and (with labels) edge homophily of a directed edge list.

@@ -20,11 +20,10 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from autoglm_graph.sbm import SPLITS, class_masks
 from autoglm_graph.specs import TableConfig, table_columns
 from autoglm_sdk.errors import DataError
 from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
-
-SPLITS = ("train", "val", "test")
 
 
 def read_columns(path: Path) -> dict[str, list[Any]]:
@@ -152,20 +151,14 @@ class TableDataSource:
         edge_index = self._edges(ids, n)
 
         generator = torch.Generator().manual_seed(self.seed * 7919 + c.split + 1)
-        masks = {split: torch.zeros(n, dtype=torch.bool) for split in SPLITS}
-        short = []
-        for k, label in enumerate(names):
-            members = (y == k).nonzero().view(-1)
-            members = members[torch.randperm(members.numel(), generator=generator)]
-            if members.numel() <= c.train_per_class + c.val_per_class:
-                short.append(f"`{label}` ({members.numel()} rows)")
-            masks["train"][members[: c.train_per_class]] = True
-            masks["val"][members[c.train_per_class: c.train_per_class + c.val_per_class]] = True
-            masks["test"][members[c.train_per_class + c.val_per_class:]] = True
+        counts = torch.bincount(y, minlength=len(names)).tolist()
+        short = [f"`{label}` ({count} rows)" for label, count in zip(names, counts)
+                 if count <= c.train_per_class + c.val_per_class]
         if short:
             raise DataError(f"{path.name}: classes {', '.join(short[:5])} have no rows left for testing after "
                             f"{c.train_per_class} training and {c.val_per_class} validation rows per class",
                             hint="lower train_per_class / val_per_class")
+        masks = class_masks(y, len(names), c.train_per_class, c.val_per_class, generator)
 
         features = torch.from_numpy(x)
         digest = hashlib.sha256(path.read_bytes())
