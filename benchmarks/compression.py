@@ -20,6 +20,11 @@ In one process, with fixed threads:
   the share of test stories for which a linear head, fitted to the FP32
   encoder's pooled vectors of 512 training stories, picks the same class as
   with eager FP32.
+* **A trained BERT-base-sized classifier** (768 wide, 12 layers, 109M
+  parameters): the fine-tuned MiniLM grown to BERT-base's shape by
+  benchmarks/grow_bert.py and fine-tuned again, so that INT8's agreement is
+  measured on predictions a trained model makes: eager FP32 and INT8 against
+  the ``onnxruntime`` backend in FP32 and INT8.
 
 Latency is the median (p50) and 90th percentile of the pipeline's forward
 pass at batch 1 and 32 on the validation split. Writes
@@ -179,25 +184,68 @@ def predictions(model, samples: list[dict]):
         return torch.cat([model(samples[i:i + 64]).logits.argmax(-1) for i in range(0, len(samples), 64)])
 
 
-def transformer_rows(args, tmp: Path) -> dict:
+def minilm_artifact(args, tmp: Path) -> Path:
+    """The fine-tuned MiniLM classifier: ``--minilm-artifact``, or built once per run from minilm_manifest."""
     from autoglm_sdk.builder import build
     from autoglm_sdk.manifest import validate_manifest
 
-    say("MiniLM (all-MiniLM-L6-v2) fine-tuned on kinship stories ...")
-    if args.minilm_artifact:  # reuse a fine-tuned artifact built from minilm_manifest (same arguments)
-        path = Path(args.minilm_artifact)
-        report = json.loads((path / "report.json").read_text())
-    else:
-        path = tmp / "minilm"
+    if not args.minilm_artifact:
+        say("fine-tuning MiniLM (all-MiniLM-L6-v2) on kinship stories ...")
         t = time.perf_counter()
-        report = build(validate_manifest(minilm_manifest(args)), path).report
+        build(validate_manifest(minilm_manifest(args)), tmp / "minilm")
         say(f"  built in {time.perf_counter() - t:.0f} s")
+        args.minilm_artifact = str(tmp / "minilm")
+    return Path(args.minilm_artifact)
+
+
+def transformer_rows(args, tmp: Path) -> dict:
+    say("MiniLM (all-MiniLM-L6-v2) fine-tuned on kinship stories ...")
+    path = minilm_artifact(args, tmp)
+    report = json.loads((path / "report.json").read_text())
     return {"parameters": report["model"]["parameters"], "epochs": args.epochs, "train_stories": args.stories,
             "test_stories": args.test_stories,
             "build_seconds": report["timings"]["total_seconds"],
             "rows": compare(path, tmp, args, {**variants(args), "int8 per-token, layer 0 fp32": (
                 "fp32", [{"plugin": "int8", "activations": "per_token", "skip": ["bert.encoder.layer.0.*"]}])},
                 onnx_stage="encoders.text")}
+
+
+def grown_manifest(args, checkpoint: Path) -> dict:
+    """The BERT-base-sized classifier: the grown checkpoint fine-tuned like MiniLM, on fewer stories."""
+    manifest = minilm_manifest(args)
+    manifest["pipeline"]["name"] = "kinship-bert-base-grown"
+    manifest["data"]["train"]["stories"] = args.grown_stories
+    manifest["data"]["test"]["stories"] = args.grown_test_stories
+    manifest["encoders"]["text"]["pretrained"] = str(checkpoint)
+    manifest["train"].update(epochs=args.grown_epochs, lr=5e-5)
+    return manifest
+
+
+def bert_base_trained_rows(args, tmp: Path) -> dict:
+    """A trained BERT-base-sized classifier (grown from the fine-tuned MiniLM, then fine-tuned): eager FP32 and
+    INT8 against ONNX Runtime FP32 and INT8, with real predictions to agree on."""
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    say("BERT-base-sized classifier grown from the fine-tuned MiniLM ...")
+    if args.bert_base_artifact:
+        path = Path(args.bert_base_artifact)
+    else:
+        from grow_bert import grow_artifact
+
+        checkpoint = tmp / "bert-base-grown-checkpoint"
+        grow_artifact(minilm_artifact(args, tmp), checkpoint)
+        path = tmp / "bert-base"
+        t = time.perf_counter()
+        build(validate_manifest(grown_manifest(args, checkpoint)), path)
+        say(f"  fine-tuned in {time.perf_counter() - t:.0f} s")
+    report = json.loads((path / "report.json").read_text())
+    chosen = {"int8": ("fp32", [{"plugin": "int8"}]),
+              "int8 per-token": ("fp32", [{"plugin": "int8", "activations": "per_token"}])}
+    return {"parameters": report["model"]["parameters"], "epochs": report["training"]["epochs_run"],
+            "train_stories": report["data"]["sizes"]["train"], "test_stories": report["data"]["sizes"]["test"],
+            "history": report["training"]["history"], "build_seconds": report["timings"]["total_seconds"],
+            "rows": compare(path, tmp, args, chosen, onnx_stage="encoders.text")}
 
 
 def pipeline_rows(args, tmp: Path) -> dict:
@@ -443,6 +491,22 @@ def markdown(meta: dict, results: dict) -> str:
                   f"{args_prune(meta):.0%} of the heads and feed-forward units by weight magnitude with no recovery "
                   "(random weights have no task to recover on), so their agreement shows how far pruning alone moves "
                   "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table).", ""]
+    grown = results.get("bert_base_trained")
+    if grown:
+        rows = grown["rows"]
+        last = grown["history"][-1] if grown["history"] else {}
+        lines += [f"## Trained BERT-base-sized classifier ({grown['parameters']:,} parameters): the fine-tuned MiniLM "
+                  f"grown to 768 wide and 12 layers (benchmarks/grow_bert.py), fine-tuned {grown['epochs']} epochs on "
+                  f"{grown['train_stories']} stories, compared on {grown['test_stories']} held-out stories", ""]
+        lines += variant_table(rows)
+        base, ort = rows["fp32"], rows.get("int8 (onnxruntime)")
+        if ort and "error" not in ort:
+            lines += [f"INT8 on onnxruntime (ONNX Runtime's quantiser) against eager FP32: "
+                      f"{base['p50_ms_batch1'] / ort['p50_ms_batch1']:.2f}× as fast at batch 1, "
+                      f"{base['p50_ms_batch32'] / ort['p50_ms_batch32']:.2f}× at batch 32, the same class for "
+                      f"{ort['test_agreement']:.1%} of the test stories (accuracy "
+                      f"{100 * (ort['test_accuracy'] - base['test_accuracy']):+.1f} points). Last fine-tuning epoch: "
+                      f"val accuracy {last.get('val_accuracy', float('nan')):.3f}.", ""]
     lines += ["Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's ONNX file "
               "plus the other stages' safetensors weights.", ""]
     return "\n".join(lines)
@@ -466,7 +530,16 @@ def main() -> None:
     parser.add_argument("--agreement-stories", type=int, default=256, help="stories for the BERT-base agreement")
     parser.add_argument("--probe-stories", type=int, default=512,
                         help="training stories the BERT-base agreement head is fitted on")
-    parser.add_argument("--only", choices=["transformer", "pipelines", "bert_base"], action="append",
+    parser.add_argument("--bert-base-artifact", default="",
+                        help="a grown BERT-base-sized classifier already built by this benchmark (skips growing and "
+                        "fine-tuning)")
+    parser.add_argument("--grown-stories", type=int, default=2000,
+                        help="training stories of the grown BERT-base-sized classifier's fine-tune")
+    parser.add_argument("--grown-epochs", type=int, default=2, help="fine-tuning epochs of the grown classifier")
+    parser.add_argument("--grown-test-stories", type=int, default=1000,
+                        help="held-out stories the grown classifier's variants are compared on")
+    parser.add_argument("--only", choices=["transformer", "pipelines", "bert_base", "bert_base_trained"],
+                        action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--markdown-only", action="store_true",
                         help="rewrite compression.md from the existing compression.json without measuring")
@@ -480,13 +553,15 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    parts = args.only or ["transformer", "pipelines", "bert_base"]
+    parts = args.only or ["transformer", "pipelines", "bert_base", "bert_base_trained"]
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         if "transformer" in parts:
             results["transformer"] = transformer_rows(args, Path(tmp))
         if "pipelines" in parts:
             results["pipelines"] = pipeline_rows(args, Path(tmp))
+        if "bert_base_trained" in parts:
+            results["bert_base_trained"] = bert_base_trained_rows(args, Path(tmp))
     if "bert_base" in parts:
         results["bert_base"] = bert_base_rows(args)
     meta = {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
