@@ -113,6 +113,20 @@ def test_onnxruntime_refuses_a_stage_whose_output_differs(monkeypatch):
     assert "differs from eager" in lenient.describe()["eager_reason"]
 
 
+def test_a_refused_int8_stage_points_at_quantized_tol(monkeypatch):
+    pytest.importorskip("autoglm_compress")
+    from autoglm_backends import onnxrt
+    from autoglm_compress.int8 import Int8Linear
+
+    real = onnxrt.OnnxStage._run
+    monkeypatch.setattr(onnxrt.OnnxStage, "_run", lambda self, session, flat: [t + 10 for t in real(self, session, flat)])
+    layer = Int8Linear.from_linear(torch.nn.Linear(16, 8))
+    layer.per_token = True
+    with pytest.raises(BackendUnavailableError, match=r"quantized_tol 0\.05 of the largest output") as caught:
+        make("onnxruntime").wrap_stage("s", torch.nn.Sequential(layer), {}, explicit=True)(torch.randn(4, 16))
+    assert "raise quantized_tol" in caught.value.hint
+
+
 def test_a_stage_that_takes_graphs_is_refused_before_training_when_named():
     from helpers import SMALL
 
