@@ -502,7 +502,9 @@ def markdown(meta: dict, results: dict) -> str:
                   + ". Bytes of the onnxruntime rows are the exported ONNX file. The pruned rows remove "
                   f"{args_prune(meta):.0%} of the heads and feed-forward units by weight magnitude with no recovery "
                   "(random weights have no task to recover on), so their agreement shows how far pruning alone moves "
-                  "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table).", ""]
+                  "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table). "
+                  "A random encoder gives no predictions worth agreeing on; the trained BERT-base-sized classifier "
+                  "below does.", ""]
     grown = results.get("bert_base_trained")
     if grown:
         rows = grown["rows"]
