@@ -95,15 +95,13 @@ class AdaptiveGraph(nn.Module):
         sample = z if n <= 2048 else z[torch.randperm(n, generator=torch.Generator().manual_seed(0))[:2048]]
         return torch.pdist(sample).mean().clamp_min(1e-6) if sample.size(0) > 1 else z.new_tensor(1.0)
 
-    def learn(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Sparse learned edges ``neighbour -> node`` and their weights in ``[0, 1]`` (before normalisation)."""
+    def learn(self, z: Tensor, sigma: Tensor | None, n: int) -> tuple[Tensor, Tensor]:
+        """Sparse learned edges ``neighbour -> node`` among ``n`` nodes embedded as ``z`` (``_embed``), and their
+        weights in ``[0, 1]`` (before normalisation)."""
         c = self.config
-        n = x.size(0)
-        z = self._embed(x)
-        sigma = self._sigma(z)
         sources, targets, weights = [], [], []
         for start in range(0, n, c.chunk):
-            rows = torch.arange(start, min(start + c.chunk, n), device=x.device)
+            rows = torch.arange(start, min(start + c.chunk, n), device=z.device)
             sim = self._rows(z, rows, sigma)
             self_mask = torch.zeros_like(sim, dtype=torch.bool)
             self_mask[torch.arange(rows.numel()), rows] = True
@@ -146,11 +144,12 @@ class AdaptiveGraph(nn.Module):
         given = graph.edge_index
         mix: Any = (torch.sigmoid(self.mix_logit) if c.learn_mix else c.mix) if given.numel() else 0.0
         for _ in range(c.iterations):
-            learned, raw = self.learn(features)
+            z = self._embed(features)
+            sigma = self._sigma(z)
+            learned, raw = self.learn(z, sigma, n)
             given_weight = None
             if mix > 0 and c.reweight_given:  # the given edges weighted by the learned similarity too
-                z = self._embed(features)
-                given_weight = self._pairs(z, given, self._sigma(z)).clamp_min(0) + 1e-6
+                given_weight = self._pairs(z, given, sigma).clamp_min(0) + 1e-6
             edge_index, edge_weight = self._mixed(given, given_weight, learned, raw, mix, n)
             # the next round measures similarity on features averaged over this round's graph
             features = _propagate(x, edge_index, edge_weight, n)
