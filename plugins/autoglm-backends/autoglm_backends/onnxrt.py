@@ -225,7 +225,7 @@ class OnnxStage(StageRunner):
                       f"(atol {config.atol:g}, rtol {config.rtol:g}"
                       + (f", quantized_tol {scale_tol:g} of the largest output" if quantized else "") + ")")
             if config.on_mismatch == "error":
-                knob = (f"raise quantized_tol (int8 rounding differences grow with depth)" if quantized
+                knob = ("raise quantized_tol (int8 rounding differences grow with depth)" if quantized
                         else "raise atol/rtol")
                 raise BackendUnavailableError(f"{self.key}: onnxruntime refused the stage: {reason}",
                                               hint=f"{knob} in the onnxruntime backend's config, or run the stage "
