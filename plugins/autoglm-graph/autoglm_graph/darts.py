@@ -99,9 +99,6 @@ class DartsReasoner(nn.Module):
     def arch_parameters(self) -> list[nn.Parameter]:
         return [] if self.alpha is None else [self.alpha]
 
-    def weight_parameters(self) -> list[nn.Parameter]:
-        return [p for name, p in self.named_parameters() if name != "alpha"]
-
     def weights(self) -> torch.Tensor:
         """Softmax of ``alpha`` per layer (``[layers, ops]``), masked operations at zero."""
         if self.alpha is None:
