@@ -27,10 +27,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from autoglm_graph.sbm import SPLITS
 from autoglm_graph.specs import RandomGraphsConfig
 from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
-
-SPLITS = ("train", "val", "test")
 
 
 def draw(generator: str, n: int, c: RandomGraphsConfig, rng: random.Random) -> nx.Graph:

@@ -139,9 +139,10 @@ class TableDataSource:
             raise DataError(f"data.path: {path} does not exist or is not a file")
         x, raw_labels, ids = self._nodes(path)
         n = x.shape[0]
-        if any(v is None or (isinstance(v, str) and not v.strip()) for v in raw_labels):
-            row = next(i for i, v in enumerate(raw_labels) if v is None or (isinstance(v, str) and not v.strip()))
-            raise DataError(f"{path.name}: row {row + 1} has no label in `{c.label}`")
+        unlabelled = next((i for i, v in enumerate(raw_labels) if v is None or (isinstance(v, str) and not v.strip())),
+                          None)
+        if unlabelled is not None:
+            raise DataError(f"{path.name}: row {unlabelled + 1} has no label in `{c.label}`")
         if not np.isfinite(x).all():
             row = int(np.argwhere(~np.isfinite(x))[0][0])
             raise DataError(f"{path.name}: row {row + 1} has a missing or infinite feature value")
