@@ -163,6 +163,7 @@ class TableDataSource:
 
         features = torch.from_numpy(x)
         digest = hashlib.sha256(path.read_bytes())
+        digest.update(edge_index.numpy().tobytes())  # the edge file too: a resumed build must see the same graph
         digest.update(f"{self.seed}-{c.split}".encode())
         splits = {split: [{"graph": Data(x=features, edge_index=edge_index, y=y, label_mask=masks[split])}]
                   for split in SPLITS}

@@ -71,6 +71,13 @@ def test_splits_change_with_split_but_the_graph_does_not(table_files):
     assert torch.equal(ga.x, gb.x) and not torch.equal(ga.label_mask, gb.label_mask)
 
 
+def test_the_fingerprint_follows_the_edges_too(table_files, tmp_path):
+    other = tmp_path / "edges.csv"
+    other.write_text("source,target\n" + "".join(f"n{i},n{(i + 5) % ROWS}\n" for i in range(ROWS)))
+    assert load(**table_files).fingerprint != load(**{**table_files, "edges": str(other)}).fingerprint
+    assert load(**table_files).fingerprint == load(**table_files).fingerprint
+
+
 def test_parquet_and_npz_give_the_same_nodes(table_files, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
