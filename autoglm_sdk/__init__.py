@@ -1,7 +1,10 @@
 """AutoGLM SDK: build graph-augmented language pipelines from plugins and a TOML manifest.
 
-Importing this package is cheap: names below load their modules (and torch)
-only when first used, so the CLI's light commands stay light.
+``__all__`` is the public API for users; :mod:`autoglm_sdk.plugin` is the
+surface for plugin authors and :mod:`autoglm_sdk.testing` the contract kit.
+Anything else may change without notice. Importing this package is cheap:
+names load their modules (and torch) only when first used, so the CLI's light
+commands stay light.
 """
 
 from __future__ import annotations
@@ -12,24 +15,28 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    # building and loading pipelines
+    "build": "autoglm_sdk.builder",
+    "BuildResult": "autoglm_sdk.builder",
     "load": "autoglm_sdk.artifact",
     "Pipeline": "autoglm_sdk.artifact",
-    "build": "autoglm_sdk.builder",
+    "Lock": "autoglm_sdk.artifact",
+    "Session": "autoglm_sdk.session",
+    "compress_artifact": "autoglm_sdk.compression",
+    # manifests and plugins
     "load_manifest": "autoglm_sdk.manifest",
     "validate_manifest": "autoglm_sdk.manifest",
+    "apply_overrides": "autoglm_sdk.manifest",
+    "default_manifest": "autoglm_sdk.manifest",
+    "manifest_schema": "autoglm_sdk.manifest",
     "Manifest": "autoglm_sdk.manifest",
-    "SemanticGraph": "autoglm_sdk.graph",
-    "PluginSpec": "autoglm_sdk.protocols",
-    "PluginConfig": "autoglm_sdk.protocols",
-    "BuildContext": "autoglm_sdk.protocols",
-    "Port": "autoglm_sdk.protocols",
-    "PortMismatch": "autoglm_sdk.protocols",
-    "TaskSpec": "autoglm_sdk.protocols",
-    "Dataset": "autoglm_sdk.protocols",
-    "CONTRACT_VERSION": "autoglm_sdk.protocols",
     "Registry": "autoglm_sdk.registry",
+    "default_registry": "autoglm_sdk.registry",
     "AutoGLMError": "autoglm_sdk.errors",
     "hookimpl": "autoglm_sdk.hooks",
+    # timing a built pipeline
+    "measure": "autoglm_sdk.bench",
+    "recommend": "autoglm_sdk.bench",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -31,7 +31,7 @@ LOCK = "manifest.lock.toml"
 WEIGHTS = "weights.safetensors"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: objectives are sections of their own; [train] lost alignment/pretraining
 
 
 def strip_none(value: Any) -> Any:
@@ -128,7 +128,66 @@ def write_artifact(
     return output
 
 
-def write_pipeline_artifact(output: Path, model: Any, lock: dict[str, Any], report: dict[str, Any], *,
+@dataclass
+class Lock:
+    """``manifest.lock.toml``: what an artifact was built from, enough to rebuild its pipeline without the data."""
+
+    manifest: dict[str, Any]  # the resolved manifest, every default filled in
+    task: TaskSpec
+    ports: dict[str, Port]
+    plugins: dict[str, dict[str, str]]  # section -> plugin, kind, distribution, version
+    data_fingerprint: str
+    versions: dict[str, Any] = field(default_factory=dict)  # format, SDK, contract and hookspec versions; created
+
+    @classmethod
+    def of(cls, session: Any) -> "Lock":
+        from datetime import datetime, timezone
+
+        from autoglm_sdk import __version__
+        from autoglm_sdk.hooks import HOOKSPEC_VERSION
+        from autoglm_sdk.kinds import CONTRACT_VERSION
+        from autoglm_sdk.registry import distribution_of
+
+        plugins = {}
+        for section in session.manifest.sections():
+            dist, version = distribution_of(section.spec)
+            plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist,
+                                    "version": version}
+        versions = {"format_version": FORMAT_VERSION, "sdk_version": __version__, "contract_version": CONTRACT_VERSION,
+                    "hookspec_version": HOOKSPEC_VERSION,
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        return cls(session.manifest.resolved(), session.task, dict(session.ports), plugins,
+                   session.dataset.fingerprint, versions)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"autoglm": self.versions, "data": {"fingerprint": self.data_fingerprint},
+                "task": task_to_dict(self.task), "ports": {k: port_to_dict(p) for k, p in self.ports.items()},
+                "plugins": self.plugins, "manifest": self.manifest}
+
+    @classmethod
+    def read(cls, path: Path) -> "Lock":
+        """The lock of the artifact directory ``path``; an error naming what is missing or unsupported."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ArtifactError(f"{path} is not an artifact directory", hint="pass the directory `autoglm build -o` wrote")
+        lock_path = path / LOCK
+        if not lock_path.exists():
+            raise ArtifactError(f"{path} has no {LOCK}; it is not a complete artifact",
+                                hint="rebuild it with `autoglm build`")
+        try:
+            data = tomllib.loads(lock_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ArtifactError(f"{lock_path}: corrupt lock file: {exc}") from exc
+        version = data.get("autoglm", {}).get("format_version")
+        if version != FORMAT_VERSION:
+            raise ArtifactError(f"{path}: artifact format {version} is not supported (this SDK reads "
+                                f"{FORMAT_VERSION})", hint="rebuild it with this SDK's `autoglm build`")
+        return cls(data["manifest"], task_from_dict(data["task"]),
+                   {k: port_from_dict(v) for k, v in data["ports"].items()}, data.get("plugins", {}),
+                   data["data"]["fingerprint"], data["autoglm"])
+
+
+def write_pipeline_artifact(output: Path, model: Any, lock: Lock, report: dict[str, Any], *,
                             overwrite: bool = False, pictures: Callable[[Path], None] | None = None) -> Path:
     """Write a pipeline's artifact: weights (safetensors; tensors shared between modules once), the lock,
     every stage's files, report.json and report.md. ``pictures(directory)`` may add plots report.md
@@ -146,7 +205,7 @@ def write_pipeline_artifact(output: Path, model: Any, lock: dict[str, Any], repo
         report.setdefault("model", {})["weights_bytes"] = path.stat().st_size
 
     def write_lock(path: Path) -> None:
-        path.write_text(tomli_w.dumps(strip_none(lock)))
+        path.write_text(tomli_w.dumps(strip_none(lock.as_dict())))
 
     def write_reports(path: Path) -> None:
         if pictures is not None:
@@ -159,34 +218,30 @@ def write_pipeline_artifact(output: Path, model: Any, lock: dict[str, Any], repo
     return write_artifact(output, files, overwrite=overwrite)
 
 
-def read_lock(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_dir():
-        raise ArtifactError(f"{path} is not an artifact directory", hint="pass the directory `autoglm build -o` wrote")
-    lock_path = path / LOCK
-    if not lock_path.exists():
-        raise ArtifactError(f"{path} has no {LOCK}; it is not a complete artifact", hint="rebuild it with `autoglm build`")
-    try:
-        lock = tomllib.loads(lock_path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ArtifactError(f"{lock_path}: corrupt lock file: {exc}") from exc
-    version = lock.get("autoglm", {}).get("format_version")
-    if version != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: artifact format {version} is not supported (this SDK reads {FORMAT_VERSION})")
-    return lock
-
-
 @dataclass
 class Pipeline:
     """A loaded artifact: ``predict(records)`` answers JSON-like records."""
 
     path: Path
-    lock: dict[str, Any]
-    manifest: Any
+    lock: Lock
+    session: Any
     model: Any
-    task: TaskSpec
-    data_port: Port
-    backend: Any
+
+    @property
+    def manifest(self) -> Any:
+        return self.session.manifest
+
+    @property
+    def task(self) -> TaskSpec:
+        return self.session.task
+
+    @property
+    def backend(self) -> Any:
+        return self.session.backend
+
+    @property
+    def data_port(self) -> Port:
+        return self.session.ports["data"]
 
     @property
     def modalities(self) -> list[str]:
@@ -194,19 +249,7 @@ class Pipeline:
 
     def data_split(self, split: str) -> list[dict[str, Any]]:
         """The samples of ``split`` from the artifact's own data source, refused if the data changed since the build."""
-        from autoglm_sdk.errors import InputError
-        from autoglm_sdk.protocols import BuildContext
-
-        section = self.manifest.stages["data"]
-        dataset = section.spec.create(section.config, BuildContext(seed=self.manifest.pipeline.seed)).load()
-        if split not in dataset.splits:
-            raise InputError(f"split `{split}` does not exist; the data source has {sorted(dataset.splits)}")
-        if dataset.fingerprint != self.lock["data"]["fingerprint"]:
-            raise ArtifactError(
-                f"data `{section.plugin}` now produces different data than the artifact was built on (fingerprint changed)",
-                hint="rebuild the artifact, or pass inputs with --input",
-            )
-        return dataset.splits[split]
+        return self.session.split(split)
 
     def predict(self, records: Iterable[Any], batch_size: int = 32) -> list[dict[str, Any]]:
         """One answer per record: a label (graph level) or a label per node (node level)."""
@@ -294,41 +337,30 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
 
     from safetensors.torch import load_model
 
-    from autoglm_sdk.builtins.backends import attach_stage_backends, resolve_backend
-    from autoglm_sdk.dag import wire
     from autoglm_sdk.manifest import validate_manifest
-    from autoglm_sdk.pipeline import build_model, set_runners_active
+    from autoglm_sdk.session import Session
 
     path = Path(path)
-    lock = read_lock(path)
-    manifest = validate_manifest(lock["manifest"], registry=registry, allow_import_paths=allow_import_paths, source=str(path / LOCK))
-    for key, info in lock.get("plugins", {}).items():
+    lock = Lock.read(path)
+    manifest = validate_manifest(lock.manifest, registry=registry, allow_import_paths=allow_import_paths,
+                                 source=str(path / LOCK))
+    for key, info in lock.plugins.items():
         try:
             installed = metadata.version(info["distribution"])
         except metadata.PackageNotFoundError:
             continue  # validate_manifest already resolved the plugin, possibly from an import path
         if installed != info["version"]:
-            warnings.warn(
-                f"{key}: artifact was built with {info['distribution']} {info['version']}, {installed} is installed",
-                stacklevel=2,
-            )
-    ports = {k: port_from_dict(v) for k, v in lock["ports"].items()}
-    task = task_from_dict(lock["task"])
-    dag = wire(manifest)
-    backend, _ = resolve_backend(manifest.backend.spec, manifest.backend.config)
-    model = build_model(manifest, dag, ports, task, device=backend.device)
-    for key, stage in model.stage_objects.items():
-        if hasattr(stage, "load_artifact_files"):
-            stage.load_artifact_files(read_stage_files(path, key))
-    model = backend.prepare(model)
-    attach_stage_backends(model, manifest, backend)  # before restore: int8 asks an ONNX Runtime stage's runner
+            warnings.warn(f"{key}: artifact was built with {info['distribution']} {info['version']}, "
+                          f"{installed} is installed", stacklevel=2)
+    session = Session.for_artifact(manifest, lock.ports, lock.task, lock.data_fingerprint)
+    model = session.new_model(stage_files=lambda key: read_stage_files(path, key))
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")
     shapes = stored_shapes(weights) if manifest.compress else None
     for section in manifest.compress:  # the compressed structure and dtypes, so the stored weights fit them
-        ctx = BuildContext(task=task, seed=manifest.pipeline.seed, device=backend.device, stage=section.key,
-                           stored_shapes=shapes)
+        ctx = BuildContext(task=lock.task, seed=manifest.pipeline.seed, device=session.backend.device,
+                           stage=section.key, stored_shapes=shapes)
         compressor = section.spec.create(section.config, ctx)
         if hasattr(compressor, "restore"):  # without one, the compressor changed values only (in-place pruning)
             model = compressor.restore(model, ctx)
@@ -339,5 +371,5 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
             hint="the installed plugins changed their parameters; rebuild the artifact",
         )
     model.eval()
-    set_runners_active(model, True)
-    return Pipeline(path, lock, manifest, model, task, ports["data"], backend)
+    model.use_runners(True)
+    return Pipeline(path, lock, session, model)

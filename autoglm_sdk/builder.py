@@ -1,26 +1,139 @@
-"""``autoglm build``: manifest -> data -> fitted, evaluated pipeline -> artifact directory."""
+"""``autoglm build``: manifest -> session -> trained, evaluated, compressed pipeline -> artifact directory."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import platform
-import random
 import shutil
 import time
-import warnings
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from autoglm_sdk import __version__
-from autoglm_sdk.artifact import FORMAT_VERSION, REPORT_JSON, port_to_dict, task_to_dict, write_pipeline_artifact
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.hooks import HOOKSPEC_VERSION, plugin_manager
+from autoglm_sdk.artifact import REPORT_JSON, Lock, port_to_dict, task_to_dict, write_pipeline_artifact
+from autoglm_sdk.hooks import plugin_manager
 from autoglm_sdk.manifest import Manifest
-from autoglm_sdk.protocols import CONTRACT_VERSION, BuildContext
+from autoglm_sdk.session import Session, checkpoint_dir
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    report: dict[str, Any]
+
+
+@dataclass
+class Training:
+    """The restart that won, and what every restart scored."""
+
+    model: Any
+    result: Any
+    chosen: int
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    phases: dict[str, Any] = field(default_factory=dict)  # objectives' pretraining figures
+
+
+def build(
+    manifest: Manifest,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: Any = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> BuildResult:
+    """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`.
+
+    Training saves a checkpoint after every epoch in :func:`~autoglm_sdk.session.checkpoint_dir`; with
+    ``resume`` it continues from there instead of starting over, if the manifest and data are unchanged.
+    The checkpoint is removed once the artifact is written.
+    """
+    output = Path(output)
+    hooks = plugin_manager().hook
+    timings: dict[str, float] = {}
+    started = t = time.perf_counter()
+    hooks.autoglm_build_started(manifest=manifest.resolved(), output=str(output))
+    session = Session.open(manifest, log=log)
+    timings["data_seconds"] = time.perf_counter() - t
+    checkpoint = checkpoint_dir(output)
+    if checkpoint.exists() and not resume:
+        log(f"discarding the checkpoint in {checkpoint} (pass --resume to continue from it)")
+        shutil.rmtree(checkpoint)
+    t = time.perf_counter()
+    training = train_restarts(session, checkpoint, resume=resume, progress=progress,
+                              on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics))
+    timings["train_seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model = training.model
+    model.use_runners(True)  # final weights: stages on ONNX Runtime / torch.compile export or compile now
+    metrics = session.evaluate(model)
+    timings["eval_seconds"] = time.perf_counter() - t
+    model, compression, metrics = session.compress(model, manifest.compress, metrics, progress)
+    evaluations, pictures = plugin_evaluations(session, model, timings)
+    timings["total_seconds"] = time.perf_counter() - started
+    report = build_report(session, model, metrics, training, compression, evaluations, timings)
+    write_pipeline_artifact(output, model, Lock.of(session), report, overwrite=overwrite, pictures=pictures)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    hooks.autoglm_artifact_written(path=str(output), report=report)
+    return BuildResult(output, report)
+
+
+def train_restarts(session: Session, checkpoint: Path, *, resume: bool = False, progress: Any = None,
+                   on_epoch: Any = None) -> Training:
+    """Train ``[train] restarts`` models (seeds seed, seed+1, ...) and keep the best on validation.
+
+    Each restart keeps its own checkpoint, so ``resume`` replays finished restarts from their checkpoints and
+    continues the interrupted one. The first model's stage outputs are checked against their declared ports.
+    """
+    from autoglm_sdk.trainer import Checkpointing, read_checkpoint
+
+    restarts = session.manifest.train.restarts
+    resolved = json.dumps(session.manifest.resolved(), sort_keys=True).encode()
+    # what the saved training state depends on; --resume refuses a checkpoint made with other values
+    fingerprint = {"manifest": hashlib.sha256(resolved).hexdigest(), "data": session.dataset.fingerprint}
+    best: tuple[float, Training] | None = None
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(restarts):
+        seed = session.seed + attempt
+        folder = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
+        if resume:
+            saved = read_checkpoint(folder, fingerprint)
+            session.log(f"resuming after epoch {saved['trainer']['epoch']} from {folder}" if saved
+                        else f"no checkpoint in {folder}: training from epoch 1")
+        if restarts > 1:
+            session.log(f"restart {attempt + 1} of {restarts} (seed {seed})")
+        model = session.new_model(seed)
+        if attempt == 0:
+            session.check_outputs(model)
+        result, phases = session.train(model, seed, progress=progress, on_epoch=on_epoch,
+                                       checkpoint=Checkpointing(folder, fingerprint, resume))
+        if result.best_val == result.best_val:
+            score = result.best_val
+        else:  # no validation score: the last training loss, or nothing at all with epochs = 0
+            score = -result.history[-1]["train_loss"] if result.history else float("-inf")
+        attempts.append({"restart": attempt, "seed": seed, "best_val_accuracy": result.best_val,
+                         "epochs_run": len(result.history)})
+        if best is None or score > best[0]:  # ties keep the earlier restart
+            best = (score, Training(model, result, attempt, attempts, phases))
+    return best[1]
+
+
+def plugin_evaluations(session: Session, model: Any, timings: dict[str, float]) -> tuple[dict[str, Any], Any]:
+    """Evaluations plugins add to the report (hook ``autoglm_evaluate``: cross-modal retrieval, ...), and a
+    writer for their pictures. Each returns ``{"name", "figures", "markdown", "pictures"}`` or None."""
+    t = time.perf_counter()
+    found = [e for e in plugin_manager().hook.autoglm_evaluate(session=session, model=model) if e]
+    if found:
+        timings["plugin_eval_seconds"] = time.perf_counter() - t
+    evaluations = {e["name"]: {"figures": e.get("figures", {}), "markdown": e.get("markdown", [])} for e in found}
+
+    def pictures(directory: Path) -> None:
+        for evaluation in found:
+            for name, draw in (evaluation.get("pictures") or {}).items():
+                draw(directory / name)
+
+    return evaluations, pictures
 
 
 def _baseline_metrics(paths: list[str]) -> dict[str, Any]:
@@ -36,259 +149,52 @@ def _baseline_metrics(paths: list[str]) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class BuildResult:
-    path: Path
-    report: dict[str, Any]
-
-
-def seed_everything(seed: int) -> None:
-    import numpy as np
+def build_report(session: Session, model: Any, metrics: dict[str, Any], training: Training,
+                 compression: list[dict[str, Any]], evaluations: dict[str, Any],
+                 timings: dict[str, float]) -> dict[str, Any]:
+    """``report.json``: everything one build measured (``report.md`` is rendered from it)."""
     import torch
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    from autoglm_sdk.builtins.backends import Fallback, backend_name
 
-
-def _distribution_of(spec: Any) -> tuple[str, str]:
-    """(distribution, version) that provides a spec's module, or ("unknown", "")."""
-    top = spec.factory.split(".", 1)[0].split(":", 1)[0]
-    for dist in metadata.packages_distributions().get(top, []):
-        try:
-            return dist, metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown", ""
-
-
-def _environment() -> dict[str, str]:
-    import torch
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
-
-
-def checkpoint_dir(output: str | Path) -> Path:
-    """Where a build of ``output`` keeps its training checkpoint until the artifact is written."""
-    output = Path(output)
-    return output.with_name(f"{output.name}.checkpoint")
-
-
-def build(
-    manifest: Manifest,
-    output: str | Path,
-    *,
-    overwrite: bool = False,
-    resume: bool = False,
-    progress: Any = None,
-    log: Callable[[str], None] = lambda message: None,
-) -> BuildResult:
-    """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`.
-
-    Training saves a checkpoint after every epoch in :func:`checkpoint_dir`; with
-    ``resume`` it continues from there instead of starting over, if the manifest
-    and data are unchanged. The checkpoint is removed once the artifact is written.
-    """
-    from autoglm_sdk.builtins.backends import Fallback, attach_stage_backends, backend_name, resolve_backend
-    from autoglm_sdk.dag import check_fit, pretrained_stages, wire
-    from autoglm_sdk.pipeline import build_model, set_runners_active
-    from autoglm_sdk.report import parameter_count
-    from autoglm_sdk.trainer import PretrainResult, class_ids, evaluate, fit, pretrain_encoders, read_checkpoint
-
-    output = Path(output)
-    hooks = plugin_manager().hook
-    resolved = manifest.resolved()
-    seed = manifest.pipeline.seed
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    hooks.autoglm_build_started(manifest=resolved, output=str(output))
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        backend, fallbacks = resolve_backend(manifest.backend.spec, manifest.backend.config, BuildContext(seed=seed))
-    for w in caught:
-        log(f"warning: {w.message}")
-    status = backend.probe()
-    log(f"backend: {status.name} ({backend.device})")
-
-    t = time.perf_counter()
-    seed_everything(seed)
-    data_section = manifest.stages["data"]
-    source = data_section.spec.create(data_section.config, BuildContext(seed=seed, stage="data"))
-    dataset = source.load()
-    timings["data_seconds"] = time.perf_counter() - t
-    for split in ("train", "val", "test"):
-        if not dataset.splits.get(split):
-            raise DataError(f"data `{data_section.plugin}` produced an empty `{split}` split", hint="check its split sizes")
-    log(f"data: {data_section.plugin} " + ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items()))
-
-    dag = wire(manifest)
-    ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
-
-    def fresh_model(attempt_seed: int) -> Any:
-        model = build_model(manifest, dag, ports, dataset.task, device=backend.device, seed=attempt_seed)
-        for key, stage in model.stage_objects.items():
-            if hasattr(stage, "fit"):  # tokenizers, vocabularies: learned from data before training
-                stage.fit(dataset)
-                log(f"{key}: fitted to the training data")
-        model = backend.prepare(model)
-        attach_stage_backends(model, manifest, backend)
-        return model
-
-    checkpoint = checkpoint_dir(output)
-    # what the saved training state depends on; --resume refuses a checkpoint made with other values
-    fingerprint = {"manifest": hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest(),
-                   "data": dataset.fingerprint}
-    if checkpoint.exists() and not resume:
-        log(f"discarding the checkpoint in {checkpoint} (pass --resume to continue from it)")
-        shutil.rmtree(checkpoint)
-    t = time.perf_counter()
-    restarts = manifest.train.restarts
-    pretrain = manifest.train.pretrain_encoders
-    to_pretrain = pretrained_stages(manifest) if pretrain else ()
-    lr_scales = {stage: pretrain.lr_scale_after for stage in to_pretrain}
-    attempts: list[dict[str, Any]] = []
-    best: tuple[float, int, Any, Any, Any] | None = None
-    for attempt in range(restarts):
-        # each restart starts from its own initialisation and keeps its own checkpoint, so --resume
-        # replays finished restarts from their checkpoints and continues the interrupted one
-        attempt_seed = seed + attempt
-        attempt_checkpoint = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
-        saved = None
-        if resume:
-            saved = read_checkpoint(attempt_checkpoint, fingerprint)
-            log(f"resuming after epoch {saved['trainer']['epoch']} from {attempt_checkpoint}" if saved
-                else f"no checkpoint in {attempt_checkpoint}: training from epoch 1")
-        if restarts > 1:
-            log(f"restart {attempt + 1} of {restarts} (seed {attempt_seed})")
-        candidate = fresh_model(attempt_seed)
-        pretrained = PretrainResult()
-        # a checkpoint holds the weights after pretraining, so a resumed build does not pretrain again
-        if to_pretrain and saved is None:
-            pretrained = pretrain_encoders(candidate, to_pretrain, dataset.splits, dataset.task,
-                                           manifest.train, seed=attempt_seed, autocast=backend.autocast,
-                                           progress=progress)
-            for stage, scores in pretrained.stages.items():
-                log(f"{stage}: pretrained alone, probe val accuracy {scores['best_val_accuracy']:.3f} "
-                    f"(epoch {scores['best_epoch']})")
-        result = fit(
-            candidate,
-            dataset.splits,
-            dataset.task,
-            manifest.train,
-            seed=attempt_seed,
-            autocast=backend.autocast,
-            on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
-            progress=progress,
-            checkpoint=attempt_checkpoint,
-            resume=resume,
-            fingerprint=fingerprint,
-            modalities=tuple(sorted(dataset.port.modalities)),
-            stage_lr_scale=lr_scales,
-        )
-        if result.best_val == result.best_val:
-            score = result.best_val
-        else:  # no validation score: the last training loss, or nothing at all with epochs = 0
-            score = -result.history[-1]["train_loss"] if result.history else float("-inf")
-        attempts.append({"restart": attempt, "seed": attempt_seed, "best_val_accuracy": result.best_val,
-                         "epochs_run": len(result.history)})
-        if best is None or score > best[0]:  # ties keep the earlier restart
-            best = (score, attempt, candidate, result, pretrained)
-    _, chosen, model, train_result, pretrain_result = best
-    timings["train_seconds"] = time.perf_counter() - t
-
-    def evaluate_all(subject: Any) -> dict[str, dict[str, float]]:
-        return {
-            split: evaluate(subject, samples, dataset.task, manifest.train.batch_size, backend.autocast, dataset.group_key)
-            for split, samples in dataset.splits.items()
-        }
-
-    t = time.perf_counter()
-    set_runners_active(model, True)  # final weights: stages on ONNX Runtime / torch.compile export or compile now
-    metrics = evaluate_all(model)
-    timings["eval_seconds"] = time.perf_counter() - t
-    from autoglm_sdk.compression import calibration_samples, compress_steps, finetuner
-
-    model, compression, metrics = compress_steps(
-        model, backend, manifest.compress, evaluate_all, dataset.splits["val"], metrics, dataset.task, seed,
-        log, finetuner(dataset.splits, dataset.task, manifest.train, backend.autocast, seed, progress),
-        calibration_samples(dataset.splits["train"]))
-
-    crossmodal = None
-    encoders = [k for k in manifest.stages if k.startswith("encoders.")]
-    if encoders and len(dataset.port.modalities) > 1 and dataset.task.level == "graph":
-        from autoglm_sdk.crossmodal import evaluate_crossmodal, plot_shared_space
-
-        t = time.perf_counter()
-        names = {k: "+".join(sorted(ports[k].modalities)) for k in encoders}
-        crossmodal = evaluate_crossmodal(model, dataset, getattr(model, "aligned_stages", ()), names,
-                                         manifest.train.batch_size, backend.autocast, seed)
-        vectors = crossmodal.pop("_vectors")
-        timings["crossmodal_eval_seconds"] = time.perf_counter() - t
-    stage_reports = {key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")}
-    plugins = {}
-    for section in manifest.sections():
-        dist, version = _distribution_of(section.spec)
-        plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist, "version": version}
-    stage_backends = {key: backend_name(model.stage_backends.get(key, backend)) for key in dag.order() if key != "data"}
-    runners = {key: runner.describe() for key, runner in model.stage_runners.items()}
+    manifest, result, dataset = session.manifest, training.result, session.dataset
+    fallbacks = list(session.fallbacks)
+    runners = {key: runner.describe() for key, runner in model.runners.items()}
     for key, described in runners.items():  # a stage its backend could not take runs eagerly: a fallback
         if described.get("eager_reason"):
             fallbacks.append(Fallback(f"{described['backend']} for {key}", described["eager_reason"]))
-    lock = {
-        "autoglm": {
-            "format_version": FORMAT_VERSION,
-            "sdk_version": __version__,
-            "contract_version": CONTRACT_VERSION,
-            "hookspec_version": HOOKSPEC_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-        "data": {"fingerprint": dataset.fingerprint},
-        "task": task_to_dict(dataset.task),
-        "ports": {k: port_to_dict(p) for k, p in ports.items()},
-        "plugins": plugins,
-        "manifest": resolved,
-    }
-    timings["total_seconds"] = time.perf_counter() - started
-    report = {
+    status = session.backend.probe()
+    lock = Lock.of(session)
+    return {
         "pipeline": manifest.pipeline.name,
         "description": manifest.pipeline.description,
-        "seed": seed,
-        "task": task_to_dict(dataset.task),
-        "data": {"plugin": data_section.plugin, "fingerprint": dataset.fingerprint, "group_key": dataset.group_key,
-                 "sizes": {k: len(v) for k, v in dataset.splits.items()}},
+        "seed": session.seed,
+        "task": task_to_dict(session.task),
+        "data": {"plugin": manifest.stages["data"].plugin, "fingerprint": dataset.fingerprint,
+                 "group_key": dataset.group_key, "sizes": {k: len(v) for k, v in dataset.splits.items()}},
         "metrics": metrics,
         "baselines": _baseline_metrics(manifest.pipeline.baselines),
         "training": {
-            "epochs_run": len(train_result.history),
-            "best_epoch": train_result.best_epoch,
-            "best_val_accuracy": train_result.best_val,
-            "stopped_early": train_result.stopped_early,
-            "resumed_from_epoch": train_result.resumed_from,
-            "restarts": attempts,
-            "chosen_restart": chosen,
-            "history": train_result.history,
-            "pretrain_encoders": pretrain_result.stages or None,
+            "epochs_run": len(result.history), "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val,
+            "stopped_early": result.stopped_early, "resumed_from_epoch": result.resumed_from,
+            "restarts": training.attempts, "chosen_restart": training.chosen, "history": result.history,
+            "objectives": {o.name: o.weight for o in session.objectives(model)},
+            "pretraining": training.phases or None,
         },
-        "model": {"parameters": parameter_count(model), "weights_bytes": None,
+        "model": {"parameters": sum(p.numel() for p in model.parameters()), "weights_bytes": None,
                   "stages": {k: s.plugin for k, s in manifest.stages.items()}},
-        "backend": {"chosen": status.name, "device": backend.device, "stages": stage_backends,
-                    "fallbacks": [f.as_dict() for f in fallbacks], "runners": runners, "capabilities": dict(status.capabilities)},
-        "stages": stage_reports,
-        "crossmodal": crossmodal,
+        "backend": {"chosen": status.name, "device": session.backend.device,
+                    "stages": {key: backend_name(model.stage_backends.get(key, session.backend))
+                               for key in session.dag.order() if key != "data"},
+                    "fallbacks": [f.as_dict() for f in fallbacks], "runners": runners,
+                    "runner_summaries": {key: runner.summary() for key, runner in model.runners.items()},
+                    "capabilities": dict(status.capabilities)},
+        "ports": {k: port_to_dict(p) for k, p in session.ports.items()},
+        "stages": {key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")},
+        "evaluations": evaluations,
         "compression": compression,
         "timings": timings,
-        "environment": _environment(),
-        "plugins": plugins,
+        "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                        "platform": platform.platform()},
+        "plugins": lock.plugins,
     }
-
-    def pictures(directory: Path) -> None:
-        if crossmodal is not None and vectors:
-            labels = class_ids(dataset.splits["test"])
-            plot_shared_space(vectors, labels, names, dataset.task.label_names, directory / "shared_space.png")
-
-    write_pipeline_artifact(output, model, lock, report, overwrite=overwrite, pictures=pictures)
-    shutil.rmtree(checkpoint, ignore_errors=True)
-    hooks.autoglm_artifact_written(path=str(output), report=report)
-    return BuildResult(output, report)
-

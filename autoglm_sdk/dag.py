@@ -72,10 +72,8 @@ def wire(manifest: Manifest) -> Dag:
     dag = Dag(inputs)
     dag.order()  # raise on cycles now
     consumers = {u for ups in inputs.values() for u in ups}
-    if manifest.train.alignment is not None:  # an encoder may exist only to be aligned with the others
-        consumers |= set(aligned_stages(manifest))
-    if manifest.train.pretrain_encoders is not None:
-        pretrained_stages(manifest)  # raise on unknown stages now, not after the data has loaded
+    for section in manifest.objectives.values():  # an encoder may exist only to be aligned with the others
+        consumers |= set(getattr(section.config, "stages", None) or encoders)
     dangling = [k for k in keys if k not in consumers and k != SINK]
     if dangling:
         raise ManifestError(f"stage `{dangling[0]}` feeds nothing", hint="name it in a later stage's `inputs`, or remove it")
@@ -106,36 +104,13 @@ def check_fit(
             ) from exc
     if ports.get(SINK) is not None and ports[SINK].type != "logits":
         raise StageMismatchError(f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}")
+    stage_ports = {k: p for k, p in ports.items() if k != "data"}
+    for key, section in manifest.objectives.items():  # an objective reads stages' outputs: check it can
+        if section.spec.signature is None:
+            continue
+        try:
+            section.spec.output_port(section.config, BuildContext(inputs=stage_ports, task=task, seed=seed, stage=key))
+        except PortMismatch as exc:
+            raise StageMismatchError(f"{key} `{section.plugin}` does not fit this pipeline: {exc}",
+                                     hint=f"change {key} or the stages it reads") from exc
     return ports
-
-
-def _chosen_encoders(manifest: Manifest, key: str, chosen: list[str]) -> list[str]:
-    encoders = [k for k in manifest.stages if k.startswith("encoders.")]
-    chosen = chosen or encoders
-    unknown = [s for s in chosen if s not in encoders]
-    if unknown:
-        raise ManifestError(f"{key}.stages: `{unknown[0]}` is not an encoder stage (encoders: {encoders or 'none'})")
-    return chosen
-
-
-def pretrained_stages(manifest: Manifest) -> tuple[str, ...]:
-    """The encoder stages ``train.pretrain_encoders`` trains alone first; a ManifestError if there are none."""
-    section = manifest.train.pretrain_encoders
-    chosen = _chosen_encoders(manifest, "train.pretrain_encoders", section.stages)
-    extra = [s for s in section.stage_epochs if s not in chosen]
-    if extra:
-        raise ManifestError(f"train.pretrain_encoders.stage_epochs: `{extra[0]}` is not a pretrained encoder stage "
-                            f"(pretrained: {chosen or 'none'})")
-    if not chosen:
-        raise ManifestError("train.pretrain_encoders: the pipeline has no encoder stages to pretrain",
-                            hint="add [encoders.NAME] sections or remove [train.pretrain_encoders]")
-    return tuple(chosen)
-
-
-def aligned_stages(manifest: Manifest) -> tuple[str, ...]:
-    """The encoder stages ``train.alignment`` aligns; a ManifestError unless there are two or more."""
-    chosen = _chosen_encoders(manifest, "train.alignment", manifest.train.alignment.stages)
-    if len(chosen) < 2:
-        raise ManifestError(f"train.alignment: needs at least two encoder stages, got {chosen or 'none'}",
-                            hint="add [encoders.NAME] sections or remove [train.alignment]")
-    return tuple(chosen)

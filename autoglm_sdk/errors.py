@@ -54,3 +54,7 @@ class ArtifactError(AutoGLMError):
 
 class DataError(AutoGLMError):
     """A data source cannot produce its data (bad file, bad split, empty split)."""
+
+
+class StageFailed(AutoGLMError):
+    """A plugin raised an unexpected error while running; the message names the stage and its distribution."""

@@ -18,7 +18,7 @@ from typing import Any
 import pluggy
 
 PROJECT = "autoglm"
-HOOKSPEC_VERSION = 1
+HOOKSPEC_VERSION = 2  # 2: autoglm_evaluate
 HOOK_GROUP = "autoglm.hooks"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -26,7 +26,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class AutoGLMHookSpecs:
-    """Hook specifications, version 1."""
+    """Hook specifications, version 2."""
 
     @hookspec
     def autoglm_build_started(self, manifest: dict[str, Any], output: str) -> None:
@@ -39,6 +39,12 @@ class AutoGLMHookSpecs:
     @hookspec
     def autoglm_artifact_written(self, path: str, report: dict[str, Any]) -> None:
         """An artifact directory has been renamed into place."""
+
+    @hookspec
+    def autoglm_evaluate(self, session: Any, model: Any) -> dict[str, Any] | None:
+        """After training and compression, an evaluation of the built pipeline for its report, or None when it
+        does not apply: ``{"name": str, "figures": JSON-able dict, "markdown": [lines of report.md],
+        "pictures": {file name: draw(path)}}``. ``session`` is the build's :class:`~autoglm_sdk.session.Session`."""
 
     @hookspec
     def autoglm_cli_commands(self, app: Any) -> None:

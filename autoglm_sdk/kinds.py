@@ -15,5 +15,6 @@ KIND_GROUPS: dict[str, str] = {
     "scheduler": "autoglm.schedulers",
     "compressor": "autoglm.compressors",
     "backend": "autoglm.backends",
+    "objective": "autoglm.objectives",
 }
 KINDS = tuple(KIND_GROUPS)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from pydantic import BaseModel, Field, NonNegativeInt, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from autoglm_sdk.errors import AutoGLMError, ManifestError
 from autoglm_sdk.protocols import PluginConfig, PluginSpec
@@ -29,46 +29,6 @@ class PipelineSection(PluginConfig):
         default_factory=list,
         description="Artifact directories (relative to the working directory) whose test metrics the report shows "
         "beside this pipeline's, e.g. a text-only baseline built from its own manifest.",
-    )
-
-
-class AlignmentSection(PluginConfig):
-    """Contrastive alignment of encoder embeddings (CLIP-style symmetric InfoNCE)."""
-
-    weight: float = Field(1.0, ge=0, description="Weight of the alignment loss beside the task loss.")
-    stages: list[str] = Field(
-        default_factory=list,
-        description="Encoder stages to align, e.g. ['encoders.image', 'encoders.audio'] (default: every encoder).",
-    )
-    exclude_same_class: bool = Field(True, description="Do not treat another sample of the same class as a negative.")
-    init_temperature: float = Field(0.07, gt=0, description="Initial softmax temperature (learned).")
-    max_logit_scale: float = Field(100.0, gt=1, description="Upper clamp of 1/temperature.")
-
-
-class PretrainEncodersSection(PluginConfig):
-    """Train each encoder alone on the task before the pipeline trains (graph-level classification only)."""
-
-    epochs: int = Field(10, ge=0, description="Epochs of pretraining for each encoder (0 = none).")
-    stage_epochs: dict[str, NonNegativeInt] = Field(
-        default_factory=dict,
-        description="Epochs for particular stages, overriding `epochs`, e.g. {\"encoders.image\" = 60} for a cheap "
-        "encoder that needs many passes over few images.",
-    )
-    lr: float | None = Field(None, gt=0, description="Peak learning rate of its one-cycle schedule (default: train.lr).")
-    stages: list[str] = Field(
-        default_factory=list, description="Encoder stages to pretrain, e.g. ['encoders.audio'] (default: every encoder)."
-    )
-    classifier: Literal["prototypes", "linear"] = Field(
-        "prototypes",
-        description="`prototypes`: encoders whose projection heads share one size train against one shared cosine "
-        "classifier on their embeddings (a prototype per class, placed by the first encoder), which aligns them "
-        "class by class; `linear`: each encoder gets its own linear probe on its pooled vector.",
-    )
-    lr_scale_after: float = Field(
-        1.0, ge=0, le=1,
-        description="Learning-rate multiplier for the pretrained encoders while the whole pipeline trains afterwards: "
-        "below 1 keeps what they learned alone from being overwritten while the graph stages are still random; "
-        "0 freezes them.",
     )
 
 
@@ -87,16 +47,8 @@ class TrainSection(PluginConfig):
         "kept), so the pipeline learns to answer from any subset. The best epoch is then chosen on the mean "
         "validation accuracy from each modality alone and from all together.",
     )
-    task_weight: float = Field(1.0, ge=0, description="Weight of the task (cross-entropy) loss; 0 trains alignment alone.")
-    alignment: AlignmentSection | None = Field(None, description="Contrastive alignment of encoders (none = off).")
-    pretrain_encoders: PretrainEncodersSection | None = Field(
-        None,
-        description="Before the pipeline trains, each encoder learns alone to classify samples from its own "
-        "modality, keeping its best validation epoch. Encoders with projection heads of one size share one cosine "
-        "classifier (a prototype per class in the shared space), which aligns them class by class; otherwise each "
-        "gets a temporary linear probe on its pooled vector. Encoders trained from scratch learn their modality "
-        "faster alone than behind the graph and the other modalities, so the pipeline then only has to fuse and "
-        "align them. None = off.",
+    task_weight: float = Field(
+        1.0, ge=0, description="Weight of the task (cross-entropy) objective; 0 trains the other objectives alone."
     )
     restarts: int = Field(
         1, ge=1, le=32,
@@ -121,7 +73,9 @@ PLUGIN_SECTIONS = {
     "backend": "backend",
 }
 CORE_SECTIONS = {"pipeline": PipelineSection, "train": TrainSection}
-TOP_LEVEL = [*CORE_SECTIONS, *PLUGIN_SECTIONS, "encoders", "compress"]
+TOP_LEVEL = [*CORE_SECTIONS, *PLUGIN_SECTIONS, "encoders", "objectives", "compress"]
+#: [train] keys that became objectives: the hint a manifest written for an older SDK gets
+MOVED = {"alignment": "alignment", "pretrain_encoders": "encoder-pretraining"}
 REQUIRED = ("data", "decoder")
 DEFAULTS = {"scheduler": {"plugin": "sequential"}, "backend": {"plugin": "cpu"}}
 #: keys every stage section may carry besides its plugin's config
@@ -163,10 +117,11 @@ class Manifest:
     scheduler: PluginSection
     backend: PluginSection
     compress: list[PluginSection] = field(default_factory=list)
+    objectives: dict[str, PluginSection] = field(default_factory=dict)  # objectives.NAME
     source: str = "<string>"
 
     def sections(self) -> list[PluginSection]:
-        return [*self.stages.values(), self.scheduler, self.backend, *self.compress]
+        return [*self.stages.values(), *self.objectives.values(), self.scheduler, self.backend, *self.compress]
 
     def resolved(self) -> dict[str, Any]:
         """The manifest with every default filled in (what the lock file records)."""
@@ -179,6 +134,8 @@ class Manifest:
                 out.setdefault("encoders", {})[key.split(".", 1)[1]] = section.as_dict()
             else:
                 out[key] = section.as_dict()
+        for key, section in self.objectives.items():
+            out.setdefault("objectives", {})[key.split(".", 1)[1]] = section.as_dict()
         out["scheduler"] = self.scheduler.as_dict()
         out["backend"] = self.backend.as_dict()
         if self.compress:
@@ -325,6 +282,17 @@ def validate_manifest(
             problems.append(f"encoders.{name}: must be a table ([encoders.{name}])")
             continue
         plugin_tables.append((f"encoders.{name}", "encoder", table))
+    for name, table in (raw.get("objectives") or {}).items():
+        if not isinstance(table, dict):
+            problems.append(f"objectives.{name}: must be a table ([objectives.{name}])")
+            continue
+        plugin_tables.append((f"objectives.{name}", "objective", table))
+    for key, plugin in MOVED.items():
+        if isinstance(raw.get("train"), dict) and key in raw["train"]:
+            problems.append(f"train.{key}: is an objective now: move it to [objectives.{key}] with "
+                            f"plugin = \"{plugin}\" and the same keys")
+    train = {k: v for k, v in raw.get("train", {}).items() if k not in MOVED} if isinstance(raw.get("train"), dict) \
+        else raw.get("train", {})
     for i, table in enumerate(raw.get("compress", [])):
         plugin_tables.append((f"compress[{i}]", "compressor", table))
 
@@ -332,7 +300,7 @@ def validate_manifest(
     core: dict[str, BaseModel] = {}
     for key, model in CORE_SECTIONS.items():
         try:
-            core[key] = model.model_validate(raw.get(key, {}))
+            core[key] = model.model_validate(train if key == "train" else raw.get(key, {}))
         except ValidationError as exc:
             problems.extend(describe_errors(key, exc, _config_fields(model)))
     resolved: dict[str, PluginSection] = {}
@@ -388,6 +356,7 @@ def validate_manifest(
         scheduler=resolved["scheduler"],
         backend=resolved["backend"],
         compress=[resolved[k] for k in resolved if k.startswith("compress[")],
+        objectives={k: resolved[k] for k in resolved if k.startswith("objectives.")},
         source=source,
     )
 
@@ -451,6 +420,7 @@ def manifest_schema(registry: Registry | None = None) -> dict[str, Any]:
     for key, kind in PLUGIN_SECTIONS.items():
         props[key] = plugin_alternatives(kind)
     props["encoders"] = {"type": "object", "additionalProperties": plugin_alternatives("encoder")}
+    props["objectives"] = {"type": "object", "additionalProperties": plugin_alternatives("objective")}
     props["compress"] = {"type": "array", "items": plugin_alternatives("compressor")}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

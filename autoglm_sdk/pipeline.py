@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from autoglm_sdk.dag import SINK, Dag, aligned_stages
-from autoglm_sdk.errors import InputError
+from autoglm_sdk.dag import SINK, Dag
+from autoglm_sdk.errors import AutoGLMError, InputError, PluginLoadError, StageFailed
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 
@@ -29,24 +30,56 @@ def _module_key(stage: str) -> str:
 
 
 class PipelineModel(nn.Module):
-    """All learnable stages in one module, so one optimiser and one state_dict cover them."""
+    """All learnable stages (and learnable objectives) in one module, so one optimiser and one state_dict cover them.
 
-    def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any, alignment: nn.Module | None = None,
-                 aligned_stages: tuple[str, ...] = (), ports: dict[str, Port] | None = None) -> None:
+    Device placement is kept apart from the modules: ``placement`` (see :meth:`place`) says which backend runs
+    which stage, and ``runners`` (see :class:`~autoglm_sdk.protocols.StageRunner`) which stages a backend runs its
+    own way once the weights are final.
+    """
+
+    def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any, ports: dict[str, Port] | None = None,
+                 objectives: dict[str, Any] | None = None, origins: dict[str, str] | None = None) -> None:
         super().__init__()
         self.ports = ports or {}
-        self.alignment = alignment  # an extra objective with its own parameter (the temperature)
-        self.aligned_stages = aligned_stages
         self.dag = dag
         self.scheduler = scheduler
         self.stage_objects = stages  # every stage, learnable or not, by manifest key
-        self.stage_backends: dict[str, Any] = {}  # stages that run on a backend of their own (see attach_stage_backends)
+        self.origins = origins or {}  # stage -> "`plugin` from distribution version", for error messages
+        self.stage_backends: dict[str, Any] = {}  # stages on a backend other than the main one
         self.main_backend: Any = None
-        # Inference runners by stage (an ONNX Runtime session, a torch.compile'd module) that replace a stage's
-        # eager forward once the weights are final: used only in eval mode while ``runners_active``.
-        self.stage_runners: dict[str, Any] = {}
-        self.runners_active = False
+        self.runners: dict[str, Any] = {}
+        self.runners_active = False  # runners replace eager forwards only in eval mode with final weights
         self.stages = nn.ModuleDict({_module_key(k): m for k, m in stages.items() if isinstance(m, nn.Module)})
+        self.objective_objects = dict(objectives or {})
+        self.objectives = nn.ModuleDict({_module_key(k): o for k, o in self.objective_objects.items()
+                                         if isinstance(o, nn.Module)})
+
+    def place(self, main: Any, stage_backends: dict[str, Any], runners: dict[str, Any]) -> None:
+        """Record where stages run: ``main`` by default, ``stage_backends`` for stages with a backend of their own,
+        ``runners`` for stages a backend runs its own way (ONNX Runtime, torch.compile)."""
+        self.main_backend, self.stage_backends, self.runners = main, stage_backends, runners
+
+    def use_runners(self, active: bool) -> None:
+        """Switch the stages' runners on (final weights) or off (weights about to change); switching off also
+        drops what they exported or compiled, so the next activation sees the new weights."""
+        if not active:
+            for runner in self.runners.values():
+                runner.invalidate()
+        self.runners_active = active
+
+    def runner(self, stage: str) -> Any:
+        """The stage's :class:`~autoglm_sdk.protocols.StageRunner`, or None when it runs eagerly."""
+        return self.runners.get(stage)
+
+    def frozen_copy(self) -> "PipelineModel":
+        """An independent, frozen, eagerly run copy (a distillation teacher): runners hold sessions, not copied."""
+        runners, self.runners = self.runners, {}
+        try:
+            copied = copy.deepcopy(self)
+        finally:
+            self.runners = runners
+        copied.runners_active = False
+        return copied.eval().requires_grad_(False)
 
     def forward(self, samples: list[dict[str, Any]]) -> Prediction:
         if not samples:
@@ -60,36 +93,32 @@ class PipelineModel(nn.Module):
                 args = [to_device(a, backend.device) for a in args]
                 if stage in self.stage_backends:
                     with backend.autocast():
-                        return run(stage, args)
-            return run(stage, args)
+                        return self._run(stage, args, captured)
+            return self._run(stage, args, captured)
 
-        def run(stage: str, args: list[Any]) -> Any:
-            module = self.stage_objects[stage]
-            runner = self.stage_runners.get(stage) if self.runners_active and not self.training else None
-            if stage == SINK:
-                captured["graph"] = args[0]
-            port = self.ports.get(stage)
+        outputs = self.scheduler.run(self.dag, {"data": samples}, call)
+        return Prediction(outputs[SINK], captured.get("graph"), outputs)
+
+    def _run(self, stage: str, args: list[Any], captured: dict[str, Any]) -> Any:
+        module = self.stage_objects[stage]
+        runner = self.runners.get(stage) if self.runners_active and not self.training else None
+        if stage == SINK:
+            captured["graph"] = args[0]
+        port = self.ports.get(stage)
+        try:
             if stage.startswith("encoders.") and port is not None and len(port.modalities) == 1:
                 from autoglm_sdk.encoding import encode_present
 
                 (modality,) = port.modalities
                 return encode_present(module, args[0], modality, port.dim, call=runner)
-            call = runner or module
-            if len(args) == 1:
-                return call(args[0])
-            return call(dict(zip(self.dag.inputs[stage], args)))
-
-        outputs = self.scheduler.run(self.dag, {"data": samples}, call)
-        return Prediction(outputs[SINK], captured.get("graph"), outputs)
-
-
-def set_runners_active(model: Any, active: bool) -> None:
-    """Switch the stages' inference runners on (final weights) or off (weights about to change); switching off
-    also drops what they exported or compiled, so the next activation sees the new weights."""
-    if not active:
-        for runner in getattr(model, "stage_runners", {}).values():
-            runner.invalidate()
-    model.runners_active = active
+            run = runner or module
+            return run(args[0]) if len(args) == 1 else run(dict(zip(self.dag.inputs[stage], args)))
+        except (AutoGLMError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a plugin's bug: say whose, so the user knows where to report it
+            raise StageFailed(f"{stage} {self.origins.get(stage, type(module).__name__)} failed: "
+                              f"{type(exc).__name__}: {exc}",
+                              hint="a bug in that plugin or its config; --debug shows the traceback") from exc
 
 
 def map_tensors(value: Any, fn: Any) -> Any:
@@ -132,20 +161,41 @@ def construct_stages(
         ctx = BuildContext(
             inputs={u: ports[u] for u in dag.inputs[key]}, task=task, seed=seed, device=device, stage=key
         )
-        stages[key] = section.spec.create(section.config, ctx)
+        stages[key] = _create(section, ctx)
+        if not callable(stages[key]):
+            raise PluginLoadError(f"{key} {origin(section)}: {type(stages[key]).__name__} is not callable",
+                                  hint="the SDK calls a stage object: subclass torch.nn.Module (its __call__ runs "
+                                  "forward) or define __call__")
     return stages
 
 
-def build_model(
-    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu", seed: int | None = None
-) -> PipelineModel:
+def origin(section: Any) -> str:
+    """"`plugin` (distribution version)": who to blame in an error about a manifest section."""
+    from autoglm_sdk.registry import distribution_of
+
+    dist, version = distribution_of(section.spec)
+    return f"`{section.plugin}` ({dist} {version})".replace(" )", ")")
+
+
+def _create(section: Any, ctx: BuildContext) -> Any:
+    """Construct a section's plugin; a failure that is not the user's mistake names the plugin and distribution."""
+    try:
+        return section.spec.create(section.config, ctx)
+    except AutoGLMError:
+        raise
+    except Exception as exc:
+        raise PluginLoadError(f"{section.key} {origin(section)} could not be constructed: {type(exc).__name__}: {exc}",
+                              hint="a bug in that plugin or a broken install; --debug shows the traceback") from exc
+
+
+def build_model(manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu",
+                seed: int | None = None) -> PipelineModel:
+    """The pipeline's stages and objectives, constructed and wired (not yet fitted to data or placed)."""
     stages = construct_stages(manifest, dag, ports, task, device, seed)
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
-    config = manifest.train.alignment
-    if config is None:
-        return PipelineModel(dag, stages, scheduler, ports=ports)
-    from autoglm_sdk.alignment import ContrastiveAlignment
-
-    alignment = ContrastiveAlignment(config.init_temperature, config.max_logit_scale, config.exclude_same_class)
-    return PipelineModel(dag, stages, scheduler, alignment, aligned_stages(manifest), ports)
-
+    stage_ports = {k: p for k, p in ports.items() if k != "data"}
+    objectives = {key: _create(section, BuildContext(inputs=stage_ports, task=task, seed=manifest.pipeline.seed,
+                                                     device=device, stage=key))
+                  for key, section in manifest.objectives.items()}
+    origins = {key: origin(manifest.stages[key]) for key in stages}
+    return PipelineModel(dag, stages, scheduler, ports, objectives, origins)

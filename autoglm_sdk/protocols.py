@@ -337,6 +337,48 @@ class HardwareBackend(Protocol):
     def autocast(self) -> Any: ...
 
 
+@runtime_checkable
+class Objective(Protocol):
+    """One term of the training loss, weighted and reported on its own line.
+
+    The trainer minimises ``sum(weight * loss(pred, batch))`` over its objectives:
+    the task's classification loss, each stage's ``auxiliary_loss()``, the
+    manifest's ``[objectives.NAME]`` sections (kind ``objective``) and what a
+    compressor adds while it fine-tunes (distillation). ``loss`` returns None when
+    the term has nothing to say about a batch. Optional: ``pretrain(model, session,
+    seed, progress) -> dict`` runs once on a fresh model before the pipeline trains
+    (a phase of its own; its figures go to the report); an ``nn.Module`` objective's
+    parameters train and are saved with the pipeline.
+    """
+
+    name: str
+    weight: float
+
+    def loss(self, pred: Any, batch: list[dict[str, Any]]) -> "torch.Tensor | None": ...
+
+
+@runtime_checkable
+class StageRunner(Protocol):
+    """Runs one stage instead of its eager ``forward`` once the weights are final (an ONNX Runtime session, a
+    ``torch.compile``'d module); made by a backend's ``wrap_stage``. ``capabilities`` say what else it can do
+    now (``"int8"``: ``quantize_int8(skip)`` makes it run the stage in INT8 at its next export; compressors ask).
+    ``invalidate()`` drops what was exported or compiled (the weights are about to change); ``describe()`` gives
+    JSON figures for the report and ``summary()`` one line; ``deployed_bytes()`` the size of what it deploys in
+    place of the stage's weights (an ONNX file), or None."""
+
+    capabilities: frozenset[str]
+
+    def __call__(self, inputs: Any) -> Any: ...
+
+    def invalidate(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def summary(self) -> str: ...
+
+    def deployed_bytes(self) -> int | None: ...
+
+
 PROTOCOLS: dict[str, type] = {
     "data": DataSource,
     "encoder": ModalityEncoder,
@@ -346,4 +388,5 @@ PROTOCOLS: dict[str, type] = {
     "scheduler": Scheduler,
     "compressor": Compressor,
     "backend": HardwareBackend,
+    "objective": Objective,
 }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from autoglm_sdk.errors import DuplicatePluginError, PluginLoadError, PluginNotFoundError
 from autoglm_sdk.kinds import CONTRACT_VERSION, KIND_GROUPS, KINDS
@@ -228,3 +228,14 @@ def load_import_path(kind: str, path: str, *, allowed: bool):
 def default_registry() -> Registry:
     return Registry.discover()
 
+
+
+def distribution_of(spec: Any) -> tuple[str, str]:
+    """(distribution, version) that provides a spec's implementation module, or ("unknown", "")."""
+    top = spec.factory.split(".", 1)[0].split(":", 1)[0]
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            return dist, metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown", ""

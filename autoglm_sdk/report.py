@@ -18,7 +18,7 @@ def plot_training_curve(history: list[dict[str, float]], path: Path) -> bool:
     """Train loss and validation accuracy per epoch; False when there is nothing to plot."""
     if not history:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     ax.plot(epochs, [h["train_loss"] for h in history], color="tab:blue", label="train loss")
@@ -36,10 +36,11 @@ def plot_training_curve(history: list[dict[str, float]], path: Path) -> bool:
     return True
 
 
-def _pyplot():
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display on servers and CI); the one place that selects it."""
     import matplotlib
 
-    matplotlib.use("Agg")  # no display on servers and CI
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -47,7 +48,7 @@ def _pyplot():
 
 def plot_groups(series: dict[str, dict[str, dict[str, float]]], group_key: str, path: Path) -> None:
     """Accuracy per group (e.g. per hop count) for this pipeline and its baselines."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     for label, groups in series.items():
         keys = list(groups)
@@ -66,7 +67,7 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path) -> No
     """Row-normalised confusion matrix (rows: truth, columns: prediction)."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.array(matrix, dtype=float)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.35 * len(labels) + 2)
@@ -85,24 +86,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
-
-
-def runner_summary(runner: dict[str, Any]) -> str:
-    """One line on a stage runner (onnxruntime, compile) for report.md."""
-    if runner.get("eager_reason"):
-        return f"{runner['backend']}: no, eagerly ({runner['eager_reason']})"
-    parts = [runner["backend"]]
-    if runner.get("providers"):
-        parts.append("providers " + ", ".join(runner["providers"]))
-    if runner.get("max_abs_diff_vs_eager") is not None:
-        parts.append(f"export checked against eager PyTorch: max |difference| {runner['max_abs_diff_vs_eager']:.2g}")
-    if runner.get("quantized"):
-        parts.append(f"{runner['quantized']}, max |difference| {runner['int8_max_abs_diff_vs_eager']:.2g}")
-    if runner.get("compile_seconds") is not None:
-        parts.append(f"compiled in {runner['compile_seconds']:.1f} s")
-    elif runner.get("prepare_seconds") is not None:
-        parts.append(f"exported in {runner['prepare_seconds']:.1f} s")
-    return "; ".join(parts)
 
 
 def write_report_md(directory: Path, report: dict[str, Any]) -> None:
@@ -152,8 +135,8 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
                     ("latency p90, batch 1 (ms)", "p90_ms_batch1", "{:.2f}"),
                     ("latency p50, batch 32 (ms)", "p50_ms_batch32", "{:.2f}"),
                     ("latency p90, batch 32 (ms)", "p90_ms_batch32", "{:.2f}")]
-            if "deployed_bytes" in before or "deployed_bytes" in after:  # stages run from ONNX files
-                rows.insert(1, ("deployed, ONNX files for exported stages (bytes)", "deployed_bytes", "{:,.0f}"))
+            if "deployed_bytes" in before or "deployed_bytes" in after:  # stages run from their runners' files
+                rows.insert(1, ("deployed, runners' files for exported stages (bytes)", "deployed_bytes", "{:,.0f}"))
                 before = {"deployed_bytes": before["bytes"], **before}
                 after = {"deployed_bytes": after["bytes"], **after}
             lines += ["| | before | after | after / before |", "|---|---|---|---|"]
@@ -166,24 +149,8 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         lines += ["| split | accuracy before | accuracy after |", "|---|---|---|"]
         for split, before_metrics in step["metrics_before"].items():
             lines.append(f"| {split} | {_fmt(before_metrics['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |")
-    crossmodal = report.get("crossmodal")
-    if crossmodal:
-        conditions = list(crossmodal)
-        subsets = list(crossmodal["clean"]["accuracy_by_modalities"])
-        lines += ["", "## Accuracy by the modalities given (test split)", "",
-                  "| condition | " + " | ".join(subsets) + " |", "|---|" + "---|" * len(subsets)]
-        for cond in conditions:
-            acc = crossmodal[cond]["accuracy_by_modalities"]
-            lines.append(f"| {cond} | " + " | ".join(_fmt(acc[s]) for s in subsets) + " |")
-        if "retrieval" in crossmodal["clean"]:
-            pairs = list(crossmodal["clean"]["retrieval"])
-            lines += ["", "## Cross-modal retrieval (test split; a hit is an item of the same class)", "",
-                      "| condition | " + " | ".join(f"{p} R@1 | {p} R@5" for p in pairs) + " |",
-                      "|---|" + "---|---|" * len(pairs)]
-            for cond in conditions:
-                r = crossmodal[cond].get("retrieval", {})
-                lines.append(f"| {cond} | " + " | ".join(f"{_fmt(r[p]['recall@1'])} | {_fmt(r[p]['recall@5'])}" for p in pairs) + " |")
-            lines += ["", "![shared space](shared_space.png)"]
+    for evaluation in report.get("evaluations", {}).values():  # contributed by plugins (autoglm_evaluate)
+        lines += evaluation.get("markdown", [])
     for stage, figures in report.get("stages", {}).items():
         lines += ["", f"## Stage `{stage}`", ""] + [f"- {k}: {v}" for k, v in figures.items()]
     training = report["training"]
@@ -196,6 +163,12 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         + (f" Resumed from the checkpoint after epoch {training['resumed_from_epoch']}."
            if training.get("resumed_from_epoch") is not None else ""),
     ]
+    objectives = training.get("objectives") or {}
+    last = training["history"][-1] if training["history"] else {}
+    if objectives:
+        lines += ["", "| objective | weight | loss in the last epoch |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(weight)} | {_fmt(last.get(f'loss/{name}', '-'))} |"
+                  for name, weight in objectives.items()]
     if len(training.get("restarts", [])) > 1:
         scores = ", ".join(f"seed {r['seed']}: {_fmt(r['best_val_accuracy'])}" for r in training["restarts"])
         lines += ["", f"{len(training['restarts'])} restarts (best validation accuracy {scores}); "
@@ -210,8 +183,8 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
     lines += ["", "## Backend", "", f"Chosen: `{backend['chosen']}` on `{backend['device']}`."]
     for fb in backend["fallbacks"]:
         lines.append(f"- fell back from `{fb['wanted']}`: {fb['reason']}")
-    for stage, runner in (backend.get("runners") or {}).items():
-        lines.append(f"- `{stage}` runs on {runner_summary(runner)}")
+    for stage, summary in (backend.get("runner_summaries") or {}).items():
+        lines.append(f"- `{stage}` runs on {summary}")
     timings = report["timings"]
     lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {k.removesuffix('_seconds')} | {v:.2f} |" for k, v in timings.items()]

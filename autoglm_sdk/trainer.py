@@ -1,5 +1,5 @@
-"""A small supervised trainer: AdamW, a per-epoch LR schedule, minibatches, early stopping on the
-validation metric, and a checkpoint after every epoch that a later build can resume from exactly."""
+"""A small trainer: AdamW on a weighted list of objectives, a per-epoch LR schedule, minibatches, early stopping
+on the validation metric, and a checkpoint after every epoch that a later build can resume from exactly."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from autoglm_sdk.crossmodal import without
 from autoglm_sdk.errors import AutoGLMError, DataError
 from autoglm_sdk.manifest import TrainSection
-from autoglm_sdk.pipeline import PipelineModel, Prediction
+from autoglm_sdk.objectives import objective_terms, scored
+from autoglm_sdk.pipeline import PipelineModel
 from autoglm_sdk.protocols import TaskSpec
 
 
@@ -34,55 +34,19 @@ class TrainResult:
     resumed_from: int | None = None  # the checkpointed epoch training continued after
 
 
-def scored(pred: Prediction, samples: list[dict[str, Any]], task: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, targets) restricted to what the split scores."""
-    if task.level == "node":
-        graph = pred.graph
-        mask = getattr(graph, "label_mask", None)
-        y = getattr(graph, "y", None)
-        if y is None:
-            raise DataError("node-level task but the graph reaching the decoder carries no `y`")
-        if mask is None:
-            mask = torch.ones_like(y, dtype=torch.bool)
-        return pred.logits[mask], y[mask]
-    labelled = [i for i, s in enumerate(samples) if "label" in s]  # unlabelled samples serve alignment only
-    labels = torch.tensor([int(samples[i]["label"]) for i in labelled], dtype=torch.long, device=pred.logits.device)
-    if len(labelled) == len(samples):
-        return pred.logits, labels
-    return pred.logits[torch.tensor(labelled, dtype=torch.long, device=pred.logits.device)], labels
+@dataclass
+class Checkpointing:
+    """Save every finished epoch in ``folder``; with ``resume``, continue after the saved one, provided the saved
+    ``fingerprint`` (what the training depends on: manifest, data) equals this one."""
+
+    folder: Path
+    fingerprint: dict[str, str]
+    resume: bool = False
 
 
-def alignment_loss(model: PipelineModel, pred: Prediction, samples: list[dict[str, Any]]) -> torch.Tensor:
-    """The pipeline's contrastive objective over its aligned encoders' embeddings for this batch; each pair
-    of encoders compares the samples that carry both modalities."""
-    from autoglm_sdk.errors import InputError
-
-    embeddings, present = {}, {}
-    for stage in model.aligned_stages:
-        out = pred.outputs.get(stage)
-        if getattr(out, "embedding", None) is None:
-            raise InputError(f"{stage}: train.alignment needs its embedding; set embed_dim on that encoder")
-        embeddings[stage] = out.embedding.float()
-        if getattr(out, "present", None) is not None:
-            present[stage] = out.present
-    return model.alignment(embeddings, class_ids(samples, next(iter(embeddings.values())).device), present)
-
-
-def auxiliary_loss(model: PipelineModel) -> torch.Tensor | None:
-    """The sum of the extra objectives stages ask for in training (a stage's ``auxiliary_loss()``, e.g. the
-    regularisers of a learned graph), or None when no stage has one."""
-    terms = []
-    for stage in getattr(model, "stage_objects", {}).values():
-        term = stage.auxiliary_loss() if callable(getattr(stage, "auxiliary_loss", None)) else None
-        if term is not None:
-            terms.append(term)
-    return torch.stack(terms).sum() if terms else None
-
-
-def class_ids(samples: list[dict[str, Any]], device: Any = None) -> torch.Tensor:
-    """Each sample's label, or a negative id of its own where it has none (it is then of no class but its own,
-    which is what same-class masking and same-class retrieval need)."""
-    return torch.tensor([int(s["label"]) if "label" in s else -1 - i for i, s in enumerate(samples)], device=device)
+def without(samples: list[dict[str, Any]], drop: set[str]) -> list[dict[str, Any]]:
+    """The samples with the keys (modalities) in ``drop`` removed."""
+    return [{k: v for k, v in s.items() if k not in drop} for s in samples]
 
 
 def drop_modalities(samples: list[dict[str, Any]], modalities: list[str], rate: float,
@@ -177,56 +141,101 @@ def lr_factor(config: TrainSection) -> Callable[[int], float]:
     return factor
 
 
+@dataclass
+class _Loop:
+    """What one training run carries from epoch to epoch."""
+
+    model: PipelineModel
+    config: TrainSection
+    objectives: list[Any]
+    task: TaskSpec
+    autocast: Any
+    optimiser: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    params: list[torch.nn.Parameter]
+    modalities: list[str]
+
+    def context(self) -> Any:
+        return self.autocast() if self.autocast else contextlib.nullcontext()
+
+    def train_epoch(self, train: list[dict[str, Any]]) -> dict[str, float]:
+        """One pass over ``train``; the mean weighted loss and each objective's mean value."""
+        self.model.train()
+        sums: dict[str, float] = {}
+        total, count = 0.0, 0
+        for chunk in batches(train, self.config.batch_size, self.generator):
+            if self.config.modality_dropout and len(self.modalities) > 1:
+                chunk = drop_modalities(chunk, self.modalities, self.config.modality_dropout, self.generator)
+            self.optimiser.zero_grad(set_to_none=True)
+            with self.context():
+                pred = self.model(chunk)
+            loss, values = objective_terms(self.objectives, pred, chunk)
+            loss.backward()
+            if self.config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+            self.optimiser.step()
+            total += loss.item() * len(chunk)
+            count += len(chunk)
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value * len(chunk)
+        self.scheduler.step()
+        return {"train_loss": total / max(count, 1), **{f"loss/{k}": v / max(count, 1) for k, v in sums.items()}}
+
+    def validate(self, val: list[dict[str, Any]], metrics: dict[str, Any]) -> float:
+        """Validation figures into ``metrics``; returns the score the best epoch is chosen on."""
+        if not val:
+            return -metrics["train_loss"]
+        scores = evaluate(self.model, val, self.task, self.config.batch_size, self.autocast)
+        metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
+        if not (self.config.modality_dropout and len(self.modalities) > 1):
+            return scores["accuracy"]
+        # the pipeline is meant to answer from any subset: select on each modality alone and all together
+        alone = [evaluate(self.model, without(val, set(self.modalities) - {m}), self.task, self.config.batch_size,
+                          self.autocast)["accuracy"] for m in self.modalities]
+        metrics["val_subset_accuracy"] = (sum(alone) + scores["accuracy"]) / (len(alone) + 1)
+        return metrics["val_subset_accuracy"]
+
+
 def fit(
     model: PipelineModel,
     splits: dict[str, list[dict[str, Any]]],
-    task: TaskSpec,
     config: TrainSection,
+    objectives: list[Any],
     *,
+    task: TaskSpec,
     seed: int = 0,
     autocast: Any = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: Any = None,
-    checkpoint: Path | None = None,
-    resume: bool = False,
-    fingerprint: dict[str, str] | None = None,
-    modalities: tuple[str, ...] = (),
-    stage_lr_scale: dict[str, float] | None = None,
-    teacher: Any = None,
-    distill_weight: float = 0.5,
-    temperature: float = 2.0,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoint: Checkpointing | None = None,
+    lr_scales: dict[str, float] | None = None,
 ) -> TrainResult:
-    """Train on ``splits['train']``, keep the weights of the best ``splits['val']`` epoch.
+    """Minimise the weighted sum of ``objectives`` on ``splits['train']``; keep the best ``splits['val']`` epoch.
 
     ``progress`` is an object with ``start(total)``, ``advance(metrics)`` and
     ``stop()`` (the CLI passes a rich progress bar); ``on_epoch`` receives the
     epoch number and its metrics (the build forwards them to pluggy hooks).
-    With ``checkpoint`` (a directory), every finished epoch is saved there; with
-    ``resume`` as well, training continues after the saved epoch, provided the
-    saved ``fingerprint`` (what the training depends on) equals this one.
-    ``stage_lr_scale`` multiplies the learning rate of the named stages' parameters (0 freezes them).
-    With a ``teacher`` (a frozen pipeline, e.g. the model before pruning), the task loss becomes
-    ``(1 - distill_weight) * CE + distill_weight * T² * KL(teacher || student)`` at ``temperature`` T
-    (knowledge distillation: the teacher's soft targets carry more than the labels).
+    ``lr_scales`` multiplies the learning rate of the named stages' parameters (0 freezes them).
+    Each epoch's metrics hold ``train_loss`` (the weighted sum) and ``loss/NAME`` per objective.
     """
-    train = splits.get("train") or []
-    val = splits.get("val") or []
+    train, val = splits.get("train") or [], splits.get("val") or []
     if not train:
         raise DataError("the training split is empty", hint="check the data section's split sizes")
     result = TrainResult()
-    if config.epochs == 0:
+    groups = parameter_groups(model, config.lr, lr_scales or {})
+    if config.epochs == 0 or not groups:
         return result
     generator = torch.Generator().manual_seed(seed)
-    groups = parameter_groups(model, config.lr, stage_lr_scale or {})
-    params = [p for group in groups for p in group["params"]]
-    if not params:
-        return result
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
-    result.best_val, best_state, stale, done = -math.inf, _snapshot(model), 0, 0
-    saved = read_checkpoint(checkpoint, fingerprint) if resume and checkpoint is not None else None
+    port = getattr(model, "ports", {}).get("data")
+    loop = _Loop(model, config, objectives, task, autocast, optimiser, scheduler, generator,
+                 [p for group in groups for p in group["params"]], sorted(port.modalities) if port else [])
+    result.best_val, best_state, stale, done = -math.inf, snapshot(model), 0, 0
+    saved = read_checkpoint(checkpoint.folder, checkpoint.fingerprint) if checkpoint and checkpoint.resume else None
     if saved is not None:
-        best_state = _restore(checkpoint, saved, model, optimiser, scheduler, generator)
+        best_state = _restore(checkpoint.folder, saved, model, optimiser, scheduler, generator)
         state = saved["trainer"]
         done = result.resumed_from = state["epoch"]
         result.history, result.best_val, result.best_epoch = state["history"], state["best_val"], state["best_epoch"]
@@ -238,57 +247,21 @@ def fit(
             progress.advance(metrics)
     try:
         for epoch in [] if result.stopped_early else range(done + 1, config.epochs + 1):
-            model.train()
-            lr = optimiser.param_groups[0]["lr"]
-            loss_sum, count = 0.0, 0
-            for chunk in batches(train, config.batch_size, generator):
-                if config.modality_dropout and len(modalities) > 1:
-                    chunk = drop_modalities(chunk, modalities, config.modality_dropout, generator)
-                optimiser.zero_grad(set_to_none=True)
-                with autocast() if autocast else contextlib.nullcontext():
-                    pred = model(chunk)
-                logits, targets = scored(pred, chunk, task)
-                loss = config.task_weight * F.cross_entropy(logits.float(), targets)
-                if teacher is not None:
-                    loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(
-                        logits, teacher, chunk, task, temperature, autocast)
-                if getattr(model, "alignment", None) is not None and config.alignment is not None:
-                    loss = loss + config.alignment.weight * alignment_loss(model, pred, chunk)
-                extra = auxiliary_loss(model)
-                if extra is not None:
-                    loss = loss + extra
-                loss.backward()
-                if config.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                optimiser.step()
-                loss_sum += loss.item() * targets.numel()
-                count += targets.numel()
-            scheduler.step()
-            metrics = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / max(count, 1)}
-            if val:
-                scores = evaluate(model, val, task, config.batch_size, autocast)
-                metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
-                current = scores["accuracy"]
-                if config.modality_dropout and len(modalities) > 1:
-                    # the pipeline is meant to answer from any subset: select on each modality alone and all together
-                    alone = [evaluate(model, without(val, set(modalities) - {m}), task, config.batch_size,
-                                      autocast)["accuracy"] for m in modalities]
-                    current = metrics["val_subset_accuracy"] = (sum(alone) + scores["accuracy"]) / (len(alone) + 1)
-            else:
-                current = -metrics["train_loss"]
+            metrics = {"epoch": epoch, "lr": optimiser.param_groups[0]["lr"], **loop.train_epoch(train)}
+            current = loop.validate(val, metrics)
             result.history.append(metrics)
             # strictly better only: ties keep the earlier, smaller-trained weights
             if current > result.best_val:
                 result.best_val, result.best_epoch, stale = current, epoch, 0
-                best_state = _snapshot(model)
+                best_state = snapshot(model)
             else:
                 stale += 1
             result.stopped_early = bool(config.patience and stale >= config.patience)
             if checkpoint is not None:  # before the hooks: an interrupt from here on loses nothing of this epoch
                 trainer_state = {"epoch": epoch, "best_val": result.best_val, "best_epoch": result.best_epoch,
                                  "stale": stale, "stopped_early": result.stopped_early, "history": result.history}
-                save_checkpoint(checkpoint, trainer_state, fingerprint or {}, model, best_state, optimiser, scheduler,
-                                generator)
+                save_checkpoint(checkpoint.folder, trainer_state, checkpoint.fingerprint, model, best_state, optimiser,
+                                scheduler, generator)
             if on_epoch:
                 on_epoch(epoch, metrics)
             if progress is not None:
@@ -305,146 +278,6 @@ def fit(
     return result
 
 
-def distillation_loss(logits: torch.Tensor, teacher: Any, chunk: list[dict[str, Any]], task: TaskSpec,
-                      temperature: float, autocast: Any = None) -> torch.Tensor:
-    """``T² * KL(teacher || student)`` on softened distributions (Hinton et al.); T² keeps the gradient scale."""
-    with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
-        target, _ = scored(teacher(chunk), chunk, task)
-    soft = F.log_softmax(target.float() / temperature, -1)
-    return temperature ** 2 * F.kl_div(F.log_softmax(logits.float() / temperature, -1), soft, log_target=True,
-                                       reduction="batchmean")
-
-
-@dataclass
-class PretrainResult:
-    """Per encoder stage: the best probe validation accuracy, its epoch, the epochs run, the seconds
-    taken and the history (one row per epoch: mean probe loss and validation accuracy)."""
-
-    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def pretrain_encoders(
-    model: PipelineModel,
-    stages: tuple[str, ...],
-    splits: dict[str, list[dict[str, Any]]],
-    task: TaskSpec,
-    config: TrainSection,
-    *,
-    seed: int = 0,
-    autocast: Any = None,
-    progress: Any = None,
-) -> PretrainResult:
-    """Train each encoder in ``stages`` alone, one after the other, to classify samples from its own modality.
-
-    The encoder trains on the samples that carry its modality with a one-cycle
-    learning rate for its own number of epochs and keeps the weights of its best
-    validation epoch. When every pretrained encoder has a projection head of one
-    size, the classifier is shared: one learned prototype per class in the shared
-    space, scored by cosine similarity. The first encoder places the prototypes
-    and the later ones learn to meet them (they are frozen then), so pretraining
-    already aligns the modalities class by class. Otherwise each encoder gets a
-    temporary linear probe on its ``pooled`` vector. Either classifier is dropped.
-    """
-    section = config.pretrain_encoders
-    result = PretrainResult()
-    if section is None:
-        return result
-    if task.level != "graph" or task.num_classes < 2:
-        raise AutoGLMError("train.pretrain_encoders needs a classification task with one label per sample",
-                           hint="remove [train.pretrain_encoders] for node-level tasks")
-    sizes = {getattr(getattr(model.stage_objects[s], "config", None), "embed_dim", None) for s in stages}
-    prototypes = None
-    if section.classifier == "prototypes" and len(sizes) == 1 and None not in sizes:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            prototypes = torch.nn.Parameter(torch.randn(task.num_classes, sizes.pop(),
-                                                        device=next(model.parameters()).device))
-    for stage in stages:
-        epochs = section.stage_epochs.get(stage, section.epochs)
-        if epochs:
-            result.stages[stage] = _pretrain_one(model, stage, epochs, section.lr or config.lr, splits, task, config,
-                                                 prototypes, seed=seed, autocast=autocast, progress=progress)
-            if prototypes is not None:
-                prototypes.requires_grad_(False)
-    return result
-
-
-#: cosine logits are scaled by this so the softmax can become confident (as in NormFace-style classifiers)
-COSINE_SCALE = 16.0
-
-
-def _pretrain_one(model: PipelineModel, stage: str, epochs: int, lr: float, splits: dict[str, list[dict[str, Any]]],
-                  task: TaskSpec, config: TrainSection, prototypes: torch.nn.Parameter | None, *, seed: int,
-                  autocast: Any, progress: Any) -> dict[str, Any]:
-    port = model.ports.get(stage)
-    if port is None or len(port.modalities) != 1:
-        raise AutoGLMError(f"train.pretrain_encoders: `{stage}` does not encode exactly one modality")
-    (modality,) = port.modalities
-    train = [s for s in splits.get("train") or [] if modality in s and "label" in s]
-    val = [s for s in splits.get("val") or [] if modality in s and "label" in s]
-    if not train:
-        raise DataError(f"train.pretrain_encoders: no labelled training sample carries `{modality}` for {stage}")
-    encoder = model.stage_objects[stage]
-    device = next(model.parameters()).device
-    if prototypes is None:
-        with torch.no_grad():  # the pooled size: the port's, or one sample's where the static check cannot know it
-            dim = port.dim or int(encoder(train[:1]).pooled.size(-1))
-        probe: torch.nn.Module = torch.nn.Linear(dim, task.num_classes).to(device)
-        head = lambda out: probe(out.pooled)  # noqa: E731
-    else:
-        probe = torch.nn.ParameterList([prototypes] if prototypes.requires_grad else [])
-        head = lambda out: COSINE_SCALE * out.embedding @ F.normalize(prototypes, dim=-1).t()  # noqa: E731
-    params = [p for m in (encoder, probe) for p in m.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * math.ceil(len(train) / config.batch_size))
-    generator = torch.Generator().manual_seed(seed)
-
-    def probe_loss(chunk: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = torch.tensor([int(s["label"]) for s in chunk], device=device)
-        with autocast() if autocast else contextlib.nullcontext():
-            logits = head(encoder(chunk)).float()
-        return F.cross_entropy(logits, labels), (logits.argmax(-1) == labels)
-
-    history: list[dict[str, float]] = []
-    best_val, best_epoch, best_state, best_probe = -math.inf, 0, _snapshot(encoder), _snapshot(probe)
-    started = time.perf_counter()
-    if progress is not None:
-        progress.start(epochs, label=f"pretraining {stage}")
-    try:
-        for epoch in range(1, epochs + 1):
-            encoder.train()
-            loss_sum = 0.0
-            for chunk in batches(train, config.batch_size, generator):
-                optimiser.zero_grad(set_to_none=True)
-                loss, _ = probe_loss(chunk)
-                loss.backward()
-                if config.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                optimiser.step()
-                schedule.step()
-                loss_sum += loss.item() * len(chunk)
-            metrics = {"epoch": epoch, "train_loss": loss_sum / len(train)}
-            encoder.eval()
-            with torch.no_grad():
-                hits = [probe_loss(chunk)[1] for chunk in batches(val, config.batch_size)]
-            if hits:
-                metrics["val_accuracy"] = float(torch.cat(hits).float().mean())
-            current = metrics.get("val_accuracy", -metrics["train_loss"])
-            if current > best_val:
-                best_val, best_epoch, best_state, best_probe = current, epoch, _snapshot(encoder), _snapshot(probe)
-            history.append(metrics)
-            if progress is not None:
-                progress.advance(metrics)
-    finally:
-        if progress is not None:
-            progress.stop()
-    encoder.load_state_dict(best_state)
-    probe.load_state_dict(best_probe)  # the shared prototypes too: later encoders meet the best epoch's
-    return {"best_val_accuracy": best_val if val else float("nan"), "best_epoch": best_epoch, "epochs_run": epochs,
-            "seconds": time.perf_counter() - started, "history": history}
-
-
 # ---------------------------------------------------------------------------
 # checkpoints
 #
@@ -458,7 +291,7 @@ def _pretrain_one(model: PipelineModel, stage: str, epochs: int, lr: float, spli
 STATE = "state.json"
 
 
-def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     # independent contiguous copies: save_file refuses tensors that share memory (tied GNN rounds)
     return {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
 

@@ -86,24 +86,24 @@ def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
     """Run ``stage`` of a loaded pipeline on the onnxruntime backend, with ONNX Runtime's INT8 quantiser or not."""
     from autoglm_backends.onnxrt import OnnxRuntimeBackend
     from autoglm_backends.specs import OnnxRuntimeConfig
-    from autoglm_sdk.pipeline import set_runners_active
 
     runner = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage(stage, pipeline.model.stage_objects[stage], {},
                                                                 explicit=True)
     if quantize:
         runner.quantize_int8()
-    pipeline.model.stage_runners = {stage: runner}
-    set_runners_active(pipeline.model, True)
+    model = pipeline.model
+    model.place(model.main_backend, model.stage_backends, {stage: runner})
+    model.use_runners(True)
     return pipeline
 
 
 def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]]], onnx_stage: str | None = None) -> dict:
     """Make every variant of the artifact at ``path``, then load and time each in turn."""
     from autoglm_sdk import load
-    from autoglm_sdk.bench import profile
-    from autoglm_sdk.compression import compress_artifact
-    from autoglm_sdk.errors import AutoGLMError
-    from autoglm_sdk.trainer import evaluate
+    from autoglm_sdk.plugin import profile
+    from autoglm_sdk import compress_artifact
+    from autoglm_sdk.plugin import AutoGLMError
+    from autoglm_sdk.plugin import evaluate
 
     made = {"fp32": path}
     details: dict[str, dict] = {}
@@ -163,9 +163,9 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
         row.update({key: statistics.median(r[key] for r in rounds[name]) for key in rounds[name][0]})
         row["rounds"] = rounds[name]
         if name.endswith("(onnxruntime)"):
-            from autoglm_sdk.bench import footprint
+            from autoglm_sdk.plugin import footprint
 
-            described = pipeline.model.stage_runners[onnx_stage].describe()
+            described = pipeline.model.runner(onnx_stage).describe()
             # what is deployed: the encoder's quantised ONNX file and the other stages' weights
             row["bytes"] += described["onnx_bytes"] - footprint(pipeline.model.stage_objects[onnx_stage])["bytes"]
             row["details"] = {"runner": described}
@@ -191,8 +191,8 @@ def predictions(model, samples: list[dict]):
 
 def minilm_artifact(args, tmp: Path) -> Path:
     """The fine-tuned MiniLM classifier: ``--minilm-artifact``, or built once per run from minilm_manifest."""
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     if not args.minilm_artifact:
         say("fine-tuning MiniLM (all-MiniLM-L6-v2) on kinship stories ...")
@@ -229,8 +229,8 @@ def grown_manifest(args, checkpoint: Path) -> dict:
 def bert_base_trained_rows(args, tmp: Path) -> dict:
     """A trained BERT-base-sized classifier (grown from the fine-tuned MiniLM, then fine-tuned): eager FP32 and
     INT8 against ONNX Runtime FP32 and INT8, with real predictions to agree on."""
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     say("BERT-base-sized classifier grown from the fine-tuned MiniLM ...")
     if args.bert_base_artifact:
@@ -262,9 +262,9 @@ def bert_base_trained_rows(args, tmp: Path) -> dict:
 
 def pipeline_rows(args, tmp: Path) -> dict:
     from autoglm_sdk import load
-    from autoglm_sdk.bench import stage_times
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import load_manifest
+    from autoglm_sdk.plugin import stage_times
+    from autoglm_sdk import build
+    from autoglm_sdk import load_manifest
 
     out = {}
     for label, manifest_path in PIPELINES.items():
@@ -289,8 +289,8 @@ def bert_base_rows(args) -> dict:
     from autoglm_compress.specs import Int8Config
     from autoglm_graph.kinship import KinshipDataSource
     from autoglm_graph.specs import KinshipConfig
-    from autoglm_sdk.bench import footprint
-    from autoglm_sdk.protocols import BuildContext, Port
+    from autoglm_sdk.plugin import footprint
+    from autoglm_sdk.plugin import BuildContext, Port
     from autoglm_text.bert import BertEncoder
     from autoglm_text.specs import BertEncoderConfig
 
@@ -391,7 +391,7 @@ def probe(encoder, samples: list[dict], num_classes: int):
     whose near-ties over a random encoder's similar vectors flip at the slightest change)."""
     import torch
 
-    from autoglm_sdk.trainer import class_ids
+    from autoglm_sdk.plugin import class_ids
 
     torch.manual_seed(0)
     with torch.inference_mode():

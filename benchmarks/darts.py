@@ -36,8 +36,8 @@ def say(message: str) -> None:
 
 
 def single_op_build(example: dict, op: str, seed: int, folder: Path) -> dict:
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = json.loads(json.dumps(example))
     manifest["pipeline"]["seed"] = seed

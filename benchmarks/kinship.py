@@ -50,8 +50,8 @@ def main() -> None:
         pipelines[f"graph with {name}"] = (PIPELINES["graph (text-relations + path-composer)"], [reasoner, "train.lr=0.005"])
     stem = "kinship-variants" if args.variants or args.only_graph else "kinship"
 
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import load_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import load_manifest
 
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:

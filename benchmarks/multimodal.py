@@ -65,8 +65,8 @@ def main() -> None:
     import torch
 
     from autoglm_sdk import load
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import load_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import load_manifest
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -54,8 +54,8 @@ def say(message: str) -> None:
 
 
 def run(example: dict, data: dict, builder: dict | None, reasoner: str, seed: int, folder: Path) -> dict:
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = json.loads(json.dumps(example))  # a deep copy
     manifest["pipeline"]["seed"] = seed

@@ -54,8 +54,8 @@ def main() -> None:
 
     import torch
 
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     torch.set_num_threads(args.threads)
     results: dict = {}

@@ -258,12 +258,12 @@ def build(
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
     """Validate, train, evaluate and write a self-contained artifact directory."""
-    from autoglm_sdk.dag import check_fit, wire
+    from autoglm_sdk.dag import wire
     from autoglm_sdk.manifest import load_manifest
 
     started = time.perf_counter()
     resolved = load_manifest(manifest, overrides or [], allow_import_paths=allow_import_paths)
-    check_fit(resolved, wire(resolved))  # static check before any data or torch
+    wire(resolved)  # the wiring before any data or torch; stages are fit-checked once, against the real data
     target = output or Path("artifacts") / resolved.pipeline.name
     if target.exists() and not force:
         raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
@@ -275,7 +275,7 @@ def build(
             resolved, target, overwrite=force, resume=resume, progress=None if quiet else _RichEpochs(err), log=log
         )
     except KeyboardInterrupt:
-        from autoglm_sdk.builder import checkpoint_dir
+        from autoglm_sdk.session import checkpoint_dir
         from autoglm_sdk.trainer import read_checkpoint
 
         saved = read_checkpoint(checkpoint_dir(target))
@@ -295,53 +295,6 @@ def build(
     metrics = result.report["metrics"]
     summary = ", ".join(f"{split} accuracy {m['accuracy']:.4f}" for split, m in metrics.items())
     out.print(f"built {result.path} in {time.perf_counter() - started:.1f}s: {summary}")
-
-
-@app.command()
-def search(
-    manifest: Path = typer.Argument(..., help="Manifest whose reasoner is a searchable supernet (plugin darts)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Directory for the derived manifest and the "
-                                          "search report (default: artifacts/<pipeline name>-search)."),
-    overrides: Optional[List[str]] = SetOption,
-    epochs: int = typer.Option(50, "--epochs", min=1, help="Search epochs."),
-    order: int = typer.Option(1, "--order", min=1, max=2, help="1: first-order DARTS; 2: the unrolled "
-                              "second-order gradient (slower)."),
-    arch_lr: float = typer.Option(3e-3, "--arch-lr", min=0.0, help="Learning rate of the architecture weights."),
-    warmup: int = typer.Option(5, "--warmup", min=0, help="Epochs training only the operations' weights first."),
-    readout: str = typer.Option("perturbation", "--readout", help="How the architecture is read out: "
-                                "perturbation (the operation whose removal hurts most) or alpha (largest weight)."),
-    retrain: bool = typer.Option(False, "--retrain", help="Build the derived manifest afterwards (OUTPUT/retrained)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output directory."),
-) -> None:
-    """Differentiable architecture search: writes a derived manifest with the chosen operations, and a report."""
-    from autoglm_sdk.dag import check_fit, wire
-    from autoglm_sdk.errors import ManifestError
-    from autoglm_sdk.manifest import load_manifest
-
-    if readout not in ("perturbation", "alpha"):
-        raise ManifestError(f"--readout {readout}: expected perturbation or alpha")
-    resolved = load_manifest(manifest, overrides or [])
-    check_fit(resolved, wire(resolved))
-    target = output or Path("artifacts") / f"{resolved.pipeline.name}-search"
-    if target.exists() and not force:
-        raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
-    reasoner = resolved.stages.get("reasoner")
-    searcher = getattr(reasoner.spec.load_class(), "searcher", None) if reasoner else None
-    if searcher is None:
-        raise ManifestError(f"{manifest}: reasoner `{reasoner.plugin if reasoner else '(none)'}` has no "
-                            "architecture to search", hint='set reasoner.plugin = "darts" and list reasoner.operations')
-    import importlib
-
-    module, _, name = searcher.partition(":")
-    options = {"epochs": epochs, "order": order, "arch_lr": arch_lr, "warmup_epochs": warmup, "readout": readout,
-               "retrain": retrain}
-    report = getattr(importlib.import_module(module), name)(manifest, target, options, overrides or [],
-                                                            log=lambda message: err.print(message, markup=False))
-    out.print(f"derived {' -> '.join(report['architecture'])} in {report['search_seconds']:.1f}s "
-              f"({report['seconds_per_epoch']:.2f}s per epoch); wrote {target / 'derived.toml'}")
-    if "retrained" in report:
-        out.print(f"retrained: test accuracy {report['retrained']['metrics']['test']['accuracy']:.4f} "
-                  f"({report['retrained']['artifact']})")
 
 
 @app.command()

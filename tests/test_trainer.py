@@ -15,12 +15,14 @@ from safetensors.torch import load_file
 from torch import nn
 
 from autoglm_sdk.artifact import REPORT_MD, WEIGHTS
-from autoglm_sdk.builder import build, checkpoint_dir
+from autoglm_sdk.builder import build
+from autoglm_sdk.session import checkpoint_dir
 from autoglm_sdk.errors import AutoGLMError
 from autoglm_sdk.hooks import hookimpl, plugin_manager
 from autoglm_sdk.manifest import TrainSection, validate_manifest
 from autoglm_sdk.protocols import TaskSpec
-from autoglm_sdk.trainer import STATE, fit, lr_factor, read_checkpoint
+from autoglm_sdk.objectives import TaskLoss
+from autoglm_sdk.trainer import STATE, Checkpointing, fit, lr_factor, read_checkpoint
 from helpers import SMALL
 
 TASK = TaskSpec("graph", 2)
@@ -77,23 +79,25 @@ def test_lr_factor_warms_up_then_decays(schedule, expected):
 
 def test_history_records_the_lr_each_epoch_used():
     config = TrainSection(epochs=5, lr=0.1, batch_size=8, patience=0, schedule="constant", warmup_epochs=2)
-    result = fit(Tiny(), splits(), TASK, config)
+    result = fit(Tiny(), splits(), config, [TaskLoss(TASK)], task=TASK)
     assert [h["lr"] for h in result.history] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1, 0.1, 0.1])
     assert result.resumed_from is None
 
 
 def test_fit_resumes_exactly_from_a_checkpoint(tmp_path):
     reference = Tiny()
-    expected = fit(reference, splits(), TASK, CONFIG)
+    expected = fit(reference, splits(), CONFIG, [TaskLoss(TASK)], task=TASK)
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), TASK, CONFIG, checkpoint=folder, fingerprint=FINGERPRINT, on_epoch=interrupt_at(3))
+        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT),
+            on_epoch=interrupt_at(3))
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0003", STATE]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} == {".json", ".safetensors"}  # no pickle
     torch.manual_seed(123)  # the checkpoint's RNG state, not whatever came before, drives the dropout
     resumed_model = Tiny()
-    resumed = fit(resumed_model, splits(), TASK, CONFIG, checkpoint=folder, resume=True, fingerprint=FINGERPRINT)
+    resumed = fit(resumed_model, splits(), CONFIG, [TaskLoss(TASK)], task=TASK,
+                  checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
     assert resumed.resumed_from == 3 and expected.best_epoch > 3, "the best weights must come from after the resume"
     assert resumed.history == expected.history and resumed.best_epoch == expected.best_epoch
     a, b = reference.state_dict(), resumed_model.state_dict()
@@ -104,10 +108,12 @@ def test_fit_resumes_exactly_from_a_checkpoint(tmp_path):
 def test_checkpoint_refuses_another_fingerprint(tmp_path):
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), TASK, CONFIG, checkpoint=folder, fingerprint=FINGERPRINT, on_epoch=interrupt_at(2))
+        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT),
+            on_epoch=interrupt_at(2))
     assert read_checkpoint(folder, FINGERPRINT)["trainer"]["epoch"] == 2
     with pytest.raises(AutoGLMError, match="the data changed since the checkpoint") as caught:
-        fit(Tiny(), splits(), TASK, CONFIG, checkpoint=folder, resume=True, fingerprint={**FINGERPRINT, "data": "x"})
+        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK,
+            checkpoint=Checkpointing(folder, {**FINGERPRINT, "data": "x"}, resume=True))
     assert caught.value.hint.startswith("rebuild without --resume")
     with pytest.raises(AutoGLMError, match="the manifest and data changed"):
         read_checkpoint(folder, {"manifest": "x", "data": "y"})
@@ -119,7 +125,8 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), TASK, CONFIG, checkpoint=folder, fingerprint=FINGERPRINT, on_epoch=interrupt_at(3))
+        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT),
+            on_epoch=interrupt_at(3))
     committed = (folder / STATE).read_text()
     (folder / ".epoch-0009.tmp-killed").mkdir()  # what a killed process leaves behind
     (folder / f".{STATE}.tmp").write_text("{half")
@@ -132,10 +139,10 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(safetensors.torch, "save_file", fail_on_the_optimizer)
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), TASK, CONFIG, checkpoint=folder, resume=True, fingerprint=FINGERPRINT)
+        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
     assert (folder / STATE).read_text() == committed and (folder / "epoch-0003").is_dir()
     monkeypatch.undo()
-    result = fit(Tiny(), splits(), TASK, CONFIG, checkpoint=folder, resume=True, fingerprint=FINGERPRINT)
+    result = fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
     assert result.resumed_from == 3
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0008", STATE]  # leftovers cleaned up
 

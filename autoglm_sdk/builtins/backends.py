@@ -177,11 +177,12 @@ def resolve_backend(spec: Any, config: Any, ctx: BuildContext | None = None,
     return backend, []
 
 
-def attach_stage_backends(model: Any, manifest: Any, main: Any) -> dict[str, Any]:
+def place_stages(model: Any, manifest: Any, main: Any) -> dict[str, Any]:
     """Put each stage that names its own ``backend`` on it (default config; an unusable one is an error naming
     the stage); every other stage stays on ``main``. A backend that runs stages its own way (``wrap_stage``:
     ONNX Runtime, torch.compile) gets a runner for each of its stages, used once the weights are final (see
-    :func:`autoglm_sdk.pipeline.set_runners_active`). Returns every stage's backend by stage key."""
+    :meth:`autoglm_sdk.pipeline.PipelineModel.use_runners`). Records the placement on the model
+    (:meth:`~autoglm_sdk.pipeline.PipelineModel.place`) and returns every stage's backend by stage key."""
     chosen: dict[str, Any] = {}
     runners: dict[str, Any] = {}
     for key, section in manifest.stages.items():
@@ -201,9 +202,7 @@ def attach_stage_backends(model: Any, manifest: Any, main: Any) -> dict[str, Any
             inputs = {u: model.ports[u] for u in model.dag.inputs[key] if u in model.ports}
             runners[key] = inner.wrap_stage(key, model.stage_objects[key], inputs,
                                             explicit=section.backend is not None)
-    model.stage_backends = {k: b for k, b in chosen.items() if b is not main}
-    model.main_backend = main
-    model.stage_runners = runners
+    model.place(main, {k: b for k, b in chosen.items() if b is not main}, runners)
     return chosen
 
 

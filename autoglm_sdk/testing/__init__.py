@@ -44,7 +44,7 @@ def _subject(kind: str, name: str, config: dict[str, Any] | None = None) -> Subj
 def run_check(check: Check, subject: Subject) -> CheckResult:
     reason = subject.spec.expected_failures.get(check.name)
     try:
-        check.fn(subject)
+        note = check.fn(subject)
     except Skip as exc:
         return CheckResult(check.name, "skipped", str(exc))
     except Exception as exc:  # AssertionError and anything the plugin raised
@@ -56,7 +56,7 @@ def run_check(check: Check, subject: Subject) -> CheckResult:
         return CheckResult(check.name, "failed", message)
     if reason:
         return CheckResult(check.name, "xpassed", f"declared as failing ({reason}) but passed; remove the declaration")
-    return CheckResult(check.name, "passed")
+    return CheckResult(check.name, "passed", note or "")
 
 
 def run_contract(kind: str, name: str, config: dict[str, Any] | None = None) -> list[CheckResult]:
@@ -111,6 +111,7 @@ DecoderContract = _suite("decoder", "DecoderContract")
 SchedulerContract = _suite("scheduler", "SchedulerContract")
 CompressorContract = _suite("compressor", "CompressorContract")
 HardwareBackendContract = _suite("backend", "HardwareBackendContract")
+ObjectiveContract = _suite("objective", "ObjectiveContract")
 
 SUITES = {
     "data": DataSourceContract,
@@ -121,6 +122,7 @@ SUITES = {
     "scheduler": SchedulerContract,
     "compressor": CompressorContract,
     "backend": HardwareBackendContract,
+    "objective": ObjectiveContract,
 }
 
 __all__ = [

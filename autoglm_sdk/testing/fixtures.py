@@ -154,7 +154,23 @@ def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContex
             except PortMismatch as exc:
                 problems.append(str(exc))
         raise AssertionError(f"no standard fixture fits this {kind.replace('_', ' ')}: {'; '.join(problems)}")
+    if kind == "objective":  # objectives read the stages' outputs: here two encoders'
+        return BuildContext(inputs=dict(EMBEDDING_PORTS), task=TASK, seed=seed, stage=kind)
     return BuildContext(task=TASK, seed=seed, stage=kind)
+
+
+def prediction(count: int = 3, seed: int = 0) -> Any:
+    """What an objective sees of one batch: logits ``[count, NUM_CLASSES]`` and every EMBEDDING_PORTS encoder's
+    output with an L2-normalised ``embedding``, all requiring gradients."""
+    import torch
+
+    from autoglm_sdk.pipeline import Prediction
+
+    outputs = batch_encoder_outputs(encoder_outputs(EMBEDDING_PORTS, count, seed))
+    for out in outputs.values():
+        out.embedding = torch.nn.functional.normalize(out.pooled, dim=-1).detach().requires_grad_(True)
+    logits = torch.randn(count, NUM_CLASSES, generator=torch.Generator().manual_seed(seed)).requires_grad_(True)
+    return Prediction(logits, None, outputs)
 
 
 def dataset_for(ctx: BuildContext, count: int = 6, seed: int = 0) -> Any:

@@ -1,5 +1,6 @@
 """pytest plugin (registered through ``pytest11``): ``pytest --autoglm-contract NAME[,NAME]``
-collects the contract suite of each named installed plugin as test items.
+collects the contract suite of each named installed plugin as test items and runs
+only those: the ordinary tests that pytest collects from the directory are deselected.
 
 Light on purpose: pytest loads it in every session of an environment where the
 SDK is installed.
@@ -87,4 +88,8 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     if not names:
         return
     collector = ContractCollector.from_parent(session, name="autoglm-contract", names=names)
-    items.extend(collector.collect())
+    contract = collector.collect()
+    # the option asks for the contract alone: the tests pytest found beside it are deselected, not run
+    if items:
+        config.hook.pytest_deselected(items=list(items))
+    items[:] = contract

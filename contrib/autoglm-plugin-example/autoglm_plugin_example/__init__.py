@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from autoglm_sdk.protocols import PluginConfig, PluginSpec, reasoner_signature
+from autoglm_sdk.plugin import PluginConfig, PluginSpec, reasoner_signature
 
 
 class APPNPConfig(PluginConfig):

@@ -13,9 +13,7 @@ from torch import nn
 from torch_geometric.nn import APPNP
 
 from autoglm_plugin_example import APPNPConfig
-from autoglm_sdk.errors import InputError
-from autoglm_sdk.graph import SemanticGraph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import BuildContext, InputError, SemanticGraph
 
 
 class APPNPReasoner(nn.Module):

@@ -12,13 +12,11 @@ def test_appnp_propagates_beyond_its_mlp():
     """With one MLP layer, a node's state still depends on nodes several hops away."""
     import torch
 
-    from autoglm_sdk.graph import SemanticGraph
-    from autoglm_sdk.protocols import BuildContext, Port
-    from autoglm_sdk.registry import default_registry
+    from autoglm_plugin_example import appnp
+    from autoglm_sdk.plugin import BuildContext, Port, SemanticGraph
 
-    spec = default_registry().spec("reasoner", "appnp")
     ctx = BuildContext(inputs={"g": Port("semantic_graph", dim=4, num_edge_types=1)})
-    model = spec.create({"hidden": 4, "mlp_layers": 1, "steps": 5, "dropout": 0.0}, ctx).eval()
+    model = appnp.create({"hidden": 4, "mlp_layers": 1, "steps": 5, "dropout": 0.0}, ctx).eval()
     chain = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])  # path 0-1-2-3-4, undirected below
     edge_index = torch.cat([chain, chain.flip(0)], dim=1)
     x = torch.zeros(5, 4)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, require_modality
+from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, require_modality
 
 #: the conv feature extractor of every wav2vec 2.0 release: 512 channels, 25 ms windows, 20 ms hop
 BASE_CONV_LAYERS: list[tuple[int, int, int]] = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2

@@ -39,9 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from autoglm_sdk.encoding import EncoderOutput, ProjectionHead
-from autoglm_sdk.errors import AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset, stage_seed
+from autoglm_sdk.plugin import EncoderOutput, ProjectionHead
+from autoglm_sdk.plugin import AutoGLMError, InputError
+from autoglm_sdk.plugin import BuildContext, Dataset, stage_seed
 from autoglm_audio.specs import Wav2Vec2Config, min_samples
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from autoglm_sdk.encoding import EncoderOutput
-from autoglm_sdk.errors import AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Port, PortMismatch
+from autoglm_sdk.plugin import EncoderOutput
+from autoglm_sdk.plugin import AutoGLMError, InputError
+from autoglm_sdk.plugin import BuildContext, Port, PortMismatch
 from autoglm_audio.specs import Wav2Vec2Config, min_samples, wav2vec2
 from autoglm_audio.wav2vec2 import AudioBatch, Wav2Vec2Encoder
 

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from autoglm_backends.runners import StageRunner
-from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.plugin import BackendUnavailableError
 from autoglm_backends.specs import CompileConfig
-from autoglm_sdk.protocols import BackendStatus, BuildContext
+from autoglm_sdk.plugin import BackendStatus, BuildContext
 
 
 class CompileBackend:

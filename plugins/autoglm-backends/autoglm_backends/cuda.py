@@ -14,7 +14,7 @@ import importlib.util
 from typing import Any
 
 from autoglm_backends.specs import CudaConfig
-from autoglm_sdk.protocols import BackendStatus, BuildContext
+from autoglm_sdk.plugin import BackendStatus, BuildContext
 
 DTYPES = {"float16": "float16", "bfloat16": "bfloat16"}
 
@@ -75,7 +75,7 @@ class CudaBackend:
     def prepare(self, module: Any) -> Any:
         import torch
 
-        from autoglm_sdk.errors import BackendUnavailableError
+        from autoglm_sdk.plugin import BackendUnavailableError
 
         status = self.probe()
         if not status.usable:

@@ -14,7 +14,7 @@ import importlib.util
 from typing import Any
 
 from autoglm_backends.specs import NpuConfig
-from autoglm_sdk.protocols import BackendStatus, BuildContext
+from autoglm_sdk.plugin import BackendStatus, BuildContext
 
 
 class NpuBackend:
@@ -62,7 +62,7 @@ class NpuBackend:
         return BackendStatus(self.name, True, True, True, device=self.device, capabilities=capabilities)
 
     def prepare(self, module: Any) -> Any:
-        from autoglm_sdk.errors import BackendUnavailableError
+        from autoglm_sdk.plugin import BackendUnavailableError
 
         status = self.probe()
         if not status.usable:

@@ -28,8 +28,8 @@ import torch
 
 from autoglm_backends.runners import NotExportable, StageRunner, flatten, refuse_graph_inputs
 from autoglm_backends.specs import OnnxRuntimeConfig
-from autoglm_sdk.errors import BackendUnavailableError
-from autoglm_sdk.protocols import BackendStatus, BuildContext
+from autoglm_sdk.plugin import BackendUnavailableError
+from autoglm_sdk.plugin import BackendStatus, BuildContext
 
 NEEDED = ("onnxruntime", "onnx", "onnxscript")  # onnxscript: torch.onnx's exporter builds the graph with it
 LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
@@ -164,6 +164,13 @@ class OnnxStage(StageRunner):
         self.int8_max_abs_diff: float | None = None
         self.onnx_bytes: int | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset() if self.eager_reason else frozenset({"int8"})
+
+    def deployed_bytes(self) -> int | None:
+        return self.onnx_bytes
 
     def quantize_int8(self, skip: list[str] | tuple[str, ...] = ()) -> None:
         """Run this stage through ONNX Runtime's dynamic INT8 quantiser at its next export, leaving the

@@ -1,7 +1,7 @@
 """What the ``onnxruntime`` and ``compile`` backends share: a stage's runner.
 
 A runner stands in for a stage's eager forward at inference time (see
-:func:`autoglm_sdk.pipeline.set_runners_active`). For an encoder it first runs
+``PipelineModel.use_runners``). For an encoder it first runs
 the encoder's own ``preprocess`` (tokenising, decoding files: Python, not
 tensors), so what is exported or compiled is the tensor part only. A stage
 whose input holds no tensors at all, or a graph, cannot be exported: with the
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.plugin import BackendUnavailableError
 
 
 class NotExportable(Exception):
@@ -71,9 +71,11 @@ def refuse_graph_inputs(backend: str, key: str, inputs: dict[str, Any], explicit
 
 
 class StageRunner:
-    """Common bookkeeping: eager fallback with a reason, timing of the first (exporting/compiling) call."""
+    """Common bookkeeping: eager fallback with a reason, timing of the first (exporting/compiling) call.
+    Implements the SDK's :class:`~autoglm_sdk.plugin.StageRunner` protocol."""
 
     backend = ""
+    capabilities: frozenset[str] = frozenset()
 
     def __init__(self, key: str, stage: Any, explicit: bool, eager_reason: str | None = None) -> None:
         self.key, self.stage, self.explicit = key, stage, explicit
@@ -107,3 +109,24 @@ class StageRunner:
     def describe(self) -> dict[str, Any]:
         return {"backend": self.backend, "eager_reason": self.eager_reason,
                 "prepare_seconds": None if self.prepare_seconds is None else round(self.prepare_seconds, 3)}
+
+    def deployed_bytes(self) -> int | None:
+        return None
+
+    def summary(self) -> str:
+        """One line for report.md: where the stage runs, or why it runs eagerly."""
+        info = self.describe()
+        if info.get("eager_reason"):
+            return f"{self.backend}: no, eagerly ({info['eager_reason']})"
+        parts = [self.backend]
+        if info.get("providers"):
+            parts.append("providers " + ", ".join(info["providers"]))
+        if info.get("max_abs_diff_vs_eager") is not None:
+            parts.append(f"export checked against eager PyTorch: max |difference| {info['max_abs_diff_vs_eager']:.2g}")
+        if info.get("quantized"):
+            parts.append(f"{info['quantized']}, max |difference| {info['int8_max_abs_diff_vs_eager']:.2g}")
+        if info.get("compile_seconds") is not None:
+            parts.append(f"compiled in {info['compile_seconds']:.1f} s")
+        elif info.get("prepare_seconds") is not None:
+            parts.append(f"exported in {info['prepare_seconds']:.1f} s")
+        return "; ".join(parts)

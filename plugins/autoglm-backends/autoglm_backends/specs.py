@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from autoglm_sdk.protocols import PluginConfig, PluginSpec
+from autoglm_sdk.plugin import PluginConfig, PluginSpec
 
 Precision = Literal["float32", "float16", "bfloat16"]
 

@@ -12,7 +12,7 @@ import torch
 from autoglm_backends.cuda import CudaBackend
 from autoglm_backends.npu import NpuBackend
 from autoglm_backends.specs import CudaConfig, NpuConfig
-from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.plugin import BackendUnavailableError
 from autoglm_sdk.testing import HardwareBackendContract
 
 HAS_CUDA = torch.cuda.is_available()
@@ -64,20 +64,21 @@ def test_cuda_broken_driver_and_missing_index_never_raise(monkeypatch):
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the no-GPU error path")
 def test_naming_cuda_here_is_a_clear_error():
-    from autoglm_sdk.builtins.backends import resolve_backend
-    from autoglm_sdk.registry import default_registry
+    from helpers import SMALL
 
-    spec = default_registry().spec("backend", "cuda")
+    from autoglm_sdk import Session, validate_manifest
+
+    manifest = validate_manifest({**SMALL, "backend": {"plugin": "cuda"}}, allow_import_paths=True)
     with pytest.raises(BackendUnavailableError, match=r"`cuda` is not usable here: .*(CUDA|cuda)"):
-        resolve_backend(spec, spec.config())
+        Session.open(manifest)
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the fallback on a machine without a GPU")
 def test_auto_prefers_cuda_then_npu_and_falls_back_to_cpu_saying_why(tmp_path):
     from helpers import SMALL
 
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest({**SMALL, "train": {"epochs": 1},
                                   "backend": {"plugin": "auto", "prefer": ["cuda", "npu", "cpu"], "fallback": "allow"}})
@@ -95,8 +96,8 @@ def test_cuda_builds_and_predicts_like_the_cpu(tmp_path):
     from helpers import SMALL
 
     from autoglm_sdk import load
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     reports = {}
     for plugin in ("cpu", "cuda"):
@@ -187,8 +188,8 @@ def test_npu_with_a_device_reports_it(monkeypatch):
 def test_a_stage_on_cuda_here_is_a_clear_error_naming_the_stage():
     from helpers import SMALL
 
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest({**SMALL, "train": {"epochs": 1}, "reasoner": {**SMALL["reasoner"], "backend": "cuda"}})
     with pytest.raises(BackendUnavailableError, match="reasoner.backend: `cuda` is not usable here: no CUDA device"):
@@ -200,8 +201,8 @@ def test_mixed_devices_gnn_on_cpu_the_rest_on_cuda(tmp_path):
     from helpers import SMALL
 
     from autoglm_sdk import load
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest({**SMALL, "train": {"epochs": 3}, "backend": {"plugin": "cuda"},
                                   "reasoner": {**SMALL["reasoner"], "backend": "cpu"}})

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autoglm_backends.runners import NotExportable, flatten
-from autoglm_sdk.errors import BackendUnavailableError
+from autoglm_sdk.plugin import BackendUnavailableError
 from autoglm_sdk.testing import HardwareBackendContract
 
 
@@ -23,7 +23,7 @@ class TestCompileContract(HardwareBackendContract):
 
 
 def make(name: str, **config):
-    from autoglm_sdk.registry import default_registry
+    from autoglm_sdk import default_registry
 
     return default_registry().spec("backend", name).create(config)
 
@@ -75,7 +75,7 @@ def test_compile_without_a_cxx_compiler_is_not_built(monkeypatch):
 def test_flatten_round_trips_dataclasses_and_refuses_graphs():
     from torch_geometric.data import Data
 
-    from autoglm_sdk.encoding import EncoderOutput
+    from autoglm_sdk.plugin import EncoderOutput
 
     out = EncoderOutput(torch.ones(2, 3, 4), torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 4))
     flat, rebuild = flatten(out)
@@ -130,8 +130,8 @@ def test_a_refused_int8_stage_points_at_quantized_tol(monkeypatch):
 def test_a_stage_that_takes_graphs_is_refused_before_training_when_named():
     from helpers import SMALL
 
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest({**SMALL, "reasoner": {**SMALL["reasoner"], "backend": "onnxruntime"}})
     with pytest.raises(BackendUnavailableError, match=r"reasoner.backend: `reasoner` takes a graph .* onnxruntime cannot"):
@@ -157,8 +157,8 @@ def kinship_text(backend: dict | str, compress: list | None = None) -> dict:
 @pytest.fixture(scope="module")
 def onnx_build(tmp_path_factory):
     pytest.importorskip("autoglm_text")
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     path = tmp_path_factory.mktemp("onnx") / "art"
     manifest = validate_manifest(kinship_text("onnxruntime", [{"plugin": "int8"}]))
@@ -185,9 +185,9 @@ def test_onnxruntime_artifact_loads_exports_again_and_answers_like_the_build(onn
 
     path, report = onnx_build
     pipeline = load(path)
-    runner = pipeline.model.stage_runners["encoders.text"]
+    runner = pipeline.model.runner("encoders.text")
     assert runner.quantize  # restored from the artifact's [[compress]] list
-    from autoglm_sdk.trainer import evaluate
+    from autoglm_sdk.plugin import evaluate
 
     test = pipeline.data_split("test")
     metrics = evaluate(pipeline.model, test, pipeline.task, 32)
@@ -198,8 +198,8 @@ def test_onnxruntime_artifact_loads_exports_again_and_answers_like_the_build(onn
 @pytest.mark.slow
 def test_encoder_on_compile_reports_its_compile_time(tmp_path):
     pytest.importorskip("autoglm_text")
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     report = build(validate_manifest(kinship_text("compile")), tmp_path / "c").report  # inductor: real kernels
     runner = report["backend"]["runners"]["encoders.text"]

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from autoglm_compress.specs import CastConfig
-from autoglm_sdk.errors import ManifestError
-from autoglm_sdk.pipeline import map_tensors
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import ManifestError
+from autoglm_sdk.plugin import map_tensors
+from autoglm_sdk.plugin import BuildContext
 
 
 def cast_floats(value: Any, dtype: torch.dtype) -> Any:

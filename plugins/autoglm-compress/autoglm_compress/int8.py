@@ -26,8 +26,8 @@ from torch import nn
 
 from autoglm_compress.specs import Int8Config
 from autoglm_compress.cast import chosen_stages
-from autoglm_sdk.errors import ManifestError
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import ManifestError
+from autoglm_sdk.plugin import BuildContext
 
 
 def _pyg_linear() -> tuple[type, ...]:
@@ -173,7 +173,7 @@ class Int8Dynamic:
         matched: set[str] = set()
         names: list[str] = []  # layer names, for the hint when a pattern matches none
         for key in chosen_stages(model, self.config.stages, self.name):
-            runner = getattr(model, "stage_runners", {}).get(key)
+            runner = model.runner(key) if hasattr(model, "runner") else None  # a bare module has no runners
             root = model.stage_objects[key]
             targets = []
             for name, m in root.named_modules():
@@ -187,7 +187,7 @@ class Int8Dynamic:
                     self.skipped.append(f"{key}:{name}")
                 else:
                     targets.append((name, m))
-            if hasattr(runner, "quantize_int8") and not runner.eager_reason and self.config.activations == "per_tensor":
+            if runner is not None and "int8" in runner.capabilities and self.config.activations == "per_tensor":
                 # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
                 # its PyTorch weights stay float32 (they are what gets exported)
                 runner.quantize_int8(self.config.skip)

@@ -25,16 +25,15 @@ stored shapes before the weights are read.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
 from torch import nn
 
 from autoglm_compress.cast import chosen_stages
+from autoglm_compress.distill import Distillation
 from autoglm_compress.specs import PruneConfig
-from autoglm_sdk.errors import ArtifactError, ManifestError
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import ArtifactError, BuildContext, ManifestError
 
 ELEMENTWISE = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity)
 
@@ -118,7 +117,7 @@ class Prune:
 
     def apply(self, model: Any, ctx: Any) -> Any:
         self.stages = {}
-        teacher = self._teacher(model) if self.config.recovery_epochs and self.config.distill and ctx.finetune else None
+        teacher = model.frozen_copy() if self.config.recovery_epochs and self.config.distill and ctx.finetune else None
         keys = chosen_stages(model, self.config.stages, self.name)
         self._activation, self.importance = {}, self.config.importance
         if self.config.importance == "activation":
@@ -149,21 +148,13 @@ class Prune:
             if ctx.finetune is None:
                 raise ManifestError("prune: recovery_epochs > 0 needs the training data, which is not at hand here",
                                     hint="set recovery_epochs = 0")
-            self.recovery = ctx.finetune(model, self.config.recovery_epochs, self.config.recovery_lr, teacher=teacher,
-                                         distill_weight=self.config.distill, temperature=self.config.temperature)
+            # with a teacher the loss is (1 - distill) * task + distill * T^2 KL(teacher || student)
+            extra = () if teacher is None else (Distillation(teacher, ctx.task, self.config.distill,
+                                                             self.config.temperature),)
+            self.recovery = ctx.finetune(model, self.config.recovery_epochs, self.config.recovery_lr, objectives=extra,
+                                         task_weight=None if teacher is None else 1 - self.config.distill)
             self.recovery["distilled_from"] = "the unpruned pipeline" if teacher is not None else None
         return model
-
-    @staticmethod
-    def _teacher(model: Any) -> Any:
-        """A frozen copy of the unpruned pipeline (without its backend runners, which hold sessions)."""
-        runners, model.stage_runners = getattr(model, "stage_runners", {}), {}
-        try:
-            teacher = copy.deepcopy(model)
-        finally:
-            model.stage_runners = runners
-        teacher.runners_active = False
-        return teacher.eval().requires_grad_(False)
 
     def _column_scores(self, consumer: nn.Linear, producers: list[nn.Linear]) -> torch.Tensor:
         """Importance of each input column of ``consumer`` (one unit each): with calibration data, the unit's

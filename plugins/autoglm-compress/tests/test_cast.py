@@ -19,8 +19,8 @@ class TestFp16Contract(CompressorContract):
 
 
 def test_cast_floats_reaches_inside_graphs_and_dataclasses_but_not_integers():
-    from autoglm_sdk.encoding import EncoderOutput
-    from autoglm_sdk.graph import SemanticGraph
+    from autoglm_sdk.plugin import EncoderOutput
+    from autoglm_sdk.plugin import SemanticGraph
 
     graph = SemanticGraph(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]))
     out = EncoderOutput(torch.randn(1, 2, 4), torch.ones(1, 2, dtype=torch.bool), torch.randn(1, 4))
@@ -33,8 +33,8 @@ def test_cast_floats_reaches_inside_graphs_and_dataclasses_but_not_integers():
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     root = tmp_path_factory.mktemp("cast")
     reports = {}
@@ -79,9 +79,9 @@ def test_report_has_the_before_after_table(builds):
 
 
 def test_unknown_stage_is_named():
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.errors import ManifestError
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk.plugin import ManifestError
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest({**SMALL, "train": {"epochs": 1}, "compress": [{"plugin": "bf16", "stages": ["reasoner2"]}]})
     with pytest.raises(ManifestError, match=r"bf16.stages: `reasoner2` is not a stage of this pipeline"):

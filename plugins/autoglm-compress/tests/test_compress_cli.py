@@ -11,8 +11,8 @@ from helpers import SMALL, run_cli
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     path = tmp_path_factory.mktemp("compress") / "art"
     build(validate_manifest({**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2}}), path)

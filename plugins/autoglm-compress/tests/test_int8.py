@@ -74,8 +74,8 @@ def test_state_dict_round_trip_repacks():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     path = tmp_path_factory.mktemp("int8") / "art"
     manifest = validate_manifest({**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2},
@@ -126,7 +126,7 @@ def test_skip_leaves_the_named_layers_in_float32_and_says_so():
 def test_a_skip_pattern_that_matches_nothing_is_an_error_naming_it():
     from autoglm_compress.int8 import Int8Dynamic
     from autoglm_compress.specs import Int8Config
-    from autoglm_sdk.errors import ManifestError
+    from autoglm_sdk.plugin import ManifestError
 
     stage = torch.nn.Sequential(torch.nn.Linear(8, 8))
     with pytest.raises(ManifestError, match="'layer.0.\\*'") as caught:

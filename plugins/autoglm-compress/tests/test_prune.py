@@ -8,8 +8,8 @@ from torch import nn
 
 from autoglm_compress.prune import Prune, attention_blocks, shrink_linear
 from autoglm_compress.specs import PruneConfig
-from autoglm_sdk.errors import ManifestError
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import ManifestError
+from autoglm_sdk.plugin import BuildContext
 from autoglm_sdk.testing import CompressorContract
 
 
@@ -101,8 +101,8 @@ def test_recovery_without_training_data_is_a_clear_error():
 @pytest.fixture(scope="module")
 def pruned_build(tmp_path_factory):
     pytest.importorskip("autoglm_text")
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest({
         "pipeline": {"name": "kin-text", "seed": 0},
@@ -136,7 +136,7 @@ def test_pruned_then_int8_build_is_smaller_and_reports_both_steps(pruned_build):
 @pytest.mark.slow
 def test_pruned_artifact_loads_with_its_smaller_layers(pruned_build):
     from autoglm_sdk import load
-    from autoglm_sdk.trainer import evaluate
+    from autoglm_sdk.plugin import evaluate
 
     path, report = pruned_build
     pipeline = load(path)

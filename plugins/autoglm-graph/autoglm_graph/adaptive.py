@@ -32,8 +32,8 @@ from torch import Tensor, nn
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import AdaptiveConfig, GivenConfig
 from autoglm_graph.structure import degree_histogram, graph_stats, with_edges
-from autoglm_sdk.graph import SemanticGraph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import SemanticGraph
+from autoglm_sdk.plugin import BuildContext
 
 
 class AdaptiveGraph(nn.Module):

@@ -19,10 +19,10 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from autoglm_graph.specs import ClassifierConfig, classifier_readout
-from autoglm_sdk.encoding import EncoderOutput
-from autoglm_sdk.errors import InputError
-from autoglm_sdk.graph import check_graph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import EncoderOutput
+from autoglm_sdk.plugin import InputError
+from autoglm_sdk.plugin import check_graph
+from autoglm_sdk.plugin import BuildContext
 
 POOLS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
 

@@ -20,7 +20,7 @@ from torch_geometric.utils import coalesce, remove_self_loops
 
 from autoglm_graph.sbm import SPLITS, class_masks
 from autoglm_graph.specs import CSBMConfig
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 
 def class_edges(y: Tensor, count: int, same: bool, generator: torch.Generator) -> Tensor:

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import DartsConfig
-from autoglm_sdk.graph import SemanticGraph, check_graph
-from autoglm_sdk.protocols import BuildContext, Port
+from autoglm_sdk.plugin import SemanticGraph, check_graph
+from autoglm_sdk.plugin import BuildContext, Port
 
 BUILTIN = ("skip", "zero")
 
@@ -44,7 +44,7 @@ class Operation(nn.Module):
 
     def __init__(self, name: str, hidden: int, num_edge_types: int, seed: int) -> None:
         super().__init__()
-        from autoglm_sdk.registry import default_registry
+        from autoglm_sdk import default_registry
 
         spec = default_registry().spec("reasoner", name)
         fields = spec.config.model_fields
@@ -72,7 +72,6 @@ class DartsReasoner(nn.Module):
     name = "darts"
     kind = "reasoner"
     Config = DartsConfig
-    searcher = "autoglm_graph.search:run_search"  # what `autoglm search` runs for this reasoner
 
     def __init__(self, config: DartsConfig, ctx: BuildContext) -> None:
         super().__init__()

@@ -29,7 +29,7 @@ from torch_geometric.data import Data
 
 from autoglm_graph.sbm import SPLITS
 from autoglm_graph.specs import RandomGraphsConfig
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 
 def draw(generator: str, n: int, c: RandomGraphsConfig, rng: random.Random) -> nx.Graph:

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import GivenConfig
-from autoglm_sdk.errors import InputError
-from autoglm_sdk.graph import SemanticGraph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import InputError
+from autoglm_sdk.plugin import SemanticGraph
+from autoglm_sdk.plugin import BuildContext
 
 
 class GivenGraph(nn.Module):

@@ -17,8 +17,8 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, GCNConv, GINConv, RGCNConv, SAGEConv
 
 from autoglm_graph.specs import GATConfig, GCNConfig, GINConfig, MLPConfig, RGCNConfig, SAGEConfig
-from autoglm_sdk.graph import SemanticGraph, check_graph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import SemanticGraph, check_graph
+from autoglm_sdk.plugin import BuildContext
 
 
 def make_norm(kind: str, size: int) -> nn.Module:

@@ -16,8 +16,8 @@ import random
 from pathlib import Path
 
 from autoglm_graph.specs import JsonlConfig
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 SPLIT_ALIASES = {"train": "train", "val": "val", "dev": "val", "validation": "val", "test": "test"}
 

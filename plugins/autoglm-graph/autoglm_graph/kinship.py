@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from autoglm_graph import kinship_vocab as kv
 from autoglm_graph.specs import KinshipConfig
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 # Sentence templates of this generator: S is O's <word>. The builder also
 # understands phrasings that are not here (tests use them as held-out paraphrases).

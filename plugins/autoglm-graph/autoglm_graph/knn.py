@@ -10,8 +10,8 @@ from torch import nn
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import GivenConfig, KnnConfig
 from autoglm_graph.structure import graph_stats, knn_edges, symmetrize, with_edges
-from autoglm_sdk.graph import SemanticGraph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import SemanticGraph
+from autoglm_sdk.plugin import BuildContext
 
 
 class KnnGraph(nn.Module):

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import PathComposerConfig
-from autoglm_sdk.errors import InputError
-from autoglm_sdk.graph import SemanticGraph, check_graph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import InputError
+from autoglm_sdk.plugin import SemanticGraph, check_graph
+from autoglm_sdk.plugin import BuildContext
 
 
 class PathComposer(nn.Module):

@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import stochastic_blockmodel_graph
 
 from autoglm_graph.specs import SBMConfig
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 SPLITS = ("train", "val", "test")
 

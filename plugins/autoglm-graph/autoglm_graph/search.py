@@ -37,7 +37,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from autoglm_sdk.errors import ManifestError
+from autoglm_sdk.plugin import ManifestError
 
 
 @dataclass
@@ -64,19 +64,28 @@ class SearchResult:
     readout_scores: list[dict[str, float]] = field(default_factory=list)
 
 
-def _loss(model: Any, samples: list[dict[str, Any]], task: Any) -> torch.Tensor:
-    from autoglm_sdk.trainer import auxiliary_loss, scored
+@dataclass
+class Criterion:
+    """The loss the search trains on, which is exactly the build's (the session's objectives: task, stages'
+    own terms, the manifest's [objectives]), under the session's backend autocast; and the accuracy it reads."""
 
-    logits, targets = scored(model(samples), samples, task)
-    loss = F.cross_entropy(logits.float(), targets)
-    extra = auxiliary_loss(model)
-    return loss if extra is None else loss + extra
+    model: Any
+    session: Any
 
+    def __post_init__(self) -> None:
+        self.objectives = self.session.objectives(self.model)
 
-def _accuracy(model: Any, samples: list[dict[str, Any]], task: Any) -> float:
-    from autoglm_sdk.trainer import evaluate
+    def loss(self, samples: list[dict[str, Any]]) -> torch.Tensor:
+        from autoglm_sdk.plugin import objective_terms
 
-    return evaluate(model, samples, task, 64)["accuracy"]
+        with self.session.backend.autocast():
+            pred = self.model(samples)
+        return objective_terms(self.objectives, pred, samples)[0]
+
+    def accuracy(self, samples: list[dict[str, Any]]) -> float:
+        from autoglm_sdk.plugin import evaluate
+
+        return evaluate(self.model, samples, self.session.task, 64, self.session.backend.autocast)["accuracy"]
 
 
 def dominant_eigenvalue(loss_fn: Callable[[], torch.Tensor], alpha: torch.nn.Parameter, iterations: int = 8) -> float:
@@ -93,10 +102,13 @@ def dominant_eigenvalue(loss_fn: Callable[[], torch.Tensor], alpha: torch.nn.Par
     return value
 
 
-def search(model: Any, splits: dict[str, list[Any]], task: Any, options: SearchOptions, lr: float,
-           weight_decay: float, batch_size: int, seed: int = 0, log: Callable[[str], None] = print) -> SearchResult:
-    """Run the bilevel search on a built pipeline whose ``reasoner`` stage is a DARTS supernet."""
-    from autoglm_sdk.trainer import batches
+def search(model: Any, session: Any, options: SearchOptions, log: Callable[[str], None] = print) -> SearchResult:
+    """Run the bilevel search on a session's pipeline whose ``reasoner`` stage is a DARTS supernet."""
+    from autoglm_sdk.plugin import batches
+
+    train_config, seed, batch_size = session.manifest.train, session.seed, session.batch_size
+    lr, weight_decay = train_config.lr, train_config.weight_decay
+    crit = Criterion(model, session)
 
     darts = model.stage_objects["reasoner"]
     if not darts.arch_parameters():
@@ -107,7 +119,7 @@ def search(model: Any, splits: dict[str, list[Any]], task: Any, options: SearchO
     w_opt = torch.optim.AdamW(weights, lr=lr, weight_decay=weight_decay)
     a_opt = torch.optim.Adam([alpha], lr=options.arch_lr, betas=(0.5, 0.999), weight_decay=options.arch_weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    train, val = splits["train"], splits["val"]
+    train, val = session.split("train"), session.split("val")
     ops = darts.config.operations
     free = [k for k, name in enumerate(ops) if name in ("skip", "zero")]
     result = SearchResult(architecture=[])
@@ -123,12 +135,12 @@ def search(model: Any, splits: dict[str, list[Any]], task: Any, options: SearchO
                 val_chunk = val_batches[step % len(val_batches)]
                 a_opt.zero_grad(set_to_none=True)
                 if options.order == 2:
-                    _second_order_grad(model, alpha, weights, chunk, val_chunk, task, lr)
+                    _second_order_grad(crit, alpha, weights, chunk, val_chunk, lr)
                 else:
-                    _loss(model, val_chunk, task).backward(inputs=[alpha])
+                    crit.loss(val_chunk).backward(inputs=[alpha])
                 a_opt.step()
             w_opt.zero_grad(set_to_none=True)
-            _loss(model, chunk, task).backward(inputs=weights)
+            crit.loss(chunk).backward(inputs=weights)
             w_opt.step()
         epoch_times.append(time.perf_counter() - t)
         model.eval()
@@ -136,10 +148,10 @@ def search(model: Any, splits: dict[str, list[Any]], task: Any, options: SearchO
         entropy = float(-(w * w.clamp_min(1e-12).log()).sum(-1).mean())
         row = {"epoch": epoch, "weights": w.tolist(), "entropy": entropy,
                "free_share": float(w[:, free].sum(-1).mean()) if free else 0.0,
-               "val_accuracy": _accuracy(model, val, task), "seconds": epoch_times[-1]}
+               "val_accuracy": crit.accuracy(val), "seconds": epoch_times[-1]}
         if epoch > options.warmup_epochs and options.curvature_every and epoch % options.curvature_every == 0:
             model.train()  # the loss the architecture is trained on
-            row["curvature"] = dominant_eigenvalue(lambda: _loss(model, val[:batch_size], task), alpha)
+            row["curvature"] = dominant_eigenvalue(lambda: crit.loss(val[:batch_size]), alpha)
             model.eval()
         result.history.append(row)
         log(f"search epoch {epoch}/{options.epochs}: supernet val {row['val_accuracy']:.3f}, entropy "
@@ -166,23 +178,23 @@ def search(model: Any, splits: dict[str, list[Any]], task: Any, options: SearchO
     result.epoch_seconds = sum(epoch_times) / max(len(epoch_times), 1)
     model.eval()
     if options.readout == "perturbation":
-        result.architecture, result.readout_scores = perturbation_readout(model, darts, val, task)
+        result.architecture, result.readout_scores = perturbation_readout(crit, darts, val)
     else:
         result.architecture = darts.derive()
     return result
 
 
-def _second_order_grad(model: Any, alpha: torch.nn.Parameter, weights: list[torch.nn.Parameter],
-                       train_chunk: list[Any], val_chunk: list[Any], task: Any, xi: float) -> None:
+def _second_order_grad(crit: Criterion, alpha: torch.nn.Parameter, weights: list[torch.nn.Parameter],
+                       train_chunk: list[Any], val_chunk: list[Any], xi: float) -> None:
     """DARTS' unrolled gradient: ``dL_val(w', a)/da - xi * d2L_train(w, a)/da dw . dL_val(w', a)/dw'`` with
     ``w' = w - xi * dL_train/dw``, the Hessian-vector product by central finite differences."""
     backup = [p.detach().clone() for p in weights]
-    grads = torch.autograd.grad(_loss(model, train_chunk, task), weights, allow_unused=True)
+    grads = torch.autograd.grad(crit.loss(train_chunk), weights, allow_unused=True)
     with torch.no_grad():
         for p, g in zip(weights, grads):
             if g is not None:
                 p.sub_(xi * g)
-    val_loss = _loss(model, val_chunk, task)
+    val_loss = crit.loss(val_chunk)
     alpha_grad, *w_grads = torch.autograd.grad(val_loss, [alpha, *weights], allow_unused=True)
     with torch.no_grad():
         for p, b in zip(weights, backup):
@@ -195,7 +207,7 @@ def _second_order_grad(model: Any, alpha: torch.nn.Parameter, weights: list[torc
             for p, g in zip(weights, w_grads):
                 if g is not None:
                     p.add_(sign * eps * g)
-        finite.append(torch.autograd.grad(_loss(model, train_chunk, task), alpha)[0])
+        finite.append(torch.autograd.grad(crit.loss(train_chunk), alpha)[0])
         with torch.no_grad():
             for p, b in zip(weights, backup):
                 p.copy_(b)
@@ -203,11 +215,11 @@ def _second_order_grad(model: Any, alpha: torch.nn.Parameter, weights: list[torc
     alpha.grad = (alpha_grad if alpha_grad is not None else torch.zeros_like(alpha)) - xi * hessian_term
 
 
-def perturbation_readout(model: Any, darts: Any, val: list[Any], task: Any) -> tuple[list[str], list[dict]]:
+def perturbation_readout(crit: Criterion, darts: Any, val: list[Any]) -> tuple[list[str], list[dict]]:
     """Per layer, the operation whose removal lowers the supernet's validation accuracy most (``zero`` never;
     ``skip`` in at most ``max_skip`` layers), ties broken by the architecture weight."""
     ops = darts.config.operations
-    base = _accuracy(model, val, task)
+    base = crit.accuracy(val)
     weights = darts.weights().detach()
     scores = []
     for layer in range(len(darts.layer_ops)):
@@ -216,7 +228,7 @@ def perturbation_readout(model: Any, darts: Any, val: list[Any], task: Any) -> t
             if name == "zero":
                 continue
             darts.masked = {(layer, k)}
-            drops[name] = base - _accuracy(model, val, task) + 1e-3 * float(weights[layer, k])
+            drops[name] = base - crit.accuracy(val) + 1e-3 * float(weights[layer, k])
         darts.masked = set()
         scores.append(drops)
     table = torch.tensor([[s.get(name, float("-inf")) for name in ops] for s in scores])
@@ -227,12 +239,9 @@ def perturbation_readout(model: Any, darts: Any, val: list[Any], task: Any) -> t
 
 def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[str, Any],
                overrides: list[str] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Search, write ``output``/{derived.toml, search.json, search.md, architecture_weights.png}; retrain if asked."""
-    from autoglm_sdk.builder import seed_everything
-    from autoglm_sdk.dag import check_fit, wire
-    from autoglm_sdk.manifest import load_manifest
-    from autoglm_sdk.pipeline import build_model
-    from autoglm_sdk.protocols import BuildContext
+    """Search, write ``output``/{derived.toml, search.json, search.md, architecture_weights.png}; retrain if asked.
+    The search runs in the manifest's build session: its backend, data, ports and objectives."""
+    from autoglm_sdk import Session, load_manifest
 
     if isinstance(options, dict):
         options = SearchOptions(**options)
@@ -242,31 +251,22 @@ def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[
         raise ManifestError(f"{manifest_path}: `autoglm search` needs `reasoner.plugin = \"darts\"`"
                             + (f", got `{reasoner.plugin}`" if reasoner else ""),
                             hint="set the reasoner to darts and list the candidate operations in reasoner.operations")
-    seed = manifest.pipeline.seed
-    seed_everything(seed)
-    data = manifest.stages["data"]
-    dataset = data.spec.create(data.config, BuildContext(seed=seed, stage="data")).load()
-    dag = wire(manifest)
-    ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
-    model = build_model(manifest, dag, ports, dataset.task, device="cpu", seed=seed)
-    for stage in model.stage_objects.values():
-        if hasattr(stage, "fit"):
-            stage.fit(dataset)
-    train = manifest.train
-    result = search(model, dataset.splits, dataset.task, options, train.lr, train.weight_decay, train.batch_size,
-                    seed, log)
+    session = Session.open(manifest, log=log)
+    model = session.new_model()
+    result = search(model, session, options, log)
     output.mkdir(parents=True, exist_ok=True)
     derived = derived_manifest(manifest.resolved(), manifest_path, result.architecture)
     (output / "derived.toml").write_text(derived)
     ops = reasoner.config.operations
     report = {"manifest": str(manifest_path), "operations": ops, "architecture": result.architecture,
+              "backend": session.backend.probe().name, "device": session.backend.device,
+              "objectives": {o.name: o.weight for o in session.objectives(model)},
               "options": options.__dict__, "stopped_early": result.stopped, "search_seconds": result.seconds,
               "seconds_per_epoch": result.epoch_seconds, "readout_scores": result.readout_scores,
               "history": result.history}
     plot_weights(result.history, ops, output / "architecture_weights.png")
     if options.retrain:
-        from autoglm_sdk.builder import build
-        from autoglm_sdk.manifest import validate_manifest
+        from autoglm_sdk import build, validate_manifest
 
         built = build(validate_manifest(tomllib.loads(derived)), output / "retrained", overwrite=True, log=log)
         report["retrained"] = {"artifact": str(output / "retrained"), "metrics": built.report["metrics"]}

@@ -10,16 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import (
-    BuildContext,
-    PluginConfig,
-    PluginSpec,
-    Port,
-    PortMismatch,
-    TaskSpec,
-    reasoner_signature,
-    require_input,
-)
+from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch, TaskSpec, reasoner_signature, require_input
 
 
 # ---------------------------------------------------------------------- sbm
@@ -249,7 +240,7 @@ class TableConfig(PluginConfig):
 
 def table_columns(cfg: TableConfig, header: list[str]) -> list[str]:
     """The feature columns of a table with these column names, or a DataError naming what is missing."""
-    from autoglm_sdk.errors import DataError
+    from autoglm_sdk.plugin import DataError
 
     missing = [name for name in [cfg.label, *([cfg.id] if cfg.id else []), *cfg.features] if name not in header]
     if missing:

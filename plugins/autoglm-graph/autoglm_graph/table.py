@@ -22,8 +22,8 @@ from torch_geometric.data import Data
 
 from autoglm_graph.sbm import SPLITS, class_masks
 from autoglm_graph.specs import TableConfig, table_columns
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 
 def read_columns(path: Path) -> dict[str, list[Any]]:

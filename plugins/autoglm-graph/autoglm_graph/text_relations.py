@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import TextRelationsConfig
-from autoglm_sdk.errors import InputError
-from autoglm_sdk.graph import SemanticGraph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import InputError
+from autoglm_sdk.plugin import SemanticGraph
+from autoglm_sdk.plugin import BuildContext
 
 NAME = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -40,8 +40,8 @@ def test_a_third_party_reasoner_joins_the_search_space_by_name():
     pytest.importorskip("autoglm_plugin_example")
     from autoglm_graph.darts import DartsReasoner
     from autoglm_graph.specs import DartsConfig
-    from autoglm_sdk.graph import SemanticGraph
-    from autoglm_sdk.protocols import BuildContext, Port
+    from autoglm_sdk.plugin import SemanticGraph
+    from autoglm_sdk.plugin import BuildContext, Port
     from autoglm_sdk.testing import fixtures
 
     model = DartsReasoner(DartsConfig(operations=["gcn", "appnp", "skip"], hidden=8),
@@ -124,4 +124,44 @@ def test_search_cli_refuses_a_manifest_without_a_supernet(tmp_path):
     manifest.write_text(manifest.read_text().replace('plugin = "darts"', 'plugin = "gcn"').replace(
         'operations = ["gcn", "mlp", "skip", "zero"]', ""))
     proc = run_cli("search", str(manifest), "-o", str(tmp_path / "s"))
-    assert proc.returncode != 0 and "has no architecture to search" in proc.stderr
+    assert proc.returncode != 0 and "needs `reasoner.plugin = \"darts\"`" in proc.stderr
+
+
+def test_search_runs_on_the_manifests_backend(tmp_path):
+    """The search shares the build's session: a backend the manifest names is the one it searches on (an
+    unusable one is refused, where the search used to run on the CPU without saying so)."""
+    from autoglm_graph.search import run_search
+
+    from autoglm_sdk.plugin import BackendUnavailableError
+
+    path = small_manifest(tmp_path)
+    report = run_search(path, tmp_path / "out", {"epochs": 1, "warmup_epochs": 0, "curvature_every": 0},
+                        overrides=['backend.plugin="auto"', 'backend.prefer=["npu", "cpu"]', 'backend.fallback="allow"'],
+                        log=lambda m: None)
+    assert report["backend"] == "cpu" and report["device"] == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailableError, match="`cuda` is not usable here"):
+            run_search(path, tmp_path / "out2", {"epochs": 1}, overrides=['backend.plugin="cuda"'], log=lambda m: None)
+
+
+def test_search_minimises_the_same_loss_as_the_build(tmp_path):
+    """The search's loss is the build's: the task term plus every stage's own term (here the adaptive graph
+    builder's regularisers), weighted as [train] says."""
+    from autoglm_graph.search import Criterion
+
+    from autoglm_sdk import Session, load_manifest
+    from autoglm_sdk.plugin import objective_terms
+
+    path = small_manifest(tmp_path)
+    path.write_text(path.read_text().replace('plugin = "given"', 'plugin = "adaptive"\nk = 4'))
+    session = Session.open(load_manifest(path, ["train.task_weight=0.5"]))
+    model = session.new_model()
+    names = [o.name for o in session.objectives(model)]
+    assert names == ["task", "graph_builder"]
+    batch = session.split("train")
+    torch.manual_seed(0)
+    searched = Criterion(model, session).loss(batch)
+    torch.manual_seed(0)
+    built, values = objective_terms(session.objectives(model), model(batch), batch)
+    assert torch.allclose(searched, built) and set(values) == {"task", "graph_builder"}
+    assert torch.allclose(built, 0.5 * torch.tensor(values["task"]) + values["graph_builder"], atol=1e-5)

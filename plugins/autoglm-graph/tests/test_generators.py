@@ -11,7 +11,7 @@ import torch
 def load(**config):
     from autoglm_graph.generators import RandomGraphsDataSource
     from autoglm_graph.specs import RandomGraphsConfig
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     return RandomGraphsDataSource(RandomGraphsConfig(**config), BuildContext(seed=0)).load()
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from autoglm_sdk.errors import ManifestError
-from autoglm_sdk.manifest import validate_manifest
-from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
-from autoglm_sdk.registry import default_registry
+from autoglm_sdk.plugin import ManifestError
+from autoglm_sdk import validate_manifest
+from autoglm_sdk.plugin import BuildContext, Port, TaskSpec
+from autoglm_sdk import default_registry
 
 REG = default_registry()
 
@@ -59,7 +59,7 @@ def test_given_add_reverse_edges_doubles_edges():
 
 
 def test_classifier_node_level_gives_one_row_per_node():
-    from autoglm_sdk.graph import SemanticGraph
+    from autoglm_sdk.plugin import SemanticGraph
 
     ctx = BuildContext(inputs={"g": Port("semantic_graph", dim=4)}, task=TaskSpec("node", 5))
     head = REG.spec("decoder", "classifier").create({}, ctx)

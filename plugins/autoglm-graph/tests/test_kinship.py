@@ -12,8 +12,8 @@ from autoglm_graph import kinship_vocab as kv
 from autoglm_graph.kinship import FamilyTree, KinshipDataSource, oracle, sample_chain
 from autoglm_graph.specs import JsonlConfig, KinshipConfig, KinshipSplit, TextRelationsConfig
 from autoglm_graph.text_relations import TextRelationsParser
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext
 
 DATA = Path(__file__).parent / "data" / "stories.jsonl"
 SMALL = KinshipConfig(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import autoglm_sdk
-from autoglm_sdk.builder import build
-from autoglm_sdk.manifest import load_manifest
+from autoglm_sdk import build
+from autoglm_sdk import load_manifest
 
 STORIES = {
     "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?": "daughter",
@@ -47,7 +47,7 @@ def test_kinship_answers_hand_written_stories(kinship_artifact):
 
 
 def test_a_story_without_a_question_is_a_clear_error(kinship_artifact):
-    from autoglm_sdk.errors import InputError
+    from autoglm_sdk.plugin import InputError
 
     pipeline = autoglm_sdk.load(kinship_artifact.path)
     with pytest.raises(InputError, match="no question found"):

@@ -45,7 +45,7 @@ def test_graph_stats_counts_density_degrees_isolated_nodes_and_homophily():
 def csbm(**overrides):
     from autoglm_graph.csbm import CSBMDataSource
     from autoglm_graph.specs import CSBMConfig
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     return CSBMDataSource(CSBMConfig(**overrides), BuildContext(seed=0)).load()
 
@@ -81,7 +81,7 @@ def adaptive_and_gcn(**config):
     from autoglm_graph.adaptive import AdaptiveGraph
     from autoglm_graph.gnn import GCNReasoner
     from autoglm_graph.specs import AdaptiveConfig, GCNConfig
-    from autoglm_sdk.protocols import BuildContext, Port
+    from autoglm_sdk.plugin import BuildContext, Port
 
     torch.manual_seed(0)
     builder = AdaptiveGraph(AdaptiveConfig(**config),
@@ -128,8 +128,8 @@ def test_the_learned_graph_has_no_isolated_nodes_and_the_target_density():
 
 
 def test_a_csbm_pipeline_with_an_adaptive_graph_builds_and_reports_the_graph(tmp_path):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = {"pipeline": {"name": "adaptive", "seed": 0},
                 "data": {"plugin": "csbm", "nodes_per_class": 40, "train_per_class": 5, "val_per_class": 5, "rewire": 0.5},

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from autoglm_sdk.errors import DataError
+from autoglm_sdk.plugin import DataError
 from autoglm_sdk.testing import DataSourceContract
 
 ROWS = 60  # 3 classes of 20 rows
@@ -39,7 +39,7 @@ def table_files(tmp_path_factory) -> dict[str, str]:
 def load(**config):
     from autoglm_graph.specs import TableConfig
     from autoglm_graph.table import TableDataSource
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     defaults = {"label": "kind", "id": "name", "train_per_class": 3, "val_per_class": 3}
     return TableDataSource(TableConfig(**{**defaults, **config}), BuildContext(seed=0)).load()
@@ -116,7 +116,7 @@ def test_each_mistake_names_the_file_and_what_to_change(tmp_path, problem, confi
 
 def test_manifest_validation_reads_only_the_header_for_the_feature_size(table_files):
     from autoglm_graph.specs import TableConfig, table
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     port = table.signature(TableConfig(path=table_files["path"], label="kind", id="name"), BuildContext())
     assert port.dim == 3

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoglm_multimodal.specs import EDGE_TYPES, MultimodalConfig
-from autoglm_sdk.encoding import EncoderOutput
-from autoglm_sdk.errors import InputError
-from autoglm_sdk.graph import SemanticGraph
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import EncoderOutput
+from autoglm_sdk.plugin import InputError
+from autoglm_sdk.plugin import SemanticGraph
+from autoglm_sdk.plugin import BuildContext
 
 SEQUENCE, GRID, CROSS, SUMMARY = (EDGE_TYPES.index(t) for t in ("sequence", "grid", "cross_modal", "summary"))
 

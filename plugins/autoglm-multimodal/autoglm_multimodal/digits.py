@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from autoglm_multimodal.specs import DigitsTrimodalConfig
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CAPTIONS = ("{w}", "the digit {w}", "a handwritten {n}", "the number {w}", "a picture of a {n}", "digit {n}",

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autoglm_multimodal.specs import AudioFolderConfig, FolderConfig, ImageFolderConfig, PairedConfig
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 
 SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "dev": "val", "test": "test"}
 SHOWN = 5  # unreadable files named in a message; the rest are counted

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Literal
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
+from pydantic import Field, NonNegativeInt, model_validator
+
+from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
 
 #: espeak-ng voice variants; the split between training and test voices is by name
 DEFAULT_TRAIN_VOICES = ["en+m1", "en+m3", "en+f1", "en+f3", "en-us+m2", "en-us+f2", "en-gb-scotland+m4", "en+m7"]
@@ -156,4 +158,97 @@ multimodal = PluginSpec(
     summary="One graph per sample from text tokens, image patches and audio frames, linked within and across modalities.",
     signature=_multimodal_signature,
     capabilities=frozenset({"learnable"}),
+)
+
+
+# ---------------------------------------------------------------------------
+# objectives
+
+
+def _encoder_stages(config: PluginConfig, ctx: BuildContext, least: int) -> list[str]:
+    """The encoder stages an objective reads (``config.stages``, default every encoder); PortMismatch if unknown
+    or fewer than ``least``."""
+    encoders = sorted(k for k in ctx.inputs if k.startswith("encoders."))
+    chosen = list(config.stages) or encoders
+    unknown = [s for s in chosen if s not in encoders]
+    if unknown:
+        raise PortMismatch(f"stages: `{unknown[0]}` is not an encoder stage (encoders: {encoders or 'none'})")
+    if len(chosen) < least:
+        raise PortMismatch(f"needs at least {least} encoder stage{'s' * (least > 1)}, got {chosen or 'none'}; add "
+                           "[encoders.NAME] sections or remove this objective")
+    return chosen
+
+
+class AlignmentConfig(PluginConfig):
+    """Contrastive alignment of encoder embeddings (CLIP-style symmetric InfoNCE between every pair)."""
+
+    weight: float = Field(1.0, ge=0, description="Weight of the alignment loss beside the task loss.")
+    stages: list[str] = Field(
+        default_factory=list,
+        description="Encoder stages to align, e.g. ['encoders.image', 'encoders.audio'] (default: every encoder).",
+    )
+    exclude_same_class: bool = Field(True, description="Do not treat another sample of the same class as a negative.")
+    init_temperature: float = Field(0.07, gt=0, description="Initial softmax temperature (learned).")
+    max_logit_scale: float = Field(100.0, gt=1, description="Upper clamp of 1/temperature.")
+
+
+def _alignment_signature(config: AlignmentConfig, ctx: BuildContext) -> Port:
+    _encoder_stages(config, ctx, 2)
+    return Port("objective")
+
+
+alignment = PluginSpec(
+    name="alignment",
+    kind="objective",
+    config=AlignmentConfig,
+    factory="autoglm_multimodal.objectives:ContrastiveAlignment",
+    summary="Contrastive alignment of encoders' embeddings in one shared space (symmetric InfoNCE).",
+    signature=_alignment_signature,
+)
+
+
+class PretrainingConfig(PluginConfig):
+    """Train each encoder alone on the task before the pipeline trains (graph-level classification only)."""
+
+    epochs: int = Field(10, ge=0, description="Epochs of pretraining for each encoder (0 = none).")
+    stage_epochs: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="Epochs for particular stages, overriding `epochs`, e.g. {\"encoders.image\" = 60} for a cheap "
+        "encoder that needs many passes over few images.",
+    )
+    lr: float | None = Field(None, gt=0, description="Peak learning rate of its one-cycle schedule (default: train.lr).")
+    stages: list[str] = Field(
+        default_factory=list, description="Encoder stages to pretrain, e.g. ['encoders.audio'] (default: every encoder)."
+    )
+    classifier: Literal["prototypes", "linear"] = Field(
+        "prototypes",
+        description="`prototypes`: encoders whose projection heads share one size train against one shared cosine "
+        "classifier on their embeddings (a prototype per class, placed by the first encoder), which aligns them "
+        "class by class; `linear`: each encoder gets its own linear probe on its pooled vector.",
+    )
+    lr_scale_after: float = Field(
+        1.0, ge=0, le=1,
+        description="Learning-rate multiplier for the pretrained encoders while the whole pipeline trains afterwards: "
+        "below 1 keeps what they learned alone from being overwritten while the graph stages are still random; "
+        "0 freezes them.",
+    )
+
+
+def _pretraining_signature(config: PretrainingConfig, ctx: BuildContext) -> Port:
+    chosen = _encoder_stages(config, ctx, 1)
+    extra = [s for s in config.stage_epochs if s not in chosen]
+    if extra:
+        raise PortMismatch(f"stage_epochs: `{extra[0]}` is not a pretrained encoder stage (pretrained: {chosen})")
+    if ctx.task is not None and (ctx.task.level != "graph" or ctx.task.num_classes < 2):
+        raise PortMismatch("needs a classification task with one label per sample; remove it for node-level tasks")
+    return Port("objective")
+
+
+encoder_pretraining = PluginSpec(
+    name="encoder-pretraining",
+    kind="objective",
+    config=PretrainingConfig,
+    factory="autoglm_multimodal.objectives:EncoderPretraining",
+    summary="Before the pipeline trains, each encoder learns alone to classify samples from its own modality.",
+    signature=_pretraining_signature,
 )

@@ -13,8 +13,8 @@ class TestMultimodal(GraphBuilderContract):
 
 
 def build(cross_k=2, summary_nodes=False):
-    from autoglm_sdk.protocols import BuildContext
-    from autoglm_sdk.registry import default_registry
+    from autoglm_sdk.plugin import BuildContext
+    from autoglm_sdk import default_registry
     from autoglm_sdk.testing import fixtures
 
     ctx = BuildContext(inputs=dict(fixtures.EMBEDDING_PORTS))

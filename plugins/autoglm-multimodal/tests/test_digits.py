@@ -21,7 +21,7 @@ class TestDigitsTrimodal(DataSourceContract):
 def dataset(tmp_path_factory):
     from autoglm_multimodal.digits import DigitsTrimodal
     from autoglm_multimodal.specs import DigitsTrimodalConfig
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     config = DigitsTrimodalConfig(samples_per_digit=8, speeds=[165], pitches=[50],
                                   cache_dir=str(tmp_path_factory.mktemp("speech")))
@@ -47,7 +47,7 @@ def test_test_voices_are_never_heard_in_training(dataset):
 
 def test_speech_is_cached_and_deterministic(dataset):
     from autoglm_multimodal.digits import DigitsTrimodal
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     data, config = dataset
     again = DigitsTrimodal(config, BuildContext(seed=0)).load()

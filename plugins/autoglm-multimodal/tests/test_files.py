@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoglm_sdk.errors import DataError
-from autoglm_sdk.protocols import BuildContext
+from autoglm_sdk.plugin import DataError
+from autoglm_sdk.plugin import BuildContext
 from autoglm_sdk.testing import DataSourceContract
 
 
@@ -193,8 +193,8 @@ def test_paired_unreadable_image_drops_that_modality_only(tmp_path):
 
 
 def test_image_folder_trains_a_vit_pipeline_end_to_end(tmp_path):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import load_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import load_manifest
 
     root = make_image_folder(tmp_path / "images", per_class=6)
     manifest_path = tmp_path / "m.toml"
@@ -225,8 +225,10 @@ plugin = "classifier"
 readout = "pool"
 [train]
 epochs = 2
-pretrain_encoders = {{ epochs = 1 }}
+[objectives.pretraining]
+plugin = "encoder-pretraining"
+epochs = 1
 ''')
     report = build(load_manifest(manifest_path), tmp_path / "art").report
     assert report["data"]["sizes"]["train"] > 0 and 0.0 <= report["metrics"]["test"]["accuracy"] <= 1.0
-    assert report["training"]["pretrain_encoders"]["encoders.image"]["epochs_run"] == 1
+    assert report["training"]["pretraining"]["objectives.pretraining"]["encoders.image"]["epochs_run"] == 1

@@ -27,9 +27,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from torch import nn
 
-from autoglm_sdk.encoding import EncoderOutput, ProjectionHead
-from autoglm_sdk.errors import ArtifactError, AutoGLMError, DataError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset, stage_seed
+from autoglm_sdk.plugin import EncoderOutput, ProjectionHead
+from autoglm_sdk.plugin import ArtifactError, AutoGLMError, DataError, InputError
+from autoglm_sdk.plugin import BuildContext, Dataset, stage_seed
 from autoglm_text.specs import BertEncoderConfig
 
 TOKENIZER_FILE = "tokenizer.json"

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, require_modality
+from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, require_modality
 
 
 class BertEncoderConfig(PluginConfig):

@@ -10,9 +10,9 @@ import pytest
 import torch
 from pydantic import Field, ValidationError
 
-from autoglm_sdk.encoding import EncoderOutput
-from autoglm_sdk.errors import ArtifactError, AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset, PluginConfig, PluginSpec, Port, PortMismatch, TaskSpec
+from autoglm_sdk.plugin import EncoderOutput
+from autoglm_sdk.plugin import ArtifactError, AutoGLMError, InputError
+from autoglm_sdk.plugin import BuildContext, Dataset, PluginConfig, PluginSpec, Port, PortMismatch, TaskSpec
 from autoglm_text.bert import BertEncoder, train_wordpiece
 from autoglm_text.specs import BertEncoderConfig, bert
 
@@ -190,7 +190,7 @@ def test_forward_before_fit_says_what_to_do():
 
 
 def test_training_split_without_text_is_a_data_error():
-    from autoglm_sdk.errors import DataError
+    from autoglm_sdk.plugin import DataError
 
     enc = encoder(fit=False)
     with pytest.raises(DataError, match="training sample 2 has no `text`"):
@@ -332,8 +332,8 @@ kin_texts = PluginSpec(name="kin-texts", kind="data", config=KinTextsConfig, fac
 def test_build_then_load_reproduces_predictions(tmp_path):
     pytest.importorskip("autoglm_graph")
     from autoglm_sdk import load
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build
+    from autoglm_sdk import validate_manifest
 
     manifest = validate_manifest(
         {"pipeline": {"name": "kin-text", "seed": 0}, "data": {"plugin": f"{__name__}:kin_texts"},
@@ -355,7 +355,7 @@ def test_build_then_load_reproduces_predictions(tmp_path):
     test = pipeline.data_split("test")
     assert pipeline.predict_samples(test) == again.predict_samples(test)
     # the loaded pipeline gives the build's own test metrics back
-    from autoglm_sdk.trainer import evaluate
+    from autoglm_sdk.plugin import evaluate
 
     metrics = evaluate(pipeline.model, test, pipeline.task, 8)
     assert metrics["accuracy"] == pytest.approx(result.report["metrics"]["test"]["accuracy"])

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from autoglm_sdk.protocols import BuildContext, PluginConfig, PluginSpec, Port, require_modality
+from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, require_modality
 
 #: ``vit_*`` names whose timm entry point is not the plain VisionTransformer of
 #: ``timm.models.vision_transformer`` (hybrids, relpos, rope, DINOv3, Sapiens, PE, ...)

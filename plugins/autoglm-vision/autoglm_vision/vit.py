@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoglm_sdk.encoding import EncoderOutput
-from autoglm_sdk.errors import AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset, stage_seed
+from autoglm_sdk.plugin import EncoderOutput
+from autoglm_sdk.plugin import AutoGLMError, InputError
+from autoglm_sdk.plugin import BuildContext, Dataset, stage_seed
 from autoglm_vision.specs import ViTEncoderConfig, is_plain_vit
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from autoglm_sdk.encoding import EncoderOutput
-from autoglm_sdk.errors import AutoGLMError, InputError
-from autoglm_sdk.protocols import BuildContext, Dataset, Port, PortMismatch, TaskSpec
+from autoglm_sdk.plugin import EncoderOutput
+from autoglm_sdk.plugin import AutoGLMError, InputError
+from autoglm_sdk.plugin import BuildContext, Dataset, Port, PortMismatch, TaskSpec
 from autoglm_vision.specs import ViTEncoderConfig, is_plain_vit, vit
 from autoglm_vision.vit import ViTEncoder, create_backbone
 

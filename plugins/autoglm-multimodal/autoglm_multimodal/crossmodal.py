@@ -14,7 +14,9 @@ from typing import Any, Callable
 
 import torch
 
-from autoglm_sdk.protocols import TaskSpec
+from autoglm_sdk.plugin import TaskSpec, batches, class_ids, evaluate, pyplot
+
+SHARED_SPACE_PNG = "shared_space.png"
 
 
 def without(samples: list[dict[str, Any]], drop: set[str]) -> list[dict[str, Any]]:
@@ -28,8 +30,6 @@ def subsets(modalities: list[str]) -> list[tuple[str, ...]]:
 def subset_accuracy(model: Any, samples: list[dict[str, Any]], task: TaskSpec, modalities: list[str], batch_size: int,
                     autocast: Any = None) -> dict[str, float]:
     """Test accuracy when only each subset of the modalities is given."""
-    from autoglm_sdk.trainer import evaluate
-
     out = {}
     for keep in subsets(modalities):
         stripped = without(samples, set(modalities) - set(keep))
@@ -39,8 +39,6 @@ def subset_accuracy(model: Any, samples: list[dict[str, Any]], task: TaskSpec, m
 
 @torch.no_grad()
 def embeddings(model: Any, samples: list[dict[str, Any]], stages: tuple[str, ...], batch_size: int) -> dict[str, torch.Tensor]:
-    from autoglm_sdk.trainer import batches
-
     model.eval()
     collected: dict[str, list[torch.Tensor]] = {s: [] for s in stages}
     for chunk in batches(samples, batch_size):
@@ -72,11 +70,7 @@ def degrade(samples: list[dict[str, Any]], perturb: Callable[[dict[str, Any], ra
 def plot_shared_space(vectors: dict[str, torch.Tensor], labels: torch.Tensor, names: dict[str, str],
                       label_names: tuple[str, ...], path: Path) -> None:
     """The shared space projected on its first two principal components, coloured by class (unlabelled: grey)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     stacked = torch.cat(list(vectors.values()))
     centred = stacked - stacked.mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
@@ -102,8 +96,6 @@ def plot_shared_space(vectors: dict[str, torch.Tensor], labels: torch.Tensor, na
 def evaluate_crossmodal(model: Any, dataset: Any, stages: tuple[str, ...], names: dict[str, str], batch_size: int,
                         autocast: Any, seed: int) -> dict[str, Any]:
     """Everything above on the test split, clean and under each perturbation the data source offers."""
-    from autoglm_sdk.trainer import class_ids
-
     test = dataset.splits["test"]
     modalities = sorted(dataset.port.modalities)
     labels = class_ids(test)
@@ -117,5 +109,52 @@ def evaluate_crossmodal(model: Any, dataset: Any, stages: tuple[str, ...], names
         if stages:
             entry["retrieval"] = retrieval(embeddings(model, degraded, stages, batch_size), labels, names)
         report[name] = entry
-    report["_vectors"] = vectors  # popped by the builder for the plot
+    report["_vectors"] = vectors  # popped by the caller for the plot
     return report
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def markdown(crossmodal: dict[str, Any]) -> list[str]:
+    """report.md's sections: accuracy by the modalities given, and retrieval, per condition."""
+    conditions = list(crossmodal)
+    subsets = list(crossmodal["clean"]["accuracy_by_modalities"])
+    lines = ["", "## Accuracy by the modalities given (test split)", "",
+             "| condition | " + " | ".join(subsets) + " |", "|---|" + "---|" * len(subsets)]
+    for cond in conditions:
+        acc = crossmodal[cond]["accuracy_by_modalities"]
+        lines.append(f"| {cond} | " + " | ".join(_fmt(acc[s]) for s in subsets) + " |")
+    if "retrieval" in crossmodal["clean"]:
+        pairs = list(crossmodal["clean"]["retrieval"])
+        lines += ["", "## Cross-modal retrieval (test split; a hit is an item of the same class)", "",
+                  "| condition | " + " | ".join(f"{p} R@1 | {p} R@5" for p in pairs) + " |",
+                  "|---|" + "---|---|" * len(pairs)]
+        for cond in conditions:
+            r = crossmodal[cond].get("retrieval", {})
+            lines.append(f"| {cond} | " + " | ".join(f"{_fmt(r[p]['recall@1'])} | {_fmt(r[p]['recall@5'])}"
+                                                     for p in pairs) + " |")
+        lines += ["", f"![shared space]({SHARED_SPACE_PNG})"]
+    return lines
+
+
+def evaluate_session(session: Any, model: Any) -> dict[str, Any] | None:
+    """The ``autoglm_evaluate`` contribution: for a graph-level pipeline with encoders and several modalities,
+    the figures above, their report.md lines and the shared-space picture."""
+    dataset = session.dataset
+    encoders = [k for k in session.manifest.stages if k.startswith("encoders.")]
+    if not encoders or len(dataset.port.modalities) < 2 or dataset.task.level != "graph":
+        return None
+    names = {k: "+".join(sorted(session.ports[k].modalities)) for k in encoders}
+    aligned = tuple(s for o in model.objective_objects.values() if isinstance(o, torch.nn.Module)
+                    for s in getattr(o, "stages", ()))
+    figures = evaluate_crossmodal(model, dataset, aligned, names, session.batch_size, session.backend.autocast,
+                                  session.seed)
+    vectors = figures.pop("_vectors")
+
+    def draw(path: Path) -> None:
+        plot_shared_space(vectors, class_ids(dataset.splits["test"]), names, dataset.task.label_names, path)
+
+    return {"name": "crossmodal", "figures": figures, "markdown": markdown(figures),
+            "pictures": {SHARED_SPACE_PNG: draw} if vectors else {}}

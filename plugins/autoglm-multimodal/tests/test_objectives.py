@@ -1,15 +1,24 @@
-"""Contrastive alignment: the loss itself, and as a training objective from the manifest."""
+"""Contrastive alignment and encoder pretraining: the losses themselves, and as objectives from the manifest."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from autoglm_sdk.alignment import ContrastiveAlignment
-from autoglm_sdk.errors import ManifestError
+from autoglm_multimodal.objectives import ContrastiveAlignment as _Alignment
+from autoglm_multimodal.specs import AlignmentConfig
+
+from autoglm_sdk.plugin import BuildContext, ManifestError, Port
+
+
+def ContrastiveAlignment(**options):
+    """The objective on its own, reading embeddings passed to it directly."""
+    ctx = BuildContext(inputs={"encoders.a": Port("embeddings"), "encoders.b": Port("embeddings")}, stage="alignment")
+    return _Alignment(AlignmentConfig(**options), ctx)
 
 
 def test_temperature_starts_at_clip_value_and_is_clamped():
@@ -49,28 +58,41 @@ def test_three_modalities_average_three_pairs():
 def text_pair_manifest(**alignment):
     from fixture_plugins import SMALL_TEXT
 
-    return {**SMALL_TEXT, "train": {"epochs": 2, "batch_size": 8, "alignment": alignment}}
+    return {**copy.deepcopy(SMALL_TEXT), "train": {"epochs": 2, "batch_size": 8},
+            "objectives": {"align": {"plugin": "alignment", **alignment}}}
 
 
 def test_alignment_trains_two_encoders_and_lands_in_the_artifact(tmp_path):
-    from autoglm_sdk import load
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build, load, validate_manifest
 
     manifest = validate_manifest(text_pair_manifest(weight=1.0), allow_import_paths=True)
     result = build(manifest, tmp_path / "art")
     pipeline = load(result.path, allow_import_paths=True)
-    assert pipeline.model.alignment is not None
-    assert pipeline.model.alignment.logit_scale.item() != pytest.approx(math.log(1 / 0.07))  # it learned
+    align = pipeline.model.objective_objects["objectives.align"]
+    assert align.logit_scale.item() != pytest.approx(math.log(1 / 0.07))  # it learned, and was saved
+    assert "objectives.align" in result.report["training"]["objectives"]
+    assert all("loss/objectives.align" in row for row in result.report["training"]["history"])
 
 
 def test_alignment_needs_two_encoders():
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build, validate_manifest
+    from autoglm_sdk.plugin import AutoGLMError
 
-    manifest = validate_manifest(text_pair_manifest(stages=["encoders.a"]), allow_import_paths=True)
-    with pytest.raises(ManifestError, match="needs at least two encoder stages"):
-        build(manifest, "/tmp/never-written")
+    raw = text_pair_manifest()
+    del raw["encoders"]["b"]
+    with pytest.raises(AutoGLMError, match=r"objectives.align `alignment` does not fit .*needs at least 2 encoder"):
+        build(validate_manifest(raw, allow_import_paths=True), "/tmp/never-written")
+
+
+def test_train_alignment_of_an_older_manifest_says_where_it_moved():
+    from fixture_plugins import SMALL_TEXT
+
+    from autoglm_sdk import validate_manifest
+
+    old = {**SMALL_TEXT, "train": {"epochs": 1, "alignment": {"weight": 2.0}}}
+    with pytest.raises(ManifestError, match=r'train.alignment: is an objective now: move it to '
+                                             r'\[objectives.alignment\] with plugin = "alignment"'):
+        validate_manifest(old, allow_import_paths=True)
 
 
 def test_each_pair_compares_only_samples_that_carry_both():
@@ -91,54 +113,43 @@ def test_each_pair_compares_only_samples_that_carry_both():
 
 
 def test_unlabelled_samples_are_only_their_own_class():
-    from autoglm_sdk.trainer import class_ids
+    from autoglm_sdk.plugin import class_ids
 
     ids = class_ids([{"label": 1}, {}, {"label": 1}, {}])
     assert ids.tolist() == [1, -2, 1, -4]
 
 
 def test_pretraining_trains_each_encoder_alone_with_shared_prototypes(tmp_path):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     manifest = text_pair_manifest(weight=1.0)
-    manifest["train"]["pretrain_encoders"] = {"epochs": 2, "stage_epochs": {"encoders.b": 1}, "lr": 0.01,
-                                              "lr_scale_after": 0.0}
+    manifest["objectives"]["pre"] = {"plugin": "encoder-pretraining", "epochs": 2, "stage_epochs": {"encoders.b": 1},
+                                     "lr": 0.01, "lr_scale_after": 0.0}
     report = build(validate_manifest(manifest, allow_import_paths=True), tmp_path / "art").report
-    pretrained = report["training"]["pretrain_encoders"]
+    pretrained = report["training"]["pretraining"]["objectives.pre"]
     assert {k: v["epochs_run"] for k, v in pretrained.items()} == {"encoders.a": 2, "encoders.b": 1}
     assert all(0.0 <= v["best_val_accuracy"] <= 1.0 and len(v["history"]) == v["epochs_run"] for v in pretrained.values())
 
 
-def test_lr_scale_after_pretraining_sets_encoder_parameter_groups():
-    from fixture_plugins import Phrases, PhrasesConfig
-
-    from autoglm_sdk.dag import check_fit, wire
-    from autoglm_sdk.manifest import validate_manifest
-    from autoglm_sdk.pipeline import build_model
-    from autoglm_sdk.trainer import parameter_groups
-
-    manifest = validate_manifest(text_pair_manifest(weight=1.0), allow_import_paths=True)
-    data = Phrases(PhrasesConfig()).load()
-    dag = wire(manifest)
-    model = build_model(manifest, dag, check_fit(manifest, dag, data_port=data.port, task=data.task), data.task)
-    for stage in model.stage_objects.values():
-        if hasattr(stage, "fit"):  # bert makes its model once its tokenizer has seen the data
-            stage.fit(data)
-    groups = parameter_groups(model, 0.01, {"encoders.a": 0.0, "encoders.b": 0.1})
-    frozen = {id(p) for p in model.stage_objects["encoders.a"].parameters()}
-    assert not frozen & {id(p) for g in groups for p in g["params"]}
-    assert sorted(g["lr"] for g in groups) == [pytest.approx(0.001), 0.01]
-
-
 def test_pretraining_names_unknown_stages():
-    from autoglm_sdk.dag import wire
-    from autoglm_sdk.manifest import validate_manifest
+    from autoglm_sdk import build, validate_manifest
+    from autoglm_sdk.plugin import AutoGLMError
 
     manifest = text_pair_manifest(weight=1.0)
-    manifest["train"]["pretrain_encoders"] = {"stage_epochs": {"encoders.c": 3}}
-    with pytest.raises(ManifestError, match=r"stage_epochs: `encoders.c` is not a pretrained encoder stage"):
-        wire(validate_manifest(manifest, allow_import_paths=True))
-    manifest["train"]["pretrain_encoders"] = {"stages": ["encoders.z"]}
-    with pytest.raises(ManifestError, match=r"pretrain_encoders.stages: `encoders.z` is not an encoder stage"):
-        wire(validate_manifest(manifest, allow_import_paths=True))
+    manifest["objectives"]["pre"] = {"plugin": "encoder-pretraining", "stage_epochs": {"encoders.c": 3}}
+    with pytest.raises(AutoGLMError, match=r"stage_epochs: `encoders.c` is not a pretrained encoder stage"):
+        build(validate_manifest(manifest, allow_import_paths=True), "/tmp/never-written")
+    manifest["objectives"]["pre"] = {"plugin": "encoder-pretraining", "stages": ["encoders.z"]}
+    with pytest.raises(AutoGLMError, match=r"objectives.pre `encoder-pretraining` .*`encoders.z` is not an encoder"):
+        build(validate_manifest(manifest, allow_import_paths=True), "/tmp/never-written")
+
+
+from autoglm_sdk.testing import ObjectiveContract  # noqa: E402
+
+
+class TestAlignmentContract(ObjectiveContract):
+    plugin = "alignment"
+
+
+class TestPretrainingContract(ObjectiveContract):
+    plugin = "encoder-pretraining"

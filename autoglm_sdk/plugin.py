@@ -1,0 +1,78 @@
+"""The names a plugin author may import: ``from autoglm_sdk.plugin import PluginSpec, Port, ...``.
+
+This module and :mod:`autoglm_sdk` (``__all__``) are the SDK's public surface;
+:mod:`autoglm_sdk.testing` is the contract kit. Everything else in the core may
+change without notice, and a test in the SDK fails when a plugin, contrib or a
+benchmark imports it. Light like the rest of the entry path: names load their
+modules (and torch) only when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    # declaring a plugin (no torch)
+    "PluginSpec": "autoglm_sdk.protocols",
+    "PluginConfig": "autoglm_sdk.protocols",
+    "BuildContext": "autoglm_sdk.protocols",
+    "Port": "autoglm_sdk.protocols",
+    "PortMismatch": "autoglm_sdk.protocols",
+    "TaskSpec": "autoglm_sdk.protocols",
+    "Dataset": "autoglm_sdk.protocols",
+    "BackendStatus": "autoglm_sdk.protocols",
+    "StageRunner": "autoglm_sdk.protocols",
+    "Objective": "autoglm_sdk.protocols",
+    "CONTRACT_VERSION": "autoglm_sdk.protocols",
+    "require_input": "autoglm_sdk.protocols",
+    "require_modality": "autoglm_sdk.protocols",
+    "reasoner_signature": "autoglm_sdk.protocols",
+    "stage_seed": "autoglm_sdk.protocols",
+    "hookimpl": "autoglm_sdk.hooks",
+    # errors a plugin raises for its users
+    "AutoGLMError": "autoglm_sdk.errors",
+    "ManifestError": "autoglm_sdk.errors",
+    "DataError": "autoglm_sdk.errors",
+    "InputError": "autoglm_sdk.errors",
+    "ArtifactError": "autoglm_sdk.errors",
+    "BackendUnavailableError": "autoglm_sdk.errors",
+    # what flows between stages (torch)
+    "SemanticGraph": "autoglm_sdk.graph",
+    "check_graph": "autoglm_sdk.graph",
+    "EncoderOutput": "autoglm_sdk.encoding",
+    "ProjectionHead": "autoglm_sdk.encoding",
+    "encode_present": "autoglm_sdk.encoding",
+    "to_device": "autoglm_sdk.pipeline",
+    "map_tensors": "autoglm_sdk.pipeline",
+    # training and measuring, for objectives, compressors and searchers (torch)
+    "Session": "autoglm_sdk.session",
+    "Prediction": "autoglm_sdk.pipeline",
+    "TaskLoss": "autoglm_sdk.objectives",
+    "objective_terms": "autoglm_sdk.objectives",
+    "class_ids": "autoglm_sdk.objectives",
+    "scored": "autoglm_sdk.objectives",
+    "batches": "autoglm_sdk.trainer",
+    "evaluate": "autoglm_sdk.trainer",
+    "snapshot": "autoglm_sdk.trainer",
+    "footprint": "autoglm_sdk.bench",
+    "profile": "autoglm_sdk.bench",
+    "stage_times": "autoglm_sdk.bench",
+    "percentile": "autoglm_sdk.bench",
+    "pyplot": "autoglm_sdk.report",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autoglm_sdk.plugin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,228 @@
+"""The build session: everything a verb needs from a manifest, resolved once.
+
+``build``, ``search``, ``compress``, ``bench``, ``load`` and ``run`` all start
+here. A session resolves the backend (and says what it fell back from), loads
+the data once, wires and fit-checks the stages once, and makes models from
+seeds; training minimises the session's objectives. Nothing else repeats that
+setup, so every verb sees the same backend, data, ports and loss.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from autoglm_sdk.dag import Dag, check_fit, wire
+from autoglm_sdk.errors import ArtifactError, DataError, InputError, StageMismatchError
+from autoglm_sdk.manifest import Manifest
+from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
+
+Log = Callable[[str], None]
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Session:
+    """A manifest resolved for running: backend, data, wiring and ports. Make one with :meth:`open` (from a
+    manifest: loads and checks the data) or :meth:`for_artifact` (from a built artifact's lock: data on demand)."""
+
+    manifest: Manifest
+    backend: Any
+    fallbacks: list[Any]
+    dag: Dag
+    ports: dict[str, Port]
+    task: TaskSpec
+    log: Log = field(default=lambda message: None, repr=False)
+    data_fingerprint: str | None = None  # an artifact's: the data must still match it
+    _dataset: Dataset | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, manifest: Manifest, *, log: Log | None = None) -> "Session":
+        """Resolve the backend, load the data and fit-check the pipeline against the data's real port."""
+        log = log or (lambda message: None)
+        backend, fallbacks = _resolve(manifest, log)
+        seed_everything(manifest.pipeline.seed)
+        dataset = _load_data(manifest)
+        for split in ("train", "val", "test"):
+            if not dataset.splits.get(split):
+                raise DataError(f"data `{manifest.stages['data'].plugin}` produced an empty `{split}` split",
+                                hint="check its split sizes")
+        log(f"data: {manifest.stages['data'].plugin} " + ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items()))
+        dag = wire(manifest)
+        ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
+        return cls(manifest, backend, fallbacks, dag, ports, dataset.task, log, _dataset=dataset)
+
+    @classmethod
+    def for_artifact(cls, manifest: Manifest, ports: dict[str, Port], task: TaskSpec, data_fingerprint: str,
+                     log: Log | None = None) -> "Session":
+        """A built pipeline's session: ports and task as the build recorded them; data loaded only when asked."""
+        backend, fallbacks = _resolve(manifest, log or (lambda message: None))
+        return cls(manifest, backend, fallbacks, wire(manifest), ports, task, log or (lambda message: None),
+                   data_fingerprint)
+
+    # ------------------------------------------------------------------ data
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            dataset = _load_data(self.manifest)
+            if self.data_fingerprint is not None and dataset.fingerprint != self.data_fingerprint:
+                raise ArtifactError(
+                    f"data `{self.manifest.stages['data'].plugin}` now produces different data than the artifact "
+                    "was built on (fingerprint changed)", hint="rebuild the artifact, or pass inputs with --input")
+            self._dataset = dataset
+        return self._dataset
+
+    def split(self, name: str) -> list[dict[str, Any]]:
+        splits = self.dataset.splits
+        if name not in splits:
+            raise InputError(f"split `{name}` does not exist; the data source has {sorted(splits)}")
+        return splits[name]
+
+    @property
+    def seed(self) -> int:
+        return self.manifest.pipeline.seed
+
+    @property
+    def batch_size(self) -> int:
+        return self.manifest.train.batch_size
+
+    # ---------------------------------------------------------------- models
+
+    def new_model(self, seed: int | None = None, *, stage_files: Callable[[str], dict] | None = None) -> Any:
+        """A fresh pipeline from ``seed`` (default the manifest's): stages and objectives constructed, fitted to
+        the training data (tokenizers, vocabularies) or, for a built artifact, given their stored files
+        (``stage_files(stage)``), then placed on their backends."""
+        from autoglm_sdk.builtins.backends import place_stages
+        from autoglm_sdk.pipeline import build_model
+
+        seed = self.seed if seed is None else seed
+        model = build_model(self.manifest, self.dag, self.ports, self.task, device=self.backend.device, seed=seed)
+        for key, stage in model.stage_objects.items():
+            if stage_files is not None and hasattr(stage, "load_artifact_files"):
+                stage.load_artifact_files(stage_files(key))
+            elif stage_files is None and hasattr(stage, "fit"):  # learned from data before training
+                stage.fit(self.dataset)
+                self.log(f"{key}: fitted to the training data")
+        model = self.backend.prepare(model)
+        place_stages(model, self.manifest, self.backend)
+        return model
+
+    def check_outputs(self, model: Any) -> None:
+        """Run two training samples through ``model`` and hold each stage's output to the width its signature
+        declared, so a wrong width is blamed on the stage that made it, not on the next one."""
+        import torch
+
+        model.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]), self.backend.autocast():  # training's RNG untouched
+            pred = model(self.split("train")[:2])
+        for key, out in pred.outputs.items():
+            declared = self.ports.get(key)
+            width = _width(out)
+            if declared is None or declared.dim is None or width is None or width == declared.dim:
+                continue
+            raise StageMismatchError(
+                f"{key} {model.origins.get(key, '')} produced outputs of width {width}, but its signature declares "
+                f"{declared.describe()}", hint="fix the plugin's forward or its signature so they agree")
+
+    def objectives(self, model: Any, *, task_weight: float | None = None) -> list[Any]:
+        """The training loss's terms: the task, each stage's own, the manifest's ``[objectives.*]``."""
+        from autoglm_sdk.objectives import TaskLoss, stage_losses
+
+        weight = self.manifest.train.task_weight if task_weight is None else task_weight
+        return [TaskLoss(self.task, weight), *stage_losses(model), *model.objective_objects.values()]
+
+    def train(self, model: Any, seed: int, *, progress: Any = None, checkpoint: Any = None,
+              on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Pretraining phases of the objectives that have one (skipped when resuming: the checkpoint holds their
+        result), then the pipeline on every objective. Returns the training result and the phases' figures."""
+        from autoglm_sdk.trainer import fit, read_checkpoint
+
+        phases: dict[str, Any] = {}
+        resuming = checkpoint is not None and checkpoint.resume and read_checkpoint(checkpoint.folder) is not None
+        lr_scales: dict[str, float] = {}
+        for key, objective in model.objective_objects.items():
+            if hasattr(objective, "pretrain") and not resuming:
+                phases[key] = objective.pretrain(model, self, seed=seed, progress=progress)
+            lr_scales.update(getattr(objective, "lr_scales", None) or {})
+        result = fit(model, self.dataset.splits, self.manifest.train, self.objectives(model), task=self.task,
+                     seed=seed, autocast=self.backend.autocast, progress=progress, on_epoch=on_epoch,
+                     checkpoint=checkpoint, lr_scales=lr_scales)
+        return result, phases
+
+    def evaluate(self, model: Any, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, dict[str, Any]]:
+        """Metrics of every split (accuracy, loss, confusion, per group)."""
+        from autoglm_sdk.trainer import evaluate
+
+        return {name: evaluate(model, self.split(name), self.task, self.batch_size, self.backend.autocast,
+                               self.dataset.group_key) for name in splits}
+
+    def finetuner(self, progress: Any = None) -> Callable[..., dict[str, Any]]:
+        """A compressor's recovery training (``BuildContext.finetune``): ``[train]`` with the compressor's epochs
+        and learning rate (no warm-up, restarts or early stop) on the session's objectives plus any it adds (a
+        distillation term); ``task_weight`` replaces the task objective's weight."""
+
+        def finetune(model: Any, epochs: int, lr: float, objectives: tuple[Any, ...] = (),
+                     task_weight: float | None = None) -> dict[str, Any]:
+            from autoglm_sdk.trainer import fit
+
+            config = self.manifest.train.model_copy(update={"epochs": epochs, "lr": lr, "warmup_epochs": 0,
+                                                            "restarts": 1, "patience": 0})
+            result = fit(model, self.dataset.splits, config, [*self.objectives(model, task_weight=task_weight),
+                                                               *objectives],
+                         task=self.task, seed=self.seed, autocast=self.backend.autocast, progress=progress)
+            return {"epochs": len(result.history), "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val}
+
+        return finetune
+
+    def compress(self, model: Any, sections: list[Any], metrics: dict[str, Any],
+                 progress: Any = None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+        """Apply ``[[compress]]`` sections in order, each profiled and evaluated (see :mod:`autoglm_sdk.compression`)."""
+        from autoglm_sdk.compression import compress_steps
+
+        return compress_steps(model, self, sections, metrics, progress)
+
+
+def _resolve(manifest: Manifest, log: Log) -> tuple[Any, list[Any]]:
+    from autoglm_sdk.builtins.backends import resolve_backend
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend, fallbacks = resolve_backend(manifest.backend.spec, manifest.backend.config,
+                                             BuildContext(seed=manifest.pipeline.seed))
+    for w in caught:
+        log(f"warning: {w.message}")
+    log(f"backend: {backend.probe().name} ({backend.device})")
+    return backend, list(fallbacks)
+
+
+def _load_data(manifest: Manifest) -> Dataset:
+    section = manifest.stages["data"]
+    return section.spec.create(section.config, BuildContext(seed=manifest.pipeline.seed, stage="data")).load()
+
+
+def _width(out: Any) -> int | None:
+    """The feature width of a stage's output: logits' last dim, a graph's ``x``, an encoder's ``pooled``."""
+    import torch
+
+    for value in (out, getattr(out, "x", None), getattr(out, "pooled", None)):
+        if isinstance(value, torch.Tensor) and value.dim() >= 2:
+            return int(value.size(-1))
+    return None
+
+
+def checkpoint_dir(output: str | Path) -> Path:
+    """Where a build of ``output`` keeps its training checkpoint until the artifact is written."""
+    output = Path(output)
+    return output.with_name(f"{output.name}.checkpoint")
