@@ -104,12 +104,11 @@ def check_fit(
             ) from exc
     if ports.get(SINK) is not None and ports[SINK].type != "logits":
         raise StageMismatchError(f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}")
-    stage_ports = {k: p for k, p in ports.items() if k != "data"}
     for key, section in manifest.objectives.items():  # an objective reads stages' outputs: check it can
         if section.spec.signature is None:
             continue
         try:
-            section.spec.output_port(section.config, BuildContext(inputs=stage_ports, task=task, seed=seed, stage=key))
+            section.spec.output_port(section.config, BuildContext(inputs=dict(ports), task=task, seed=seed, stage=key))
         except PortMismatch as exc:
             raise StageMismatchError(f"{key} `{section.plugin}` does not fit this pipeline: {exc}",
                                      hint=f"change {key} or the stages it reads") from exc

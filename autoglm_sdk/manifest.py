@@ -41,12 +41,6 @@ class TrainSection(PluginConfig):
         20, ge=0, description="Stop after this many epochs without a better validation metric (0 = never)."
     )
     max_grad_norm: float | None = Field(None, gt=0, description="Clip gradients to this norm (none = no clipping).")
-    modality_dropout: float = Field(
-        0.0, ge=0, lt=1,
-        description="In training, drop each modality of a multimodal sample with this probability (at least one is "
-        "kept), so the pipeline learns to answer from any subset. The best epoch is then chosen on the mean "
-        "validation accuracy from each modality alone and from all together.",
-    )
     task_weight: float = Field(
         1.0, ge=0, description="Weight of the task (cross-entropy) objective; 0 trains the other objectives alone."
     )
@@ -75,7 +69,7 @@ PLUGIN_SECTIONS = {
 CORE_SECTIONS = {"pipeline": PipelineSection, "train": TrainSection}
 TOP_LEVEL = [*CORE_SECTIONS, *PLUGIN_SECTIONS, "encoders", "objectives", "compress"]
 #: [train] keys that became objectives: the hint a manifest written for an older SDK gets
-MOVED = {"alignment": "alignment", "pretrain_encoders": "encoder-pretraining"}
+MOVED = {"alignment": "alignment", "pretrain_encoders": "encoder-pretraining", "modality_dropout": "modality-dropout"}
 REQUIRED = ("data", "decoder")
 DEFAULTS = {"scheduler": {"plugin": "sequential"}, "backend": {"plugin": "cpu"}}
 #: keys every stage section may carry besides its plugin's config
@@ -290,7 +284,8 @@ def validate_manifest(
     for key, plugin in MOVED.items():
         if isinstance(raw.get("train"), dict) and key in raw["train"]:
             problems.append(f"train.{key}: is an objective now: move it to [objectives.{key}] with "
-                            f"plugin = \"{plugin}\" and the same keys")
+                            f"plugin = \"{plugin}\"" + (" and rate = VALUE" if plugin == "modality-dropout"
+                                                        else " and the same keys"))
     train = {k: v for k, v in raw.get("train", {}).items() if k not in MOVED} if isinstance(raw.get("train"), dict) \
         else raw.get("train", {})
     for i, table in enumerate(raw.get("compress", [])):

@@ -193,8 +193,7 @@ def build_model(manifest: Manifest, dag: Dag, ports: dict[str, Port], task: Task
     """The pipeline's stages and objectives, constructed and wired (not yet fitted to data or placed)."""
     stages = construct_stages(manifest, dag, ports, task, device, seed)
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
-    stage_ports = {k: p for k, p in ports.items() if k != "data"}
-    objectives = {key: _create(section, BuildContext(inputs=stage_ports, task=task, seed=manifest.pipeline.seed,
+    objectives = {key: _create(section, BuildContext(inputs=dict(ports), task=task, seed=manifest.pipeline.seed,
                                                      device=device, stage=key))
                   for key, section in manifest.objectives.items()}
     origins = {key: origin(manifest.stages[key]) for key in stages}

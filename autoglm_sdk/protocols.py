@@ -345,10 +345,14 @@ class Objective(Protocol):
     the task's classification loss, each stage's ``auxiliary_loss()``, the
     manifest's ``[objectives.NAME]`` sections (kind ``objective``) and what a
     compressor adds while it fine-tunes (distillation). ``loss`` returns None when
-    the term has nothing to say about a batch. Optional: ``pretrain(model, session,
-    seed, progress) -> dict`` runs once on a fresh model before the pipeline trains
-    (a phase of its own; its figures go to the report); an ``nn.Module`` objective's
-    parameters train and are saved with the pipeline.
+    the term has nothing to say about a batch; it is constructed with ``ctx.inputs``
+    holding every stage's port (and the data's, key ``data``). Optional:
+    ``pretrain(model, session, seed, progress) -> dict`` runs once on a fresh model
+    before the pipeline trains (its figures go to the report; ``lr_scales`` then
+    slows stages down); ``prepare_batch(batch, generator)`` changes each training
+    batch (modality dropout); ``validation_score(accuracy_of, val, accuracy)``
+    replaces accuracy as what the best epoch is chosen on. An ``nn.Module``
+    objective's parameters train and are saved with the pipeline.
     """
 
     name: str

@@ -44,23 +44,6 @@ class Checkpointing:
     resume: bool = False
 
 
-def without(samples: list[dict[str, Any]], drop: set[str]) -> list[dict[str, Any]]:
-    """The samples with the keys (modalities) in ``drop`` removed."""
-    return [{k: v for k, v in s.items() if k not in drop} for s in samples]
-
-
-def drop_modalities(samples: list[dict[str, Any]], modalities: list[str], rate: float,
-                    generator: torch.Generator) -> list[dict[str, Any]]:
-    """Each sample loses each modality with probability ``rate``, keeping at least one."""
-    out = []
-    for sample in samples:
-        drop = (torch.rand(len(modalities), generator=generator) < rate).tolist()
-        if all(drop):
-            drop[int(torch.randint(len(modalities), (1,), generator=generator))] = False
-        out.append({k: v for k, v in sample.items() if k not in {m for m, d in zip(modalities, drop) if d}})
-    return out
-
-
 def batches(samples: list[Any], size: int, generator: torch.Generator | None = None) -> list[list[Any]]:
     order = torch.randperm(len(samples), generator=generator).tolist() if generator is not None else range(len(samples))
     ordered = [samples[i] for i in order]
@@ -154,7 +137,6 @@ class _Loop:
     scheduler: Any
     generator: torch.Generator
     params: list[torch.nn.Parameter]
-    modalities: list[str]
 
     def context(self) -> Any:
         return self.autocast() if self.autocast else contextlib.nullcontext()
@@ -165,8 +147,9 @@ class _Loop:
         sums: dict[str, float] = {}
         total, count = 0.0, 0
         for chunk in batches(train, self.config.batch_size, self.generator):
-            if self.config.modality_dropout and len(self.modalities) > 1:
-                chunk = drop_modalities(chunk, self.modalities, self.config.modality_dropout, self.generator)
+            for objective in self.objectives:  # e.g. modality dropout: the batch an objective wants trained on
+                if hasattr(objective, "prepare_batch"):
+                    chunk = objective.prepare_batch(chunk, self.generator)
             self.optimiser.zero_grad(set_to_none=True)
             with self.context():
                 pred = self.model(chunk)
@@ -183,18 +166,20 @@ class _Loop:
         return {"train_loss": total / max(count, 1), **{f"loss/{k}": v / max(count, 1) for k, v in sums.items()}}
 
     def validate(self, val: list[dict[str, Any]], metrics: dict[str, Any]) -> float:
-        """Validation figures into ``metrics``; returns the score the best epoch is chosen on."""
+        """Validation figures into ``metrics``; returns the score the best epoch is chosen on: accuracy, or what
+        an objective with ``validation_score(accuracy_of, val, accuracy)`` makes of it (``val_score``)."""
         if not val:
             return -metrics["train_loss"]
         scores = evaluate(self.model, val, self.task, self.config.batch_size, self.autocast)
         metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
-        if not (self.config.modality_dropout and len(self.modalities) > 1):
-            return scores["accuracy"]
-        # the pipeline is meant to answer from any subset: select on each modality alone and all together
-        alone = [evaluate(self.model, without(val, set(self.modalities) - {m}), self.task, self.config.batch_size,
-                          self.autocast)["accuracy"] for m in self.modalities]
-        metrics["val_subset_accuracy"] = (sum(alone) + scores["accuracy"]) / (len(alone) + 1)
-        return metrics["val_subset_accuracy"]
+        score = scores["accuracy"]
+        for objective in self.objectives:
+            if hasattr(objective, "validation_score"):
+                score = metrics["val_score"] = objective.validation_score(self.accuracy_of, val, scores["accuracy"])
+        return score
+
+    def accuracy_of(self, samples: list[dict[str, Any]]) -> float:
+        return evaluate(self.model, samples, self.task, self.config.batch_size, self.autocast)["accuracy"]
 
 
 def fit(
@@ -229,9 +214,8 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
-    port = getattr(model, "ports", {}).get("data")
     loop = _Loop(model, config, objectives, task, autocast, optimiser, scheduler, generator,
-                 [p for group in groups for p in group["params"]], sorted(port.modalities) if port else [])
+                 [p for group in groups for p in group["params"]])
     result.best_val, best_state, stale, done = -math.inf, snapshot(model), 0, 0
     saved = read_checkpoint(checkpoint.folder, checkpoint.fingerprint) if checkpoint and checkpoint.resume else None
     if saved is not None:

@@ -236,8 +236,8 @@ class _RichEpochs:
         text = f"loss {metrics['train_loss']:.3f}"
         if "val_accuracy" in metrics:
             text += f"  val acc {metrics['val_accuracy']:.3f}"
-        if "val_subset_accuracy" in metrics:
-            text += f"  (any subset {metrics['val_subset_accuracy']:.3f})"
+        if "val_score" in metrics:
+            text += f"  (selection score {metrics['val_score']:.3f})"
         self.progress.update(self.task, advance=1, metrics=text)
 
     def stop(self) -> None:

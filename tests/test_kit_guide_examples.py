@@ -8,6 +8,7 @@ PATH are joined in order); the toml block with entry points becomes the distribu
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
@@ -16,7 +17,7 @@ import tomllib
 import pytest
 
 from autoglm_sdk.kinds import KIND_GROUPS
-from autoglm_sdk.protocols import PluginSpec
+from autoglm_sdk.protocols import PluginSpec, TaskSpec
 from autoglm_sdk.testing import SUITES, run_check
 from autoglm_sdk.testing.checks import Subject, checks_for
 from helpers import REPO
@@ -98,3 +99,44 @@ def test_example_passes_the_contract_kit(installed, kind):
         bad = [f"{r.check} {r.outcome}: {r.message}" for r in results
                if r.outcome not in ("passed", "skipped") or (r.outcome == "skipped" and r.check not in MAY_SKIP)]
         assert not bad, "\n".join(bad)
+
+
+def test_hook_example_adds_a_command_and_an_evaluation(tmp_path):
+    """The guide's hook module (``# my_plugin/hooks.py``) registers with the SDK's hook specification, adds its
+    command to a typer app and returns an evaluation in the shape the build report reads."""
+    import pluggy
+    import typer
+    from typer.testing import CliRunner
+
+    from autoglm_sdk.hooks import HOOKSPEC_VERSION, PROJECT, AutoGLMHookSpecs
+
+    (source,) = [body for body in blocks("python") if body.startswith("# my_plugin/hooks.py\n")]
+    used = set(re.findall(r"^\s*(?:from|import) (autoglm_sdk[\w.]*)", source, re.M))
+    assert used <= {"autoglm_sdk.plugin"}, used
+    namespace: dict = {}
+    exec(compile(source, "my_plugin/hooks.py", "exec"), namespace)
+    module = type(sys)("my_plugin_hooks")
+    vars(module).update(namespace)
+    assert module.AUTOGLM_HOOKSPEC_VERSION <= HOOKSPEC_VERSION
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(AutoGLMHookSpecs)
+    pm.register(module)  # raises if a hookimpl does not match its specification
+
+    app = typer.Typer()
+    app.command(name="other")(lambda: None)  # with two commands typer dispatches by name
+    pm.hook.autoglm_cli_commands(app=app)
+    result = CliRunner().invoke(app, ["hello", "--name", "guide"])
+    assert result.exit_code == 0 and "hello, guide" in result.output, result.output
+
+    class Session:
+        task = TaskSpec("graph", 2)
+
+        def evaluate(self, model, splits):
+            return {split: {"accuracy": 0.5, "loss": 0.7, "count": 4} for split in splits}
+
+    (evaluation,) = pm.hook.autoglm_evaluate(session=Session(), model=None)
+    assert isinstance(evaluation["name"], str)
+    json.dumps(evaluation["figures"])  # kept in report.json
+    assert all(isinstance(line, str) for line in evaluation["markdown"])
+    Session.task = TaskSpec("node", 2)
+    assert pm.hook.autoglm_evaluate(session=Session(), model=None) == []

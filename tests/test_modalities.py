@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoglm_sdk.encoding import EncoderOutput, encode_present
-from autoglm_sdk.trainer import drop_modalities
 
 
 class CountingEncoder(nn.Module):
@@ -39,11 +38,3 @@ def test_a_batch_without_the_modality_gets_empty_rows():
     encoder = CountingEncoder()
     out = encode_present(encoder, [{"text": "a"}, {"text": "b"}], "image", dim=4)
     assert encoder.seen == [] and out.present.tolist() == [False, False] and out.pooled.shape == (2, 4)
-
-
-def test_modality_dropout_keeps_at_least_one():
-    generator = torch.Generator().manual_seed(0)
-    samples = [{"image": 1, "audio": 2, "text": "t", "label": 0}] * 200
-    dropped = drop_modalities(samples, ["audio", "image", "text"], 0.9, generator)
-    assert all(any(m in s for m in ("audio", "image", "text")) and s["label"] == 0 for s in dropped)
-    assert any(len([m for m in ("audio", "image", "text") if m in s]) == 1 for s in dropped)

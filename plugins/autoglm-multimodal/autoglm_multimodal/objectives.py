@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoglm_multimodal.specs import AlignmentConfig, PretrainingConfig
+from autoglm_multimodal.specs import AlignmentConfig, ModalityDropoutConfig, PretrainingConfig
 from autoglm_sdk.plugin import AutoGLMError, DataError, InputError, batches, class_ids, snapshot
 
 class ContrastiveAlignment(nn.Module):
@@ -225,3 +225,47 @@ def _pretrain_one(model: Any, stage: str, epochs: int, lr: float, splits: dict[s
     probe.load_state_dict(best_probe)  # the shared prototypes too: later encoders meet the best epoch's
     return {"best_val_accuracy": best_val if val else float("nan"), "best_epoch": best_epoch, "epochs_run": epochs,
             "seconds": time.perf_counter() - started, "history": history}
+
+
+def drop_modalities(samples: list[dict[str, Any]], modalities: list[str], rate: float,
+                    generator: torch.Generator) -> list[dict[str, Any]]:
+    """Each sample loses each modality with probability ``rate``, keeping at least one."""
+    out = []
+    for sample in samples:
+        drop = (torch.rand(len(modalities), generator=generator) < rate).tolist()
+        if all(drop):
+            drop[int(torch.randint(len(modalities), (1,), generator=generator))] = False
+        out.append({k: v for k, v in sample.items() if k not in {m for m, d in zip(modalities, drop) if d}})
+    return out
+
+
+class ModalityDropout:
+    """Training batches lose modalities at random (no loss term of its own: weight 0); the best epoch is chosen on
+    the mean validation accuracy from each modality alone and from all together."""
+
+    name = "modality-dropout"
+    kind = "objective"
+    Config = ModalityDropoutConfig
+    weight = 0.0
+
+    def __init__(self, config: Any, ctx: Any) -> None:
+        self.config = config
+        self.name = ctx.stage or self.name
+        data = ctx.inputs.get("data")
+        self.modalities = sorted(data.modalities) if data is not None else []
+
+    def loss(self, pred: Any, batch: list[dict[str, Any]]) -> None:
+        return None
+
+    def prepare_batch(self, batch: list[dict[str, Any]], generator: torch.Generator) -> list[dict[str, Any]]:
+        if len(self.modalities) < 2:
+            return batch
+        return drop_modalities(batch, self.modalities, self.config.rate, generator)
+
+    def validation_score(self, accuracy_of: Any, val: list[dict[str, Any]], accuracy: float) -> float:
+        if not self.config.select_on_subsets or len(self.modalities) < 2:
+            return accuracy
+        from autoglm_multimodal.crossmodal import without
+
+        alone = [accuracy_of(without(val, set(self.modalities) - {m})) for m in self.modalities]
+        return (sum(alone) + accuracy) / (len(alone) + 1)

@@ -252,3 +252,31 @@ encoder_pretraining = PluginSpec(
     summary="Before the pipeline trains, each encoder learns alone to classify samples from its own modality.",
     signature=_pretraining_signature,
 )
+
+
+class ModalityDropoutConfig(PluginConfig):
+    """In training, each modality of a multimodal sample is dropped at random (at least one is kept), so the
+    pipeline learns to answer from any subset of its modalities."""
+
+    rate: float = Field(0.3, gt=0, lt=1, description="Probability that a training sample loses each modality.")
+    select_on_subsets: bool = Field(
+        True, description="Choose the best epoch on the mean validation accuracy from each modality alone and from "
+        "all together, instead of from all together only.")
+
+
+def _dropout_signature(config: ModalityDropoutConfig, ctx: BuildContext) -> Port:
+    data = ctx.inputs.get("data")
+    if data is not None and len(data.modalities) < 2:
+        raise PortMismatch(f"the data carries {sorted(data.modalities) or 'no modality'}; dropping modalities needs "
+                           "at least two")
+    return Port("objective")
+
+
+modality_dropout = PluginSpec(
+    name="modality-dropout",
+    kind="objective",
+    config=ModalityDropoutConfig,
+    factory="autoglm_multimodal.objectives:ModalityDropout",
+    summary="Training samples lose modalities at random, so the pipeline answers from any subset of them.",
+    signature=_dropout_signature,
+)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from autoglm_multimodal.crossmodal import retrieval, subsets, without
+from autoglm_multimodal.objectives import drop_modalities
 
 
 def test_retrieval_counts_same_class_hits():
@@ -20,3 +21,11 @@ def test_retrieval_counts_same_class_hits():
 def test_subsets_and_without():
     assert subsets(["text", "image"]) == [("image",), ("text",), ("image", "text")]
     assert without([{"image": 1, "text": "t", "label": 0}], {"text"}) == [{"image": 1, "label": 0}]
+
+
+def test_modality_dropout_keeps_at_least_one():
+    generator = torch.Generator().manual_seed(0)
+    samples = [{"image": 1, "audio": 2, "text": "t", "label": 0}] * 200
+    dropped = drop_modalities(samples, ["audio", "image", "text"], 0.9, generator)
+    assert all(any(m in s for m in ("audio", "image", "text")) and s["label"] == 0 for s in dropped)
+    assert any(len([m for m in ("audio", "image", "text") if m in s]) == 1 for s in dropped)

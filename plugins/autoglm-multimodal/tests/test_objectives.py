@@ -153,3 +153,26 @@ class TestAlignmentContract(ObjectiveContract):
 
 class TestPretrainingContract(ObjectiveContract):
     plugin = "encoder-pretraining"
+
+
+class TestModalityDropoutContract(ObjectiveContract):
+    plugin = "modality-dropout"
+
+
+def test_modality_dropout_selects_on_each_modality_alone_and_all_together():
+    from autoglm_multimodal.objectives import ModalityDropout
+    from autoglm_multimodal.specs import ModalityDropoutConfig
+
+    ctx = BuildContext(inputs={"data": Port("samples", frozenset({"image", "text"}))}, stage="objectives.dropout")
+    dropout = ModalityDropout(ModalityDropoutConfig(rate=0.5), ctx)
+    seen = []
+
+    def accuracy_of(samples):
+        seen.append(sorted(samples[0]))
+        return {"image": 0.2, "text": 0.6}[next(k for k in samples[0] if k != "label")]
+
+    score = dropout.validation_score(accuracy_of, [{"image": 1, "text": "t", "label": 0}], 0.7)
+    assert score == pytest.approx((0.2 + 0.6 + 0.7) / 3)
+    assert seen == [["image", "label"], ["label", "text"]]
+    batch = dropout.prepare_batch([{"image": 1, "text": "t", "label": 0}] * 50, torch.Generator().manual_seed(0))
+    assert any("image" not in s for s in batch) and all(("image" in s) or ("text" in s) for s in batch)
