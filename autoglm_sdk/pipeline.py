@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from autoglm_sdk.dag import SINK, Dag
-from autoglm_sdk.errors import AutoGLMError, InputError, PluginLoadError, StageFailed
+from autoglm_sdk.errors import AutoGLMError, InputError, PluginLoadError, StageFailed, StageMismatchError
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 
@@ -23,6 +23,10 @@ class Prediction:
     logits: torch.Tensor
     graph: Any
     outputs: dict[str, Any]
+
+
+#: samples whose graphs one cached stage keeps (cleared when full)
+CACHE_LIMIT = 200_000
 
 
 def _module_key(stage: str) -> str:
@@ -38,7 +42,8 @@ class PipelineModel(nn.Module):
     """
 
     def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any, ports: dict[str, Port] | None = None,
-                 objectives: dict[str, Any] | None = None, origins: dict[str, str] | None = None) -> None:
+                 objectives: dict[str, Any] | None = None, origins: dict[str, str] | None = None,
+                 cached: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.ports = ports or {}
         self.dag = dag
@@ -49,6 +54,10 @@ class PipelineModel(nn.Module):
         self.main_backend: Any = None
         self.runners: dict[str, Any] = {}
         self.runners_active = False  # runners replace eager forwards only in eval mode with final weights
+        self.check_widths = False  # set while a build checks each stage's output against its declared port
+        # stages whose output for a sample depends on that sample alone (capability "cacheable", fed by the data
+        # only): each sample's output is made once and kept, by sample object (held, so its id stays its own)
+        self.caches: dict[str, dict[int, tuple[Any, Any]]] = {key: {} for key in cached or ()}
         self.stages = nn.ModuleDict({_module_key(k): m for k, m in stages.items() if isinstance(m, nn.Module)})
         self.objective_objects = dict(objectives or {})
         self.objectives = nn.ModuleDict({_module_key(k): o for k, o in self.objective_objects.items()
@@ -110,15 +119,49 @@ class PipelineModel(nn.Module):
                 from autoglm_sdk.encoding import encode_present
 
                 (modality,) = port.modalities
-                return encode_present(module, args[0], modality, port.dim, call=runner)
-            run = runner or module
-            return run(args[0]) if len(args) == 1 else run(dict(zip(self.dag.inputs[stage], args)))
+                out = encode_present(module, args[0], modality, port.dim, call=runner)
+            elif stage in self.caches and runner is None:
+                out = self._cached(stage, module, args[0])
+            else:
+                run = runner or module
+                out = run(args[0]) if len(args) == 1 else run(dict(zip(self.dag.inputs[stage], args)))
         except (AutoGLMError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a plugin's bug: say whose, so the user knows where to report it
             raise StageFailed(f"{stage} {self.origins.get(stage, type(module).__name__)} failed: "
                               f"{type(exc).__name__}: {exc}",
                               hint="a bug in that plugin or its config; --debug shows the traceback") from exc
+        if self.check_widths:
+            self._check_width(stage, out)
+        return out
+
+    def _cached(self, stage: str, module: Any, samples: list[dict[str, Any]]) -> Any:
+        """The batch of each sample's kept graph, making the missing ones one sample at a time (the contract's
+        batch-consistency check is what makes one sample's graph the same alone as in a batch)."""
+        from autoglm_sdk.graph import SemanticGraph
+
+        cache = self.caches[stage]
+        for sample in samples:
+            if id(sample) not in cache:
+                if len(cache) >= CACHE_LIMIT:
+                    cache.clear()
+                cache[id(sample)] = (sample, module([sample]).get_example(0))
+        return SemanticGraph.collate([cache[id(s)][1] for s in samples])
+
+    def _check_width(self, stage: str, out: Any) -> None:
+        """Hold a stage's output to the width its signature declared, so that a wrong width is blamed on the stage
+        that made it rather than on the next one."""
+        declared = self.ports.get(stage)
+        width = None
+        for value in (out, getattr(out, "x", None), getattr(out, "pooled", None)):
+            if isinstance(value, torch.Tensor) and value.dim() >= 2:
+                width = int(value.size(-1))
+                break
+        if declared is None or declared.dim is None or width is None or width == declared.dim:
+            return
+        raise StageMismatchError(f"{stage} {self.origins.get(stage, '')} produced outputs of width {width}, but its "
+                                 f"signature declares {declared.describe()}",
+                                 hint="fix the plugin's forward or its signature so that they agree")
 
 
 def map_tensors(value: Any, fn: Any) -> Any:
@@ -197,4 +240,6 @@ def build_model(manifest: Manifest, dag: Dag, ports: dict[str, Port], task: Task
                                                      device=device, stage=key))
                   for key, section in manifest.objectives.items()}
     origins = {key: origin(manifest.stages[key]) for key in stages}
-    return PipelineModel(dag, stages, scheduler, ports, objectives, origins)
+    cached = tuple(key for key in stages if "cacheable" in manifest.stages[key].spec.capabilities
+                   and dag.inputs[key] == ("data",))
+    return PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autoglm_sdk.dag import Dag, check_fit, wire
-from autoglm_sdk.errors import ArtifactError, DataError, InputError, StageMismatchError
+from autoglm_sdk.errors import ArtifactError, DataError, InputError
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.protocols import BuildContext, Dataset, Port, TaskSpec
 
@@ -120,21 +120,17 @@ class Session:
         return model
 
     def check_outputs(self, model: Any) -> None:
-        """Run two training samples through ``model`` and hold each stage's output to the width its signature
-        declared, so a wrong width is blamed on the stage that made it, not on the next one."""
+        """Run two training samples through ``model`` holding each stage's output to the width its signature
+        declared (see :meth:`~autoglm_sdk.pipeline.PipelineModel._check_width`); training's RNG is untouched."""
         import torch
 
         model.eval()
-        with torch.no_grad(), torch.random.fork_rng(devices=[]), self.backend.autocast():  # training's RNG untouched
-            pred = model(self.split("train")[:2])
-        for key, out in pred.outputs.items():
-            declared = self.ports.get(key)
-            width = _width(out)
-            if declared is None or declared.dim is None or width is None or width == declared.dim:
-                continue
-            raise StageMismatchError(
-                f"{key} {model.origins.get(key, '')} produced outputs of width {width}, but its signature declares "
-                f"{declared.describe()}", hint="fix the plugin's forward or its signature so they agree")
+        model.check_widths = True
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]), self.backend.autocast():
+                model(self.split("train")[:2])
+        finally:
+            model.check_widths = False
 
     def objectives(self, model: Any, *, task_weight: float | None = None) -> list[Any]:
         """The training loss's terms: the task, each stage's own, the manifest's ``[objectives.*]``."""
@@ -210,16 +206,6 @@ def _resolve(manifest: Manifest, log: Log) -> tuple[Any, list[Any]]:
 def _load_data(manifest: Manifest) -> Dataset:
     section = manifest.stages["data"]
     return section.spec.create(section.config, BuildContext(seed=manifest.pipeline.seed, stage="data")).load()
-
-
-def _width(out: Any) -> int | None:
-    """The feature width of a stage's output: logits' last dim, a graph's ``x``, an encoder's ``pooled``."""
-    import torch
-
-    for value in (out, getattr(out, "x", None), getattr(out, "pooled", None)):
-        if isinstance(value, torch.Tensor) and value.dim() >= 2:
-            return int(value.size(-1))
-    return None
 
 
 def checkpoint_dir(output: str | Path) -> Path:

@@ -2,7 +2,9 @@
 example passes the contract kit, light_import included.
 
 A python block whose first line is ``# example: KIND, file PATH`` is written to PATH (blocks with the same
-PATH are joined in order); the toml block with entry points becomes the distribution's metadata.
+PATH are joined in order); the toml block with entry points becomes the distribution's metadata. The hook
+module (the python block that starts with ``# my_plugin/hooks.py``) is registered with the SDK's hook
+specification and its hooks are called.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def test_example_passes_the_contract_kit(installed, kind):
         assert not bad, "\n".join(bad)
 
 
-def test_hook_example_adds_a_command_and_an_evaluation(tmp_path):
+def test_hook_example_adds_a_command_and_an_evaluation():
     """The guide's hook module (``# my_plugin/hooks.py``) registers with the SDK's hook specification, adds its
     command to a typer app and returns an evaluation in the shape the build report reads."""
     import pluggy

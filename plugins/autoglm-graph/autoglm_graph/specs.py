@@ -372,6 +372,7 @@ text_relations = PluginSpec(
     factory="autoglm_graph.text_relations:TextRelationsBuilder",
     summary="Parses relational sentences into people (nodes) and typed relations (edges), query pair marked.",
     signature=_text_relations_signature,
+    capabilities=frozenset({"cacheable"}),  # a story's graph depends on that story only: parsed once per build
 )
 
 # -------------------------------------------------------------------- given
@@ -398,6 +399,7 @@ given = PluginSpec(
     factory="autoglm_graph.given:GivenGraph",
     summary="Uses the graph that each sample already carries.",
     signature=_given_signature,
+    capabilities=frozenset({"cacheable"}),
 )
 
 # ---------------------------------------------------------------------- knn

@@ -124,7 +124,6 @@ class TextRelationsBuilder(nn.Module):
         self.parser = TextRelationsParser(config)
         self.types = {t: i for i, t in enumerate(config.edge_types)}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)  # follows .to(device)
-        self._cache: dict[str, SemanticGraph] = {}
         self.stats: Counter[str] = Counter()
 
     def forward(self, samples: list[dict[str, Any]]) -> SemanticGraph:
@@ -133,12 +132,7 @@ class TextRelationsBuilder(nn.Module):
             text = sample.get("text") if isinstance(sample, dict) else None
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"text-relations: sample {i} has no `text` (a non-empty string)")
-            graph = self._cache.get(text)
-            if graph is None:
-                graph = self.graph(text)
-                if len(self._cache) < 200_000:  # parsing is deterministic: each story once per build
-                    self._cache[text] = graph
-            graphs.append(graph)
+            graphs.append(self.graph(text))  # once per story and build: the spec says "cacheable"
         return SemanticGraph.collate(graphs).to(self._anchor.device)
 
     def graph(self, text: str) -> SemanticGraph:
