@@ -17,12 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
-
-import tomllib
 
 from autoglm_sdk.errors import ArtifactError
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
@@ -44,16 +43,26 @@ def strip_none(value: Any) -> Any:
 
 
 def port_to_dict(port: Port) -> dict[str, Any]:
-    return strip_none({
-        "type": port.type, "modalities": sorted(port.modalities), "dim": port.dim, "num_edge_types": port.num_edge_types,
-        "edge_type_names": list(port.edge_type_names), "attributes": sorted(port.attributes),
-    })
+    return strip_none(
+        {
+            "type": port.type,
+            "modalities": sorted(port.modalities),
+            "dim": port.dim,
+            "num_edge_types": port.num_edge_types,
+            "edge_type_names": list(port.edge_type_names),
+            "attributes": sorted(port.attributes),
+        }
+    )
 
 
 def port_from_dict(data: dict[str, Any]) -> Port:
     return Port(
-        data["type"], frozenset(data.get("modalities", ())), data.get("dim"), data.get("num_edge_types"),
-        tuple(data.get("edge_type_names", ())), frozenset(data.get("attributes", ())),
+        data["type"],
+        frozenset(data.get("modalities", ())),
+        data.get("dim"),
+        data.get("num_edge_types"),
+        tuple(data.get("edge_type_names", ())),
+        frozenset(data.get("attributes", ())),
     )
 
 
@@ -82,19 +91,21 @@ def read_stage_files(path: Path, stage: str) -> dict[str, bytes]:
 
 
 def task_to_dict(task: TaskSpec) -> dict[str, Any]:
-    return {"level": task.level, "num_classes": task.num_classes, "label_names": list(task.label_names), "metric": task.metric}
+    return {
+        "level": task.level,
+        "num_classes": task.num_classes,
+        "label_names": list(task.label_names),
+        "metric": task.metric,
+    }
 
 
 def task_from_dict(data: dict[str, Any]) -> TaskSpec:
-    return TaskSpec(data["level"], int(data["num_classes"]), tuple(data.get("label_names", ())), data.get("metric", "accuracy"))
+    return TaskSpec(
+        data["level"], int(data["num_classes"]), tuple(data.get("label_names", ())), data.get("metric", "accuracy")
+    )
 
 
-def write_artifact(
-    output: Path,
-    files: dict[str, Callable[[Path], None]],
-    *,
-    overwrite: bool = False,
-) -> Path:
+def write_artifact(output: Path, files: dict[str, Callable[[Path], None]], *, overwrite: bool = False) -> Path:
     """Write ``files`` (name -> writer(path)) into a temporary sibling directory, then rename it into place.
 
     An interrupted build removes its hidden ``.NAME.tmp-*`` directory on the way
@@ -151,44 +162,80 @@ class Lock:
         plugins = {}
         for section in session.manifest.sections():
             dist, version = distribution_of(section.spec)
-            plugins[section.key] = {"plugin": section.plugin, "kind": section.kind, "distribution": dist,
-                                    "version": version}
-        versions = {"format_version": FORMAT_VERSION, "sdk_version": __version__, "contract_version": CONTRACT_VERSION,
-                    "hookspec_version": HOOKSPEC_VERSION,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        return cls(session.manifest.resolved(), session.task, dict(session.ports), plugins,
-                   session.dataset.fingerprint, versions)
+            plugins[section.key] = {
+                "plugin": section.plugin,
+                "kind": section.kind,
+                "distribution": dist,
+                "version": version,
+            }
+        versions = {
+            "format_version": FORMAT_VERSION,
+            "sdk_version": __version__,
+            "contract_version": CONTRACT_VERSION,
+            "hookspec_version": HOOKSPEC_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        return cls(
+            session.manifest.resolved(),
+            session.task,
+            dict(session.ports),
+            plugins,
+            session.dataset.fingerprint,
+            versions,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"autoglm": self.versions, "data": {"fingerprint": self.data_fingerprint},
-                "task": task_to_dict(self.task), "ports": {k: port_to_dict(p) for k, p in self.ports.items()},
-                "plugins": self.plugins, "manifest": self.manifest}
+        return {
+            "autoglm": self.versions,
+            "data": {"fingerprint": self.data_fingerprint},
+            "task": task_to_dict(self.task),
+            "ports": {k: port_to_dict(p) for k, p in self.ports.items()},
+            "plugins": self.plugins,
+            "manifest": self.manifest,
+        }
 
     @classmethod
     def read(cls, path: Path) -> "Lock":
         """The lock of the artifact directory ``path``; an error naming what is missing or unsupported."""
         path = Path(path)
         if not path.is_dir():
-            raise ArtifactError(f"{path} is not an artifact directory", hint="pass the directory `autoglm build -o` wrote")
+            raise ArtifactError(
+                f"{path} is not an artifact directory", hint="pass the directory `autoglm build -o` wrote"
+            )
         lock_path = path / LOCK
         if not lock_path.exists():
-            raise ArtifactError(f"{path} has no {LOCK}; it is not a complete artifact",
-                                hint="rebuild it with `autoglm build`")
+            raise ArtifactError(
+                f"{path} has no {LOCK}; it is not a complete artifact", hint="rebuild it with `autoglm build`"
+            )
         try:
             data = tomllib.loads(lock_path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ArtifactError(f"{lock_path}: corrupt lock file: {exc}") from exc
         version = data.get("autoglm", {}).get("format_version")
         if version != FORMAT_VERSION:
-            raise ArtifactError(f"{path}: artifact format {version} is not supported (this SDK reads "
-                                f"{FORMAT_VERSION})", hint="rebuild it with this SDK's `autoglm build`")
-        return cls(data["manifest"], task_from_dict(data["task"]),
-                   {k: port_from_dict(v) for k, v in data["ports"].items()}, data.get("plugins", {}),
-                   data["data"]["fingerprint"], data["autoglm"])
+            raise ArtifactError(
+                f"{path}: artifact format {version} is not supported (this SDK reads {FORMAT_VERSION})",
+                hint="rebuild it with this SDK's `autoglm build`",
+            )
+        return cls(
+            data["manifest"],
+            task_from_dict(data["task"]),
+            {k: port_from_dict(v) for k, v in data["ports"].items()},
+            data.get("plugins", {}),
+            data["data"]["fingerprint"],
+            data["autoglm"],
+        )
 
 
-def write_pipeline_artifact(output: Path, model: Any, lock: Lock, report: dict[str, Any], *,
-                            overwrite: bool = False, pictures: Callable[[Path], None] | None = None) -> Path:
+def write_pipeline_artifact(
+    output: Path,
+    model: Any,
+    lock: Lock,
+    report: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    pictures: Callable[[Path], None] | None = None,
+) -> Path:
     """Write a pipeline's artifact: weights (safetensors; tensors shared between modules once), the lock,
     every stage's files, report.json and report.md. ``pictures(directory)`` may add plots report.md
     links to before it is written; report.md comes last because it needs the weights' size."""
@@ -213,8 +260,12 @@ def write_pipeline_artifact(output: Path, model: Any, lock: Lock, report: dict[s
         (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
         write_report_md(path.parent, report)
 
-    files = {WEIGHTS: write_weights, LOCK: write_lock, STAGE_FILES: stage_file_writer(model.stage_objects),
-             REPORT_MD: write_reports}
+    files = {
+        WEIGHTS: write_weights,
+        LOCK: write_lock,
+        STAGE_FILES: stage_file_writer(model.stage_objects),
+        REPORT_MD: write_reports,
+    }
     return write_artifact(output, files, overwrite=overwrite)
 
 
@@ -342,16 +393,19 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
 
     path = Path(path)
     lock = Lock.read(path)
-    manifest = validate_manifest(lock.manifest, registry=registry, allow_import_paths=allow_import_paths,
-                                 source=str(path / LOCK))
+    manifest = validate_manifest(
+        lock.manifest, registry=registry, allow_import_paths=allow_import_paths, source=str(path / LOCK)
+    )
     for key, info in lock.plugins.items():
         try:
             installed = metadata.version(info["distribution"])
         except metadata.PackageNotFoundError:
             continue  # validate_manifest already resolved the plugin, possibly from an import path
         if installed != info["version"]:
-            warnings.warn(f"{key}: artifact was built with {info['distribution']} {info['version']}, "
-                          f"{installed} is installed", stacklevel=2)
+            warnings.warn(
+                f"{key}: artifact was built with {info['distribution']} {info['version']}, {installed} is installed",
+                stacklevel=2,
+            )
     session = Session.for_artifact(manifest, lock.ports, lock.task, lock.data_fingerprint)
     model = session.new_model(stage_files=lambda key: read_stage_files(path, key))
     weights = path / WEIGHTS
@@ -359,8 +413,13 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")
     shapes = stored_shapes(weights) if manifest.compress else None
     for section in manifest.compress:  # the compressed structure and dtypes, so the stored weights fit them
-        ctx = BuildContext(task=lock.task, seed=manifest.pipeline.seed, device=session.backend.device,
-                           stage=section.key, stored_shapes=shapes)
+        ctx = BuildContext(
+            task=lock.task,
+            seed=manifest.pipeline.seed,
+            device=session.backend.device,
+            stage=section.key,
+            stored_shapes=shapes,
+        )
         compressor = section.spec.create(section.config, ctx)
         if hasattr(compressor, "restore"):  # without one, the compressor changed values only (in-place pruning)
             model = compressor.restore(model, ctx)

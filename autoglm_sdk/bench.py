@@ -38,9 +38,16 @@ def _synchronizer(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def measure(model: Any, backend: Any, samples: list[dict[str, Any]],
-            batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES, seconds: float = 1.0, min_repeats: int = 5,
-            warmup: int = 2, progress: Callable[[int], None] | None = None) -> list[dict[str, float]]:
+def measure(
+    model: Any,
+    backend: Any,
+    samples: list[dict[str, Any]],
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
+    seconds: float = 1.0,
+    min_repeats: int = 5,
+    warmup: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
     """One row per batch size: p50 and p90 latency of a batch (ms), throughput (samples/s), passes timed."""
     import torch
 
@@ -56,7 +63,7 @@ def measure(model: Any, backend: Any, samples: list[dict[str, Any]],
             if progress is not None:
                 progress(size)
             pool = (samples * (size // len(samples) + 1))[: max(size, len(samples))]  # repeat a small split
-            chunks = [pool[i:i + size] for i in range(0, len(pool) - size + 1, size)]
+            chunks = [pool[i : i + size] for i in range(0, len(pool) - size + 1, size)]
             for i in range(warmup):
                 with backend.autocast():
                     model(chunks[i % len(chunks)])
@@ -71,27 +78,41 @@ def measure(model: Any, backend: Any, samples: list[dict[str, Any]],
                 sync()
                 times.append(time.perf_counter() - t)
             median = statistics.median(times)
-            rows.append({"batch_size": size, "p50_ms": 1000 * median, "p90_ms": 1000 * percentile(times, 90),
-                         "samples_per_second": size / median, "passes": len(times)})
+            rows.append(
+                {
+                    "batch_size": size,
+                    "p50_ms": 1000 * median,
+                    "p90_ms": 1000 * percentile(times, 90),
+                    "samples_per_second": size / median,
+                    "passes": len(times),
+                }
+            )
     return rows
 
 
-def recommend(rows: list[dict[str, float]], tolerance: float = 0.1,
-              max_latency_ms: float | None = None) -> dict[str, Any]:
+def recommend(
+    rows: list[dict[str, float]], tolerance: float = 0.1, max_latency_ms: float | None = None
+) -> dict[str, Any]:
     """The smallest batch size within ``tolerance`` of the best throughput, among those that meet the latency
     budget; with none meeting it, the fastest batch, and the reason says so."""
     fitting = [r for r in rows if max_latency_ms is None or r["p90_ms"] <= max_latency_ms]
     if not fitting:
         fastest = min(rows, key=lambda r: r["p90_ms"])
-        return {"batch_size": fastest["batch_size"],
-                "reason": f"no batch size meets p90 <= {max_latency_ms:g} ms; batch {fastest['batch_size']} has the "
-                          f"lowest latency ({fastest['p90_ms']:.1f} ms)"}
+        return {
+            "batch_size": fastest["batch_size"],
+            "reason": f"no batch size meets p90 <= {max_latency_ms:g} ms; batch {fastest['batch_size']} has the "
+            f"lowest latency ({fastest['p90_ms']:.1f} ms)",
+        }
     best = max(r["samples_per_second"] for r in fitting)
-    chosen = min((r for r in fitting if r["samples_per_second"] >= (1 - tolerance) * best), key=lambda r: r["batch_size"])
+    chosen = min(
+        (r for r in fitting if r["samples_per_second"] >= (1 - tolerance) * best), key=lambda r: r["batch_size"]
+    )
     budget = f" and p90 <= {max_latency_ms:g} ms" if max_latency_ms is not None else ""
-    return {"batch_size": chosen["batch_size"],
-            "reason": f"smallest batch within {tolerance:.0%} of the best throughput ({best:.0f} samples/s){budget}: "
-                      f"{chosen['samples_per_second']:.0f} samples/s at p90 {chosen['p90_ms']:.1f} ms"}
+    return {
+        "batch_size": chosen["batch_size"],
+        "reason": f"smallest batch within {tolerance:.0%} of the best throughput ({best:.0f} samples/s){budget}: "
+        f"{chosen['samples_per_second']:.0f} samples/s at p90 {chosen['p90_ms']:.1f} ms",
+    }
 
 
 def footprint(model: Any) -> dict[str, int]:
@@ -117,48 +138,14 @@ def profile(model: Any, backend: Any, samples: list[dict[str, Any]], seconds: fl
     for row in measure(model, backend, samples, (1, 32), seconds=seconds, min_repeats=3, warmup=1):
         b = row["batch_size"]
         out[f"p50_ms_batch{b}"], out[f"p90_ms_batch{b}"] = row["p50_ms"], row["p90_ms"]
-    exported = {key: runner.deployed_bytes() for key, runner in getattr(model, "runners", {}).items()
-                if getattr(model, "runners_active", False)}
+    exported = {
+        key: runner.deployed_bytes()
+        for key, runner in getattr(model, "runners", {}).items()
+        if getattr(model, "runners_active", False)
+    }
     exported = {key: size for key, size in exported.items() if size}
     if exported:  # what such a pipeline deploys: its runners' files (ONNX) in place of those stages' weights
-        out["deployed_bytes"] = out["bytes"] + sum(size - footprint(model.stage_objects[key])["bytes"]
-                                                   for key, size in exported.items())
-    return out
-
-
-def stage_times(model: Any, backend: Any, samples: list[dict[str, Any]], batch_size: int = 32,
-                repeats: int = 5) -> dict[str, float]:
-    """Where a forward pass spends its time: median milliseconds per batch of ``batch_size`` in each stage
-    module (forward hooks, so an encoder's preprocessing counts as its own), plus ``other`` (the scheduler,
-    stages that are not modules, moving tensors) and ``total``."""
-    import torch
-
-    model.eval()
-    spent: dict[str, list[float]] = {}
-    started: dict[str, float] = {}
-    handles = []
-    for key, stage in model.stage_objects.items():
-        if isinstance(stage, torch.nn.Module):
-            handles.append(stage.register_forward_pre_hook(lambda m, a, key=key: started.__setitem__(key, time.perf_counter())))
-            handles.append(stage.register_forward_hook(
-                lambda m, a, o, key=key: spent.setdefault(key, []).append(time.perf_counter() - started[key])))
-    chunk = (samples * (batch_size // max(len(samples), 1) + 1))[:batch_size]
-    totals = []
-    try:
-        with torch.inference_mode():
-            with backend.autocast():
-                model(chunk)  # warm-up
-            spent.clear()
-            for _ in range(repeats):
-                t = time.perf_counter()
-                with backend.autocast():
-                    model(chunk)
-                totals.append(time.perf_counter() - t)
-    finally:
-        for handle in handles:
-            handle.remove()
-    out = {key: 1000 * statistics.median(times) for key, times in spent.items()}
-    total = 1000 * statistics.median(totals)
-    out["other"] = max(total - sum(out.values()), 0.0)
-    out["total"] = total
+        out["deployed_bytes"] = out["bytes"] + sum(
+            size - footprint(model.stage_objects[key])["bytes"] for key, size in exported.items()
+        )
     return out

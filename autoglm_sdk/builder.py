@@ -61,8 +61,13 @@ def build(
         log(f"discarding the checkpoint in {checkpoint} (pass --resume to continue from it)")
         shutil.rmtree(checkpoint)
     t = time.perf_counter()
-    training = train_restarts(session, checkpoint, resume=resume, progress=progress,
-                              on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics))
+    training = train_restarts(
+        session,
+        checkpoint,
+        resume=resume,
+        progress=progress,
+        on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
+    )
     timings["train_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     model = training.model
@@ -79,8 +84,9 @@ def build(
     return BuildResult(output, report)
 
 
-def train_restarts(session: Session, checkpoint: Path, *, resume: bool = False, progress: Any = None,
-                   on_epoch: Any = None) -> Training:
+def train_restarts(
+    session: Session, checkpoint: Path, *, resume: bool = False, progress: Any = None, on_epoch: Any = None
+) -> Training:
     """Train ``[train] restarts`` models (seeds seed, seed+1, ...) and keep the best on validation.
 
     Each restart keeps its own checkpoint, so ``resume`` replays finished restarts from their checkpoints and
@@ -99,21 +105,26 @@ def train_restarts(session: Session, checkpoint: Path, *, resume: bool = False, 
         folder = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
         if resume:
             saved = read_checkpoint(folder, fingerprint)
-            session.log(f"resuming after epoch {saved['trainer']['epoch']} from {folder}" if saved
-                        else f"no checkpoint in {folder}: training from epoch 1")
+            session.log(
+                f"resuming after epoch {saved['trainer']['epoch']} from {folder}"
+                if saved
+                else f"no checkpoint in {folder}: training from epoch 1"
+            )
         if restarts > 1:
             session.log(f"restart {attempt + 1} of {restarts} (seed {seed})")
         model = session.new_model(seed)
         if attempt == 0:
             session.check_outputs(model)
-        result, phases = session.train(model, seed, progress=progress, on_epoch=on_epoch,
-                                       checkpoint=Checkpointing(folder, fingerprint, resume))
+        result, phases = session.train(
+            model, seed, progress=progress, on_epoch=on_epoch, checkpoint=Checkpointing(folder, fingerprint, resume)
+        )
         if result.best_val == result.best_val:
             score = result.best_val
         else:  # no validation score: the last training loss, or nothing at all with epochs = 0
             score = -result.history[-1]["train_loss"] if result.history else float("-inf")
-        attempts.append({"restart": attempt, "seed": seed, "best_val_accuracy": result.best_val,
-                         "epochs_run": len(result.history)})
+        attempts.append(
+            {"restart": attempt, "seed": seed, "best_val_accuracy": result.best_val, "epochs_run": len(result.history)}
+        )
         if best is None or score > best[0]:  # ties keep the earlier restart
             best = (score, Training(model, result, attempt, attempts, phases))
     return best[1]
@@ -149,9 +160,15 @@ def _baseline_metrics(paths: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_report(session: Session, model: Any, metrics: dict[str, Any], training: Training,
-                 compression: list[dict[str, Any]], evaluations: dict[str, Any],
-                 timings: dict[str, float]) -> dict[str, Any]:
+def build_report(
+    session: Session,
+    model: Any,
+    metrics: dict[str, Any],
+    training: Training,
+    compression: list[dict[str, Any]],
+    evaluations: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
     """``report.json``: everything one build measured (``report.md`` is rendered from it)."""
     import torch
 
@@ -170,31 +187,53 @@ def build_report(session: Session, model: Any, metrics: dict[str, Any], training
         "description": manifest.pipeline.description,
         "seed": session.seed,
         "task": task_to_dict(session.task),
-        "data": {"plugin": manifest.stages["data"].plugin, "fingerprint": dataset.fingerprint,
-                 "group_key": dataset.group_key, "sizes": {k: len(v) for k, v in dataset.splits.items()}},
+        "data": {
+            "plugin": manifest.stages["data"].plugin,
+            "fingerprint": dataset.fingerprint,
+            "group_key": dataset.group_key,
+            "sizes": {k: len(v) for k, v in dataset.splits.items()},
+        },
         "metrics": metrics,
         "baselines": _baseline_metrics(manifest.pipeline.baselines),
         "training": {
-            "epochs_run": len(result.history), "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val,
-            "stopped_early": result.stopped_early, "resumed_from_epoch": result.resumed_from,
-            "restarts": training.attempts, "chosen_restart": training.chosen, "history": result.history,
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "best_val_accuracy": result.best_val,
+            "stopped_early": result.stopped_early,
+            "resumed_from_epoch": result.resumed_from,
+            "restarts": training.attempts,
+            "chosen_restart": training.chosen,
+            "history": result.history,
             "objectives": {o.name: o.weight for o in session.objectives(model)},
             "pretraining": training.phases or None,
         },
-        "model": {"parameters": sum(p.numel() for p in model.parameters()), "weights_bytes": None,
-                  "stages": {k: s.plugin for k, s in manifest.stages.items()}},
-        "backend": {"chosen": status.name, "device": session.backend.device,
-                    "stages": {key: backend_name(model.stage_backends.get(key, session.backend))
-                               for key in session.dag.order() if key != "data"},
-                    "fallbacks": [f.as_dict() for f in fallbacks], "runners": runners,
-                    "runner_summaries": {key: runner.summary() for key, runner in model.runners.items()},
-                    "capabilities": dict(status.capabilities)},
+        "model": {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "weights_bytes": None,
+            "stages": {k: s.plugin for k, s in manifest.stages.items()},
+        },
+        "backend": {
+            "chosen": status.name,
+            "device": session.backend.device,
+            "stages": {
+                key: backend_name(model.stage_backends.get(key, session.backend))
+                for key in session.dag.order()
+                if key != "data"
+            },
+            "fallbacks": [f.as_dict() for f in fallbacks],
+            "runners": runners,
+            "runner_summaries": {key: runner.summary() for key, runner in model.runners.items()},
+            "capabilities": dict(status.capabilities),
+        },
         "ports": {k: port_to_dict(p) for k, p in session.ports.items()},
         "stages": {key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")},
         "evaluations": evaluations,
         "compression": compression,
         "timings": timings,
-        "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "platform": platform.platform()},
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+        },
         "plugins": lock.plugins,
     }

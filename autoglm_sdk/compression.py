@@ -57,8 +57,9 @@ def calibration_samples(train: list[dict[str, Any]], count: int = 512) -> list[d
     return train[:count]
 
 
-def compress_steps(model: Any, session: Any, sections: list[Any], metrics: dict[str, Any],
-                   progress: Any = None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+def compress_steps(
+    model: Any, session: Any, sections: list[Any], metrics: dict[str, Any], progress: Any = None
+) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
     """Apply ``sections`` (resolved ``[[compress]]`` sections) in order; returns the model, one report entry per
     step and the metrics after the last one. ``metrics`` are the metrics before the first step. Compressors get
     the session's recovery training (``ctx.finetune``) and training samples to calibrate on."""
@@ -68,8 +69,14 @@ def compress_steps(model: Any, session: Any, sections: list[Any], metrics: dict[
     profiled = session.split("val")
     before_profile = profile(model, session.backend, profiled) if sections else None
     for section in sections:  # in order; each sees the previous one's output
-        ctx = BuildContext(task=session.task, seed=session.seed, device=session.backend.device, stage=section.key,
-                           finetune=session.finetuner(progress), calibration=calibration_samples(session.split("train")))
+        ctx = BuildContext(
+            task=session.task,
+            seed=session.seed,
+            device=session.backend.device,
+            stage=section.key,
+            finetune=session.finetuner(progress),
+            calibration=calibration_samples(session.split("train")),
+        )
         compressor = section.spec.create(section.config, ctx)
         t = time.perf_counter()
         model.use_runners(False)  # the weights change: exported or compiled stages are redone after
@@ -78,17 +85,32 @@ def compress_steps(model: Any, session: Any, sections: list[Any], metrics: dict[
         seconds = time.perf_counter() - t
         after = session.evaluate(model)
         after_profile = profile(model, session.backend, profiled)
-        steps.append({"section": section.key, "plugin": section.plugin, "seconds": seconds,
-                      "metrics_before": metrics, "metrics_after": after,
-                      "profile_before": before_profile, "profile_after": after_profile,
-                      "details": compressor.report() if hasattr(compressor, "report") else {}})
+        steps.append(
+            {
+                "section": section.key,
+                "plugin": section.plugin,
+                "seconds": seconds,
+                "metrics_before": metrics,
+                "metrics_after": after,
+                "profile_before": before_profile,
+                "profile_after": after_profile,
+                "details": compressor.report() if hasattr(compressor, "report") else {},
+            }
+        )
         session.log(f"compress: {section.plugin} applied: {before_profile['bytes']} -> {after_profile['bytes']} bytes")
         metrics, before_profile = after, after_profile
     return model, steps, metrics
 
 
-def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: str | Path, *, overwrite: bool = False,
-                      log: Callable[[str], None] = lambda message: None, progress: Any = None) -> dict[str, Any]:
+def compress_artifact(
+    path: str | Path,
+    sections: list[dict[str, Any]],
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Compress a built artifact into a new one at ``output``; returns the new report.
 
     The new sections are appended to the artifact's own ``[[compress]]`` list,
@@ -111,8 +133,9 @@ def compress_artifact(path: str | Path, sections: list[dict[str, Any]], output: 
     manifest = validate_manifest(raw, source="--with")
     session = dataclasses.replace(pipeline.session, manifest=manifest, log=log)
     report = json.loads((path / REPORT_JSON).read_text())
-    model, steps, metrics = session.compress(pipeline.model, manifest.compress[len(existing):],
-                                             session.evaluate(pipeline.model), progress)
+    model, steps, metrics = session.compress(
+        pipeline.model, manifest.compress[len(existing) :], session.evaluate(pipeline.model), progress
+    )
     report["compression"] = list(report.get("compression") or []) + steps
     if model.runners:  # re-exported or recompiled for the compressed weights
         report.setdefault("backend", {})["runners"] = {k: r.describe() for k, r in model.runners.items()}

@@ -31,7 +31,9 @@ class Dag:
             sorter.prepare()
         except graphlib.CycleError as exc:
             cycle = " -> ".join(exc.args[1])
-            raise ManifestError(f"pipeline stages form a cycle: {cycle}", hint="remove one of the `inputs` entries") from exc
+            raise ManifestError(
+                f"pipeline stages form a cycle: {cycle}", hint="remove one of the `inputs` entries"
+            ) from exc
         rank = {k: i for i, k in enumerate(self.inputs)}
         order: list[str] = []
         while sorter.is_active():
@@ -56,7 +58,8 @@ def wire(manifest: Manifest) -> Dag:
                 if name not in manifest.stages or name == key:
                     close = suggest(name, [k for k in keys if k != key])
                     raise ManifestError(
-                        f"{key}.inputs: unknown stage `{name}`" + (f"; did you mean `{close}`?" if close else f" (stages: {', '.join(keys)})")
+                        f"{key}.inputs: unknown stage `{name}`"
+                        + (f"; did you mean `{close}`?" if close else f" (stages: {', '.join(keys)})")
                     )
             inputs[key] = tuple(section.inputs)
         elif key.startswith("encoders."):
@@ -76,7 +79,9 @@ def wire(manifest: Manifest) -> Dag:
         consumers |= set(getattr(section.config, "stages", None) or encoders)
     dangling = [k for k in keys if k not in consumers and k != SINK]
     if dangling:
-        raise ManifestError(f"stage `{dangling[0]}` feeds nothing", hint="name it in a later stage's `inputs`, or remove it")
+        raise ManifestError(
+            f"stage `{dangling[0]}` feeds nothing", hint="name it in a later stage's `inputs`, or remove it"
+        )
     return dag
 
 
@@ -95,21 +100,26 @@ def check_fit(
         try:
             ports[key] = section.spec.output_port(section.config, ctx)
         except PortMismatch as exc:
-            upstream = ", ".join(
-                f"{u} `{manifest.stages[u].plugin}` ({ports[u].describe()})" for u in dag.inputs[key]
-            ) or "nothing"
+            upstream = (
+                ", ".join(f"{u} `{manifest.stages[u].plugin}` ({ports[u].describe()})" for u in dag.inputs[key])
+                or "nothing"
+            )
             raise StageMismatchError(
                 f"{key} `{section.plugin}` does not fit {upstream}: {exc}",
                 hint=f"change {key}.plugin or the stage feeding it",
             ) from exc
     if ports.get(SINK) is not None and ports[SINK].type != "logits":
-        raise StageMismatchError(f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}")
+        raise StageMismatchError(
+            f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}"
+        )
     for key, section in manifest.objectives.items():  # an objective reads stages' outputs: check it can
         if section.spec.signature is None:
             continue
         try:
             section.spec.output_port(section.config, BuildContext(inputs=dict(ports), task=task, seed=seed, stage=key))
         except PortMismatch as exc:
-            raise StageMismatchError(f"{key} `{section.plugin}` does not fit this pipeline: {exc}",
-                                     hint=f"change {key} or the stages it reads") from exc
+            raise StageMismatchError(
+                f"{key} `{section.plugin}` does not fit this pipeline: {exc}",
+                hint=f"change {key} or the stages it reads",
+            ) from exc
     return ports

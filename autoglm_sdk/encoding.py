@@ -22,8 +22,9 @@ class EncoderOutput:
     present: torch.Tensor | None = None
 
 
-def encode_present(module: torch.nn.Module, samples: list[dict], modality: str, dim: int | None,
-                   call: Any = None) -> EncoderOutput:
+def encode_present(
+    module: torch.nn.Module, samples: list[dict], modality: str, dim: int | None, call: Any = None
+) -> EncoderOutput:
     """Run an encoder on the samples that carry ``modality`` and give the others empty rows.
 
     This is how a pipeline answers from any subset of its modalities: an encoder
@@ -41,9 +42,11 @@ def encode_present(module: torch.nn.Module, samples: list[dict], modality: str, 
     if not bool(present.any()):
         size = dim or 1
         return EncoderOutput(
-            states=torch.zeros(len(samples), 1, size, device=device), mask=torch.zeros(len(samples), 1, dtype=torch.bool, device=device),
+            states=torch.zeros(len(samples), 1, size, device=device),
+            mask=torch.zeros(len(samples), 1, dtype=torch.bool, device=device),
             pooled=torch.zeros(len(samples), size, device=device),
-            embedding=torch.zeros(len(samples), embed_dim, device=device) if embed_dim else None, present=present.to(device),
+            embedding=torch.zeros(len(samples), embed_dim, device=device) if embed_dim else None,
+            present=present.to(device),
         )
     index = present.nonzero().view(-1)
     part = call([samples[i] for i in index.tolist()])
@@ -55,8 +58,13 @@ def encode_present(module: torch.nn.Module, samples: list[dict], modality: str, 
         full = values.new_zeros((len(samples), *values.shape[1:]))
         return full.index_copy(0, index, values)
 
-    return EncoderOutput(spread(part.states), spread(part.mask), spread(part.pooled), spread(part.embedding),
-                         present.to(part.pooled.device))
+    return EncoderOutput(
+        spread(part.states),
+        spread(part.mask),
+        spread(part.pooled),
+        spread(part.embedding),
+        present.to(part.pooled.device),
+    )
 
 
 class ProjectionHead(torch.nn.Module):

@@ -45,7 +45,9 @@ class TrainSection(PluginConfig):
         1.0, ge=0, description="Weight of the task (cross-entropy) objective; 0 trains the other objectives alone."
     )
     restarts: int = Field(
-        1, ge=1, le=32,
+        1,
+        ge=1,
+        le=32,
         description="Train from this many initialisations (seeds seed, seed+1, ...) and keep the one with the best "
         "validation accuracy; guards against a model that settles in a poor local optimum.",
     )
@@ -144,7 +146,9 @@ class Manifest:
 def read_manifest_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
-        raise ManifestError(f"manifest {path} does not exist", hint="check the path, or run `autoglm build` alone for the default")
+        raise ManifestError(
+            f"manifest {path} does not exist", hint="check the path, or run `autoglm build` alone for the default"
+        )
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -203,7 +207,10 @@ def describe_errors(prefix: str, error: ValidationError, fields: Iterable[str]) 
         kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
         if kind == "extra_forbidden":
             close = suggest(str(err["loc"][-1]), fields)
-            lines.append(f"{key}: unknown key" + (f"; did you mean `{close}`?" if close else f" (valid keys: {', '.join(fields)})"))
+            lines.append(
+                f"{key}: unknown key"
+                + (f"; did you mean `{close}`?" if close else f" (valid keys: {', '.join(fields)})")
+            )
             continue
         if kind == "missing":
             lines.append(f"{key}: required key is missing")
@@ -217,10 +224,6 @@ def describe_errors(prefix: str, error: ValidationError, fields: Iterable[str]) 
         # a whole-section (cross-field) error: the section is not worth repeating
         lines.append(f"{key}: {message}" + (f", got {_fmt_value(value)}" if loc else ""))
     return lines
-
-
-def _config_fields(config: type[BaseModel]) -> list[str]:
-    return list(config.model_fields)
 
 
 def config_rows(config: type[BaseModel]) -> list[tuple[str, str, str, str]]:
@@ -243,117 +246,131 @@ def config_rows(config: type[BaseModel]) -> list[tuple[str, str, str, str]]:
 
 
 def validate_manifest(
-    raw: dict[str, Any],
-    *,
-    registry: Registry | None = None,
-    allow_import_paths: bool = False,
-    source: str = "<string>",
+    raw: dict[str, Any], *, registry: Registry | None = None, allow_import_paths: bool = False, source: str = "<string>"
 ) -> Manifest:
     """Validate ``raw`` in two phases and resolve its plugins; raise :class:`ManifestError` listing every problem."""
     registry = registry or default_registry()
-    problems: list[str] = []
-
-    # phase 1: the manifest's own shape
-    for key, value in raw.items():
-        if key not in TOP_LEVEL:
-            close = suggest(key, TOP_LEVEL)
-            problems.append(f"{key}: unknown section" + (f"; did you mean `{close}`?" if close else f" (sections: {', '.join(TOP_LEVEL)})"))
-        elif key == "compress":
-            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                problems.append("compress: must be an array of tables ([[compress]])")
-        elif not isinstance(value, dict):
-            problems.append(f"{key}: must be a table ([{key}]), got {_fmt_value(value)}")
-    for key in REQUIRED:
-        if key not in raw:
-            problems.append(f"{key}: required section is missing (add a [{key}] table with a `plugin` key)")
+    problems = _shape_problems(raw)  # phase 1: the manifest's own shape
     if problems:
         raise ManifestError(_join(problems, source))
-
-    sections = {key: raw.get(key, DEFAULTS.get(key)) for key in PLUGIN_SECTIONS if key in raw or key in DEFAULTS}
-    plugin_tables: list[tuple[str, str, dict[str, Any]]] = [(k, PLUGIN_SECTIONS[k], v) for k, v in sections.items()]
-    for name, table in (raw.get("encoders") or {}).items():
-        if not isinstance(table, dict):
-            problems.append(f"encoders.{name}: must be a table ([encoders.{name}])")
-            continue
-        plugin_tables.append((f"encoders.{name}", "encoder", table))
-    for name, table in (raw.get("objectives") or {}).items():
-        if not isinstance(table, dict):
-            problems.append(f"objectives.{name}: must be a table ([objectives.{name}])")
-            continue
-        plugin_tables.append((f"objectives.{name}", "objective", table))
-    for key, plugin in MOVED.items():
-        if isinstance(raw.get("train"), dict) and key in raw["train"]:
-            problems.append(f"train.{key}: is an objective now: move it to [objectives.{key}] with "
-                            f"plugin = \"{plugin}\"" + (" and rate = VALUE" if plugin == "modality-dropout"
-                                                        else " and the same keys"))
-    train = {k: v for k, v in raw.get("train", {}).items() if k not in MOVED} if isinstance(raw.get("train"), dict) \
-        else raw.get("train", {})
-    for i, table in enumerate(raw.get("compress", [])):
-        plugin_tables.append((f"compress[{i}]", "compressor", table))
-
-    # phase 2: each section against its plugin's Config
+    # phase 2: each section against its Config
+    tables = _plugin_tables(raw, problems)
+    train = {k: v for k, v in raw.get("train", {}).items() if k not in MOVED}
     core: dict[str, BaseModel] = {}
     for key, model in CORE_SECTIONS.items():
         try:
             core[key] = model.model_validate(train if key == "train" else raw.get(key, {}))
         except ValidationError as exc:
-            problems.extend(describe_errors(key, exc, _config_fields(model)))
-    resolved: dict[str, PluginSection] = {}
-    for key, kind, table in plugin_tables:
-        name = table.get("plugin")
-        if not isinstance(name, str) or not name:
-            problems.append(f"{key}.plugin: required key is missing (the name of a {kind.replace('_', ' ')} plugin)")
-            continue
-        try:
-            spec = registry.spec(kind, name, allow_import_path=allow_import_paths)
-        except AutoGLMError as exc:
-            problems.append(f"{key}.plugin: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-            continue
-        inputs = table.get("inputs")
-        if inputs is not None and key.split(".")[0] not in STAGE_ORDER[1:]:
-            problems.append(f"{key}.inputs: only pipeline stages (encoders, graph_builder, reasoner, decoder) take inputs")
-            inputs = None
-        elif inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):
-            problems.append(f"{key}.inputs: must be a list of stage names, got {_fmt_value(inputs)}")
-            inputs = None
-        stage_backend, stage_backend_spec = table.get("backend"), None
-        if stage_backend is not None:
-            if key.split(".")[0] not in STAGE_ORDER[1:]:
-                problems.append(f"{key}.backend: only pipeline stages (encoders, graph_builder, reasoner, decoder) "
-                                "take their own backend")
-                stage_backend = None
-            elif not isinstance(stage_backend, str):
-                problems.append(f"{key}.backend: must be a backend plugin name, got {_fmt_value(stage_backend)}")
-                stage_backend = None
-            else:
-                try:
-                    stage_backend_spec = registry.spec("backend", stage_backend)
-                except AutoGLMError as exc:
-                    problems.append(f"{key}.backend: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-                    stage_backend = None
-        values = {k: v for k, v in table.items() if k not in STAGE_KEYS}
-        try:
-            config = spec.config.model_validate(values)
-        except ValidationError as exc:
-            problems.extend(describe_errors(key, exc, [*STAGE_KEYS, *_config_fields(spec.config)]))
-            continue
-        resolved[key] = PluginSection(key, kind, name, spec, config, inputs, stage_backend, stage_backend_spec)
+            problems.extend(describe_errors(key, exc, list(model.model_fields)))
+    resolved = {}
+    for key, kind, table in tables:
+        section = _plugin_section(key, kind, table, registry, allow_import_paths, problems)
+        if section is not None:
+            resolved[key] = section
     if problems:
         raise ManifestError(_join(problems, source))
-
-    stages = {k: resolved[k] for k in resolved if k.split(".")[0] in STAGE_ORDER and k not in ("scheduler", "backend")}
+    stages = {k: v for k, v in resolved.items() if k.split(".")[0] in STAGE_ORDER}
     stages = dict(sorted(stages.items(), key=lambda kv: STAGE_ORDER.index(kv[0].split(".")[0])))
     return Manifest(
         raw=raw,
-        pipeline=core["pipeline"],  # type: ignore[arg-type]
-        train=core["train"],  # type: ignore[arg-type]
-        stages=stages,
+        pipeline=core["pipeline"],
+        train=core["train"],
+        stages=stages,  # type: ignore[arg-type]
         scheduler=resolved["scheduler"],
         backend=resolved["backend"],
         compress=[resolved[k] for k in resolved if k.startswith("compress[")],
         objectives={k: resolved[k] for k in resolved if k.startswith("objectives.")},
         source=source,
     )
+
+
+def _shape_problems(raw: dict[str, Any]) -> list[str]:
+    """Unknown or malformed top-level sections, missing required ones, [train] keys that moved."""
+    problems = []
+    for key, value in raw.items():
+        if key not in TOP_LEVEL:
+            close = suggest(key, TOP_LEVEL)
+            problems.append(
+                f"{key}: unknown section"
+                + (f"; did you mean `{close}`?" if close else f" (sections: {', '.join(TOP_LEVEL)})")
+            )
+        elif key == "compress":
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                problems.append("compress: must be an array of tables ([[compress]])")
+        elif not isinstance(value, dict):
+            problems.append(f"{key}: must be a table ([{key}]), got {_fmt_value(value)}")
+    problems += [
+        f"{key}: required section is missing (add a [{key}] table with a `plugin` key)"
+        for key in REQUIRED
+        if key not in raw
+    ]
+    train = raw.get("train") if isinstance(raw.get("train"), dict) else {}
+    for key, plugin in MOVED.items():
+        if key in train:
+            problems.append(
+                f"train.{key}: is an objective now: move it to [objectives.{key}] with plugin = "
+                f'"{plugin}"' + (" and rate = VALUE" if plugin == "modality-dropout" else " and the same keys")
+            )
+    return problems
+
+
+def _plugin_tables(raw: dict[str, Any], problems: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(manifest key, kind, table) for every section that names a plugin, defaults included."""
+    tables = [
+        (k, kind, raw.get(k, DEFAULTS.get(k))) for k, kind in PLUGIN_SECTIONS.items() if k in raw or k in DEFAULTS
+    ]
+    for group, kind in (("encoders", "encoder"), ("objectives", "objective")):
+        for name, table in (raw.get(group) or {}).items():
+            if isinstance(table, dict):
+                tables.append((f"{group}.{name}", kind, table))
+            else:
+                problems.append(f"{group}.{name}: must be a table ([{group}.{name}])")
+    tables += [(f"compress[{i}]", "compressor", table) for i, table in enumerate(raw.get("compress", []))]
+    return tables
+
+
+def _plugin_section(
+    key: str, kind: str, table: dict[str, Any], registry: Registry, allow_import_paths: bool, problems: list[str]
+) -> PluginSection | None:
+    """One section resolved against its plugin's Config, or None with its problems appended."""
+    name = table.get("plugin")
+    if not isinstance(name, str) or not name:
+        problems.append(f"{key}.plugin: required key is missing (the name of a {kind.replace('_', ' ')} plugin)")
+        return None
+    try:
+        spec = registry.spec(kind, name, allow_import_path=allow_import_paths)
+    except AutoGLMError as exc:
+        problems.append(f"{key}.plugin: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        return None
+    is_stage = key.split(".")[0] in STAGE_ORDER[1:]
+    inputs = table.get("inputs")
+    if inputs is not None and not is_stage:
+        problems.append(f"{key}.inputs: only pipeline stages (encoders, graph_builder, reasoner, decoder) take inputs")
+        inputs = None
+    elif inputs is not None and (not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs)):
+        problems.append(f"{key}.inputs: must be a list of stage names, got {_fmt_value(inputs)}")
+        inputs = None
+    backend, backend_spec = table.get("backend"), None
+    if backend is not None and not is_stage:
+        problems.append(
+            f"{key}.backend: only pipeline stages (encoders, graph_builder, reasoner, decoder) take their own backend"
+        )
+        backend = None
+    elif backend is not None and not isinstance(backend, str):
+        problems.append(f"{key}.backend: must be a backend plugin name, got {_fmt_value(backend)}")
+        backend = None
+    elif backend is not None:
+        try:
+            backend_spec = registry.spec("backend", backend)
+        except AutoGLMError as exc:
+            problems.append(f"{key}.backend: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+            backend = None
+    try:
+        config = spec.config.model_validate({k: v for k, v in table.items() if k not in STAGE_KEYS})
+    except ValidationError as exc:
+        problems.extend(describe_errors(key, exc, [*STAGE_KEYS, *spec.config.model_fields]))
+        return None
+    return PluginSection(key, kind, name, spec, config, inputs, backend, backend_spec)
 
 
 def _join(problems: list[str], source: str) -> str:
@@ -404,8 +421,13 @@ def manifest_schema(registry: Registry | None = None) -> dict[str, Any]:
             props = dict(schema.get("properties", {}))
             props["plugin"] = {"const": spec.name, "description": spec.summary}
             props["inputs"] = {"type": "array", "items": {"type": "string"}, "description": "Upstream stage names."}
-            option = {"type": "object", "title": f"{kind}: {spec.name}", "properties": props,
-                      "required": ["plugin", *schema.get("required", [])], "additionalProperties": False}
+            option = {
+                "type": "object",
+                "title": f"{kind}: {spec.name}",
+                "properties": props,
+                "required": ["plugin", *schema.get("required", [])],
+                "additionalProperties": False,
+            }
             if "$defs" in schema:
                 option["$defs"] = schema["$defs"]
             options.append(option)

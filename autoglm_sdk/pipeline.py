@@ -41,9 +41,16 @@ class PipelineModel(nn.Module):
     own way once the weights are final.
     """
 
-    def __init__(self, dag: Dag, stages: dict[str, Any], scheduler: Any, ports: dict[str, Port] | None = None,
-                 objectives: dict[str, Any] | None = None, origins: dict[str, str] | None = None,
-                 cached: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        dag: Dag,
+        stages: dict[str, Any],
+        scheduler: Any,
+        ports: dict[str, Port] | None = None,
+        objectives: dict[str, Any] | None = None,
+        origins: dict[str, str] | None = None,
+        cached: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         self.ports = ports or {}
         self.dag = dag
@@ -60,8 +67,9 @@ class PipelineModel(nn.Module):
         self.caches: dict[str, dict[int, tuple[Any, Any]]] = {key: {} for key in cached or ()}
         self.stages = nn.ModuleDict({_module_key(k): m for k, m in stages.items() if isinstance(m, nn.Module)})
         self.objective_objects = dict(objectives or {})
-        self.objectives = nn.ModuleDict({_module_key(k): o for k, o in self.objective_objects.items()
-                                         if isinstance(o, nn.Module)})
+        self.objectives = nn.ModuleDict(
+            {_module_key(k): o for k, o in self.objective_objects.items() if isinstance(o, nn.Module)}
+        )
 
     def place(self, main: Any, stage_backends: dict[str, Any], runners: dict[str, Any]) -> None:
         """Record where stages run: ``main`` by default, ``stage_backends`` for stages with a backend of their own,
@@ -128,9 +136,10 @@ class PipelineModel(nn.Module):
         except (AutoGLMError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a plugin's bug: say whose, so the user knows where to report it
-            raise StageFailed(f"{stage} {self.origins.get(stage, type(module).__name__)} failed: "
-                              f"{type(exc).__name__}: {exc}",
-                              hint="a bug in that plugin or its config; --debug shows the traceback") from exc
+            raise StageFailed(
+                f"{stage} {self.origins.get(stage, type(module).__name__)} failed: {type(exc).__name__}: {exc}",
+                hint="a bug in that plugin or its config; --debug shows the traceback",
+            ) from exc
         if self.check_widths:
             self._check_width(stage, out)
         return out
@@ -159,9 +168,11 @@ class PipelineModel(nn.Module):
                 break
         if declared is None or declared.dim is None or width is None or width == declared.dim:
             return
-        raise StageMismatchError(f"{stage} {self.origins.get(stage, '')} produced outputs of width {width}, but its "
-                                 f"signature declares {declared.describe()}",
-                                 hint="fix the plugin's forward or its signature so that they agree")
+        raise StageMismatchError(
+            f"{stage} {self.origins.get(stage, '')} produced outputs of width {width}, but its "
+            f"signature declares {declared.describe()}",
+            hint="fix the plugin's forward or its signature so that they agree",
+        )
 
 
 def map_tensors(value: Any, fn: Any) -> Any:
@@ -175,8 +186,9 @@ def map_tensors(value: Any, fn: Any) -> Any:
     if hasattr(value, "apply") and hasattr(value, "to_dict"):  # PyG Data / Batch
         return value.clone().apply(fn)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: map_tensors(getattr(value, f.name), fn)
-                                             for f in dataclasses.fields(value) if f.init})
+        return dataclasses.replace(
+            value, **{f.name: map_tensors(getattr(value, f.name), fn) for f in dataclasses.fields(value) if f.init}
+        )
     if isinstance(value, dict):
         return {k: map_tensors(v, fn) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (str, bytes, dict)):
@@ -206,14 +218,16 @@ def construct_stages(
         )
         stages[key] = _create(section, ctx)
         if not callable(stages[key]):
-            raise PluginLoadError(f"{key} {origin(section)}: {type(stages[key]).__name__} is not callable",
-                                  hint="the SDK calls a stage object: subclass torch.nn.Module (its __call__ runs "
-                                  "forward) or define __call__")
+            raise PluginLoadError(
+                f"{key} {origin(section)}: {type(stages[key]).__name__} is not callable",
+                hint="the SDK calls a stage object: subclass torch.nn.Module (its __call__ runs "
+                "forward) or define __call__",
+            )
     return stages
 
 
 def origin(section: Any) -> str:
-    """"`plugin` (distribution version)": who to blame in an error about a manifest section."""
+    """ "`plugin` (distribution version)": who to blame in an error about a manifest section."""
     from autoglm_sdk.registry import distribution_of
 
     dist, version = distribution_of(section.spec)
@@ -227,19 +241,26 @@ def _create(section: Any, ctx: BuildContext) -> Any:
     except AutoGLMError:
         raise
     except Exception as exc:
-        raise PluginLoadError(f"{section.key} {origin(section)} could not be constructed: {type(exc).__name__}: {exc}",
-                              hint="a bug in that plugin or a broken install; --debug shows the traceback") from exc
+        raise PluginLoadError(
+            f"{section.key} {origin(section)} could not be constructed: {type(exc).__name__}: {exc}",
+            hint="a bug in that plugin or a broken install; --debug shows the traceback",
+        ) from exc
 
 
-def build_model(manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu",
-                seed: int | None = None) -> PipelineModel:
+def build_model(
+    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu", seed: int | None = None
+) -> PipelineModel:
     """The pipeline's stages and objectives, constructed and wired (not yet fitted to data or placed)."""
     stages = construct_stages(manifest, dag, ports, task, device, seed)
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
-    objectives = {key: _create(section, BuildContext(inputs=dict(ports), task=task, seed=manifest.pipeline.seed,
-                                                     device=device, stage=key))
-                  for key, section in manifest.objectives.items()}
+    objectives = {
+        key: _create(
+            section, BuildContext(inputs=dict(ports), task=task, seed=manifest.pipeline.seed, device=device, stage=key)
+        )
+        for key, section in manifest.objectives.items()
+    }
     origins = {key: origin(manifest.stages[key]) for key in stages}
-    cached = tuple(key for key in stages if "cacheable" in manifest.stages[key].spec.capabilities
-                   and dag.inputs[key] == ("data",))
+    cached = tuple(
+        key for key in stages if "cacheable" in manifest.stages[key].spec.capabilities and dag.inputs[key] == ("data",)
+    )
     return PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)

@@ -57,7 +57,6 @@ _LAZY = {
     "snapshot": "autoglm_sdk.trainer",
     "footprint": "autoglm_sdk.bench",
     "profile": "autoglm_sdk.bench",
-    "stage_times": "autoglm_sdk.bench",
     "percentile": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
 }

@@ -197,8 +197,7 @@ class Registry:
             extra = f" (needs {', '.join(row.requires)})" if row.requires else ""
             source = f"pip install -e {row.path}" if row.path else f"pip install {row.distribution}"
             return PluginNotFoundError(
-                f"{where}{label} `{name}` is provided by {row.distribution}, which is not installed{extra}",
-                hint=source,
+                f"{where}{label} `{name}` is provided by {row.distribution}, which is not installed{extra}", hint=source
             )
         installed = self.names(kind)
         close = suggest(name, installed) or suggest(name, [r.name for r in load_index() if r.kind == kind])
@@ -227,7 +226,6 @@ def load_import_path(kind: str, path: str, *, allowed: bool):
 @cache
 def default_registry() -> Registry:
     return Registry.discover()
-
 
 
 def distribution_of(spec: Any) -> tuple[str, str]:

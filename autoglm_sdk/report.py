@@ -89,13 +89,25 @@ def _fmt(value: Any) -> str:
 
 
 def write_report_md(directory: Path, report: dict[str, Any]) -> None:
+    """``report.md`` (and its pictures) in ``directory`` from ``report.json``'s content."""
+    lines = _metrics(directory, report) + _compression(report)
+    for evaluation in report.get("evaluations", {}).values():  # contributed by plugins (autoglm_evaluate)
+        lines += evaluation.get("markdown", [])
+    for stage, figures in report.get("stages", {}).items():
+        lines += ["", f"## Stage `{stage}`", ""] + [f"- {k}: {v}" for k, v in figures.items()]
+    lines += _training(directory, report["training"]) + _model_and_run(report)
+    (directory / "report.md").write_text("\n".join(lines))
+
+
+def _metrics(directory: Path, report: dict[str, Any]) -> list[str]:
     lines = [f"# {report['pipeline']}", ""]
     if report.get("description"):
         lines += [report["description"], ""]
     task = report["task"]
     lines += [
         f"Task: {task['level']}-level classification into {task['num_classes']} classes. "
-        f"Data: `{report['data']['plugin']}` (fingerprint `{report['data']['fingerprint'][:12]}`), seed {report['seed']}.",
+        f"Data: `{report['data']['plugin']}` (fingerprint `{report['data']['fingerprint'][:12]}`), "
+        f"seed {report['seed']}.",
         "",
         "## Metrics",
         "",
@@ -108,13 +120,22 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
     test = report["metrics"].get("test", {})
     if test.get("groups"):
         key = report["data"].get("group_key") or "group"
-        baselines = {p: b["test"]["groups"] for p, b in report.get("baselines", {}).items() if b.get("test", {}).get("groups")}
+        baselines = {
+            p: b["test"]["groups"] for p, b in report.get("baselines", {}).items() if b.get("test", {}).get("groups")
+        }
         series = {report["pipeline"]: test["groups"], **{f"baseline {p}": g for p, g in baselines.items()}}
         groups = list(test["groups"])
-        lines += ["", f"## Test accuracy by {key}", "", "| pipeline | " + " | ".join(groups) + " |",
-                  "|---|" + "---|" * len(groups)]
+        lines += [
+            "",
+            f"## Test accuracy by {key}",
+            "",
+            "| pipeline | " + " | ".join(groups) + " |",
+            "|---|" + "---|" * len(groups),
+        ]
         for label, values in series.items():
-            lines.append(f"| {label} | " + " | ".join(_fmt(values[g]["accuracy"]) if g in values else "-" for g in groups) + " |")
+            lines.append(
+                f"| {label} | " + " | ".join(_fmt(values[g]["accuracy"]) if g in values else "-" for g in groups) + " |"
+            )
         lines.append("| samples | " + " | ".join(str(test["groups"][g]["count"]) for g in groups) + " |")
         plot_groups(series, key, directory / GROUPS_PNG)
         lines += ["", f"![accuracy by {key}]({GROUPS_PNG})"]
@@ -122,19 +143,35 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         if "missing" in baseline:
             lines += ["", f"Baseline `{path}`: {baseline['missing']}."]
     if test.get("confusion"):
-        plot_confusion(test["confusion"], report["task"]["label_names"] or [str(i) for i in range(report["task"]["num_classes"])],
-                       directory / CONFUSION_PNG)
-        lines += ["", "Confusion matrix on the test split (rows: truth, columns: prediction):", "",
-                  f"![confusion matrix]({CONFUSION_PNG})"]
+        plot_confusion(
+            test["confusion"],
+            report["task"]["label_names"] or [str(i) for i in range(report["task"]["num_classes"])],
+            directory / CONFUSION_PNG,
+        )
+        lines += [
+            "",
+            "Confusion matrix on the test split (rows: truth, columns: prediction):",
+            "",
+            f"![confusion matrix]({CONFUSION_PNG})",
+        ]
+    return lines
+
+
+def _compression(report: dict[str, Any]) -> list[str]:
+    """One before/after table per compression step."""
+    lines: list[str] = []
     for step in report.get("compression", []):
         lines += ["", f"## Compression `{step['section']}` ({step['plugin']})", ""]
         before, after = step.get("profile_before"), step.get("profile_after")
         if before and after:
-            rows = [("weights on disk (bytes)", "bytes", "{:,.0f}"), ("parameters", "parameters", "{:,.0f}"),
-                    ("latency p50, batch 1 (ms)", "p50_ms_batch1", "{:.2f}"),
-                    ("latency p90, batch 1 (ms)", "p90_ms_batch1", "{:.2f}"),
-                    ("latency p50, batch 32 (ms)", "p50_ms_batch32", "{:.2f}"),
-                    ("latency p90, batch 32 (ms)", "p90_ms_batch32", "{:.2f}")]
+            rows = [
+                ("weights on disk (bytes)", "bytes", "{:,.0f}"),
+                ("parameters", "parameters", "{:,.0f}"),
+                ("latency p50, batch 1 (ms)", "p50_ms_batch1", "{:.2f}"),
+                ("latency p90, batch 1 (ms)", "p90_ms_batch1", "{:.2f}"),
+                ("latency p50, batch 32 (ms)", "p50_ms_batch32", "{:.2f}"),
+                ("latency p90, batch 32 (ms)", "p90_ms_batch32", "{:.2f}"),
+            ]
             if "deployed_bytes" in before or "deployed_bytes" in after:  # stages run from their runners' files
                 rows.insert(1, ("deployed, runners' files for exported stages (bytes)", "deployed_bytes", "{:,.0f}"))
                 before = {"deployed_bytes": before["bytes"], **before}
@@ -144,37 +181,56 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
                 ratio = after[key] / before[key] if before[key] else float("nan")
                 lines.append(f"| {label} | {form.format(before[key])} | {form.format(after[key])} | {ratio:.2f}x |")
             val_before, val_after = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]
-            lines += [f"| validation accuracy | {_fmt(val_before)} | {_fmt(val_after)} | "
-                      f"{100 * (val_after - val_before):+.1f} points |", ""]
+            lines += [
+                f"| validation accuracy | {_fmt(val_before)} | {_fmt(val_after)} | "
+                f"{100 * (val_after - val_before):+.1f} points |",
+                "",
+            ]
         lines += ["| split | accuracy before | accuracy after |", "|---|---|---|"]
         for split, before_metrics in step["metrics_before"].items():
-            lines.append(f"| {split} | {_fmt(before_metrics['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |")
-    for evaluation in report.get("evaluations", {}).values():  # contributed by plugins (autoglm_evaluate)
-        lines += evaluation.get("markdown", [])
-    for stage, figures in report.get("stages", {}).items():
-        lines += ["", f"## Stage `{stage}`", ""] + [f"- {k}: {v}" for k, v in figures.items()]
-    training = report["training"]
-    lines += [
+            lines.append(
+                f"| {split} | {_fmt(before_metrics['accuracy'])} | {_fmt(step['metrics_after'][split]['accuracy'])} |"
+            )
+    return lines
+
+
+def _training(directory: Path, training: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "## Training",
         "",
         f"{training['epochs_run']} epochs, best validation accuracy {_fmt(training['best_val_accuracy'])} "
-        f"at epoch {training['best_epoch']}" + (" (stopped early)." if training["stopped_early"] else ".")
-        + (f" Resumed from the checkpoint after epoch {training['resumed_from_epoch']}."
-           if training.get("resumed_from_epoch") is not None else ""),
+        f"at epoch {training['best_epoch']}"
+        + (" (stopped early)." if training["stopped_early"] else ".")
+        + (
+            f" Resumed from the checkpoint after epoch {training['resumed_from_epoch']}."
+            if training.get("resumed_from_epoch") is not None
+            else ""
+        ),
     ]
     objectives = training.get("objectives") or {}
     last = training["history"][-1] if training["history"] else {}
     if objectives:
         lines += ["", "| objective | weight | loss in the last epoch |", "|---|---|---|"]
-        lines += [f"| {name} | {_fmt(weight)} | {_fmt(last.get(f'loss/{name}', '-'))} |"
-                  for name, weight in objectives.items()]
+        lines += [
+            f"| {name} | {_fmt(weight)} | {_fmt(last.get(f'loss/{name}', '-'))} |"
+            for name, weight in objectives.items()
+        ]
     if len(training.get("restarts", [])) > 1:
         scores = ", ".join(f"seed {r['seed']}: {_fmt(r['best_val_accuracy'])}" for r in training["restarts"])
-        lines += ["", f"{len(training['restarts'])} restarts (best validation accuracy {scores}); "
-                  f"kept restart {training['chosen_restart']} (seed {training['restarts'][training['chosen_restart']]['seed']})."]
+        lines += [
+            "",
+            f"{len(training['restarts'])} restarts (best validation accuracy {scores}); "
+            f"kept restart {training['chosen_restart']} "
+            f"(seed {training['restarts'][training['chosen_restart']]['seed']}).",
+        ]
     if plot_training_curve(training["history"], directory / CURVE_PNG):
         lines += ["", f"![training curve]({CURVE_PNG})"]
+    return lines
+
+
+def _model_and_run(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     model, backend = report["model"], report["backend"]
     lines += ["", "## Model", "", "| stage | plugin | backend |", "|---|---|---|"]
     for stage, plugin in model["stages"].items():
@@ -193,4 +249,4 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
         lines.append(f"| {key} | {p['plugin']} | {p['distribution']} | {p['version']} |")
     env = report["environment"]
     lines += ["", f"Built with Python {env['python']}, torch {env['torch']} on {env['platform']}.", ""]
-    (directory / "report.md").write_text("\n".join(lines))
+    return lines

@@ -56,20 +56,24 @@ class Session:
         dataset = _load_data(manifest)
         for split in ("train", "val", "test"):
             if not dataset.splits.get(split):
-                raise DataError(f"data `{manifest.stages['data'].plugin}` produced an empty `{split}` split",
-                                hint="check its split sizes")
+                raise DataError(
+                    f"data `{manifest.stages['data'].plugin}` produced an empty `{split}` split",
+                    hint="check its split sizes",
+                )
         log(f"data: {manifest.stages['data'].plugin} " + ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items()))
         dag = wire(manifest)
         ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
         return cls(manifest, backend, fallbacks, dag, ports, dataset.task, log, _dataset=dataset)
 
     @classmethod
-    def for_artifact(cls, manifest: Manifest, ports: dict[str, Port], task: TaskSpec, data_fingerprint: str,
-                     log: Log | None = None) -> "Session":
+    def for_artifact(
+        cls, manifest: Manifest, ports: dict[str, Port], task: TaskSpec, data_fingerprint: str, log: Log | None = None
+    ) -> "Session":
         """A built pipeline's session: ports and task as the build recorded them; data loaded only when asked."""
         backend, fallbacks = _resolve(manifest, log or (lambda message: None))
-        return cls(manifest, backend, fallbacks, wire(manifest), ports, task, log or (lambda message: None),
-                   data_fingerprint)
+        return cls(
+            manifest, backend, fallbacks, wire(manifest), ports, task, log or (lambda message: None), data_fingerprint
+        )
 
     # ------------------------------------------------------------------ data
 
@@ -80,7 +84,9 @@ class Session:
             if self.data_fingerprint is not None and dataset.fingerprint != self.data_fingerprint:
                 raise ArtifactError(
                     f"data `{self.manifest.stages['data'].plugin}` now produces different data than the artifact "
-                    "was built on (fingerprint changed)", hint="rebuild the artifact, or pass inputs with --input")
+                    "was built on (fingerprint changed)",
+                    hint="rebuild the artifact, or pass inputs with --input",
+                )
             self._dataset = dataset
         return self._dataset
 
@@ -139,8 +145,15 @@ class Session:
         weight = self.manifest.train.task_weight if task_weight is None else task_weight
         return [TaskLoss(self.task, weight), *stage_losses(model), *model.objective_objects.values()]
 
-    def train(self, model: Any, seed: int, *, progress: Any = None, checkpoint: Any = None,
-              on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    def train(
+        self,
+        model: Any,
+        seed: int,
+        *,
+        progress: Any = None,
+        checkpoint: Any = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
         """Pretraining phases of the objectives that have one (skipped when resuming: the checkpoint holds their
         result), then the pipeline on every objective. Returns the training result and the phases' figures."""
         from autoglm_sdk.trainer import fit, read_checkpoint
@@ -152,39 +165,67 @@ class Session:
             if hasattr(objective, "pretrain") and not resuming:
                 phases[key] = objective.pretrain(model, self, seed=seed, progress=progress)
             lr_scales.update(getattr(objective, "lr_scales", None) or {})
-        result = fit(model, self.dataset.splits, self.manifest.train, self.objectives(model), task=self.task,
-                     seed=seed, autocast=self.backend.autocast, progress=progress, on_epoch=on_epoch,
-                     checkpoint=checkpoint, lr_scales=lr_scales)
+        result = fit(
+            model,
+            self.dataset.splits,
+            self.manifest.train,
+            self.objectives(model),
+            task=self.task,
+            seed=seed,
+            autocast=self.backend.autocast,
+            progress=progress,
+            on_epoch=on_epoch,
+            checkpoint=checkpoint,
+            lr_scales=lr_scales,
+        )
         return result, phases
 
     def evaluate(self, model: Any, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, dict[str, Any]]:
         """Metrics of every split (accuracy, loss, confusion, per group)."""
         from autoglm_sdk.trainer import evaluate
 
-        return {name: evaluate(model, self.split(name), self.task, self.batch_size, self.backend.autocast,
-                               self.dataset.group_key) for name in splits}
+        return {
+            name: evaluate(
+                model, self.split(name), self.task, self.batch_size, self.backend.autocast, self.dataset.group_key
+            )
+            for name in splits
+        }
 
     def finetuner(self, progress: Any = None) -> Callable[..., dict[str, Any]]:
         """A compressor's recovery training (``BuildContext.finetune``): ``[train]`` with the compressor's epochs
         and learning rate (no warm-up, restarts or early stop) on the session's objectives plus any it adds (a
         distillation term); ``task_weight`` replaces the task objective's weight."""
 
-        def finetune(model: Any, epochs: int, lr: float, objectives: tuple[Any, ...] = (),
-                     task_weight: float | None = None) -> dict[str, Any]:
+        def finetune(
+            model: Any, epochs: int, lr: float, objectives: tuple[Any, ...] = (), task_weight: float | None = None
+        ) -> dict[str, Any]:
             from autoglm_sdk.trainer import fit
 
-            config = self.manifest.train.model_copy(update={"epochs": epochs, "lr": lr, "warmup_epochs": 0,
-                                                            "restarts": 1, "patience": 0})
-            result = fit(model, self.dataset.splits, config, [*self.objectives(model, task_weight=task_weight),
-                                                               *objectives],
-                         task=self.task, seed=self.seed, autocast=self.backend.autocast, progress=progress)
-            return {"epochs": len(result.history), "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val}
+            config = self.manifest.train.model_copy(
+                update={"epochs": epochs, "lr": lr, "warmup_epochs": 0, "restarts": 1, "patience": 0}
+            )
+            result = fit(
+                model,
+                self.dataset.splits,
+                config,
+                [*self.objectives(model, task_weight=task_weight), *objectives],
+                task=self.task,
+                seed=self.seed,
+                autocast=self.backend.autocast,
+                progress=progress,
+            )
+            return {
+                "epochs": len(result.history),
+                "best_epoch": result.best_epoch,
+                "best_val_accuracy": result.best_val,
+            }
 
         return finetune
 
-    def compress(self, model: Any, sections: list[Any], metrics: dict[str, Any],
-                 progress: Any = None) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
-        """Apply ``[[compress]]`` sections in order, each profiled and evaluated (see :mod:`autoglm_sdk.compression`)."""
+    def compress(
+        self, model: Any, sections: list[Any], metrics: dict[str, Any], progress: Any = None
+    ) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+        """Apply ``[[compress]]`` sections in order, each profiled and evaluated (:mod:`autoglm_sdk.compression`)."""
         from autoglm_sdk.compression import compress_steps
 
         return compress_steps(model, self, sections, metrics, progress)
@@ -195,8 +236,9 @@ def _resolve(manifest: Manifest, log: Log) -> tuple[Any, list[Any]]:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        backend, fallbacks = resolve_backend(manifest.backend.spec, manifest.backend.config,
-                                             BuildContext(seed=manifest.pipeline.seed))
+        backend, fallbacks = resolve_backend(
+            manifest.backend.spec, manifest.backend.config, BuildContext(seed=manifest.pipeline.seed)
+        )
     for w in caught:
         log(f"warning: {w.message}")
     log(f"backend: {backend.probe().name} ({backend.device})")

@@ -88,8 +88,12 @@ def evaluate(
                 tally[1] += 1
     if total == 0:
         return {"accuracy": float("nan"), "loss": float("nan"), "count": 0}
-    result: dict[str, Any] = {"accuracy": correct / total, "loss": loss_sum / total, "count": total,
-                              "confusion": confusion.tolist()}
+    result: dict[str, Any] = {
+        "accuracy": correct / total,
+        "loss": loss_sum / total,
+        "count": total,
+        "confusion": confusion.tolist(),
+    }
     if groups:
         order = sorted(groups, key=lambda g: (len(g), g))  # "2" < "10" for numeric groups
         result["groups"] = {g: {"accuracy": groups[g][0] / groups[g][1], "count": groups[g][1]} for g in order}
@@ -98,11 +102,16 @@ def evaluate(
 
 def parameter_groups(model: PipelineModel, lr: float, stage_lr_scale: dict[str, float]) -> list[dict[str, Any]]:
     """AdamW parameter groups: the named stages at ``lr * scale`` (left out at scale 0), everything else at ``lr``."""
-    scaled = {stage: [p for p in model.stage_objects[stage].parameters() if p.requires_grad] for stage in stage_lr_scale}
+    scaled = {
+        stage: [p for p in model.stage_objects[stage].parameters() if p.requires_grad] for stage in stage_lr_scale
+    }
     taken = {id(p) for ps in scaled.values() for p in ps}
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in taken], "lr": lr}]
-    groups += [{"params": ps, "lr": lr * stage_lr_scale[stage]} for stage, ps in scaled.items()
-               if ps and stage_lr_scale[stage] > 0]
+    groups += [
+        {"params": ps, "lr": lr * stage_lr_scale[stage]}
+        for stage, ps in scaled.items()
+        if ps and stage_lr_scale[stage] > 0
+    ]
     return [g for g in groups if g["params"]]
 
 
@@ -214,8 +223,17 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
-    loop = _Loop(model, config, objectives, task, autocast, optimiser, scheduler, generator,
-                 [p for group in groups for p in group["params"]])
+    loop = _Loop(
+        model,
+        config,
+        objectives,
+        task,
+        autocast,
+        optimiser,
+        scheduler,
+        generator,
+        [p for group in groups for p in group["params"]],
+    )
     result.best_val, best_state, stale, done = -math.inf, snapshot(model), 0, 0
     saved = read_checkpoint(checkpoint.folder, checkpoint.fingerprint) if checkpoint and checkpoint.resume else None
     if saved is not None:
@@ -242,10 +260,24 @@ def fit(
                 stale += 1
             result.stopped_early = bool(config.patience and stale >= config.patience)
             if checkpoint is not None:  # before the hooks: an interrupt from here on loses nothing of this epoch
-                trainer_state = {"epoch": epoch, "best_val": result.best_val, "best_epoch": result.best_epoch,
-                                 "stale": stale, "stopped_early": result.stopped_early, "history": result.history}
-                save_checkpoint(checkpoint.folder, trainer_state, checkpoint.fingerprint, model, best_state, optimiser,
-                                scheduler, generator)
+                trainer_state = {
+                    "epoch": epoch,
+                    "best_val": result.best_val,
+                    "best_epoch": result.best_epoch,
+                    "stale": stale,
+                    "stopped_early": result.stopped_early,
+                    "history": result.history,
+                }
+                save_checkpoint(
+                    checkpoint.folder,
+                    trainer_state,
+                    checkpoint.fingerprint,
+                    model,
+                    best_state,
+                    optimiser,
+                    scheduler,
+                    generator,
+                )
             if on_epoch:
                 on_epoch(epoch, metrics)
             if progress is not None:

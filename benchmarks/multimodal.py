@@ -43,7 +43,7 @@ def throughput(pipeline, samples: list[dict], batch: int, seconds: float = 3.0) 
         for stage, encoder in pipeline.model.stage_objects.items():
             if not stage.startswith("encoders."):
                 continue
-            chunks = [samples[i:i + batch] for i in range(0, len(samples) - batch + 1, batch)] or [samples[:batch]]
+            chunks = [samples[i : i + batch] for i in range(0, len(samples) - batch + 1, batch)] or [samples[:batch]]
             encoder(chunks[0])  # warm-up
             rates, started = [], time.perf_counter()
             while time.perf_counter() - started < seconds or len(rates) < 3:
@@ -64,9 +64,7 @@ def main() -> None:
 
     import torch
 
-    from autoglm_sdk import load
-    from autoglm_sdk import build
-    from autoglm_sdk import load_manifest
+    from autoglm_sdk import build, load, load_manifest
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,8 +73,14 @@ def main() -> None:
             manifest = load_manifest(EXAMPLE, [f"pipeline.seed={seed}", *args.overrides])
             started = time.perf_counter()
             report = build(manifest, Path(tmp) / f"seed-{seed}").report
-            runs.append({"seed": seed, "build_seconds": time.perf_counter() - started,
-                         "test_accuracy": report["metrics"]["test"]["accuracy"], "crossmodal": report["crossmodal"]})
+            runs.append(
+                {
+                    "seed": seed,
+                    "build_seconds": time.perf_counter() - started,
+                    "test_accuracy": report["metrics"]["test"]["accuracy"],
+                    "crossmodal": report["crossmodal"],
+                }
+            )
         torch.set_num_threads(args.threads)
         pipeline = load(Path(tmp) / f"seed-{args.seeds[-1]}")
         test = pipeline.data_split("test")
@@ -85,29 +89,51 @@ def main() -> None:
     conditions = list(runs[0]["crossmodal"])
     summary: dict = {}
     for condition in conditions:
-        acc = {k: [r["crossmodal"][condition]["accuracy_by_modalities"][k] for r in runs]
-               for k in runs[0]["crossmodal"][condition]["accuracy_by_modalities"]}
-        ret = {k: {m: [r["crossmodal"][condition]["retrieval"][k][m] for r in runs] for m in ("recall@1", "recall@5")}
-               for k in runs[0]["crossmodal"][condition]["retrieval"]}
+        acc = {
+            k: [r["crossmodal"][condition]["accuracy_by_modalities"][k] for r in runs]
+            for k in runs[0]["crossmodal"][condition]["accuracy_by_modalities"]
+        }
+        ret = {
+            k: {m: [r["crossmodal"][condition]["retrieval"][k][m] for r in runs] for m in ("recall@1", "recall@5")}
+            for k in runs[0]["crossmodal"][condition]["retrieval"]
+        }
         summary[condition] = {
             "accuracy": {k: {"mean": statistics.mean(v), "std": spread(v), "min": min(v)} for k, v in acc.items()},
-            "retrieval": {k: {m: {"mean": statistics.mean(v), "std": spread(v), "min": min(v)} for m, v in d.items()}
-                          for k, d in ret.items()},
+            "retrieval": {
+                k: {m: {"mean": statistics.mean(v), "std": spread(v), "min": min(v)} for m, v in d.items()}
+                for k, d in ret.items()
+            },
         }
     builds = [r["build_seconds"] for r in runs]
-    meta = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d %H:%M"), "seeds": args.seeds, "overrides": args.overrides,
-            "threads": args.threads}
+    meta = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+        "threads": args.threads,
+    }
     RESULTS.mkdir(exist_ok=True)
-    result = {"meta": meta, "summary": summary, "throughput_samples_per_second": speed,
-              "build_seconds": {"mean": statistics.mean(builds), "max": max(builds)}, "runs": runs}
+    result = {
+        "meta": meta,
+        "summary": summary,
+        "throughput_samples_per_second": speed,
+        "build_seconds": {"mean": statistics.mean(builds), "max": max(builds)},
+        "runs": runs,
+    }
     (RESULTS / "multimodal.json").write_text(json.dumps(result, indent=2) + "\n")
 
     clean = summary["clean"]
-    lines = ["# Digits tri-modal: retrieval, accuracy and encoder throughput", "",
-             f"{meta['date']}, seeds {args.seeds}, Python {meta['python']}, torch {meta['torch']}, {meta['platform']}. "
-             "Held-out test split; its voices are never heard in training. Mean ± standard deviation (min) over seeds.",
-             "", f"Build time per seed: mean {statistics.mean(builds):.0f} s, max {max(builds):.0f} s.", ""]
+    lines = [
+        "# Digits tri-modal: retrieval, accuracy and encoder throughput",
+        "",
+        f"{meta['date']}, seeds {args.seeds}, Python {meta['python']}, torch {meta['torch']}, {meta['platform']}. "
+        "Held-out test split; its voices are never heard in training. Mean ± standard deviation (min) over seeds.",
+        "",
+        f"Build time per seed: mean {statistics.mean(builds):.0f} s, max {max(builds):.0f} s.",
+        "",
+    ]
     for condition in conditions:
         s = summary[condition]
         lines += [f"## {condition}", "", "| modalities given | accuracy |", "|---|---|"]
@@ -115,8 +141,10 @@ def main() -> None:
             lines.append(f"| {k} | {v['mean']:.3f} ± {v['std']:.3f} ({v['min']:.3f}) |")
         lines += ["", "| query→items | recall@1 | recall@5 |", "|---|---|---|"]
         for k, d in s["retrieval"].items():
-            lines.append(f"| {k} | {d['recall@1']['mean']:.3f} ± {d['recall@1']['std']:.3f} ({d['recall@1']['min']:.3f}) "
-                         f"| {d['recall@5']['mean']:.3f} ± {d['recall@5']['std']:.3f} |")
+            lines.append(
+                f"| {k} | {d['recall@1']['mean']:.3f} ± {d['recall@1']['std']:.3f} ({d['recall@1']['min']:.3f}) "
+                f"| {d['recall@5']['mean']:.3f} ± {d['recall@5']['std']:.3f} |"
+            )
         lines.append("")
     lines += ["## Targets (clean, worst seed)", "", "| figure | target | worst seed | met |", "|---|---|---|---|"]
     for k, target in TARGETS.items():
@@ -126,8 +154,13 @@ def main() -> None:
         worst = clean["accuracy"][k]["min"]
         lines.append(f"| accuracy from {k} | ≥ {target} | {worst:.3f} | {'yes' if worst >= target else 'no'} |")
     lines.append(f"| build time | ≤ 300 s | {max(builds):.0f} s | {'yes' if max(builds) <= 300 else 'no'} |")
-    lines += ["", f"## Encoder throughput ({args.threads} threads, samples/s, preprocessing included)", "",
-              "| encoder | batch 1 | batch 32 | ratio |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"## Encoder throughput ({args.threads} threads, samples/s, preprocessing included)",
+        "",
+        "| encoder | batch 1 | batch 32 | ratio |",
+        "|---|---|---|---|",
+    ]
     for stage in speed["batch 1"]:
         one, many = speed["batch 1"][stage], speed["batch 32"][stage]
         lines.append(f"| {stage} | {one:.0f} | {many:.0f} | {many / one:.1f}× |")
@@ -148,8 +181,13 @@ def main() -> None:
             means = [data[n][metric]["mean"] if metric else data[n]["mean"] for n in names]
             stds = [data[n][metric]["std"] if metric else data[n]["std"] for n in names]
             ax.bar([j + i * width for j in range(len(names))], means, width, yerr=stds, capsize=2, label=condition)
-        ax.set_xticks([j + width * (len(conditions) - 1) / 2 for j in range(len(names))], names, rotation=35,
-                      ha="right", fontsize=8)
+        ax.set_xticks(
+            [j + width * (len(conditions) - 1) / 2 for j in range(len(names))],
+            names,
+            rotation=35,
+            ha="right",
+            fontsize=8,
+        )
         ax.set_ylim(0, 1.05)
         ax.set_title("retrieval recall@1 (same digit)" if metric else "accuracy by modalities given")
         ax.grid(axis="y", alpha=0.3)

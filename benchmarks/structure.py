@@ -54,8 +54,7 @@ def say(message: str) -> None:
 
 
 def run(example: dict, data: dict, builder: dict | None, reasoner: str, seed: int, folder: Path) -> dict:
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     manifest = json.loads(json.dumps(example))  # a deep copy
     manifest["pipeline"]["seed"] = seed
@@ -75,13 +74,19 @@ def run(example: dict, data: dict, builder: dict | None, reasoner: str, seed: in
 
 def summary(rows: list[dict]) -> dict:
     accs = [r["test_accuracy"] for r in rows]
-    out = {"mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-           "runs": rows, "seconds": statistics.mean(r["seconds"] for r in rows)}
+    out = {
+        "mean": statistics.mean(accs),
+        "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "runs": rows,
+        "seconds": statistics.mean(r["seconds"] for r in rows),
+    }
     if "learned_homophily" in rows[0]:
         out["learned_homophily"] = statistics.mean(r["learned_homophily"] for r in rows)
         out["isolated_nodes_max"] = max(r["learned_isolated_nodes"] for r in rows)
-        out["density_ratio"] = [min(r["learned_density"] / r["target_density"] for r in rows),
-                                max(r["learned_density"] / r["target_density"] for r in rows)]
+        out["density_ratio"] = [
+            min(r["learned_density"] / r["target_density"] for r in rows),
+            max(r["learned_density"] / r["target_density"] for r in rows),
+        ]
     return out
 
 
@@ -95,8 +100,9 @@ def measure(args, example: dict) -> dict:
             for name, (builder, reasoner) in NOISY_METHODS.items():
                 rows = []
                 for seed in range(args.seeds):
-                    rows.append(run(example, {"homophily": h, "rewire": args.rewire}, builder, reasoner, seed,
-                                    Path(tmp) / "a"))
+                    rows.append(
+                        run(example, {"homophily": h, "rewire": args.rewire}, builder, reasoner, seed, Path(tmp) / "a")
+                    )
                     done += 1
                     say(f"[{done}/{total}] noisy h={h} {name} seed {seed}: {rows[-1]['test_accuracy']:.3f}")
                 entry[name] = summary(rows)
@@ -109,14 +115,23 @@ def measure(args, example: dict) -> dict:
             results["no_graph"][name] = summary(rows)
     for h, entry in results["noisy"].items():
         best = max(STATIC, key=lambda m: entry[m]["mean"])
-        gaps = [a["test_accuracy"] - b["test_accuracy"]
-                for a, b in zip(entry["gcn on adaptive"]["runs"], entry[best]["runs"])]
-        entry["adaptive_minus_best_static"] = {"best_static": best, "mean": statistics.mean(gaps),
-                                               "std": statistics.stdev(gaps) if len(gaps) > 1 else 0.0}
+        gaps = [
+            a["test_accuracy"] - b["test_accuracy"]
+            for a, b in zip(entry["gcn on adaptive"]["runs"], entry[best]["runs"])
+        ]
+        entry["adaptive_minus_best_static"] = {
+            "best_static": best,
+            "mean": statistics.mean(gaps),
+            "std": statistics.stdev(gaps) if len(gaps) > 1 else 0.0,
+        }
     ng = results["no_graph"]
-    gaps = [a["test_accuracy"] - b["test_accuracy"] for a, b in zip(ng["gcn on adaptive"]["runs"], ng["gcn on knn"]["runs"])]
-    results["no_graph_adaptive_minus_knn"] = {"mean": statistics.mean(gaps),
-                                              "std": statistics.stdev(gaps) if len(gaps) > 1 else 0.0}
+    gaps = [
+        a["test_accuracy"] - b["test_accuracy"] for a, b in zip(ng["gcn on adaptive"]["runs"], ng["gcn on knn"]["runs"])
+    ]
+    results["no_graph_adaptive_minus_knn"] = {
+        "mean": statistics.mean(gaps),
+        "std": statistics.stdev(gaps) if len(gaps) > 1 else 0.0,
+    }
     return results
 
 
@@ -125,34 +140,53 @@ def pct(entry: dict) -> str:
 
 
 def markdown(meta: dict, results: dict) -> str:
-    lines = ["# Learning the structure", "",
-             f"{meta['date']}, torch {meta['torch']}, {meta['seeds']} seeds (each: another graph and other labelled "
-             f"nodes), test accuracy % (mean ± std). Data (csbm; homophily and rewiring set per table): "
-             f"{ {k: v for k, v in meta['data'].items() if k not in ('homophily', 'rewire')} }. Adaptive builder: "
-             f"{meta['adaptive']}.", "",
-             f"## Noisy input graph (the true graph at edge homophily h, {meta['rewire']:.0%} of its edges rewired "
-             "at random)", "",
-             "| h | " + " | ".join(NOISY_METHODS) + " | adaptive − best static | learned graph homophily |",
-             "|---|" + "---|" * (len(NOISY_METHODS) + 2)]
+    lines = [
+        "# Learning the structure",
+        "",
+        f"{meta['date']}, torch {meta['torch']}, {meta['seeds']} seeds (each: another graph and other labelled "
+        f"nodes), test accuracy % (mean ± std). Data (csbm; homophily and rewiring set per table): "
+        f"{ {k: v for k, v in meta['data'].items() if k not in ('homophily', 'rewire')} }. Adaptive builder: "
+        f"{meta['adaptive']}.",
+        "",
+        f"## Noisy input graph (the true graph at edge homophily h, {meta['rewire']:.0%} of its edges rewired "
+        "at random)",
+        "",
+        "| h | " + " | ".join(NOISY_METHODS) + " | adaptive − best static | learned graph homophily |",
+        "|---|" + "---|" * (len(NOISY_METHODS) + 2),
+    ]
     for h, entry in results["noisy"].items():
         gap = entry["adaptive_minus_best_static"]
-        lines.append(f"| {h} | " + " | ".join(pct(entry[m]) for m in NOISY_METHODS)
-                     + f" | {100 * gap['mean']:+.1f} ± {100 * gap['std']:.1f} (vs {gap['best_static']}) | "
-                     f"{entry['gcn on adaptive']['learned_homophily']:.3f} |")
+        lines.append(
+            f"| {h} | "
+            + " | ".join(pct(entry[m]) for m in NOISY_METHODS)
+            + f" | {100 * gap['mean']:+.1f} ± {100 * gap['std']:.1f} (vs {gap['best_static']}) | "
+            f"{entry['gcn on adaptive']['learned_homophily']:.3f} |"
+        )
     ng = results["no_graph"]
     gap = results["no_graph_adaptive_minus_knn"]
-    lines += ["", "## No input graph", "", "| " + " | ".join(NO_GRAPH_METHODS) + " | adaptive − knn |",
-              "|" + "---|" * (len(NO_GRAPH_METHODS) + 1),
-              "| " + " | ".join(pct(ng[m]) for m in NO_GRAPH_METHODS) + f" | {100 * gap['mean']:+.1f} ± "
-              f"{100 * gap['std']:.1f} |", ""]
+    lines += [
+        "",
+        "## No input graph",
+        "",
+        "| " + " | ".join(NO_GRAPH_METHODS) + " | adaptive − knn |",
+        "|" + "---|" * (len(NO_GRAPH_METHODS) + 1),
+        "| " + " | ".join(pct(ng[m]) for m in NO_GRAPH_METHODS) + f" | {100 * gap['mean']:+.1f} ± "
+        f"{100 * gap['std']:.1f} |",
+        "",
+    ]
     adaptive_runs = [e["gcn on adaptive"] for e in results["noisy"].values()] + [ng["gcn on adaptive"]]
     isolated = max(a["isolated_nodes_max"] for a in adaptive_runs)
     ratios = [r for a in adaptive_runs for r in a["density_ratio"]]
     seconds = {m: statistics.mean(e[m]["seconds"] for e in results["noisy"].values()) for m in NOISY_METHODS}
-    lines += [f"Learned graphs: at most {isolated} isolated nodes in any run; learned edge density "
-              f"{min(ratios):.2f}× to {max(ratios):.2f}× the configured target (k / (N − 1)).", "",
-              "Build time per run (s, noisy setting, mean): " + ", ".join(f"{m} {s:.1f}" for m, s in seconds.items())
-              + ".", "", "![accuracy against homophily](structure.png)", ""]
+    lines += [
+        f"Learned graphs: at most {isolated} isolated nodes in any run; learned edge density "
+        f"{min(ratios):.2f}× to {max(ratios):.2f}× the configured target (k / (N − 1)).",
+        "",
+        "Build time per run (s, noisy setting, mean): " + ", ".join(f"{m} {s:.1f}" for m, s in seconds.items()) + ".",
+        "",
+        "![accuracy against homophily](structure.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -198,10 +232,16 @@ def main() -> None:
     example["backend"] = {"plugin": "cpu", "threads": args.threads}
     started = time.perf_counter()
     results = measure(args, example)
-    meta = {"python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "seeds": args.seeds, "rewire": args.rewire, "seconds": time.perf_counter() - started,
-            "data": {k: v for k, v in example["data"].items() if k != "plugin"},
-            "adaptive": {k: v for k, v in example["graph_builder"].items() if k != "plugin"}}
+    meta = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "seeds": args.seeds,
+        "rewire": args.rewire,
+        "seconds": time.perf_counter() - started,
+        "data": {k: v for k, v in example["data"].items() if k != "plugin"},
+        "adaptive": {k: v for k, v in example["graph_builder"].items() if k != "plugin"},
+    }
     (RESULTS / "structure.json").write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
     plot(results, RESULTS / "structure.png")
     (RESULTS / "structure.md").write_text(markdown(meta, results))

@@ -32,14 +32,22 @@ REFERENCE = {"watts_strogatz": 0.59, "barabasi_albert": 0.68}
 
 
 def manifest(generator: str, seed: int, args) -> dict:
-    return {"pipeline": {"name": f"clustering-{generator}", "seed": seed},
-            "data": {"plugin": "random-graphs", "generators": [generator], "task": "node_clustering", "bins": 10,
-                     "features": "degree", "ws_k": list(args.ws_k)},
-            "graph_builder": {"plugin": "given"},
-            "reasoner": {"plugin": "gcn", "hidden": args.hidden, "layers": args.layers, "dropout": 0.0},
-            "decoder": {"plugin": "classifier", "hidden": args.hidden},
-            "train": {"epochs": args.epochs, "lr": 0.01, "batch_size": 32, "patience": 40},
-            "backend": {"plugin": "cpu", "threads": args.threads}}
+    return {
+        "pipeline": {"name": f"clustering-{generator}", "seed": seed},
+        "data": {
+            "plugin": "random-graphs",
+            "generators": [generator],
+            "task": "node_clustering",
+            "bins": 10,
+            "features": "degree",
+            "ws_k": list(args.ws_k),
+        },
+        "graph_builder": {"plugin": "given"},
+        "reasoner": {"plugin": "gcn", "hidden": args.hidden, "layers": args.layers, "dropout": 0.0},
+        "decoder": {"plugin": "classifier", "hidden": args.hidden},
+        "train": {"epochs": args.epochs, "lr": 0.01, "batch_size": 32, "patience": 40},
+        "backend": {"plugin": "cpu", "threads": args.threads},
+    }
 
 
 def main() -> None:
@@ -54,8 +62,7 @@ def main() -> None:
 
     import torch
 
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     torch.set_num_threads(args.threads)
     results: dict = {}
@@ -63,26 +70,50 @@ def main() -> None:
         for generator in REFERENCE:
             rows = []
             for seed in range(args.seeds):
-                report = build(validate_manifest(manifest(generator, seed, args)), Path(tmp) / "a", overwrite=True).report
-                rows.append({"seed": seed, "test_accuracy": report["metrics"]["test"]["accuracy"],
-                             "seconds": report["timings"]["total_seconds"]})
+                report = build(
+                    validate_manifest(manifest(generator, seed, args)), Path(tmp) / "a", overwrite=True
+                ).report
+                rows.append(
+                    {
+                        "seed": seed,
+                        "test_accuracy": report["metrics"]["test"]["accuracy"],
+                        "seconds": report["timings"]["total_seconds"],
+                    }
+                )
                 print(f"{generator} seed {seed}: {rows[-1]['test_accuracy']:.3f}", file=sys.stderr, flush=True)
             accs = [r["test_accuracy"] for r in rows]
-            results[generator] = {"runs": rows, "mean": statistics.mean(accs),
-                                  "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                                  "reference": REFERENCE[generator]}
-    meta = {"python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "seeds": args.seeds, "layers": args.layers, "hidden": args.hidden, "epochs": args.epochs}
+            results[generator] = {
+                "runs": rows,
+                "mean": statistics.mean(accs),
+                "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "reference": REFERENCE[generator],
+            }
+    meta = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "seeds": args.seeds,
+        "layers": args.layers,
+        "hidden": args.hidden,
+        "epochs": args.epochs,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "synthetic_properties.json").write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
-    lines = ["# Node clustering coefficient (10 balanced bins), GCN", "",
-             f"{meta['date']}, torch {meta['torch']}, {args.seeds} seeds, {args.layers}-layer GCN of width "
-             f"{args.hidden}, one-hot degree features, 192/32/32 graphs of 64 nodes, Watts–Strogatz k in "
-             f"{args.ws_k}, p in [0, 0.6], Barabási–Albert m in [1, 4].", "",
-             "| graphs | test accuracy | ID-GNN study (GCN) | difference |", "|---|---|---|---|"]
+    lines = [
+        "# Node clustering coefficient (10 balanced bins), GCN",
+        "",
+        f"{meta['date']}, torch {meta['torch']}, {args.seeds} seeds, {args.layers}-layer GCN of width "
+        f"{args.hidden}, one-hot degree features, 192/32/32 graphs of 64 nodes, Watts–Strogatz k in "
+        f"{args.ws_k}, p in [0, 0.6], Barabási–Albert m in [1, 4].",
+        "",
+        "| graphs | test accuracy | ID-GNN study (GCN) | difference |",
+        "|---|---|---|---|",
+    ]
     for generator, r in results.items():
-        lines.append(f"| {generator.replace('_', '–')} | {r['mean']:.3f} ± {r['std']:.3f} | {r['reference']:.2f} | "
-                     f"{r['mean'] - r['reference']:+.3f} |")
+        lines.append(
+            f"| {generator.replace('_', '–')} | {r['mean']:.3f} ± {r['std']:.3f} | {r['reference']:.2f} | "
+            f"{r['mean'] - r['reference']:+.3f} |"
+        )
     (RESULTS / "synthetic_properties.md").write_text("\n".join(lines) + "\n")
     print((RESULTS / "synthetic_properties.md").read_text())
 

@@ -49,7 +49,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error."),
 ) -> None:
     """AutoGLM SDK command line."""
@@ -61,7 +63,9 @@ def main_options(
 @plugins_app.command("list")
 def plugins_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    load: bool = typer.Option(False, "--load", help="Import every plugin's spec: shows broken plugins and import times."),
+    load: bool = typer.Option(
+        False, "--load", help="Import every plugin's spec: shows broken plugins and import times."
+    ),
     kind: Optional[str] = typer.Option(None, "--kind", help="Only plugins of this kind."),
 ) -> None:
     """Installed plugins, read from package metadata (no plugin code runs unless --load)."""
@@ -95,8 +99,17 @@ def plugins_list(
     table = [("name", "kind", "distribution", "version", "status", "contract", "import ms")]
     for row in rows:
         status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
-        table.append((row["name"], row["kind"], row["distribution"], row["version"], status,
-                      str(row["contract_version"] or "-"), "-" if row["import_ms"] is None else str(row["import_ms"])))
+        table.append(
+            (
+                row["name"],
+                row["kind"],
+                row["distribution"],
+                row["version"],
+                status,
+                str(row["contract_version"] or "-"),
+                "-" if row["import_ms"] is None else str(row["import_ms"]),
+            )
+        )
     # plain aligned columns: rendering a rich Table (and importing its machinery) cost this command a fifth
     # of its time, which matters for a command meant to answer well before `import torch` would
     widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
@@ -113,7 +126,10 @@ def _resolve_entry(name: str, kind: Optional[str]):
         from autoglm_sdk.registry import suggest
 
         close = suggest(name, [e.name for e in registry.entries()])
-        raise AutoGLMError(f"no installed plugin named `{name}`", hint=f"did you mean `{close}`?" if close else "see `autoglm plugins list`")
+        raise AutoGLMError(
+            f"no installed plugin named `{name}`",
+            hint=f"did you mean `{close}`?" if close else "see `autoglm plugins list`",
+        )
     if len(matches) > 1:
         kinds = ", ".join(e.kind for e in matches)
         raise AutoGLMError(f"`{name}` names plugins of several kinds ({kinds})", hint="pass --kind")
@@ -130,7 +146,9 @@ def plugins_info(name: str, kind: Optional[str] = typer.Option(None, "--kind", h
         out.print(spec.summary)
     if spec.config.__doc__ and spec.config.__doc__.strip():
         out.print(spec.config.__doc__.strip())
-    out.print(f"contract version {spec.contract_version}; capabilities: {', '.join(sorted(spec.capabilities)) or 'none'}")
+    out.print(
+        f"contract version {spec.contract_version}; capabilities: {', '.join(sorted(spec.capabilities)) or 'none'}"
+    )
     from rich.table import Table
 
     from autoglm_sdk.manifest import config_rows
@@ -169,8 +187,13 @@ def plugins_check(
     results = run_contract(entry.kind, entry.name, overrides)
     failed = 0
     for result in results:
-        mark = {"passed": "[green]PASS[/green]", "failed": "[red]FAIL[/red]", "skipped": "[yellow]SKIP[/yellow]",
-                "xfailed": "[yellow]XFAIL[/yellow]", "xpassed": "[red]XPASS[/red]"}[result.outcome]
+        mark = {
+            "passed": "[green]PASS[/green]",
+            "failed": "[red]FAIL[/red]",
+            "skipped": "[yellow]SKIP[/yellow]",
+            "xfailed": "[yellow]XFAIL[/yellow]",
+            "xpassed": "[red]XPASS[/red]",
+        }[result.outcome]
         detail = f" - {result.message}" if result.message else ""
         out.print(f"{mark} {result.check}{detail}")
         failed += result.outcome in ("failed", "xpassed")
@@ -200,7 +223,9 @@ def manifest_validate(
 
 
 @manifest_app.command("schema")
-def manifest_schema_cmd(output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file.")) -> None:
+def manifest_schema_cmd(
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file."),
+) -> None:
     """JSON schema of a manifest with the installed plugins' configs, for editors."""
     from autoglm_sdk.manifest import manifest_schema
 
@@ -226,8 +251,13 @@ class _RichEpochs:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(), console=self.console, transient=False,
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
         )
         self.progress.start()
         self.task = self.progress.add_task("train", total=total, metrics="")
@@ -248,7 +278,9 @@ class _RichEpochs:
 @app.command()
 def build(
     manifest: Optional[Path] = typer.Argument(None, help="Manifest TOML file (default: the embedded example)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Artifact directory (default: artifacts/<pipeline name>)."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Artifact directory (default: artifacts/<pipeline name>)."
+    ),
     overrides: Optional[List[str]] = SetOption,
     force: bool = typer.Option(False, "--force", help="Replace an existing artifact directory."),
     resume: bool = typer.Option(
@@ -305,7 +337,9 @@ def run(
         None, "--from-data", help="Answer the samples of this split of the artifact's own data source (train/val/test)."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer at most this many inputs."),
-    text: Optional[List[str]] = typer.Option(None, "--text", "-t", help="A text to answer (repeatable), for text pipelines."),
+    text: Optional[List[str]] = typer.Option(
+        None, "--text", "-t", help="A text to answer (repeatable), for text pipelines."
+    ),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
     """Answer inputs with a built artifact; predictions are printed as JSON lines.
@@ -340,9 +374,12 @@ def run(
 @app.command()
 def compress(
     artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
-    steps: List[str] = typer.Option(..., "--with", "-w",
-                                    help="A compressor and its options, e.g. int8 or bf16:stages=[\"reasoner\"] "
-                                    "(repeatable; applied in order)."),
+    steps: List[str] = typer.Option(
+        ...,
+        "--with",
+        "-w",
+        help='A compressor and its options, e.g. int8 or bf16:stages=["reasoner"] (repeatable; applied in order).',
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Directory for the compressed artifact."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output directory."),
     allow_import_paths: bool = ImportPathsOption,
@@ -355,14 +392,17 @@ def compress(
     if output.exists() and not force:
         raise ManifestError(f"{output} exists", hint="pass --force to replace it, or choose another -o")
     # log lines and the recovery fine-tune's epoch bar (prune) go to stderr, the summary to stdout
-    report = compress_artifact(artifact, sections, output, overwrite=force, log=lambda message: err.print(message),
-                               progress=_RichEpochs(err))
-    for step in report["compression"][-len(sections):]:
+    report = compress_artifact(
+        artifact, sections, output, overwrite=force, log=lambda message: err.print(message), progress=_RichEpochs(err)
+    )
+    for step in report["compression"][-len(sections) :]:
         b, a = step["profile_before"], step["profile_after"]
         val_b, val_a = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]
-        out.print(f"{step['plugin']}: {b['bytes']:,} -> {a['bytes']:,} bytes ({a['bytes'] / b['bytes']:.2f}x), "
-                  f"p50 at batch 1 {b['p50_ms_batch1']:.2f} -> {a['p50_ms_batch1']:.2f} ms, "
-                  f"val accuracy {val_b:.3f} -> {val_a:.3f}")
+        out.print(
+            f"{step['plugin']}: {b['bytes']:,} -> {a['bytes']:,} bytes ({a['bytes'] / b['bytes']:.2f}x), "
+            f"p50 at batch 1 {b['p50_ms_batch1']:.2f} -> {a['p50_ms_batch1']:.2f} ms, "
+            f"val accuracy {val_b:.3f} -> {val_a:.3f}"
+        )
     out.print(f"wrote {output} (report: {output / 'report.md'})")
 
 
@@ -370,11 +410,15 @@ def compress(
 def bench(
     artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
     batch_sizes: Optional[List[int]] = typer.Option(
-        None, "--batch-size", "-b", min=1, help="Batch size to time (repeatable; default 1 2 4 8 16 32 64)."),
+        None, "--batch-size", "-b", min=1, help="Batch size to time (repeatable; default 1 2 4 8 16 32 64)."
+    ),
     split: str = typer.Option("test", "--split", help="Split of the artifact's own data to time the pipeline on."),
-    seconds: float = typer.Option(1.0, "--seconds", min=0.0, help="Time spent timing each batch size (at least 5 passes)."),
+    seconds: float = typer.Option(
+        1.0, "--seconds", min=0.0, help="Time spent timing each batch size (at least 5 passes)."
+    ),
     max_latency_ms: Optional[float] = typer.Option(
-        None, "--max-latency-ms", min=0.0, help="Recommend only batch sizes whose p90 latency fits this budget."),
+        None, "--max-latency-ms", min=0.0, help="Recommend only batch sizes whose p90 latency fits this budget."
+    ),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the table and the advice as JSON."),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
@@ -389,22 +433,45 @@ def bench(
     sizes = tuple(sorted(set(batch_sizes))) if batch_sizes else DEFAULT_BATCH_SIZES
     backend = pipeline.backend.describe() if hasattr(pipeline.backend, "describe") else {}
     with out.status("timing") as status:
-        rows = measure(pipeline.model, pipeline.backend, samples, sizes, seconds,
-                       progress=lambda size: status.update(f"timing batch size {size} on {pipeline.backend.device}"))
+        rows = measure(
+            pipeline.model,
+            pipeline.backend,
+            samples,
+            sizes,
+            seconds,
+            progress=lambda size: status.update(f"timing batch size {size} on {pipeline.backend.device}"),
+        )
     advice = recommend(rows, max_latency_ms=max_latency_ms)
     table = Table(title=f"{artifact} on {pipeline.backend.device} ({len(samples)} {split} samples)")
     for column in ("batch", "p50 ms", "p90 ms", "samples/s", "passes"):
         table.add_column(column, justify="right")
     for r in rows:
         mark = " *" if r["batch_size"] == advice["batch_size"] else ""
-        table.add_row(f"{r['batch_size']}{mark}", f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}",
-                      f"{r['samples_per_second']:.1f}", str(r["passes"]))
+        table.add_row(
+            f"{r['batch_size']}{mark}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p90_ms']:.2f}",
+            f"{r['samples_per_second']:.1f}",
+            str(r["passes"]),
+        )
     out.print(table)
     out.print(f"recommended batch size: {advice['batch_size']} ({advice['reason']})")
     if output is not None:
-        output.write_text(json.dumps({"artifact": str(artifact), "backend": backend, "device": pipeline.backend.device,
-                                      "split": split, "samples": len(samples), "rows": rows,
-                                      "recommendation": advice}, indent=2) + "\n")
+        output.write_text(
+            json.dumps(
+                {
+                    "artifact": str(artifact),
+                    "backend": backend,
+                    "device": pipeline.backend.device,
+                    "split": split,
+                    "samples": len(samples),
+                    "rows": rows,
+                    "recommendation": advice,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 # ----------------------------------------------------------------- doctor
@@ -443,9 +510,17 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
             continue
         try:
             status = entry.load().create({}).probe()
-            backends.append({"name": status.name, "installed": status.installed, "built": status.built,
-                             "available": status.available, "device": status.device, "reason": status.reason,
-                             "capabilities": dict(status.capabilities)})
+            backends.append(
+                {
+                    "name": status.name,
+                    "installed": status.installed,
+                    "built": status.built,
+                    "available": status.available,
+                    "device": status.device,
+                    "reason": status.reason,
+                    "capabilities": dict(status.capabilities),
+                }
+            )
         except Exception as exc:  # a probe must never take doctor down
             backends.append({"name": entry.name, "error": f"{type(exc).__name__}: {exc}"})
     report["backends"] = backends
@@ -472,9 +547,9 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: user errors exit 2 with one or two lines, internal errors exit 1."""
-    from typer.exceptions import TyperException  # usage errors (typer >= 0.20 vendors click)
-
     import warnings
+
+    from typer.exceptions import TyperException  # usage errors (typer >= 0.20 vendors click)
 
     # torch_geometric calls the deprecated torch.jit.script at import: noise, not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)

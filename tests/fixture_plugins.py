@@ -50,11 +50,19 @@ class Shapes:
                 digest.update(edges.numpy().tobytes())
                 samples.append({"graph": Data(x=x, edge_index=edges), "label": label})
             splits[split] = samples
-        return Dataset(TaskSpec("graph", 2, ("star", "cycle")), Port("samples", frozenset({"graph"}), dim=2), splits, digest.hexdigest())
+        return Dataset(
+            TaskSpec("graph", 2, ("star", "cycle")),
+            Port("samples", frozenset({"graph"}), dim=2),
+            splits,
+            digest.hexdigest(),
+        )
 
 
 spec = PluginSpec(
-    name="shapes", kind="data", config=ShapesConfig, factory="fixture_plugins:Shapes",
+    name="shapes",
+    kind="data",
+    config=ShapesConfig,
+    factory="fixture_plugins:Shapes",
     summary="Stars against cycles (test data).",
     signature=lambda config, ctx: Port("samples", frozenset({"graph"}), dim=2),
 )
@@ -85,8 +93,13 @@ class ZeroSmallWeights:
         return model
 
 
-zero_small = PluginSpec(name="zero-small", kind="compressor", config=ZeroSmallConfig,
-                        factory="fixture_plugins:ZeroSmallWeights", summary="Zero the smallest weights (test).")
+zero_small = PluginSpec(
+    name="zero-small",
+    kind="compressor",
+    config=ZeroSmallConfig,
+    factory="fixture_plugins:ZeroSmallWeights",
+    summary="Zero the smallest weights (test).",
+)
 
 
 class PhrasesConfig(PluginConfig):
@@ -107,20 +120,44 @@ class Phrases:
         words = [["red apple", "ripe cherry", "fresh strawberry"], ["blue sky", "deep ocean", "cold ice"]]
         splits = {}
         for split in ("train", "val", "test"):
-            splits[split] = [{"text": f"a {words[i % 2][i % 3]} number {i}", "label": i % 2} for i in range(self.config.per_split)]
-        return Dataset(TaskSpec("graph", 2, ("warm", "cold")), Port("samples", frozenset({"text"})), splits, "phrases-v1")
+            splits[split] = [
+                {"text": f"a {words[i % 2][i % 3]} number {i}", "label": i % 2} for i in range(self.config.per_split)
+            ]
+        return Dataset(
+            TaskSpec("graph", 2, ("warm", "cold")), Port("samples", frozenset({"text"})), splits, "phrases-v1"
+        )
 
 
-phrases = PluginSpec(name="phrases", kind="data", config=PhrasesConfig, factory="fixture_plugins:Phrases",
-                     summary="Two-class phrases (test).", signature=lambda c, ctx: Port("samples", frozenset({"text"})))
+phrases = PluginSpec(
+    name="phrases",
+    kind="data",
+    config=PhrasesConfig,
+    factory="fixture_plugins:Phrases",
+    summary="Two-class phrases (test).",
+    signature=lambda c, ctx: Port("samples", frozenset({"text"})),
+)
 
 SMALL_TEXT = {
     "pipeline": {"name": "phrases", "seed": 0},
     "data": {"plugin": "fixture_plugins:phrases"},
     "encoders": {
-        "a": {"plugin": "bert", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "embed_dim": 8},
-        "b": {"plugin": "bert", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "embed_dim": 8,
-              "pooling": "mean"},
+        "a": {
+            "plugin": "bert",
+            "hidden_size": 16,
+            "num_layers": 1,
+            "num_heads": 2,
+            "intermediate_size": 32,
+            "embed_dim": 8,
+        },
+        "b": {
+            "plugin": "bert",
+            "hidden_size": 16,
+            "num_layers": 1,
+            "num_heads": 2,
+            "intermediate_size": 32,
+            "embed_dim": 8,
+            "pooling": "mean",
+        },
     },
     "decoder": {"plugin": "classifier", "inputs": ["encoders.a"]},
 }

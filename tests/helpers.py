@@ -12,8 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 #: The default pipeline shrunk so that a build takes about a second.
 SMALL = {
     "pipeline": {"name": "small", "seed": 0},
-    "data": {"plugin": "sbm", "blocks": 3, "nodes_per_block": 40, "train_per_class": 5, "val_per_class": 10,
-             "p_in": 0.15, "p_out": 0.01, "feature_dim": 8, "feature_signal": 1.0},
+    "data": {
+        "plugin": "sbm",
+        "blocks": 3,
+        "nodes_per_block": 40,
+        "train_per_class": 5,
+        "val_per_class": 10,
+        "p_in": 0.15,
+        "p_out": 0.01,
+        "feature_dim": 8,
+        "feature_signal": 1.0,
+    },
     "graph_builder": {"plugin": "given"},
     "reasoner": {"plugin": "gcn", "hidden": 16, "layers": 2},
     "decoder": {"plugin": "classifier"},
@@ -21,12 +30,19 @@ SMALL = {
 }
 
 
-def run_cli(*args: str, env: dict | None = None, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run ``autoglm ARGS`` in a fresh interpreter (so import costs and exit codes are real)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "autoglm_cli", *args],
-        capture_output=True, text=True, env=full_env, input=stdin, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        cwd=cwd,
+        timeout=300,
     )
 
 

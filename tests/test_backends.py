@@ -32,8 +32,10 @@ absent = PluginSpec(name="absent", kind="backend", config=CPUConfig, factory=f"{
 
 
 def registry_with_absent() -> Registry:
-    entries = [PluginEntry("cpu", "backend", "autoglm_sdk.builtins:cpu", "autoglm-sdk", "0"),
-               PluginEntry("absent", "backend", f"{__name__}:absent", "test", "0")]
+    entries = [
+        PluginEntry("cpu", "backend", "autoglm_sdk.builtins:cpu", "autoglm-sdk", "0"),
+        PluginEntry("absent", "backend", f"{__name__}:absent", "test", "0"),
+    ]
     return Registry(entries)
 
 
@@ -75,7 +77,9 @@ def test_auto_strict_refuses_to_fall_back():
 
 
 def test_auto_with_nothing_usable():
-    with pytest.raises(BackendUnavailableError, match="no usable backend.*absent: no device found.*nope: unknown backend"):
+    with pytest.raises(
+        BackendUnavailableError, match="no usable backend.*absent: no device found.*nope: unknown backend"
+    ):
         AutoBackend(AutoConfig(prefer=["absent", "nope"]), registry=registry_with_absent())
 
 
@@ -85,12 +89,18 @@ def test_explicit_backend_absent_is_an_error_never_a_fallback():
 
 
 def test_build_records_backend_fallback(tmp_path):
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.manifest import validate_manifest
     from helpers import SMALL
 
-    manifest = validate_manifest({**SMALL, "train": {"epochs": 1},
-                                  "backend": {"plugin": "auto", "prefer": ["cuda-x", "cpu"], "fallback": "allow"}})
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.manifest import validate_manifest
+
+    manifest = validate_manifest(
+        {
+            **SMALL,
+            "train": {"epochs": 1},
+            "backend": {"plugin": "auto", "prefer": ["cuda-x", "cpu"], "fallback": "allow"},
+        }
+    )
     report = build(manifest, tmp_path / "art").report
     assert report["backend"]["chosen"] == "cpu"
     assert report["backend"]["fallbacks"][0]["wanted"] == "cuda-x"
@@ -110,13 +120,20 @@ def test_doctor_lists_backends():
 
 
 def test_a_stage_may_run_on_its_own_backend(tmp_path):
+    from helpers import SMALL
+
     from autoglm_sdk import load
     from autoglm_sdk.builder import build
     from autoglm_sdk.manifest import validate_manifest
-    from helpers import SMALL
 
-    manifest = validate_manifest({**SMALL, "train": {"epochs": 2}, "reasoner": {**SMALL["reasoner"], "backend": "cpu"},
-                                  "backend": {"plugin": "auto", "prefer": ["absent-x", "cpu"], "fallback": "allow"}})
+    manifest = validate_manifest(
+        {
+            **SMALL,
+            "train": {"epochs": 2},
+            "reasoner": {**SMALL["reasoner"], "backend": "cpu"},
+            "backend": {"plugin": "auto", "prefer": ["absent-x", "cpu"], "fallback": "allow"},
+        }
+    )
     assert manifest.stages["reasoner"].as_dict()["backend"] == "cpu"
     report = build(manifest, tmp_path / "art").report
     assert report["backend"]["stages"] == {"graph_builder": "cpu", "reasoner": "cpu", "decoder": "cpu"}
@@ -127,8 +144,9 @@ def test_a_stage_may_run_on_its_own_backend(tmp_path):
 
 
 def test_stage_backend_mistakes_name_the_stage():
-    from autoglm_sdk.manifest import validate_manifest
     from helpers import SMALL
+
+    from autoglm_sdk.manifest import validate_manifest
 
     with pytest.raises(ManifestError, match=r"reasoner.backend: .*cpux.*cpu"):
         validate_manifest({**SMALL, "reasoner": {**SMALL["reasoner"], "backend": "cpux"}})

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import SMALL, run_cli
 
 from autoglm_sdk.bench import measure, percentile, recommend
-from helpers import SMALL, run_cli
 
 
 def rows(*triples):
-    return [{"batch_size": b, "p50_ms": p90 * 0.9, "p90_ms": p90, "samples_per_second": rate, "passes": 5}
-            for b, p90, rate in triples]
+    return [
+        {"batch_size": b, "p50_ms": p90 * 0.9, "p90_ms": p90, "samples_per_second": rate, "passes": 5}
+        for b, p90, rate in triples
+    ]
 
 
 def test_percentile_interpolates():
@@ -49,8 +51,9 @@ def test_measure_times_each_batch_size_on_the_artifact(small_artifact):
     from autoglm_sdk import load
 
     pipeline = load(small_artifact)
-    table = measure(pipeline.model, pipeline.backend, pipeline.data_split("test"), (1, 3), seconds=0.0, min_repeats=3,
-                    warmup=1)
+    table = measure(
+        pipeline.model, pipeline.backend, pipeline.data_split("test"), (1, 3), seconds=0.0, min_repeats=3, warmup=1
+    )
     assert [r["batch_size"] for r in table] == [1, 3]
     for r in table:
         assert r["passes"] >= 3 and 0 < r["p50_ms"] <= r["p90_ms"]
@@ -58,7 +61,9 @@ def test_measure_times_each_batch_size_on_the_artifact(small_artifact):
 
 
 def test_cli_bench_prints_the_table_and_writes_json(small_artifact, tmp_path):
-    result = run_cli("bench", str(small_artifact), "-b", "1", "-b", "2", "--seconds", "0", "-o", str(tmp_path / "b.json"))
+    result = run_cli(
+        "bench", str(small_artifact), "-b", "1", "-b", "2", "--seconds", "0", "-o", str(tmp_path / "b.json")
+    )
     assert result.returncode == 0, result.stderr
     assert "recommended batch size:" in result.stdout
     data = json.loads((tmp_path / "b.json").read_text())
@@ -77,7 +82,11 @@ def test_parse_with_reads_options_as_toml():
 
     assert parse_with("int8") == {"plugin": "int8"}
     assert parse_with('prune:amount=0.5,stages=["a", "b"],name=x') == {
-        "plugin": "prune", "amount": 0.5, "stages": ["a", "b"], "name": "x"}
+        "plugin": "prune",
+        "amount": 0.5,
+        "stages": ["a", "b"],
+        "name": "x",
+    }
     with pytest.raises(ManifestError, match="expected NAME"):
         parse_with(":amount=1")
     with pytest.raises(ManifestError, match="not an option name"):

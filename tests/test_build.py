@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import SMALL, run_cli
 from safetensors.torch import load_file
 
 import autoglm_sdk
@@ -16,7 +17,6 @@ from autoglm_sdk.builder import build
 from autoglm_sdk.errors import ArtifactError, InputError
 from autoglm_sdk.hooks import hookimpl, plugin_manager
 from autoglm_sdk.manifest import validate_manifest
-from helpers import SMALL, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,12 @@ def test_artifact_layout(artifact):
     assert not any(p.suffix in (".pt", ".pkl", ".pickle", ".bin") for p in artifact.iterdir())
     lock = tomllib.loads((artifact / LOCK).read_text())
     assert lock["autoglm"]["sdk_version"] == autoglm_sdk.__version__ and lock["autoglm"]["contract_version"] == 1
-    assert lock["plugins"]["reasoner"] == {"plugin": "gcn", "kind": "reasoner", "distribution": "autoglm-graph", "version": "0.1.0"}
+    assert lock["plugins"]["reasoner"] == {
+        "plugin": "gcn",
+        "kind": "reasoner",
+        "distribution": "autoglm-graph",
+        "version": "0.1.0",
+    }
     assert lock["plugins"]["scheduler"]["distribution"] == "autoglm-sdk"
     assert lock["manifest"]["pipeline"]["seed"] == 0 and lock["manifest"]["reasoner"]["dropout"] == 0.5
     assert len(lock["data"]["fingerprint"]) == 64
@@ -78,7 +83,11 @@ def test_loaded_pipeline_reproduces_the_reported_test_accuracy(artifact):
 
 def test_shared_weights_survive_the_artifact_round_trip(tmp_path):
     """Rounds that share one convolution are stored once and tied again on load."""
-    manifest = {**SMALL, "reasoner": {"plugin": "gcn", "hidden": 16, "layers": 4, "share_weights": True}, "train": {"epochs": 5}}
+    manifest = {
+        **SMALL,
+        "reasoner": {"plugin": "gcn", "hidden": 16, "layers": 4, "share_weights": True},
+        "train": {"epochs": 5},
+    }
     result = build(validate_manifest(manifest), tmp_path / "shared")
     pipeline = load(result.path)
     convs = pipeline.model.stages["reasoner"].convs
@@ -171,9 +180,14 @@ def test_cli_build_writes_artifact_and_summary(small_manifest, tmp_path):
 def test_graph_level_pipeline_trains_pools_and_answers(tmp_path):
     """Graph classification end to end: minibatches, pooling, per-graph answers."""
     manifest = validate_manifest(
-        {"pipeline": {"name": "shapes", "seed": 0}, "data": {"plugin": "fixture_plugins:spec"},
-         "graph_builder": {"plugin": "given"}, "reasoner": {"plugin": "gcn", "hidden": 16, "dropout": 0.0},
-         "decoder": {"plugin": "classifier", "pooling": "mean"}, "train": {"epochs": 40, "batch_size": 8, "lr": 0.02}},
+        {
+            "pipeline": {"name": "shapes", "seed": 0},
+            "data": {"plugin": "fixture_plugins:spec"},
+            "graph_builder": {"plugin": "given"},
+            "reasoner": {"plugin": "gcn", "hidden": 16, "dropout": 0.0},
+            "decoder": {"plugin": "classifier", "pooling": "mean"},
+            "train": {"epochs": 40, "batch_size": 8, "lr": 0.02},
+        },
         allow_import_paths=True,
     )
     result = build(manifest, tmp_path / "shapes")
@@ -183,8 +197,13 @@ def test_graph_level_pipeline_trains_pools_and_answers(tmp_path):
     with pytest.raises(Exception, match="import path"):
         load(result.path)
     pipeline = load(result.path, allow_import_paths=True)
-    star = {"graph": {"x": [[1.0, 0.8], [1.0, 0.2], [1.0, 0.2], [1.0, 0.2], [1.0, 0.2]],
-                      "edge_index": [[0, 0, 0, 0, 1, 2, 3, 4], [1, 2, 3, 4, 0, 0, 0, 0]]}, "label": 0}
+    star = {
+        "graph": {
+            "x": [[1.0, 0.8], [1.0, 0.2], [1.0, 0.2], [1.0, 0.2], [1.0, 0.2]],
+            "edge_index": [[0, 0, 0, 0, 1, 2, 3, 4], [1, 2, 3, 4, 0, 0, 0, 0]],
+        },
+        "label": 0,
+    }
     (answer,) = pipeline.predict([star])
     assert answer["prediction"] == "star" and answer["label"] == "star" and 0.5 < answer["confidence"] <= 1
 
@@ -192,8 +211,9 @@ def test_graph_level_pipeline_trains_pools_and_answers(tmp_path):
 def test_compress_sections_are_applied_in_order_and_reported(tmp_path):
     from safetensors.torch import load_file
 
-    manifest = validate_manifest({**SMALL, "compress": [{"plugin": "fixture_plugins:zero_small", "fraction": 0.5}]},
-                                 allow_import_paths=True)
+    manifest = validate_manifest(
+        {**SMALL, "compress": [{"plugin": "fixture_plugins:zero_small", "fraction": 0.5}]}, allow_import_paths=True
+    )
     report = build(manifest, tmp_path / "c").report
     (step,) = report["compression"]
     assert step["plugin"] == "fixture_plugins:zero_small" and step["metrics_after"] == report["metrics"]

@@ -9,22 +9,30 @@ import sys
 import time
 
 import pytest
-
 from helpers import REPO, run_cli
 
 HEAVY = ("torch", "torch_geometric")
 
 
 def imported_modules(*args: str) -> set[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "autoglm_cli", *args], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "autoglm_cli", *args], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return {m.group(1) for m in re.finditer(r"\|\s+([\w.]+)\s*$", proc.stderr, re.M)}
 
 
 @pytest.mark.parametrize(
     "args",
-    [("--help",), ("--version",), ("plugins", "list"), ("plugins", "list", "--load"), ("plugins", "info", "gcn"),
-     ("manifest", "validate", str(REPO / "autoglm_sdk" / "default_manifest.toml")), ("manifest", "schema")],
+    [
+        ("--help",),
+        ("--version",),
+        ("plugins", "list"),
+        ("plugins", "list", "--load"),
+        ("plugins", "info", "gcn"),
+        ("manifest", "validate", str(REPO / "autoglm_sdk" / "default_manifest.toml")),
+        ("manifest", "schema"),
+    ],
     ids=lambda a: " ".join(a[:2]),
 )
 def test_light_commands_do_not_import_torch(args):
@@ -55,8 +63,16 @@ def test_plugins_list_shows_every_repository_plugin():
     import json
 
     names = {(row["kind"], row["name"]) for row in json.loads(proc.stdout)}
-    assert {("data", "sbm"), ("graph_builder", "given"), ("reasoner", "gcn"), ("decoder", "classifier"),
-            ("scheduler", "sequential"), ("backend", "cpu"), ("backend", "auto"), ("reasoner", "appnp")} <= names
+    assert {
+        ("data", "sbm"),
+        ("graph_builder", "given"),
+        ("reasoner", "gcn"),
+        ("decoder", "classifier"),
+        ("scheduler", "sequential"),
+        ("backend", "cpu"),
+        ("backend", "auto"),
+        ("reasoner", "appnp"),
+    } <= names
 
 
 def test_version_and_help():

@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 import torch
+from helpers import REPO, run_cli
 from torch import nn
 
 from autoglm_sdk.errors import InputError
 from autoglm_sdk.graph import check_graph
-from autoglm_sdk.protocols import Port, PluginConfig, PluginSpec
+from autoglm_sdk.protocols import PluginConfig, PluginSpec, Port
 from autoglm_sdk.testing import CHECKS, run_check
 from autoglm_sdk.testing.checks import Subject
-from helpers import REPO, run_cli
 
 
 class FlawConfig(PluginConfig):
@@ -63,8 +63,15 @@ def signature(config, ctx):
 
 
 def subject(cls, **spec_kwargs) -> Subject:
-    spec = PluginSpec(name=cls.name, kind="reasoner", config=FlawConfig, factory=f"{__name__}:{cls.__name__}",
-                      signature=signature, capabilities=frozenset({"learnable"}), **spec_kwargs)
+    spec = PluginSpec(
+        name=cls.name,
+        kind="reasoner",
+        config=FlawConfig,
+        factory=f"{__name__}:{cls.__name__}",
+        signature=signature,
+        capabilities=frozenset({"learnable"}),
+        **spec_kwargs,
+    )
     return Subject("reasoner", cls.name, spec)
 
 
@@ -113,8 +120,21 @@ def test_plugins_check_command():
 def test_pytest_plugin_option(tmp_path):
     (tmp_path / "test_nothing.py").write_text("")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--autoglm-contract", "appnp,sequential", str(tmp_path)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--autoglm-contract",
+            "appnp,sequential",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "passed" in proc.stdout.splitlines()[-1]

@@ -14,8 +14,15 @@ from grow_bert import grow  # noqa: E402
 
 def small_bert():
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=32,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     model = transformers.BertModel(config, add_pooling_layer=False).eval()
     with torch.no_grad():  # trained-looking LayerNorms and biases, not the all-ones / all-zeros of a fresh model
         for name, p in model.named_parameters():

@@ -51,8 +51,13 @@ class ModuleGAT(nn.Module):
 
 
 def subject(cls: type) -> Subject:
-    spec = PluginSpec(name="my-gat", kind="reasoner", config=NoConfig, factory=f"{__name__}:{cls.__name__}",
-                      signature=lambda config, ctx: ctx.input)
+    spec = PluginSpec(
+        name="my-gat",
+        kind="reasoner",
+        config=NoConfig,
+        factory=f"{__name__}:{cls.__name__}",
+        signature=lambda config, ctx: ctx.input,
+    )
     return Subject("reasoner", "my-gat", spec)
 
 

@@ -17,12 +17,12 @@ import sys
 import tomllib
 
 import pytest
+from helpers import REPO
 
 from autoglm_sdk.kinds import KIND_GROUPS
 from autoglm_sdk.protocols import PluginSpec, TaskSpec
 from autoglm_sdk.testing import SUITES, run_check
 from autoglm_sdk.testing.checks import Subject, checks_for
-from helpers import REPO
 
 GUIDE = REPO / "docs" / "plugin-authors.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -59,8 +59,10 @@ def installed(tmp_path_factory):
     info = root / "my_plugin-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1.0\n")
-    sections = [f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in names.items())
-                for group, names in entry_points().items()]
+    sections = [
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in names.items())
+        for group, names in entry_points().items()
+    ]
     (info / "entry_points.txt").write_text("\n".join(sections))
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(root))
@@ -98,8 +100,11 @@ def test_example_passes_the_contract_kit(installed, kind):
         assert (spec.name, spec.kind) == (name, kind), "the entry point's name and group must match the spec"
         subject = Subject(kind, name, spec)
         results = [run_check(check, subject) for check in checks_for(kind, spec.capabilities)]
-        bad = [f"{r.check} {r.outcome}: {r.message}" for r in results
-               if r.outcome not in ("passed", "skipped") or (r.outcome == "skipped" and r.check not in MAY_SKIP)]
+        bad = [
+            f"{r.check} {r.outcome}: {r.message}"
+            for r in results
+            if r.outcome not in ("passed", "skipped") or (r.outcome == "skipped" and r.check not in MAY_SKIP)
+        ]
         assert not bad, "\n".join(bad)
 
 

@@ -9,11 +9,10 @@ import sys
 
 import pytest
 
-from autoglm_sdk.testing import CHECKS, run_check
-from autoglm_sdk.testing import checks
+from autoglm_sdk.testing import CHECKS, checks, run_check
 from autoglm_sdk.testing.checks import SDK_MODULES, Subject, own_import
 
-SPEC_SOURCE = '''
+SPEC_SOURCE = """
 from pydantic import Field
 
 from autoglm_sdk.plugin import PluginConfig, PluginSpec, reasoner_signature
@@ -24,7 +23,7 @@ class Config(PluginConfig):
 
 
 spec = PluginSpec(name=NAME, kind="reasoner", config=Config, factory="nowhere:Nothing", signature=reasoner_signature)
-'''
+"""
 ENTRY_POINTS = "[autoglm.reasoners]\nkit-light = kit_light_spec:spec\nkit-heavy = kit_heavy_spec:spec\n"
 
 
@@ -33,8 +32,9 @@ def installed(tmp_path, monkeypatch):
     """Two spec modules, one importing torch, installed as a distribution: importable and their entry points
     visible here and in the fresh interpreters the check starts."""
     (tmp_path / "kit_light_spec.py").write_text('NAME = "kit-light"\n' + SPEC_SOURCE)
-    (tmp_path / "kit_heavy_spec.py").write_text('import torch  # what the check exists to catch\nNAME = "kit-heavy"\n'
-                                                + SPEC_SOURCE)
+    (tmp_path / "kit_heavy_spec.py").write_text(
+        'import torch  # what the check exists to catch\nNAME = "kit-heavy"\n' + SPEC_SOURCE
+    )
     info = tmp_path / "kit_fake-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kit-fake\nVersion: 0.1\n")
@@ -66,10 +66,11 @@ def test_only_the_plugins_own_modules_are_counted(installed):
 
 def test_the_sdks_own_import_time_is_not_counted(installed, monkeypatch):
     """A limit below what importing the SDK takes still passes a light plugin: the SDK is imported first."""
-    code = f"import importlib, time\nt = time.perf_counter()\nfor m in {SDK_MODULES!r}: importlib.import_module(m)\n" \
-           "print(time.perf_counter() - t)"
-    sdk_seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                       check=True).stdout)
+    code = (
+        f"import importlib, time\nt = time.perf_counter()\nfor m in {SDK_MODULES!r}: importlib.import_module(m)\n"
+        "print(time.perf_counter() - t)"
+    )
+    sdk_seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     monkeypatch.setattr(checks, "LIGHT_IMPORT_SECONDS", sdk_seconds / 2)
     result = light_import("kit-light")
     assert result.outcome == "passed", f"{result.message} (limit {sdk_seconds / 2:.3f}s)"

@@ -6,11 +6,11 @@ import copy
 import json
 
 import pytest
-
-from autoglm_sdk.errors import ManifestError, PluginNotFoundError, StageMismatchError
-from autoglm_sdk.dag import check_fit, wire
-from autoglm_sdk.manifest import apply_overrides, default_manifest, load_manifest, manifest_schema, validate_manifest
 from helpers import REPO, SMALL, run_cli, write_toml
+
+from autoglm_sdk.dag import check_fit, wire
+from autoglm_sdk.errors import ManifestError, PluginNotFoundError, StageMismatchError
+from autoglm_sdk.manifest import apply_overrides, default_manifest, load_manifest, manifest_schema, validate_manifest
 
 
 def raw(**changes):
@@ -27,12 +27,19 @@ def raw(**changes):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"reasoner__plugin": "gcnn"}, "reasoner.plugin: unknown reasoner `gcnn`; did you mean `gcn`? (installed reasoners: appnp, darts, gat, gcn, gin, mlp, path-composer, rgcn, sage)"),
+        (
+            {"reasoner__plugin": "gcnn"},
+            "reasoner.plugin: unknown reasoner `gcnn`; did you mean `gcn`? "
+            "(installed reasoners: appnp, darts, gat, gcn, gin, mlp, path-composer, rgcn, sage)",
+        ),
         ({"reasoner__layrs": 4}, "reasoner.layrs: unknown key; did you mean `layers`?"),
         ({"reasoner__layers": 0}, "reasoner.layers: must be >= 1, got 0"),
         ({"train__lr": -1}, "train.lr: must be > 0, got -1"),
         ({"reasoner__norm": "group"}, "reasoner.norm: must be 'none', 'layer' or 'batch', got 'group'"),
-        ({"data__blocks": "four"}, "data.blocks: must be a valid integer, unable to parse string as an integer, got 'four'"),
+        (
+            {"data__blocks": "four"},
+            "data.blocks: must be a valid integer, unable to parse string as an integer, got 'four'",
+        ),
     ],
 )
 def test_validation_errors_name_the_key(changes, expected):
@@ -85,7 +92,9 @@ def test_missing_required_sections():
 
 
 def test_overrides_parse_toml_values():
-    data = apply_overrides(raw(), ["reasoner.layers=4", "pipeline.name=other", "backend.prefer=['cpu']", "reasoner.residual=true"])
+    data = apply_overrides(
+        raw(), ["reasoner.layers=4", "pipeline.name=other", "backend.prefer=['cpu']", "reasoner.residual=true"]
+    )
     assert data["reasoner"]["layers"] == 4 and data["reasoner"]["residual"] is True
     assert data["pipeline"]["name"] == "other" and data["backend"]["prefer"] == ["cpu"]
     with pytest.raises(ManifestError, match="expected KEY=VALUE"):
@@ -111,7 +120,9 @@ def test_stage_mismatch_names_both_stages():
     data = raw()
     del data["graph_builder"], data["reasoner"]  # sbm samples straight into the classifier
     manifest = validate_manifest(data)
-    with pytest.raises(StageMismatchError, match=r"decoder `classifier` does not fit data `sbm` \(samples modalities=graph dim=8\)"):
+    with pytest.raises(
+        StageMismatchError, match=r"decoder `classifier` does not fit data `sbm` \(samples modalities=graph dim=8\)"
+    ):
         check_fit(manifest, wire(manifest))
 
 

@@ -21,7 +21,9 @@ class CountingEncoder(nn.Module):
         self.seen.append(len(samples))
         x = torch.tensor([[float(s["image"])] for s in samples])
         states = self.lin(x).unsqueeze(1)
-        return EncoderOutput(states, torch.ones(len(samples), 1, dtype=torch.bool), states[:, 0], F.normalize(states[:, 0], dim=-1))
+        return EncoderOutput(
+            states, torch.ones(len(samples), 1, dtype=torch.bool), states[:, 0], F.normalize(states[:, 0], dim=-1)
+        )
 
 
 def test_encoders_only_see_samples_that_carry_their_modality():

@@ -45,8 +45,12 @@ def outside_imports(path: Path) -> list[str]:
 
 
 def test_plugins_contrib_and_benchmarks_import_only_public_names():
-    files = [p for top in ("plugins", "contrib", "benchmarks") for p in sorted((ROOT / top).rglob("*.py"))
-             if ".venv" not in p.parts and "build" not in p.parts]
+    files = [
+        p
+        for top in ("plugins", "contrib", "benchmarks")
+        for p in sorted((ROOT / top).rglob("*.py"))
+        if ".venv" not in p.parts and "build" not in p.parts
+    ]
     assert files
     problems = [line for path in files for line in outside_imports(path)]
     assert not problems, "imports outside the public API:\n  " + "\n  ".join(problems)
@@ -75,4 +79,7 @@ def test_importing_the_surface_does_not_import_torch(module):
     import sys
 
     code = f"import sys, {module}; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

@@ -7,11 +7,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import REPO, SMALL, run_cli, write_toml
 
 from autoglm_sdk.errors import DuplicatePluginError, PluginLoadError
 from autoglm_sdk.kinds import KIND_GROUPS
 from autoglm_sdk.registry import PluginEntry, Registry, load_index
-from helpers import REPO, SMALL, run_cli, write_toml
 
 GROUP_KINDS = {g: k for k, g in KIND_GROUPS.items()}
 
@@ -19,7 +19,11 @@ GROUP_KINDS = {g: k for k, g in KIND_GROUPS.items()}
 def repository_entry_points() -> set[tuple[str, str, str, str]]:
     """(name, kind, distribution, folder) for every autoglm entry point of every pyproject.toml here."""
     found = set()
-    for pyproject in [REPO / "pyproject.toml", *REPO.glob("plugins/*/pyproject.toml"), *REPO.glob("contrib/*/pyproject.toml")]:
+    for pyproject in [
+        REPO / "pyproject.toml",
+        *REPO.glob("plugins/*/pyproject.toml"),
+        *REPO.glob("contrib/*/pyproject.toml"),
+    ]:
         project = tomllib.loads(pyproject.read_text())["project"]
         folder = str(pyproject.parent.relative_to(REPO)) if pyproject.parent != REPO else "."
         for group, entries in project.get("entry-points", {}).items():
@@ -32,7 +36,9 @@ def test_index_agrees_with_repository_entry_points():
     index = {(row.name, row.kind, row.distribution, row.path) for row in load_index() if row.path}
     declared = repository_entry_points()
     assert declared, "no entry points found: the test is looking in the wrong place"
-    assert index - declared == set(), f"in registry.toml but not declared by any pyproject.toml: {sorted(index - declared)}"
+    assert index - declared == set(), (
+        f"in registry.toml but not declared by any pyproject.toml: {sorted(index - declared)}"
+    )
     assert declared - index == set(), f"declared but missing from registry.toml: {sorted(declared - index)}"
 
 
@@ -61,7 +67,9 @@ def make_distribution(site: Path, dist: str, module: str, source: str, entry_poi
 def broken_site(tmp_path: Path) -> dict[str, str]:
     site = tmp_path / "site"
     make_distribution(
-        site, "autoglm-broken-plugin", "autoglm_broken",
+        site,
+        "autoglm-broken-plugin",
+        "autoglm_broken",
         "raise ImportError('libbroken.so: cannot open shared object file')\n",
         {"autoglm.reasoners": {"broken-gnn": "autoglm_broken:spec"}},
     )
@@ -93,13 +101,21 @@ def test_using_a_broken_plugin_names_it_and_its_distribution(broken_site, tmp_pa
     data = {**SMALL, "reasoner": {"plugin": "broken-gnn"}}
     proc = run_cli("manifest", "validate", str(write_toml(tmp_path / "m.toml", data)), env=broken_site)
     assert proc.returncode == 2
-    assert "reasoner `broken-gnn` from autoglm-broken-plugin 0.1 failed to import: ImportError: libbroken.so" in proc.stderr
+    assert (
+        "reasoner `broken-gnn` from autoglm-broken-plugin 0.1 failed to import: ImportError: libbroken.so"
+        in proc.stderr
+    )
 
 
 def test_duplicate_names_are_an_error_naming_both_distributions(tmp_path):
     site = tmp_path / "site"
-    make_distribution(site, "autoglm-gcn-fork", "gcn_fork", "from autoglm_graph.specs import gcn as spec\n",
-                      {"autoglm.reasoners": {"gcn": "gcn_fork:spec"}})
+    make_distribution(
+        site,
+        "autoglm-gcn-fork",
+        "gcn_fork",
+        "from autoglm_graph.specs import gcn as spec\n",
+        {"autoglm.reasoners": {"gcn": "gcn_fork:spec"}},
+    )
     proc = run_cli("plugins", "list", "--json", env={"PYTHONPATH": str(site)})
     row = next(r for r in json.loads(proc.stdout) if r["name"] == "gcn")
     assert row["status"] == "duplicate" and "autoglm-gcn-fork" in row["error"] + row["distribution"]
@@ -120,10 +136,12 @@ def test_entry_load_checks_the_spec():
 
 
 def test_duplicates_in_process():
-    registry = Registry([
-        PluginEntry("gcn", "reasoner", "autoglm_graph.specs:gcn", "dist-a", "1"),
-        PluginEntry("gcn", "reasoner", "autoglm_graph.specs:gcn", "dist-b", "1"),
-    ])
+    registry = Registry(
+        [
+            PluginEntry("gcn", "reasoner", "autoglm_graph.specs:gcn", "dist-a", "1"),
+            PluginEntry("gcn", "reasoner", "autoglm_graph.specs:gcn", "dist-b", "1"),
+        ]
+    )
     with pytest.raises(DuplicatePluginError, match="dist-a, dist-b"):
         registry.spec("reasoner", "gcn")
 
@@ -158,8 +176,13 @@ def autoglm_cli_commands(app):
 def test_hook_plugins_add_commands_and_internal_errors_exit_1(tmp_path):
     site = tmp_path / "site"
     make_distribution(site, "autoglm-hooks-demo", "hooks_demo", HOOKS, {"autoglm.hooks": {"demo": "hooks_demo"}})
-    make_distribution(site, "autoglm-hooks-future", "hooks_future", "AUTOGLM_HOOKSPEC_VERSION = 99\n",
-                      {"autoglm.hooks": {"future": "hooks_future"}})
+    make_distribution(
+        site,
+        "autoglm-hooks-future",
+        "hooks_future",
+        "AUTOGLM_HOOKSPEC_VERSION = 99\n",
+        {"autoglm.hooks": {"future": "hooks_future"}},
+    )
     env = {"PYTHONPATH": str(site)}
     proc = run_cli("hello", env=env)
     assert proc.returncode == 0 and "hello from a hook plugin" in proc.stdout

@@ -4,7 +4,6 @@ distribution, exit code 2 (never "internal error ... please report")."""
 from __future__ import annotations
 
 import pytest
-
 from helpers import SMALL
 
 from autoglm_sdk import build, validate_manifest
@@ -16,20 +15,29 @@ def manifest(reasoner: dict) -> object:
 
 
 def test_a_stage_with_forward_but_no_call_is_refused_with_the_fix(tmp_path):
-    with pytest.raises(PluginLoadError, match=r"reasoner `stumble_plugins:forward_only` \(unknown\): ForwardOnly is "
-                                              r"not callable.*subclass torch.nn.Module"):
+    with pytest.raises(
+        PluginLoadError,
+        match=r"reasoner `stumble_plugins:forward_only` \(unknown\): ForwardOnly is "
+        r"not callable.*subclass torch.nn.Module",
+    ):
         build(manifest({"plugin": "stumble_plugins:forward_only"}), tmp_path / "a")
 
 
 def test_a_factory_pointing_at_a_missing_module_names_stage_and_plugin(tmp_path):
-    with pytest.raises(PluginLoadError, match=r"reasoner `stumble_plugins:missing_module` \(unknown\) could not be "
-                                              r"constructed: ModuleNotFoundError: No module named 'no_such_module"):
+    with pytest.raises(
+        PluginLoadError,
+        match=r"reasoner `stumble_plugins:missing_module` \(unknown\) could not be "
+        r"constructed: ModuleNotFoundError: No module named 'no_such_module",
+    ):
         build(manifest({"plugin": "stumble_plugins:missing_module"}), tmp_path / "a")
 
 
 def test_a_wrong_output_width_is_blamed_on_the_stage_that_made_it(tmp_path):
-    with pytest.raises(StageMismatchError, match=r"reasoner `stumble_plugins:wrong_width` \(unknown\) produced "
-                                                 r"outputs of width 8, but its signature declares .*dim=16"):
+    with pytest.raises(
+        StageMismatchError,
+        match=r"reasoner `stumble_plugins:wrong_width` \(unknown\) produced "
+        r"outputs of width 8, but its signature declares .*dim=16",
+    ):
         build(manifest({"plugin": "stumble_plugins:wrong_width", "hidden": 16}), tmp_path / "a")
 
 
@@ -45,10 +53,10 @@ def test_a_plugin_that_raises_at_run_time_names_stage_and_distribution(tmp_path,
 
 
 def test_the_cli_prints_a_plugin_failure_as_a_user_error_exit_2(tmp_path, monkeypatch, capsys):
-    import autoglm_graph.gnn as gnn
-
-    from autoglm_cli.app import main
     from helpers import write_toml
+
+    import autoglm_graph.gnn as gnn
+    from autoglm_cli.app import main
 
     monkeypatch.setattr(gnn.GCNReasoner, "forward", lambda self, graph: graph.missing_attribute)
     path = write_toml(tmp_path / "m.toml", SMALL)
@@ -65,10 +73,16 @@ def test_a_cacheable_builder_makes_each_samples_graph_once_per_build(tmp_path, m
 
     seen = []
     real = given.GivenGraph.forward
-    monkeypatch.setattr(given.GivenGraph, "forward", lambda self, samples: seen.extend(map(id, samples))
-                        or real(self, samples))
-    raw = {"pipeline": {"name": "shapes", "seed": 0}, "data": {"plugin": "fixture_plugins:spec"},
-           "graph_builder": {"plugin": "given"}, "reasoner": {"plugin": "gcn", "hidden": 8, "layers": 1},
-           "decoder": {"plugin": "classifier"}, "train": {"epochs": 4, "batch_size": 8}}
+    monkeypatch.setattr(
+        given.GivenGraph, "forward", lambda self, samples: seen.extend(map(id, samples)) or real(self, samples)
+    )
+    raw = {
+        "pipeline": {"name": "shapes", "seed": 0},
+        "data": {"plugin": "fixture_plugins:spec"},
+        "graph_builder": {"plugin": "given"},
+        "reasoner": {"plugin": "gcn", "hidden": 8, "layers": 1},
+        "decoder": {"plugin": "classifier"},
+        "train": {"epochs": 4, "batch_size": 8},
+    }
     build(validate_manifest(raw, allow_import_paths=True), tmp_path / "s")
     assert len(seen) == len(set(seen)) == 3 * 24  # each sample once, over 4 epochs and every evaluation

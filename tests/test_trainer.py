@@ -11,19 +11,19 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import SMALL
 from safetensors.torch import load_file
 from torch import nn
 
 from autoglm_sdk.artifact import REPORT_MD, WEIGHTS
 from autoglm_sdk.builder import build
-from autoglm_sdk.session import checkpoint_dir
 from autoglm_sdk.errors import AutoGLMError
 from autoglm_sdk.hooks import hookimpl, plugin_manager
 from autoglm_sdk.manifest import TrainSection, validate_manifest
-from autoglm_sdk.protocols import TaskSpec
 from autoglm_sdk.objectives import TaskLoss
+from autoglm_sdk.protocols import TaskSpec
+from autoglm_sdk.session import checkpoint_dir
 from autoglm_sdk.trainer import STATE, Checkpointing, fit, lr_factor, read_checkpoint
-from helpers import SMALL
 
 TASK = TaskSpec("graph", 2)
 FINGERPRINT = {"manifest": "m" * 64, "data": "d" * 64}
@@ -89,15 +89,28 @@ def test_fit_resumes_exactly_from_a_checkpoint(tmp_path):
     expected = fit(reference, splits(), CONFIG, [TaskLoss(TASK)], task=TASK)
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT),
-            on_epoch=interrupt_at(3))
+        fit(
+            Tiny(),
+            splits(),
+            CONFIG,
+            [TaskLoss(TASK)],
+            task=TASK,
+            checkpoint=Checkpointing(folder, FINGERPRINT),
+            on_epoch=interrupt_at(3),
+        )
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0003", STATE]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} == {".json", ".safetensors"}  # no pickle
     torch.manual_seed(123)  # the checkpoint's RNG state, not whatever came before, drives the dropout
     resumed_model = Tiny()
-    resumed = fit(resumed_model, splits(), CONFIG, [TaskLoss(TASK)], task=TASK,
-                  checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
+    resumed = fit(
+        resumed_model,
+        splits(),
+        CONFIG,
+        [TaskLoss(TASK)],
+        task=TASK,
+        checkpoint=Checkpointing(folder, FINGERPRINT, resume=True),
+    )
     assert resumed.resumed_from == 3 and expected.best_epoch > 3, "the best weights must come from after the resume"
     assert resumed.history == expected.history and resumed.best_epoch == expected.best_epoch
     a, b = reference.state_dict(), resumed_model.state_dict()
@@ -108,12 +121,25 @@ def test_fit_resumes_exactly_from_a_checkpoint(tmp_path):
 def test_checkpoint_refuses_another_fingerprint(tmp_path):
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT),
-            on_epoch=interrupt_at(2))
+        fit(
+            Tiny(),
+            splits(),
+            CONFIG,
+            [TaskLoss(TASK)],
+            task=TASK,
+            checkpoint=Checkpointing(folder, FINGERPRINT),
+            on_epoch=interrupt_at(2),
+        )
     assert read_checkpoint(folder, FINGERPRINT)["trainer"]["epoch"] == 2
     with pytest.raises(AutoGLMError, match="the data changed since the checkpoint") as caught:
-        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK,
-            checkpoint=Checkpointing(folder, {**FINGERPRINT, "data": "x"}, resume=True))
+        fit(
+            Tiny(),
+            splits(),
+            CONFIG,
+            [TaskLoss(TASK)],
+            task=TASK,
+            checkpoint=Checkpointing(folder, {**FINGERPRINT, "data": "x"}, resume=True),
+        )
     assert caught.value.hint.startswith("rebuild without --resume")
     with pytest.raises(AutoGLMError, match="the manifest and data changed"):
         read_checkpoint(folder, {"manifest": "x", "data": "y"})
@@ -125,8 +151,15 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT),
-            on_epoch=interrupt_at(3))
+        fit(
+            Tiny(),
+            splits(),
+            CONFIG,
+            [TaskLoss(TASK)],
+            task=TASK,
+            checkpoint=Checkpointing(folder, FINGERPRINT),
+            on_epoch=interrupt_at(3),
+        )
     committed = (folder / STATE).read_text()
     (folder / ".epoch-0009.tmp-killed").mkdir()  # what a killed process leaves behind
     (folder / f".{STATE}.tmp").write_text("{half")
@@ -139,10 +172,24 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(safetensors.torch, "save_file", fail_on_the_optimizer)
     with pytest.raises(KeyboardInterrupt):
-        fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
+        fit(
+            Tiny(),
+            splits(),
+            CONFIG,
+            [TaskLoss(TASK)],
+            task=TASK,
+            checkpoint=Checkpointing(folder, FINGERPRINT, resume=True),
+        )
     assert (folder / STATE).read_text() == committed and (folder / "epoch-0003").is_dir()
     monkeypatch.undo()
-    result = fit(Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
+    result = fit(
+        Tiny(),
+        splits(),
+        CONFIG,
+        [TaskLoss(TASK)],
+        task=TASK,
+        checkpoint=Checkpointing(folder, FINGERPRINT, resume=True),
+    )
     assert result.resumed_from == 3
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0008", STATE]  # leftovers cleaned up
 
@@ -204,8 +251,10 @@ def test_cli_interrupt_note_refusal_and_discard(small_manifest, tmp_path, capsys
     out = tmp_path / "art"
     with interrupting():
         assert main(["build", str(small_manifest), "-o", str(out), "-q", "--set", "train.epochs=5"]) == 130
-    assert (f"interrupted: no artifact was written; `autoglm build {small_manifest} -o {out} --set train.epochs=5 "
-            "--resume` continues from epoch 4") in capsys.readouterr().err
+    assert (
+        f"interrupted: no artifact was written; `autoglm build {small_manifest} -o {out} --set train.epochs=5 "
+        "--resume` continues from epoch 4"
+    ) in capsys.readouterr().err
     assert not out.exists() and checkpoint_dir(out).is_dir()
 
     assert main(["build", str(small_manifest), "-o", str(out), "--resume", "--set", "train.epochs=6"]) == 2
@@ -219,9 +268,10 @@ def test_cli_interrupt_note_refusal_and_discard(small_manifest, tmp_path, capsys
 
 
 def test_restarts_keep_the_best_validation_run(tmp_path):
+    from helpers import SMALL
+
     from autoglm_sdk.builder import build
     from autoglm_sdk.manifest import validate_manifest
-    from helpers import SMALL
 
     manifest = validate_manifest({**SMALL, "train": {"epochs": 4, "restarts": 3}})
     report = build(manifest, tmp_path / "art").report

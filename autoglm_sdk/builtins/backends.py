@@ -127,12 +127,14 @@ class AutoBackend:
             break
         else:
             tried = "; ".join(f"{f.wanted}: {f.reason}" for f in fallbacks)
-            raise BackendUnavailableError(f"backend.prefer: no usable backend ({tried})", hint='add "cpu" to backend.prefer')
+            raise BackendUnavailableError(
+                f"backend.prefer: no usable backend ({tried})", hint='add "cpu" to backend.prefer'
+            )
         if fallbacks:
             summary = "; ".join(f"{f.wanted}: {f.reason}" for f in fallbacks)
             if config.fallback == "strict":
                 raise BackendUnavailableError(
-                    f"backend.prefer: `{fallbacks[0].wanted}` is unusable and backend.fallback = \"strict\" ({summary})",
+                    f'backend.prefer: `{fallbacks[0].wanted}` is unusable and backend.fallback = "strict" ({summary})',
                     hint='set backend.fallback = "warn" to fall back to the next preference',
                 )
             if config.fallback == "warn":
@@ -162,8 +164,9 @@ class AutoBackend:
         return out
 
 
-def resolve_backend(spec: Any, config: Any, ctx: BuildContext | None = None,
-                    where: str = "backend.plugin") -> tuple[Any, list[Fallback]]:
+def resolve_backend(
+    spec: Any, config: Any, ctx: BuildContext | None = None, where: str = "backend.plugin"
+) -> tuple[Any, list[Fallback]]:
     """Construct the manifest's backend. A backend named explicitly and unusable is an error, never a fallback."""
     backend = spec.create(config, ctx)
     if isinstance(backend, AutoBackend):
@@ -200,8 +203,7 @@ def place_stages(model: Any, manifest: Any, main: Any) -> dict[str, Any]:
         inner = getattr(getattr(backend, "chosen", None), "backend", backend)  # through `auto` to what it chose
         if hasattr(inner, "wrap_stage"):
             inputs = {u: model.ports[u] for u in model.dag.inputs[key] if u in model.ports}
-            runners[key] = inner.wrap_stage(key, model.stage_objects[key], inputs,
-                                            explicit=section.backend is not None)
+            runners[key] = inner.wrap_stage(key, model.stage_objects[key], inputs, explicit=section.backend is not None)
     model.place(main, {k: b for k, b in chosen.items() if b is not main}, runners)
     return chosen
 

@@ -91,9 +91,13 @@ class PluginContract:
 
 
 def _suite(kind: str, class_name: str) -> type[PluginContract]:
-    namespace: dict[str, Any] = {"kind": kind, "__doc__": f"Contract suite for {kind} plugins (version {CONTRACT_VERSION})."}
+    namespace: dict[str, Any] = {
+        "kind": kind,
+        "__doc__": f"Contract suite for {kind} plugins (version {CONTRACT_VERSION}).",
+    }
     for check in CHECKS:
         if kind in check.kinds:
+
             def test(self: PluginContract, _name: str = check.name) -> None:
                 self._run(_name)
 

@@ -84,7 +84,9 @@ class Subject:
 
             return [SemanticGraph.collate([g]) for g in fixtures.random_graphs(count, seed=seed)]
         if self._reads_encoders():
-            return [fixtures.batch_encoder_outputs([s]) for s in fixtures.encoder_outputs(self.ctx().inputs, count, seed)]
+            return [
+                fixtures.batch_encoder_outputs([s]) for s in fixtures.encoder_outputs(self.ctx().inputs, count, seed)
+            ]
         return [[s] for s in fixtures.samples_for(self.ctx().input, count, seed)]
 
     @property
@@ -243,8 +245,10 @@ def _not_callable(cls: type, name: str) -> str | None:
     if any("__call__" in vars(klass) for klass in cls.__mro__):
         return None
     has = "defines forward but" if callable(getattr(cls, "forward", None)) else "defines no forward and"
-    return (f"`{name}`'s class {cls.__name__} {has} is not callable: "
-            "subclass torch.nn.Module (which calls forward) or define __call__")
+    return (
+        f"`{name}`'s class {cls.__name__} {has} is not callable: "
+        "subclass torch.nn.Module (which calls forward) or define __call__"
+    )
 
 
 @check(FORWARD_KINDS)
@@ -281,7 +285,9 @@ def check_output_shape(s: Subject) -> None:
         _check_encoder_output(out, port, batch=3)
         return
     if port.type == "logits":
-        assert isinstance(out, torch.Tensor) and out.dim() == 2, f"logits must be a 2-D tensor, got {type(out).__name__}"
+        assert isinstance(out, torch.Tensor) and out.dim() == 2, (
+            f"logits must be a 2-D tensor, got {type(out).__name__}"
+        )
         assert out.size(0) == 3, f"expected one row per graph (3), got {out.size(0)}"
         assert port.dim is None or out.size(1) == port.dim, f"expected {port.dim} classes, got {out.size(1)}"
         assert out.is_floating_point()
@@ -316,7 +322,9 @@ def check_batch_consistency(s: Subject) -> None:
     batched = _output_tensor(_run(instance, s.inputs()))
     singles = [_output_tensor(_run(instance, one)) for one in s.single_inputs()]
     together = torch.cat(singles, dim=0)
-    assert together.shape == batched.shape, f"shapes differ: alone {tuple(together.shape)}, batched {tuple(batched.shape)}"
+    assert together.shape == batched.shape, (
+        f"shapes differ: alone {tuple(together.shape)}, batched {tuple(batched.shape)}"
+    )
     diff = (together - batched).abs().max().item()
     assert diff < 1e-5, f"outputs differ by {diff:.2e} between single and batched inputs"
 
@@ -395,7 +403,9 @@ def check_device_move(s: Subject) -> None:
             if "graph" in sample:
                 sample["graph"].x = sample["graph"].x.double()
     out = _output_tensor(_run(instance, inputs))
-    assert out.dtype == torch.float64, f"after .to(float64) the output is {out.dtype}: a tensor is not a parameter or buffer"
+    assert out.dtype == torch.float64, (
+        f"after .to(float64) the output is {out.dtype}: a tensor is not a parameter or buffer"
+    )
     if torch.cuda.is_available():
         moved = s.make().to("cuda")
         gpu_inputs = s.inputs()
@@ -448,9 +458,13 @@ def check_data_splits(s: Subject) -> None:
             else:
                 g = sample["graph"]
                 assert int(g.y.max()) < task.num_classes, "node label out of range"
-                assert g.label_mask.dtype.is_floating_point is False and g.label_mask.any(), f"{split}: empty label_mask"
+                assert g.label_mask.dtype.is_floating_point is False and g.label_mask.any(), (
+                    f"{split}: empty label_mask"
+                )
             if "graph" in sample and port.dim is not None:
-                assert sample["graph"].x.size(1) == port.dim, f"graph features have size {sample['graph'].x.size(1)}, port says {port.dim}"
+                assert sample["graph"].x.size(1) == port.dim, (
+                    f"graph features have size {sample['graph'].x.size(1)}, port says {port.dim}"
+                )
 
 
 @check(frozenset({"data"}))
@@ -460,7 +474,9 @@ def check_data_determinism(s: Subject) -> None:
     assert a.fingerprint == b.fingerprint, "same seed, different fingerprints"
     if "static" not in s.spec.capabilities:
         c = s.make(seed=4).load()
-        assert c.fingerprint != a.fingerprint, "different seeds gave identical data (declare capability 'static' if intended)"
+        assert c.fingerprint != a.fingerprint, (
+            "different seeds gave identical data (declare capability 'static' if intended)"
+        )
 
 
 # --------------------------------------------------------------- backends
@@ -517,8 +533,9 @@ def check_backend_stage_runner(s: Subject) -> None:
         runner.invalidate()
         stage[0].weight.mul_(2)
         x = torch.randn(5, 6, device=backend.device)
-        assert torch.allclose(runner(x).float().cpu(), stage(x).float().cpu(), atol=1e-3), \
+        assert torch.allclose(runner(x).float().cpu(), stage(x).float().cpu(), atol=1e-3), (
             "after invalidate() the runner still uses the old weights"
+        )
     described = runner.describe()
     assert described.get("backend") == s.name, f"describe() names backend {described.get('backend')!r}"
 
@@ -537,10 +554,9 @@ def _compressible() -> Any:
     class Model(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.stages = nn.ModuleDict({
-                "embed": nn.Embedding(20, 8),
-                "mlp": nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)),
-            })
+            self.stages = nn.ModuleDict(
+                {"embed": nn.Embedding(20, 8), "mlp": nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4))}
+            )
             self.stage_objects = dict(self.stages)
 
         def forward(self, ids: Any) -> Any:

@@ -11,7 +11,9 @@ NUM_EDGE_TYPES = 3
 NUM_CLASSES = 3
 TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"))
 #: graphs mark a query pair (node 0 the source, the last node the target), as a text builder does
-GRAPH_PORT = Port("semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES, attributes=frozenset({"query_pair"}))
+GRAPH_PORT = Port(
+    "semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES, attributes=frozenset({"query_pair"})
+)
 #: Candidate inputs for graph builders: the first one its signature accepts is used.
 SAMPLE_PORTS = {
     "graph": Port("samples", frozenset({"graph"}), dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES),

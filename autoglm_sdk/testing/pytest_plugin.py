@@ -76,9 +76,15 @@ class ContractCollector(pytest.Collector):
                 except AutoGLMError as exc:
                     raise pytest.UsageError(f"--autoglm-contract: {exc}") from exc
                 for check in checks_for(entry.kind, spec.capabilities):
-                    items.append(ContractItem.from_parent(
-                        self, name=f"{entry.kind}:{entry.name}::{check.name}", kind=entry.kind, plugin=entry.name, check=check
-                    ))
+                    items.append(
+                        ContractItem.from_parent(
+                            self,
+                            name=f"{entry.kind}:{entry.name}::{check.name}",
+                            kind=entry.kind,
+                            plugin=entry.name,
+                            check=check,
+                        )
+                    )
         return items
 
 

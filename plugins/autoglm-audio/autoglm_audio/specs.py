@@ -54,11 +54,15 @@ class Wav2Vec2Config(PluginConfig):
         "parameters), for which those fields are ignored.",
     )
     sample_rate: int = Field(
-        16_000, ge=1000, le=192_000,
+        16_000,
+        ge=1000,
+        le=192_000,
         description="The model's sample rate in Hz; other rates are resampled to it (counted, warned once).",
     )
     max_seconds: float = Field(
-        4.0, gt=0, le=600,
+        4.0,
+        gt=0,
+        le=600,
         description="Longest audio encoded, in seconds; longer audio is truncated (counted, warned once).",
     )
     normalize: bool = Field(
@@ -103,7 +107,9 @@ class Wav2Vec2Config(PluginConfig):
     projection_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after the feature projection.")
     layer_drop: float = Field(0.0, ge=0, lt=1, description="Probability of skipping a whole layer in training.")
     embed_dim: int | None = Field(
-        None, ge=2, le=65536,
+        None,
+        ge=2,
+        le=65536,
         description="Size of a linear projection head into the shared space whose L2-normalised output is "
         "EncoderOutput.embedding; none = no head.",
     )
@@ -145,7 +151,7 @@ def min_samples(layers: list[tuple[int, int, int]]) -> int:
 
 
 def _wav2vec2_signature(cfg: Wav2Vec2Config, ctx: BuildContext) -> Port:
-    port = require_modality(ctx, "audio")
+    require_modality(ctx, "audio")  # raises PortMismatch unless the input carries it
     return Port("embeddings", frozenset({"audio"}), dim=cfg.state_width())
 
 

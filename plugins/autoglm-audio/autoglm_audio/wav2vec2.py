@@ -39,11 +39,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from autoglm_sdk.plugin import EncoderOutput, ProjectionHead
-from autoglm_sdk.plugin import AutoGLMError, InputError
-from autoglm_sdk.plugin import BuildContext, Dataset, stage_seed
 from autoglm_audio.specs import Wav2Vec2Config, min_samples
-
+from autoglm_sdk.plugin import (
+    AutoGLMError,
+    BuildContext,
+    Dataset,
+    EncoderOutput,
+    InputError,
+    ProjectionHead,
+    stage_seed,
+)
 
 COUNTERS = ("inputs", "files_read", "mixed_to_mono", "resampled", "truncated")
 
@@ -195,8 +200,10 @@ class Wav2Vec2Encoder(nn.Module):
                 keys = ", ".join(sorted(map(str, audio))) or "none"
                 raise InputError(f"wav2vec2: {where}: audio dict has no `waveform` (its keys: {keys})")
             if "sample_rate" not in audio:
-                raise InputError(f"wav2vec2: {where}: audio dict has no `sample_rate`; "
-                                 "pass a bare array for audio already at the model rate")
+                raise InputError(
+                    f"wav2vec2: {where}: audio dict has no `sample_rate`; "
+                    "pass a bare array for audio already at the model rate"
+                )
             rate = audio["sample_rate"]
             if isinstance(rate, bool) or not isinstance(rate, numbers.Integral) or rate <= 0:
                 raise InputError(f"wav2vec2: {where}: `sample_rate` must be a positive integer, got {rate!r}")
@@ -226,8 +233,10 @@ class Wav2Vec2Encoder(nn.Module):
             except (TypeError, ValueError) as exc:
                 raise InputError(f"wav2vec2: {where}: waveform is not a numeric array ({exc})") from exc
         else:
-            raise InputError(f"wav2vec2: {where}: expected a waveform array, an audio dict or a file path, "
-                             f"got {type(value).__name__}")
+            raise InputError(
+                f"wav2vec2: {where}: expected a waveform array, an audio dict or a file path, "
+                f"got {type(value).__name__}"
+            )
         if wave.dtype == torch.bool or wave.is_complex():
             raise InputError(f"wav2vec2: {where}: waveform must be real numbers, got {wave.dtype}")
         if not wave.is_floating_point():  # integer PCM: scale by the type's range
@@ -236,13 +245,17 @@ class Wav2Vec2Encoder(nn.Module):
 
     def _coerce(self, wave: torch.Tensor, rate: int, where: str) -> torch.Tensor:
         if wave.dim() not in (1, 2):
-            raise InputError(f"wav2vec2: {where}: expected a waveform [channels, time] or [time], "
-                             f"got {wave.dim()} dimensions {tuple(wave.shape)}")
+            raise InputError(
+                f"wav2vec2: {where}: expected a waveform [channels, time] or [time], "
+                f"got {wave.dim()} dimensions {tuple(wave.shape)}"
+            )
         if wave.numel() == 0:
             raise InputError(f"wav2vec2: {where}: the audio is empty (shape {tuple(wave.shape)})")
         if wave.dim() == 2 and wave.size(0) > wave.size(1):
-            raise InputError(f"wav2vec2: {where}: waveform shape {tuple(wave.shape)} has more channels than "
-                             "samples; expected [channels, time] (transpose a [time, channels] array)")
+            raise InputError(
+                f"wav2vec2: {where}: waveform shape {tuple(wave.shape)} has more channels than "
+                "samples; expected [channels, time] (transpose a [time, channels] array)"
+            )
         if not torch.isfinite(wave).all():
             raise InputError(f"wav2vec2: {where}: the audio contains NaN or infinite values")
         if wave.dim() == 2:
@@ -261,13 +274,18 @@ class Wav2Vec2Encoder(nn.Module):
         if wave.numel() > self.max_samples:
             self.counts["truncated"] += 1
             seconds = wave.numel() / self.sample_rate
-            self._warn("truncate", f"wav2vec2: {where} lasts {seconds:.2f} s; truncating it to "
-                       f"max_seconds={self.config.max_seconds} (raise max_seconds to keep longer audio)")
+            self._warn(
+                "truncate",
+                f"wav2vec2: {where} lasts {seconds:.2f} s; truncating it to "
+                f"max_seconds={self.config.max_seconds} (raise max_seconds to keep longer audio)",
+            )
             wave = wave[: self.max_samples]
         if wave.numel() < self.min_samples:
-            raise InputError(f"wav2vec2: {where}: {wave.numel()} samples at {self.sample_rate} Hz is too short; "
-                             f"one frame needs at least {self.min_samples} "
-                             f"({1000 * self.min_samples / self.sample_rate:.1f} ms)")
+            raise InputError(
+                f"wav2vec2: {where}: {wave.numel()} samples at {self.sample_rate} Hz is too short; "
+                f"one frame needs at least {self.min_samples} "
+                f"({1000 * self.min_samples / self.sample_rate:.1f} ms)"
+            )
         if self.config.normalize:  # over the real samples only, so padding in a batch changes nothing
             wave = (wave - wave.mean()) / (wave.std(correction=0) + 1e-7)
         return wave.contiguous()
@@ -317,8 +335,8 @@ class Wav2Vec2Encoder(nn.Module):
             raise AutoGLMError(f"wav2vec2: cannot read pretrained checkpoint {source}: {exc}", hint=hint) from exc
         head_state: dict[str, torch.Tensor] = {}
         if any(k.startswith("model.") for k in state):  # this encoder's own state dict
-            head_state = {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}
-            state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+            head_state = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
+            state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
         try:
             self.model.load_state_dict(state, strict=True)
             if head_state and self.head is not None:
@@ -326,8 +344,10 @@ class Wav2Vec2Encoder(nn.Module):
         except RuntimeError as exc:
             detail = str(exc).strip().splitlines()
             summary = "; ".join(line.strip() for line in detail[1:4]) or detail[0]
-            raise AutoGLMError(f"wav2vec2: pretrained checkpoint {source} does not match the configured "
-                               f"architecture: {summary[:600]}", hint=hint) from exc
+            raise AutoGLMError(
+                f"wav2vec2: pretrained checkpoint {source} does not match the configured architecture: {summary[:600]}",
+                hint=hint,
+            ) from exc
         self._pretrained_pending = False
         self.source = f"pretrained {source}"
 

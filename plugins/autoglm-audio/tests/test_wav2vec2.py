@@ -10,16 +10,21 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from autoglm_sdk.plugin import EncoderOutput
-from autoglm_sdk.plugin import AutoGLMError, InputError
-from autoglm_sdk.plugin import BuildContext, Port, PortMismatch
 from autoglm_audio.specs import Wav2Vec2Config, min_samples, wav2vec2
 from autoglm_audio.wav2vec2 import AudioBatch, Wav2Vec2Encoder
+from autoglm_sdk.plugin import AutoGLMError, BuildContext, EncoderOutput, InputError, Port, PortMismatch
 
 RATE = 16_000
 AUDIO_PORT = Port("samples", frozenset({"audio"}))
-TINY = {"conv_layers": [(8, 10, 5), (8, 3, 2), (8, 3, 2), (8, 3, 2), (8, 2, 2)], "width": 16, "depth": 1,
-        "heads": 2, "ff": 32, "pos_conv_kernel": 8, "pos_conv_groups": 2}
+TINY = {
+    "conv_layers": [(8, 10, 5), (8, 3, 2), (8, 3, 2), (8, 3, 2), (8, 2, 2)],
+    "width": 16,
+    "depth": 1,
+    "heads": 2,
+    "ff": 32,
+    "pos_conv_kernel": 8,
+    "pos_conv_groups": 2,
+}
 
 
 def encoder(seed: int = 0, **config) -> Wav2Vec2Encoder:
@@ -265,8 +270,10 @@ def test_config_checks():
 def test_base_architecture_forward():
     enc = encoder(arch="base")  # group-norm extractor: each input goes through it alone
     out = run(enc, [sample(0.25), sample(0.5, freq=330.0)])
-    assert out.pooled.shape == (2, 768) and out.mask.sum(1).tolist() == [frames(4000, enc.config.layers()),
-                                                                        frames(8000, enc.config.layers())]
+    assert out.pooled.shape == (2, 768) and out.mask.sum(1).tolist() == [
+        frames(4000, enc.config.layers()),
+        frames(8000, enc.config.layers()),
+    ]
     assert (run(enc, [sample(0.25)]).pooled - out.pooled[:1]).abs().max() < 1e-5
 
 

@@ -19,9 +19,8 @@ from typing import Any
 import torch
 
 from autoglm_backends.runners import StageRunner
-from autoglm_sdk.plugin import BackendUnavailableError
 from autoglm_backends.specs import CompileConfig
-from autoglm_sdk.plugin import BackendStatus, BuildContext
+from autoglm_sdk.plugin import BackendStatus, BackendUnavailableError, BuildContext
 
 
 class CompileBackend:
@@ -38,17 +37,41 @@ class CompileBackend:
 
     def probe(self) -> BackendStatus:
         if not hasattr(torch, "compile"):
-            return BackendStatus(self.name, True, False, False, reason=f"torch {torch.__version__} has no torch.compile")
+            return BackendStatus(
+                self.name, True, False, False, reason=f"torch {torch.__version__} has no torch.compile"
+            )
         if self.config.compiler == "inductor":
-            if importlib.util.find_spec("triton") is None and shutil.which(os.environ.get("CXX", "g++")) is None \
-                    and shutil.which("c++") is None and shutil.which("clang++") is None:
-                return BackendStatus(self.name, True, False, False,
-                                     reason="inductor needs a C++ compiler on the CPU and none was found "
-                                     "(apt-get install g++, or set compiler = \"aot_eager\")")
-        return BackendStatus(self.name, True, True, True, device=self.device, capabilities={
-            "torch": torch.__version__, "compiler": self.config.compiler, "mode": self.config.mode,
-            "dtypes": ["float32", "bfloat16"], "threads": self.config.threads or torch.get_num_threads(),
-            "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None})
+            if (
+                importlib.util.find_spec("triton") is None
+                and shutil.which(os.environ.get("CXX", "g++")) is None
+                and shutil.which("c++") is None
+                and shutil.which("clang++") is None
+            ):
+                return BackendStatus(
+                    self.name,
+                    True,
+                    False,
+                    False,
+                    reason="inductor needs a C++ compiler on the CPU and none was found "
+                    '(apt-get install g++, or set compiler = "aot_eager")',
+                )
+        return BackendStatus(
+            self.name,
+            True,
+            True,
+            True,
+            device=self.device,
+            capabilities={
+                "torch": torch.__version__,
+                "compiler": self.config.compiler,
+                "mode": self.config.mode,
+                "dtypes": ["float32", "bfloat16"],
+                "threads": self.config.threads or torch.get_num_threads(),
+                "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                if hasattr(os, "sysconf")
+                else None,
+            },
+        )
 
     def prepare(self, module: Any) -> Any:
         if self.config.threads:
@@ -62,13 +85,19 @@ class CompileBackend:
         # graphs compile too (PyG layers are torch.compile-ready), so only non-modules run eagerly
         reason = None if isinstance(stage, torch.nn.Module) else f"`{key}` is not a torch module"
         if reason and explicit:
-            raise BackendUnavailableError(f"{key}.backend: {reason}, so torch.compile cannot run it",
-                                          hint=f"remove {key}'s backend")
+            raise BackendUnavailableError(
+                f"{key}.backend: {reason}, so torch.compile cannot run it", hint=f"remove {key}'s backend"
+            )
         return CompiledStage(self, key, stage, explicit, reason)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device, "compiler": self.config.compiler,
-                "mode": self.config.mode, "dynamic": self.config.dynamic}
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "compiler": self.config.compiler,
+            "mode": self.config.mode,
+            "dynamic": self.config.dynamic,
+        }
 
 
 class CompiledStage(StageRunner):
@@ -89,8 +118,12 @@ class CompiledStage(StageRunner):
     def run(self, batch: Any) -> Any:
         if self.compiled is None:
             config = self.owner.config
-            self.compiled = torch.compile(self.stage, mode=None if config.mode == "default" else config.mode,
-                                          backend=config.compiler, dynamic=config.dynamic)
+            self.compiled = torch.compile(
+                self.stage,
+                mode=None if config.mode == "default" else config.mode,
+                backend=config.compiler,
+                dynamic=config.dynamic,
+            )
         shape = _shape_key(batch)
         # the first shape compiles, the second compiles again with its changing dimensions dynamic; after
         # that torch reuses the dynamic graph, so only those two calls are timed against an eager call
@@ -111,8 +144,11 @@ class CompiledStage(StageRunner):
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "compile_seconds": None if self.compile_seconds is None
-                else round(self.compile_seconds, 3), "input_shapes_timed": len(self.shapes_seen)}
+        return {
+            **super().describe(),
+            "compile_seconds": None if self.compile_seconds is None else round(self.compile_seconds, 3),
+            "input_shapes_timed": len(self.shapes_seen),
+        }
 
 
 def _shape_key(value: Any) -> tuple:

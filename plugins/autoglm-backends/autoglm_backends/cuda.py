@@ -37,24 +37,40 @@ class CudaBackend:
         import torch
 
         if not torch.backends.cuda.is_built() or torch.version.cuda is None:
-            return BackendStatus(self.name, True, False, False,
-                                 reason=f"this torch ({torch.__version__}) was built without CUDA; install a CUDA "
-                                 "build of torch to use a GPU")
+            return BackendStatus(
+                self.name,
+                True,
+                False,
+                False,
+                reason=f"this torch ({torch.__version__}) was built without CUDA; install a CUDA "
+                "build of torch to use a GPU",
+            )
         try:
             count = torch.cuda.device_count()
             usable = torch.cuda.is_available()
         except Exception as exc:  # a broken driver raises from inside torch's lazy init
             return BackendStatus(self.name, True, True, False, reason=f"the CUDA driver failed: {exc}")
         if not usable or count == 0:
-            return BackendStatus(self.name, True, True, False,
-                                 reason=f"no CUDA device is visible (torch {torch.__version__}, CUDA "
-                                 f"{torch.version.cuda}; check the driver and CUDA_VISIBLE_DEVICES)")
+            return BackendStatus(
+                self.name,
+                True,
+                True,
+                False,
+                reason=f"no CUDA device is visible (torch {torch.__version__}, CUDA "
+                f"{torch.version.cuda}; check the driver and CUDA_VISIBLE_DEVICES)",
+            )
         index = self.config.device_index
         if index >= count:
-            return BackendStatus(self.name, True, True, False,
-                                 reason=f"device_index {index} asked for, but only {count} CUDA device(s) are visible")
-        return BackendStatus(self.name, True, True, True, device=self.device,
-                             capabilities=self._capabilities(torch, index))
+            return BackendStatus(
+                self.name,
+                True,
+                True,
+                False,
+                reason=f"device_index {index} asked for, but only {count} CUDA device(s) are visible",
+            )
+        return BackendStatus(
+            self.name, True, True, True, device=self.device, capabilities=self._capabilities(torch, index)
+        )
 
     @staticmethod
     def _capabilities(torch: Any, index: int) -> dict[str, Any]:
@@ -83,7 +99,8 @@ class CudaBackend:
         if self.config.autocast == "bfloat16" and "bfloat16" not in status.capabilities["dtypes"]:
             raise BackendUnavailableError(
                 f"backend cuda: {status.capabilities['device_name']} does not support bfloat16",
-                hint='set autocast = "float16" or "float32"')
+                hint='set autocast = "float16" or "float32"',
+            )
         torch.backends.cudnn.benchmark = self.config.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = self.config.allow_tf32
         torch.backends.cudnn.allow_tf32 = self.config.allow_tf32
@@ -98,5 +115,10 @@ class CudaBackend:
         return torch.autocast("cuda", dtype=getattr(torch, self.config.autocast))
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device, "autocast": self.config.autocast,
-                "cudnn_benchmark": self.config.cudnn_benchmark, "allow_tf32": self.config.allow_tf32}
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "autocast": self.config.autocast,
+            "cudnn_benchmark": self.config.cudnn_benchmark,
+            "allow_tf32": self.config.allow_tf32,
+        }

@@ -33,9 +33,14 @@ class NpuBackend:
         if importlib.util.find_spec("torch") is None:
             return BackendStatus(self.name, False, False, False, reason="torch is not installed")
         if importlib.util.find_spec("torch_npu") is None:
-            return BackendStatus(self.name, False, False, False,
-                                 reason="torch_npu is not installed (Ascend machines: pip install torch-npu matching "
-                                 "your torch and CANN versions)")
+            return BackendStatus(
+                self.name,
+                False,
+                False,
+                False,
+                reason="torch_npu is not installed (Ascend machines: pip install torch-npu matching "
+                "your torch and CANN versions)",
+            )
         try:
             importlib.import_module("torch_npu")
             import torch
@@ -49,12 +54,22 @@ class NpuBackend:
         except Exception as exc:
             return BackendStatus(self.name, True, True, False, reason=f"the Ascend driver failed: {exc}")
         if not usable or count == 0:
-            return BackendStatus(self.name, True, True, False,
-                                 reason="no Ascend NPU is visible (check the driver and ASCEND_RT_VISIBLE_DEVICES)")
+            return BackendStatus(
+                self.name,
+                True,
+                True,
+                False,
+                reason="no Ascend NPU is visible (check the driver and ASCEND_RT_VISIBLE_DEVICES)",
+            )
         index = self.config.device_index
         if index >= count:
-            return BackendStatus(self.name, True, True, False,
-                                 reason=f"device_index {index} asked for, but only {count} NPU(s) are visible")
+            return BackendStatus(
+                self.name,
+                True,
+                True,
+                False,
+                reason=f"device_index {index} asked for, but only {count} NPU(s) are visible",
+            )
         capabilities: dict[str, Any] = {"device_count": count, "dtypes": ["float32", "float16", "bfloat16"]}
         with contextlib.suppress(Exception):  # names and memory are informative only
             capabilities["device_name"] = npu.get_device_name(index)

@@ -28,12 +28,15 @@ import torch
 
 from autoglm_backends.runners import NotExportable, StageRunner, flatten, refuse_graph_inputs
 from autoglm_backends.specs import OnnxRuntimeConfig
-from autoglm_sdk.plugin import BackendUnavailableError
-from autoglm_sdk.plugin import BackendStatus, BuildContext
+from autoglm_sdk.plugin import BackendStatus, BackendUnavailableError, BuildContext
 
 NEEDED = ("onnxruntime", "onnx", "onnxscript")  # onnxscript: torch.onnx's exporter builds the graph with it
-LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
-          "all": "ORT_ENABLE_ALL"}
+LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 def _cuda_device_count() -> int:
@@ -73,8 +76,13 @@ class OnnxRuntimeBackend:
     def probe(self) -> BackendStatus:
         missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
         if missing:
-            return BackendStatus(self.name, False, False, False,
-                                 reason=f"{', '.join(missing)} not installed (pip install onnxruntime onnx onnxscript)")
+            return BackendStatus(
+                self.name,
+                False,
+                False,
+                False,
+                reason=f"{', '.join(missing)} not installed (pip install onnxruntime onnx onnxscript)",
+            )
         try:
             import onnxruntime as ort
 
@@ -83,15 +91,31 @@ class OnnxRuntimeBackend:
         except Exception as exc:  # a broken install: say so rather than crash the probe
             return BackendStatus(self.name, True, False, False, reason=f"onnxruntime fails to load: {exc}")
         if not any(p in built for p in self.config.providers):
-            return BackendStatus(self.name, True, False, False,
-                                 reason=f"none of providers {self.config.providers} is in this onnxruntime build "
-                                 f"(it has {built})")
+            return BackendStatus(
+                self.name,
+                True,
+                False,
+                False,
+                reason=f"none of providers {self.config.providers} is in this onnxruntime build (it has {built})",
+            )
         if not usable:
             return BackendStatus(self.name, True, True, False, reason="; ".join(skipped))
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
-        return BackendStatus(self.name, True, True, True, device=self.device, capabilities={
-            "onnxruntime": ort.__version__, "providers": usable, "skipped_providers": skipped,
-            "built_providers": built, "dtypes": ["float32", "int8 (dynamic quantisation)"], "memory_bytes": memory})
+        return BackendStatus(
+            self.name,
+            True,
+            True,
+            True,
+            device=self.device,
+            capabilities={
+                "onnxruntime": ort.__version__,
+                "providers": usable,
+                "skipped_providers": skipped,
+                "built_providers": built,
+                "dtypes": ["float32", "int8 (dynamic quantisation)"],
+                "memory_bytes": memory,
+            },
+        )
 
     def prepare(self, module: Any) -> Any:
         return module.to("cpu")
@@ -113,8 +137,14 @@ class OnnxRuntimeBackend:
         return ort.InferenceSession(str(path), options, providers=usable)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device, "providers": list(self.config.providers),
-                "optimization": self.config.optimization, "atol": self.config.atol, "rtol": self.config.rtol}
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "providers": list(self.config.providers),
+            "optimization": self.config.optimization,
+            "atol": self.config.atol,
+            "rtol": self.config.rtol,
+        }
 
 
 class FlatStage(torch.nn.Module):
@@ -131,7 +161,9 @@ class FlatStage(torch.nn.Module):
         return tuple(out)
 
 
-def _max_excess(got: list[Any], want: list[Any], atol: float, rtol: float, scale_tol: float = 0.0) -> tuple[float, float]:
+def _max_excess(
+    got: list[Any], want: list[Any], atol: float, rtol: float, scale_tol: float = 0.0
+) -> tuple[float, float]:
     """The largest |got - want| and the largest amount by which it exceeds ``atol + rtol * |want|`` (plus
     ``scale_tol`` times the output's largest |value|)."""
     worst_diff = worst_excess = 0.0
@@ -151,7 +183,9 @@ def _max_excess(got: list[Any], want: list[Any], atol: float, rtol: float, scale
 class OnnxStage(StageRunner):
     backend = "onnxruntime"
 
-    def __init__(self, owner: OnnxRuntimeBackend, key: str, stage: Any, explicit: bool, eager_reason: str | None) -> None:
+    def __init__(
+        self, owner: OnnxRuntimeBackend, key: str, stage: Any, explicit: bool, eager_reason: str | None
+    ) -> None:
         super().__init__(key, stage, explicit, eager_reason)
         self.owner = owner
         self.quantize = False
@@ -210,10 +244,14 @@ class OnnxStage(StageRunner):
             with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_loggers():
                 warnings.simplefilter("ignore")  # the exporter's and onnxscript's notices are not the user's
                 program = torch.onnx.export(
-                    module, tuple(example), dynamo=True, opset_version=self.owner.config.opset,
+                    module,
+                    tuple(example),
+                    dynamo=True,
+                    opset_version=self.owner.config.opset,
                     custom_translation_table=_translations(),
                     # forward(*flat) is one variadic input to torch.export: its shapes are one tuple
-                    dynamic_shapes=(tuple({d: Dim.AUTO for d in range(t.dim())} for t in example),))
+                    dynamic_shapes=(tuple({d: Dim.AUTO for d in range(t.dim())} for t in example),),
+                )
                 program.save(str(path))
         except Exception as exc:  # the exporter raises many types; all mean "cannot export this stage"
             self._give_up(f"torch.onnx.export failed: {export_error_summary(exc)}")
@@ -228,15 +266,22 @@ class OnnxStage(StageRunner):
         scale_tol = config.quantized_tol if quantized else 0.0
         self.max_abs_diff, excess = _max_excess(got, want, config.atol, config.rtol, scale_tol)
         if excess > 0:
-            reason = (f"its ONNX output differs from eager PyTorch by up to {self.max_abs_diff:.3g} "
-                      f"(atol {config.atol:g}, rtol {config.rtol:g}"
-                      + (f", quantized_tol {scale_tol:g} of the largest output" if quantized else "") + ")")
+            reason = (
+                f"its ONNX output differs from eager PyTorch by up to {self.max_abs_diff:.3g} "
+                f"(atol {config.atol:g}, rtol {config.rtol:g}"
+                + (f", quantized_tol {scale_tol:g} of the largest output" if quantized else "")
+                + ")"
+            )
             if config.on_mismatch == "error":
-                knob = ("raise quantized_tol (int8 rounding differences grow with depth)" if quantized
-                        else "raise atol/rtol")
-                raise BackendUnavailableError(f"{self.key}: onnxruntime refused the stage: {reason}",
-                                              hint=f"{knob} in the onnxruntime backend's config, or run the stage "
-                                              "on cpu")
+                knob = (
+                    "raise quantized_tol (int8 rounding differences grow with depth)"
+                    if quantized
+                    else "raise atol/rtol"
+                )
+                raise BackendUnavailableError(
+                    f"{self.key}: onnxruntime refused the stage: {reason}",
+                    hint=f"{knob} in the onnxruntime backend's config, or run the stage on cpu",
+                )
             self.eager_reason = reason
             return
         if self.quantize:
@@ -246,8 +291,9 @@ class OnnxStage(StageRunner):
             exclude = _nodes_of_layers(path, self.skip) if self.skip else []
             self.excluded_nodes = len(exclude)
             with contextlib.redirect_stdout(captured), _quiet_loggers():
-                quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True,
-                                 nodes_to_exclude=exclude)
+                quantize_dynamic(
+                    str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=exclude
+                )
             session = self.owner.session(quantized)
             self.int8_max_abs_diff = _max_excess(self._run(session, example), want, 0.0, 0.0)[0]
             path = quantized
@@ -260,11 +306,15 @@ class OnnxStage(StageRunner):
 
     def describe(self) -> dict[str, Any]:
         usable = self.owner.providers()[0] if self.session is not None else []
-        return {**super().describe(), "providers": self.session.get_providers() if self.session else usable,
-                "quantized": "int8 (onnxruntime quantize_dynamic)" if self.quantize else None,
-                "nodes_left_in_float32": self.excluded_nodes,
-                "max_abs_diff_vs_eager": self.max_abs_diff, "int8_max_abs_diff_vs_eager": self.int8_max_abs_diff,
-                "onnx_bytes": self.onnx_bytes}
+        return {
+            **super().describe(),
+            "providers": self.session.get_providers() if self.session else usable,
+            "quantized": "int8 (onnxruntime quantize_dynamic)" if self.quantize else None,
+            "nodes_left_in_float32": self.excluded_nodes,
+            "max_abs_diff_vs_eager": self.max_abs_diff,
+            "int8_max_abs_diff_vs_eager": self.int8_max_abs_diff,
+            "onnx_bytes": self.onnx_bytes,
+        }
 
 
 def _nodes_of_layers(path: Path, patterns: list[str]) -> list[str]:
@@ -277,8 +327,9 @@ def _nodes_of_layers(path: Path, patterns: list[str]) -> list[str]:
 
     names = []
     for node in onnx.load(str(path), load_external_data=False).graph.node:
-        scopes = next((ast.literal_eval(p.value) for p in node.metadata_props
-                       if p.key == "pkg.torch.onnx.name_scopes"), [])
+        scopes = next(
+            (ast.literal_eval(p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), []
+        )
         modules = [s.removeprefix("stage.") for s in scopes if s.startswith("stage.")]
         if modules and any(fnmatch.fnmatchcase(modules[-1], pattern) for pattern in patterns):
             names.append(node.name)

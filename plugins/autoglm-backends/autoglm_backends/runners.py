@@ -34,7 +34,9 @@ def flatten(value: Any) -> tuple[list[torch.Tensor], Callable[[list[torch.Tensor
     if isinstance(value, torch.Tensor):
         return [value], lambda flat: flat[0]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = [f.name for f in dataclasses.fields(value) if f.init and isinstance(getattr(value, f.name), torch.Tensor)]
+        names = [
+            f.name for f in dataclasses.fields(value) if f.init and isinstance(getattr(value, f.name), torch.Tensor)
+        ]
         if not names:
             raise NotExportable(f"{type(value).__name__} holds no tensors")
         return [getattr(value, n) for n in names], lambda flat: dataclasses.replace(value, **dict(zip(names, flat)))
@@ -59,14 +61,18 @@ def stage_input(stage: Any, arg: Any) -> Any:
 def refuse_graph_inputs(backend: str, key: str, inputs: dict[str, Any], explicit: bool) -> str | None:
     """Why ``key`` cannot run on ``backend`` judging by its input ports alone (graphs), or None. Named
     explicitly for the stage that is an error now, before any training; otherwise the reason is returned."""
-    graphs = [u for u, port in inputs.items() if getattr(port, "type", "") == "semantic_graph"
-              or "graph" in getattr(port, "modalities", ())]
+    graphs = [
+        u
+        for u, port in inputs.items()
+        if getattr(port, "type", "") == "semantic_graph" or "graph" in getattr(port, "modalities", ())
+    ]
     if not graphs:
         return None
     reason = f"`{key}` takes a graph (from {graphs[0]}), which {backend} cannot run"
     if explicit:
-        raise BackendUnavailableError(f"{key}.backend: {reason}", hint=f"run {key} on cpu (remove its backend) and "
-                                      f"put only encoders on {backend}")
+        raise BackendUnavailableError(
+            f"{key}.backend: {reason}", hint=f"run {key} on cpu (remove its backend) and put only encoders on {backend}"
+        )
     return reason
 
 
@@ -87,8 +93,10 @@ class StageRunner:
 
     def _give_up(self, reason: str) -> None:
         if self.explicit:
-            raise BackendUnavailableError(f"{self.key}.backend: {self.backend} cannot run this stage: {reason}",
-                                          hint=f"run {self.key} on cpu (remove its backend)")
+            raise BackendUnavailableError(
+                f"{self.key}.backend: {self.backend} cannot run this stage: {reason}",
+                hint=f"run {self.key} on cpu (remove its backend)",
+            )
         self.eager_reason = reason
 
     def __call__(self, arg: Any) -> Any:
@@ -107,8 +115,11 @@ class StageRunner:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "eager_reason": self.eager_reason,
-                "prepare_seconds": None if self.prepare_seconds is None else round(self.prepare_seconds, 3)}
+        return {
+            "backend": self.backend,
+            "eager_reason": self.eager_reason,
+            "prepare_seconds": None if self.prepare_seconds is None else round(self.prepare_seconds, 3),
+        }
 
     def deployed_bytes(self) -> int | None:
         return None

@@ -37,21 +37,28 @@ class OnnxRuntimeConfig(PluginConfig):
     """Stages exported to ONNX and run by ONNX Runtime (inference only: training stays in PyTorch)."""
 
     providers: list[str] = Field(
-        default_factory=lambda: ["CPUExecutionProvider"], min_length=1,
+        default_factory=lambda: ["CPUExecutionProvider"],
+        min_length=1,
         description="Execution providers in order of preference, e.g. ['CUDAExecutionProvider', "
-        "'CPUExecutionProvider']; those missing from the installed onnxruntime build are skipped (the probe says which).",
+        "'CPUExecutionProvider']; those missing from the installed onnxruntime build are skipped "
+        "(the probe says which).",
     )
     threads: int | None = Field(None, ge=1, le=1024, description="Intra-op threads (default: torch's thread count).")
     optimization: Literal["disable", "basic", "extended", "all"] = Field(
-        "all", description="ONNX Runtime graph optimisation level (operator fusion and constant folding at 'all').")
+        "all", description="ONNX Runtime graph optimisation level (operator fusion and constant folding at 'all')."
+    )
     atol: float = Field(1e-4, ge=0, description="Absolute tolerance of the export check against eager PyTorch.")
     rtol: float = Field(1e-3, ge=0, description="Relative tolerance of the export check against eager PyTorch.")
     quantized_tol: float = Field(
-        0.05, ge=0, description="For a stage that already holds int8 layers (int8 with per-token activations): "
+        0.05,
+        ge=0,
+        description="For a stage that already holds int8 layers (int8 with per-token activations): "
         "extra tolerance as a fraction of the output's largest value, since int8 rounding differs by one step here "
-        "and there between runtimes.")
+        "and there between runtimes.",
+    )
     on_mismatch: Literal["error", "eager"] = Field(
-        "error", description="When an exported stage's output differs from eager PyTorch: stop the build ('error') or "
+        "error",
+        description="When an exported stage's output differs from eager PyTorch: stop the build ('error') or "
         "run that stage eagerly and say why in the report ('eager').",
     )
     opset: int | None = Field(None, ge=17, le=30, description="ONNX opset to export to (default: the exporter's).")
@@ -61,13 +68,16 @@ class CompileConfig(PluginConfig):
     """Stages run through torch.compile on the CPU (inference only: training stays eager)."""
 
     mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
-        "default", description="torch.compile mode.")
+        "default", description="torch.compile mode."
+    )
     compiler: Literal["inductor", "aot_eager", "eager"] = Field(
-        "inductor", description="torch.compile backend: inductor generates fused C++/OpenMP kernels (needs a C++ "
+        "inductor",
+        description="torch.compile backend: inductor generates fused C++/OpenMP kernels (needs a C++ "
         "compiler); aot_eager and eager only trace, for debugging.",
     )
     dynamic: bool | None = Field(
-        None, description="Compile for dynamic shapes up front (true), never (false), or after the first shape "
+        None,
+        description="Compile for dynamic shapes up front (true), never (false), or after the first shape "
         "change (unset, torch's default).",
     )
     threads: int | None = Field(None, ge=1, le=1024, description="torch intra-op threads (default: unchanged).")

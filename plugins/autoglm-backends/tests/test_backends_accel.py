@@ -77,11 +77,15 @@ def test_naming_cuda_here_is_a_clear_error():
 def test_auto_prefers_cuda_then_npu_and_falls_back_to_cpu_saying_why(tmp_path):
     from helpers import SMALL
 
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
-    manifest = validate_manifest({**SMALL, "train": {"epochs": 1},
-                                  "backend": {"plugin": "auto", "prefer": ["cuda", "npu", "cpu"], "fallback": "allow"}})
+    manifest = validate_manifest(
+        {
+            **SMALL,
+            "train": {"epochs": 1},
+            "backend": {"plugin": "auto", "prefer": ["cuda", "npu", "cpu"], "fallback": "allow"},
+        }
+    )
     report = build(manifest, tmp_path / "art").report
     assert report["backend"]["chosen"] == "cpu"
     reasons = {f["wanted"]: f["reason"] for f in report["backend"]["fallbacks"]}
@@ -95,9 +99,7 @@ def test_auto_prefers_cuda_then_npu_and_falls_back_to_cpu_saying_why(tmp_path):
 def test_cuda_builds_and_predicts_like_the_cpu(tmp_path):
     from helpers import SMALL
 
-    from autoglm_sdk import load
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, load, validate_manifest
 
     reports = {}
     for plugin in ("cpu", "cuda"):
@@ -143,8 +145,9 @@ def fake_torch_npu(monkeypatch, *, loads: bool = True, devices: int = 0) -> None
     import importlib.util
 
     real_find, real_import = importlib.util.find_spec, importlib.import_module
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "torch_npu" else real_find(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "torch_npu" else real_find(name, *a)
+    )
 
     def import_module(name: str, *args):
         if name == "torch_npu":
@@ -154,9 +157,13 @@ def fake_torch_npu(monkeypatch, *, loads: bool = True, devices: int = 0) -> None
         return real_import(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", import_module)
-    npu = types.SimpleNamespace(device_count=lambda: devices, is_available=lambda: devices > 0,
-                                get_device_name=lambda i: "Ascend910B", set_device=lambda i: None,
-                                get_device_properties=lambda i: types.SimpleNamespace(total_memory=64 << 30))
+    npu = types.SimpleNamespace(
+        device_count=lambda: devices,
+        is_available=lambda: devices > 0,
+        get_device_name=lambda i: "Ascend910B",
+        set_device=lambda i: None,
+        get_device_properties=lambda i: types.SimpleNamespace(total_memory=64 << 30),
+    )
     monkeypatch.setattr(torch, "npu", npu, raising=False)
 
 
@@ -188,10 +195,11 @@ def test_npu_with_a_device_reports_it(monkeypatch):
 def test_a_stage_on_cuda_here_is_a_clear_error_naming_the_stage():
     from helpers import SMALL
 
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
-    manifest = validate_manifest({**SMALL, "train": {"epochs": 1}, "reasoner": {**SMALL["reasoner"], "backend": "cuda"}})
+    manifest = validate_manifest(
+        {**SMALL, "train": {"epochs": 1}, "reasoner": {**SMALL["reasoner"], "backend": "cuda"}}
+    )
     with pytest.raises(BackendUnavailableError, match="reasoner.backend: `cuda` is not usable here: no CUDA device"):
         build(manifest, "/tmp/never-written-stage-cuda")
 
@@ -200,12 +208,16 @@ def test_a_stage_on_cuda_here_is_a_clear_error_naming_the_stage():
 def test_mixed_devices_gnn_on_cpu_the_rest_on_cuda(tmp_path):
     from helpers import SMALL
 
-    from autoglm_sdk import load
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, load, validate_manifest
 
-    manifest = validate_manifest({**SMALL, "train": {"epochs": 3}, "backend": {"plugin": "cuda"},
-                                  "reasoner": {**SMALL["reasoner"], "backend": "cpu"}})
+    manifest = validate_manifest(
+        {
+            **SMALL,
+            "train": {"epochs": 3},
+            "backend": {"plugin": "cuda"},
+            "reasoner": {**SMALL["reasoner"], "backend": "cpu"},
+        }
+    )
     report = build(manifest, tmp_path / "art").report
     assert report["backend"]["stages"] == {"graph_builder": "cuda", "reasoner": "cpu", "decoder": "cuda"}
     pipeline = load(tmp_path / "art")

@@ -104,9 +104,13 @@ def test_onnxruntime_refuses_a_stage_whose_output_differs(monkeypatch):
     from autoglm_backends import onnxrt
 
     real = onnxrt.OnnxStage._run
-    monkeypatch.setattr(onnxrt.OnnxStage, "_run", lambda self, session, flat: [t + 0.5 for t in real(self, session, flat)])
+    monkeypatch.setattr(
+        onnxrt.OnnxStage, "_run", lambda self, session, flat: [t + 0.5 for t in real(self, session, flat)]
+    )
     batch = {"x": torch.randn(3, 4), "y": torch.randn(3, 2)}
-    with pytest.raises(BackendUnavailableError, match=r"s: onnxruntime refused the stage: .* differs from eager .* by up to 0\.5"):
+    with pytest.raises(
+        BackendUnavailableError, match=r"s: onnxruntime refused the stage: .* differs from eager .* by up to 0\.5"
+    ):
         make("onnxruntime").wrap_stage("s", Doubles(), {}, explicit=True)(batch)
     lenient = make("onnxruntime", on_mismatch="eager").wrap_stage("s", Doubles(), {}, explicit=False)
     assert torch.equal(lenient(batch), Doubles()(batch))  # eager, and the report says why
@@ -119,7 +123,9 @@ def test_a_refused_int8_stage_points_at_quantized_tol(monkeypatch):
     from autoglm_compress.int8 import Int8Linear
 
     real = onnxrt.OnnxStage._run
-    monkeypatch.setattr(onnxrt.OnnxStage, "_run", lambda self, session, flat: [t + 10 for t in real(self, session, flat)])
+    monkeypatch.setattr(
+        onnxrt.OnnxStage, "_run", lambda self, session, flat: [t + 10 for t in real(self, session, flat)]
+    )
     layer = Int8Linear.from_linear(torch.nn.Linear(16, 8))
     layer.per_token = True
     with pytest.raises(BackendUnavailableError, match=r"quantized_tol 0\.05 of the largest output") as caught:
@@ -130,11 +136,12 @@ def test_a_refused_int8_stage_points_at_quantized_tol(monkeypatch):
 def test_a_stage_that_takes_graphs_is_refused_before_training_when_named():
     from helpers import SMALL
 
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     manifest = validate_manifest({**SMALL, "reasoner": {**SMALL["reasoner"], "backend": "onnxruntime"}})
-    with pytest.raises(BackendUnavailableError, match=r"reasoner.backend: `reasoner` takes a graph .* onnxruntime cannot"):
+    with pytest.raises(
+        BackendUnavailableError, match=r"reasoner.backend: `reasoner` takes a graph .* onnxruntime cannot"
+    ):
         build(manifest, "/nonexistent/never-written")
 
 
@@ -144,10 +151,23 @@ def test_a_stage_that_takes_graphs_is_refused_before_training_when_named():
 def kinship_text(backend: dict | str, compress: list | None = None) -> dict:
     return {
         "pipeline": {"name": "kin-text", "seed": 0},
-        "data": {"plugin": "kinship", "train": {"hops": [2], "stories": 120}, "val": {"hops": [2], "stories": 40},
-                 "test": {"hops": [2], "stories": 40}},
-        "encoders": {"text": {"plugin": "bert", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                              "intermediate_size": 64, "max_length": 96, "backend": backend}},
+        "data": {
+            "plugin": "kinship",
+            "train": {"hops": [2], "stories": 120},
+            "val": {"hops": [2], "stories": 40},
+            "test": {"hops": [2], "stories": 40},
+        },
+        "encoders": {
+            "text": {
+                "plugin": "bert",
+                "hidden_size": 32,
+                "num_layers": 1,
+                "num_heads": 2,
+                "intermediate_size": 64,
+                "max_length": 96,
+                "backend": backend,
+            }
+        },
         "decoder": {"plugin": "classifier"},
         "train": {"epochs": 2, "batch_size": 32},
         "compress": compress or [],
@@ -157,8 +177,7 @@ def kinship_text(backend: dict | str, compress: list | None = None) -> dict:
 @pytest.fixture(scope="module")
 def onnx_build(tmp_path_factory):
     pytest.importorskip("autoglm_text")
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     path = tmp_path_factory.mktemp("onnx") / "art"
     manifest = validate_manifest(kinship_text("onnxruntime", [{"plugin": "int8"}]))
@@ -198,8 +217,7 @@ def test_onnxruntime_artifact_loads_exports_again_and_answers_like_the_build(onn
 @pytest.mark.slow
 def test_encoder_on_compile_reports_its_compile_time(tmp_path):
     pytest.importorskip("autoglm_text")
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     report = build(validate_manifest(kinship_text("compile")), tmp_path / "c").report  # inductor: real kernels
     runner = report["backend"]["runners"]["encoders.text"]

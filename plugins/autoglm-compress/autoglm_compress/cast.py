@@ -16,9 +16,7 @@ from typing import Any
 import torch
 
 from autoglm_compress.specs import CastConfig
-from autoglm_sdk.plugin import ManifestError
-from autoglm_sdk.plugin import map_tensors
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, ManifestError, map_tensors
 
 
 def cast_floats(value: Any, dtype: torch.dtype) -> Any:
@@ -29,12 +27,16 @@ def cast_floats(value: Any, dtype: torch.dtype) -> Any:
 
 def chosen_stages(model: Any, stages: list[str], compressor: str) -> list[str]:
     """The stages a compressor works on: those named, or every stage with weights; an unknown name is an error."""
-    learnable = [k for k, m in model.stage_objects.items()
-                 if isinstance(m, torch.nn.Module) and any(True for _ in m.parameters())]
+    learnable = [
+        k
+        for k, m in model.stage_objects.items()
+        if isinstance(m, torch.nn.Module) and any(True for _ in m.parameters())
+    ]
     unknown = [s for s in stages if s not in model.stage_objects]
     if unknown:
-        raise ManifestError(f"{compressor}.stages: `{unknown[0]}` is not a stage of this pipeline "
-                            f"(stages with weights: {learnable})")
+        raise ManifestError(
+            f"{compressor}.stages: `{unknown[0]}` is not a stage of this pipeline (stages with weights: {learnable})"
+        )
     return stages or learnable
 
 
@@ -53,8 +55,9 @@ class Cast:
             module = model.stage_objects[key]
             module.to(dtype)
             # inputs in, float32 out: the neighbours of a cast stage never see its dtype
-            module.register_forward_pre_hook(lambda m, args, kwargs: (cast_floats(args, dtype), cast_floats(kwargs, dtype)),
-                                             with_kwargs=True)
+            module.register_forward_pre_hook(
+                lambda m, args, kwargs: (cast_floats(args, dtype), cast_floats(kwargs, dtype)), with_kwargs=True
+            )
             module.register_forward_hook(lambda m, args, output: cast_floats(output, torch.float32))
         return model
 
@@ -63,7 +66,10 @@ class Cast:
         return self.apply(model, ctx)
 
     def report(self) -> dict[str, Any]:
-        return {"dtype": str(self.dtype).removeprefix("torch."), "stages": self.config.stages or "every stage with weights"}
+        return {
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "stages": self.config.stages or "every stage with weights",
+        }
 
 
 class BFloat16(Cast):

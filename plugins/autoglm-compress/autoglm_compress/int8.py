@@ -24,10 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoglm_compress.specs import Int8Config
 from autoglm_compress.cast import chosen_stages
-from autoglm_sdk.plugin import ManifestError
-from autoglm_sdk.plugin import BuildContext
+from autoglm_compress.specs import Int8Config
+from autoglm_sdk.plugin import BuildContext, ManifestError
 
 
 def _pyg_linear() -> tuple[type, ...]:
@@ -83,8 +82,9 @@ class Int8Linear(nn.Module):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 zeros = torch.zeros(self.out_features, dtype=torch.long)
-                q = torch._make_per_channel_quantized_tensor(self.weight_int8.cpu(), self.weight_scale.double().cpu(),
-                                                             zeros, 0)
+                q = torch._make_per_channel_quantized_tensor(
+                    self.weight_int8.cpu(), self.weight_scale.double().cpu(), zeros, 0
+                )
                 self._packed = torch.ops.quantized.linear_prepack(q, None if self.bias is None else self.bias.cpu())
         return self._packed
 
@@ -177,8 +177,10 @@ class Int8Dynamic:
             root = model.stage_objects[key]
             targets = []
             for name, m in root.named_modules():
-                if not ((quantizable(m) or (self.config.embeddings and embeddable(m)))
-                        and m.weight.numel() >= self.config.min_weights):
+                if not (
+                    (quantizable(m) or (self.config.embeddings and embeddable(m)))
+                    and m.weight.numel() >= self.config.min_weights
+                ):
                     continue
                 names.append(name)
                 hits = {pattern for pattern in self.config.skip if fnmatch.fnmatchcase(name, pattern)}
@@ -203,17 +205,21 @@ class Int8Dynamic:
                 self.layers.append(replacement)
         unmatched = [p for p in self.config.skip if p not in matched]
         if unmatched:
-            raise ManifestError(f"int8: skip pattern(s) {', '.join(map(repr, unmatched))} match no quantizable layer",
-                              hint="patterns are globs over layer names within a stage, such as "
-                              + ", ".join(map(repr, names[:3])))
+            raise ManifestError(
+                f"int8: skip pattern(s) {', '.join(map(repr, unmatched))} match no quantizable layer",
+                hint="patterns are globs over layer names within a stage, such as " + ", ".join(map(repr, names[:3])),
+            )
         return model
 
     def apply(self, model: Any, ctx: Any) -> Any:
-        return self._swap(model, lambda m: Int8Embedding.from_embedding(m) if isinstance(m, nn.Embedding)
-                          else Int8Linear.from_linear(m))
+        return self._swap(
+            model,
+            lambda m: Int8Embedding.from_embedding(m) if isinstance(m, nn.Embedding) else Int8Linear.from_linear(m),
+        )
 
     def restore(self, model: Any, ctx: Any) -> Any:
         """On load: the same layers as empty int8 layers, so the stored int8 weights and scales fit them."""
+
         def empty(m: nn.Module) -> nn.Module:
             if isinstance(m, nn.Embedding):
                 return Int8Embedding(*m.weight.shape).to(m.weight.device)
@@ -222,8 +228,13 @@ class Int8Dynamic:
         return self._swap(model, empty)
 
     def report(self) -> dict[str, Any]:
-        return {"layers_quantized": len(self.layers),
-                "weights_quantized": sum(layer.weight_int8.numel() for layer in self.layers),
-                "kernels": sorted({layer.kernel for layer in self.layers}
-                                  | ({"onnxruntime quantize_dynamic"} if self.onnx_stages else set())),
-                "onnxruntime_stages": self.onnx_stages, "left_in_float32": self.skipped}
+        return {
+            "layers_quantized": len(self.layers),
+            "weights_quantized": sum(layer.weight_int8.numel() for layer in self.layers),
+            "kernels": sorted(
+                {layer.kernel for layer in self.layers}
+                | ({"onnxruntime quantize_dynamic"} if self.onnx_stages else set())
+            ),
+            "onnxruntime_stages": self.onnx_stages,
+            "left_in_float32": self.skipped,
+        }

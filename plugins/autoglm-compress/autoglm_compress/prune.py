@@ -63,16 +63,22 @@ def _keep(scores: torch.Tensor, amount: float) -> torch.Tensor:
 
 
 def attention_blocks(root: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in root.named_modules()
-            if all(isinstance(getattr(getattr(m, "self", None), k, None), nn.Linear) for k in ("query", "key", "value"))
-            and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear)
-            and hasattr(m.self, "attention_head_size")]
+    return [
+        (n, m)
+        for n, m in root.named_modules()
+        if all(isinstance(getattr(getattr(m, "self", None), k, None), nn.Linear) for k in ("query", "key", "value"))
+        and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear)
+        and hasattr(m.self, "attention_head_size")
+    ]
 
 
 def feed_forward_blocks(root: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in root.named_modules()
-            if isinstance(getattr(getattr(m, "intermediate", None), "dense", None), nn.Linear)
-            and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear)]
+    return [
+        (n, m)
+        for n, m in root.named_modules()
+        if isinstance(getattr(getattr(m, "intermediate", None), "dense", None), nn.Linear)
+        and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear)
+    ]
 
 
 def mlp_pairs(root: nn.Module) -> list[tuple[str, nn.Sequential, int, int]]:
@@ -122,8 +128,9 @@ class Prune:
         self._activation, self.importance = {}, self.config.importance
         if self.config.importance == "activation":
             if ctx.calibration:
-                self._calibrate(model, [model.stage_objects[k] for k in keys],
-                                ctx.calibration[: self.config.calibration_samples])
+                self._calibrate(
+                    model, [model.stage_objects[k] for k in keys], ctx.calibration[: self.config.calibration_samples]
+                )
             else:  # e.g. the contract kit's bare model: no samples to measure on
                 self.importance = "magnitude (no calibration samples at hand)"
         for key in keys:
@@ -138,21 +145,35 @@ class Prune:
                 entry["mlp_units"] = self._prune_mlps(root)
             entry["parameters_after"] = sum(p.numel() for p in root.parameters())
             if entry["parameters_after"] == before:
-                entry["note"] = ("nothing prunable: no attention heads, transformer feed-forward blocks or "
-                                 "Sequential MLPs (message-passing layers are not pruned)")
+                entry["note"] = (
+                    "nothing prunable: no attention heads, transformer feed-forward blocks or "
+                    "Sequential MLPs (message-passing layers are not pruned)"
+                )
             self.stages[key] = entry
         if not any(e["parameters_after"] < e["parameters_before"] for e in self.stages.values()):
-            raise ManifestError(f"prune: nothing to prune in stages {sorted(self.stages)} with units "
-                                f"{self.config.units}", hint="name stages that hold transformer layers or MLPs")
+            raise ManifestError(
+                f"prune: nothing to prune in stages {sorted(self.stages)} with units {self.config.units}",
+                hint="name stages that hold transformer layers or MLPs",
+            )
         if self.config.recovery_epochs:
             if ctx.finetune is None:
-                raise ManifestError("prune: recovery_epochs > 0 needs the training data, which is not at hand here",
-                                    hint="set recovery_epochs = 0")
+                raise ManifestError(
+                    "prune: recovery_epochs > 0 needs the training data, which is not at hand here",
+                    hint="set recovery_epochs = 0",
+                )
             # with a teacher the loss is (1 - distill) * task + distill * T^2 KL(teacher || student)
-            extra = () if teacher is None else (Distillation(teacher, ctx.task, self.config.distill,
-                                                             self.config.temperature),)
-            self.recovery = ctx.finetune(model, self.config.recovery_epochs, self.config.recovery_lr, objectives=extra,
-                                         task_weight=None if teacher is None else 1 - self.config.distill)
+            extra = (
+                ()
+                if teacher is None
+                else (Distillation(teacher, ctx.task, self.config.distill, self.config.temperature),)
+            )
+            self.recovery = ctx.finetune(
+                model,
+                self.config.recovery_epochs,
+                self.config.recovery_lr,
+                objectives=extra,
+                task_weight=None if teacher is None else 1 - self.config.distill,
+            )
             self.recovery["distilled_from"] = "the unpruned pipeline" if teacher is not None else None
         return model
 
@@ -197,7 +218,7 @@ class Prune:
         try:
             with torch.no_grad():
                 for i in range(0, len(samples), 32):
-                    model(samples[i:i + 32])
+                    model(samples[i : i + 32])
         finally:
             for handle in handles:
                 handle.remove()
@@ -250,7 +271,9 @@ class Prune:
         """On load: every Linear of the chosen stages takes the shape its stored weight has."""
         shapes = ctx.stored_shapes or {}
         if not shapes:
-            raise ArtifactError("prune: the artifact's weight shapes are unknown, so the pruned layers cannot be rebuilt")
+            raise ArtifactError(
+                "prune: the artifact's weight shapes are unknown, so the pruned layers cannot be rebuilt"
+            )
         names = {id(m): n for n, m in model.named_modules()}
         for key in chosen_stages(model, self.config.stages, self.name):
             root = model.stage_objects[key]
@@ -262,14 +285,23 @@ class Prune:
                     stored = shapes.get(f"{name}.weight") or shapes.get(f"{name}.weight_int8")
                     if stored is None or tuple(child.weight.shape) == tuple(stored):
                         continue
-                    resized = nn.Linear(stored[1], stored[0], bias=child.bias is not None,
-                                        device=child.weight.device, dtype=child.weight.dtype)
+                    resized = nn.Linear(
+                        stored[1],
+                        stored[0],
+                        bias=child.bias is not None,
+                        device=child.weight.device,
+                        dtype=child.weight.dtype,
+                    )
                     setattr(parent, child_name, resized)
             for _, block in attention_blocks(root):
                 set_heads(block)
         return model
 
     def report(self) -> dict[str, Any]:
-        return {"amount": self.config.amount, "units": list(self.config.units), "importance": self.importance,
-                "stages": self.stages,
-                "recovery": self.recovery}
+        return {
+            "amount": self.config.amount,
+            "units": list(self.config.units),
+            "importance": self.importance,
+            "stages": self.stages,
+            "recovery": self.recovery,
+        }

@@ -44,7 +44,8 @@ class Int8Config(PluginConfig):
         default_factory=list, description="Stages whose linear layers to quantize (default: every stage with weights)."
     )
     min_weights: int = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="Leave linear layers with fewer weights than this in float32 (tiny layers gain nothing and lose "
         "precision).",
     )
@@ -52,14 +53,18 @@ class Int8Config(PluginConfig):
         default_factory=list,
         description="Glob patterns of layer names (within the stage, as in `bert.encoder.layer.0.*`) to leave in "
         "float32: the layers whose quantization moves the outputs most (often the first transformer layer) "
-        "cost little speed to keep. A pattern that matches no layer is an error.")
+        "cost little speed to keep. A pattern that matches no layer is an error.",
+    )
     activations: Literal["per_tensor", "per_token"] = Field(
-        "per_tensor", description="How inputs are quantized on the fly: one scale per batch (PyTorch's "
+        "per_tensor",
+        description="How inputs are quantized on the fly: one scale per batch (PyTorch's "
         "quantized::linear_dynamic) or one per row/token (torch._int_mm; more faithful when a few tokens have "
         "outlying values). On a stage that runs on onnxruntime, per_tensor uses ONNX Runtime's own quantiser and "
-        "per_token exports these int8 layers as they are (MatMulInteger), honouring `skip`.")
+        "per_token exports these int8 layers as they are (MatMulInteger), honouring `skip`.",
+    )
     embeddings: bool = Field(
-        True, description="Store embedding tables (token, position) as int8 rows too: 4x smaller, no speed change.")
+        True, description="Store embedding tables (token, position) as int8 rows too: 4x smaller, no speed change."
+    )
 
 
 int8 = PluginSpec(
@@ -77,24 +82,32 @@ class PruneConfig(PluginConfig):
 
     amount: float = Field(0.5, gt=0, lt=1, description="Fraction of each layer's heads / units to remove.")
     units: list[Literal["heads", "ffn", "mlp"]] = Field(
-        default_factory=lambda: ["heads", "ffn", "mlp"], min_length=1,
+        default_factory=lambda: ["heads", "ffn", "mlp"],
+        min_length=1,
         description="What to prune: attention heads, transformer feed-forward units, hidden units of Sequential MLPs.",
     )
-    stages: list[str] = Field(
-        default_factory=list, description="Stages to prune (default: every stage with weights)."
-    )
+    stages: list[str] = Field(default_factory=list, description="Stages to prune (default: every stage with weights).")
     importance: Literal["activation", "magnitude"] = Field(
-        "activation", description="How units are scored: mean |activation| on training samples times the norm of the "
-        "weights reading it, or the weights' L2 norm alone.")
+        "activation",
+        description="How units are scored: mean |activation| on training samples times the norm of the "
+        "weights reading it, or the weights' L2 norm alone.",
+    )
     calibration_samples: int = Field(256, ge=1, description="Training samples the activations are measured on.")
     recovery_epochs: int = Field(
-        1, ge=0, le=100, description="Epochs of fine-tuning on the training split after pruning (0 = none); the best "
-        "validation epoch is kept."
+        1,
+        ge=0,
+        le=100,
+        description="Epochs of fine-tuning on the training split after pruning (0 = none); the best "
+        "validation epoch is kept.",
     )
     recovery_lr: float = Field(5e-5, gt=0, description="Learning rate of the recovery fine-tune.")
     distill: float = Field(
-        0.8, ge=0, le=1, description="Weight of distillation from the unpruned pipeline in the recovery loss "
-        "(0 = labels only, 1 = the teacher's soft targets only).")
+        0.8,
+        ge=0,
+        le=1,
+        description="Weight of distillation from the unpruned pipeline in the recovery loss "
+        "(0 = labels only, 1 = the teacher's soft targets only).",
+    )
     temperature: float = Field(2.0, gt=0, description="Softmax temperature of the distillation targets.")
 
 

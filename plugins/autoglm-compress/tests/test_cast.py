@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import SMALL
 
 from autoglm_compress.cast import cast_floats
 from autoglm_sdk.testing import CompressorContract
-from helpers import SMALL
 
 
 class TestBf16Contract(CompressorContract):
@@ -19,29 +19,30 @@ class TestFp16Contract(CompressorContract):
 
 
 def test_cast_floats_reaches_inside_graphs_and_dataclasses_but_not_integers():
-    from autoglm_sdk.plugin import EncoderOutput
-    from autoglm_sdk.plugin import SemanticGraph
+    from autoglm_sdk.plugin import EncoderOutput, SemanticGraph
 
     graph = SemanticGraph(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]))
     out = EncoderOutput(torch.randn(1, 2, 4), torch.ones(1, 2, dtype=torch.bool), torch.randn(1, 4))
     cast = cast_floats({"g": graph, "e": out, "ids": torch.arange(3), "samples": [{"text": "a"}]}, torch.bfloat16)
     assert cast["g"].x.dtype == torch.bfloat16 and cast["g"].edge_index.dtype == torch.long
     assert graph.x.dtype == torch.float32  # the caller's graph is not changed
-    assert cast["e"].states.dtype == torch.bfloat16 and cast["e"].mask.dtype == torch.bool and cast["e"].embedding is None
+    assert (
+        cast["e"].states.dtype == torch.bfloat16 and cast["e"].mask.dtype == torch.bool and cast["e"].embedding is None
+    )
     assert cast["ids"].dtype == torch.long and cast["samples"] == [{"text": "a"}]
 
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     root = tmp_path_factory.mktemp("cast")
     reports = {}
     for name, compress in (("fp32", []), ("bf16", [{"plugin": "bf16"}]), ("fp16", [{"plugin": "fp16"}])):
         # wide enough that the weights, not the safetensors header, make up the file
-        manifest = validate_manifest({**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2},
-                                      "compress": compress})
+        manifest = validate_manifest(
+            {**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2}, "compress": compress}
+        )
         reports[name] = build(manifest, root / name).report
     return root, reports
 
@@ -79,10 +80,11 @@ def test_report_has_the_before_after_table(builds):
 
 
 def test_unknown_stage_is_named():
-    from autoglm_sdk import build
+    from autoglm_sdk import build, validate_manifest
     from autoglm_sdk.plugin import ManifestError
-    from autoglm_sdk import validate_manifest
 
-    manifest = validate_manifest({**SMALL, "train": {"epochs": 1}, "compress": [{"plugin": "bf16", "stages": ["reasoner2"]}]})
+    manifest = validate_manifest(
+        {**SMALL, "train": {"epochs": 1}, "compress": [{"plugin": "bf16", "stages": ["reasoner2"]}]}
+    )
     with pytest.raises(ManifestError, match=r"bf16.stages: `reasoner2` is not a stage of this pipeline"):
         build(manifest, "/tmp/never-written-cast")

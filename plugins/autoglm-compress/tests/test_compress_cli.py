@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import SMALL, run_cli
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     path = tmp_path_factory.mktemp("compress") / "art"
     build(validate_manifest({**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2}}), path)
@@ -24,12 +22,14 @@ def test_compress_writes_a_new_artifact_that_loads_compressed(artifact, tmp_path
     from autoglm_sdk import load
 
     out = tmp_path / "small-int8"
-    result = run_cli("compress", str(artifact), "--with", "int8", "--with", "bf16:stages=[\"decoder\"]", "-o", str(out))
+    result = run_cli("compress", str(artifact), "--with", "int8", "--with", 'bf16:stages=["decoder"]', "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "int8:" in result.stdout and "bf16:" in result.stdout and "x)" in result.stdout
     report = json.loads((out / "report.json").read_text())
     assert [s["plugin"] for s in report["compression"]] == ["int8", "bf16"]
-    assert report["compression"][0]["profile_after"]["bytes"] < 0.4 * report["compression"][0]["profile_before"]["bytes"]
+    assert (
+        report["compression"][0]["profile_after"]["bytes"] < 0.4 * report["compression"][0]["profile_before"]["bytes"]
+    )
     assert "| weights on disk (bytes) |" in (out / "report.md").read_text()
     pipeline = load(out)
     assert [c.plugin for c in pipeline.manifest.compress] == ["int8", "bf16"]

@@ -6,10 +6,10 @@ import warnings
 
 import pytest
 import torch
+from helpers import SMALL
 
 from autoglm_compress.int8 import Int8Linear
 from autoglm_sdk.testing import CompressorContract
-from helpers import SMALL
 
 
 class TestInt8Contract(CompressorContract):
@@ -74,13 +74,17 @@ def test_state_dict_round_trip_repacks():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
     path = tmp_path_factory.mktemp("int8") / "art"
-    manifest = validate_manifest({**SMALL, "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2},
-                                  "decoder": {"plugin": "classifier", "hidden": 64},
-                                  "compress": [{"plugin": "int8"}]})
+    manifest = validate_manifest(
+        {
+            **SMALL,
+            "reasoner": {"plugin": "gcn", "hidden": 128, "layers": 2},
+            "decoder": {"plugin": "classifier", "hidden": 64},
+            "compress": [{"plugin": "int8"}],
+        }
+    )
     return path, build(manifest, path).report
 
 

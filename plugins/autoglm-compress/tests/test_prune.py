@@ -8,8 +8,7 @@ from torch import nn
 
 from autoglm_compress.prune import Prune, attention_blocks, shrink_linear
 from autoglm_compress.specs import PruneConfig
-from autoglm_sdk.plugin import ManifestError
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, ManifestError
 from autoglm_sdk.testing import CompressorContract
 
 
@@ -30,8 +29,14 @@ def tiny_bert(heads: int = 4) -> nn.Module:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=heads,
-                        intermediate_size=32, max_position_embeddings=16)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        intermediate_size=32,
+        max_position_embeddings=16,
+    )
     return BertModel(config, add_pooling_layer=False).eval()
 
 
@@ -94,27 +99,43 @@ def test_nothing_prunable_is_a_clear_error():
 
 def test_recovery_without_training_data_is_a_clear_error():
     with pytest.raises(ManifestError, match="recovery_epochs > 0 needs the training data"):
-        Prune(PruneConfig()).apply(Holder(head=nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))),
-                                   BuildContext())
+        Prune(PruneConfig()).apply(
+            Holder(head=nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))), BuildContext()
+        )
 
 
 @pytest.fixture(scope="module")
 def pruned_build(tmp_path_factory):
     pytest.importorskip("autoglm_text")
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
-    manifest = validate_manifest({
-        "pipeline": {"name": "kin-text", "seed": 0},
-        "data": {"plugin": "kinship", "train": {"hops": [2], "stories": 150}, "val": {"hops": [2], "stories": 40},
-                 "test": {"hops": [2], "stories": 40}},
-        "encoders": {"text": {"plugin": "bert", "hidden_size": 32, "num_layers": 2, "num_heads": 4,
-                              "intermediate_size": 64, "max_length": 96}},
-        "decoder": {"plugin": "classifier", "hidden": 32},
-        "train": {"epochs": 2, "batch_size": 32},
-        "compress": [{"plugin": "prune", "amount": 0.5, "recovery_epochs": 1, "recovery_lr": 0.001},
-                     {"plugin": "int8"}],
-    })
+    manifest = validate_manifest(
+        {
+            "pipeline": {"name": "kin-text", "seed": 0},
+            "data": {
+                "plugin": "kinship",
+                "train": {"hops": [2], "stories": 150},
+                "val": {"hops": [2], "stories": 40},
+                "test": {"hops": [2], "stories": 40},
+            },
+            "encoders": {
+                "text": {
+                    "plugin": "bert",
+                    "hidden_size": 32,
+                    "num_layers": 2,
+                    "num_heads": 4,
+                    "intermediate_size": 64,
+                    "max_length": 96,
+                }
+            },
+            "decoder": {"plugin": "classifier", "hidden": 32},
+            "train": {"epochs": 2, "batch_size": 32},
+            "compress": [
+                {"plugin": "prune", "amount": 0.5, "recovery_epochs": 1, "recovery_lr": 0.001},
+                {"plugin": "int8"},
+            ],
+        }
+    )
     path = tmp_path_factory.mktemp("prune") / "art"
     return path, build(manifest, path).report
 

@@ -32,8 +32,7 @@ from torch import Tensor, nn
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import AdaptiveConfig, GivenConfig
 from autoglm_graph.structure import degree_histogram, graph_stats, with_edges
-from autoglm_sdk.plugin import SemanticGraph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, SemanticGraph
 
 
 class AdaptiveGraph(nn.Module):
@@ -178,8 +177,9 @@ class AdaptiveGraph(nn.Module):
         return loss
 
     @staticmethod
-    def _mixed(given: Tensor, given_weight: Tensor | None, learned: Tensor, raw: Tensor, mix: float,
-               n: int) -> tuple[Tensor, Tensor]:
+    def _mixed(
+        given: Tensor, given_weight: Tensor | None, learned: Tensor, raw: Tensor, mix: float, n: int
+    ) -> tuple[Tensor, Tensor]:
         from torch_geometric.utils import coalesce
 
         weight = (1 - mix) * _normalise_incoming(learned, raw, n)
@@ -194,12 +194,12 @@ class AdaptiveGraph(nn.Module):
         c = self.config
         loss = x.new_zeros(())
         if c.smoothness:
-            loss = loss + c.smoothness * (weight * (x[edges[0]] - x[edges[1]]).pow(2).sum(-1)).sum() / n ** 2
+            loss = loss + c.smoothness * (weight * (x[edges[0]] - x[edges[1]]).pow(2).sum(-1)).sum() / n**2
         if c.degree_barrier:
             degree = torch.zeros(n, device=x.device, dtype=weight.dtype).index_add(0, edges[1], weight)
             loss = loss - c.degree_barrier * torch.log(degree + 1e-8).mean()
         if c.sparsity:
-            loss = loss + c.sparsity * weight.pow(2).sum() / n ** 2
+            loss = loss + c.sparsity * weight.pow(2).sum() / n**2
         return loss
 
     def auxiliary_loss(self) -> Tensor | None:
@@ -212,22 +212,38 @@ class AdaptiveGraph(nn.Module):
         """Figures of the graph the reasoner saw (``graph_*``) and of the learned part alone (``learned_*``);
         homophily uses every node's label, so it is a report, never a training signal."""
         y = getattr(batch, "y", None)
-        stats = {f"graph_{k}": v for k, v in
-                 graph_stats(batch.edge_index, batch.num_nodes, y, batch.edge_weight).items()}
+        stats = {
+            f"graph_{k}": v for k, v in graph_stats(batch.edge_index, batch.num_nodes, y, batch.edge_weight).items()
+        }
         stats["graph_degree_histogram"] = degree_histogram(batch.edge_index, batch.num_nodes)
         offsets = batch.ptr[:-1].tolist() if getattr(batch, "ptr", None) is not None else [0]
         edges = torch.cat([e + o for e, o in zip(learned, offsets)], dim=1)
-        stats.update({f"learned_{k}": v for k, v in graph_stats(edges, batch.num_nodes, y).items()
-                      if k in ("edges", "density", "mean_degree", "degree_min", "degree_max", "isolated_nodes",
-                               "homophily")})
+        stats.update(
+            {
+                f"learned_{k}": v
+                for k, v in graph_stats(edges, batch.num_nodes, y).items()
+                if k in ("edges", "density", "mean_degree", "degree_min", "degree_max", "isolated_nodes", "homophily")
+            }
+        )
         true_edges = getattr(batch, "true_edge_index", None)
         if true_edges is not None and true_edges.numel():
             found = set(map(tuple, edges.t().tolist()))
             true = set(map(tuple, true_edges.t().tolist()))
             stats["learned_edges_in_true_graph"] = len(found & true) / max(len(found), 1)
         self.last = stats
-        self.history.append({k: stats[k] for k in ("learned_density", "learned_isolated_nodes", "learned_homophily",
-                                                   "graph_homophily", "learned_edges_in_true_graph") if k in stats})
+        self.history.append(
+            {
+                k: stats[k]
+                for k in (
+                    "learned_density",
+                    "learned_isolated_nodes",
+                    "learned_homophily",
+                    "graph_homophily",
+                    "learned_edges_in_true_graph",
+                )
+                if k in stats
+            }
+        )
 
     def target_density(self) -> float | None:
         """The density the configuration asks for: k of the other N - 1 nodes (kNN sparsity only)."""
@@ -243,8 +259,7 @@ class AdaptiveGraph(nn.Module):
         out.update({k: round(v, 5) if isinstance(v, float) else v for k, v in self.last.items()})
         if self.history:
             first, last = self.history[0], self.history[-1]
-            out["during_training"] = ", ".join(
-                f"{k} {first[k]:.4g} -> {last[k]:.4g}" for k in first if k in last)
+            out["during_training"] = ", ".join(f"{k} {first[k]:.4g} -> {last[k]:.4g}" for k in first if k in last)
             out["evaluations"] = len(self.history)
         return out
 

@@ -19,10 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from autoglm_graph.specs import ClassifierConfig, classifier_readout
-from autoglm_sdk.plugin import EncoderOutput
-from autoglm_sdk.plugin import InputError
-from autoglm_sdk.plugin import check_graph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, EncoderOutput, InputError, check_graph
 
 POOLS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
 
@@ -40,7 +37,9 @@ class Classifier(nn.Module):
         port = ctx.input
         self.in_dim = port.dim
         self.readout = classifier_readout(config, port, ctx.task)
-        width = {"pair": 2 * self.in_dim + (self.in_dim if config.pair_with_graph else 0)}.get(self.readout, self.in_dim)
+        width = {"pair": 2 * self.in_dim + (self.in_dim if config.pair_with_graph else 0)}.get(
+            self.readout, self.in_dim
+        )
         classes = ctx.task.num_classes
         if config.hidden:
             self.head = nn.Sequential(nn.Linear(width, config.hidden), nn.ReLU(), nn.Linear(config.hidden, classes))

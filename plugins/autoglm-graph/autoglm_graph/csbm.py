@@ -71,8 +71,9 @@ class CSBMDataSource:
 
         pairs = n * c.degree // 2
         intra = round(pairs * c.homophily)
-        true_pairs = torch.cat([class_edges(y, intra, True, graph_rng), class_edges(y, pairs - intra, False, graph_rng)],
-                               dim=1)
+        true_pairs = torch.cat(
+            [class_edges(y, intra, True, graph_rng), class_edges(y, pairs - intra, False, graph_rng)], dim=1
+        )
         noisy_pairs = true_pairs.clone()
         moved = torch.rand(pairs, generator=graph_rng) < c.rewire
         noisy_pairs[1, moved] = torch.randint(0, n, (int(moved.sum()),), generator=graph_rng)
@@ -85,8 +86,12 @@ class CSBMDataSource:
         digest = hashlib.sha256()
         for tensor in (x, edge_index, y, *masks.values()):
             digest.update(tensor.numpy().tobytes())
-        splits = {split: [{"graph": Data(x=x, edge_index=edge_index, y=y, label_mask=masks[split],
-                                         true_edge_index=true_edges)}] for split in SPLITS}
+        splits = {
+            split: [
+                {"graph": Data(x=x, edge_index=edge_index, y=y, label_mask=masks[split], true_edge_index=true_edges)}
+            ]
+            for split in SPLITS
+        }
         return Dataset(
             task=TaskSpec("node", c.classes, tuple(f"class-{i}" for i in range(c.classes))),
             port=Port("samples", frozenset({"graph"}), dim=c.feature_dim),

@@ -17,14 +17,12 @@ search; every other parameter is an ordinary weight.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 from torch import nn
 
 from autoglm_graph.specs import DartsConfig
-from autoglm_sdk.plugin import SemanticGraph, check_graph
-from autoglm_sdk.plugin import BuildContext, Port
+from autoglm_sdk.plugin import BuildContext, Port, SemanticGraph, check_graph
 
 BUILTIN = ("skip", "zero")
 
@@ -49,8 +47,11 @@ class Operation(nn.Module):
         spec = default_registry().spec("reasoner", name)
         fields = spec.config.model_fields
         options = {k: v for k, v in {"hidden": hidden, "layers": 1, "dropout": 0.0}.items() if k in fields}
-        ctx = BuildContext(inputs={"layer": Port("semantic_graph", dim=hidden, num_edge_types=num_edge_types)},
-                           seed=seed, stage=f"darts.{name}")
+        ctx = BuildContext(
+            inputs={"layer": Port("semantic_graph", dim=hidden, num_edge_types=num_edge_types)},
+            seed=seed,
+            stage=f"darts.{name}",
+        )
         port = spec.output_port(spec.config.model_validate(options), ctx)
         if port.dim != hidden:
             raise ValueError(f"darts: operation `{name}` maps to {port.dim} features, not hidden={hidden}")
@@ -88,7 +89,8 @@ class DartsReasoner(nn.Module):
             self.candidates = [list(c.operations) for _ in range(c.layers)]
         self.layer_ops = nn.ModuleList(
             nn.ModuleList(make_operation(name, c.hidden, edge_types, ctx.seed) for name in names)
-            for names in self.candidates)
+            for names in self.candidates
+        )
         self.dropout = nn.Dropout(c.dropout)
         self.alpha = None if c.architecture else nn.Parameter(1e-3 * torch.randn(c.layers, len(c.operations)))
         self.masked: set[tuple[int, int]] = set()  # (layer, op) switched off: the search's perturbation read-out

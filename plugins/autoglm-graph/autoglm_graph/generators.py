@@ -83,8 +83,9 @@ class RandomGraphsDataSource:
                 which = i % len(c.generators)  # every generator equally often
                 n = rng.randint(*c.nodes)
                 drawn[split].append((which, nx.convert_node_labels_to_integers(draw(c.generators[which], n, c, rng))))
-        clustering = {s: [np.array(list(nx.clustering(g).values()), dtype=np.float64) for _, g in drawn[s]]
-                      for s in SPLITS}
+        clustering = {
+            s: [np.array(list(nx.clustering(g).values()), dtype=np.float64) for _, g in drawn[s]] for s in SPLITS
+        }
         path = {s: [average_path_length(g) for _, g in drawn[s]] for s in SPLITS} if c.task == "path_length" else {}
         if c.task == "node_clustering":
             edges = balanced_edges(np.concatenate(clustering["train"]), c.bins)
@@ -116,11 +117,13 @@ class RandomGraphsDataSource:
                 digest.update(edge_index.numpy().tobytes())
                 samples.append(sample)
             splits[split] = samples
-        names = (tuple(c.generators) if c.task == "generator"
-                 else tuple(f"bin-{i}" for i in range(classes)))
-        return Dataset(task=TaskSpec("node" if c.task == "node_clustering" else "graph", classes, names),
-                       port=Port("samples", frozenset({"graph"}), dim=self.feature_dim()),
-                       splits=splits, fingerprint=digest.hexdigest())
+        names = tuple(c.generators) if c.task == "generator" else tuple(f"bin-{i}" for i in range(classes))
+        return Dataset(
+            task=TaskSpec("node" if c.task == "node_clustering" else "graph", classes, names),
+            port=Port("samples", frozenset({"graph"}), dim=self.feature_dim()),
+            splits=splits,
+            fingerprint=digest.hexdigest(),
+        )
 
     def feature_dim(self) -> int:
         return 1 if self.config.features == "constant" else self.config.max_degree + 1

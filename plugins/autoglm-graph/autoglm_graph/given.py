@@ -8,9 +8,7 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import GivenConfig
-from autoglm_sdk.plugin import InputError
-from autoglm_sdk.plugin import SemanticGraph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, InputError, SemanticGraph
 
 
 class GivenGraph(nn.Module):

@@ -17,8 +17,7 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, GCNConv, GINConv, RGCNConv, SAGEConv
 
 from autoglm_graph.specs import GATConfig, GCNConfig, GINConfig, MLPConfig, RGCNConfig, SAGEConfig
-from autoglm_sdk.plugin import SemanticGraph, check_graph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, SemanticGraph, check_graph
 
 
 def make_norm(kind: str, size: int) -> nn.Module:
@@ -63,7 +62,9 @@ class MessagePassingReasoner(nn.Module):
             conv.reset_parameters()
 
     def forward(self, graph: SemanticGraph) -> SemanticGraph:
-        check_graph(graph, dim=self.in_dim, num_edge_types=self.num_edge_types if self.uses_edge_types else None, who=self.name)
+        check_graph(
+            graph, dim=self.in_dim, num_edge_types=self.num_edge_types if self.uses_edge_types else None, who=self.name
+        )
         h = graph.x
         extra = (graph.edge_type,) if self.uses_edge_types else ()
         weight = getattr(graph, "edge_weight", None)
@@ -136,7 +137,9 @@ class RGCNReasoner(MessagePassingReasoner):
 class NodeLinear(nn.Linear):
     """A linear layer in a convolution's place: it reads a node's own state and ignores the edges."""
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor | None = None, *edge_data: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor | None = None, *edge_data: torch.Tensor
+    ) -> torch.Tensor:
         return super().forward(x)
 
 

@@ -16,8 +16,7 @@ import random
 from pathlib import Path
 
 from autoglm_graph.specs import JsonlConfig
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, DataError, Dataset, Port, TaskSpec
 
 SPLIT_ALIASES = {"train": "train", "val": "val", "dev": "val", "validation": "val", "test": "test"}
 
@@ -57,7 +56,9 @@ class JsonlDataSource:
         if not rows:
             raise DataError(f"data.path: {path} has no records")
         # numbers in numeric order, then strings; "10" must not sort before "2"
-        labels = list(c.labels) or sorted({r["label"] for r in rows}, key=lambda v: (not isinstance(v, int), v if isinstance(v, int) else 0, str(v)))
+        labels = list(c.labels) or sorted(
+            {r["label"] for r in rows}, key=lambda v: (not isinstance(v, int), v if isinstance(v, int) else 0, str(v))
+        )
         unknown = sorted({str(r["label"]) for r in rows} - {str(lab) for lab in labels})
         if unknown:
             raise DataError(f"data.labels: labels {unknown[:5]} appear in {path.name} but not in data.labels")

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 from autoglm_graph import kinship_vocab as kv
 from autoglm_graph.specs import KinshipConfig
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, DataError, Dataset, Port, TaskSpec
 
 # Sentence templates of this generator: S is O's <word>. The builder also
 # understands phrasings that are not here (tests use them as held-out paraphrases).
@@ -31,8 +30,16 @@ FACT_TEMPLATES = (
     "{O} has a {w} called {S}.",
 )
 FILLERS = (
-    "likes to bake bread", "went hiking last weekend", "lives by the sea", "plays the violin", "works at the library",
-    "collects old maps", "is learning to sail", "grows tomatoes", "repairs bicycles", "sings in a choir",
+    "likes to bake bread",
+    "went hiking last weekend",
+    "lives by the sea",
+    "plays the violin",
+    "works at the library",
+    "collects old maps",
+    "is learning to sail",
+    "grows tomatoes",
+    "repairs bicycles",
+    "sings in a choir",
 )
 QUERY_TEMPLATES = ("How is {T} related to {S}?", "What is {T} to {S}?")
 
@@ -107,7 +114,8 @@ class FamilyTree:
             "nibling": union([self.children(s) for s in self.siblings(x)]),
             "parent_in_law": union([self.parents(s) for s in self.spouse(x)]),
             "child_in_law": union([self.spouse(c) for c in self.children(x)]),
-            "sibling_in_law": union([self.siblings(s) for s in self.spouse(x)]) | union([self.spouse(s) for s in self.siblings(x)]),
+            "sibling_in_law": union([self.siblings(s) for s in self.spouse(x)])
+            | union([self.spouse(s) for s in self.siblings(x)]),
         }
         found: dict[int, str] = {}
         ambiguous: set[int] = set()
@@ -119,15 +127,20 @@ class FamilyTree:
         return {y: k for y, k in found.items() if y not in ambiguous and y != x}
 
 
-def sample_chain(tree: FamilyTree, hops: int, rng: random.Random, attempts: int = 200) -> list[tuple[int, str, int]] | None:
+def sample_chain(
+    tree: FamilyTree, hops: int, rng: random.Random, attempts: int = 200
+) -> list[tuple[int, str, int]] | None:
     """A chain of ``hops`` facts (anchor, type, relative) from a random source, every prefix composable."""
     relatives = [tree.relatives(p.id) for p in tree.people]
     for _ in range(attempts):
         source = rng.randrange(len(tree.people))
         path, state, facts = [source], "self", []
         while len(facts) < hops:
-            options = [(y, kind) for y, kind in relatives[path[-1]].items()
-                       if y not in path and kv.compose(state, kind) is not None]
+            options = [
+                (y, kind)
+                for y, kind in relatives[path[-1]].items()
+                if y not in path and kv.compose(state, kind) is not None
+            ]
             if not options:
                 break
             y, kind = rng.choice(options)
@@ -192,7 +205,8 @@ class KinshipDataSource:
         else:
             raise DataError(
                 f"data.generations = {c.generations} and data.max_children = {c.max_children} make trees too small "
-                f"for {hops}-hop chains", hint="raise generations or max_children",
+                f"for {hops}-hop chains",
+                hint="raise generations or max_children",
             )
         females, males = list(kv.FEMALE_NAMES), list(kv.MALE_NAMES)
         rng.shuffle(females)

@@ -30,9 +30,17 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 TYPES = tuple(WORDS)
 INVERSE = {
-    "parent": "child", "child": "parent", "sibling": "sibling", "spouse": "spouse",
-    "grandparent": "grandchild", "grandchild": "grandparent", "pibling": "nibling", "nibling": "pibling",
-    "parent_in_law": "child_in_law", "child_in_law": "parent_in_law", "sibling_in_law": "sibling_in_law",
+    "parent": "child",
+    "child": "parent",
+    "sibling": "sibling",
+    "spouse": "spouse",
+    "grandparent": "grandchild",
+    "grandchild": "grandparent",
+    "pibling": "nibling",
+    "nibling": "pibling",
+    "parent_in_law": "child_in_law",
+    "child_in_law": "parent_in_law",
+    "sibling_in_law": "sibling_in_law",
 }
 #: the 22 answer classes, in a fixed order
 LABELS = tuple(word for pair in WORDS.values() for word in pair)
@@ -46,12 +54,29 @@ def word_for(kind: str, gender: str) -> str:
 
 _RULES = {
     "parent": {"parent": "grandparent", "child": "sibling", "sibling": "pibling", "spouse": "parent"},
-    "child": {"parent": "spouse", "child": "grandchild", "sibling": "child", "spouse": "child_in_law",
-              "nibling": "grandchild"},
-    "sibling": {"parent": "parent", "child": "nibling", "sibling": "sibling", "spouse": "sibling_in_law",
-                "grandparent": "grandparent", "pibling": "pibling"},
-    "spouse": {"parent": "parent_in_law", "child": "child", "sibling": "sibling_in_law", "grandchild": "grandchild",
-               "parent_in_law": "parent", "child_in_law": "child_in_law"},
+    "child": {
+        "parent": "spouse",
+        "child": "grandchild",
+        "sibling": "child",
+        "spouse": "child_in_law",
+        "nibling": "grandchild",
+    },
+    "sibling": {
+        "parent": "parent",
+        "child": "nibling",
+        "sibling": "sibling",
+        "spouse": "sibling_in_law",
+        "grandparent": "grandparent",
+        "pibling": "pibling",
+    },
+    "spouse": {
+        "parent": "parent_in_law",
+        "child": "child",
+        "sibling": "sibling_in_law",
+        "grandchild": "grandchild",
+        "parent_in_law": "parent",
+        "child_in_law": "child_in_law",
+    },
     "grandparent": {"spouse": "grandparent"},
     "grandchild": {"sibling": "grandchild"},
     "pibling": {"parent": "grandparent"},

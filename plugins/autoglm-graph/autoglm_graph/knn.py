@@ -10,8 +10,7 @@ from torch import nn
 from autoglm_graph.given import GivenGraph
 from autoglm_graph.specs import GivenConfig, KnnConfig
 from autoglm_graph.structure import graph_stats, knn_edges, symmetrize, with_edges
-from autoglm_sdk.plugin import SemanticGraph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, SemanticGraph
 
 
 class KnnGraph(nn.Module):
@@ -52,5 +51,9 @@ class KnnGraph(nn.Module):
 
     def report(self) -> dict[str, Any]:
         c = self.config
-        return {"k": c.k, "metric": c.metric, "combine": c.combine,
-                **{f"graph_{k}": round(v, 4) if isinstance(v, float) else v for k, v in self.stats.items()}}
+        return {
+            "k": c.k,
+            "metric": c.metric,
+            "combine": c.combine,
+            **{f"graph_{k}": round(v, 4) if isinstance(v, float) else v for k, v in self.stats.items()},
+        }

@@ -27,9 +27,7 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import PathComposerConfig
-from autoglm_sdk.plugin import InputError
-from autoglm_sdk.plugin import SemanticGraph, check_graph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, InputError, SemanticGraph, check_graph
 
 
 class PathComposer(nn.Module):
@@ -60,7 +58,9 @@ class PathComposer(nn.Module):
         check_graph(graph, dim=self.in_dim, num_edge_types=self.num_edge_types, who=self.name)
         source = getattr(graph, "is_source", None)
         if source is None:
-            raise InputError("path-composer: the graph marks no query source (`is_source`); use a builder that marks the query pair")
+            raise InputError(
+                "path-composer: the graph marks no query source (`is_source`); use a builder that marks the query pair"
+            )
         x = graph.x
         n, k = x.size(0), self.config.states
         src, dst = graph.edge_index
@@ -75,7 +75,9 @@ class PathComposer(nn.Module):
             e_src, e_dst, e_type = src[live], dst[live], graph.edge_type[live]
             messages = torch.einsum("ek,ekj->ej", states[e_src], table[e_type])
             incoming = torch.zeros_like(states).index_add_(0, e_dst, messages)
-            counts = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(0, e_dst, torch.ones_like(e_dst, dtype=x.dtype))
+            counts = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(
+                0, e_dst, torch.ones_like(e_dst, dtype=x.dtype)
+            )
             fresh = (counts > 0) & ~reached
             update = self._discretise(incoming / counts.clamp_min(1).unsqueeze(-1))
             states = torch.where(fresh.unsqueeze(-1), update, states)

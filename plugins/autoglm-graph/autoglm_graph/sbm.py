@@ -14,8 +14,9 @@ from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
 SPLITS = ("train", "val", "test")
 
 
-def class_masks(y: torch.Tensor, classes: int, train_per_class: int, val_per_class: int,
-                generator: torch.Generator) -> dict[str, torch.Tensor]:
+def class_masks(
+    y: torch.Tensor, classes: int, train_per_class: int, val_per_class: int, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """Semi-supervised node splits: per class, ``train_per_class`` random members for training, the next
     ``val_per_class`` for validation, the rest for testing (boolean masks over the nodes)."""
     masks = {split: torch.zeros(y.numel(), dtype=torch.bool) for split in SPLITS}
@@ -23,8 +24,8 @@ def class_masks(y: torch.Tensor, classes: int, train_per_class: int, val_per_cla
         members = (y == k).nonzero().view(-1)
         members = members[torch.randperm(members.numel(), generator=generator)]
         masks["train"][members[:train_per_class]] = True
-        masks["val"][members[train_per_class:train_per_class + val_per_class]] = True
-        masks["test"][members[train_per_class + val_per_class:]] = True
+        masks["val"][members[train_per_class : train_per_class + val_per_class]] = True
+        masks["test"][members[train_per_class + val_per_class :]] = True
     return masks
 
 

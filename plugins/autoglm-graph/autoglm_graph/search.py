@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from autoglm_sdk.plugin import ManifestError
 
@@ -112,8 +111,10 @@ def search(model: Any, session: Any, options: SearchOptions, log: Callable[[str]
 
     darts = model.stage_objects["reasoner"]
     if not darts.arch_parameters():
-        raise ManifestError("reasoner.architecture is set: that is a derived network, there is nothing to search",
-                            hint="remove reasoner.architecture to search again")
+        raise ManifestError(
+            "reasoner.architecture is set: that is a derived network, there is nothing to search",
+            hint="remove reasoner.architecture to search again",
+        )
     alpha = darts.alpha
     weights = [p for p in model.parameters() if p is not alpha and p.requires_grad]
     w_opt = torch.optim.AdamW(weights, lr=lr, weight_decay=weight_decay)
@@ -146,17 +147,24 @@ def search(model: Any, session: Any, options: SearchOptions, log: Callable[[str]
         model.eval()
         w = darts.weights().detach()
         entropy = float(-(w * w.clamp_min(1e-12).log()).sum(-1).mean())
-        row = {"epoch": epoch, "weights": w.tolist(), "entropy": entropy,
-               "free_share": float(w[:, free].sum(-1).mean()) if free else 0.0,
-               "val_accuracy": crit.accuracy(val), "seconds": epoch_times[-1]}
+        row = {
+            "epoch": epoch,
+            "weights": w.tolist(),
+            "entropy": entropy,
+            "free_share": float(w[:, free].sum(-1).mean()) if free else 0.0,
+            "val_accuracy": crit.accuracy(val),
+            "seconds": epoch_times[-1],
+        }
         if epoch > options.warmup_epochs and options.curvature_every and epoch % options.curvature_every == 0:
             model.train()  # the loss the architecture is trained on
             row["curvature"] = dominant_eigenvalue(lambda: crit.loss(val[:batch_size]), alpha)
             model.eval()
         result.history.append(row)
-        log(f"search epoch {epoch}/{options.epochs}: supernet val {row['val_accuracy']:.3f}, entropy "
+        log(
+            f"search epoch {epoch}/{options.epochs}: supernet val {row['val_accuracy']:.3f}, entropy "
             f"{entropy:.3f}, skip+zero {row['free_share']:.2f}"
-            + (f", curvature {row['curvature']:.3g}" if "curvature" in row else ""))
+            + (f", curvature {row['curvature']:.3g}" if "curvature" in row else "")
+        )
         # collapse guards: keep the architecture from before the signal
         if epoch > options.warmup_epochs and free and row["free_share"] > options.collapse_share:
             result.stopped = f"epoch {epoch}: skip+zero hold {row['free_share']:.0%} of the weights"
@@ -166,8 +174,10 @@ def search(model: Any, session: Any, options: SearchOptions, log: Callable[[str]
             if abs(row["curvature"]) > options.curvature_growth * max(lowest_curvature, 1e-6):
                 rising += 1
                 if rising >= 2:
-                    result.stopped = (f"epoch {epoch}: the curvature proxy grew to {row['curvature']:.3g} "
-                                      f"(lowest {lowest_curvature:.3g})")
+                    result.stopped = (
+                        f"epoch {epoch}: the curvature proxy grew to {row['curvature']:.3g} "
+                        f"(lowest {lowest_curvature:.3g})"
+                    )
                     break
             else:
                 rising = 0
@@ -184,8 +194,14 @@ def search(model: Any, session: Any, options: SearchOptions, log: Callable[[str]
     return result
 
 
-def _second_order_grad(crit: Criterion, alpha: torch.nn.Parameter, weights: list[torch.nn.Parameter],
-                       train_chunk: list[Any], val_chunk: list[Any], xi: float) -> None:
+def _second_order_grad(
+    crit: Criterion,
+    alpha: torch.nn.Parameter,
+    weights: list[torch.nn.Parameter],
+    train_chunk: list[Any],
+    val_chunk: list[Any],
+    xi: float,
+) -> None:
     """DARTS' unrolled gradient: ``dL_val(w', a)/da - xi * d2L_train(w, a)/da dw . dL_val(w', a)/dw'`` with
     ``w' = w - xi * dL_train/dw``, the Hessian-vector product by central finite differences."""
     backup = [p.detach().clone() for p in weights]
@@ -237,8 +253,13 @@ def perturbation_readout(crit: Criterion, darts: Any, val: list[Any]) -> tuple[l
     return derive(table, ops, darts.config.max_skip), scores
 
 
-def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[str, Any],
-               overrides: list[str] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_search(
+    manifest_path: Path,
+    output: Path,
+    options: SearchOptions | dict[str, Any],
+    overrides: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Search, write ``output``/{derived.toml, search.json, search.md, architecture_weights.png}; retrain if asked.
     The search runs in the manifest's build session: its backend, data, ports and objectives."""
     from autoglm_sdk import Session, load_manifest
@@ -248,9 +269,11 @@ def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[
     manifest = load_manifest(manifest_path, overrides or [])
     reasoner = manifest.stages.get("reasoner")
     if reasoner is None or reasoner.plugin != "darts":
-        raise ManifestError(f"{manifest_path}: `autoglm search` needs `reasoner.plugin = \"darts\"`"
-                            + (f", got `{reasoner.plugin}`" if reasoner else ""),
-                            hint="set the reasoner to darts and list the candidate operations in reasoner.operations")
+        raise ManifestError(
+            f'{manifest_path}: `autoglm search` needs `reasoner.plugin = "darts"`'
+            + (f", got `{reasoner.plugin}`" if reasoner else ""),
+            hint="set the reasoner to darts and list the candidate operations in reasoner.operations",
+        )
     session = Session.open(manifest, log=log)
     model = session.new_model()
     result = search(model, session, options, log)
@@ -258,12 +281,20 @@ def run_search(manifest_path: Path, output: Path, options: SearchOptions | dict[
     derived = derived_manifest(manifest.resolved(), manifest_path, result.architecture)
     (output / "derived.toml").write_text(derived)
     ops = reasoner.config.operations
-    report = {"manifest": str(manifest_path), "operations": ops, "architecture": result.architecture,
-              "backend": session.backend.probe().name, "device": session.backend.device,
-              "objectives": {o.name: o.weight for o in session.objectives(model)},
-              "options": options.__dict__, "stopped_early": result.stopped, "search_seconds": result.seconds,
-              "seconds_per_epoch": result.epoch_seconds, "readout_scores": result.readout_scores,
-              "history": result.history}
+    report = {
+        "manifest": str(manifest_path),
+        "operations": ops,
+        "architecture": result.architecture,
+        "backend": session.backend.probe().name,
+        "device": session.backend.device,
+        "objectives": {o.name: o.weight for o in session.objectives(model)},
+        "options": options.__dict__,
+        "stopped_early": result.stopped,
+        "search_seconds": result.seconds,
+        "seconds_per_epoch": result.epoch_seconds,
+        "readout_scores": result.readout_scores,
+        "history": result.history,
+    }
     plot_weights(result.history, ops, output / "architecture_weights.png")
     if options.retrain:
         from autoglm_sdk import build, validate_manifest
@@ -312,16 +343,25 @@ def plot_weights(history: list[dict[str, Any]], ops: list[str], path: Path) -> N
 
 
 def search_markdown(report: dict[str, Any]) -> str:
-    lines = ["# Architecture search", "",
-             f"Manifest `{report['manifest']}`; candidates {', '.join(report['operations'])}.", "",
-             f"Derived architecture: **{' → '.join(report['architecture'])}** (read-out: "
-             f"{report['options']['readout']}).", "",
-             f"Search: {len(report['history'])} epochs in {report['search_seconds']:.1f} s "
-             f"({report['seconds_per_epoch']:.2f} s per epoch)"
-             + (f"; stopped early at {report['stopped_early']}" if report["stopped_early"] else "") + ".", "",
-             "![architecture weights](architecture_weights.png)", ""]
+    lines = [
+        "# Architecture search",
+        "",
+        f"Manifest `{report['manifest']}`; candidates {', '.join(report['operations'])}.",
+        "",
+        f"Derived architecture: **{' → '.join(report['architecture'])}** (read-out: {report['options']['readout']}).",
+        "",
+        f"Search: {len(report['history'])} epochs in {report['search_seconds']:.1f} s "
+        f"({report['seconds_per_epoch']:.2f} s per epoch)"
+        + (f"; stopped early at {report['stopped_early']}" if report["stopped_early"] else "")
+        + ".",
+        "",
+        "![architecture weights](architecture_weights.png)",
+        "",
+    ]
     if report.get("retrained"):
         metrics = report["retrained"]["metrics"]
-        lines += [f"Retrained: test accuracy {metrics['test']['accuracy']:.3f}, val {metrics['val']['accuracy']:.3f}.",
-                  ""]
+        lines += [
+            f"Retrained: test accuracy {metrics['test']['accuracy']:.3f}, val {metrics['val']['accuracy']:.3f}.",
+            "",
+        ]
     return "\n".join(lines)

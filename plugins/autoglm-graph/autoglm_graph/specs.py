@@ -10,8 +10,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch, TaskSpec, reasoner_signature, require_input
-
+from autoglm_sdk.plugin import (
+    BuildContext,
+    PluginConfig,
+    PluginSpec,
+    Port,
+    PortMismatch,
+    TaskSpec,
+    reasoner_signature,
+    require_input,
+)
 
 # ---------------------------------------------------------------------- sbm
 
@@ -27,7 +35,9 @@ class SBMConfig(PluginConfig):
     p_out: float = Field(0.005, ge=0, le=1, description="Edge probability between communities.")
     feature_dim: int = Field(16, ge=1, le=4096, description="Node feature size.")
     feature_signal: float = Field(
-        0.5, ge=0, description="Distance of each community's feature mean from the origin, in noise standard deviations."
+        0.5,
+        ge=0,
+        description="Distance of each community's feature mean from the origin, in noise standard deviations.",
     )
     train_per_class: int = Field(20, ge=1, description="Labelled training nodes per community.")
     val_per_class: int = Field(30, ge=1, description="Validation nodes per community; the rest are test nodes.")
@@ -62,15 +72,22 @@ class CSBMConfig(PluginConfig):
 
     classes: int = Field(3, ge=2, le=64, description="Number of classes (= blocks).")
     nodes_per_class: int = Field(333, ge=10, le=100_000, description="Nodes in each class.")
-    degree: int = Field(10, ge=0, le=1000, description="Mean degree of the true graph (undirected edges * 2 / nodes); 0: no graph.")
+    degree: int = Field(
+        10, ge=0, le=1000, description="Mean degree of the true graph (undirected edges * 2 / nodes); 0: no graph."
+    )
     homophily: float = Field(0.8, ge=0, le=1, description="Share of the true graph's edges inside a class.")
     rewire: float = Field(
-        0.0, ge=0, le=1, description="Share of edges given a uniformly random endpoint: the noisy graph the "
-        "pipeline sees (the true graph travels as `true_edge_index`, for reports only).")
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of edges given a uniformly random endpoint: the noisy graph the "
+        "pipeline sees (the true graph travels as `true_edge_index`, for reports only).",
+    )
     feature_dim: int = Field(50, ge=1, le=4096, description="Node feature size.")
     informative: int = Field(5, ge=1, description="Leading feature dimensions in which the class means differ.")
     feature_signal: float = Field(
-        1.0, ge=0, description="Distance of each class mean from the origin, in noise standard deviations.")
+        1.0, ge=0, description="Distance of each class mean from the origin, in noise standard deviations."
+    )
     train_per_class: int = Field(20, ge=1, description="Labelled training nodes per class.")
     val_per_class: int = Field(30, ge=1, description="Validation nodes per class; the rest are test nodes.")
     split: int = Field(0, ge=0, description="Which seeded choice of labelled nodes (same graph for every split).")
@@ -81,8 +98,10 @@ class CSBMConfig(PluginConfig):
             raise ValueError(f"informative ({self.informative}) must be <= feature_dim ({self.feature_dim})")
         used = self.train_per_class + self.val_per_class
         if used >= self.nodes_per_class:
-            raise ValueError(f"train_per_class + val_per_class ({used}) must be < nodes_per_class "
-                             f"({self.nodes_per_class}) so that every class keeps test nodes")
+            raise ValueError(
+                f"train_per_class + val_per_class ({used}) must be < nodes_per_class "
+                f"({self.nodes_per_class}) so that every class keeps test nodes"
+            )
         return self
 
 
@@ -104,14 +123,19 @@ class RandomGraphsConfig(PluginConfig):
     few thousand graphs stay comfortable; memory is a list of small edge tensors."""
 
     generators: list[Literal["erdos_renyi", "watts_strogatz", "barabasi_albert", "sbm"]] = Field(
-        default_factory=lambda: ["watts_strogatz"], min_length=1,
-        description="Generators to draw from, in turn (task `generator`: one class each).")
+        default_factory=lambda: ["watts_strogatz"],
+        min_length=1,
+        description="Generators to draw from, in turn (task `generator`: one class each).",
+    )
     task: Literal["node_clustering", "generator", "path_length"] = Field(
-        "node_clustering", description="Node clustering coefficient in `bins` classes, which generator drew "
-        "the graph, or the graph's average shortest-path length in `bins` classes.")
+        "node_clustering",
+        description="Node clustering coefficient in `bins` classes, which generator drew "
+        "the graph, or the graph's average shortest-path length in `bins` classes.",
+    )
     bins: int = Field(10, ge=2, le=100, description="Classes of a binned target (about equally many each).")
-    features: Literal["constant", "degree"] = Field("constant", description="Node features: a constant 1, or the "
-                                                                            "one-hot degree.")
+    features: Literal["constant", "degree"] = Field(
+        "constant", description="Node features: a constant 1, or the one-hot degree."
+    )
     max_degree: int = Field(32, ge=1, le=1024, description="Degree features: larger degrees share the last slot.")
     nodes: tuple[int, int] = Field((64, 64), description="Nodes per graph, drawn uniformly from this range.")
     train_graphs: int = Field(192, ge=1, description="Training graphs.")
@@ -148,7 +172,7 @@ random_graphs = PluginSpec(
     config=RandomGraphsConfig,
     factory="autoglm_graph.generators:RandomGraphsDataSource",
     summary="Seeded Erdős–Rényi / Watts–Strogatz / Barabási–Albert / SBM graphs labelled by structure "
-            "(clustering coefficient, generator, path length).",
+    "(clustering coefficient, generator, path length).",
     signature=_random_graphs_signature,
 )
 
@@ -156,7 +180,9 @@ random_graphs = PluginSpec(
 
 
 class KinshipSplit(PluginConfig):
-    hops: list[int] = Field(description="Chain lengths (stated facts between the query pair) in this split.", min_length=1)
+    hops: list[int] = Field(
+        description="Chain lengths (stated facts between the query pair) in this split.", min_length=1
+    )
     stories: int = Field(description="Stories in this split, shared evenly between its hop counts.", ge=1)
 
     @model_validator(mode="after")
@@ -170,8 +196,12 @@ class KinshipSplit(PluginConfig):
 class KinshipConfig(PluginConfig):
     """Family stories generated from sampled trees; about 1 ms per story."""
 
-    train: KinshipSplit = Field(default_factory=lambda: KinshipSplit(hops=[2, 3], stories=5000), description="Training split.")
-    val: KinshipSplit = Field(default_factory=lambda: KinshipSplit(hops=[2, 3], stories=500), description="Validation split.")
+    train: KinshipSplit = Field(
+        default_factory=lambda: KinshipSplit(hops=[2, 3], stories=5000), description="Training split."
+    )
+    val: KinshipSplit = Field(
+        default_factory=lambda: KinshipSplit(hops=[2, 3], stories=500), description="Validation split."
+    )
     test: KinshipSplit = Field(
         default_factory=lambda: KinshipSplit(hops=list(range(2, 11)), stories=900), description="Test split."
     )
@@ -199,9 +229,13 @@ class JsonlConfig(PluginConfig):
     path: str = Field("", description="The JSON-lines file (relative to the working directory).")
     text_field: str = Field("text", description="Field holding the text.")
     label_field: str = Field("label", description="Field holding the label (string or integer).")
-    split_field: str | None = Field("split", description="Field naming the split (train/val/test); none = split at random.")
+    split_field: str | None = Field(
+        "split", description="Field naming the split (train/val/test); none = split at random."
+    )
     group_field: str | None = Field(None, description="Field to break test metrics down by (e.g. hops).")
-    labels: list[str] = Field(default_factory=list, description="Label names in class order (default: sorted unique labels).")
+    labels: list[str] = Field(
+        default_factory=list, description="Label names in class order (default: sorted unique labels)."
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of lines without a split that go to validation.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of lines without a split that go to test.")
 
@@ -226,12 +260,17 @@ class TableConfig(PluginConfig):
     path: str = Field("", description="The rows: .csv (header line first), .parquet (needs pyarrow) or .npz.")
     label: str = Field("label", description="Column (or NPZ array) holding each row's class.")
     features: list[str] = Field(
-        default_factory=list, description="Feature columns (default: every column but the label and id columns).")
+        default_factory=list, description="Feature columns (default: every column but the label and id columns)."
+    )
     features_key: str = Field("x", description="NPZ only: the array of features [rows, features].")
-    id: str | None = Field(None, description="Column naming each row, as the edge list refers to it (default: row "
-                                             "numbers from 0).")
-    edges: str = Field("", description="Optional edge list: .csv with two columns (source, target) or .npz with "
-                                       "edge_index [2, E]; without it the graph is empty (use knn or adaptive).")
+    id: str | None = Field(
+        None, description="Column naming each row, as the edge list refers to it (default: row numbers from 0)."
+    )
+    edges: str = Field(
+        "",
+        description="Optional edge list: .csv with two columns (source, target) or .npz with "
+        "edge_index [2, E]; without it the graph is empty (use knn or adaptive).",
+    )
     undirected: bool = Field(True, description="Add the reverse of every listed edge.")
     train_per_class: int = Field(20, ge=1, description="Labelled training rows per class.")
     val_per_class: int = Field(30, ge=1, description="Validation rows per class; the rest are test rows.")
@@ -244,8 +283,10 @@ def table_columns(cfg: TableConfig, header: list[str]) -> list[str]:
 
     missing = [name for name in [cfg.label, *([cfg.id] if cfg.id else []), *cfg.features] if name not in header]
     if missing:
-        raise DataError(f"data: column(s) {', '.join(map(repr, missing))} not in {cfg.path} "
-                        f"(it has {', '.join(header[:12])}{'...' if len(header) > 12 else ''})")
+        raise DataError(
+            f"data: column(s) {', '.join(map(repr, missing))} not in {cfg.path} "
+            f"(it has {', '.join(header[:12])}{'...' if len(header) > 12 else ''})"
+        )
     names = cfg.features or [h for h in header if h not in (cfg.label, cfg.id)]
     if not names:
         raise DataError(f"data: {cfg.path} has no feature columns besides the label")
@@ -318,34 +359,59 @@ class TextRelationsConfig(PluginConfig):
     questions, {target} and {source}. Earlier patterns win where two overlap.
     The defaults are the kinship domain."""
 
-    relations: dict[str, RelationWord] = Field(default_factory=_kinship_words, description="Relation word -> edge type and the gender it reveals.")
-    edge_types: list[str] = Field(default_factory=lambda: list(_kinship("TYPES")), description="Edge type vocabulary, in id order.", min_length=1)
-    inverse: dict[str, str] = Field(default_factory=lambda: dict(_kinship("INVERSE")), description="Edge type -> type of the reverse edge.")
+    relations: dict[str, RelationWord] = Field(
+        default_factory=_kinship_words, description="Relation word -> edge type and the gender it reveals."
+    )
+    edge_types: list[str] = Field(
+        default_factory=lambda: list(_kinship("TYPES")), description="Edge type vocabulary, in id order.", min_length=1
+    )
+    inverse: dict[str, str] = Field(
+        default_factory=lambda: dict(_kinship("INVERSE")), description="Edge type -> type of the reverse edge."
+    )
     add_inverse_edges: bool = Field(True, description="Add the reverse of every stated fact with the inverse type.")
     fact_patterns: list[str] = Field(
         default_factory=lambda: [
-            "{subj}, the {rel} of {obj},", "{obj}'s {rel}, {subj},", "{subj} is {obj}'s {rel}", "{obj}'s {rel} is {subj}",
-            "{obj} has a {rel} named {subj}", "{obj} has a {rel} called {subj}", "{subj} is the {rel} of {obj}",
-            "{subj} is a {rel} of {obj}", "{obj} has a {rel}, {subj}", "{obj} {any}with {pron} {rel} {subj}",
-            "{obj} and {pron} {rel} {subj}", "{obj}'s {rel} {subj}",
+            "{subj}, the {rel} of {obj},",
+            "{obj}'s {rel}, {subj},",
+            "{subj} is {obj}'s {rel}",
+            "{obj}'s {rel} is {subj}",
+            "{obj} has a {rel} named {subj}",
+            "{obj} has a {rel} called {subj}",
+            "{subj} is the {rel} of {obj}",
+            "{subj} is a {rel} of {obj}",
+            "{obj} has a {rel}, {subj}",
+            "{obj} {any}with {pron} {rel} {subj}",
+            "{obj} and {pron} {rel} {subj}",
+            "{obj}'s {rel} {subj}",
         ],
-        description="Fact sentence templates.", min_length=1,
+        description="Fact sentence templates.",
+        min_length=1,
     )
     query_patterns: list[str] = Field(
         default_factory=lambda: [
-            "How is {target} related to {source}", "What is {target} to {source}", "Who is {target} to {source}",
-            "What relation is {target} to {source}", "What is the relationship of {target} to {source}",
+            "How is {target} related to {source}",
+            "What is {target} to {source}",
+            "Who is {target} to {source}",
+            "What relation is {target} to {source}",
+            "What is the relationship of {target} to {source}",
             "{target} is {source}'s what",
         ],
-        description="Question templates naming the query's target and source.", min_length=1,
+        description="Question templates naming the query's target and source.",
+        min_length=1,
     )
-    female_names: list[str] = Field(default_factory=lambda: list(_kinship("FEMALE_NAMES")), description="Given names read as female.")
-    male_names: list[str] = Field(default_factory=lambda: list(_kinship("MALE_NAMES")), description="Given names read as male.")
+    female_names: list[str] = Field(
+        default_factory=lambda: list(_kinship("FEMALE_NAMES")), description="Given names read as female."
+    )
+    male_names: list[str] = Field(
+        default_factory=lambda: list(_kinship("MALE_NAMES")), description="Given names read as male."
+    )
 
     @model_validator(mode="after")
     def _types_known(self) -> "TextRelationsConfig":
         known = set(self.edge_types)
-        bad = sorted({r.type for r in self.relations.values()} - known) + sorted((set(self.inverse) | set(self.inverse.values())) - known)
+        bad = sorted({r.type for r in self.relations.values()} - known) + sorted(
+            (set(self.inverse) | set(self.inverse.values())) - known
+        )
         if bad:
             raise ValueError(f"relation types {bad} are not in edge_types")
         for template in self.fact_patterns:
@@ -361,8 +427,13 @@ def _text_relations_signature(cfg: TextRelationsConfig, ctx: BuildContext) -> Po
     port = ctx.input
     if port.type != "samples" or "text" not in port.modalities:
         raise PortMismatch(f"needs samples with text, got {port.describe()}")
-    return Port("semantic_graph", dim=5, num_edge_types=len(cfg.edge_types), edge_type_names=tuple(cfg.edge_types),
-                attributes=frozenset({"query_pair", "gender"}))
+    return Port(
+        "semantic_graph",
+        dim=5,
+        num_edge_types=len(cfg.edge_types),
+        edge_type_names=tuple(cfg.edge_types),
+        attributes=frozenset({"query_pair", "gender"}),
+    )
 
 
 text_relations = PluginSpec(
@@ -381,7 +452,9 @@ text_relations = PluginSpec(
 class GivenConfig(PluginConfig):
     """The graph the data carries, used as it is."""
 
-    add_reverse_edges: bool = Field(False, description="Add the reverse of every edge (same type), making it undirected.")
+    add_reverse_edges: bool = Field(
+        False, description="Add the reverse of every edge (same type), making it undirected."
+    )
 
 
 def _given_signature(cfg: GivenConfig, ctx: BuildContext) -> Port:
@@ -412,7 +485,8 @@ class KnnConfig(PluginConfig):
     metric: Literal["cosine", "euclidean"] = Field("cosine", description="Similarity between node features.")
     symmetric: bool = Field(True, description="Add the reverse of every kNN edge (an undirected graph).")
     combine: Literal["replace", "union"] = Field(
-        "replace", description="Use the kNN graph alone, or join it with the graph the sample carries.")
+        "replace", description="Use the kNN graph alone, or join it with the graph the sample carries."
+    )
     chunk: int = Field(2048, ge=1, description="Rows of the similarity matrix computed at once (memory: chunk x N).")
 
 
@@ -433,30 +507,49 @@ class AdaptiveConfig(PluginConfig):
     (IDGL-style), with smoothness, connectivity and sparsity regularisers added to the training loss."""
 
     similarity: Literal["weighted_cosine", "gaussian"] = Field(
-        "weighted_cosine", description="Multi-head weighted cosine (IDGL), or a Gaussian kernel "
-        "exp(-|Wx_i - Wx_j|^2 / 2 sigma^2) over a learned linear map W.")
+        "weighted_cosine",
+        description="Multi-head weighted cosine (IDGL), or a Gaussian kernel "
+        "exp(-|Wx_i - Wx_j|^2 / 2 sigma^2) over a learned linear map W.",
+    )
     heads: int = Field(4, ge=1, le=64, description="Heads of the weighted cosine (their similarities are averaged).")
     sigma: Literal["mean", "learned"] = Field(
-        "mean", description="Gaussian kernel width: the mean pairwise distance of the batch, or a learned scalar.")
-    sparsify: Literal["knn", "epsilon"] = Field("knn", description="Keep each node's k most similar nodes, or every "
-                                               "pair above epsilon.")
+        "mean", description="Gaussian kernel width: the mean pairwise distance of the batch, or a learned scalar."
+    )
+    sparsify: Literal["knn", "epsilon"] = Field(
+        "knn", description="Keep each node's k most similar nodes, or every pair above epsilon."
+    )
     k: int = Field(10, ge=1, le=1000, description="Neighbours per node (sparsify = knn); sets the target density.")
     epsilon: float = Field(0.5, ge=-1, le=1, description="Similarity threshold (sparsify = epsilon).")
     mix: float = Field(
-        0.5, ge=0, le=1, description="Weight of the given graph in the result: lambda * A_given + (1 - lambda) * "
-        "A_learned (0: the learned graph alone; ignored when the sample carries no edges).")
+        0.5,
+        ge=0,
+        le=1,
+        description="Weight of the given graph in the result: lambda * A_given + (1 - lambda) * "
+        "A_learned (0: the learned graph alone; ignored when the sample carries no edges).",
+    )
     learn_mix: bool = Field(
-        False, description="Learn `mix` with the task (starting from its configured value): a heterophilous "
-        "given graph can then be mixed out.")
+        False,
+        description="Learn `mix` with the task (starting from its configured value): a heterophilous "
+        "given graph can then be mixed out.",
+    )
     reweight_given: bool = Field(
-        False, description="Weight the given graph's edges by the learned similarity as well (down-weighting "
-        "edges between dissimilar nodes) instead of keeping them equal.")
+        False,
+        description="Weight the given graph's edges by the learned similarity as well (down-weighting "
+        "edges between dissimilar nodes) instead of keeping them equal.",
+    )
     supervision: float = Field(
-        0.0, ge=0, description="Weight of a metric loss on the labelled training nodes: same-label pairs similar, "
-        "different-label pairs not (training labels only; 0: the task loss alone trains the metric).")
+        0.0,
+        ge=0,
+        description="Weight of a metric loss on the labelled training nodes: same-label pairs similar, "
+        "different-label pairs not (training labels only; 0: the task loss alone trains the metric).",
+    )
     iterations: int = Field(
-        1, ge=1, le=5, description="Graph learning rounds: from the second on, similarity is measured on the "
-        "features propagated over the previous round's graph (iterative refinement).")
+        1,
+        ge=1,
+        le=5,
+        description="Graph learning rounds: from the second on, similarity is measured on the "
+        "features propagated over the previous round's graph (iterative refinement).",
+    )
     smoothness: float = Field(0.2, ge=0, description="Weight of tr(X^T L X) / N^2: connected nodes should be alike.")
     degree_barrier: float = Field(0.1, ge=0, description="Weight of -1/N * sum log(degree): no isolated nodes.")
     sparsity: float = Field(0.1, ge=0, description="Weight of |A|_F^2 / N^2: against a dense graph.")
@@ -512,7 +605,9 @@ class MLPConfig(GNNConfig):
 
 
 class RGCNConfig(GNNConfig):
-    num_bases: int = Field(0, ge=0, description="Basis decomposition of the per-type weights (0 = one full weight per type).")
+    num_bases: int = Field(
+        0, ge=0, description="Basis decomposition of the per-type weights (0 = one full weight per type)."
+    )
     aggr: Literal["mean", "sum", "max"] = Field("mean", description="Aggregation of messages within each edge type.")
 
 
@@ -524,11 +619,20 @@ def _typed_signature(cfg: RGCNConfig, ctx: BuildContext) -> Port:
 
 
 def _gnn(name: str, config: type, cls: str, summary: str, signature=reasoner_signature) -> PluginSpec:
-    return PluginSpec(name=name, kind="reasoner", config=config, factory=f"autoglm_graph.gnn:{cls}", summary=summary,
-                      signature=signature, capabilities=frozenset({"learnable"}))
+    return PluginSpec(
+        name=name,
+        kind="reasoner",
+        config=config,
+        factory=f"autoglm_graph.gnn:{cls}",
+        summary=summary,
+        signature=signature,
+        capabilities=frozenset({"learnable"}),
+    )
 
 
-gcn = _gnn("gcn", GCNConfig, "GCNReasoner", "Graph convolutional network (Kipf & Welling) from PyG, edge types ignored.")
+gcn = _gnn(
+    "gcn", GCNConfig, "GCNReasoner", "Graph convolutional network (Kipf & Welling) from PyG, edge types ignored."
+)
 gat = _gnn("gat", GATConfig, "GATReasoner", "Graph attention (GATv2) from PyG, edge types ignored.")
 sage = _gnn("sage", SAGEConfig, "SAGEReasoner", "GraphSAGE from PyG, edge types ignored.")
 gin = _gnn("gin", GINConfig, "GINReasoner", "Graph isomorphism network from PyG, edge types ignored.")
@@ -542,17 +646,21 @@ class DartsConfig(PluginConfig):
     """A DARTS supernet over registered reasoner operations; `autoglm search` trains and derives it."""
 
     operations: list[str] = Field(
-        default_factory=lambda: ["gcn", "gat", "sage", "gin", "mlp", "skip", "zero"], min_length=2,
+        default_factory=lambda: ["gcn", "gat", "sage", "gin", "mlp", "skip", "zero"],
+        min_length=2,
         description="Candidate operations of every layer: registered reasoners (each used as one round of width "
-        "`hidden`) and the built-in `skip` and `zero`.")
+        "`hidden`) and the built-in `skip` and `zero`.",
+    )
     layers: int = Field(2, ge=1, le=16, description="Mixed layers of the supernet.")
     hidden: int = Field(64, ge=1, le=8192, description="Size of the node states.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout on node states between layers.")
     temperature: float = Field(1.0, gt=0, description="Softmax temperature of the architecture weights.")
     max_skip: int = Field(1, ge=0, description="Most layers a derived architecture may give to `skip`.")
     architecture: list[str] = Field(
-        default_factory=list, description="A derived architecture, one operation per layer (written by `autoglm "
-        "search`; it sets the number of layers): no mixing, trained like any reasoner.")
+        default_factory=list,
+        description="A derived architecture, one operation per layer (written by `autoglm "
+        "search`; it sets the number of layers): no mixing, trained like any reasoner.",
+    )
 
     @model_validator(mode="after")
     def _architecture_is_discrete(self) -> "DartsConfig":
@@ -575,9 +683,15 @@ darts = PluginSpec(
 
 
 class PathComposerConfig(PluginConfig):
-    states: int = Field(16, ge=2, le=1024, description="Number of latent relation states K (state 0 is the source's own).")
-    max_rounds: int = Field(64, ge=1, le=10_000, description="Most propagation rounds; it stops earlier once no new node is reached.")
-    straight_through: bool = Field(True, description="One-hot states in the forward pass with soft gradients (keeps long compositions exact).")
+    states: int = Field(
+        16, ge=2, le=1024, description="Number of latent relation states K (state 0 is the source's own)."
+    )
+    max_rounds: int = Field(
+        64, ge=1, le=10_000, description="Most propagation rounds; it stops earlier once no new node is reached."
+    )
+    straight_through: bool = Field(
+        True, description="One-hot states in the forward pass with soft gradients (keeps long compositions exact)."
+    )
     init_scale: float = Field(1.0, gt=0, description="Standard deviation of the initial transition logits.")
 
 
@@ -612,7 +726,9 @@ class ClassifierConfig(PluginConfig):
         "query source and target states. auto picks node for node-level tasks, pair when the graph marks a query "
         "pair, else pool. An encoder's embeddings are always read pooled.",
     )
-    pooling: Literal["mean", "sum", "max"] = Field("mean", description="How node states become a graph vector (pool readout).")
+    pooling: Literal["mean", "sum", "max"] = Field(
+        "mean", description="How node states become a graph vector (pool readout)."
+    )
     pair_with_graph: bool = Field(False, description="Pair readout: also append the mean-pooled graph.")
 
 

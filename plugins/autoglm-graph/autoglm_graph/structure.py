@@ -63,8 +63,9 @@ def with_edges(graph: Any, edge_index: Tensor, edge_weight: Tensor | None = None
     return graph
 
 
-def graph_stats(edge_index: Tensor, num_nodes: int, y: Tensor | None = None,
-                weight: Tensor | None = None) -> dict[str, Any]:
+def graph_stats(
+    edge_index: Tensor, num_nodes: int, y: Tensor | None = None, weight: Tensor | None = None
+) -> dict[str, Any]:
     """Density, degree distribution, isolated nodes and (with labels) edge homophily of a directed edge list.
 
     Density is edges / (N * (N - 1)); degrees count incoming edges (a node's neighbourhood in message
@@ -72,7 +73,8 @@ def graph_stats(edge_index: Tensor, num_nodes: int, y: Tensor | None = None,
     edges = edge_index.size(1)
     degree = torch.bincount(edge_index[1], minlength=num_nodes).float() if edges else torch.zeros(num_nodes)
     stats: dict[str, Any] = {
-        "nodes": num_nodes, "edges": edges,
+        "nodes": num_nodes,
+        "edges": edges,
         "density": edges / max(num_nodes * (num_nodes - 1), 1),
         "mean_degree": float(degree.mean()) if num_nodes else 0.0,
         "degree_min": int(degree.min()) if num_nodes else 0,

@@ -22,8 +22,7 @@ from torch_geometric.data import Data
 
 from autoglm_graph.sbm import SPLITS, class_masks
 from autoglm_graph.specs import TableConfig, table_columns
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, DataError, Dataset, Port, TaskSpec
 
 
 def read_columns(path: Path) -> dict[str, list[Any]]:
@@ -58,8 +57,10 @@ def as_float(values: list[Any], column: str, path: Path) -> np.ndarray:
             try:
                 float(value)
             except (TypeError, ValueError):
-                raise DataError(f"{path.name}: column `{column}`, row {row + 1}: {value!r} is not a number",
-                                hint="fill or remove that value, or leave the column out of `features`") from None
+                raise DataError(
+                    f"{path.name}: column `{column}`, row {row + 1}: {value!r} is not a number",
+                    hint="fill or remove that value, or leave the column out of `features`",
+                ) from None
         raise
 
 
@@ -81,8 +82,9 @@ class TableDataSource:
                     raise DataError(f"data.path: {path.name} has no array `{key}` (it has {', '.join(arrays.files)})")
             x = arrays[c.features_key].astype(np.float32)
             if x.ndim != 2:
-                raise DataError(f"data.path: `{c.features_key}` in {path.name} must be 2-D [rows, features], "
-                                f"got shape {x.shape}")
+                raise DataError(
+                    f"data.path: `{c.features_key}` in {path.name} must be 2-D [rows, features], got shape {x.shape}"
+                )
             return x, arrays[c.label].tolist(), None
         columns = read_columns(path)
         names = table_columns(c, list(columns))
@@ -116,13 +118,14 @@ class TableDataSource:
                 key = str(value)
                 if index is not None:
                     if key not in index:
-                        raise DataError(f"{path.name}: edge {number}: `{key}` is not a value of the id column "
-                                        f"`{c.id}`")
+                        raise DataError(f"{path.name}: edge {number}: `{key}` is not a value of the id column `{c.id}`")
                     ends.append(index[key])
                 else:
                     if not key.lstrip("-").isdigit() or not 0 <= int(key) < n:
-                        raise DataError(f"{path.name}: edge {number}: `{key}` is not a row number in [0, {n})",
-                                        hint="name an `id` column to refer to rows by their ids")
+                        raise DataError(
+                            f"{path.name}: edge {number}: `{key}` is not a row number in [0, {n})",
+                            hint="name an `id` column to refer to rows by their ids",
+                        )
                     ends.append(int(key))
             edges.append(ends)
         edge_index = torch.tensor(edges, dtype=torch.long).t() if edges else torch.empty(2, 0, dtype=torch.long)
@@ -139,34 +142,47 @@ class TableDataSource:
             raise DataError(f"data.path: {path} does not exist or is not a file")
         x, raw_labels, ids = self._nodes(path)
         n = x.shape[0]
-        unlabelled = next((i for i, v in enumerate(raw_labels) if v is None or (isinstance(v, str) and not v.strip())),
-                          None)
+        unlabelled = next(
+            (i for i, v in enumerate(raw_labels) if v is None or (isinstance(v, str) and not v.strip())), None
+        )
         if unlabelled is not None:
             raise DataError(f"{path.name}: row {unlabelled + 1} has no label in `{c.label}`")
         if not np.isfinite(x).all():
             row = int(np.argwhere(~np.isfinite(x))[0][0])
             raise DataError(f"{path.name}: row {row + 1} has a missing or infinite feature value")
-        names = sorted({str(v) for v in raw_labels}, key=lambda v: (not v.lstrip("-").isdigit(),
-                                                                  int(v) if v.lstrip("-").isdigit() else 0, v))
+        names = sorted(
+            {str(v) for v in raw_labels},
+            key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v),
+        )
         y = torch.tensor([names.index(str(v)) for v in raw_labels], dtype=torch.long)
         edge_index = self._edges(ids, n)
 
         generator = torch.Generator().manual_seed(self.seed * 7919 + c.split + 1)
         counts = torch.bincount(y, minlength=len(names)).tolist()
-        short = [f"`{label}` ({count} rows)" for label, count in zip(names, counts)
-                 if count <= c.train_per_class + c.val_per_class]
+        short = [
+            f"`{label}` ({count} rows)"
+            for label, count in zip(names, counts)
+            if count <= c.train_per_class + c.val_per_class
+        ]
         if short:
-            raise DataError(f"{path.name}: classes {', '.join(short[:5])} have no rows left for testing after "
-                            f"{c.train_per_class} training and {c.val_per_class} validation rows per class",
-                            hint="lower train_per_class / val_per_class")
+            raise DataError(
+                f"{path.name}: classes {', '.join(short[:5])} have no rows left for testing after "
+                f"{c.train_per_class} training and {c.val_per_class} validation rows per class",
+                hint="lower train_per_class / val_per_class",
+            )
         masks = class_masks(y, len(names), c.train_per_class, c.val_per_class, generator)
 
         features = torch.from_numpy(x)
         digest = hashlib.sha256(path.read_bytes())
         digest.update(edge_index.numpy().tobytes())  # the edge file too: a resumed build must see the same graph
         digest.update(f"{self.seed}-{c.split}".encode())
-        splits = {split: [{"graph": Data(x=features, edge_index=edge_index, y=y, label_mask=masks[split])}]
-                  for split in SPLITS}
-        return Dataset(task=TaskSpec("node", len(names), tuple(names)),
-                       port=Port("samples", frozenset({"graph"}), dim=x.shape[1]),
-                       splits=splits, fingerprint=digest.hexdigest())
+        splits = {
+            split: [{"graph": Data(x=features, edge_index=edge_index, y=y, label_mask=masks[split])}]
+            for split in SPLITS
+        }
+        return Dataset(
+            task=TaskSpec("node", len(names), tuple(names)),
+            port=Port("samples", frozenset({"graph"}), dim=x.shape[1]),
+            splits=splits,
+            fingerprint=digest.hexdigest(),
+        )

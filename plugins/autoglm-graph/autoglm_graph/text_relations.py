@@ -21,9 +21,7 @@ import torch
 from torch import nn
 
 from autoglm_graph.specs import TextRelationsConfig
-from autoglm_sdk.plugin import InputError
-from autoglm_sdk.plugin import SemanticGraph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, InputError, SemanticGraph
 
 NAME = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -183,8 +181,11 @@ class TextRelationsBuilder(nn.Module):
             [names[s], self.config.edge_types[t], names[d]]
             for (s, d), t in zip(graph.edge_index.t().tolist(), graph.edge_type.tolist())
         ]
-        return {"nodes": [{"name": n, "gender": g} for n, g in zip(names, genders)], "edges": edges,
-                "unparsed": list(graph.unparsed)}
+        return {
+            "nodes": [{"name": n, "gender": g} for n, g in zip(names, genders)],
+            "edges": edges,
+            "unparsed": list(graph.unparsed),
+        }
 
     def report(self) -> dict[str, int]:
         return dict(self.stats)

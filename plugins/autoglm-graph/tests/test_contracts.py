@@ -31,8 +31,11 @@ class TestClassifier(DecoderContract):
 
 class TestKinship(DataSourceContract):
     plugin = "kinship"
-    config = {"train": {"hops": [2, 3], "stories": 30}, "val": {"hops": [2], "stories": 10},
-              "test": {"hops": [2, 5], "stories": 10}}
+    config = {
+        "train": {"hops": [2, 3], "stories": 30},
+        "val": {"hops": [2], "stories": 10},
+        "test": {"hops": [2, 5], "stories": 10},
+    }
 
 
 class TestJsonl(DataSourceContract):
@@ -113,8 +116,15 @@ class TestRandomGraphsClustering(DataSourceContract):
 
 class TestRandomGraphsGenerator(DataSourceContract):
     plugin = "random-graphs"
-    config = {"generators": ["erdos_renyi", "watts_strogatz", "barabasi_albert", "sbm"], "task": "generator",
-              "features": "degree", "nodes": [12, 16], "train_graphs": 8, "val_graphs": 4, "test_graphs": 4}
+    config = {
+        "generators": ["erdos_renyi", "watts_strogatz", "barabasi_albert", "sbm"],
+        "task": "generator",
+        "features": "degree",
+        "nodes": [12, 16],
+        "train_graphs": 8,
+        "val_graphs": 4,
+        "test_graphs": 4,
+    }
 
 
 class TestDarts(ReasonerContract):

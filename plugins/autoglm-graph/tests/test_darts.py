@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli
 
 from autoglm_graph.darts import derive
 from autoglm_sdk.testing import ReasonerContract
-from helpers import run_cli
 
 OPS = ["gcn", "mlp", "skip", "zero"]
 
@@ -27,9 +27,13 @@ class TestDartsDerived(ReasonerContract):
 
 def test_derive_never_picks_zero_and_caps_skip():
     ops = ["gcn", "sage", "skip", "zero"]
-    weights = torch.tensor([[0.1, 0.1, 0.3, 0.5],   # zero wins: the best other op (skip) instead
-                            [0.2, 0.1, 0.6, 0.1],   # skip wins clearly
-                            [0.30, 0.1, 0.31, 0.29]])  # skip wins by a hair: the first to give it up
+    weights = torch.tensor(
+        [
+            [0.1, 0.1, 0.3, 0.5],  # zero wins: the best other op (skip) instead
+            [0.2, 0.1, 0.6, 0.1],  # skip wins clearly
+            [0.30, 0.1, 0.31, 0.29],
+        ]
+    )  # skip wins by a hair: the first to give it up
     # every layer would take skip once zero is out; the layer where skip leads by most keeps it
     assert derive(weights, ops, max_skip=1) == ["gcn", "skip", "gcn"]
     assert derive(weights, ops, max_skip=0) == ["gcn", "gcn", "gcn"]
@@ -40,12 +44,13 @@ def test_a_third_party_reasoner_joins_the_search_space_by_name():
     pytest.importorskip("autoglm_plugin_example")
     from autoglm_graph.darts import DartsReasoner
     from autoglm_graph.specs import DartsConfig
-    from autoglm_sdk.plugin import SemanticGraph
-    from autoglm_sdk.plugin import BuildContext, Port
+    from autoglm_sdk.plugin import BuildContext, Port, SemanticGraph
     from autoglm_sdk.testing import fixtures
 
-    model = DartsReasoner(DartsConfig(operations=["gcn", "appnp", "skip"], hidden=8),
-                          BuildContext(inputs={"g": Port("semantic_graph", dim=8)}))
+    model = DartsReasoner(
+        DartsConfig(operations=["gcn", "appnp", "skip"], hidden=8),
+        BuildContext(inputs={"g": Port("semantic_graph", dim=8)}),
+    )
     graph = SemanticGraph.collate(fixtures.random_graphs(2, seed=0))
     assert model(graph).x.shape == (graph.num_nodes, 8)
     assert type(model.layer_ops[0][1].reasoner).__name__.lower().startswith("appnp")
@@ -85,8 +90,12 @@ plugin = "cpu"
 def test_search_writes_a_derived_manifest_that_builds_and_a_report_with_the_weights(tmp_path):
     from autoglm_graph.search import run_search
 
-    report = run_search(small_manifest(tmp_path), tmp_path / "out",
-                        {"epochs": 4, "warmup_epochs": 1, "curvature_every": 2, "retrain": True}, log=lambda m: None)
+    report = run_search(
+        small_manifest(tmp_path),
+        tmp_path / "out",
+        {"epochs": 4, "warmup_epochs": 1, "curvature_every": 2, "retrain": True},
+        log=lambda m: None,
+    )
     arch = report["architecture"]
     assert len(arch) == 2 and "zero" not in arch and arch.count("skip") <= 1
     derived = tomllib.loads((tmp_path / "out" / "derived.toml").read_text())
@@ -102,9 +111,13 @@ def test_search_writes_a_derived_manifest_that_builds_and_a_report_with_the_weig
 def test_second_order_search_runs_and_moves_the_weights(tmp_path):
     from autoglm_graph.search import run_search
 
-    report = run_search(small_manifest(tmp_path), tmp_path / "out",
-                        {"epochs": 2, "warmup_epochs": 0, "order": 2, "readout": "alpha", "curvature_every": 0},
-                        overrides=["reasoner.hidden=8"], log=lambda m: None)
+    report = run_search(
+        small_manifest(tmp_path),
+        tmp_path / "out",
+        {"epochs": 2, "warmup_epochs": 0, "order": 2, "readout": "alpha", "curvature_every": 0},
+        overrides=["reasoner.hidden=8"],
+        log=lambda m: None,
+    )
     assert report["history"][0]["weights"] != report["history"][-1]["weights"]
     derived = tomllib.loads((tmp_path / "out" / "derived.toml").read_text())
     assert derived["reasoner"]["hidden"] == 8  # --set overrides are part of what was searched
@@ -113,31 +126,40 @@ def test_second_order_search_runs_and_moves_the_weights(tmp_path):
 def test_search_stops_when_skip_and_zero_take_over(tmp_path):
     from autoglm_graph.search import run_search
 
-    report = run_search(small_manifest(tmp_path), tmp_path / "out",
-                        {"epochs": 5, "warmup_epochs": 0, "collapse_share": 0.0, "curvature_every": 0},
-                        log=lambda m: None)
+    report = run_search(
+        small_manifest(tmp_path),
+        tmp_path / "out",
+        {"epochs": 5, "warmup_epochs": 0, "collapse_share": 0.0, "curvature_every": 0},
+        log=lambda m: None,
+    )
     assert report["stopped_early"].startswith("epoch 1:") and len(report["history"]) == 1
 
 
 def test_search_cli_refuses_a_manifest_without_a_supernet(tmp_path):
     manifest = small_manifest(tmp_path)
-    manifest.write_text(manifest.read_text().replace('plugin = "darts"', 'plugin = "gcn"').replace(
-        'operations = ["gcn", "mlp", "skip", "zero"]', ""))
+    manifest.write_text(
+        manifest.read_text()
+        .replace('plugin = "darts"', 'plugin = "gcn"')
+        .replace('operations = ["gcn", "mlp", "skip", "zero"]', "")
+    )
     proc = run_cli("search", str(manifest), "-o", str(tmp_path / "s"))
-    assert proc.returncode != 0 and "needs `reasoner.plugin = \"darts\"`" in proc.stderr
+    assert proc.returncode != 0 and 'needs `reasoner.plugin = "darts"`' in proc.stderr
 
 
 def test_search_runs_on_the_manifests_backend(tmp_path):
     """The search shares the build's session: a backend the manifest names is the one it searches on (an
     unusable one is refused, where the search used to run on the CPU without saying so)."""
     from autoglm_graph.search import run_search
-
     from autoglm_sdk.plugin import BackendUnavailableError
 
     path = small_manifest(tmp_path)
-    report = run_search(path, tmp_path / "out", {"epochs": 1, "warmup_epochs": 0, "curvature_every": 0},
-                        overrides=['backend.plugin="auto"', 'backend.prefer=["npu", "cpu"]', 'backend.fallback="allow"'],
-                        log=lambda m: None)
+    report = run_search(
+        path,
+        tmp_path / "out",
+        {"epochs": 1, "warmup_epochs": 0, "curvature_every": 0},
+        overrides=['backend.plugin="auto"', 'backend.prefer=["npu", "cpu"]', 'backend.fallback="allow"'],
+        log=lambda m: None,
+    )
     assert report["backend"] == "cpu" and report["device"] == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailableError, match="`cuda` is not usable here"):
@@ -148,7 +170,6 @@ def test_search_minimises_the_same_loss_as_the_build(tmp_path):
     """The search's loss is the build's: the task term plus every stage's own term (here the adaptive graph
     builder's regularisers), weighted as [train] says."""
     from autoglm_graph.search import Criterion
-
     from autoglm_sdk import Session, load_manifest
     from autoglm_sdk.plugin import objective_terms
 

@@ -3,10 +3,8 @@
 import pytest
 import torch
 
-from autoglm_sdk.plugin import ManifestError
-from autoglm_sdk import validate_manifest
-from autoglm_sdk.plugin import BuildContext, Port, TaskSpec
-from autoglm_sdk import default_registry
+from autoglm_sdk import default_registry, validate_manifest
+from autoglm_sdk.plugin import BuildContext, ManifestError, Port, TaskSpec
 
 REG = default_registry()
 
@@ -34,7 +32,10 @@ def test_sbm_edges_follow_the_blocks():
 
 
 def test_sbm_rejects_splits_larger_than_a_block():
-    raw = {"data": {"plugin": "sbm", "nodes_per_block": 10, "train_per_class": 5, "val_per_class": 5}, "decoder": {"plugin": "classifier"}}
+    raw = {
+        "data": {"plugin": "sbm", "nodes_per_block": 10, "train_per_class": 5, "val_per_class": 5},
+        "decoder": {"plugin": "classifier"},
+    }
     with pytest.raises(ManifestError, match=r"data: .*must be < nodes_per_block \(10\)"):
         validate_manifest(raw)
 

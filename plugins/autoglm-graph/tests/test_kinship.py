@@ -12,13 +12,14 @@ from autoglm_graph import kinship_vocab as kv
 from autoglm_graph.kinship import FamilyTree, KinshipDataSource, oracle, sample_chain
 from autoglm_graph.specs import JsonlConfig, KinshipConfig, KinshipSplit, TextRelationsConfig
 from autoglm_graph.text_relations import TextRelationsParser
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, DataError
 
 DATA = Path(__file__).parent / "data" / "stories.jsonl"
 SMALL = KinshipConfig(
-    train=KinshipSplit(hops=[2, 3], stories=200), val=KinshipSplit(hops=[2, 3], stories=40),
-    test=KinshipSplit(hops=list(range(2, 11)), stories=270), noise_facts=2,
+    train=KinshipSplit(hops=[2, 3], stories=200),
+    val=KinshipSplit(hops=[2, 3], stories=40),
+    test=KinshipSplit(hops=list(range(2, 11)), stories=270),
+    noise_facts=2,
 )
 
 
@@ -90,11 +91,16 @@ def test_parser_reads_held_out_phrasings_and_reports_the_rest():
 def test_parser_config_serves_other_domains():
     config = TextRelationsConfig(
         relations={"capital": {"type": "capital_of"}, "part": {"type": "part_of"}},
-        edge_types=["capital_of", "part_of", "has"], inverse={"part_of": "has"},
+        edge_types=["capital_of", "part_of", "has"],
+        inverse={"part_of": "has"},
         fact_patterns=["{subj} is the {rel} of {obj}", "{subj} is {rel} of {obj}"],
-        query_patterns=["Where is {target} relative to {source}"], female_names=[], male_names=[],
+        query_patterns=["Where is {target} relative to {source}"],
+        female_names=[],
+        male_names=[],
     )
-    parse = TextRelationsParser(config).parse("Paris is the capital of France. France is part of Europe. Where is Paris relative to Europe?")
+    parse = TextRelationsParser(config).parse(
+        "Paris is the capital of France. France is part of Europe. Where is Paris relative to Europe?"
+    )
     assert parse.facts == [("Paris", "capital", "France"), ("France", "part", "Europe")]
 
 
@@ -118,7 +124,10 @@ def test_jsonl_reads_splits_labels_and_groups():
 
 def test_jsonl_reports_bad_lines_with_numbers(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"text": "fine", "label": "a"}\n{oops\n{"text": "", "label": "a"}\n{"text": "x", "label": "b", "split": "later"}\n')
+    path.write_text(
+        '{"text": "fine", "label": "a"}\n{oops\n{"text": "", "label": "a"}\n'
+        '{"text": "x", "label": "b", "split": "later"}\n'
+    )
     with pytest.raises(DataError) as info:
         jsonl_source(path).load()
     message = info.value.message

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 import autoglm_sdk
-from autoglm_sdk import build
-from autoglm_sdk import load_manifest
+from autoglm_sdk import build, load_manifest
 
 STORIES = {
     "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?": "daughter",
@@ -19,10 +18,17 @@ STORIES = {
 
 @pytest.fixture(scope="module")
 def kinship_artifact(tmp_path_factory):
-    manifest = load_manifest(None, [
-        "data.train={hops=[2,3],stories=2500}", "data.val={hops=[2,3],stories=100}",
-        "data.test={hops=[2,3,4,6],stories=200}", "train.epochs=20", "train.restarts=1", "pipeline.baselines=[]",
-    ])
+    manifest = load_manifest(
+        None,
+        [
+            "data.train={hops=[2,3],stories=2500}",
+            "data.val={hops=[2,3],stories=100}",
+            "data.test={hops=[2,3,4,6],stories=200}",
+            "train.epochs=20",
+            "train.restarts=1",
+            "pipeline.baselines=[]",
+        ],
+    )
     return build(manifest, tmp_path_factory.mktemp("kin") / "art")
 
 

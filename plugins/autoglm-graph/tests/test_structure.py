@@ -84,8 +84,9 @@ def adaptive_and_gcn(**config):
     from autoglm_sdk.plugin import BuildContext, Port
 
     torch.manual_seed(0)
-    builder = AdaptiveGraph(AdaptiveConfig(**config),
-                            BuildContext(inputs={"data": Port("samples", frozenset({"graph"}), dim=50)}))
+    builder = AdaptiveGraph(
+        AdaptiveConfig(**config), BuildContext(inputs={"data": Port("samples", frozenset({"graph"}), dim=50)})
+    )
     gcn = GCNReasoner(GCNConfig(hidden=8), BuildContext(inputs={"graph_builder": Port("semantic_graph", dim=50)}))
     return builder, gcn
 
@@ -93,8 +94,9 @@ def adaptive_and_gcn(**config):
 @pytest.mark.parametrize("similarity", ["weighted_cosine", "gaussian"])
 def test_the_task_loss_reaches_the_graph_learner_through_the_edge_weights(similarity):
     samples = csbm(rewire=0.5, nodes_per_class=40, train_per_class=5, val_per_class=5).splits["train"]
-    builder, gcn = adaptive_and_gcn(similarity=similarity, sigma="learned", mix=0.3,
-                                    smoothness=0, degree_barrier=0, sparsity=0)  # the task loss alone
+    builder, gcn = adaptive_and_gcn(
+        similarity=similarity, sigma="learned", mix=0.3, smoothness=0, degree_barrier=0, sparsity=0
+    )  # the task loss alone
     graph = gcn(builder(samples))
     torch.nn.functional.cross_entropy(graph.x[graph.label_mask], graph.y[graph.label_mask]).backward()
     grads = [p.grad for p in builder.parameters()]
@@ -128,14 +130,17 @@ def test_the_learned_graph_has_no_isolated_nodes_and_the_target_density():
 
 
 def test_a_csbm_pipeline_with_an_adaptive_graph_builds_and_reports_the_graph(tmp_path):
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, validate_manifest
 
-    manifest = {"pipeline": {"name": "adaptive", "seed": 0},
-                "data": {"plugin": "csbm", "nodes_per_class": 40, "train_per_class": 5, "val_per_class": 5, "rewire": 0.5},
-                "graph_builder": {"plugin": "adaptive", "k": 5}, "reasoner": {"plugin": "gcn", "hidden": 16},
-                "decoder": {"plugin": "classifier"}, "train": {"epochs": 3, "lr": 0.01},
-                "backend": {"plugin": "cpu"}}
+    manifest = {
+        "pipeline": {"name": "adaptive", "seed": 0},
+        "data": {"plugin": "csbm", "nodes_per_class": 40, "train_per_class": 5, "val_per_class": 5, "rewire": 0.5},
+        "graph_builder": {"plugin": "adaptive", "k": 5},
+        "reasoner": {"plugin": "gcn", "hidden": 16},
+        "decoder": {"plugin": "classifier"},
+        "train": {"epochs": 3, "lr": 0.01},
+        "backend": {"plugin": "cpu"},
+    }
     report = build(validate_manifest(manifest), tmp_path / "a").report
     stage = report["stages"]["graph_builder"]
     assert stage["evaluations"] >= 3 and "->" in stage["during_training"]

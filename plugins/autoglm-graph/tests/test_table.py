@@ -98,13 +98,16 @@ def test_parquet_and_npz_give_the_same_nodes(table_files, tmp_path):
     assert from_npz.splits["train"][0]["graph"].edge_index.numel() == 0  # no edge list: build one with knn
 
 
-@pytest.mark.parametrize("problem, config, message", [
-    ("missing file", {"path": "nowhere.csv"}, "does not exist"),
-    ("missing column", {"features": ["f1", "f9"]}, "'f9' not in"),
-    ("not a number", {"bad_value": "abc"}, "column `f3`, row 8: 'abc' is not a number"),
-    ("unknown edge end", {"bad_edge": True}, "`n999` is not a value of the id column `name`"),
-    ("too few rows", {"train_per_class": 15, "val_per_class": 5}, "no rows left for testing"),
-])
+@pytest.mark.parametrize(
+    "problem, config, message",
+    [
+        ("missing file", {"path": "nowhere.csv"}, "does not exist"),
+        ("missing column", {"features": ["f1", "f9"]}, "'f9' not in"),
+        ("not a number", {"bad_value": "abc"}, "column `f3`, row 8: 'abc' is not a number"),
+        ("unknown edge end", {"bad_edge": True}, "`n999` is not a value of the id column `name`"),
+        ("too few rows", {"train_per_class": 15, "val_per_class": 5}, "no rows left for testing"),
+    ],
+)
 def test_each_mistake_names_the_file_and_what_to_change(tmp_path, problem, config, message):
     path = write_csv(tmp_path / "rows.csv", bad=config.pop("bad_value", None))
     edges = write_edges(tmp_path / "edges.csv")

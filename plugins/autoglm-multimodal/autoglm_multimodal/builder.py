@@ -23,10 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoglm_multimodal.specs import EDGE_TYPES, MultimodalConfig
-from autoglm_sdk.plugin import EncoderOutput
-from autoglm_sdk.plugin import InputError
-from autoglm_sdk.plugin import SemanticGraph
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, EncoderOutput, InputError, SemanticGraph
 
 SEQUENCE, GRID, CROSS, SUMMARY = (EDGE_TYPES.index(t) for t in ("sequence", "grid", "cross_modal", "summary"))
 
@@ -68,7 +65,8 @@ class MultimodalGraph(nn.Module):
         self.project = nn.ModuleDict({_key(k): nn.Linear(p.dim, config.dim) for k, p in self.stages.items()})
         self.modality = nn.Embedding(len(self.stages), config.dim)
         self.summarise = nn.ModuleDict(
-            {_key(k): nn.Linear(p.dim, config.dim) for k, p in self.stages.items()} if config.summary_nodes else {})
+            {_key(k): nn.Linear(p.dim, config.dim) for k, p in self.stages.items()} if config.summary_nodes else {}
+        )
 
     def forward(self, inputs: Any) -> SemanticGraph:
         outputs = inputs if isinstance(inputs, dict) else {}
@@ -118,9 +116,16 @@ class MultimodalGraph(nn.Module):
         edge_index = torch.cat([e.to(x.device) for e in edges], dim=1)
         return SemanticGraph(x=x, edge_index=edge_index, edge_type=torch.cat(types).to(x.device))
 
-    def _summaries(self, outputs: dict[str, EncoderOutput], b: int, spans: list[tuple[int, int]],
-                   features: list[torch.Tensor], edges: list[torch.Tensor], types: list[torch.Tensor],
-                   offset: int) -> int:
+    def _summaries(
+        self,
+        outputs: dict[str, EncoderOutput],
+        b: int,
+        spans: list[tuple[int, int]],
+        features: list[torch.Tensor],
+        edges: list[torch.Tensor],
+        types: list[torch.Tensor],
+        offset: int,
+    ) -> int:
         """Append one summary node per present modality (after all state nodes, so ``spans`` still index the
         state nodes for the cross-modal edges); returns the new node count."""
         summaries = []

@@ -21,12 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from autoglm_multimodal.specs import DigitsTrimodalConfig
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, DataError, Dataset, Port, TaskSpec
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-CAPTIONS = ("{w}", "the digit {w}", "a handwritten {n}", "the number {w}", "a picture of a {n}", "digit {n}",
-            "someone wrote {w}", "{n}")
+CAPTIONS = (
+    "{w}",
+    "the digit {w}",
+    "a handwritten {n}",
+    "the number {w}",
+    "a picture of a {n}",
+    "digit {n}",
+    "someone wrote {w}",
+    "{n}",
+)
 
 
 def _cache_root(config: DigitsTrimodalConfig) -> Path:
@@ -43,15 +50,22 @@ def synthesise(word: str, voice: str, speed: int, pitch: int, rate: int, root: P
     if not path.exists():
         espeak = shutil.which("espeak-ng")
         if espeak is None:
-            raise DataError("digits-trimodal needs the espeak-ng program to synthesise speech",
-                            hint="apt-get install espeak-ng (scripts/setup.sh does this where it can)")
+            raise DataError(
+                "digits-trimodal needs the espeak-ng program to synthesise speech",
+                hint="apt-get install espeak-ng (scripts/setup.sh does this where it can)",
+            )
         raw = path.with_suffix(".raw.wav")
         root.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([espeak, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw), word],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [espeak, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw), word],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0 or not raw.exists():
-            raise DataError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.strip()[:200]}",
-                            hint="list voices with `espeak-ng --voices=en`")
+            raise DataError(
+                f"espeak-ng failed for voice {voice!r}: {proc.stderr.strip()[:200]}",
+                hint="list voices with `espeak-ng --voices=en`",
+            )
         wave, source_rate = soundfile.read(str(raw), dtype="float32")
         raw.unlink()
         wave = _resample(wave if wave.ndim == 1 else wave.mean(axis=1), source_rate, rate)
@@ -95,20 +109,26 @@ class DigitsTrimodal:
             indices = indices[: c.samples_per_digit]
             n_test = max(1, round(len(indices) * c.test_fraction))
             n_val = max(1, round(len(indices) * c.val_fraction))
-            parts = {"test": indices[:n_test], "val": indices[n_test:n_test + n_val], "train": indices[n_test + n_val:]}
+            parts = {
+                "test": indices[:n_test],
+                "val": indices[n_test : n_test + n_val],
+                "train": indices[n_test + n_val :],
+            }
             for split, chosen in parts.items():
                 voices = c.test_voices if split == "test" else c.train_voices
                 for index in chosen:
                     voice, speed, pitch = rng.choice(voices), rng.choice(c.speeds), rng.choice(c.pitches)
                     caption = rng.choice(CAPTIONS).format(w=WORDS[digit], n=digit)
                     audio = synthesise(WORDS[digit], voice, speed, pitch, c.sample_rate, root)
-                    splits[split].append({
-                        "image": images[index][None, :, :],
-                        "audio": {"waveform": audio, "sample_rate": c.sample_rate},
-                        "text": caption,
-                        "label": digit,
-                        "voice": voice,
-                    })
+                    splits[split].append(
+                        {
+                            "image": images[index][None, :, :],
+                            "audio": {"waveform": audio, "sample_rate": c.sample_rate},
+                            "text": caption,
+                            "label": digit,
+                            "voice": voice,
+                        }
+                    )
                     digest.update(f"{split}|{index}|{voice}|{speed}|{pitch}|{caption}\n".encode())
         for samples in splits.values():
             rng.shuffle(samples)
@@ -125,7 +145,7 @@ def noisy_audio(sample: dict, rng: random.Random, snr_db: float = 10.0) -> dict:
     """White noise at ``snr_db`` dB signal-to-noise ratio."""
     audio = dict(sample["audio"])
     wave = audio["waveform"]
-    power = float((wave ** 2).mean())
+    power = float((wave**2).mean())
     noise = np.random.default_rng(rng.randrange(2**32)).normal(0.0, (power / 10 ** (snr_db / 10)) ** 0.5, wave.shape)
     audio["waveform"] = (wave + noise).astype(np.float32)
     sample["audio"] = audio
@@ -136,6 +156,6 @@ def occluded_image(sample: dict, rng: random.Random, size: int = 3) -> dict:
     """A random ``size`` x ``size`` square of the image set to zero."""
     image = sample["image"].copy()
     top, left = rng.randrange(image.shape[1] - size + 1), rng.randrange(image.shape[2] - size + 1)
-    image[:, top:top + size, left:left + size] = 0.0
+    image[:, top : top + size, left : left + size] = 0.0
     sample["image"] = image
     return sample

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autoglm_multimodal.specs import AudioFolderConfig, FolderConfig, ImageFolderConfig, PairedConfig
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext, Dataset, Port, TaskSpec
+from autoglm_sdk.plugin import BuildContext, DataError, Dataset, Port, TaskSpec
 
 SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "dev": "val", "test": "test"}
 SHOWN = 5  # unreadable files named in a message; the rest are counted
@@ -53,8 +52,10 @@ def report_unreadable(plugin: str, bad: list[tuple[Path, str]], strict: bool) ->
     named = "; ".join(f"{path}: {reason}" for path, reason in bad[:SHOWN])
     more = f" (and {len(bad) - SHOWN} more)" if len(bad) > SHOWN else ""
     if strict:
-        raise DataError(f"{plugin}: {len(bad)} unreadable file(s): {named}{more}",
-                        hint="fix or remove them, or set strict = false to leave them out")
+        raise DataError(
+            f"{plugin}: {len(bad)} unreadable file(s): {named}{more}",
+            hint="fix or remove them, or set strict = false to leave them out",
+        )
     warnings.warn(f"{plugin}: left out {len(bad)} unreadable file(s): {named}{more}", UserWarning, stacklevel=3)
 
 
@@ -67,14 +68,16 @@ def readable(modality: str, path: Path, bad: list[tuple[Path, str]]) -> bool:
         return False
 
 
-def split_by_fraction(items: list[Any], val_fraction: float, test_fraction: float, rng: random.Random) -> dict[str, list[Any]]:
+def split_by_fraction(
+    items: list[Any], val_fraction: float, test_fraction: float, rng: random.Random
+) -> dict[str, list[Any]]:
     """Shuffle ``items`` and cut test, then val, off the front; a class with at least three items gets one of each."""
     items = list(items)
     rng.shuffle(items)
     n = len(items)
     n_test = max(1, round(n * test_fraction)) if n >= 3 and test_fraction > 0 else 0
     n_val = max(1, round(n * val_fraction)) if n >= 3 and val_fraction > 0 else 0
-    return {"test": items[:n_test], "val": items[n_test:n_test + n_val], "train": items[n_test + n_val:]}
+    return {"test": items[:n_test], "val": items[n_test : n_test + n_val], "train": items[n_test + n_val :]}
 
 
 class FolderDataSource:
@@ -93,16 +96,23 @@ class FolderDataSource:
             raise DataError(f"{self.name}: data.root: name the folder to read", hint='for example root = "photos"')
         root = Path(c.root).expanduser()
         if not root.is_dir():
-            raise DataError(f"{self.name}: data.root {root} is not a folder",
-                            hint="point it at a folder with one sub-folder of files per class")
-        split_dirs = {SPLIT_ALIASES[d.name.lower()]: d for d in sorted(root.iterdir())
-                      if d.is_dir() and d.name.lower() in SPLIT_ALIASES}
+            raise DataError(
+                f"{self.name}: data.root {root} is not a folder",
+                hint="point it at a folder with one sub-folder of files per class",
+            )
+        split_dirs = {
+            SPLIT_ALIASES[d.name.lower()]: d
+            for d in sorted(root.iterdir())
+            if d.is_dir() and d.name.lower() in SPLIT_ALIASES
+        }
         trees = split_dirs if split_dirs else {None: root}
         files: dict[str | None, dict[str, list[Path]]] = {key: self._classes(folder) for key, folder in trees.items()}
         classes = sorted({name for per_class in files.values() for name in per_class})
         if not classes:
-            raise DataError(f"{self.name}: no files with extensions {', '.join(c.extensions)} under {root}",
-                            hint="put each class's files in its own sub-folder, or set extensions")
+            raise DataError(
+                f"{self.name}: no files with extensions {', '.join(c.extensions)} under {root}",
+                hint="put each class's files in its own sub-folder, or set extensions",
+            )
         if split_dirs and "train" not in split_dirs:
             raise DataError(f"{self.name}: {root} has split folders ({', '.join(sorted(split_dirs))}) but no train/")
         bad: list[tuple[Path, str]] = []
@@ -120,8 +130,12 @@ class FolderDataSource:
         report_unreadable(self.name, bad, c.strict)
         for split, samples in splits.items():
             rng.shuffle(samples)
-        return Dataset(task=TaskSpec("graph", len(classes), tuple(classes)),
-                       port=Port("samples", frozenset({self.modality})), splits=splits, fingerprint=digest.hexdigest())
+        return Dataset(
+            task=TaskSpec("graph", len(classes), tuple(classes)),
+            port=Port("samples", frozenset({self.modality})),
+            splits=splits,
+            fingerprint=digest.hexdigest(),
+        )
 
     def _classes(self, folder: Path) -> dict[str, list[Path]]:
         suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in self.config.extensions}
@@ -185,8 +199,10 @@ class PairedDataSource:
             raise DataError("paired: data.index: name the index file to read", hint='for example index = "pairs.csv"')
         index = Path(c.index).expanduser()
         if not index.is_file():
-            raise DataError(f"paired: data.index {index} does not exist or is not a file",
-                            hint="name a .csv or .jsonl file with one row per sample")
+            raise DataError(
+                f"paired: data.index {index} does not exist or is not a file",
+                hint="name a .csv or .jsonl file with one row per sample",
+            )
         rows = self._rows(index)
         if not rows:
             raise DataError(f"paired: {index} has no rows")
@@ -194,12 +210,16 @@ class PairedDataSource:
         seen = set().union(*(row.keys() for row in rows))
         used = {m: col for m, col in columns.items() if col in seen}
         if not used:
-            raise DataError(f"paired: {index.name} has none of the columns {sorted(columns.values())}",
-                            hint="name them with text_column, image_column and audio_column")
+            raise DataError(
+                f"paired: {index.name} has none of the columns {sorted(columns.values())}",
+                hint="name them with text_column, image_column and audio_column",
+            )
         labelled = c.label_column in seen
         if not labelled:
-            raise DataError(f"paired: {index.name} has no `{c.label_column}` column",
-                            hint="add one (or name it with label_column); training needs a label on at least some rows")
+            raise DataError(
+                f"paired: {index.name} has no `{c.label_column}` column",
+                hint="add one (or name it with label_column); training needs a label on at least some rows",
+            )
         bad: list[tuple[Path, str]] = []
         problems: list[str] = []
         samples: list[tuple[str | None, dict[str, Any]]] = []
@@ -242,9 +262,12 @@ class PairedDataSource:
                 sample["label"] = names.index(sample["label"])
         splits = self._split(samples)
         digest.update(json.dumps(splits, sort_keys=True).encode())  # the seeded split is part of what the data is
-        return Dataset(task=TaskSpec("graph", len(names), tuple(names)),
-                       port=Port("samples", frozenset(m for _, s in samples for m in s if m in columns)),
-                       splits=splits, fingerprint=digest.hexdigest())
+        return Dataset(
+            task=TaskSpec("graph", len(names), tuple(names)),
+            port=Port("samples", frozenset(m for _, s in samples for m in s if m in columns)),
+            splits=splits,
+            fingerprint=digest.hexdigest(),
+        )
 
     def _split(self, samples: list[tuple[str | None, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         """Rows with a split keep it; the others are split per label at random (seeded)."""
@@ -257,8 +280,9 @@ class PairedDataSource:
             else:
                 unassigned.setdefault(sample.get("label", -1), []).append(sample)
         for label in sorted(unassigned, key=str):
-            for split, part in split_by_fraction(unassigned[label], self.config.val_fraction,
-                                                 self.config.test_fraction, rng).items():
+            for split, part in split_by_fraction(
+                unassigned[label], self.config.val_fraction, self.config.test_fraction, rng
+            ).items():
                 splits[split].extend(part)
         for part in splits.values():
             rng.shuffle(part)

@@ -29,6 +29,7 @@ from torch import nn
 from autoglm_multimodal.specs import AlignmentConfig, ModalityDropoutConfig, PretrainingConfig
 from autoglm_sdk.plugin import AutoGLMError, DataError, InputError, batches, class_ids, snapshot
 
+
 class ContrastiveAlignment(nn.Module):
     """The alignment objective: its learned temperature trains and is saved with the pipeline."""
 
@@ -59,8 +60,12 @@ class ContrastiveAlignment(nn.Module):
                 present[stage] = out.present
         return self(embeddings, class_ids(batch, next(iter(embeddings.values())).device), present)
 
-    def forward(self, embeddings: dict[str, torch.Tensor], labels: torch.Tensor | None = None,
-                present: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        embeddings: dict[str, torch.Tensor],
+        labels: torch.Tensor | None = None,
+        present: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Mean symmetric InfoNCE over every pair of the given embeddings (each ``[B, E]``); ``present``
         (``[B]`` bool per key) limits each pair to the samples that carry both. Pairs with fewer than two
         such samples are skipped; with none left the loss is a zero that still has a gradient path."""
@@ -88,8 +93,9 @@ class ContrastiveAlignment(nn.Module):
         targets = torch.arange(logits.size(0), device=logits.device)
         if labels is not None and self.exclude_same_class:
             same = labels.unsqueeze(0) == labels.unsqueeze(1)
-            logits = logits.masked_fill(same & ~torch.eye(len(labels), dtype=torch.bool, device=same.device),
-                                        float("-inf"))
+            logits = logits.masked_fill(
+                same & ~torch.eye(len(labels), dtype=torch.bool, device=same.device), float("-inf")
+            )
         return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
@@ -128,24 +134,39 @@ class EncoderPretraining:
         the history (one row per epoch: mean probe loss and validation accuracy)."""
         task, train = session.task, session.manifest.train
         if task.level != "graph" or task.num_classes < 2:
-            raise AutoGLMError(f"{self.name}: needs a classification task with one label per sample",
-                               hint="remove it for node-level tasks")
+            raise AutoGLMError(
+                f"{self.name}: needs a classification task with one label per sample",
+                hint="remove it for node-level tasks",
+            )
         sizes = {getattr(getattr(model.stage_objects[s], "config", None), "embed_dim", None) for s in self.stages}
         prototypes = None
         if self.config.classifier == "prototypes" and len(sizes) == 1 and None not in sizes:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                prototypes = torch.nn.Parameter(torch.randn(task.num_classes, sizes.pop(),
-                                                            device=next(model.parameters()).device))
+                prototypes = torch.nn.Parameter(
+                    torch.randn(task.num_classes, sizes.pop(), device=next(model.parameters()).device)
+                )
         figures: dict[str, Any] = {}
         for stage in self.stages:
             epochs = self.config.stage_epochs.get(stage, self.config.epochs)
             if epochs:
-                figures[stage] = _pretrain_one(model, stage, epochs, self.config.lr or train.lr,
-                                               session.dataset.splits, task, train, prototypes, seed=seed,
-                                               autocast=session.backend.autocast, progress=progress)
-                session.log(f"{stage}: pretrained alone, probe val accuracy "
-                            f"{figures[stage]['best_val_accuracy']:.3f} (epoch {figures[stage]['best_epoch']})")
+                figures[stage] = _pretrain_one(
+                    model,
+                    stage,
+                    epochs,
+                    self.config.lr or train.lr,
+                    session.dataset.splits,
+                    task,
+                    train,
+                    prototypes,
+                    seed=seed,
+                    autocast=session.backend.autocast,
+                    progress=progress,
+                )
+                session.log(
+                    f"{stage}: pretrained alone, probe val accuracy "
+                    f"{figures[stage]['best_val_accuracy']:.3f} (epoch {figures[stage]['best_epoch']})"
+                )
                 if prototypes is not None:
                     prototypes.requires_grad_(False)
         return figures
@@ -155,9 +176,20 @@ class EncoderPretraining:
 COSINE_SCALE = 16.0
 
 
-def _pretrain_one(model: Any, stage: str, epochs: int, lr: float, splits: dict[str, list[dict[str, Any]]],
-                  task: Any, config: Any, prototypes: torch.nn.Parameter | None, *, seed: int,
-                  autocast: Any, progress: Any) -> dict[str, Any]:
+def _pretrain_one(
+    model: Any,
+    stage: str,
+    epochs: int,
+    lr: float,
+    splits: dict[str, list[dict[str, Any]]],
+    task: Any,
+    config: Any,
+    prototypes: torch.nn.Parameter | None,
+    *,
+    seed: int,
+    autocast: Any,
+    progress: Any,
+) -> dict[str, Any]:
     port = model.ports.get(stage)
     if port is None or len(port.modalities) != 1:
         raise AutoGLMError(f"encoder-pretraining: `{stage}` does not encode exactly one modality")
@@ -179,7 +211,8 @@ def _pretrain_one(model: Any, stage: str, epochs: int, lr: float, splits: dict[s
     params = [p for m in (encoder, probe) for p in m.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * math.ceil(len(train) / config.batch_size))
+        optimiser, max_lr=lr, total_steps=epochs * math.ceil(len(train) / config.batch_size)
+    )
     generator = torch.Generator().manual_seed(seed)
 
     def probe_loss(chunk: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,12 +256,18 @@ def _pretrain_one(model: Any, stage: str, epochs: int, lr: float, splits: dict[s
             progress.stop()
     encoder.load_state_dict(best_state)
     probe.load_state_dict(best_probe)  # the shared prototypes too: later encoders meet the best epoch's
-    return {"best_val_accuracy": best_val if val else float("nan"), "best_epoch": best_epoch, "epochs_run": epochs,
-            "seconds": time.perf_counter() - started, "history": history}
+    return {
+        "best_val_accuracy": best_val if val else float("nan"),
+        "best_epoch": best_epoch,
+        "epochs_run": epochs,
+        "seconds": time.perf_counter() - started,
+        "history": history,
+    }
 
 
-def drop_modalities(samples: list[dict[str, Any]], modalities: list[str], rate: float,
-                    generator: torch.Generator) -> list[dict[str, Any]]:
+def drop_modalities(
+    samples: list[dict[str, Any]], modalities: list[str], rate: float, generator: torch.Generator
+) -> list[dict[str, Any]]:
     """Each sample loses each modality with probability ``rate``, keeping at least one."""
     out = []
     for sample in samples:

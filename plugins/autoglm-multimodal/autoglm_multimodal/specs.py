@@ -21,14 +21,22 @@ class DigitsTrimodalConfig(PluginConfig):
     samples_per_digit: int = Field(60, ge=3, le=179, description="Samples per digit over all splits (at most 179).")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share of each digit's samples used for validation.")
     test_fraction: float = Field(0.25, gt=0, lt=0.5, description="Share of each digit's samples used for testing.")
-    train_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_TRAIN_VOICES), min_length=1,
-                                    description="espeak-ng voices heard in training and validation.")
-    test_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_TEST_VOICES), min_length=1,
-                                   description="espeak-ng voices heard only in the test split.")
+    train_voices: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TRAIN_VOICES),
+        min_length=1,
+        description="espeak-ng voices heard in training and validation.",
+    )
+    test_voices: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TEST_VOICES),
+        min_length=1,
+        description="espeak-ng voices heard only in the test split.",
+    )
     speeds: list[int] = Field(default_factory=lambda: [130, 165, 200], min_length=1, description="Words per minute.")
     pitches: list[int] = Field(default_factory=lambda: [35, 50, 65], min_length=1, description="espeak-ng pitch 0-99.")
     sample_rate: int = Field(16_000, ge=8_000, le=48_000, description="Rate the speech is resampled to.")
-    cache_dir: str = Field("", description="Where synthesised speech is kept (default ~/.cache/autoglm/digits-trimodal).")
+    cache_dir: str = Field(
+        "", description="Where synthesised speech is kept (default ~/.cache/autoglm/digits-trimodal)."
+    )
 
     @model_validator(mode="after")
     def _voices_disjoint(self) -> "DigitsTrimodalConfig":
@@ -53,25 +61,40 @@ AUDIO_EXTENSIONS = [".wav", ".flac", ".ogg", ".mp3"]
 
 
 class FolderConfig(PluginConfig):
-    root: str = Field("", description="Folder with one sub-folder per class (the folder name is the "
-                      "label), optionally inside train/, val/ and test/ folders that fix the split (required).")
-    val_fraction: float = Field(0.15, ge=0, lt=0.5, description="Share of each class for validation, without split folders.")
-    test_fraction: float = Field(0.2, ge=0, lt=0.5, description="Share of each class for testing, without split folders.")
-    strict: bool = Field(False, description="Stop the build on an unreadable file instead of leaving it out with a warning.")
+    root: str = Field(
+        "",
+        description="Folder with one sub-folder per class (the folder name is the "
+        "label), optionally inside train/, val/ and test/ folders that fix the split (required).",
+    )
+    val_fraction: float = Field(
+        0.15, ge=0, lt=0.5, description="Share of each class for validation, without split folders."
+    )
+    test_fraction: float = Field(
+        0.2, ge=0, lt=0.5, description="Share of each class for testing, without split folders."
+    )
+    strict: bool = Field(
+        False, description="Stop the build on an unreadable file instead of leaving it out with a warning."
+    )
 
 
 class ImageFolderConfig(FolderConfig):
     """Your own images, one sub-folder per class (as torchvision's ImageFolder)."""
 
-    extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS), min_length=1,
-                                  description="File name endings read as images (case-insensitive).")
+    extensions: list[str] = Field(
+        default_factory=lambda: list(IMAGE_EXTENSIONS),
+        min_length=1,
+        description="File name endings read as images (case-insensitive).",
+    )
 
 
 class AudioFolderConfig(FolderConfig):
     """Your own recordings, one sub-folder per class."""
 
-    extensions: list[str] = Field(default_factory=lambda: list(AUDIO_EXTENSIONS), min_length=1,
-                                  description="File name endings read as audio (anything libsndfile reads).")
+    extensions: list[str] = Field(
+        default_factory=lambda: list(AUDIO_EXTENSIONS),
+        min_length=1,
+        description="File name endings read as audio (anything libsndfile reads).",
+    )
 
 
 class PairedConfig(PluginConfig):
@@ -86,8 +109,10 @@ class PairedConfig(PluginConfig):
     split_column: str = Field("split", description="Column with train/val/test; rows without one are split at random.")
     val_fraction: float = Field(0.15, ge=0, lt=0.5, description="Share of each label's unsplit rows for validation.")
     test_fraction: float = Field(0.2, ge=0, lt=0.5, description="Share of each label's unsplit rows for testing.")
-    strict: bool = Field(False, description="Stop the build on an unreadable file instead of leaving its row's "
-                         "modality out with a warning.")
+    strict: bool = Field(
+        False,
+        description="Stop the build on an unreadable file instead of leaving its row's modality out with a warning.",
+    )
 
 
 def _folder_signature(modality: str):
@@ -146,8 +171,13 @@ def _multimodal_signature(cfg: MultimodalConfig, ctx: BuildContext) -> Port:
     unknown = [k for k, p in ctx.inputs.items() if p.type == "embeddings" and p.dim is None]
     if unknown:
         raise PortMismatch(f"needs the state size of {unknown[0]}")
-    return Port("semantic_graph", dim=cfg.dim, num_edge_types=len(EDGE_TYPES), edge_type_names=EDGE_TYPES,
-                modalities=frozenset(m for p in encoders for m in p.modalities))
+    return Port(
+        "semantic_graph",
+        dim=cfg.dim,
+        num_edge_types=len(EDGE_TYPES),
+        edge_type_names=EDGE_TYPES,
+        modalities=frozenset(m for p in encoders for m in p.modalities),
+    )
 
 
 multimodal = PluginSpec(
@@ -155,7 +185,8 @@ multimodal = PluginSpec(
     kind="graph_builder",
     config=MultimodalConfig,
     factory="autoglm_multimodal.builder:MultimodalGraph",
-    summary="One graph per sample from text tokens, image patches and audio frames, linked within and across modalities.",
+    summary="One graph per sample from text tokens, image patches and audio frames, linked within and across "
+    "modalities.",
     signature=_multimodal_signature,
     capabilities=frozenset({"learnable"}),
 )
@@ -174,8 +205,10 @@ def _encoder_stages(config: PluginConfig, ctx: BuildContext, least: int) -> list
     if unknown:
         raise PortMismatch(f"stages: `{unknown[0]}` is not an encoder stage (encoders: {encoders or 'none'})")
     if len(chosen) < least:
-        raise PortMismatch(f"needs at least {least} encoder stage{'s' * (least > 1)}, got {chosen or 'none'}; add "
-                           "[encoders.NAME] sections or remove this objective")
+        raise PortMismatch(
+            f"needs at least {least} encoder stage{'s' * (least > 1)}, got {chosen or 'none'}; add "
+            "[encoders.NAME] sections or remove this objective"
+        )
     return chosen
 
 
@@ -213,12 +246,15 @@ class PretrainingConfig(PluginConfig):
     epochs: int = Field(10, ge=0, description="Epochs of pretraining for each encoder (0 = none).")
     stage_epochs: dict[str, NonNegativeInt] = Field(
         default_factory=dict,
-        description="Epochs for particular stages, overriding `epochs`, e.g. {\"encoders.image\" = 60} for a cheap "
+        description='Epochs for particular stages, overriding `epochs`, e.g. {"encoders.image" = 60} for a cheap '
         "encoder that needs many passes over few images.",
     )
-    lr: float | None = Field(None, gt=0, description="Peak learning rate of its one-cycle schedule (default: train.lr).")
+    lr: float | None = Field(
+        None, gt=0, description="Peak learning rate of its one-cycle schedule (default: train.lr)."
+    )
     stages: list[str] = Field(
-        default_factory=list, description="Encoder stages to pretrain, e.g. ['encoders.audio'] (default: every encoder)."
+        default_factory=list,
+        description="Encoder stages to pretrain, e.g. ['encoders.audio'] (default: every encoder).",
     )
     classifier: Literal["prototypes", "linear"] = Field(
         "prototypes",
@@ -227,7 +263,9 @@ class PretrainingConfig(PluginConfig):
         "class by class; `linear`: each encoder gets its own linear probe on its pooled vector.",
     )
     lr_scale_after: float = Field(
-        1.0, ge=0, le=1,
+        1.0,
+        ge=0,
+        le=1,
         description="Learning-rate multiplier for the pretrained encoders while the whole pipeline trains afterwards: "
         "below 1 keeps what they learned alone from being overwritten while the graph stages are still random; "
         "0 freezes them.",
@@ -260,15 +298,18 @@ class ModalityDropoutConfig(PluginConfig):
 
     rate: float = Field(0.3, gt=0, lt=1, description="Probability that a training sample loses each modality.")
     select_on_subsets: bool = Field(
-        True, description="Choose the best epoch on the mean validation accuracy from each modality alone and from "
-        "all together, instead of from all together only.")
+        True,
+        description="Choose the best epoch on the mean validation accuracy from each modality alone and from "
+        "all together, instead of from all together only.",
+    )
 
 
 def _dropout_signature(config: ModalityDropoutConfig, ctx: BuildContext) -> Port:
     data = ctx.inputs.get("data")
     if data is not None and len(data.modalities) < 2:
-        raise PortMismatch(f"the data carries {sorted(data.modalities) or 'no modality'}; dropping modalities needs "
-                           "at least two")
+        raise PortMismatch(
+            f"the data carries {sorted(data.modalities) or 'no modality'}; dropping modalities needs at least two"
+        )
     return Port("objective")
 
 

@@ -13,12 +13,16 @@ class TestMultimodal(GraphBuilderContract):
 
 
 def build(cross_k=2, summary_nodes=False):
-    from autoglm_sdk.plugin import BuildContext
     from autoglm_sdk import default_registry
+    from autoglm_sdk.plugin import BuildContext
     from autoglm_sdk.testing import fixtures
 
     ctx = BuildContext(inputs=dict(fixtures.EMBEDDING_PORTS))
-    builder = default_registry().spec("graph_builder", "multimodal").create({"dim": 8, "cross_k": cross_k, "summary_nodes": summary_nodes}, ctx)
+    builder = (
+        default_registry()
+        .spec("graph_builder", "multimodal")
+        .create({"dim": 8, "cross_k": cross_k, "summary_nodes": summary_nodes}, ctx)
+    )
     return builder, fixtures
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from autoglm_sdk.testing import DataSourceContract
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (scripts/setup.sh installs it as root)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (scripts/setup.sh installs it as root)"
+)
 
 
 class TestDigitsTrimodal(DataSourceContract):
@@ -23,8 +25,9 @@ def dataset(tmp_path_factory):
     from autoglm_multimodal.specs import DigitsTrimodalConfig
     from autoglm_sdk.plugin import BuildContext
 
-    config = DigitsTrimodalConfig(samples_per_digit=8, speeds=[165], pitches=[50],
-                                  cache_dir=str(tmp_path_factory.mktemp("speech")))
+    config = DigitsTrimodalConfig(
+        samples_per_digit=8, speeds=[165], pitches=[50], cache_dir=str(tmp_path_factory.mktemp("speech"))
+    )
     return DigitsTrimodal(config, BuildContext(seed=0)).load(), config
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoglm_sdk.plugin import DataError
-from autoglm_sdk.plugin import BuildContext
+from autoglm_sdk.plugin import BuildContext, DataError
 from autoglm_sdk.testing import DataSourceContract
 
 
@@ -147,9 +146,15 @@ def test_paired_index_csv_keeps_given_splits_and_pairs_files(tmp_path):
 def test_paired_jsonl_rows_may_lack_a_modality_or_a_label(tmp_path):
     write_image(tmp_path / "a.png", 10)
     write_audio(tmp_path / "b.wav", 440)
-    rows = [{"text": "one", "image": "a.png", "label": "x"}, {"audio": "b.wav", "label": "y"},
-            {"text": "no label", "image": "a.png"}, {"text": "two", "label": "x"}, {"text": "three", "label": "y"},
-            {"text": "four", "label": "x", "split": "test"}, {"text": "five", "label": "y", "split": "dev"}]
+    rows = [
+        {"text": "one", "image": "a.png", "label": "x"},
+        {"audio": "b.wav", "label": "y"},
+        {"text": "no label", "image": "a.png"},
+        {"text": "two", "label": "x"},
+        {"text": "three", "label": "y"},
+        {"text": "four", "label": "x", "split": "test"},
+        {"text": "five", "label": "y", "split": "dev"},
+    ]
     index = tmp_path / "index.jsonl"
     index.write_text("\n".join(__import__("json").dumps(r) for r in rows) + "\n")
     data = load("paired", index=str(index))
@@ -193,8 +198,7 @@ def test_paired_unreadable_image_drops_that_modality_only(tmp_path):
 
 
 def test_image_folder_trains_a_vit_pipeline_end_to_end(tmp_path):
-    from autoglm_sdk import build
-    from autoglm_sdk import load_manifest
+    from autoglm_sdk import build, load_manifest
 
     root = make_image_folder(tmp_path / "images", per_class=6)
     manifest_path = tmp_path / "m.toml"

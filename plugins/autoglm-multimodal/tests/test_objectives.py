@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from autoglm_multimodal.objectives import ContrastiveAlignment as _Alignment
 from autoglm_multimodal.specs import AlignmentConfig
-
 from autoglm_sdk.plugin import BuildContext, ManifestError, Port
 
 
@@ -58,8 +57,11 @@ def test_three_modalities_average_three_pairs():
 def text_pair_manifest(**alignment):
     from fixture_plugins import SMALL_TEXT
 
-    return {**copy.deepcopy(SMALL_TEXT), "train": {"epochs": 2, "batch_size": 8},
-            "objectives": {"align": {"plugin": "alignment", **alignment}}}
+    return {
+        **copy.deepcopy(SMALL_TEXT),
+        "train": {"epochs": 2, "batch_size": 8},
+        "objectives": {"align": {"plugin": "alignment", **alignment}},
+    }
 
 
 def test_alignment_trains_two_encoders_and_lands_in_the_artifact(tmp_path):
@@ -90,8 +92,11 @@ def test_train_alignment_of_an_older_manifest_says_where_it_moved():
     from autoglm_sdk import validate_manifest
 
     old = {**SMALL_TEXT, "train": {"epochs": 1, "alignment": {"weight": 2.0}}}
-    with pytest.raises(ManifestError, match=r'train.alignment: is an objective now: move it to '
-                                             r'\[objectives.alignment\] with plugin = "alignment"'):
+    with pytest.raises(
+        ManifestError,
+        match=r"train.alignment: is an objective now: move it to "
+        r'\[objectives.alignment\] with plugin = "alignment"',
+    ):
         validate_manifest(old, allow_import_paths=True)
 
 
@@ -99,15 +104,20 @@ def test_each_pair_compares_only_samples_that_carry_both():
     align = ContrastiveAlignment()
     torch.manual_seed(0)
     e = {k: F.normalize(torch.randn(6, 4), dim=-1) for k in "abc"}
-    present = {"a": torch.tensor([1, 1, 1, 1, 0, 0], dtype=torch.bool),
-               "b": torch.tensor([1, 1, 0, 0, 1, 1], dtype=torch.bool),
-               "c": torch.ones(6, dtype=torch.bool)}
+    present = {
+        "a": torch.tensor([1, 1, 1, 1, 0, 0], dtype=torch.bool),
+        "b": torch.tensor([1, 1, 0, 0, 1, 1], dtype=torch.bool),
+        "c": torch.ones(6, dtype=torch.bool),
+    }
     got = align(e, present=present)
     ab = align({"a": e["a"][:2], "b": e["b"][:2]})
     ac = align({"a": e["a"][:4], "c": e["c"][:4]})
     bc = align({"b": e["b"][[0, 1, 4, 5]], "c": e["c"][[0, 1, 4, 5]]})
     assert got.item() == pytest.approx(torch.stack([ab, ac, bc]).mean().item(), rel=1e-6)
-    lonely = {"a": torch.tensor([1, 0, 0, 0, 0, 0], dtype=torch.bool), "b": torch.tensor([0, 1, 0, 0, 0, 0], dtype=torch.bool)}
+    lonely = {
+        "a": torch.tensor([1, 0, 0, 0, 0, 0], dtype=torch.bool),
+        "b": torch.tensor([0, 1, 0, 0, 0, 0], dtype=torch.bool),
+    }
     zero = align({"a": e["a"], "b": e["b"]}, present=lonely)  # no pair has two samples: zero, still differentiable
     assert zero.item() == 0.0 and zero.requires_grad
 
@@ -123,12 +133,19 @@ def test_pretraining_trains_each_encoder_alone_with_shared_prototypes(tmp_path):
     from autoglm_sdk import build, validate_manifest
 
     manifest = text_pair_manifest(weight=1.0)
-    manifest["objectives"]["pre"] = {"plugin": "encoder-pretraining", "epochs": 2, "stage_epochs": {"encoders.b": 1},
-                                     "lr": 0.01, "lr_scale_after": 0.0}
+    manifest["objectives"]["pre"] = {
+        "plugin": "encoder-pretraining",
+        "epochs": 2,
+        "stage_epochs": {"encoders.b": 1},
+        "lr": 0.01,
+        "lr_scale_after": 0.0,
+    }
     report = build(validate_manifest(manifest, allow_import_paths=True), tmp_path / "art").report
     pretrained = report["training"]["pretraining"]["objectives.pre"]
     assert {k: v["epochs_run"] for k, v in pretrained.items()} == {"encoders.a": 2, "encoders.b": 1}
-    assert all(0.0 <= v["best_val_accuracy"] <= 1.0 and len(v["history"]) == v["epochs_run"] for v in pretrained.values())
+    assert all(
+        0.0 <= v["best_val_accuracy"] <= 1.0 and len(v["history"]) == v["epochs_run"] for v in pretrained.values()
+    )
 
 
 def test_pretraining_names_unknown_stages():

@@ -14,10 +14,19 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits-trimodal.to
 def test_digits_trimodal_builds_and_reports_crossmodal_figures(tmp_path):
     from autoglm_sdk import build, load, load_manifest
 
-    manifest = load_manifest(EXAMPLE, [
-        "data.samples_per_digit=6", "data.speeds=[165]", "data.pitches=[50]", f"data.cache_dir='{tmp_path / 'speech'}'",
-        "train.epochs=2", "encoders.audio.max_seconds=1.0", "objectives.pretraining.epochs=1", "objectives.pretraining.stage_epochs={}",
-    ])
+    manifest = load_manifest(
+        EXAMPLE,
+        [
+            "data.samples_per_digit=6",
+            "data.speeds=[165]",
+            "data.pitches=[50]",
+            f"data.cache_dir='{tmp_path / 'speech'}'",
+            "train.epochs=2",
+            "encoders.audio.max_seconds=1.0",
+            "objectives.pretraining.epochs=1",
+            "objectives.pretraining.stage_epochs={}",
+        ],
+    )
     report = build(manifest, tmp_path / "art").report
     crossmodal = report["evaluations"]["crossmodal"]["figures"]
     assert set(crossmodal) == {"clean", "audio noise 10 dB SNR", "image 3x3 occlusion"}

@@ -27,9 +27,17 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from torch import nn
 
-from autoglm_sdk.plugin import EncoderOutput, ProjectionHead
-from autoglm_sdk.plugin import ArtifactError, AutoGLMError, DataError, InputError
-from autoglm_sdk.plugin import BuildContext, Dataset, stage_seed
+from autoglm_sdk.plugin import (
+    ArtifactError,
+    AutoGLMError,
+    BuildContext,
+    DataError,
+    Dataset,
+    EncoderOutput,
+    InputError,
+    ProjectionHead,
+    stage_seed,
+)
 from autoglm_text.specs import BertEncoderConfig
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -78,8 +86,14 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool) -> Token
     """A BERT-style WordPiece tokenizer whose vocabulary is learned from ``texts``; the same texts give the same one."""
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     normalizer = _normalizer(lowercase)
-    chars = sorted({c for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
-                    for c in word})
+    chars = sorted(
+        {
+            c
+            for text in texts
+            for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+            for c in word
+        }
+    )
     # The trainer numbers continuation pieces ("##x") in hash-map order, which differs from run to run, and
     # those numbers break ties between equally frequent merges, so the same texts could give different
     # vocabularies (huggingface/tokenizers#1794). Declaring every continuation piece up front, in sorted
@@ -165,8 +179,10 @@ class BertEncoder(nn.Module):
 
         missing = [name for name in (TOKENIZER_FILE, CONFIG_FILE) if name not in files]
         if missing:
-            raise ArtifactError(f"bert: the artifact lacks this stage's {' and '.join(missing)}",
-                                hint="rebuild the artifact with `autoglm build`")
+            raise ArtifactError(
+                f"bert: the artifact lacks this stage's {' and '.join(missing)}",
+                hint="rebuild the artifact with `autoglm build`",
+            )
         try:
             tokenizer = Tokenizer.from_str(files[TOKENIZER_FILE].decode())
             model_config = BertConfig.from_dict(json.loads(files[CONFIG_FILE]))
@@ -194,8 +210,10 @@ class BertEncoder(nn.Module):
         truncated = sum(1 for e in encodings if e.overflowing)
         if truncated:
             self.truncated_encodings += truncated
-            self._warn(f"bert: texts longer than max_length={self.max_length} tokens are truncated "
-                       "(counted in the stage report; warned once)")
+            self._warn(
+                f"bert: texts longer than max_length={self.max_length} tokens are truncated "
+                "(counted in the stage report; warned once)"
+            )
         width = max(len(e.ids) for e in encodings)
         ids = [e.ids + [self.pad_id] * (width - len(e.ids)) for e in encodings]
         mask = [[True] * len(e.ids) + [False] * (width - len(e.ids)) for e in encodings]
@@ -251,11 +269,17 @@ class BertEncoder(nn.Module):
         path = Path(source).expanduser()
         local = path.is_dir()
         if not local and (source.startswith((".", "/", "~")) or path.exists()):
-            raise AutoGLMError(f"bert: pretrained directory {source} does not exist or is not a directory",
-                               hint="pass a directory written by save_pretrained, or a hub id")
+            raise AutoGLMError(
+                f"bert: pretrained directory {source} does not exist or is not a directory",
+                hint="pass a directory written by save_pretrained, or a hub id",
+            )
         where = str(path) if local else source
-        hint = (None if local else "a hub id needs network access or the model in the local Hugging Face cache; "
-                "elsewhere save it with save_pretrained and pass the directory")
+        hint = (
+            None
+            if local
+            else "a hub id needs network access or the model in the local Hugging Face cache; "
+            "elsewhere save it with save_pretrained and pass the directory"
+        )
         try:
             model = BertModel.from_pretrained(
                 where,

@@ -36,12 +36,16 @@ class BertEncoderConfig(PluginConfig):
     num_heads: int = Field(2, ge=1, le=64, description="Attention heads per layer; must divide hidden_size.")
     intermediate_size: int = Field(128, ge=1, le=16384, description="Width of each layer's feed-forward block.")
     max_length: int = Field(
-        128, ge=4, le=8192,
+        128,
+        ge=4,
+        le=8192,
         description="Tokens per text, [CLS] and [SEP] included; longer texts are truncated (counted and reported). "
         "Capped by a pretrained checkpoint's position embeddings.",
     )
     vocab_size: int = Field(
-        2000, ge=100, le=1_000_000,
+        2000,
+        ge=100,
+        le=1_000_000,
         description="Target vocabulary size of the tokenizer trained on the training split (smaller when the "
         "training text has fewer distinct pieces).",
     )
@@ -49,14 +53,18 @@ class BertEncoderConfig(PluginConfig):
         "cls", description="How the pooled vector is made: the [CLS] state, or the mean of the real token states."
     )
     dropout: float = Field(
-        0.1, ge=0, lt=1,
+        0.1,
+        ge=0,
+        lt=1,
         description="Dropout on hidden states and attention weights; applies to a pretrained model too.",
     )
     lowercase: bool = Field(
         True, description="Lower-case and strip accents before tokenising (trained tokenizer only)."
     )
     embed_dim: int | None = Field(
-        None, ge=2, description="Size of the projection into the shared space (L2-normalised `embedding`); none = no head."
+        None,
+        ge=2,
+        description="Size of the projection into the shared space (L2-normalised `embedding`); none = no head.",
     )
 
     @model_validator(mode="after")
@@ -92,7 +100,7 @@ def pretrained_hidden_size(pretrained: str) -> int | None:
 
 
 def _bert_signature(cfg: BertEncoderConfig, ctx: BuildContext) -> Port:
-    port = require_modality(ctx, "text")
+    require_modality(ctx, "text")  # raises PortMismatch unless the input carries it
     dim = cfg.hidden_size if cfg.pretrained is None else pretrained_hidden_size(cfg.pretrained)
     return Port("embeddings", frozenset({"text"}), dim=dim)
 

@@ -10,9 +10,19 @@ import pytest
 import torch
 from pydantic import Field, ValidationError
 
-from autoglm_sdk.plugin import EncoderOutput
-from autoglm_sdk.plugin import ArtifactError, AutoGLMError, InputError
-from autoglm_sdk.plugin import BuildContext, Dataset, PluginConfig, PluginSpec, Port, PortMismatch, TaskSpec
+from autoglm_sdk.plugin import (
+    ArtifactError,
+    AutoGLMError,
+    BuildContext,
+    Dataset,
+    EncoderOutput,
+    InputError,
+    PluginConfig,
+    PluginSpec,
+    Port,
+    PortMismatch,
+    TaskSpec,
+)
 from autoglm_text.bert import BertEncoder, train_wordpiece
 from autoglm_text.specs import BertEncoderConfig, bert
 
@@ -59,7 +69,8 @@ def test_tokenizer_is_trained_on_the_training_texts():
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "gustav" in tokens  # lower-cased, whole training word
     # continuation pieces are ordinary vocabulary, not special tokens matched verbatim in the input
     assert sorted(t.content for t in enc.tokenizer.get_added_tokens_decoder().values()) == sorted(
-        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
 
 
 def test_tokenizer_training_is_deterministic():
@@ -223,9 +234,17 @@ def save_checkpoint(directory, with_tokenizer_json: bool = True):
 
     tokenizer = train_wordpiece(TEXTS, 300, True)
     torch.manual_seed(7)
-    model = BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=24, num_hidden_layers=1,
-                                 num_attention_heads=3, intermediate_size=48, max_position_embeddings=64,
-                                 pad_token_id=tokenizer.token_to_id("[PAD]")))
+    model = BertModel(
+        BertConfig(
+            vocab_size=tokenizer.get_vocab_size(),
+            hidden_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=3,
+            intermediate_size=48,
+            max_position_embeddings=64,
+            pad_token_id=tokenizer.token_to_id("[PAD]"),
+        )
+    )
     model.save_pretrained(directory)
     if with_tokenizer_json:
         tokenizer.save(str(directory / "tokenizer.json"))
@@ -324,21 +343,28 @@ class KinTexts:
         return Dataset(TASK, TEXT_PORT, splits, digest)
 
 
-kin_texts = PluginSpec(name="kin-texts", kind="data", config=KinTextsConfig, factory=f"{__name__}:KinTexts",
-                       signature=lambda config, ctx: TEXT_PORT)
+kin_texts = PluginSpec(
+    name="kin-texts",
+    kind="data",
+    config=KinTextsConfig,
+    factory=f"{__name__}:KinTexts",
+    signature=lambda config, ctx: TEXT_PORT,
+)
 
 
 @pytest.mark.slow
 def test_build_then_load_reproduces_predictions(tmp_path):
     pytest.importorskip("autoglm_graph")
-    from autoglm_sdk import load
-    from autoglm_sdk import build
-    from autoglm_sdk import validate_manifest
+    from autoglm_sdk import build, load, validate_manifest
 
     manifest = validate_manifest(
-        {"pipeline": {"name": "kin-text", "seed": 0}, "data": {"plugin": f"{__name__}:kin_texts"},
-         "encoders": {"text": {"plugin": "bert", **TINY, "max_length": 16}},
-         "decoder": {"plugin": "classifier"}, "train": {"epochs": 2, "batch_size": 8, "lr": 0.01}},
+        {
+            "pipeline": {"name": "kin-text", "seed": 0},
+            "data": {"plugin": f"{__name__}:kin_texts"},
+            "encoders": {"text": {"plugin": "bert", **TINY, "max_length": 16}},
+            "decoder": {"plugin": "classifier"},
+            "train": {"epochs": 2, "batch_size": 8, "lr": 0.01},
+        },
         allow_import_paths=True,
     )
     result = build(manifest, tmp_path / "kin")

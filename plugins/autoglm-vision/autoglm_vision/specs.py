@@ -38,7 +38,9 @@ class ImageAugment(PluginConfig):
     translate: float = Field(0.1, ge=0, lt=1, description="Shift drawn up to this fraction of the image size.")
     scale: float = Field(0.1, ge=0, lt=1, description="Zoom factor drawn from [1 - scale, 1 + scale].")
     erase: float = Field(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="Probability of blanking a random rectangle (2-20% of the image) after the jitter, so the encoder "
         "learns not to rely on any one part of the image (robustness to occlusion).",
     )
@@ -64,13 +66,20 @@ class ViTEncoderConfig(PluginConfig):
     image_size: int = Field(32, ge=8, le=4096, description="Images are resized to image_size x image_size.")
     patch_size: int = Field(4, ge=1, le=64, description="ViT patch size; must divide image_size (plain ViTs).")
     embed_dim: int | None = Field(
-        None, ge=1, le=65536,
+        None,
+        ge=1,
+        le=65536,
         description="Size of a linear projection head from the pooled vector into the pipeline's shared space; its "
         "L2-normalised output is EncoderOutput.embedding. None: no head, embedding is None. The stage's port dim "
         "is always the pooled size (what the classifier reads), never embed_dim.",
     )
-    width: int = Field(64, ge=8, le=8192, description="ViT embedding width (timm embed_dim): the size of the patch "
-                       "states and of the pooled vector (plain ViTs).")
+    width: int = Field(
+        64,
+        ge=8,
+        le=8192,
+        description="ViT embedding width (timm embed_dim): the size of the patch "
+        "states and of the pooled vector (plain ViTs).",
+    )
     depth: int = Field(2, ge=1, le=64, description="ViT transformer blocks (plain ViTs).")
     heads: int = Field(2, ge=1, le=128, description="ViT attention heads; must divide width (plain ViTs).")
     pool: Literal["token", "avg"] | None = Field(
@@ -84,15 +93,22 @@ class ViTEncoderConfig(PluginConfig):
         description="Random rotation, shift and zoom of training images, e.g. {degrees = 10, translate = 0.125, "
         "scale = 0.1}; none = no augmentation. Small image sets trained from scratch need it.",
     )
-    in_chans: int = Field(3, ge=1, le=64, description="Input channels. Grayscale images are repeated to 3 channels "
-                          "when in_chans is 3; other mismatches are input errors.")
+    in_chans: int = Field(
+        3,
+        ge=1,
+        le=64,
+        description="Input channels. Grayscale images are repeated to 3 channels "
+        "when in_chans is 3; other mismatches are input errors.",
+    )
 
     @field_validator("pretrained", mode="before")
     @classmethod
     def _no_hub(cls, value: Any) -> Any:
         if value is True:
-            raise ValueError("pretrained = true would download weights from a hub, which vit never does; "
-                             "give a local checkpoint file path, or false")
+            raise ValueError(
+                "pretrained = true would download weights from a hub, which vit never does; "
+                "give a local checkpoint file path, or false"
+            )
         if isinstance(value, str) and not value.strip():
             raise ValueError("pretrained must be a checkpoint file path or false, got an empty string")
         return value
@@ -108,7 +124,7 @@ class ViTEncoderConfig(PluginConfig):
 
 
 def _vit_signature(cfg: ViTEncoderConfig, ctx: BuildContext) -> Port:
-    port = require_modality(ctx, "image")
+    require_modality(ctx, "image")  # raises PortMismatch unless the input carries it
     # dim is the size of `pooled`, which is what the classifier reads; the projection head's embed_dim only sizes
     # `embedding`, used for alignment
     dim = cfg.width if is_plain_vit(cfg.model) else None

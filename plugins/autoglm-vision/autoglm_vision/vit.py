@@ -26,9 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoglm_sdk.plugin import EncoderOutput
-from autoglm_sdk.plugin import AutoGLMError, InputError
-from autoglm_sdk.plugin import BuildContext, Dataset, stage_seed
+from autoglm_sdk.plugin import AutoGLMError, BuildContext, Dataset, EncoderOutput, InputError, stage_seed
 from autoglm_vision.specs import ViTEncoderConfig, is_plain_vit
 
 
@@ -37,12 +35,19 @@ def create_backbone(config: ViTEncoderConfig) -> nn.Module:
     import timm
 
     if not timm.is_model(config.model):
-        raise AutoGLMError(f"vit: timm has no model named {config.model!r}",
-                           hint="see timm.list_models() for the names this timm knows")
+        raise AutoGLMError(
+            f"vit: timm has no model named {config.model!r}",
+            hint="see timm.list_models() for the names this timm knows",
+        )
     kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": config.in_chans}
     if is_plain_vit(config.model):
-        kwargs.update(img_size=config.image_size, patch_size=config.patch_size, embed_dim=config.width,
-                      depth=config.depth, num_heads=config.heads)
+        kwargs.update(
+            img_size=config.image_size,
+            patch_size=config.patch_size,
+            embed_dim=config.width,
+            depth=config.depth,
+            num_heads=config.heads,
+        )
         if config.pool is not None:
             kwargs.update(global_pool=config.pool, class_token=config.pool == "token")
     try:
@@ -98,8 +103,10 @@ class ViTEncoder(nn.Module):
         path = Path(source).expanduser()
         hint = "set model, width, depth, heads, image_size, patch_size and in_chans to the checkpoint's architecture"
         if not path.is_file():
-            raise AutoGLMError(f"vit: pretrained checkpoint {source} does not exist or is not a file",
-                               hint="give the path of a local .safetensors or state-dict file; vit never downloads")
+            raise AutoGLMError(
+                f"vit: pretrained checkpoint {source} does not exist or is not a file",
+                hint="give the path of a local .safetensors or state-dict file; vit never downloads",
+            )
         try:
             load_checkpoint(self.backbone, str(path), strict=True, filter_fn=self._filter_checkpoint)
         except RuntimeError as exc:  # missing / unexpected keys, size mismatches
@@ -179,25 +186,35 @@ class ViTEncoder(nn.Module):
             if tensor.size(-1) <= 4 < tensor.size(0):  # [H, W, C]
                 tensor = tensor.permute(2, 0, 1)
         else:
-            raise InputError(f"vit: {where}: expected an image [C, H, W], [H, W] or [H, W, C], "
-                             f"got shape {tuple(tensor.shape)}")
+            raise InputError(
+                f"vit: {where}: expected an image [C, H, W], [H, W] or [H, W, C], got shape {tuple(tensor.shape)}"
+            )
         channels = tensor.size(0)
         if channels == 1 and self.in_chans == 3:
             self._warn_once("gray", f"vit: grayscale images ({where} is the first) are repeated to 3 channels")
             tensor = tensor.expand(3, -1, -1)
         elif channels != self.in_chans:
-            raise InputError(f"vit: {where}: image has {channels} channels, expected {self.in_chans} "
-                             f"(shape {tuple(tensor.shape)})")
+            raise InputError(
+                f"vit: {where}: image has {channels} channels, expected {self.in_chans} (shape {tuple(tensor.shape)})"
+            )
         if min(tensor.shape[1:]) < 1:
             raise InputError(f"vit: {where}: image is empty (shape {tuple(tensor.shape)})")
         if not torch.isfinite(tensor).all():
             raise InputError(f"vit: {where}: image has NaN or infinite values")
         if tuple(tensor.shape[1:]) != (self.image_size, self.image_size):
             self.resized += 1
-            self._warn_once("resize", f"vit: images are resized to {self.image_size}x{self.image_size} "
-                            f"({where} is {tensor.size(1)}x{tensor.size(2)}); set image_size to avoid it")
-            tensor = F.interpolate(tensor.unsqueeze(0), size=(self.image_size, self.image_size),
-                                   mode="bilinear", align_corners=False, antialias=True).squeeze(0)
+            self._warn_once(
+                "resize",
+                f"vit: images are resized to {self.image_size}x{self.image_size} "
+                f"({where} is {tensor.size(1)}x{tensor.size(2)}); set image_size to avoid it",
+            )
+            tensor = F.interpolate(
+                tensor.unsqueeze(0),
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            ).squeeze(0)
         return tensor.contiguous()
 
     def _read(self, path: str | Path, where: str) -> np.ndarray:
@@ -223,7 +240,7 @@ class ViTEncoder(nn.Module):
                 features = features.permute(0, 3, 1, 2)  # NHWC models
             states = features.flatten(2).transpose(1, 2)
         else:
-            states = features[:, int(getattr(self.backbone, "num_prefix_tokens", 0)):]
+            states = features[:, int(getattr(self.backbone, "num_prefix_tokens", 0)) :]
         mask = torch.ones(states.shape[:2], dtype=torch.bool, device=states.device)
         embedding = F.normalize(self.proj(pooled), dim=-1) if self.proj is not None else None
         return EncoderOutput(states=states, mask=mask, pooled=pooled, embedding=embedding)
@@ -234,8 +251,9 @@ class ViTEncoder(nn.Module):
         from torchvision.transforms import v2
 
         a = self.config.augment
-        steps = [v2.RandomAffine(degrees=a.degrees, translate=(a.translate, a.translate),
-                                 scale=(1 - a.scale, 1 + a.scale))]
+        steps = [
+            v2.RandomAffine(degrees=a.degrees, translate=(a.translate, a.translate), scale=(1 - a.scale, 1 + a.scale))
+        ]
         if a.erase:
             steps.append(v2.RandomErasing(p=a.erase, scale=(0.02, 0.2), value=0.0))
         jitter = v2.Compose(steps)

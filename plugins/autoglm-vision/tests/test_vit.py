@@ -10,9 +10,16 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from autoglm_sdk.plugin import EncoderOutput
-from autoglm_sdk.plugin import AutoGLMError, InputError
-from autoglm_sdk.plugin import BuildContext, Dataset, Port, PortMismatch, TaskSpec
+from autoglm_sdk.plugin import (
+    AutoGLMError,
+    BuildContext,
+    Dataset,
+    EncoderOutput,
+    InputError,
+    Port,
+    PortMismatch,
+    TaskSpec,
+)
 from autoglm_vision.specs import ViTEncoderConfig, is_plain_vit, vit
 from autoglm_vision.vit import ViTEncoder, create_backbone
 
@@ -236,7 +243,10 @@ def test_one_channel_model_reads_grayscale_as_is():
         (None, "expected a list of samples"),
         ({"image": np.zeros((3, 16, 16))}, "expected a list of samples"),
         ([{"label": 0}], "sample 1 has no `image` (its keys: label)"),
-        ([{"image": np.zeros((3, 16, 16))}, {"image": np.zeros((4, 16, 16))}], "sample 2: image has 4 channels, expected 3"),
+        (
+            [{"image": np.zeros((3, 16, 16))}, {"image": np.zeros((4, 16, 16))}],
+            "sample 2: image has 4 channels, expected 3",
+        ),
         ([{"image": np.zeros((16, 16, 2), dtype=np.uint8)}], "sample 1: image has 2 channels"),
         ([{"image": np.zeros((2, 3, 16, 16))}], "got shape (2, 3, 16, 16)"),
         ([{"image": np.full((3, 16, 16), np.nan)}], "NaN"),
@@ -286,8 +296,13 @@ def test_avg_pool_has_no_class_token_and_averages_patches():
     enc = encoder(pool="avg")
     out = encode(enc, images(2))
     assert out.states.shape == (2, 16, 16) and int(enc.backbone.num_prefix_tokens) == 0
-    assert torch.allclose(out.pooled, enc.backbone.fc_norm(out.states.mean(1)) if not isinstance(
-        enc.backbone.fc_norm, torch.nn.Identity) else out.states.mean(1), atol=1e-5)
+    assert torch.allclose(
+        out.pooled,
+        enc.backbone.fc_norm(out.states.mean(1))
+        if not isinstance(enc.backbone.fc_norm, torch.nn.Identity)
+        else out.states.mean(1),
+        atol=1e-5,
+    )
 
 
 def test_augmentation_jitters_training_images_only():
