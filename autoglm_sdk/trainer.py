@@ -146,6 +146,10 @@ class _Loop:
     scheduler: Any
     generator: torch.Generator
     params: list[torch.nn.Parameter]
+    result: TrainResult
+    best_state: dict[str, torch.Tensor]
+    stale: int = 0  # epochs since the best one
+    done: int = 0  # epochs finished before this run (a resumed checkpoint's)
 
     def context(self) -> Any:
         return self.autocast() if self.autocast else contextlib.nullcontext()
@@ -187,6 +191,51 @@ class _Loop:
                 score = metrics["val_score"] = objective.validation_score(self.accuracy_of, val, scores["accuracy"])
         return score
 
+    def epoch(self, epoch: int, train: list[dict[str, Any]], val: list[dict[str, Any]]) -> dict[str, Any]:
+        """Train one epoch, validate, keep the weights if they are the best so far; the epoch's metrics."""
+        metrics = {"epoch": epoch, "lr": self.optimiser.param_groups[0]["lr"], **self.train_epoch(train)}
+        current = self.validate(val, metrics)
+        self.result.history.append(metrics)
+        if current > self.result.best_val:  # strictly better only: ties keep the earlier, smaller-trained weights
+            self.result.best_val, self.result.best_epoch, self.stale = current, epoch, 0
+            self.best_state = snapshot(self.model)
+        else:
+            self.stale += 1
+        self.result.stopped_early = bool(self.config.patience and self.stale >= self.config.patience)
+        return metrics
+
+    def save(self, checkpoint: Checkpointing, epoch: int) -> None:
+        r = self.result
+        state = {
+            "epoch": epoch,
+            "best_val": r.best_val,
+            "best_epoch": r.best_epoch,
+            "stale": self.stale,
+            "stopped_early": r.stopped_early,
+            "history": r.history,
+        }
+        save_checkpoint(
+            checkpoint.folder,
+            state,
+            checkpoint.fingerprint,
+            self.model,
+            self.best_state,
+            self.optimiser,
+            self.scheduler,
+            self.generator,
+        )
+
+    def resume(self, checkpoint: Checkpointing) -> None:
+        """Continue from the checkpoint's last epoch, if there is one (refused when its fingerprint differs)."""
+        saved = read_checkpoint(checkpoint.folder, checkpoint.fingerprint)
+        if saved is None:
+            return
+        self.best_state = _restore(checkpoint.folder, saved, self.model, self.optimiser, self.scheduler, self.generator)
+        state, r = saved["trainer"], self.result
+        self.done = r.resumed_from = state["epoch"]
+        r.history, r.best_val, r.best_epoch = state["history"], state["best_val"], state["best_epoch"]
+        self.stale, r.stopped_early = state["stale"], state["stopped_early"]
+
     def accuracy_of(self, samples: list[dict[str, Any]]) -> float:
         return evaluate(self.model, samples, self.task, self.config.batch_size, self.autocast)["accuracy"]
 
@@ -216,13 +265,12 @@ def fit(
     train, val = splits.get("train") or [], splits.get("val") or []
     if not train:
         raise DataError("the training split is empty", hint="check the data section's split sizes")
-    result = TrainResult()
     groups = parameter_groups(model, config.lr, lr_scales or {})
     if config.epochs == 0 or not groups:
-        return result
-    generator = torch.Generator().manual_seed(seed)
+        return TrainResult()
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
+    params = [p for group in groups for p in group["params"]]
     loop = _Loop(
         model,
         config,
@@ -231,67 +279,37 @@ def fit(
         autocast,
         optimiser,
         scheduler,
-        generator,
-        [p for group in groups for p in group["params"]],
+        torch.Generator().manual_seed(seed),
+        params,
+        TrainResult(best_val=-math.inf),
+        snapshot(model),
     )
-    result.best_val, best_state, stale, done = -math.inf, snapshot(model), 0, 0
-    saved = read_checkpoint(checkpoint.folder, checkpoint.fingerprint) if checkpoint and checkpoint.resume else None
-    if saved is not None:
-        best_state = _restore(checkpoint.folder, saved, model, optimiser, scheduler, generator)
-        state = saved["trainer"]
-        done = result.resumed_from = state["epoch"]
-        result.history, result.best_val, result.best_epoch = state["history"], state["best_val"], state["best_epoch"]
-        stale, result.stopped_early = state["stale"], state["stopped_early"]
+    if checkpoint is not None and checkpoint.resume:
+        loop.resume(checkpoint)
     started = time.perf_counter()
     if progress is not None:
         progress.start(config.epochs)
-        for metrics in result.history:  # a resumed bar starts where the interrupted one stopped
+        for metrics in loop.result.history:  # a resumed bar starts where the interrupted one stopped
             progress.advance(metrics)
     try:
-        for epoch in [] if result.stopped_early else range(done + 1, config.epochs + 1):
-            metrics = {"epoch": epoch, "lr": optimiser.param_groups[0]["lr"], **loop.train_epoch(train)}
-            current = loop.validate(val, metrics)
-            result.history.append(metrics)
-            # strictly better only: ties keep the earlier, smaller-trained weights
-            if current > result.best_val:
-                result.best_val, result.best_epoch, stale = current, epoch, 0
-                best_state = snapshot(model)
-            else:
-                stale += 1
-            result.stopped_early = bool(config.patience and stale >= config.patience)
+        for epoch in [] if loop.result.stopped_early else range(loop.done + 1, config.epochs + 1):
+            metrics = loop.epoch(epoch, train, val)
             if checkpoint is not None:  # before the hooks: an interrupt from here on loses nothing of this epoch
-                trainer_state = {
-                    "epoch": epoch,
-                    "best_val": result.best_val,
-                    "best_epoch": result.best_epoch,
-                    "stale": stale,
-                    "stopped_early": result.stopped_early,
-                    "history": result.history,
-                }
-                save_checkpoint(
-                    checkpoint.folder,
-                    trainer_state,
-                    checkpoint.fingerprint,
-                    model,
-                    best_state,
-                    optimiser,
-                    scheduler,
-                    generator,
-                )
+                loop.save(checkpoint, epoch)
             if on_epoch:
                 on_epoch(epoch, metrics)
             if progress is not None:
                 progress.advance(metrics)
-            if result.stopped_early:
+            if loop.result.stopped_early:
                 break
     finally:
         if progress is not None:
             progress.stop()
-    model.load_state_dict(best_state)
+    model.load_state_dict(loop.best_state)
     if not val:
-        result.best_val = float("nan")
-    result.seconds = time.perf_counter() - started
-    return result
+        loop.result.best_val = float("nan")
+    loop.result.seconds = time.perf_counter() - started
+    return loop.result
 
 
 # ---------------------------------------------------------------------------
