@@ -22,11 +22,11 @@ _LAZY = {
     "Pipeline": "autoglm_sdk.artifact",
     "Lock": "autoglm_sdk.artifact",
     "Session": "autoglm_sdk.session",
-    "compress_artifact": "autoglm_sdk.compression",
     # manifests and plugins
     "load_manifest": "autoglm_sdk.manifest",
     "validate_manifest": "autoglm_sdk.manifest",
     "apply_overrides": "autoglm_sdk.manifest",
+    "parse_override": "autoglm_sdk.manifest",
     "default_manifest": "autoglm_sdk.manifest",
     "manifest_schema": "autoglm_sdk.manifest",
     "Manifest": "autoglm_sdk.manifest",

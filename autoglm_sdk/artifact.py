@@ -298,6 +298,25 @@ class Pipeline:
     def modalities(self) -> list[str]:
         return sorted(self.data_port.modalities)
 
+    def report(self) -> dict[str, Any]:
+        """The artifact's ``report.json``."""
+        import json
+
+        return json.loads((self.path / REPORT_JSON).read_text())
+
+    def save(
+        self,
+        output: Path,
+        report: dict[str, Any],
+        *,
+        overwrite: bool = False,
+        pictures: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write this pipeline (its model and lock, e.g. after compression) as a new artifact with ``report``."""
+        return write_pipeline_artifact(
+            Path(output), self.model, self.lock, report, overwrite=overwrite, pictures=pictures
+        )
+
     def data_split(self, split: str) -> list[dict[str, Any]]:
         """The samples of ``split`` from the artifact's own data source, refused if the data changed since the build."""
         return self.session.split(split)

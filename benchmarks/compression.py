@@ -122,7 +122,8 @@ def compare(
     path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]]], onnx_stage: str | None = None
 ) -> dict:
     """Make every variant of the artifact at ``path``, then load and time each in turn."""
-    from autoglm_sdk import compress_artifact, load
+    from autoglm_compress.artifacts import compress_artifact
+    from autoglm_sdk import load
     from autoglm_sdk.plugin import AutoGLMError, evaluate, profile
 
     made = {"fp32": path}

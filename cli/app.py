@@ -240,8 +240,9 @@ def manifest_schema_cmd(
 # ------------------------------------------------------------- build, run
 
 
-class _RichEpochs:
-    """Adapter between the trainer's progress protocol and a rich progress bar."""
+class EpochBar:
+    """Adapter between the trainer's progress protocol and a rich progress bar on ``console``. Commands that
+    plugins add through ``autoglm_cli_commands`` use it too (``from autoglm_cli.app import EpochBar``)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -304,7 +305,7 @@ def build(
     log = (lambda message: None) if quiet else (lambda message: err.print(message))
     try:
         result = run_build(
-            resolved, target, overwrite=force, resume=resume, progress=None if quiet else _RichEpochs(err), log=log
+            resolved, target, overwrite=force, resume=resume, progress=None if quiet else EpochBar(err), log=log
         )
     except KeyboardInterrupt:
         from autoglm_sdk.session import checkpoint_dir
@@ -369,41 +370,6 @@ def run(
         answers = pipeline.predict(records)
     for answer in answers:
         sys.stdout.write(json.dumps(answer) + "\n")
-
-
-@app.command()
-def compress(
-    artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
-    steps: List[str] = typer.Option(
-        ...,
-        "--with",
-        "-w",
-        help='A compressor and its options, e.g. int8 or bf16:stages=["reasoner"] (repeatable; applied in order).',
-    ),
-    output: Path = typer.Option(..., "-o", "--output", help="Directory for the compressed artifact."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output directory."),
-    allow_import_paths: bool = ImportPathsOption,
-) -> None:
-    """Compress a built artifact into a new one, with a before/after table for every step in its report."""
-    from autoglm_sdk.compression import compress_artifact, parse_with
-    from autoglm_sdk.errors import ManifestError
-
-    sections = [parse_with(text) for text in steps]
-    if output.exists() and not force:
-        raise ManifestError(f"{output} exists", hint="pass --force to replace it, or choose another -o")
-    # log lines and the recovery fine-tune's epoch bar (prune) go to stderr, the summary to stdout
-    report = compress_artifact(
-        artifact, sections, output, overwrite=force, log=lambda message: err.print(message), progress=_RichEpochs(err)
-    )
-    for step in report["compression"][-len(sections) :]:
-        b, a = step["profile_before"], step["profile_after"]
-        val_b, val_a = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]
-        out.print(
-            f"{step['plugin']}: {b['bytes']:,} -> {a['bytes']:,} bytes ({a['bytes'] / b['bytes']:.2f}x), "
-            f"p50 at batch 1 {b['p50_ms_batch1']:.2f} -> {a['p50_ms_batch1']:.2f} ms, "
-            f"val accuracy {val_b:.3f} -> {val_a:.3f}"
-        )
-    out.print(f"wrote {output} (report: {output / 'report.md'})")
 
 
 @app.command()

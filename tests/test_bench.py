@@ -74,20 +74,3 @@ def test_cli_bench_prints_the_table_and_writes_json(small_artifact, tmp_path):
 def test_cli_bench_on_a_missing_artifact_is_one_clear_line(tmp_path):
     result = run_cli("bench", str(tmp_path / "nope"))
     assert result.returncode != 0 and "Traceback" not in result.stderr
-
-
-def test_parse_with_reads_options_as_toml():
-    from autoglm_sdk.compression import parse_with
-    from autoglm_sdk.errors import ManifestError
-
-    assert parse_with("int8") == {"plugin": "int8"}
-    assert parse_with('prune:amount=0.5,stages=["a", "b"],name=x') == {
-        "plugin": "prune",
-        "amount": 0.5,
-        "stages": ["a", "b"],
-        "name": "x",
-    }
-    with pytest.raises(ManifestError, match="expected NAME"):
-        parse_with(":amount=1")
-    with pytest.raises(ManifestError, match="not an option name"):
-        parse_with("int8:a.b=1")

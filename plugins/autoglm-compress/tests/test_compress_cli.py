@@ -47,3 +47,20 @@ def test_compress_mistakes_are_one_line_errors(artifact, tmp_path):
     (tmp_path / "exists").mkdir()
     taken = run_cli("compress", str(artifact), "--with", "int8", "-o", str(tmp_path / "exists"))
     assert taken.returncode == 2 and "--force" in taken.stderr
+
+
+def test_parse_with_reads_options_as_toml():
+    from autoglm_compress.artifacts import parse_with
+    from autoglm_sdk.plugin import ManifestError
+
+    assert parse_with("int8") == {"plugin": "int8"}
+    assert parse_with('prune:amount=0.5,stages=["a", "b"],name=x') == {
+        "plugin": "prune",
+        "amount": 0.5,
+        "stages": ["a", "b"],
+        "name": "x",
+    }
+    with pytest.raises(ManifestError, match="expected NAME"):
+        parse_with(":amount=1")
+    with pytest.raises(ManifestError, match="not an option name"):
+        parse_with("int8:a.b=1")
