@@ -42,14 +42,17 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'autoglm_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+def lazy_names(namespace: dict[str, Any], table: dict[str, str]) -> tuple[Any, Any]:
+    """``__getattr__`` and ``__dir__`` for a module whose public names (``table``: name -> module) are imported on
+    first use, so that importing the module itself stays light (no torch)."""
+
+    def getattr_(name: str) -> Any:
+        if name not in table:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        namespace[name] = value = getattr(importlib.import_module(table[name]), name)
+        return value
+
+    return getattr_, lambda: sorted(namespace["__all__"])
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -9,8 +9,7 @@ modules (and torch) only when first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from autoglm_sdk import lazy_names
 
 _LAZY = {
     # declaring a plugin (no torch)
@@ -64,14 +63,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'autoglm_sdk.plugin' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return list(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -197,6 +197,9 @@ class PluginSpec:
 # ---------------------------------------------------------------------------
 # Protocols. Implementations are constructed as ``Cls(config, ctx)`` and carry
 # ``name``, ``kind`` and ``Config`` (the same class as their spec's config).
+# The SDK calls a stage object (``stage(inputs)``): a torch.nn.Module subclass
+# implements ``forward`` and gets ``__call__`` from Module; any other class
+# defines ``__call__`` itself.
 # ---------------------------------------------------------------------------
 
 Sample = dict  # keys: modality names ("graph", "text", ...) and "label" for graph-level tasks
@@ -252,7 +255,7 @@ class ModalityEncoder(Protocol):
 
     def preprocess(self, raw: list[Any]) -> Any: ...
 
-    def forward(self, batch: Any) -> Any: ...
+    def __call__(self, batch: Any) -> Any: ...
 
 
 @runtime_checkable
@@ -262,7 +265,7 @@ class GraphBuilder(Protocol):
     name: str
     kind: str
 
-    def forward(self, samples: Any) -> "SemanticGraph": ...
+    def __call__(self, samples: Any) -> "SemanticGraph": ...
 
 
 @runtime_checkable
@@ -272,7 +275,7 @@ class Reasoner(Protocol):
     name: str
     kind: str
 
-    def forward(self, graph: "SemanticGraph") -> "SemanticGraph": ...
+    def __call__(self, graph: "SemanticGraph") -> "SemanticGraph": ...
 
 
 @runtime_checkable
@@ -282,7 +285,7 @@ class Decoder(Protocol):
     name: str
     kind: str
 
-    def forward(self, graph: "SemanticGraph") -> "torch.Tensor": ...
+    def __call__(self, graph: "SemanticGraph") -> "torch.Tensor": ...
 
 
 @runtime_checkable

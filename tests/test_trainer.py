@@ -77,6 +77,11 @@ def test_lr_factor_warms_up_then_decays(schedule, expected):
     assert [factor(done) for done in range(6)] == pytest.approx(expected)
 
 
+def train(model=None, **options):
+    """``fit`` on the small task with the task objective and CONFIG."""
+    return fit(model or Tiny(), splits(), CONFIG, [TaskLoss(TASK)], task=TASK, **options)
+
+
 def test_history_records_the_lr_each_epoch_used():
     config = TrainSection(epochs=5, lr=0.1, batch_size=8, patience=0, schedule="constant", warmup_epochs=2)
     result = fit(Tiny(), splits(), config, [TaskLoss(TASK)], task=TASK)
@@ -86,31 +91,16 @@ def test_history_records_the_lr_each_epoch_used():
 
 def test_fit_resumes_exactly_from_a_checkpoint(tmp_path):
     reference = Tiny()
-    expected = fit(reference, splits(), CONFIG, [TaskLoss(TASK)], task=TASK)
+    expected = train(reference)
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(
-            Tiny(),
-            splits(),
-            CONFIG,
-            [TaskLoss(TASK)],
-            task=TASK,
-            checkpoint=Checkpointing(folder, FINGERPRINT),
-            on_epoch=interrupt_at(3),
-        )
+        train(checkpoint=Checkpointing(folder, FINGERPRINT), on_epoch=interrupt_at(3))
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0003", STATE]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} == {".json", ".safetensors"}  # no pickle
     torch.manual_seed(123)  # the checkpoint's RNG state, not whatever came before, drives the dropout
     resumed_model = Tiny()
-    resumed = fit(
-        resumed_model,
-        splits(),
-        CONFIG,
-        [TaskLoss(TASK)],
-        task=TASK,
-        checkpoint=Checkpointing(folder, FINGERPRINT, resume=True),
-    )
+    resumed = train(resumed_model, checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
     assert resumed.resumed_from == 3 and expected.best_epoch > 3, "the best weights must come from after the resume"
     assert resumed.history == expected.history and resumed.best_epoch == expected.best_epoch
     a, b = reference.state_dict(), resumed_model.state_dict()
@@ -121,25 +111,10 @@ def test_fit_resumes_exactly_from_a_checkpoint(tmp_path):
 def test_checkpoint_refuses_another_fingerprint(tmp_path):
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(
-            Tiny(),
-            splits(),
-            CONFIG,
-            [TaskLoss(TASK)],
-            task=TASK,
-            checkpoint=Checkpointing(folder, FINGERPRINT),
-            on_epoch=interrupt_at(2),
-        )
+        train(checkpoint=Checkpointing(folder, FINGERPRINT), on_epoch=interrupt_at(2))
     assert read_checkpoint(folder, FINGERPRINT)["trainer"]["epoch"] == 2
     with pytest.raises(AutoGLMError, match="the data changed since the checkpoint") as caught:
-        fit(
-            Tiny(),
-            splits(),
-            CONFIG,
-            [TaskLoss(TASK)],
-            task=TASK,
-            checkpoint=Checkpointing(folder, {**FINGERPRINT, "data": "x"}, resume=True),
-        )
+        train(checkpoint=Checkpointing(folder, {**FINGERPRINT, "data": "x"}, resume=True))
     assert caught.value.hint.startswith("rebuild without --resume")
     with pytest.raises(AutoGLMError, match="the manifest and data changed"):
         read_checkpoint(folder, {"manifest": "x", "data": "y"})
@@ -151,15 +126,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     folder = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        fit(
-            Tiny(),
-            splits(),
-            CONFIG,
-            [TaskLoss(TASK)],
-            task=TASK,
-            checkpoint=Checkpointing(folder, FINGERPRINT),
-            on_epoch=interrupt_at(3),
-        )
+        train(checkpoint=Checkpointing(folder, FINGERPRINT), on_epoch=interrupt_at(3))
     committed = (folder / STATE).read_text()
     (folder / ".epoch-0009.tmp-killed").mkdir()  # what a killed process leaves behind
     (folder / f".{STATE}.tmp").write_text("{half")
@@ -172,24 +139,10 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(safetensors.torch, "save_file", fail_on_the_optimizer)
     with pytest.raises(KeyboardInterrupt):
-        fit(
-            Tiny(),
-            splits(),
-            CONFIG,
-            [TaskLoss(TASK)],
-            task=TASK,
-            checkpoint=Checkpointing(folder, FINGERPRINT, resume=True),
-        )
+        train(checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
     assert (folder / STATE).read_text() == committed and (folder / "epoch-0003").is_dir()
     monkeypatch.undo()
-    result = fit(
-        Tiny(),
-        splits(),
-        CONFIG,
-        [TaskLoss(TASK)],
-        task=TASK,
-        checkpoint=Checkpointing(folder, FINGERPRINT, resume=True),
-    )
+    result = train(checkpoint=Checkpointing(folder, FINGERPRINT, resume=True))
     assert result.resumed_from == 3
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0008", STATE]  # leftovers cleaned up
 
