@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import tomllib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -227,11 +227,50 @@ class Lock:
         )
 
 
+@dataclass
+class Report:
+    """``report.json``: everything one build measured; ``report.md`` is rendered from it. The build fills it
+    (:func:`autoglm_sdk.builder.build_report`); a compressed copy adds its steps (:meth:`with_compression`)."""
+
+    pipeline: str
+    description: str
+    seed: int
+    task: dict[str, Any]
+    data: dict[str, Any]  # plugin, fingerprint, group_key, split sizes
+    metrics: dict[str, Any]  # per split: accuracy, loss, count, confusion, groups
+    training: dict[str, Any]  # history (train_loss, loss/NAME per epoch), objectives, restarts, pretraining
+    model: dict[str, Any]  # parameters, weights_bytes, stage plugins
+    backend: dict[str, Any]  # chosen, device, per stage, fallbacks, runners and their summaries, capabilities
+    plugins: dict[str, Any]
+    timings: dict[str, float]
+    environment: dict[str, str]
+    baselines: dict[str, Any] = field(default_factory=dict)
+    ports: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, Any] = field(default_factory=dict)  # each stage's report()
+    evaluations: dict[str, Any] = field(default_factory=dict)  # plugins' (autoglm_evaluate): figures and markdown
+    compression: list[dict[str, Any]] = field(default_factory=list)  # one entry per [[compress]] step
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def with_compression(self, steps: list[dict[str, Any]], metrics: dict[str, Any], model: Any) -> "Report":
+        """This report after more compression steps: their entries, the new metrics, the re-made runners."""
+        backend = dict(self.backend)
+        if model.runners:  # re-exported or recompiled for the compressed weights
+            backend["runners"] = {k: r.describe() for k, r in model.runners.items()}
+            backend["runner_summaries"] = {k: r.summary() for k, r in model.runners.items()}
+        return replace(self, compression=[*self.compression, *steps], metrics=metrics, backend=backend)
+
+
 def write_pipeline_artifact(
     output: Path,
     model: Any,
     lock: Lock,
-    report: dict[str, Any],
+    report: Report,
     *,
     overwrite: bool = False,
     pictures: Callable[[Path], None] | None = None,
@@ -249,7 +288,7 @@ def write_pipeline_artifact(
 
     def write_weights(path: Path) -> None:
         save_model(model, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
-        report.setdefault("model", {})["weights_bytes"] = path.stat().st_size
+        report.model["weights_bytes"] = path.stat().st_size
 
     def write_lock(path: Path) -> None:
         path.write_text(tomli_w.dumps(strip_none(lock.as_dict())))
@@ -257,8 +296,8 @@ def write_pipeline_artifact(
     def write_reports(path: Path) -> None:
         if pictures is not None:
             pictures(path.parent)
-        (path.parent / REPORT_JSON).write_text(json.dumps(report, indent=2, default=float) + "\n")
-        write_report_md(path.parent, report)
+        (path.parent / REPORT_JSON).write_text(json.dumps(report.as_dict(), indent=2, default=float) + "\n")
+        write_report_md(path.parent, report.as_dict())
 
     files = {
         WEIGHTS: write_weights,
@@ -298,19 +337,14 @@ class Pipeline:
     def modalities(self) -> list[str]:
         return sorted(self.data_port.modalities)
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Report:
         """The artifact's ``report.json``."""
         import json
 
-        return json.loads((self.path / REPORT_JSON).read_text())
+        return Report.from_dict(json.loads((self.path / REPORT_JSON).read_text()))
 
     def save(
-        self,
-        output: Path,
-        report: dict[str, Any],
-        *,
-        overwrite: bool = False,
-        pictures: Callable[[Path], None] | None = None,
+        self, output: Path, report: Report, *, overwrite: bool = False, pictures: Callable[[Path], None] | None = None
     ) -> Path:
         """Write this pipeline (its model and lock, e.g. after compression) as a new artifact with ``report``."""
         return write_pipeline_artifact(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from autoglm_sdk.artifact import REPORT_JSON, Lock, port_to_dict, task_to_dict, write_pipeline_artifact
+from autoglm_sdk.artifact import REPORT_JSON, Lock, Report, port_to_dict, task_to_dict, write_pipeline_artifact
 from autoglm_sdk.hooks import plugin_manager
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.session import Session, checkpoint_dir
@@ -77,11 +77,12 @@ def build(
     model, compression, metrics = session.compress(model, manifest.compress, metrics, progress)
     evaluations, pictures = plugin_evaluations(session, model, timings)
     timings["total_seconds"] = time.perf_counter() - started
-    report = build_report(session, model, metrics, training, compression, evaluations, timings)
-    write_pipeline_artifact(output, model, Lock.of(session), report, overwrite=overwrite, pictures=pictures)
+    lock = Lock.of(session)
+    report = build_report(session, model, metrics, training, compression, evaluations, timings, lock)
+    write_pipeline_artifact(output, model, lock, report, overwrite=overwrite, pictures=pictures)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    hooks.autoglm_artifact_written(path=str(output), report=report)
-    return BuildResult(output, report)
+    hooks.autoglm_artifact_written(path=str(output), report=report.as_dict())
+    return BuildResult(output, report.as_dict())
 
 
 def train_restarts(
@@ -168,8 +169,9 @@ def build_report(
     compression: list[dict[str, Any]],
     evaluations: dict[str, Any],
     timings: dict[str, float],
-) -> dict[str, Any]:
-    """``report.json``: everything one build measured (``report.md`` is rendered from it)."""
+    lock: Lock,
+) -> Report:
+    """The build's :class:`~autoglm_sdk.artifact.Report` (``report.json``; ``report.md`` is rendered from it)."""
     import torch
 
     from autoglm_sdk.builtins.backends import Fallback, backend_name
@@ -181,21 +183,20 @@ def build_report(
         if described.get("eager_reason"):
             fallbacks.append(Fallback(f"{described['backend']} for {key}", described["eager_reason"]))
     status = session.backend.probe()
-    lock = Lock.of(session)
-    return {
-        "pipeline": manifest.pipeline.name,
-        "description": manifest.pipeline.description,
-        "seed": session.seed,
-        "task": task_to_dict(session.task),
-        "data": {
+    return Report(
+        pipeline=manifest.pipeline.name,
+        description=manifest.pipeline.description,
+        seed=session.seed,
+        task=task_to_dict(session.task),
+        data={
             "plugin": manifest.stages["data"].plugin,
             "fingerprint": dataset.fingerprint,
             "group_key": dataset.group_key,
             "sizes": {k: len(v) for k, v in dataset.splits.items()},
         },
-        "metrics": metrics,
-        "baselines": _baseline_metrics(manifest.pipeline.baselines),
-        "training": {
+        metrics=metrics,
+        baselines=_baseline_metrics(manifest.pipeline.baselines),
+        training={
             "epochs_run": len(result.history),
             "best_epoch": result.best_epoch,
             "best_val_accuracy": result.best_val,
@@ -207,12 +208,12 @@ def build_report(
             "objectives": {o.name: o.weight for o in session.objectives(model)},
             "pretraining": training.phases or None,
         },
-        "model": {
+        model={
             "parameters": sum(p.numel() for p in model.parameters()),
             "weights_bytes": None,
             "stages": {k: s.plugin for k, s in manifest.stages.items()},
         },
-        "backend": {
+        backend={
             "chosen": status.name,
             "device": session.backend.device,
             "stages": {
@@ -225,15 +226,11 @@ def build_report(
             "runner_summaries": {key: runner.summary() for key, runner in model.runners.items()},
             "capabilities": dict(status.capabilities),
         },
-        "ports": {k: port_to_dict(p) for k, p in session.ports.items()},
-        "stages": {key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")},
-        "evaluations": evaluations,
-        "compression": compression,
-        "timings": timings,
-        "environment": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-        },
-        "plugins": lock.plugins,
-    }
+        ports={k: port_to_dict(p) for k, p in session.ports.items()},
+        stages={key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")},
+        evaluations=evaluations,
+        compression=compression,
+        timings=timings,
+        environment={"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()},
+        plugins=lock.plugins,
+    )

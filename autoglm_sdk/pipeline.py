@@ -145,16 +145,17 @@ class PipelineModel(nn.Module):
         return out
 
     def _cached(self, stage: str, module: Any, samples: list[dict[str, Any]]) -> Any:
-        """The batch of each sample's kept graph, making the missing ones one sample at a time (the contract's
-        batch-consistency check is what makes one sample's graph the same alone as in a batch)."""
+        """The batch of each sample's kept graph, making the missing ones in one call (the contract's
+        batch-consistency check is what makes a sample's graph the same whatever batch it came in)."""
         from autoglm_sdk.graph import SemanticGraph
 
         cache = self.caches[stage]
-        for sample in samples:
-            if id(sample) not in cache:
-                if len(cache) >= CACHE_LIMIT:
-                    cache.clear()
-                cache[id(sample)] = (sample, module([sample]).get_example(0))
+        missing = list({id(s): s for s in samples if id(s) not in cache}.values())
+        if missing:  # one batched call, split back into one graph per sample
+            if len(cache) + len(missing) > CACHE_LIMIT:
+                cache.clear()
+            for sample, graph in zip(missing, module(missing).to_data_list()):
+                cache[id(sample)] = (sample, graph)
         return SemanticGraph.collate([cache[id(s)][1] for s in samples])
 
     def _check_width(self, stage: str, out: Any) -> None:

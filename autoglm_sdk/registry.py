@@ -228,10 +228,15 @@ def default_registry() -> Registry:
     return Registry.discover()
 
 
+@cache
+def _packages() -> dict[str, list[str]]:
+    return metadata.packages_distributions()  # reads every installed distribution's files: once per process
+
+
 def distribution_of(spec: Any) -> tuple[str, str]:
     """(distribution, version) that provides a spec's implementation module, or ("unknown", "")."""
     top = spec.factory.split(".", 1)[0].split(":", 1)[0]
-    for dist in metadata.packages_distributions().get(top, []):
+    for dist in _packages().get(top, []):
         try:
             return dist, metadata.version(dist)
         except metadata.PackageNotFoundError:

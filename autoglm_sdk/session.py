@@ -51,6 +51,7 @@ class Session:
     def open(cls, manifest: Manifest, *, log: Log | None = None) -> "Session":
         """Resolve the backend, load the data and fit-check the pipeline against the data's real port."""
         log = log or (lambda message: None)
+        dag = wire(manifest)  # wiring mistakes before any backend or data work
         backend, fallbacks = _resolve(manifest, log)
         seed_everything(manifest.pipeline.seed)
         dataset = _load_data(manifest)
@@ -61,7 +62,6 @@ class Session:
                     hint="check its split sizes",
                 )
         log(f"data: {manifest.stages['data'].plugin} " + ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items()))
-        dag = wire(manifest)
         ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
         return cls(manifest, backend, fallbacks, dag, ports, dataset.task, log, _dataset=dataset)
 

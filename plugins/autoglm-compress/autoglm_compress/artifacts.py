@@ -71,15 +71,10 @@ def compress_artifact(
     raw["compress"] = existing + sections
     manifest = validate_manifest(raw, source="--with")
     session = dataclasses.replace(pipeline.session, manifest=manifest, log=log)
-    report = pipeline.report()
     model, steps, metrics = session.compress(
         pipeline.model, manifest.compress[len(existing) :], session.evaluate(pipeline.model), progress
     )
-    report["compression"] = list(report.get("compression") or []) + steps
-    if model.runners:  # re-exported or recompiled for the compressed weights
-        report.setdefault("backend", {})["runners"] = {k: r.describe() for k, r in model.runners.items()}
-        report["backend"]["runner_summaries"] = {k: r.summary() for k, r in model.runners.items()}
-    report["metrics"] = metrics
+    report = pipeline.report().with_compression(steps, metrics, model)
     compressed = dataclasses.replace(
         pipeline, model=model, session=session, lock=dataclasses.replace(pipeline.lock, manifest=manifest.resolved())
     )
@@ -89,4 +84,4 @@ def compress_artifact(
             shutil.copy2(picture, directory / picture.name)
 
     compressed.save(output, report, overwrite=overwrite, pictures=pictures)
-    return report
+    return report.as_dict()
