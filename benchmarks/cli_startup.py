@@ -86,10 +86,9 @@ def main() -> None:
     lines += ["", "![start-up times](cli_startup.png)", ""]
     (RESULTS / "cli_startup.md").write_text("\n".join(lines))
 
-    import matplotlib
+    from autoglm_sdk.plugin import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     light = {k: v for k, v in results.items() if "build" not in k}
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)

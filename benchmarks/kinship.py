@@ -128,10 +128,9 @@ def main() -> None:
     lines += ["", f"![accuracy by hops]({stem}.png)", ""]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines))
 
-    import matplotlib
+    from autoglm_sdk.plugin import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=110)
     for label, s in summary.items():

@@ -167,10 +167,9 @@ def main() -> None:
     lines += ["", "![retrieval and accuracy](multimodal.png)", ""]
     (RESULTS / "multimodal.md").write_text("\n".join(lines))
 
-    import matplotlib
+    from autoglm_sdk.plugin import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     for ax, key, metric in ((axes[0], "retrieval", "recall@1"), (axes[1], "accuracy", None)):

@@ -191,10 +191,9 @@ def markdown(meta: dict, results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from autoglm_sdk.plugin import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     hs = [float(h) for h in results["noisy"]]

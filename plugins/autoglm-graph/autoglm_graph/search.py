@@ -319,10 +319,9 @@ def derived_manifest(resolved: dict[str, Any], manifest_path: Path, architecture
 
 
 def plot_weights(history: list[dict[str, Any]], ops: list[str], path: Path) -> None:
-    import matplotlib
+    from autoglm_sdk.plugin import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     layers = len(history[0]["weights"]) if history else 0
     fig, axes = plt.subplots(1, max(layers, 1), figsize=(4.5 * max(layers, 1), 3.5), squeeze=False)
