@@ -183,10 +183,15 @@ class PluginSpec:
         return getattr(module, attr)
 
     def create(self, config: BaseModel | Mapping[str, Any] | None = None, ctx: BuildContext | None = None) -> Any:
-        """Validate ``config`` against the spec's Config and construct the implementation."""
+        """Validate ``config`` against the spec's Config and construct the implementation. The spec is where a
+        plugin's identity is written: an instance whose class declares no ``name`` or ``kind`` gets the spec's."""
         if not isinstance(config, BaseModel):
             config = self.config.model_validate(dict(config or {}))
-        return self.load_class()(config, ctx or BuildContext())
+        instance = self.load_class()(config, ctx or BuildContext())
+        for attr, value in (("name", self.name), ("kind", self.kind)):
+            if getattr(instance, attr, None) is None:
+                setattr(instance, attr, value)
+        return instance
 
     def output_port(self, config: BaseModel, ctx: BuildContext) -> Port:
         if self.signature is None:

@@ -39,6 +39,16 @@ class WrongWidth:
         return graph
 
 
+class Anonymous:
+    """Writes its identity nowhere but in the spec: no name, kind or Config on the class."""
+
+    def __init__(self, config, ctx):
+        self.config = config
+
+    def __call__(self, graph):
+        return graph
+
+
 def spec(name: str, factory: str) -> PluginSpec:
     return PluginSpec(name=name, kind="reasoner", config=WidthConfig, factory=factory, signature=reasoner_signature)
 
@@ -46,3 +56,4 @@ def spec(name: str, factory: str) -> PluginSpec:
 forward_only = spec("forward-only", f"{__name__}:ForwardOnly")
 wrong_width = spec("wrong-width", f"{__name__}:WrongWidth")
 missing_module = spec("missing-module", "no_such_module_anywhere:Reasoner")
+anonymous = spec("anonymous", f"{__name__}:Anonymous")

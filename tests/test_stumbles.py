@@ -86,3 +86,17 @@ def test_a_cacheable_builder_makes_each_samples_graph_once_per_build(tmp_path, m
     }
     build(validate_manifest(raw, allow_import_paths=True), tmp_path / "s")
     assert len(seen) == len(set(seen)) == 3 * 24  # each sample once, over 4 epochs and every evaluation
+
+
+def test_a_plugins_identity_is_written_once_in_its_spec(tmp_path):
+    """The implementation class need not repeat the spec's name, kind and Config; the SDK gives them."""
+    from stumble_plugins import anonymous
+
+    from autoglm_sdk.testing.checks import Subject, check_construct_defaults, check_implementation
+
+    result = build(manifest({"plugin": "stumble_plugins:anonymous", "hidden": 8}), tmp_path / "a")
+    assert result.report["model"]["stages"]["reasoner"] == "stumble_plugins:anonymous"
+    subject = Subject("reasoner", "anonymous", anonymous)
+    check_implementation(subject)
+    check_construct_defaults(subject)
+    assert subject.make().name == "anonymous" and subject.make().kind == "reasoner"

@@ -218,11 +218,14 @@ def check_config_schema(s: Subject) -> None:
 
 @check()
 def check_implementation(s: Subject) -> None:
-    """The factory class carries name, kind and the spec's Config."""
+    """The factory class's ``name``, ``kind`` and ``Config``, where it declares them, are the spec's (instances the
+    SDK makes get the spec's name and kind when their class declares none)."""
     cls = s.spec.load_class()
-    assert getattr(cls, "name", None) == s.name, f"{cls.__name__}.name should be {s.name!r}"
-    assert getattr(cls, "kind", None) == s.kind, f"{cls.__name__}.kind should be {s.kind!r}"
-    assert getattr(cls, "Config", None) is s.spec.config, f"{cls.__name__}.Config must be the spec's config class"
+    for attr, want in (("name", s.name), ("kind", s.kind)):
+        got = getattr(cls, attr, None)
+        assert got in (None, want), f"{cls.__name__}.{attr} is {got!r}, the spec says {want!r} (or leave it out)"
+    config = getattr(cls, "Config", None)
+    assert config in (None, s.spec.config), f"{cls.__name__}.Config must be the spec's config class (or left out)"
 
 
 @check()
