@@ -239,6 +239,9 @@ class StageLifecycle(Protocol):
     * ``report() -> dict``: figures for the build report (parse counts, ...).
     * ``explain(graph) -> dict``: (graph builders) what one input became, for
       ``autoglm run`` answers (nodes, typed edges, unparsed sentences).
+    * ``auxiliary_loss() -> Tensor | None``: a term of the training loss the stage
+      computed in its last forward pass (a learned graph's regularisers); it
+      becomes an objective named by the stage key (see :class:`Objective`).
     """
 
 
