@@ -121,6 +121,8 @@ class Session:
             elif stage_files is None and hasattr(stage, "fit"):  # learned from data before training
                 stage.fit(self.dataset)
                 self.log(f"{key}: fitted to the training data")
+        if stage_files is not None:  # a loaded pipeline answers new inputs: keeping their graphs would only grow
+            model.caches = {}
         model = self.backend.prepare(model)
         place_stages(model, self.manifest, self.backend)
         return model

@@ -100,3 +100,12 @@ def test_a_plugins_identity_is_written_once_in_its_spec(tmp_path):
     check_implementation(subject)
     check_construct_defaults(subject)
     assert subject.make().name == "anonymous" and subject.make().kind == "reasoner"
+
+
+def test_a_loaded_pipeline_keeps_no_graphs_of_the_inputs_it_answers(tmp_path):
+    from autoglm_sdk import load
+
+    build(validate_manifest({**SMALL, "train": {"epochs": 1}}), tmp_path / "a")
+    pipeline = load(tmp_path / "a")
+    pipeline.predict_samples(pipeline.data_split("test"))
+    assert pipeline.model.caches == {}
