@@ -141,7 +141,7 @@ def profile(model: Any, backend: Any, samples: list[dict[str, Any]], seconds: fl
     exported = {
         key: runner.deployed_bytes()
         for key, runner in getattr(model, "runners", {}).items()
-        if getattr(model, "runners_active", False)
+        if getattr(getattr(model, "placement", None), "active", False)
     }
     exported = {key: size for key, size in exported.items() if size}
     if exported:  # what such a pipeline deploys: its runners' files (ONNX) in place of those stages' weights

@@ -217,7 +217,7 @@ def build_report(
             "chosen": status.name,
             "device": session.backend.device,
             "stages": {
-                key: backend_name(model.stage_backends.get(key, session.backend))
+                key: backend_name(model.placement.stages.get(key, session.backend))
                 for key in session.dag.order()
                 if key != "data"
             },

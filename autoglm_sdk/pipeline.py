@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,12 +33,23 @@ def _module_key(stage: str) -> str:
     return stage.replace(".", "__")  # ModuleDict keys may not contain dots
 
 
+@dataclass
+class Placement:
+    """Where a pipeline's stages run, kept apart from the modules: ``main`` by default, ``stages`` (key -> backend)
+    for stages with a backend of their own, ``runners`` (key -> :class:`~autoglm_sdk.protocols.StageRunner`) for
+    stages a backend runs its own way (ONNX Runtime, torch.compile), used in eval mode while ``active``."""
+
+    main: Any = None
+    stages: dict[str, Any] = field(default_factory=dict)
+    runners: dict[str, Any] = field(default_factory=dict)
+    active: bool = False
+
+
 class PipelineModel(nn.Module):
     """All learnable stages (and learnable objectives) in one module, so one optimiser and one state_dict cover them.
 
-    Device placement is kept apart from the modules: ``placement`` (see :meth:`place`) says which backend runs
-    which stage, and ``runners`` (see :class:`~autoglm_sdk.protocols.StageRunner`) which stages a backend runs its
-    own way once the weights are final.
+    Device placement is kept apart from the modules, in one :class:`Placement` (set by :meth:`place`): which
+    backend runs which stage, and which stages a backend runs its own way once the weights are final.
     """
 
     def __init__(
@@ -57,10 +68,7 @@ class PipelineModel(nn.Module):
         self.scheduler = scheduler
         self.stage_objects = stages  # every stage, learnable or not, by manifest key
         self.origins = origins or {}  # stage -> "`plugin` from distribution version", for error messages
-        self.stage_backends: dict[str, Any] = {}  # stages on a backend other than the main one
-        self.main_backend: Any = None
-        self.runners: dict[str, Any] = {}
-        self.runners_active = False  # runners replace eager forwards only in eval mode with final weights
+        self.placement = Placement()
         self.check_widths = False  # set while a build checks each stage's output against its declared port
         # stages whose output for a sample depends on that sample alone (capability "cacheable", fed by the data
         # only): each sample's output is made once and kept, by sample object (held, so its id stays its own)
@@ -72,9 +80,12 @@ class PipelineModel(nn.Module):
         )
 
     def place(self, main: Any, stage_backends: dict[str, Any], runners: dict[str, Any]) -> None:
-        """Record where stages run: ``main`` by default, ``stage_backends`` for stages with a backend of their own,
-        ``runners`` for stages a backend runs its own way (ONNX Runtime, torch.compile)."""
-        self.main_backend, self.stage_backends, self.runners = main, stage_backends, runners
+        """Record where stages run (see :class:`Placement`)."""
+        self.placement = Placement(main, stage_backends, runners)
+
+    @property
+    def runners(self) -> dict[str, Any]:
+        return self.placement.runners
 
     def use_runners(self, active: bool) -> None:
         """Switch the stages' runners on (final weights) or off (weights about to change); switching off also
@@ -82,20 +93,20 @@ class PipelineModel(nn.Module):
         if not active:
             for runner in self.runners.values():
                 runner.invalidate()
-        self.runners_active = active
+        self.placement.active = active
 
     def runner(self, stage: str) -> Any:
         """The stage's :class:`~autoglm_sdk.protocols.StageRunner`, or None when it runs eagerly."""
         return self.runners.get(stage)
 
     def frozen_copy(self) -> "PipelineModel":
-        """An independent, frozen, eagerly run copy (a distillation teacher): runners hold sessions, not copied."""
-        runners, self.runners = self.runners, {}
+        """An independent, frozen copy run eagerly on the main backend (a distillation teacher): the placement,
+        whose runners hold sessions, is not copied."""
+        placement, self.placement = self.placement, Placement(self.placement.main)
         try:
             copied = copy.deepcopy(self)
         finally:
-            self.runners = runners
-        copied.runners_active = False
+            self.placement = placement
         return copied.eval().requires_grad_(False)
 
     def forward(self, samples: list[dict[str, Any]]) -> Prediction:
@@ -104,11 +115,12 @@ class PipelineModel(nn.Module):
         captured: dict[str, Any] = {}
 
         def call(stage: str, args: list[Any]) -> Any:
-            if self.stage_backends and stage in self.stage_objects:
+            placement = self.placement
+            if placement.stages and stage in self.stage_objects:
                 # stages on different devices: each gets its inputs on its own, and its own autocast
-                backend = self.stage_backends.get(stage, self.main_backend)
+                backend = placement.stages.get(stage, placement.main)
                 args = [to_device(a, backend.device) for a in args]
-                if stage in self.stage_backends:
+                if stage in placement.stages:
                     with backend.autocast():
                         return self._run(stage, args, captured)
             return self._run(stage, args, captured)
@@ -118,7 +130,7 @@ class PipelineModel(nn.Module):
 
     def _run(self, stage: str, args: list[Any], captured: dict[str, Any]) -> Any:
         module = self.stage_objects[stage]
-        runner = self.runners.get(stage) if self.runners_active and not self.training else None
+        runner = self.runners.get(stage) if self.placement.active and not self.training else None
         if stage == SINK:
             captured["graph"] = args[0]
         port = self.ports.get(stage)

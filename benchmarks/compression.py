@@ -113,7 +113,7 @@ def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
     if quantize:
         runner.quantize_int8()
     model = pipeline.model
-    model.place(model.main_backend, model.stage_backends, {stage: runner})
+    model.place(model.placement.main, model.placement.stages, {stage: runner})
     model.use_runners(True)
     return pipeline
 

@@ -138,7 +138,7 @@ def test_a_stage_may_run_on_its_own_backend(tmp_path):
     report = build(manifest, tmp_path / "art").report
     assert report["backend"]["stages"] == {"graph_builder": "cpu", "reasoner": "cpu", "decoder": "cpu"}
     pipeline = load(tmp_path / "art")
-    assert set(pipeline.model.stage_backends) == {"reasoner"}
+    assert set(pipeline.model.placement.stages) == {"reasoner"}
     (answer,) = pipeline.predict_samples(pipeline.data_split("test"))
     assert answer["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"])
 
