@@ -138,12 +138,9 @@ def profile(model: Any, backend: Any, samples: list[dict[str, Any]], seconds: fl
     for row in measure(model, backend, samples, (1, 32), seconds=seconds, min_repeats=3, warmup=1):
         b = row["batch_size"]
         out[f"p50_ms_batch{b}"], out[f"p90_ms_batch{b}"] = row["p50_ms"], row["p90_ms"]
-    exported = {
-        key: runner.deployed_bytes()
-        for key, runner in getattr(model, "runners", {}).items()
-        if getattr(getattr(model, "placement", None), "active", False)
-    }
-    exported = {key: size for key, size in exported.items() if size}
+    placement = getattr(model, "placement", None)  # a bare module has none
+    runners = placement.runners if placement is not None and placement.active else {}
+    exported = {key: size for key, runner in runners.items() if (size := runner.deployed_bytes())}
     if exported:  # what such a pipeline deploys: its runners' files (ONNX) in place of those stages' weights
         out["deployed_bytes"] = out["bytes"] + sum(
             size - footprint(model.stage_objects[key])["bytes"] for key, size in exported.items()

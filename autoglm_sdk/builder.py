@@ -104,8 +104,8 @@ def train_restarts(
     for attempt in range(restarts):
         seed = session.seed + attempt
         folder = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
+        saved = read_checkpoint(folder, fingerprint) if resume else None
         if resume:
-            saved = read_checkpoint(folder, fingerprint)
             session.log(
                 f"resuming after epoch {saved['trainer']['epoch']} from {folder}"
                 if saved
@@ -116,8 +116,14 @@ def train_restarts(
         model = session.new_model(seed)
         if attempt == 0:
             session.check_outputs(model)
+        # a checkpoint holds the weights after the objectives' pretraining: a resumed restart does not redo it
         result, phases = session.train(
-            model, seed, progress=progress, on_epoch=on_epoch, checkpoint=Checkpointing(folder, fingerprint, resume)
+            model,
+            seed,
+            progress=progress,
+            on_epoch=on_epoch,
+            checkpoint=Checkpointing(folder, fingerprint, resume),
+            pretrain=saved is None,
         )
         if result.best_val == result.best_val:
             score = result.best_val
@@ -175,6 +181,7 @@ def build_report(
     import torch
 
     from autoglm_sdk.builtins.backends import Fallback, backend_name
+    from autoglm_sdk.report import parameter_count
 
     manifest, result, dataset = session.manifest, training.result, session.dataset
     fallbacks = list(session.fallbacks)
@@ -209,7 +216,7 @@ def build_report(
             "pretraining": training.phases or None,
         },
         model={
-            "parameters": sum(p.numel() for p in model.parameters()),
+            "parameters": parameter_count(model),
             "weights_bytes": None,
             "stages": {k: s.plugin for k, s in manifest.stages.items()},
         },

@@ -261,9 +261,16 @@ def _create(section: Any, ctx: BuildContext) -> Any:
 
 
 def build_model(
-    manifest: Manifest, dag: Dag, ports: dict[str, Port], task: TaskSpec, device: str = "cpu", seed: int | None = None
+    manifest: Manifest,
+    dag: Dag,
+    ports: dict[str, Port],
+    task: TaskSpec,
+    device: str = "cpu",
+    seed: int | None = None,
+    cache: bool = True,
 ) -> PipelineModel:
-    """The pipeline's stages and objectives, constructed and wired (not yet fitted to data or placed)."""
+    """The pipeline's stages and objectives, constructed and wired (not yet fitted to data or placed); with
+    ``cache``, cacheable builders fed by the data keep each sample's graph."""
     stages = construct_stages(manifest, dag, ports, task, device, seed)
     scheduler = manifest.scheduler.spec.create(manifest.scheduler.config, BuildContext(seed=manifest.pipeline.seed))
     objectives = {
@@ -274,6 +281,8 @@ def build_model(
     }
     origins = {key: origin(manifest.stages[key]) for key in stages}
     cached = tuple(
-        key for key in stages if "cacheable" in manifest.stages[key].spec.capabilities and dag.inputs[key] == ("data",)
+        key
+        for key in stages
+        if cache and "cacheable" in manifest.stages[key].spec.capabilities and dag.inputs[key] == ("data",)
     )
     return PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)

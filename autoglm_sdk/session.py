@@ -114,15 +114,22 @@ class Session:
         from autoglm_sdk.pipeline import build_model
 
         seed = self.seed if seed is None else seed
-        model = build_model(self.manifest, self.dag, self.ports, self.task, device=self.backend.device, seed=seed)
+        # a loaded pipeline answers new inputs: keeping their graphs (the builder cache) would only grow
+        model = build_model(
+            self.manifest,
+            self.dag,
+            self.ports,
+            self.task,
+            device=self.backend.device,
+            seed=seed,
+            cache=stage_files is None,
+        )
         for key, stage in model.stage_objects.items():
             if stage_files is not None and hasattr(stage, "load_artifact_files"):
                 stage.load_artifact_files(stage_files(key))
             elif stage_files is None and hasattr(stage, "fit"):  # learned from data before training
                 stage.fit(self.dataset)
                 self.log(f"{key}: fitted to the training data")
-        if stage_files is not None:  # a loaded pipeline answers new inputs: keeping their graphs would only grow
-            model.caches = {}
         model = self.backend.prepare(model)
         place_stages(model, self.manifest, self.backend)
         return model
@@ -155,16 +162,17 @@ class Session:
         progress: Any = None,
         checkpoint: Any = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        pretrain: bool = True,
     ) -> tuple[Any, dict[str, Any]]:
-        """Pretraining phases of the objectives that have one (skipped when resuming: the checkpoint holds their
-        result), then the pipeline on every objective. Returns the training result and the phases' figures."""
-        from autoglm_sdk.trainer import fit, read_checkpoint
+        """Pretraining phases of the objectives that have one (unless ``pretrain`` is False: a resumed checkpoint
+        holds their result), then the pipeline on every objective. Returns the training result and the phases'
+        figures."""
+        from autoglm_sdk.trainer import fit
 
         phases: dict[str, Any] = {}
-        resuming = checkpoint is not None and checkpoint.resume and read_checkpoint(checkpoint.folder) is not None
         lr_scales: dict[str, float] = {}
         for key, objective in model.objective_objects.items():
-            if hasattr(objective, "pretrain") and not resuming:
+            if hasattr(objective, "pretrain") and pretrain:
                 phases[key] = objective.pretrain(model, self, seed=seed, progress=progress)
             lr_scales.update(getattr(objective, "lr_scales", None) or {})
         result = fit(

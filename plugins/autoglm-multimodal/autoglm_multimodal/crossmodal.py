@@ -192,8 +192,13 @@ def evaluate_session(session: Any, model: Any) -> dict[str, Any] | None:
     if not encoders or len(dataset.port.modalities) < 2 or dataset.task.level != "graph":
         return None
     names = {k: "+".join(sorted(session.ports[k].modalities)) for k in encoders}
+    from autoglm_multimodal.objectives import ContrastiveAlignment
+
+    # the stages some alignment objective puts in the shared space, once each
     aligned = tuple(
-        s for o in model.objective_objects.values() if isinstance(o, torch.nn.Module) for s in getattr(o, "stages", ())
+        dict.fromkeys(
+            s for o in model.objective_objects.values() if isinstance(o, ContrastiveAlignment) for s in o.stages
+        )
     )
     figures = evaluate_crossmodal(
         model, dataset, aligned, names, session.batch_size, session.backend.autocast, session.seed
