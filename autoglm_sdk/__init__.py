@@ -36,7 +36,6 @@ _LAZY = {
     "hookimpl": "autoglm_sdk.hooks",
     # timing a built pipeline
     "measure": "autoglm_sdk.bench",
-    "recommend": "autoglm_sdk.bench",
 }
 
 __all__ = ["__version__", *_LAZY]

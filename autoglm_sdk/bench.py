@@ -1,13 +1,11 @@
-"""``autoglm bench``: latency and throughput of a built pipeline over batch sizes, and the batch size to use.
+"""Measuring a model: latency and throughput over batch sizes, the bytes and values its weights store.
 
-Each batch size is timed on the artifact's own backend with the pipeline's
-forward pass (encoders' preprocessing, graph building, reasoning, decoding),
-under the backend's autocast and without gradients, after warm-up passes. On
-an accelerator every pass ends with a device synchronisation, so a timing
-covers the work and not only its launch. The recommendation is the smallest
-batch size whose throughput is within ``tolerance`` of the best one and whose
-p90 latency fits ``max_latency_ms`` when one is given: past that point a
-bigger batch only adds latency.
+Used by compression steps (each step's before/after profile) and by
+autoglm-backends' ``autoglm bench``. Each batch size is timed on the given
+backend with the pipeline's forward pass (encoders' preprocessing, graph
+building, reasoning, decoding), under the backend's autocast and without
+gradients, after warm-up passes. On an accelerator every pass ends with a
+device synchronisation, so a timing covers the work and not only its launch.
 """
 
 from __future__ import annotations
@@ -15,8 +13,6 @@ from __future__ import annotations
 import statistics
 import time
 from typing import Any, Callable
-
-DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -42,7 +38,7 @@ def measure(
     model: Any,
     backend: Any,
     samples: list[dict[str, Any]],
-    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
+    batch_sizes: tuple[int, ...],
     seconds: float = 1.0,
     min_repeats: int = 5,
     warmup: int = 2,
@@ -88,31 +84,6 @@ def measure(
                 }
             )
     return rows
-
-
-def recommend(
-    rows: list[dict[str, float]], tolerance: float = 0.1, max_latency_ms: float | None = None
-) -> dict[str, Any]:
-    """The smallest batch size within ``tolerance`` of the best throughput, among those that meet the latency
-    budget; with none meeting it, the fastest batch, and the reason says so."""
-    fitting = [r for r in rows if max_latency_ms is None or r["p90_ms"] <= max_latency_ms]
-    if not fitting:
-        fastest = min(rows, key=lambda r: r["p90_ms"])
-        return {
-            "batch_size": fastest["batch_size"],
-            "reason": f"no batch size meets p90 <= {max_latency_ms:g} ms; batch {fastest['batch_size']} has the "
-            f"lowest latency ({fastest['p90_ms']:.1f} ms)",
-        }
-    best = max(r["samples_per_second"] for r in fitting)
-    chosen = min(
-        (r for r in fitting if r["samples_per_second"] >= (1 - tolerance) * best), key=lambda r: r["batch_size"]
-    )
-    budget = f" and p90 <= {max_latency_ms:g} ms" if max_latency_ms is not None else ""
-    return {
-        "batch_size": chosen["batch_size"],
-        "reason": f"smallest batch within {tolerance:.0%} of the best throughput ({best:.0f} samples/s){budget}: "
-        f"{chosen['samples_per_second']:.0f} samples/s at p90 {chosen['p90_ms']:.1f} ms",
-    }
 
 
 def footprint(model: Any) -> dict[str, int]:

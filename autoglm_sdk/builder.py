@@ -180,7 +180,7 @@ def build_report(
     """The build's :class:`~autoglm_sdk.artifact.Report` (``report.json``; ``report.md`` is rendered from it)."""
     import torch
 
-    from autoglm_sdk.builtins.backends import Fallback, backend_name
+    from autoglm_sdk.placement import Fallback, backend_name
     from autoglm_sdk.report import parameter_count
 
     manifest, result, dataset = session.manifest, training.result, session.dataset

@@ -21,6 +21,7 @@ _LAZY = {
     "TaskSpec": "autoglm_sdk.protocols",
     "Dataset": "autoglm_sdk.protocols",
     "BackendStatus": "autoglm_sdk.protocols",
+    "Fallback": "autoglm_sdk.placement",
     "StageRunner": "autoglm_sdk.protocols",
     "Objective": "autoglm_sdk.protocols",
     "CONTRACT_VERSION": "autoglm_sdk.protocols",
@@ -29,6 +30,7 @@ _LAZY = {
     "reasoner_signature": "autoglm_sdk.protocols",
     "stage_seed": "autoglm_sdk.protocols",
     "hookimpl": "autoglm_sdk.hooks",
+    "default_registry": "autoglm_sdk.registry",
     # errors a plugin raises for its users
     "AutoGLMError": "autoglm_sdk.errors",
     "ManifestError": "autoglm_sdk.errors",
@@ -55,6 +57,7 @@ _LAZY = {
     "evaluate": "autoglm_sdk.trainer",
     "snapshot": "autoglm_sdk.trainer",
     "footprint": "autoglm_sdk.bench",
+    "measure": "autoglm_sdk.bench",
     "profile": "autoglm_sdk.bench",
     "percentile": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",

@@ -110,8 +110,8 @@ class Session:
         """A fresh pipeline from ``seed`` (default the manifest's): stages and objectives constructed, fitted to
         the training data (tokenizers, vocabularies) or, for a built artifact, given their stored files
         (``stage_files(stage)``), then placed on their backends."""
-        from autoglm_sdk.builtins.backends import place_stages
         from autoglm_sdk.pipeline import build_model
+        from autoglm_sdk.placement import place_stages
 
         seed = self.seed if seed is None else seed
         # a loaded pipeline answers new inputs: keeping their graphs (the builder cache) would only grow
@@ -242,7 +242,7 @@ class Session:
 
 
 def _resolve(manifest: Manifest, log: Log) -> tuple[Any, list[Any]]:
-    from autoglm_sdk.builtins.backends import resolve_backend
+    from autoglm_sdk.placement import resolve_backend
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -18,6 +18,8 @@ packages=(-e .)
 for dir in plugins/*/ contrib/*/; do
     if [ -f "$dir/pyproject.toml" ]; then packages+=(-e "${dir%/}"); fi
 done
+# the onnxruntime backend's libraries are an extra of autoglm-backends; its tests need them
+packages+=(-e "plugins/autoglm-backends[onnx]")
 
 # digits-trimodal synthesises speech with espeak-ng, a Debian package
 if ! command -v espeak-ng >/dev/null 2>&1; then

@@ -7,9 +7,10 @@ import warnings
 import pytest
 import torch
 
-from autoglm_sdk.builtins import AutoConfig, CPUConfig
-from autoglm_sdk.builtins.backends import AutoBackend, CPUBackend, resolve_backend
+from autoglm_backends.cpu import AutoBackend, CPUBackend
+from autoglm_backends.specs import AutoConfig, CPUConfig
 from autoglm_sdk.errors import BackendUnavailableError, ManifestError
+from autoglm_sdk.placement import resolve_backend
 from autoglm_sdk.protocols import BackendStatus, PluginSpec
 from autoglm_sdk.registry import PluginEntry, Registry
 
@@ -33,7 +34,7 @@ absent = PluginSpec(name="absent", kind="backend", config=CPUConfig, factory=f"{
 
 def registry_with_absent() -> Registry:
     entries = [
-        PluginEntry("cpu", "backend", "autoglm_sdk.builtins:cpu", "autoglm-sdk", "0"),
+        PluginEntry("cpu", "backend", "autoglm_backends.specs:cpu", "autoglm-backends", "0"),
         PluginEntry("absent", "backend", f"{__name__}:absent", "test", "0"),
     ]
     return Registry(entries)

@@ -7,7 +7,8 @@ import json
 import pytest
 from helpers import SMALL, run_cli
 
-from autoglm_sdk.bench import measure, percentile, recommend
+from autoglm_backends.bench import recommend
+from autoglm_sdk.bench import measure, percentile
 
 
 def rows(*triples):

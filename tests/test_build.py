@@ -36,7 +36,7 @@ def test_artifact_layout(artifact):
         "distribution": "autoglm-graph",
         "version": "0.1.0",
     }
-    assert lock["plugins"]["scheduler"]["distribution"] == "autoglm-sdk"
+    assert lock["plugins"]["scheduler"]["distribution"] == "autoglm-backends"
     assert lock["manifest"]["pipeline"]["seed"] == 0 and lock["manifest"]["reasoner"]["dropout"] == 0.5
     assert len(lock["data"]["fingerprint"]) == 64
     report = json.loads((artifact / REPORT_JSON).read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from autoglm_sdk.builtins import SequentialConfig
+from autoglm_backends.specs import SequentialConfig
 
 
 class SequentialScheduler:

@@ -1,0 +1,109 @@
+"""``autoglm bench``: latency and throughput of a built pipeline over batch sizes on its backend, and the
+batch size to use: the smallest whose throughput is within ``tolerance`` of the best one and whose p90 latency
+fits ``max_latency_ms`` when one is given (past that point a bigger batch only adds latency). Light: typer only
+until the command runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def recommend(
+    rows: list[dict[str, float]], tolerance: float = 0.1, max_latency_ms: float | None = None
+) -> dict[str, Any]:
+    """The smallest batch size within ``tolerance`` of the best throughput, among those that meet the latency
+    budget; with none meeting it, the fastest batch, and the reason says so."""
+    fitting = [r for r in rows if max_latency_ms is None or r["p90_ms"] <= max_latency_ms]
+    if not fitting:
+        fastest = min(rows, key=lambda r: r["p90_ms"])
+        return {
+            "batch_size": fastest["batch_size"],
+            "reason": f"no batch size meets p90 <= {max_latency_ms:g} ms; batch {fastest['batch_size']} has the "
+            f"lowest latency ({fastest['p90_ms']:.1f} ms)",
+        }
+    best = max(r["samples_per_second"] for r in fitting)
+    chosen = min(
+        (r for r in fitting if r["samples_per_second"] >= (1 - tolerance) * best), key=lambda r: r["batch_size"]
+    )
+    budget = f" and p90 <= {max_latency_ms:g} ms" if max_latency_ms is not None else ""
+    return {
+        "batch_size": chosen["batch_size"],
+        "reason": f"smallest batch within {tolerance:.0%} of the best throughput ({best:.0f} samples/s){budget}: "
+        f"{chosen['samples_per_second']:.0f} samples/s at p90 {chosen['p90_ms']:.1f} ms",
+    }
+
+
+def bench(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
+    batch_sizes: Optional[List[int]] = typer.Option(
+        None, "--batch-size", "-b", min=1, help="Batch size to time (repeatable; default 1 2 4 8 16 32 64)."
+    ),
+    split: str = typer.Option("test", "--split", help="Split of the artifact's own data to time the pipeline on."),
+    seconds: float = typer.Option(
+        1.0, "--seconds", min=0.0, help="Time spent timing each batch size (at least 5 passes)."
+    ),
+    max_latency_ms: Optional[float] = typer.Option(
+        None, "--max-latency-ms", min=0.0, help="Recommend only batch sizes whose p90 latency fits this budget."
+    ),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the table and the advice as JSON."),
+    allow_import_paths: bool = typer.Option(
+        False, "--allow-import-paths", help="Accept `package.module:attr` plugin names (runs that code)."
+    ),
+) -> None:
+    """Latency (p50, p90) and throughput over batch sizes on the artifact's backend, and the batch size to use."""
+    from rich.table import Table
+
+    from autoglm_cli.app import out
+    from autoglm_sdk import load
+    from autoglm_sdk.plugin import measure
+
+    pipeline = load(artifact, allow_import_paths=allow_import_paths)
+    samples = pipeline.data_split(split)
+    sizes = tuple(sorted(set(batch_sizes))) if batch_sizes else DEFAULT_BATCH_SIZES
+    backend = pipeline.backend.describe() if hasattr(pipeline.backend, "describe") else {}
+    with out.status("timing") as status:
+        rows = measure(
+            pipeline.model,
+            pipeline.backend,
+            samples,
+            sizes,
+            seconds,
+            progress=lambda size: status.update(f"timing batch size {size} on {pipeline.backend.device}"),
+        )
+    advice = recommend(rows, max_latency_ms=max_latency_ms)
+    table = Table(title=f"{artifact} on {pipeline.backend.device} ({len(samples)} {split} samples)")
+    for column in ("batch", "p50 ms", "p90 ms", "samples/s", "passes"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        mark = " *" if r["batch_size"] == advice["batch_size"] else ""
+        table.add_row(
+            f"{r['batch_size']}{mark}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p90_ms']:.2f}",
+            f"{r['samples_per_second']:.1f}",
+            str(r["passes"]),
+        )
+    out.print(table)
+    out.print(f"recommended batch size: {advice['batch_size']} ({advice['reason']})")
+    if output is not None:
+        output.write_text(
+            json.dumps(
+                {
+                    "artifact": str(artifact),
+                    "backend": backend,
+                    "device": pipeline.backend.device,
+                    "split": split,
+                    "samples": len(samples),
+                    "rows": rows,
+                    "recommendation": advice,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
