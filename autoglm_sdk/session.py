@@ -46,6 +46,7 @@ class Session:
     log: Log = field(default=lambda message: None, repr=False)
     data_fingerprint: str | None = None  # an artifact's: the data must still match it
     _dataset: Dataset | None = field(default=None, repr=False)
+    _fitted: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict, repr=False)  # see _fit
 
     @classmethod
     def open(cls, manifest: Manifest, *, log: Log | None = None) -> "Session":
@@ -128,11 +129,30 @@ class Session:
             if stage_files is not None and hasattr(stage, "load_artifact_files"):
                 stage.load_artifact_files(stage_files(key))
             elif stage_files is None and hasattr(stage, "fit"):  # learned from data before training
-                stage.fit(self.dataset)
-                self.log(f"{key}: fitted to the training data")
+                self._fit(key, stage, model)
         model = self.backend.prepare(model)
         place_stages(model, self.manifest, self.backend)
         return model
+
+    def _fit(self, key: str, stage: Any, model: Any) -> None:
+        """Fit ``stage`` to the training data. A cacheable stage is frozen once fitted (its output depends on the
+        sample alone), so it is fitted once per session: later models (restarts) get its files, its weights and
+        the outputs it already made. ``fit`` gets the session's log when it takes one (long fits show progress)."""
+        import inspect
+
+        shared = key in model.caches and hasattr(stage, "artifact_files") and hasattr(stage, "load_artifact_files")
+        if shared and key in self._fitted:
+            files, state, cache = self._fitted[key]
+            stage.load_artifact_files(files)
+            stage.load_state_dict(state)
+            model.caches[key] = cache
+            return
+        takes_log = "log" in inspect.signature(stage.fit).parameters
+        stage.fit(self.dataset, **({"log": self.log} if takes_log else {}))
+        self.log(f"{key}: fitted to the training data")
+        if shared:
+            state = {k: v.detach().clone() for k, v in stage.state_dict().items()}
+            self._fitted[key] = (stage.artifact_files(), state, model.caches[key])
 
     def check_outputs(self, model: Any) -> None:
         """Run two training samples through ``model`` holding each stage's output to the width its signature
@@ -190,10 +210,11 @@ class Session:
         )
         return result, phases
 
-    def evaluate(self, model: Any, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, dict[str, Any]]:
-        """Metrics of every split (accuracy, loss, confusion, per group)."""
+    def evaluate(self, model: Any, splits: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
+        """Metrics of ``splits`` (default: every split of the data) (accuracy, loss, confusion, per group)."""
         from autoglm_sdk.trainer import evaluate
 
+        splits = splits or tuple(self.dataset.splits)
         return {
             name: evaluate(
                 model, self.split(name), self.task, self.batch_size, self.backend.autocast, self.dataset.group_key

@@ -15,9 +15,11 @@ GRAPH_PORT = Port(
     "semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES, attributes=frozenset({"query_pair"})
 )
 #: Candidate inputs for graph builders: the first one its signature accepts is used.
+#: the relation types the stories state, which the text port declares (learned builders train on them)
+TEXT_RELATIONS = ("parent", "child", "sibling", "pibling", "nibling")
 SAMPLE_PORTS = {
     "graph": Port("samples", frozenset({"graph"}), dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES),
-    "text": Port("samples", frozenset({"text"})),
+    "text": Port("samples", frozenset({"text"}), edge_type_names=TEXT_RELATIONS),
     "image": Port("samples", frozenset({"image"})),
     "audio": Port("samples", frozenset({"audio"})),
 }
@@ -36,6 +38,34 @@ TEXTS = [
     "Dmitri has a brother named Emil. What is Emil to Dmitri?",
     "Fatima, the aunt of Gustav, lives nearby. Gustav's father is Hassan. How is Hassan related to Fatima?",
 ]
+#: each story's gold annotation, for builders that learn from stories: people (name, gender), the stated facts
+#: ``[head, type, tail]`` read "tail is head's type", and the question's [target, source]
+TEXT_GOLD = [
+    ([("Anna", "female"), ("Ben", "male"), ("Clara", "female")], [(1, "parent", 0), (1, "sibling", 2)], (2, 0)),
+    ([("Dmitri", "male"), ("Emil", "male")], [(0, "sibling", 1)], (1, 0)),
+    ([("Fatima", "female"), ("Gustav", "male"), ("Hassan", "male")], [(1, "pibling", 0), (1, "parent", 2)], (2, 0)),
+]
+
+
+def annotated_text(i: int) -> dict[str, Any]:
+    """Story ``i`` of TEXTS with its gold ``entities``, ``mentions`` (every name occurrence), ``facts`` and
+    ``query_entities``, in the format the kinship generator and the jsonl source give learned builders."""
+    import re
+
+    text = TEXTS[i % len(TEXTS)]
+    people, facts, query = TEXT_GOLD[i % len(TEXT_GOLD)]
+    mentions = [
+        {"start": m.start(), "end": m.end(), "entities": [e], "kind": "name"}
+        for e, (name, _) in enumerate(people)
+        for m in re.finditer(rf"\b{name}\b", text)
+    ]
+    return {
+        "text": text,
+        "entities": [{"name": name, "gender": gender} for name, gender in people],
+        "mentions": sorted(mentions, key=lambda m: m["start"]),
+        "facts": [list(f) for f in facts],
+        "query_entities": list(query),
+    }
 
 
 def random_graphs(count: int = 3, dim: int = FEATURE_DIM, seed: int = 0) -> list[Any]:
@@ -76,7 +106,7 @@ def samples_for(port: Port, count: int = 3, seed: int = 0) -> list[dict[str, Any
             g = graphs[i]
             sample["graph"] = Data(x=g.x, edge_index=g.edge_index, edge_type=g.edge_type, y=g.y)
         if "text" in port.modalities:
-            sample["text"] = TEXTS[i % len(TEXTS)]
+            sample.update(annotated_text(i))
         if "image" in port.modalities:
             sample["image"] = _random_array(IMAGE_SHAPE, seed * 100 + i).clip(0, 1)
         if "audio" in port.modalities:  # tones of different length and pitch: a padded batch must not leak

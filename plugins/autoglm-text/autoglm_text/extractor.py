@@ -1,0 +1,820 @@
+"""``relation-extractor``: raw text -> a semantic graph, learned from labelled stories.
+
+One transformer encoder (transformers; random init from a config, a local
+checkpoint, or the packaged all-MiniLM-L6-v2) reads the story. Five small heads
+read its token states:
+
+* **mentions**: a BIO tagger finds person mentions: names, pronouns and
+  descriptions of unnamed people (the "father" of "their father");
+* **kind**: each mention is a name, a singular or plural pronoun, or a description;
+* **coreference**: a mention scores each earlier mention as the same person (a
+  plural pronoun: as one of its people). Equal names always merge; a pronoun
+  joins its best antecedent; a description starts a person of its own unless
+  it refers back; a plural pronoun stands for every antecedent it links to;
+* **relations**: every ordered pair of mentions in one sentence gets a relation
+  class ("tail is head's <type>", the reverse, or none); pairs become people
+  pairs through coreference, so a fact stated with pronouns or across
+  sentences ends on the right people;
+* **attributes** (gender for kinship) per person, and the **question's** source
+  and target among the mentions of the question sentence.
+
+The relation inventory, its inverses and the attribute values come from the
+manifest and the data, never from a domain's code. Training (``fit``) reads
+gold ``mentions``, ``entities`` and ``facts`` from the samples (the kinship
+generator writes them; the ``jsonl`` source passes a user's own), before the
+pipeline trains; the extractor is then frozen, so each story is read once per
+build (capability ``cacheable``).
+
+The graph is the one ``text-relations`` makes: people as nodes with features
+``[attribute one-hot..., unknown, is_source, is_target]``, typed directed edges
+``head -> tail`` (with their reverse), each edge's confidence in ``edge_attr``
+and the sentence it came from for explanations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+from torch.nn import functional as F
+
+from autoglm_sdk.plugin import (
+    ArtifactError,
+    AutoGLMError,
+    BuildContext,
+    DataError,
+    Dataset,
+    InputError,
+    SemanticGraph,
+    stage_seed,
+)
+from autoglm_text.bert import load_checkpoint, train_wordpiece
+from autoglm_text.specs import RelationExtractorConfig, relation_classes
+
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "encoder_config.json"
+FIT_FILE = "fit_report.json"
+KINDS = ("name", "pronoun", "plural", "description")
+PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
+SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
+NONE = 0  # relation class "no relation"
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks), whitespace trimmed."""
+    spans = []
+    for match in SENTENCE.finditer(text):
+        start, end = match.span()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+@dataclass
+class Mention:
+    start: int  # characters
+    end: int
+    first: int  # tokens (story positions), end exclusive
+    last: int
+    sentence: int
+    kind: int = 0
+    entities: tuple[int, ...] = ()  # gold (training) or resolved (inference)
+
+
+@dataclass
+class Story:
+    """One text, tokenized and cut into windows of whole sentences that fit the encoder."""
+
+    text: str
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    token_sentence: list[int]
+    sentences: list[tuple[int, int]]
+    windows: list[tuple[int, int]]  # token ranges
+    mentions: list[Mention] = field(default_factory=list)
+    gold: dict[str, Any] | None = None
+
+
+class RelationExtractor(nn.Module):
+    name = "relation-extractor"
+    kind = "graph_builder"
+    Config = RelationExtractorConfig
+
+    def __init__(self, config: RelationExtractorConfig, ctx: BuildContext) -> None:
+        super().__init__()
+        self.config = config
+        port = ctx.input
+        self.edge_types = list(config.edge_types or port.edge_type_names)
+        self.classes = relation_classes(self.edge_types, config.inverse)  # none, types, reverse types
+        self.reverse = {c: self._reverse_class(c) for c in range(1, len(self.classes))}
+        self.graph_types = self.classes[1:]  # edge types of the graph: every class but none
+        self.attribute_values = list(config.attribute_values)
+        self.init_seed = stage_seed(ctx)
+        self.encoder: nn.Module | None = None
+        self.tokenizer: Tokenizer | None = None
+        self.source = "untrained"
+        self.fit_report: dict[str, Any] = {}
+        self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_without_question": 0}
+        self.register_buffer("_anchor", torch.empty(0), persistent=False)
+
+    def _reverse_class(self, c: int) -> int:
+        name = self.classes[c]
+        if name.startswith("~"):
+            return self.classes.index(name[1:])
+        inverse = self.config.inverse.get(name)
+        return self.classes.index(inverse) if inverse else self.classes.index("~" + name)
+
+    # ------------------------------------------------------------------ model
+
+    def _heads(self, hidden: int) -> None:
+        d = self.config.head_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.init_seed + 1)
+            self.tagger = nn.Linear(hidden, 3)  # O, B, I
+            self.span = nn.Sequential(nn.Linear(3 * hidden, d), nn.GELU(), nn.LayerNorm(d))
+            self.kind_head = nn.Linear(d, len(KINDS))
+            self.distance = nn.Embedding(8, 16)
+            self.coref = nn.Sequential(nn.Linear(3 * d + 16 + 1, d), nn.GELU(), nn.Linear(d, 1))
+            self.context = nn.Linear(hidden, d)
+            self.relation = nn.Sequential(
+                nn.Linear(4 * d + 16, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, len(self.classes))
+            )
+            self.attribute = nn.Linear(d, max(len(self.attribute_values), 1))
+            self.role = nn.Linear(d, 3)  # not in the query, target, source
+
+    def _install(self, encoder: nn.Module, tokenizer: Tokenizer, source: str) -> None:
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        self.encoder, self.tokenizer, self.source = encoder, tokenizer, source
+        self.max_tokens = min(self.config.max_length, int(encoder.config.max_position_embeddings)) - 2
+        self.cls_id = tokenizer.token_to_id("[CLS]")
+        self.sep_id = tokenizer.token_to_id("[SEP]")
+        self.pad_id = tokenizer.token_to_id("[PAD]") or 0
+        self._heads(int(encoder.config.hidden_size))
+        self.to(self._anchor.device)
+
+    def _new_encoder(self, tokenizer: Tokenizer) -> nn.Module:
+        from transformers import BertConfig, BertModel
+
+        c = self.config
+        config = BertConfig(
+            vocab_size=tokenizer.get_vocab_size(),
+            hidden_size=c.hidden_size,
+            num_hidden_layers=c.num_layers,
+            num_attention_heads=c.num_heads,
+            intermediate_size=4 * c.hidden_size,
+            max_position_embeddings=c.max_length,
+            pad_token_id=tokenizer.token_to_id("[PAD]"),
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.init_seed)
+            return BertModel(config, add_pooling_layer=False)
+
+    def _require(self) -> None:
+        if self.encoder is None:
+            raise AutoGLMError("relation-extractor: not trained yet; build a pipeline (fit) or load an artifact first")
+
+    # --------------------------------------------------------------- reading
+
+    def read(self, text: str, gold: Mapping[str, Any] | None = None) -> Story:
+        """Tokenize ``text`` and cut it into windows of whole sentences; with ``gold``, attach gold mentions."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        sentences = sentence_spans(text) or [(0, len(text))]
+        ids, offsets = list(encoding.ids), [tuple(o) for o in encoding.offsets]
+        token_sentence, s = [], 0
+        for start, _ in offsets:
+            while s + 1 < len(sentences) and start >= sentences[s + 1][0]:
+                s += 1
+            token_sentence.append(s)
+        windows, begin = [], 0
+        while begin < len(ids):
+            end = min(begin + self.max_tokens, len(ids))
+            if end < len(ids):  # end the window at a sentence boundary when one fits
+                cut = max(
+                    (i for i in range(begin + 1, end + 1) if token_sentence[i] != token_sentence[i - 1]), default=end
+                )
+                end = cut
+            windows.append((begin, end))
+            begin = end
+        story = Story(text, ids, offsets, token_sentence, sentences, windows)
+        if gold is not None:
+            story.gold = dict(gold)
+            for m in gold.get("mentions", ()):
+                mention = self._mention(story, int(m["start"]), int(m["end"]))
+                if mention is not None:
+                    mention.kind = self._gold_kind(m, text)
+                    mention.entities = tuple(int(e) for e in m["entities"])
+                    story.mentions.append(mention)
+        return story
+
+    def _mention(self, story: Story, start: int, end: int) -> Mention | None:
+        tokens = [i for i, (a, b) in enumerate(story.offsets) if a < end and b > start]
+        if not tokens:
+            return None
+        return Mention(start, end, tokens[0], tokens[-1] + 1, story.token_sentence[tokens[0]])
+
+    @staticmethod
+    def _gold_kind(m: Mapping[str, Any], text: str) -> int:
+        kind = m.get("kind", "name")
+        if kind == "pronoun":
+            surface = text[int(m["start"]) : int(m["end"])].lower()
+            return KINDS.index("plural" if surface in PLURAL_PRONOUNS or len(m["entities"]) > 1 else "pronoun")
+        return KINDS.index(kind if kind in KINDS else "name")
+
+    def encode(self, stories: list[Story]) -> list[torch.Tensor]:
+        """Token states of each story ``[tokens, hidden]``, its windows encoded in one padded batch."""
+        rows, owners = [], []
+        for i, story in enumerate(stories):
+            for begin, end in story.windows:
+                rows.append([self.cls_id, *story.ids[begin:end], self.sep_id])
+                owners.append(i)
+        device = self._anchor.device
+        if not rows:
+            return [torch.zeros(0, self.encoder.config.hidden_size, device=device) for _ in stories]
+        width = max(map(len, rows))
+        ids = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in rows], device=device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        out: list[list[torch.Tensor]] = [[] for _ in stories]
+        for row, (owner, r) in enumerate(zip(owners, rows)):
+            out[owner].append(states[row, 1 : len(r) - 1])
+        hidden = states.size(-1)
+        return [torch.cat(parts) if parts else states.new_zeros(0, hidden) for parts in out]
+
+    def spans(self, states: torch.Tensor, mentions: list[Mention]) -> torch.Tensor:
+        first = torch.stack([states[m.first] for m in mentions])
+        last = torch.stack([states[m.last - 1] for m in mentions])
+        mean = torch.stack([states[m.first : m.last].mean(0) for m in mentions])
+        return self.span(torch.cat([first, last, mean], -1))
+
+    def _pairs_in_sentences(self, mentions: list[Mention]) -> list[tuple[int, int]]:
+        return [
+            (i, j)
+            for i, a in enumerate(mentions)
+            for j, b in enumerate(mentions)
+            if i != j and a.sentence == b.sentence
+        ]
+
+    def relation_logits(
+        self, states: torch.Tensor, reps: torch.Tensor, mentions: list[Mention], pairs: list[tuple[int, int]]
+    ) -> torch.Tensor:
+        """Relation class logits of ordered mention pairs ``(head, tail)`` of one sentence."""
+        context = self.context(states)
+        between = []
+        for i, j in pairs:
+            a, b = mentions[i], mentions[j]
+            lo, hi = min(a.last, b.last), max(a.first, b.first)
+            lo, hi = (lo, hi) if hi > lo else (min(a.first, b.first), max(a.last, b.last))
+            between.append(context[lo:hi].max(0).values)
+        heads = torch.tensor([i for i, _ in pairs], device=reps.device)
+        tails = torch.tensor([j for _, j in pairs], device=reps.device)
+        gap = torch.tensor([_bucket(mentions[j].first - mentions[i].first) for i, j in pairs], device=reps.device)
+        h, t = reps[heads], reps[tails]
+        return self.relation(torch.cat([h, t, h * t, torch.stack(between), self.distance(gap)], -1))
+
+    def coref_logits(self, story: Story, reps: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Scores of (mention, earlier mention) pairs within ``coref_window`` mentions: same person."""
+        pairs = [(j, i) for j in range(len(story.mentions)) for i in range(max(0, j - self.config.coref_window), j)]
+        if not pairs:
+            return reps.new_zeros(0), pairs
+        later = torch.tensor([j for j, _ in pairs], device=reps.device)
+        earlier = torch.tensor([i for _, i in pairs], device=reps.device)
+        gap = torch.tensor([_bucket(j - i) for j, i in pairs], device=reps.device)
+        same = torch.tensor(
+            [[float(self._surface(story, j) == self._surface(story, i))] for j, i in pairs], device=reps.device
+        )
+        a, b = reps[later], reps[earlier]
+        return self.coref(torch.cat([a, b, a * b, self.distance(gap), same], -1)).squeeze(-1), pairs
+
+    @staticmethod
+    def _surface(story: Story, index: int) -> str:
+        m = story.mentions[index]
+        return story.text[m.start : m.end].lower()
+
+    # -------------------------------------------------------------- training
+
+    def fit(self, dataset: Dataset, log: Callable[[str], None] | None = None) -> None:
+        """Train the encoder and heads on the training split's gold mentions and facts."""
+        log = log or (lambda message: None)
+        train = [s for s in dataset.splits.get("train") or [] if isinstance(s, Mapping) and s.get("mentions")]
+        if not train:
+            raise DataError(
+                "relation-extractor: no training story carries `mentions` and `facts`",
+                hint="use the kinship generator, or give jsonl stories with facts (see the README)",
+            )
+        train = train[: self.config.train_stories]
+        if self.config.pretrained is None:
+            tokenizer = train_wordpiece([s["text"] for s in train], self.config.vocab_size, lowercase=True)
+            self._install(self._new_encoder(tokenizer), tokenizer, f"trained on {len(train)} texts")
+        else:
+            encoder, tokenizer = load_checkpoint(self.config.pretrained, 0.1, self.name)
+            self._install(encoder, tokenizer, f"pretrained {self.config.pretrained}")
+        stories = [self.read(s["text"], s) for s in train]
+        val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
+        self.train_stories(stories, log)
+        if val:
+            self.fit_report["val"] = fact_scores(self, val[: self.config.train_stories // 4 or 1])
+            log(f"relation-extractor: validation facts F1 {self.fit_report['val']['f1']:.3f}")
+        for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
+            p.requires_grad_(False)
+
+    def train_stories(self, stories: list[Story], log: Callable[[str], None]) -> None:
+        c = self.config
+        encoder_params = list(self.encoder.parameters())
+        encoder_ids = {id(p) for p in encoder_params}
+        heads = [p for p in self.parameters() if id(p) not in encoder_ids]
+        encoder_lr = c.encoder_lr if c.pretrained is not None else c.lr
+        optimizer = torch.optim.AdamW([{"params": encoder_params, "lr": encoder_lr}, {"params": heads, "lr": c.lr}])
+        steps = c.epochs * ((len(stories) + c.batch_size - 1) // c.batch_size)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
+        )
+        generator = torch.Generator().manual_seed(self.init_seed)
+        self.train()
+        started, step, history = time.perf_counter(), 0, []
+        for epoch in range(c.epochs):
+            order = torch.randperm(len(stories), generator=generator).tolist()
+            total = 0.0
+            for k in range(0, len(order), c.batch_size):
+                batch = [stories[i] for i in order[k : k + c.batch_size]]
+                loss = sum(self.story_loss(s, h) for s, h in zip(batch, self.encode(batch))) / len(batch)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                total += float(loss.detach()) * len(batch)
+                step += 1
+                if step % 50 == 0:
+                    log(
+                        f"relation-extractor: epoch {epoch + 1}/{c.epochs}, step {step}/{steps}, loss {float(loss):.3f}"
+                    )
+            history.append(total / len(stories))
+            log(
+                f"relation-extractor: epoch {epoch + 1}/{c.epochs} loss {history[-1]:.4f} "
+                f"({time.perf_counter() - started:.0f}s)"
+            )
+        self.eval()
+        self.fit_report.update(
+            {
+                "loss": history,
+                "seconds": round(time.perf_counter() - started, 1),
+                "stories": len(stories),
+                "encoder": self.source,
+            }
+        )
+
+    def story_loss(self, story: Story, states: torch.Tensor) -> torch.Tensor:
+        """The sum of the five heads' losses on one story's gold annotation."""
+        gold = story.gold or {}
+        tags = torch.zeros(len(story.ids), dtype=torch.long, device=states.device)
+        for m in story.mentions:
+            tags[m.first] = 1
+            tags[m.first + 1 : m.last] = 2
+        loss = F.cross_entropy(self.tagger(states), tags)
+        if not story.mentions:
+            return loss
+        reps = self.spans(states, story.mentions)
+        kinds = torch.tensor([m.kind for m in story.mentions], device=states.device)
+        loss = loss + F.cross_entropy(self.kind_head(reps), kinds)
+        scores, pairs = self.coref_logits(story, reps)
+        if pairs:
+            same = [float(bool(set(story.mentions[j].entities) & set(story.mentions[i].entities))) for j, i in pairs]
+            loss = loss + F.binary_cross_entropy_with_logits(scores, torch.tensor(same, device=states.device))
+        pairs = self._pairs_in_sentences(story.mentions)
+        if pairs:
+            facts = self._fact_classes(gold)
+            labels = [self._pair_label(story.mentions[i], story.mentions[j], facts) for i, j in pairs]
+            logits = self.relation_logits(states, reps, story.mentions, pairs)
+            loss = loss + F.cross_entropy(logits, torch.tensor(labels, device=states.device))
+        values = [self._gold_attribute(gold, m) for m in story.mentions]
+        known = [k for k, v in enumerate(values) if v is not None]
+        if known and self.attribute_values:
+            logits = self.attribute(reps[known])
+            loss = loss + F.cross_entropy(logits, torch.tensor([values[k] for k in known], device=states.device))
+        question = self._question_sentence(story)
+        roles = self._gold_roles(story, question)
+        if roles:
+            index = [k for k, _ in roles]
+            loss = loss + F.cross_entropy(
+                self.role(reps[index]), torch.tensor([r for _, r in roles], device=states.device)
+            )
+        return loss
+
+    def _fact_classes(self, gold: Mapping[str, Any]) -> dict[tuple[int, int], int]:
+        """(head entity, tail entity) -> relation class, both directions of every stated fact."""
+        out: dict[tuple[int, int], int] = {}
+        for head, kind, tail in gold.get("facts", ()):
+            if kind not in self.classes:
+                continue
+            c = self.classes.index(kind)
+            out[(int(head), int(tail))] = c
+            out.setdefault((int(tail), int(head)), self.reverse[c])
+        return out
+
+    @staticmethod
+    def _pair_label(a: Mention, b: Mention, facts: dict[tuple[int, int], int]) -> int:
+        for x in a.entities:
+            for y in b.entities:
+                if (x, y) in facts:
+                    return facts[(x, y)]
+        return NONE
+
+    def _gold_attribute(self, gold: Mapping[str, Any], m: Mention) -> int | None:
+        if len(m.entities) != 1:
+            return None
+        entities = gold.get("entities") or []
+        e = m.entities[0]
+        value = entities[e].get(self.config.attribute) if 0 <= e < len(entities) else None
+        return self.attribute_values.index(value) if value in self.attribute_values else None
+
+    @staticmethod
+    def _question_sentence(story: Story) -> int | None:
+        asked = [i for i, (a, b) in enumerate(story.sentences) if story.text[a:b].rstrip().endswith("?")]
+        return asked[-1] if asked else None
+
+    def _gold_roles(self, story: Story, question: int | None) -> list[tuple[int, int]]:
+        query = (story.gold or {}).get("query_entities")
+        if question is None or not query:
+            return []
+        target, source = int(query[0]), int(query[1])
+        roles = []
+        for k, m in enumerate(story.mentions):
+            if m.sentence == question:
+                role = 1 if m.entities == (target,) else 2 if m.entities == (source,) else 0
+                roles.append((k, role))
+        return roles
+
+    # ------------------------------------------------------------- inference
+
+    def forward(self, samples: list[dict[str, Any]]) -> SemanticGraph:
+        self._require()
+        texts = []
+        for i, sample in enumerate(samples):
+            text = sample.get("text") if isinstance(sample, Mapping) else None
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"relation-extractor: sample {i} has no `text` (a non-empty string)")
+            if len(text) > self.config.max_chars:
+                raise InputError(
+                    f"relation-extractor: sample {i} has {len(text):,} characters, more than max_chars="
+                    f"{self.config.max_chars:,}",
+                    hint="split the text into stories, or raise graph_builder.max_chars",
+                )
+            texts.append(text)
+        graphs = [extraction.graph for extraction in self.extract_batch(texts)]
+        return SemanticGraph.collate(graphs).to(self._anchor.device)
+
+    def extract(self, text: str) -> "Extraction":
+        """Mentions, people, facts and the query of one text."""
+        return self.extract_batch([text])[0]
+
+    @torch.no_grad()
+    def extract_batch(self, texts: list[str]) -> list["Extraction"]:
+        """:meth:`extract` for many texts, their encoder windows in padded batches of ``batch_size`` stories."""
+        was_training = self.training
+        self.eval()
+        stories = [self.read(text) for text in texts]
+        out = []
+        for k in range(0, len(stories), self.config.batch_size):
+            chunk = stories[k : k + self.config.batch_size]
+            out.extend(self._extract(story, states) for story, states in zip(chunk, self.encode(chunk)))
+        self.train(was_training)
+        return out
+
+    def _extract(self, story: Story, states: torch.Tensor) -> "Extraction":
+        story.mentions = self._decode_mentions(story, states)
+        extraction = Extraction(self, story)
+        if story.mentions:
+            reps = self.spans(states, story.mentions)
+            kinds = self.kind_head(reps).argmax(-1).tolist()
+            for m, k in zip(story.mentions, kinds):
+                m.kind = k
+            scores, pairs = self.coref_logits(story, reps)
+            extraction.resolve(torch.sigmoid(scores).tolist(), pairs)
+            pairs = self._pairs_in_sentences(story.mentions)
+            if pairs:
+                probs = self.relation_logits(states, reps, story.mentions, pairs).softmax(-1)
+                extraction.relate(probs, pairs)
+            if self.attribute_values:
+                extraction.attributes(self.attribute(reps).softmax(-1))
+            question = self._question_sentence(story)
+            in_question = [k for k, m in enumerate(story.mentions) if m.sentence == question]
+            if in_question:
+                extraction.ask(in_question, self.role(reps[in_question]).softmax(-1))
+        extraction.finish()
+        self.stats["texts"] += 1
+        self.stats["people"] += len(extraction.people)
+        self.stats["facts"] += len(extraction.facts)
+        self.stats["texts_without_question"] += extraction.query is None
+        return extraction
+
+    def _decode_mentions(self, story: Story, states: torch.Tensor) -> list[Mention]:
+        if not len(story.ids):
+            return []
+        tags = self.tagger(states).argmax(-1).tolist()
+        mentions, open_at = [], None
+        for i, tag in enumerate([*tags, 0]):
+            inside = tag == 2 and open_at is not None and story.token_sentence[i] == story.token_sentence[open_at]
+            if open_at is not None and not inside:
+                mentions.append(self._span(story, open_at, i))
+                open_at = None
+            if tag == 1 or (tag == 2 and open_at is None and i < len(tags)):
+                open_at = i
+        return [m for m in mentions if m is not None]
+
+    def _span(self, story: Story, first: int, last: int) -> Mention | None:
+        # whole words: a mention tagged from a word's middle piece grows to the word
+        start, end = story.offsets[first][0], story.offsets[last - 1][1]
+        while start > 0 and story.text[start - 1].isalnum():
+            start -= 1
+        while end < len(story.text) and story.text[end].isalnum():
+            end += 1
+        return self._mention(story, start, end)
+
+    # ------------------------------------------------------------- lifecycle
+
+    def artifact_files(self) -> dict[str, bytes]:
+        self._require()
+        return {
+            TOKENIZER_FILE: self.tokenizer.to_str().encode(),
+            CONFIG_FILE: self.encoder.config.to_json_string(use_diff=False).encode(),
+            FIT_FILE: json.dumps(self.fit_report).encode(),
+        }
+
+    def load_artifact_files(self, files: dict[str, bytes]) -> None:
+        from transformers import BertConfig, BertModel
+
+        missing = [name for name in (TOKENIZER_FILE, CONFIG_FILE) if name not in files]
+        if missing:
+            raise ArtifactError(
+                f"relation-extractor: the artifact lacks this stage's {' and '.join(missing)}",
+                hint="rebuild the artifact with `autoglm build`",
+            )
+        try:
+            tokenizer = Tokenizer.from_str(files[TOKENIZER_FILE].decode())
+            config = BertConfig.from_dict(json.loads(files[CONFIG_FILE]))
+        except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
+            raise ArtifactError(f"relation-extractor: cannot read this stage's artifact files: {exc}") from exc
+        self._install(BertModel(config, add_pooling_layer=False), tokenizer, "read from the artifact")
+        self.fit_report = json.loads(files[FIT_FILE]) if FIT_FILE in files else {}
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "RelationExtractor":
+        # frozen after fit: the pipeline's train() must not turn dropout back on
+        frozen = self.encoder is not None and not any(p.requires_grad for p in self.parameters())
+        return super().train(mode and not frozen)
+
+    def report(self) -> dict[str, Any]:
+        return {"encoder": self.source, **self.stats, "fit": self.fit_report}
+
+    def explain(self, graph: SemanticGraph) -> dict[str, Any]:
+        """People and facts of one (unbatched) graph with confidences and the sentence each fact came from."""
+        names = list(graph.node_text)
+        values = [*self.attribute_values, "unknown"]
+        width = len(values)
+        nodes = []
+        for name, row in zip(names, graph.x.tolist()):
+            node = {"name": name}
+            if self.attribute_values:
+                node[self.config.attribute] = values[max(range(width), key=lambda k: row[k])]
+            nodes.append(node)
+        facts = [
+            {
+                "head": names[s],
+                "relation": self.graph_types[t],
+                "tail": names[d],
+                "confidence": round(c, 4),
+                "span": span,
+            }
+            for (s, d), t, c, span, stated in zip(
+                graph.edge_index.t().tolist(),
+                graph.edge_type.tolist(),
+                graph.edge_attr[:, 0].tolist(),
+                graph.edge_span,
+                graph.edge_stated,
+            )
+            if stated
+        ]
+        src = [names[i] for i in graph.is_source.nonzero().flatten().tolist()]
+        tgt = [names[i] for i in graph.is_target.nonzero().flatten().tolist()]
+        return {
+            "nodes": nodes,
+            "facts": facts,
+            "query": {"target": tgt[:1], "source": src[:1]},
+            "unparsed": list(graph.unparsed),
+        }
+
+
+def _bucket(distance: int) -> int:
+    d = abs(distance)
+    return 0 if d <= 1 else 1 if d <= 2 else 2 if d <= 4 else 3 if d <= 8 else 4 if d <= 16 else 5 if d <= 32 else 6
+
+
+class Extraction:
+    """What the extractor read in one text: people (coreference clusters), facts, attributes, the query."""
+
+    def __init__(self, extractor: RelationExtractor, story: Story) -> None:
+        self.x = extractor
+        self.story = story
+        self.owner: list[tuple[int, ...]] = [() for _ in story.mentions]  # mention -> people
+        self.people: list[list[int]] = []  # person -> its (singular) mentions
+        self.scores: dict[tuple[int, int], tuple[float, int, int]] = {}  # (head, tail) -> (p, class, sentence)
+        self.facts: list[tuple[int, int, int, float, int]] = []  # head, class, tail, confidence, sentence
+        self.values: list[int | None] = []
+        self.query: tuple[int, int] | None = None
+        self.graph: SemanticGraph | None = None
+
+    def _new_person(self, mention: int) -> tuple[int, ...]:
+        self.people.append([mention])
+        return (len(self.people) - 1,)
+
+    def resolve(self, probs: list[float], pairs: list[tuple[int, int]]) -> None:
+        """People from mentions: equal names merge; pronouns join their antecedents; descriptions may."""
+        story, threshold = self.story, self.x.config.coref_threshold
+        links: dict[int, list[tuple[float, int]]] = {}
+        for p, (j, i) in zip(probs, pairs):
+            links.setdefault(j, []).append((p, i))
+        names: dict[str, tuple[int, ...]] = {}
+        for j, m in enumerate(story.mentions):
+            kind = KINDS[m.kind]
+            candidates = sorted((c for c in links.get(j, []) if self.owner[c[1]]), reverse=True)
+            if kind == "name":
+                surface = RelationExtractor._surface(story, j)
+                owner = names.get(surface)
+                if owner is None and candidates and candidates[0][0] > threshold:
+                    earlier = story.mentions[candidates[0][1]]
+                    owner = self.owner[candidates[0][1]] if KINDS[earlier.kind] == "description" else None
+                owner = owner or self._new_person(j)
+                names[surface] = owner
+            elif kind == "plural":
+                chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
+                owner = tuple(sorted(chosen))
+            elif candidates and candidates[0][0] > threshold:
+                owner = self.owner[candidates[0][1]]
+                if len(owner) > 1:  # a singular mention cannot be a group
+                    owner = ()
+            else:
+                owner = self._new_person(j) if kind == "description" else ()
+            self.owner[j] = owner
+            if len(owner) == 1 and j not in self.people[owner[0]]:
+                self.people[owner[0]].append(j)
+
+    def relate(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> None:
+        """Each people pair's best relation class over the mention pairs that name it, in either order."""
+        best = probs[:, 1:].max(-1)
+        for (i, j), p, c in zip(pairs, best.values.tolist(), (best.indices + 1).tolist()):
+            sentence = self.story.mentions[i].sentence
+            for a in self.owner[i]:
+                for b in self.owner[j]:
+                    if a == b:
+                        continue
+                    key, cls = ((a, b), c) if a < b else ((b, a), self.x.reverse[c])
+                    if p > self.scores.get(key, (0.0,))[0]:
+                        self.scores[key] = (p, cls, sentence)
+
+    def attributes(self, probs: torch.Tensor) -> None:
+        values = []
+        for mentions in self.people:
+            mean = probs[mentions].mean(0)
+            values.append(int(mean.argmax()) if float(mean.max()) >= 0.5 else None)
+        self.values = values
+
+    def ask(self, mentions: list[int], probs: torch.Tensor) -> None:
+        """The query's target and source: the question's mentions most likely in each role, different people."""
+        options = [(k, self.owner[m][0]) for k, m in enumerate(mentions) if len(self.owner[m]) == 1]
+        if len(options) < 2:
+            return
+        best = max(
+            ((probs[a, 1] * probs[b, 2], pa, pb) for a, pa in options for b, pb in options if pa != pb),
+            default=None,
+            key=lambda t: float(t[0]),
+        )
+        if best is not None:
+            self.query = (best[1], best[2])
+
+    def finish(self) -> None:
+        threshold = self.x.config.relation_threshold
+        self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
+        if len(self.values) != len(self.people):
+            self.values = [None] * len(self.people)
+        self.graph = self._graph()
+
+    def display(self, person: int) -> str:
+        story = self.story
+        m = story.mentions[self.people[person][0]]
+        if KINDS[m.kind] != "description":
+            return story.text[m.start : m.end]
+        # an unnamed person: its description with the possessor before it ("Anna's father", "their father")
+        previous = [p for p in story.mentions if p.end <= m.start and m.start - p.end <= 3]
+        start = previous[-1].start if previous else m.start
+        return story.text[start : m.end]
+
+    def _graph(self) -> SemanticGraph:
+        x = self.x
+        width = len(x.attribute_values) + 1 if x.attribute_values else 0
+        n = len(self.people)
+        features = torch.zeros(n, width + 2)
+        for person, value in enumerate(self.values):
+            if width:
+                features[person, width - 1 if value is None else value] = 1.0
+        if self.query is not None:
+            target, source = self.query
+            features[source, width] = 1.0
+            features[target, width + 1] = 1.0
+        edges, types, confidence, spans, stated = [], [], [], [], []
+        sentences = self.story.sentences
+        for head, c, tail, p, s in self.facts:
+            text = self.story.text[sentences[s][0] : sentences[s][1]]
+            for a, b, cls, first in ((head, tail, c, True), (tail, head, x.reverse[c], False)):
+                if not first and not x.config.add_inverse_edges:
+                    continue
+                edges.append((a, b))
+                types.append(cls - 1)
+                confidence.append(p)
+                spans.append(text)
+                stated.append(first)
+        asked = x._question_sentence(self.story)
+        unparsed = [
+            self.story.text[a:b]
+            for k, (a, b) in enumerate(sentences)
+            if k != asked and not any(f[4] == k for f in self.facts)
+        ]
+        return SemanticGraph(
+            x=features,
+            edge_index=torch.tensor(edges, dtype=torch.long).t().reshape(2, -1),
+            edge_type=torch.tensor(types, dtype=torch.long),
+            edge_attr=torch.tensor(confidence, dtype=torch.float).reshape(-1, 1),
+            is_source=features[:, width].bool(),
+            is_target=features[:, width + 1].bool(),
+            node_text=[self.display(p) for p in range(n)],
+            edge_span=spans,
+            edge_stated=stated,
+            unparsed=unparsed,
+        )
+
+
+def fact_scores(extractor: RelationExtractor, samples: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Precision, recall and F1 of extracted facts against gold ``facts``, overall and per relation type.
+
+    A fact is matched by the people's names (an unnamed person by the gold description's surface), either
+    direction through the inverse; gold facts about unnamed people count by their first mention's surface."""
+    per: dict[str, list[int]] = {}
+    for sample, extraction in zip(samples, extractor.extract_batch([s["text"] for s in samples])):
+        predicted = set()
+        for head, c, tail, _, _ in extraction.facts:
+            predicted.add(_canonical(extractor, extraction.display(head), c, extraction.display(tail)))
+        gold = set()
+        names = _gold_names(sample)
+        for head, kind, tail in sample.get("facts", ()):
+            if kind in extractor.classes:
+                gold.add(_canonical(extractor, names[int(head)], extractor.classes.index(kind), names[int(tail)]))
+        for fact in predicted | gold:
+            row = per.setdefault(extractor.classes[fact[1]], [0, 0, 0])  # true positives, predicted, gold
+            row[0] += fact in predicted and fact in gold
+            row[1] += fact in predicted
+            row[2] += fact in gold
+    total = [sum(r[k] for r in per.values()) for k in range(3)]
+
+    def prf(tp: int, pred: int, gold: int) -> dict[str, float]:
+        p = tp / pred if pred else 0.0
+        r = tp / gold if gold else 0.0
+        return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": gold}
+
+    return {**prf(*total), "per_relation": {k: prf(*v) for k, v in sorted(per.items())}, "stories": len(samples)}
+
+
+def _canonical(extractor: RelationExtractor, head: str, c: int, tail: str) -> tuple[str, int, str]:
+    head, tail = head.lower(), tail.lower()
+    reverse = extractor.reverse[c]
+    return (head, c, tail) if (head, c) <= (tail, reverse) else (tail, reverse, head)
+
+
+def _gold_names(sample: Mapping[str, Any]) -> list[str]:
+    """Each gold person's display: its name, or its first description with the possessor before it."""
+    text, mentions = sample["text"], sample.get("mentions", ())
+    out = []
+    for e, entity in enumerate(sample.get("entities", ())):
+        if entity.get("name"):
+            out.append(entity["name"])
+            continue
+        mine = [m for m in mentions if m["entities"] == [e]]
+        if not mine:
+            out.append(f"person {e}")
+            continue
+        m = mine[0]
+        previous = [p for p in mentions if p["end"] <= m["start"] and m["start"] - p["end"] <= 3]
+        out.append(text[previous[-1]["start"] if previous else m["start"] : m["end"]])
+    return out
