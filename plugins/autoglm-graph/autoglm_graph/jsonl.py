@@ -6,6 +6,16 @@ split field (``train``/``val``/``test``; ``dev`` and ``validation`` mean
 lines are split at random (seeded) by ``val_fraction`` and ``test_fraction``.
 Every malformed line is reported with its line number; the first few go into
 the error message.
+
+For learned graph builders a line may carry the facts its text states,
+``"facts": [[head, relation, tail], ...]``, read **"tail is head's relation"**
+(``["Sarah", "mother", "Linda"]``: Linda is Sarah's mother), and the question's
+people, ``"query": [target, source]``. Heads and tails are names, or
+descriptions of unnamed people as the text writes them ("their father"); each
+must occur in the text, which is checked. They become the gold annotation
+(``entities``, ``mentions``, ``facts``, ``query_entities``) that
+``relation-extractor`` trains on; pronouns are not annotated, so the
+annotation is marked ``partial``.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 from autoglm_graph.specs import JsonlConfig
@@ -94,6 +105,9 @@ class JsonlDataSource:
         row = {"text": text, "label": record[c.label_field], "split": split, "line": number}
         if c.group_field:
             row[c.group_field] = record.get(c.group_field)
+        if c.facts_field and record.get(c.facts_field) is not None:
+            query = record.get(c.query_field) if c.query_field else None
+            row.update(annotation(text, record[c.facts_field], query, c.facts_field, c.query_field))
         return row
 
     def _random_split(self, rng: random.Random) -> str:
@@ -103,3 +117,70 @@ class JsonlDataSource:
         if draw < self.config.test_fraction + self.config.val_fraction:
             return "val"
         return "train"
+
+
+POSSESSIVES = {"my", "your", "his", "her", "its", "our", "their"}
+
+
+def annotation(text: str, facts: object, query: object, facts_field: str, query_field: str | None) -> dict:
+    """The gold annotation of one story from its facts (``[head, relation, tail]``: tail is head's relation)
+    and its query (``[target, source]``); ValueError naming the fact or person that is wrong."""
+    if not isinstance(facts, list) or not all(
+        isinstance(f, list) and len(f) == 3 and all(isinstance(v, str) and v.strip() for v in f) for f in facts
+    ):
+        raise ValueError(f"`{facts_field}` must be a list of [head, relation, tail] strings")
+    people: list[str] = []
+    for head, _, tail in facts:
+        for person in (head.strip(), tail.strip()):
+            if person.lower() not in (p.lower() for p in people):
+                people.append(person)
+    if query is not None:
+        if not (isinstance(query, list) and len(query) == 2 and all(isinstance(v, str) for v in query)):
+            raise ValueError(f"`{query_field}` must be [target, source], two names")
+        people.extend(q for q in query if q.lower() not in (p.lower() for p in people))
+    index = {p.lower(): i for i, p in enumerate(people)}
+    related: dict[int, set[int]] = {}
+    for head, _, tail in facts:
+        h, t = index[head.strip().lower()], index[tail.strip().lower()]
+        related.setdefault(h, set()).add(t)
+        related.setdefault(t, set()).add(h)
+    mentions, taken = [], [False] * len(text)
+    for i, person in sorted(enumerate(people), key=lambda item: -len(item[1])):  # longer phrases first
+        found = False
+        for m in re.finditer(rf"(?<!\w){re.escape(person)}(?!\w)", text, flags=re.IGNORECASE):
+            if any(taken[m.start() : m.end()]):
+                continue
+            taken[m.start() : m.end()] = [True] * (m.end() - m.start())
+            found = True
+            words = list(re.finditer(r"\w[\w'-]*", m.group()))
+            if len(words) > 1 and words[0].group().lower() in POSSESSIVES:  # "their father": pronoun + description
+                head_word = words[-1]
+                mentions.append(
+                    {
+                        "start": m.start(),
+                        "end": m.start() + words[0].end(),
+                        "entities": sorted(related.get(i, ())),
+                        "kind": "pronoun",
+                    }
+                )
+                mentions.append(
+                    {
+                        "start": m.start() + head_word.start(),
+                        "end": m.start() + head_word.end(),
+                        "entities": [i],
+                        "kind": "description",
+                    }
+                )
+            else:
+                kind = "name" if person[:1].isupper() else "description"
+                mentions.append({"start": m.start(), "end": m.end(), "entities": [i], "kind": kind})
+        if not found:
+            raise ValueError(f"`{person}` (in `{facts_field}` or `{query_field}`) does not occur in the text")
+    mentions = [m for m in mentions if m["entities"]]
+    return {
+        "entities": [{"name": p if p[:1].isupper() else None} for p in people],
+        "mentions": sorted(mentions, key=lambda m: m["start"]),
+        "facts": [[index[h.strip().lower()], r.strip(), index[t.strip().lower()]] for h, r, t in facts],
+        "query_entities": [index[q.lower()] for q in query] if query is not None else None,
+        "partial": True,
+    }

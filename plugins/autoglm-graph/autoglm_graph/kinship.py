@@ -8,6 +8,28 @@ checks that it agrees with the tree and keeps only chains whose every prefix
 composes to a defined relation (ambiguous compositions are excluded, not
 guessed). Grounding in a tree avoids inventing a person who must already be in
 the story (a daughter's father's wife is the speaker herself).
+
+Facts are phrased with :mod:`~autoglm_graph.kinship_phrasings`. With
+``phrasings = "classic"`` (the default) only the original five templates and two
+questions are used, all of which ``text-relations`` reads, and the stories are
+the same as before the bank existed. With ``"bank"`` every family can be used
+(pronouns, relatives described but never named, lists, two facts in one
+sentence, filler sentences), and with ``phrasing_split`` the families are
+partitioned: train and test use the training families, val the validation
+families, and a fourth split, ``held-out-phrasing``, only the held-out ones.
+
+Besides ``text``, ``label``, ``hops``, ``query`` ([target, source] names) and
+``chain`` ([relative, word, anchor] per gold step; a name is None for a person
+the story never names), every sample carries gold annotations for learned
+text-to-graph extractors:
+
+* ``entities``: ``{"name": str | None, "gender": "female" | "male"}``, numbered by first mention;
+* ``mentions``: ``{"start", "end", "entities", "kind"}`` with ``text[start:end]`` the surface
+  (a name without its "'s", a pronoun, or the relation word describing an unnamed person),
+  ``kind`` one of name, pronoun, description; sorted, never overlapping;
+* ``facts``: ``[head, type, tail]`` entity ids, "tail is head's type", one per stated fact;
+* ``query_entities``: ``[target, source]`` entity ids;
+* ``phrasings``: the sorted names of the families the fact sentences came from.
 """
 
 from __future__ import annotations
@@ -16,32 +38,34 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+from autoglm_graph import kinship_phrasings as kp
 from autoglm_graph import kinship_vocab as kv
 from autoglm_graph.specs import KinshipConfig
 from autoglm_sdk.plugin import BuildContext, DataError, Dataset, Port, TaskSpec
 
-# Sentence templates of this generator: S is O's <word>. The builder also
-# understands phrasings that are not here (tests use them as held-out paraphrases).
-FACT_TEMPLATES = (
-    "{S} is {O}'s {w}.",
-    "{O}'s {w} is {S}.",
-    "{S}, the {w} of {O}, {filler}.",
-    "{O} has a {w} named {S}.",
-    "{O} has a {w} called {S}.",
-)
-FILLERS = (
-    "likes to bake bread",
-    "went hiking last weekend",
-    "lives by the sea",
-    "plays the violin",
-    "works at the library",
-    "collects old maps",
-    "is learning to sail",
-    "grows tomatoes",
-    "repairs bicycles",
-    "sings in a choir",
-)
-QUERY_TEMPLATES = ("How is {T} related to {S}?", "What is {T} to {S}?")
+# The original five fact templates and two questions: the "classic" family, which
+# text-relations reads in full. Richer phrasings live in kinship_phrasings.
+FACT_TEMPLATES = tuple(t.text for t in kp.FAMILY[kp.CLASSIC].templates)
+FILLERS = kp.FILLERS
+QUERY_TEMPLATES = kp.CLASSIC_QUESTIONS
+HELD_OUT_SPLIT = "held-out-phrasing"
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """What one split's stories may say: fact families, questions, and whether filler sentences are added."""
+
+    families: tuple[kp.Family, ...]
+    questions: tuple[str, ...]
+    narrative: bool = False
+
+    @property
+    def streams(self) -> bool:
+        """Only one-fact templates that name everyone: each fact can be phrased as soon as it is drawn."""
+        return all(t.arity == 1 and not t.unnamed for f in self.families for t in f.templates)
+
+
+CLASSIC_PHRASING = Phrasing(kp.families([kp.CLASSIC]), kp.CLASSIC_QUESTIONS)
 
 
 @dataclass
@@ -164,6 +188,11 @@ def compose_chain(kinds: list[str]) -> str | None:
     return state
 
 
+def _pick(rng: random.Random, options: list):
+    """rng.choice, drawing nothing when there is no choice (keeps classic stories as they always were)."""
+    return options[0] if len(options) == 1 else rng.choice(options)
+
+
 class KinshipDataSource:
     name = "kinship"
     kind = "data"
@@ -173,29 +202,50 @@ class KinshipDataSource:
         self.config = config
         self.seed = ctx.seed if ctx else 0
 
+    def phrasings(self) -> dict[str, Phrasing]:
+        """Split -> what its stories may say (see ``KinshipConfig.phrasings`` and ``phrasing_split``)."""
+        c = self.config
+        if c.phrasings == "classic":
+            return dict.fromkeys(("train", "val", "test"), CLASSIC_PHRASING)
+        if not c.phrasing_split:
+            every = Phrasing(kp.FAMILIES, tuple(q for qs in kp.QUESTIONS.values() for q in qs), narrative=True)
+            return dict.fromkeys(("train", "val", "test"), every)
+        part = {
+            name: Phrasing(kp.families(kp.PARTITIONS[name]), kp.QUESTIONS[name], narrative=True)
+            for name in kp.PARTITIONS
+        }
+        return {"train": part["train"], "val": part["val"], "test": part["train"], HELD_OUT_SPLIT: part["held-out"]}
+
     def load(self) -> Dataset:
         splits = {}
         digest = hashlib.sha256()
-        for index, split in enumerate(("train", "val", "test")):
-            spec = getattr(self.config, split)
+        for split, phrasing in self.phrasings().items():
+            spec = self.config.test if split == HELD_OUT_SPLIT else getattr(self.config, split)
             rng = random.Random(f"kinship/{self.seed}/{split}")  # string seeds hash stably across runs
             samples = []
             for j, hops in enumerate(spec.hops):
                 count = spec.stories // len(spec.hops) + (1 if j < spec.stories % len(spec.hops) else 0)
-                samples.extend(self.story(rng, hops) for _ in range(count))
+                samples.extend(self.story(rng, hops, phrasing) for _ in range(count))
             rng.shuffle(samples)
             for sample in samples:
                 digest.update(f"{sample['text']}|{sample['label']}\n".encode())
             splits[split] = samples
         return Dataset(
             task=TaskSpec("graph", len(kv.LABELS), kv.LABELS),
-            port=Port("samples", frozenset({"text"})),
+            port=Port("samples", frozenset({"text"}), edge_type_names=kv.TYPES),  # its relation inventory
             splits=splits,
             fingerprint=digest.hexdigest(),
             group_key="hops",
         )
 
-    def story(self, rng: random.Random, hops: int) -> dict:
+    def story(
+        self,
+        rng: random.Random,
+        hops: int,
+        phrasing: Phrasing = CLASSIC_PHRASING,
+        words: list[tuple[str, list[int]]] | None = None,
+    ) -> dict:
+        """One sample; ``words``, when given, receives every relation word used and the entities it describes."""
         c = self.config
         for _ in range(50):
             tree = FamilyTree(rng, c.generations, c.max_children)
@@ -212,45 +262,126 @@ class KinshipDataSource:
         rng.shuffle(females)
         rng.shuffle(males)
         names: dict[int, str] = {}
+        gender = {p.id: p.gender for p in tree.people}
 
-        def name(person: int) -> str:
+        def name(person: int) -> None:
             if person not in names:
-                pool = females if tree.people[person].gender == kv.FEMALE else males
+                pool = females if gender[person] == kv.FEMALE else males
                 names[person] = pool.pop()
-            return names[person]
 
-        sentences, chain = [], []
-        for anchor, kind, relative in facts:
-            chain.append((name(relative), kv.word_for(kind, tree.people[relative].gender), name(anchor)))
-            sentences.append(self.sentence(rng, tree, anchor, kind, relative, name))
+        for anchor, _, relative in facts:
+            name(relative)
+            name(anchor)
+        source, target = facts[0][0], facts[-1][2]
         on_chain = {p for f in facts for p in (f[0], f[2])}
+        story_facts = list(facts)
+        facts_of: dict[int, set] = {}  # person -> the story's facts about them
+        relatives: dict[tuple[int, str], set] = {}  # (anchor, type) -> the relatives the story states
+
+        def unnamable(person: int, used: tuple, via: tuple) -> bool:
+            """Off the query, nothing outside ``used`` mentions them, and "anchor's <type>" names no one else
+            of their gender for each ``(anchor, type)`` in ``via``: they may stay unnamed."""
+            if person in (source, target) or not facts_of.get(person, set()) <= set(used):
+                return False
+            return not any(x != person and gender[x] == gender[person] for key in via for x in relatives.get(key, ()))
+
+        def plan(todo: list) -> list[tuple[str, kp.Rendered]]:
+            return self.plan(rng, todo, phrasing, names, gender, unnamable)
+
+        units = plan(facts) if phrasing.streams else []
+        taken = set(on_chain)
         for _ in range(c.noise_facts):  # true facts about people off the chain: distractors
             anchor = rng.choice(sorted(on_chain))
-            options = [(y, k) for y, k in tree.relatives(anchor).items() if y not in on_chain and y not in names]
+            options = [(y, k) for y, k in tree.relatives(anchor).items() if y not in taken]
             if options:
                 y, kind = rng.choice(options)
-                sentences.append(self.sentence(rng, tree, anchor, kind, y, name))
-        rng.shuffle(sentences)
-        source, target = facts[0][0], facts[-1][2]
-        answer = kv.word_for(compose_chain([f[1] for f in facts]), tree.people[target].gender)
-        question = rng.choice(QUERY_TEMPLATES).format(T=name(target), S=name(source))
+                taken.add(y)
+                name(y)
+                story_facts.append((anchor, kind, y))
+                if phrasing.streams:
+                    units += plan(story_facts[-1:])
+        if not phrasing.streams:  # templates that state two facts or leave people unnamed see the whole story
+            for fact in story_facts:
+                facts_of.setdefault(fact[0], set()).add(fact)
+                facts_of.setdefault(fact[2], set()).add(fact)
+                for anchor, kind, relative in kp.orientations(fact):
+                    relatives.setdefault((anchor, kind), set()).add(relative)
+            units = plan(story_facts)
+        rng.shuffle(units)
+        named = {p for _, unit in units for *_, people, kind in unit.mentions if kind == "name" for p in people}
+        if phrasing.narrative:
+            for _ in range(rng.randrange(3)):
+                line = rng.choice(kp.NARRATIVE)
+                person = rng.choice(sorted(named)) if "{X}" in line else None
+                units.insert(rng.randint(0, len(units)), (None, kp.fill(line, {"X": person}, names, rng)))
+        question = kp.fill(_pick(rng, list(phrasing.questions)), {"T": target, "S": source}, names, rng)
+        units.append((None, question))
+
+        # one text, mentions at story offsets; entities numbered by first mention
+        text, mentions, stated, offset = [], [], [], 0
+        for _, unit in units:
+            mentions += [(start + offset, end + offset, people, kind) for start, end, people, kind in unit.mentions]
+            stated += unit.facts
+            text.append(unit.text)
+            offset += len(unit.text) + 1
+        mentions.sort()
+        index: dict[int, int] = {}
+        for *_, people, _ in mentions:
+            for p in people:
+                index.setdefault(p, len(index))
+        label_of = lambda p: names[p] if p in named else None  # noqa: E731
+        if words is not None:
+            words += [(w, sorted(index[p] for p in people)) for _, unit in units for w, people in unit.words]
+        answer = kv.word_for(compose_chain([f[1] for f in facts]), gender[target])
         return {
-            "text": " ".join(sentences) + " " + question,
+            "text": " ".join(text),
             "label": kv.LABELS.index(answer),
             "hops": hops,
-            "query": [name(target), name(source)],
-            "chain": chain,
+            "query": [names[target], names[source]],
+            "chain": [(label_of(r), kv.word_for(k, gender[r]), label_of(a)) for a, k, r in facts],
+            "entities": [{"name": label_of(p), "gender": gender[p]} for p in index],
+            "mentions": [
+                {"start": start, "end": end, "entities": sorted(index[p] for p in people), "kind": kind}
+                for start, end, people, kind in mentions
+            ],
+            "facts": [[index[a], k, index[r]] for a, k, r in stated],
+            "query_entities": [index[target], index[source]],
+            "phrasings": sorted({family for family, _ in units if family}),
         }
 
     @staticmethod
-    def sentence(rng: random.Random, tree: FamilyTree, anchor: int, kind: str, relative: int, name) -> str:
-        """State "relative is anchor's kind" in either direction with a random template."""
-        if rng.random() < 0.5:
-            subject, obj, kind = relative, anchor, kind
-        else:
-            subject, obj, kind = anchor, relative, kv.INVERSE[kind]
-        word = kv.word_for(kind, tree.people[subject].gender)
-        return rng.choice(FACT_TEMPLATES).format(S=name(subject), O=name(obj), w=word, filler=rng.choice(FILLERS))
+    def plan(
+        rng: random.Random,
+        todo: list[tuple[int, str, int]],
+        phrasing: Phrasing,
+        names: dict[int, str],
+        gender: dict[int, str],
+        unnamable,
+    ) -> list[tuple[str, kp.Rendered]]:
+        """Phrase ``todo`` in order: for each fact not yet stated, a family (uniformly among those that can state
+        it, with another remaining fact where a template states two), a template, a binding; then render it."""
+        remaining = list(todo)
+        units = []
+        while remaining:
+            fact = remaining.pop(0)
+            flip = rng.random() < 0.5  # which way round a one-fact template states it, where both fit
+            partners = [g for g in remaining if {g[0], g[2]} & {fact[0], fact[2]}]
+            options = []
+            for family in phrasing.families:
+                fits = [(t, b) for t in family.templates if (b := kp.bindings(t, fact, partners, gender, unnamable))]
+                if fits:
+                    options.append((family, fits))
+            if not options:
+                raise DataError(f"kinship: no phrasing family can state {fact}")
+            family, fits = _pick(rng, options)
+            template, found = _pick(rng, fits)
+            if template.arity == 1:
+                binding = found[0] if len(found) == 1 else found[0 if flip else 1]
+            else:
+                binding = _pick(rng, found)
+                remaining.remove(next(f for f in binding.used if f != fact))
+            units.append((family.name, kp.render(template, binding, names, gender, rng)))
+        return units
 
 
 def oracle(sample: dict) -> int:

@@ -208,6 +208,19 @@ class KinshipConfig(PluginConfig):
     generations: int = Field(4, ge=3, le=6, description="Generations in each sampled family tree.")
     max_children: int = Field(4, ge=2, le=6, description="Most children per couple (at least one each).")
     noise_facts: int = Field(0, ge=0, le=10, description="True facts about people off the chain, added as distractors.")
+    phrasings: Literal["classic", "bank"] = Field(
+        "classic",
+        description="classic: the five original fact templates and two questions, all of which text-relations "
+        "reads; bank: every phrasing family of kinship_phrasings (pronouns, relatives described but not named, "
+        "lists, two facts in one sentence, filler sentences). Samples always carry gold entities, mentions and "
+        "facts for learned text-to-graph extractors.",
+    )
+    phrasing_split: bool = Field(
+        True,
+        description="With phrasings = bank: train and test use the training families and questions, val the "
+        "validation ones, and a fourth split `held-out-phrasing` (stories and hops as in test) only held-out ones. "
+        "Off: every split samples every family and question, and there is no fourth split.",
+    )
 
 
 kinship = PluginSpec(
@@ -216,7 +229,7 @@ kinship = PluginSpec(
     config=KinshipConfig,
     factory="autoglm_graph.kinship:KinshipDataSource",
     summary="Seeded stories about families grounded in sampled trees; how is the target related to the source?",
-    signature=lambda cfg, ctx: Port("samples", frozenset({"text"})),
+    signature=lambda cfg, ctx: Port("samples", frozenset({"text"}), edge_type_names=_kinship("TYPES")),
     capabilities=frozenset(),
 )
 
@@ -238,6 +251,12 @@ class JsonlConfig(PluginConfig):
     )
     val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of lines without a split that go to validation.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of lines without a split that go to test.")
+    facts_field: str | None = Field(
+        "facts",
+        description="Optional field with the facts a text states, [[head, relation, tail], ...], read 'tail is "
+        "head's relation'; learned graph builders train on them.",
+    )
+    query_field: str | None = Field("query", description="Optional field with the question's [target, source].")
 
 
 jsonl = PluginSpec(
