@@ -63,6 +63,7 @@ CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
 KINDS = ("name", "pronoun", "plural", "description")
 PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
+PRONOUNS = {"he", "she", "him", "her", "his", "hers", "himself", "herself", *PLURAL_PRONOUNS}
 SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
 NONE = 0  # relation class "no relation"
 
@@ -210,6 +211,7 @@ class RelationExtractor(nn.Module):
         story = Story(text, ids, offsets, token_sentence, sentences, windows)
         if gold is not None:
             story.gold = dict(gold)
+            story.gold["values"], story.gold["conflicts"] = self._word_values(gold)
             for m in gold.get("mentions", ()):
                 mention = self._mention(story, int(m["start"]), int(m["end"]))
                 if mention is not None:
@@ -217,6 +219,22 @@ class RelationExtractor(nn.Module):
                     mention.entities = tuple(int(e) for e in m["entities"])
                     story.mentions.append(mention)
         return story
+
+    def _word_values(self, gold: Mapping[str, Any]) -> tuple[dict[int, str], int]:
+        """Each person's attribute value, given or revealed by a fact's relation word about its tail, and how
+        many people got two different values (a fact written the wrong way round shows up this way)."""
+        values: dict[int, str] = {}
+        for e, entity in enumerate(gold.get("entities") or ()):
+            if entity.get(self.config.attribute) in self.attribute_values:
+                values[e] = entity[self.config.attribute]
+        conflicts = set()
+        for _, relation, tail in gold.get("facts", ()):
+            word = self.config.relation_words.get(relation)
+            if word is None or word.value is None:
+                continue
+            if values.setdefault(int(tail), word.value) != word.value:
+                conflicts.add(int(tail))
+        return values, len(conflicts)
 
     def _mention(self, story: Story, start: int, end: int) -> Mention | None:
         tokens = [i for i, (a, b) in enumerate(story.offsets) if a < end and b > start]
@@ -321,6 +339,7 @@ class RelationExtractor(nn.Module):
             encoder, tokenizer = load_checkpoint(self.config.pretrained, 0.1, self.name)
             self._install(encoder, tokenizer, f"pretrained {self.config.pretrained}")
         stories = [self.read(s["text"], s) for s in train]
+        self._check_annotations(stories)
         val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
         self.train_stories(stories, log)
         if val:
@@ -328,6 +347,27 @@ class RelationExtractor(nn.Module):
             log(f"relation-extractor: validation facts F1 {self.fit_report['val']['f1']:.3f}")
         for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
             p.requires_grad_(False)
+
+    def _check_annotations(self, stories: list[Story]) -> None:
+        """Refuse annotations the extractor cannot learn from, with the reason: no known relation, or facts
+        that look written the wrong way round (their words give people contradicting attribute values)."""
+        facts = [r for s in stories for _, r, _ in s.gold.get("facts", ())]
+        unknown = sorted({r for r in facts if self.type_of(r) is None})
+        if facts and len(unknown) == len(set(facts)):
+            raise DataError(
+                f"relation-extractor: the facts' relations {unknown[:5]} are neither edge types {self.edge_types} "
+                "nor relation_words",
+                hint="set graph_builder.edge_types, or map words to types with graph_builder.relation_words",
+            )
+        conflicted = sum(1 for s in stories if s.gold["conflicts"])
+        if conflicted > max(2, len(stories) // 10):
+            raise DataError(
+                f"relation-extractor: in {conflicted} of {len(stories)} stories a person gets contradicting "
+                f"{self.config.attribute} values from the facts' words: are facts written [tail, relation, head]?",
+                hint="a fact [head, relation, tail] reads 'tail is head's relation': [Sarah, mother, Linda] means "
+                "Linda is Sarah's mother",
+            )
+        self.fit_report["unknown_relations"] = unknown
 
     def train_stories(self, stories: list[Story], log: Callable[[str], None]) -> None:
         c = self.config
@@ -379,10 +419,14 @@ class RelationExtractor(nn.Module):
         """The sum of the five heads' losses on one story's gold annotation."""
         gold = story.gold or {}
         tags = torch.zeros(len(story.ids), dtype=torch.long, device=states.device)
+        if gold.get("partial"):  # pronouns are not annotated there: neither mentions nor not, as far as we know
+            for i, (a, b) in enumerate(story.offsets):
+                if story.text[a:b].lower() in PRONOUNS:
+                    tags[i] = -100
         for m in story.mentions:
             tags[m.first] = 1
             tags[m.first + 1 : m.last] = 2
-        loss = F.cross_entropy(self.tagger(states), tags)
+        loss = F.cross_entropy(self.tagger(states), tags, ignore_index=-100)
         if not story.mentions:
             return loss
         reps = self.spans(states, story.mentions)
@@ -412,11 +456,18 @@ class RelationExtractor(nn.Module):
             )
         return loss
 
+    def type_of(self, relation: str) -> str | None:
+        """The relation type an annotated fact names: a type, or a word of ``relation_words``; None if neither."""
+        word = self.config.relation_words.get(relation)
+        kind = word.type if word is not None else relation
+        return kind if kind in self.classes[1:] else None
+
     def _fact_classes(self, gold: Mapping[str, Any]) -> dict[tuple[int, int], int]:
         """(head entity, tail entity) -> relation class, both directions of every stated fact."""
         out: dict[tuple[int, int], int] = {}
-        for head, kind, tail in gold.get("facts", ()):
-            if kind not in self.classes:
+        for head, relation, tail in gold.get("facts", ()):
+            kind = self.type_of(relation)
+            if kind is None:
                 continue
             c = self.classes.index(kind)
             out[(int(head), int(tail))] = c
@@ -434,9 +485,7 @@ class RelationExtractor(nn.Module):
     def _gold_attribute(self, gold: Mapping[str, Any], m: Mention) -> int | None:
         if len(m.entities) != 1:
             return None
-        entities = gold.get("entities") or []
-        e = m.entities[0]
-        value = entities[e].get(self.config.attribute) if 0 <= e < len(entities) else None
+        value = gold.get("values", {}).get(m.entities[0])
         return self.attribute_values.index(value) if value in self.attribute_values else None
 
     @staticmethod
@@ -778,8 +827,9 @@ def fact_scores(extractor: RelationExtractor, samples: list[Mapping[str, Any]]) 
             predicted.add(_canonical(extractor, extraction.display(head), c, extraction.display(tail)))
         gold = set()
         names = _gold_names(sample)
-        for head, kind, tail in sample.get("facts", ()):
-            if kind in extractor.classes:
+        for head, relation, tail in sample.get("facts", ()):
+            kind = extractor.type_of(relation)
+            if kind is not None:
                 gold.add(_canonical(extractor, names[int(head)], extractor.classes.index(kind), names[int(tail)]))
         for fact in predicted | gold:
             row = per.setdefault(extractor.classes[fact[1]], [0, 0, 0])  # true positives, predicted, gold

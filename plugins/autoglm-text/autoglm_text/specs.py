@@ -119,6 +119,11 @@ bert = PluginSpec(
 # ------------------------------------------------------- relation-extractor
 
 
+class RelationWord(PluginConfig):
+    type: str = Field(description="The relation type the word names (one of edge_types).")
+    value: str | None = Field(None, description="The attribute value the word reveals about the tail (mother: female).")
+
+
 class RelationExtractorConfig(PluginConfig):
     """A learned text -> graph builder: mentions, coreference, relations between mentions, attributes and the
     question's people, read by one transformer encoder and trained from labelled stories before the pipeline
@@ -147,6 +152,11 @@ class RelationExtractorConfig(PluginConfig):
         description="Relation type -> type of the reverse relation. A type without one gets a reverse type `~type`.",
     )
     add_inverse_edges: bool = Field(True, description="Add the reverse of every extracted fact.")
+    relation_words: dict[str, RelationWord] = Field(
+        default_factory=dict,
+        description="Words annotated facts may use instead of types (mother -> parent, value female); the value "
+        "also labels the tail's attribute, and contradicting values reveal facts written the wrong way round.",
+    )
     attribute: str = Field("gender", description="Name of the per-person attribute the stories reveal.")
     attribute_values: list[str] = Field(
         default_factory=list, description="Its values (e.g. female, male); empty = no attribute."
@@ -165,9 +175,10 @@ class RelationExtractorConfig(PluginConfig):
     @model_validator(mode="after")
     def _inverse_known(self) -> "RelationExtractorConfig":
         if self.edge_types:
-            unknown = sorted((set(self.inverse) | set(self.inverse.values())) - set(self.edge_types))
+            named = set(self.inverse) | set(self.inverse.values()) | {w.type for w in self.relation_words.values()}
+            unknown = sorted(named - set(self.edge_types))
             if unknown:
-                raise ValueError(f"inverse names types {unknown} that are not in edge_types")
+                raise ValueError(f"inverse or relation_words name types {unknown} that are not in edge_types")
         if self.pretrained is None and self.hidden_size % self.num_heads:
             raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
         return self
