@@ -66,6 +66,48 @@ PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
 PRONOUNS = {"he", "she", "him", "her", "his", "hers", "himself", "herself", *PLURAL_PRONOUNS}
 SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
 NONE = 0  # relation class "no relation"
+#: openings put before training sentences (augmentation): a fact stays the same fact whatever clause
+#: introduces it, and the model should not learn that facts start sentences
+OPENINGS = (
+    "Apparently,",
+    "As it happens,",
+    "In fact,",
+    "By the way,",
+    "Interestingly,",
+    "Of course,",
+    "Last year,",
+    "As far as anyone knows,",
+    "Naturally,",
+    "To be fair,",
+    "Years ago,",
+    "It is true that",
+    "It turns out that",
+    "Not surprisingly,",
+    "Oddly enough,",
+    "Back then,",
+    "Sure enough,",
+    "Everyone knows that",
+    "As you may know,",
+)
+
+
+def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with an opening clause before about ``share`` of its statements, gold offsets moved along."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    starts = {m["start"]: m for m in mentions}
+    for a, b in reversed(sentence_spans(text)):
+        if text[a:b].endswith("?") or rng.random() >= share:
+            continue
+        first = starts.get(a)
+        if first is None or first.get("kind") != "name":  # "Their father ..." -> "In fact, their father ..."
+            text = text[:a] + text[a].lower() + text[a + 1 :]
+        opening = rng.choice(OPENINGS) + " "
+        text = text[:a] + opening + text[a:]
+        for m in mentions:
+            if m["start"] >= a:
+                m["start"] += len(opening)
+                m["end"] += len(opening)
+    return {**sample, "text": text, "mentions": mentions}
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -148,8 +190,10 @@ class RelationExtractor(nn.Module):
             self.distance = nn.Embedding(8, 16)
             self.coref = nn.Sequential(nn.Linear(3 * d + 16 + 1, d), nn.GELU(), nn.Linear(d, 1))
             self.context = nn.Linear(hidden, d)
+            self.pair_keys = nn.Linear(hidden, d)
+            self.pair_query = nn.Linear(2 * d, d)
             self.relation = nn.Sequential(
-                nn.Linear(4 * d + 16, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, len(self.classes))
+                nn.Linear(5 * d + 16, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, len(self.classes))
             )
             self.attribute = nn.Linear(d, max(len(self.attribute_values), 1))
             self.role = nn.Linear(d, 3)  # not in the query, target, source
@@ -285,21 +329,34 @@ class RelationExtractor(nn.Module):
         ]
 
     def relation_logits(
-        self, states: torch.Tensor, reps: torch.Tensor, mentions: list[Mention], pairs: list[tuple[int, int]]
+        self, story: Story, states: torch.Tensor, reps: torch.Tensor, pairs: list[tuple[int, int]]
     ) -> torch.Tensor:
-        """Relation class logits of ordered mention pairs ``(head, tail)`` of one sentence."""
+        """Relation class logits of ordered mention pairs ``(head, tail)`` of one sentence. Besides the two
+        mentions, each pair reads the words between them and its own attention over the whole sentence, so a
+        relation word before, between or after the two people ("Tom, Anna's father") is found wherever it is."""
+        mentions = story.mentions
         context = self.context(states)
-        between = []
-        for i, j in pairs:
+        keys = self.pair_keys(states)
+        heads = torch.tensor([i for i, _ in pairs], device=reps.device)
+        tails = torch.tensor([j for _, j in pairs], device=reps.device)
+        h, t = reps[heads], reps[tails]
+        queries = self.pair_query(torch.cat([h, t], -1))
+        between, attended = [], []
+        bounds: dict[int, tuple[int, int]] = {}
+        for k, s in enumerate(story.token_sentence):
+            lo, hi = bounds.get(s, (k, k))
+            bounds[s] = (min(lo, k), k + 1)
+        for n, (i, j) in enumerate(pairs):
             a, b = mentions[i], mentions[j]
             lo, hi = min(a.last, b.last), max(a.first, b.first)
             lo, hi = (lo, hi) if hi > lo else (min(a.first, b.first), max(a.last, b.last))
             between.append(context[lo:hi].max(0).values)
-        heads = torch.tensor([i for i, _ in pairs], device=reps.device)
-        tails = torch.tensor([j for _, j in pairs], device=reps.device)
+            s_lo, s_hi = bounds[a.sentence]
+            weights = (keys[s_lo:s_hi] @ queries[n] / keys.size(-1) ** 0.5).softmax(0)
+            attended.append(weights @ context[s_lo:s_hi])
         gap = torch.tensor([_bucket(mentions[j].first - mentions[i].first) for i, j in pairs], device=reps.device)
-        h, t = reps[heads], reps[tails]
-        return self.relation(torch.cat([h, t, h * t, torch.stack(between), self.distance(gap)], -1))
+        features = [h, t, h * t, torch.stack(between), torch.stack(attended), self.distance(gap)]
+        return self.relation(torch.cat(features, -1))
 
     def coref_logits(self, story: Story, reps: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Scores of (mention, earlier mention) pairs within ``coref_window`` mentions: same person."""
@@ -340,6 +397,13 @@ class RelationExtractor(nn.Module):
             self._install(encoder, tokenizer, f"pretrained {self.config.pretrained}")
         stories = [self.read(s["text"], s) for s in train]
         self._check_annotations(stories)
+        if self.config.augment:
+            import random
+
+            rng = random.Random(self.init_seed)
+            stories = lambda: [  # noqa: E731 (a fresh augmentation every epoch)
+                self.read(g["text"], g) for g in (with_openings(s, rng, self.config.augment) for s in train)
+            ]
         val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
         self.train_stories(stories, log)
         if val:
@@ -369,13 +433,20 @@ class RelationExtractor(nn.Module):
             )
         self.fit_report["unknown_relations"] = unknown
 
-    def train_stories(self, stories: list[Story], log: Callable[[str], None]) -> None:
+    def train_stories(self, stories: Any, log: Callable[[str], None]) -> None:
+        """Minimise :meth:`story_loss` over ``stories`` (a list, or a function giving each epoch's list)."""
         c = self.config
-        encoder_params = list(self.encoder.parameters())
+        if c.pretrained is not None and c.freeze_layers:
+            frozen = [self.encoder.embeddings, *self.encoder.encoder.layer[: c.freeze_layers]]
+            for module in frozen:
+                module.requires_grad_(False)
+        encoder_params = [p for p in self.encoder.parameters() if p.requires_grad]
         encoder_ids = {id(p) for p in encoder_params}
-        heads = [p for p in self.parameters() if id(p) not in encoder_ids]
+        heads = [p for p in self.parameters() if id(p) not in encoder_ids and p.requires_grad]
         encoder_lr = c.encoder_lr if c.pretrained is not None else c.lr
         optimizer = torch.optim.AdamW([{"params": encoder_params, "lr": encoder_lr}, {"params": heads, "lr": c.lr}])
+        epoch_stories = stories if callable(stories) else lambda: stories
+        stories = epoch_stories()
         steps = c.epochs * ((len(stories) + c.batch_size - 1) // c.batch_size)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
@@ -384,6 +455,7 @@ class RelationExtractor(nn.Module):
         self.train()
         started, step, history = time.perf_counter(), 0, []
         for epoch in range(c.epochs):
+            stories = stories if epoch == 0 else epoch_stories()
             order = torch.randperm(len(stories), generator=generator).tolist()
             total = 0.0
             for k in range(0, len(order), c.batch_size):
@@ -440,7 +512,7 @@ class RelationExtractor(nn.Module):
         if pairs:
             facts = self._fact_classes(gold)
             labels = [self._pair_label(story.mentions[i], story.mentions[j], facts) for i, j in pairs]
-            logits = self.relation_logits(states, reps, story.mentions, pairs)
+            logits = self.relation_logits(story, states, reps, pairs)
             loss = loss + F.cross_entropy(logits, torch.tensor(labels, device=states.device))
         values = [self._gold_attribute(gold, m) for m in story.mentions]
         known = [k for k, v in enumerate(values) if v is not None]
@@ -553,7 +625,7 @@ class RelationExtractor(nn.Module):
             extraction.resolve(torch.sigmoid(scores).tolist(), pairs)
             pairs = self._pairs_in_sentences(story.mentions)
             if pairs:
-                probs = self.relation_logits(states, reps, story.mentions, pairs).softmax(-1)
+                probs = self.relation_logits(story, states, reps, pairs).softmax(-1)
                 extraction.relate(probs, pairs)
             if self.attribute_values:
                 extraction.attributes(self.attribute(reps).softmax(-1))
@@ -723,8 +795,11 @@ class Extraction:
 
     def relate(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> None:
         """Each people pair's best relation class over the mention pairs that name it, in either order."""
-        best = probs[:, 1:].max(-1)
-        for (i, j), p, c in zip(pairs, best.values.tolist(), (best.indices + 1).tolist()):
+        # a fact exists where "none" is unlikely; its type is the likeliest of the others (an unfamiliar phrasing
+        # may spread its mass over several types without any passing a threshold on its own)
+        exists = (1 - probs[:, 0]).tolist()
+        kinds = (probs[:, 1:].argmax(-1) + 1).tolist()
+        for (i, j), p, c in zip(pairs, exists, kinds):
             sentence = self.story.mentions[i].sentence
             for a in self.owner[i]:
                 for b in self.owner[j]:

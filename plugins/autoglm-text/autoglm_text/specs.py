@@ -166,7 +166,17 @@ class RelationExtractorConfig(PluginConfig):
     batch_size: int = Field(16, ge=1, le=1024, description="Stories per optimisation step.")
     lr: float = Field(1e-3, gt=0, description="Learning rate of the heads (and of a random-init encoder).")
     encoder_lr: float = Field(5e-5, gt=0, description="Learning rate of a pretrained encoder.")
+    freeze_layers: int = Field(
+        0,
+        ge=0,
+        le=48,
+        description="Pretrained encoder only: keep its embeddings and this many lower layers as pretrained "
+        "(language it knew before the stories, which phrasings it never saw in training still need).",
+    )
     train_stories: int = Field(2000, ge=1, description="At most this many training stories are read.")
+    augment: float = Field(
+        0.3, ge=0, le=1, description="Share of training statements given an opening clause (In fact, Apparently, ...)."
+    )
     coref_window: int = Field(20, ge=1, le=200, description="A mention is compared with this many earlier ones.")
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
     relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
