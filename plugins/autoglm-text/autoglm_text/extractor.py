@@ -66,6 +66,7 @@ PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
 PRONOUNS = {"he", "she", "him", "her", "his", "hers", "himself", "herself", *PLURAL_PRONOUNS}
 SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
 NONE = 0  # relation class "no relation"
+PRONOUN_REACH = {"pronoun": 2, "plural": 1}  # sentences back a pronoun's antecedent may be
 #: openings put before training sentences (augmentation): a fact stays the same fact whatever clause
 #: introduces it, and the model should not learn that facts start sentences
 OPENINGS = (
@@ -168,7 +169,7 @@ class RelationExtractor(nn.Module):
         self.tokenizer: Tokenizer | None = None
         self.source = "untrained"
         self.fit_report: dict[str, Any] = {}
-        self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_without_question": 0}
+        self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
 
     def _reverse_class(self, c: int) -> int:
@@ -359,8 +360,14 @@ class RelationExtractor(nn.Module):
         return self.relation(torch.cat(features, -1))
 
     def coref_logits(self, story: Story, reps: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        """Scores of (mention, earlier mention) pairs within ``coref_window`` mentions: same person."""
-        pairs = [(j, i) for j in range(len(story.mentions)) for i in range(max(0, j - self.config.coref_window), j)]
+        """Scores of (mention, earlier mention) pairs within ``coref_window`` mentions: same person. A pronoun
+        looks back at most ``PRONOUN_REACH`` sentences (a plural one, one): "they" is the group just named."""
+        mentions, pairs = story.mentions, []
+        for j, m in enumerate(mentions):
+            reach = PRONOUN_REACH.get(KINDS[m.kind])
+            for i in range(max(0, j - self.config.coref_window), j):
+                if reach is None or m.sentence - mentions[i].sentence <= reach:
+                    pairs.append((j, i))
         if not pairs:
             return reps.new_zeros(0), pairs
         later = torch.tensor([j for j, _ in pairs], device=reps.device)
@@ -470,7 +477,8 @@ class RelationExtractor(nn.Module):
                 step += 1
                 if step % 50 == 0:
                     log(
-                        f"relation-extractor: epoch {epoch + 1}/{c.epochs}, step {step}/{steps}, loss {float(loss):.3f}"
+                        f"relation-extractor: epoch {epoch + 1}/{c.epochs}, step {step}/{steps}, "
+                        f"loss {float(loss.detach()):.3f}"
                     )
             history.append(total / len(stories))
             log(
@@ -592,6 +600,11 @@ class RelationExtractor(nn.Module):
                     f"{self.config.max_chars:,}",
                     hint="split the text into stories, or raise graph_builder.max_chars",
                 )
+            if "?" not in text:
+                raise InputError(
+                    f"relation-extractor: sample {i} asks no question: {text[:60]!r}",
+                    hint="end the story with a question such as 'How is Clara related to Anna?'",
+                )
             texts.append(text)
         graphs = [extraction.graph for extraction in self.extract_batch(texts)]
         return SemanticGraph.collate(graphs).to(self._anchor.device)
@@ -637,7 +650,7 @@ class RelationExtractor(nn.Module):
         self.stats["texts"] += 1
         self.stats["people"] += len(extraction.people)
         self.stats["facts"] += len(extraction.facts)
-        self.stats["texts_without_question"] += extraction.query is None
+        self.stats["texts_with_problems"] += bool(extraction.problems)
         return extraction
 
     def _decode_mentions(self, story: Story, states: torch.Tensor) -> list[Mention]:
@@ -657,9 +670,12 @@ class RelationExtractor(nn.Module):
     def _span(self, story: Story, first: int, last: int) -> Mention | None:
         # whole words: a mention tagged from a word's middle piece grows to the word
         start, end = story.offsets[first][0], story.offsets[last - 1][1]
-        while start > 0 and story.text[start - 1].isalnum():
+        text = story.text
+        while start > 0 and (
+            text[start - 1].isalnum() or (text[start - 1] == "-" and text[start - 2 : start - 1].isalnum())
+        ):
             start -= 1
-        while end < len(story.text) and story.text[end].isalnum():
+        while end < len(text) and (text[end].isalnum() or (text[end] == "-" and text[end + 1 : end + 2].isalnum())):
             end += 1
         return self._mention(story, start, end)
 
@@ -736,6 +752,7 @@ class RelationExtractor(nn.Module):
             "facts": facts,
             "query": {"target": tgt[:1], "source": src[:1]},
             "unparsed": list(graph.unparsed),
+            "problems": list(graph.problems),
         }
 
 
@@ -756,6 +773,7 @@ class Extraction:
         self.facts: list[tuple[int, int, int, float, int]] = []  # head, class, tail, confidence, sentence
         self.values: list[int | None] = []
         self.query: tuple[int, int] | None = None
+        self.problems: list[str] = []
         self.graph: SemanticGraph | None = None
 
     def _new_person(self, mention: int) -> tuple[int, ...]:
@@ -834,7 +852,21 @@ class Extraction:
         self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
         if len(self.values) != len(self.people):
             self.values = [None] * len(self.people)
+        self.problems = self._problems()
         self.graph = self._graph()
+
+    def _problems(self) -> list[str]:
+        """What makes this story's answer meaningless, said in the answer rather than guessed around."""
+        if self.query is None:
+            return ["the question does not name two people (ask e.g. 'How is Clara related to Anna?')"]
+        asked = self.x._question_sentence(self.story)
+        out = []
+        for person in self.query:
+            if all(self.story.mentions[m].sentence == asked for m in self.people[person]):
+                out.append(f"the question asks about {self.display(person)}, who is not in the story")
+        if not out and not any(self.query[0] in (f[0], f[2]) for f in self.facts):
+            out.append(f"no fact about {self.display(self.query[0])} was found in the story")
+        return out
 
     def display(self, person: int) -> str:
         story = self.story
@@ -887,6 +919,7 @@ class Extraction:
             edge_span=spans,
             edge_stated=stated,
             unparsed=unparsed,
+            problems=list(self.problems),
         )
 
 

@@ -208,6 +208,9 @@ def _extractor_signature(cfg: RelationExtractorConfig, ctx: BuildContext) -> Por
         raise PortMismatch(
             "has no relation inventory: set graph_builder.edge_types, or use a data source that declares its types"
         )
+    named = set(cfg.inverse) | set(cfg.inverse.values()) | {w.type for w in cfg.relation_words.values()}
+    if named - set(types):
+        raise PortMismatch(f"inverse or relation_words name types {sorted(named - set(types))} not among {types}")
     classes = relation_classes(types, cfg.inverse)[1:]
     width = len(cfg.attribute_values) + 1 if cfg.attribute_values else 0
     attributes = {"query_pair", cfg.attribute} if cfg.attribute_values else {"query_pair"}
