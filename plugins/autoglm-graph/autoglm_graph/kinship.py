@@ -134,7 +134,10 @@ class FamilyTree:
             "spouse": self.spouse(x),
             "grandparent": union([self.parents(p) for p in self.parents(x)]),
             "grandchild": union([self.children(c) for c in self.children(x)]),
-            "pibling": union([self.siblings(p) for p in self.parents(x)]),
+            # an uncle's wife is an aunt too
+            "pibling": union(
+                [self.siblings(p) | union([self.spouse(s) for s in self.siblings(p)]) for p in self.parents(x)]
+            ),
             "nibling": union([self.children(s) for s in self.siblings(x)]),
             "parent_in_law": union([self.parents(s) for s in self.spouse(x)]),
             "child_in_law": union([self.spouse(c) for c in self.children(x)]),
@@ -152,9 +155,10 @@ class FamilyTree:
 
 
 def sample_chain(
-    tree: FamilyTree, hops: int, rng: random.Random, attempts: int = 200
+    tree: FamilyTree, hops: int, rng: random.Random, attempts: int = 200, want: str | None = None
 ) -> list[tuple[int, str, int]] | None:
-    """A chain of ``hops`` facts (anchor, type, relative) from a random source, every prefix composable."""
+    """A chain of ``hops`` facts (anchor, type, relative) from a random source, every prefix composable; with
+    ``want``, only a chain that composes to that type."""
     relatives = [tree.relatives(p.id) for p in tree.people]
     for _ in range(attempts):
         source = rng.randrange(len(tree.people))
@@ -174,7 +178,7 @@ def sample_chain(
             truth = relatives[source].get(y)
             if truth != state:  # the rule table must agree with the tree, or the table is wrong
                 raise AssertionError(f"rule table says {state}, tree says {truth} after {facts}")
-        if len(facts) == hops:
+        if len(facts) == hops and (want is None or state == want):
             return facts
     return None
 
@@ -247,9 +251,12 @@ class KinshipDataSource:
     ) -> dict:
         """One sample; ``words``, when given, receives every relation word used and the entities it describes."""
         c = self.config
-        for _ in range(50):
+        # the answer's type first, then a chain that composes to it: chains drawn freely almost never end in a
+        # child's spouse, and a reasoner that never sees that composition answers "son" for a son-in-law
+        want = rng.choice(kv.TYPES) if c.balance_answers else None
+        for attempt in range(50):
             tree = FamilyTree(rng, c.generations, c.max_children)
-            facts = sample_chain(tree, hops, rng)
+            facts = sample_chain(tree, hops, rng, want=want if attempt < 10 else None)
             if facts is not None:
                 break
         else:

@@ -79,7 +79,8 @@ _RULES = {
     },
     "grandparent": {"spouse": "grandparent"},
     "grandchild": {"sibling": "grandchild"},
-    "pibling": {"parent": "grandparent"},
+    # an uncle's wife is an aunt; a pibling's parent is a grandparent only by blood, so it is left out
+    "pibling": {"spouse": "pibling"},
     "nibling": {"sibling": "nibling"},
     "parent_in_law": {"spouse": "parent_in_law"},
     "child_in_law": {"child": "grandchild", "spouse": "child"},

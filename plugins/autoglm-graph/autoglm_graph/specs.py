@@ -208,6 +208,11 @@ class KinshipConfig(PluginConfig):
     generations: int = Field(4, ge=3, le=6, description="Generations in each sampled family tree.")
     max_children: int = Field(4, ge=2, le=6, description="Most children per couple (at least one each).")
     noise_facts: int = Field(0, ge=0, le=10, description="True facts about people off the chain, added as distractors.")
+    balance_answers: bool = Field(
+        True,
+        description="Draw each story's answer type uniformly, then a chain composing to it, so that rare "
+        "compositions (a child's spouse) are learned too; off: answers fall as freely drawn chains do.",
+    )
     phrasings: Literal["classic", "bank"] = Field(
         "classic",
         description="classic: the five original fact templates and two questions, all of which text-relations "
