@@ -853,6 +853,11 @@ class Extraction:
         if len(self.values) != len(self.people):
             self.values = [None] * len(self.people)
         self.problems = self._problems()
+        if self.query is None:  # the graph still marks a pair (a reasoner and a decoder need one); problems say why
+            while len(self.people) < 2:
+                self.people.append([])
+                self.values.append(None)
+            self.query = (len(self.people) - 1, 0)
         self.graph = self._graph()
 
     def _problems(self) -> list[str]:
@@ -870,6 +875,8 @@ class Extraction:
 
     def display(self, person: int) -> str:
         story = self.story
+        if not self.people[person]:
+            return "(nobody)"
         m = story.mentions[self.people[person][0]]
         if KINDS[m.kind] != "description":
             return story.text[m.start : m.end]

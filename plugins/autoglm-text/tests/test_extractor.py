@@ -241,3 +241,55 @@ def test_the_inventory_must_come_from_somewhere():
             RelationExtractorConfig(inverse={"sibling": "sibling"}), BuildContext(inputs={"data": kinship_port})
         )
     assert json.dumps(RelationExtractorConfig().model_dump())  # the config serialises for the lock
+
+
+# ---------------------------------------------------------------- in a pipeline
+
+PIPELINE = {
+    "pipeline": {"name": "extractor-small", "seed": 0},
+    "data": {
+        "plugin": "kinship",
+        "phrasings": "bank",
+        "train": {"hops": [2], "stories": 300},
+        "val": {"hops": [2], "stories": 40},
+        "test": {"hops": [2, 3], "stories": 40},
+    },
+    "graph_builder": {
+        "plugin": "relation-extractor",
+        **TINY,
+        "inverse": KIN_INVERSE,
+        "attribute_values": ["female", "male"],
+        "epochs": 4,
+        "lr": 3e-3,
+    },
+    "reasoner": {"plugin": "path-composer", "states": 16},
+    "decoder": {"plugin": "classifier", "hidden": 32},
+    "train": {"epochs": 3, "lr": 0.05, "batch_size": 64, "restarts": 2},
+}
+
+
+def test_a_pipeline_fits_the_extractor_once_and_reports_and_explains_what_it_read(tmp_path):
+    from helpers import run_cli
+
+    from autoglm_sdk import build, load, validate_manifest
+
+    logged = []
+    result = build(validate_manifest(PIPELINE), tmp_path / "art", log=logged.append)
+    assert sum("graph_builder: fitted" in line for line in logged) == 1  # two restarts, one fit
+    assert any(line.startswith("relation-extractor: epoch 4/4") for line in logged)  # fit shows progress
+    report = result.report
+    assert set(report["metrics"]) == {"train", "val", "test", "held-out-phrasing"}
+    figures = report["evaluations"]["relation-extractor"]["figures"]
+    assert set(figures["facts"]) == {"val", "test", "held-out-phrasing"}
+    assert set(figures["answers_by_phrasing"]) == {"val", "test", "held-out-phrasing"}
+    markdown = (tmp_path / "art" / "report.md").read_text()
+    assert "F1 per relation" in markdown and (tmp_path / "art" / "fact_f1_by_relation.png").exists()
+    # a loaded artifact reads stories the same way, with the facts, confidences and sentences in each answer
+    pipeline = load(tmp_path / "art")
+    story = PIPELINE and "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?"
+    answer = pipeline.predict([{"text": story}])[0]
+    assert {"nodes", "facts", "query", "problems"} <= set(answer["graph"])
+    for fact in answer["graph"]["facts"]:
+        assert {"head", "relation", "tail", "confidence", "span"} <= set(fact) and fact["span"] in story
+    cli = run_cli("run", str(tmp_path / "art"), "--text", "Anna and Ben went out.")
+    assert cli.returncode == 2 and "asks no question" in cli.stderr and "Traceback" not in cli.stderr
