@@ -194,6 +194,10 @@ def _family(name: str, *templates: Template) -> Family:
 
 _YOUNGER = ("child", "grandchild", "nibling", "sibling")  # S takes after O: O is S's elder or sibling
 _MANY = ("sibling", "child", "grandchild", "nibling", "pibling", "sibling_in_law")  # "a son of hers"
+_ELDER = ("parent", "grandparent", "pibling")  # S brought O up: S is O's elder
+_BY_MARRIAGE = ("spouse", "parent_in_law", "child_in_law", "sibling_in_law")  # begins on a wedding day
+_NOT_SPOUSE = tuple(k for k in kv.TYPES if k != "spouse")  # "stayed at his wife's house" reads oddly
+_PAIRED = tuple(k for k in kv.TYPES if k not in ("sibling", "sibling_in_law"))  # no "sister and sister"
 
 FAMILIES: tuple[Family, ...] = (
     # ---- training families ---------------------------------------------------------
@@ -278,6 +282,96 @@ FAMILIES: tuple[Family, ...] = (
         _t("{O} and {O.his} {d} went skiing in January."),
         _t("{O} has {ad} who {filler}."),
     ),
+    _family(  # relative clauses around the relation
+        "relative-clause",
+        _t("{S}, who is {O}'s {w}, {filler}."),
+        _t("{O}'s {w}, who {filler}, is {S}."),
+        _t("{S}, whose {v} is {O}, {filler}."),
+        _t("{O}, whose {w} {S} {filler}, rarely has a quiet weekend."),
+        _t("{O} has {aw}, {S}, who {filler}."),
+        _t("{C}, whose {v2} {B} is {A}'s {w1}, {filler}.", "chain"),
+    ),
+    _family(  # an event, the relative in object position
+        "occasion",
+        _t("For {O.his} birthday, {O} got a card from {O.his} {w} {S}."),
+        _t("At the wedding, {O} danced with {O.his} {w} {S}."),
+        _t("{O} borrowed a ladder from {O.his} {w} {S}."),
+        _t("At the graduation, {S} cheered louder than anyone for {S.his} {v} {O}."),
+        _t("During the storm, {S} stayed at {S.his} {v} {O}'s house.", kinds=[_NOT_SPOUSE]),
+        _t("{O} got a lift to the airport from {O.his} {w} {S}."),
+        _t("On Saturday {O} helped {O.his} {w} {S} move a sofa up three flights of stairs."),
+    ),
+    _family(  # passives: the relative is the agent after "by"
+        "passive",
+        _t("{O} was raised by {O.his} {w} {S}.", kinds=[_ELDER]),
+        _t("The old piano was left to {O} by {O.his} {w} {S}."),
+        _t("{O} was picked up from school by {O.his} {w} {S}.", kinds=[(*_ELDER, "sibling")]),
+        _t("A surprise party was thrown for {O} by {O.his} {w} {S}."),
+        _t("{S} was visited in hospital by {S.his} {v} {O}."),
+        _t("The photo of {O} on the mantelpiece was taken by {O.his} {w} {S}."),
+    ),
+    _family(  # "X and Y are ...": both words, or a plural the vocabulary has
+        "pairs",
+        _t("{O} and {S} are {v} and {w}.", kinds=[_PAIRED]),
+        _t("{O} and {S} are sisters.", kinds=[["sibling"]], O=kv.FEMALE, S=kv.FEMALE),
+        _t("{O} and {S} are brothers.", kinds=[["sibling"]], O=kv.MALE, S=kv.MALE),
+        _t("{O} and {S} are brother and sister.", kinds=[["sibling"]], O=kv.MALE, S=kv.FEMALE),
+        _t("{O} and {S} are husband and wife.", kinds=[["spouse"]], O=kv.MALE, S=kv.FEMALE),
+        _t("{O} and {S} are sisters-in-law.", kinds=[["sibling_in_law"]], O=kv.FEMALE, S=kv.FEMALE),
+        _t("{O} and {S} are brothers-in-law.", kinds=[["sibling_in_law"]], O=kv.MALE, S=kv.MALE),
+    ),
+    _family(  # the relation word before the relative's name
+        "word-first",
+        _t("The {w} of {O}, {S}, {filler}."),
+        _t("As {O}'s {w}, {S} was the first to hear the news."),
+        _t("{O} moved to a new town last spring. {O.His} {w}, {S}, helped {O.him} unpack the boxes."),
+        _t("Being {O}'s {w}, {S} knew {O.him} better than anyone."),
+        _t("Of all {O}'s relatives, {O.his} {w} {S} tells the best stories."),
+        _t("{O.His} {w} {S} taught {O} how to drive."),
+    ),
+    _family(  # a scene, then the relation through a pronoun in the next sentence
+        "two-sentence",
+        _t("{O} opened the door. There stood {O.his} {w}, {S}, holding a basket of apples."),
+        _t("{S} rang the bell twice. {S.He} had come to see {S.his} {v}, {O}."),
+        _t("{O} has a secret. Only {O.his} {w} {S} knows it."),
+        _t("{O} writes poems. {O.His} {w} {S} reads every single one."),
+        _t("{S} and {O} talk on the phone every evening. {S.He} is {O}'s {w}."),
+    ),
+    _family(  # relatives described, never named, in new wordings
+        "described",
+        _t("{O} inherited a clock from {O.his} {d}."),
+        _t("{O}'s {d} sent {O.him} a parcel of books."),
+        _t("{O}'s {d} is a nurse, and {S.he} works nights."),
+        _t("Every spring {O} visits {O.his} {d} in the mountains."),
+        _t("{A}'s {d1} lives abroad with {C}, whom {B.he} married in Lisbon.", "chain", kinds=[None, ["spouse"]]),
+        _t("{A}'s {d1} is very proud of {B.his} {w2}, {C}.", "chain"),
+        _t("{X} and {Z} spent every Sunday at {X+Z.their} {d1}'s house.", "list"),
+    ),
+    _family(  # two facts through one person, new connectives
+        "two-facts",
+        _t("{A}, {B}'s {v1}, and {C}, {B}'s {w2}, went to the match together.", "chain"),
+        _t("{B} invited {B.his} {v1} {A} and {B.his} {w2} {C} over for lunch.", "chain"),
+        _t("{A}'s {w1} is {B}, whose {w2} is {C}.", "chain"),
+        _t("{B} has {aw2}, {C}, and {av1}, {A}.", "chain"),
+        _t("{C} is {B}'s {w2}, just as {A} is {B.his} {v1}.", "chain"),
+        _t("{B}'s {v1} {A} and {w2} {C} arrived at the same time.", "chain"),
+    ),
+    _family(  # copulas in other wordings
+        "copula",
+        _t("{O}'s {w}? That would be {S}."),
+        _t("{S}'s {v} is none other than {O}."),
+        _t("Apart from being {O}'s {w}, {S} is {O.his} closest friend."),
+        _t("{O} trusts {S} completely. {S.He} is {O.his} {w}, after all."),
+        _t("{S} became {O}'s {w} on the day of the wedding.", kinds=[_BY_MARRIAGE]),
+    ),
+    _family(  # one relative shared by two people
+        "group",
+        _t("{M} is proud of {M.his} {vs}, {X} and {Z}.", "list"),
+        _t("{M} taught {M.his} {vs}, {X} and {Z}, to play chess.", "list"),
+        _t("{X} went to the theatre with {Z} and {X+Z.their} {w1} {M}.", "list"),
+        _t("{X} and {Z} have the same {w1}, {M}.", "list"),
+        _t("Neither {X} nor {Z} ever forgets {X+Z.their} {w1} {M}'s birthday.", "list"),
+    ),
     # ---- validation families -------------------------------------------------------
     _family(
         "of",
@@ -327,7 +421,8 @@ FAMILIES: tuple[Family, ...] = (
 )
 FAMILY = {f.name: f for f in FAMILIES}
 CLASSIC = "classic"
-#: the fixed partition of families (about 60 / 20 / 20 of the templates)
+#: the fixed partition of families: most templates train (variety in training is what carries over to phrasings
+#: never seen); val and held-out keep their original families, so their measurements stay comparable
 TRAIN_FAMILIES = (
     "classic",
     "possessive",
@@ -340,6 +435,16 @@ TRAIN_FAMILIES = (
     "linked",
     "unnamed-link",
     "unnamed-relative",
+    "relative-clause",
+    "occasion",
+    "passive",
+    "pairs",
+    "word-first",
+    "two-sentence",
+    "described",
+    "two-facts",
+    "copula",
+    "group",
 )
 VAL_FAMILIES = ("of", "household", "gathering")
 HELD_OUT_FAMILIES = ("records", "anecdote", "family-web")

@@ -51,6 +51,57 @@ def test_bank_is_large_and_its_partition_disjoint():
     assert sum(map(len, questions)) == len(set().union(*questions))
 
 
+def test_train_partition_is_varied_and_no_template_is_in_two_partitions():
+    texts = {name: [t.text for f in kp.families(fams) for t in f.templates] for name, fams in kp.PARTITIONS.items()}
+    assert len(texts["train"]) >= 90 and len(kp.TRAIN_FAMILIES) >= 19
+    for name, own in texts.items():
+        others = {t for other, theirs in texts.items() if other != name for t in theirs}
+        assert not set(own) & others, name
+
+
+def test_new_constructions_render_their_gold():
+    gender = {1: kv.FEMALE, 2: kv.MALE, 3: kv.FEMALE}
+    names = {1: "Karen", 2: "Mike", 3: "Anna"}
+    nobody = lambda p, used, via: False  # noqa: E731
+
+    def one(family: str, text: str):
+        (template,) = [t for t in kp.FAMILY[family].templates if t.text == text]
+        return template
+
+    whose = one("relative-clause", "{S}, whose {v} is {O}, {filler}.")
+    found = kp.bindings(whose, (2, "parent", 1), [], gender, nobody)
+    rendered = {kp.render(whose, b, names, gender, random.Random(0), "sings in a choir").text: b.facts for b in found}
+    assert rendered == {
+        "Karen, whose son is Mike, sings in a choir.": ((2, "parent", 1),),
+        "Mike, whose mother is Karen, sings in a choir.": ((1, "child", 2),),
+    }
+
+    both = one("two-facts", "{A}, {B}'s {v1}, and {C}, {B}'s {w2}, went to the match together.")
+    (binding,) = [
+        b for b in kp.bindings(both, (2, "parent", 1), [(1, "child", 3)], gender, nobody) if b.roles["A"] == 2
+    ]
+    out = kp.render(both, binding, names, gender, random.Random(0))
+    assert out.text == "Mike, Karen's son, and Anna, Karen's daughter, went to the match together."
+    assert out.facts == [(2, "parent", 1), (1, "child", 3)]
+    assert [out.text[s:e] for s, e, _, kind in out.mentions] == ["Mike", "Karen", "Anna", "Karen"]
+
+    nurse = one("described", "{O}'s {d} is a nurse, and {S.he} works nights.")
+    (binding,) = kp.bindings(nurse, (2, "parent", 1), [], gender, lambda p, used, via: p == 1)
+    out = kp.render(nurse, binding, names, gender, random.Random(0))
+    assert out.text == "Mike's mother is a nurse, and she works nights." and out.facts == [(2, "parent", 1)]
+    assert [(out.text[s:e], people, kind) for s, e, people, kind in out.mentions] == [
+        ("Mike", (2,), "name"),
+        ("mother", (1,), "description"),
+        ("she", (1,), "pronoun"),
+    ]
+
+    pairs = one("pairs", "{O} and {S} are brother and sister.")
+    (binding,) = kp.bindings(pairs, (3, "sibling", 2), [], gender, nobody)
+    assert kp.render(pairs, binding, names, gender, random.Random(0)).text == "Mike and Anna are brother and sister."
+    assert binding.facts == ((2, "sibling", 3),)  # Anna is Mike's sister
+    assert kp.bindings(pairs, (1, "sibling", 3), [], gender, nobody) == []  # two sisters are not "brother and sister"
+
+
 def test_each_split_uses_its_partition(dataset):
     allowed = {
         "train": (kp.TRAIN_FAMILIES, kp.QUESTIONS["train"]),
