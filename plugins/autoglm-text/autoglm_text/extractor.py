@@ -92,6 +92,31 @@ OPENINGS = (
 )
 
 
+JOINS = (", and", "; then", ", while", ", and later", "; meanwhile,", ", but")
+
+
+def with_joins(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with about ``share`` of its neighbouring statements joined into one sentence ("A is B's mother,
+    and C is B's sister."), gold offsets moved along: one sentence may state several facts, and two people of one
+    sentence need not be related."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    starts = {m["start"]: m for m in mentions}
+    spans = sentence_spans(text)
+    for (a, b), (c, _) in reversed(list(zip(spans, spans[1:]))):
+        if text[b - 1] != "." or text[c:].split("?")[0].count(".") == 0 or rng.random() >= share:
+            continue  # only a statement followed by another statement (not by the question)
+        first = starts.get(c)
+        lowered = text[c] if first is not None and first.get("kind") == "name" else text[c].lower()
+        join = rng.choice(JOINS) + " "
+        text = text[: b - 1] + join + lowered + text[c + 1 :]
+        shift = len(join) - (c - (b - 1))
+        for m in mentions:
+            if m["start"] >= c:
+                m["start"] += shift
+                m["end"] += shift
+    return {**sample, "text": text, "mentions": mentions}
+
+
 def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
     """``sample`` with an opening clause before about ``share`` of its statements, gold offsets moved along."""
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
@@ -408,8 +433,10 @@ class RelationExtractor(nn.Module):
             import random
 
             rng = random.Random(self.init_seed)
+            share = self.config.augment
             stories = lambda: [  # noqa: E731 (a fresh augmentation every epoch)
-                self.read(g["text"], g) for g in (with_openings(s, rng, self.config.augment) for s in train)
+                self.read(g["text"], g)
+                for g in (with_openings(with_joins(s, rng, share / 2), rng, share) for s in train)
             ]
         val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
         self.train_stories(stories, log)

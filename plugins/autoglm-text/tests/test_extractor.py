@@ -31,9 +31,9 @@ KIN_INVERSE = {
 TINY = {"pretrained": None, "hidden_size": 48, "num_layers": 1, "num_heads": 2, "head_size": 48, "vocab_size": 600}
 
 
-def kinship(stories: int = 400, seed: int = 0) -> Dataset:
+def kinship(stories: int = 400, seed: int = 0, phrasings: str = "classic") -> Dataset:
     config = KinshipConfig(
-        phrasings="bank",
+        phrasings=phrasings,
         train={"hops": [2], "stories": stories},
         val={"hops": [2], "stories": 40},
         test={"hops": [2, 3], "stories": 40},
@@ -51,7 +51,7 @@ def extractor(dataset: Dataset, **overrides) -> RelationExtractor:
 @pytest.fixture(scope="module")
 def trained():
     dataset = kinship()
-    ex = extractor(dataset, epochs=6, lr=3e-3, train_stories=400)
+    ex = extractor(dataset, epochs=10, lr=2e-3, train_stories=400, num_layers=2, hidden_size=64, head_size=64)
     ex.fit(dataset)
     return dataset, ex
 
@@ -61,8 +61,9 @@ def test_it_learns_the_seen_phrasings_facts(trained):
     losses = ex.fit_report["loss"]
     assert losses[-1] < 0.5 * losses[0]
     scores = fact_scores(ex, dataset.splits["test"])
-    # a 1-layer random-init encoder on 400 two-hop stories: far from the MiniLM figures, far above chance
-    assert scores["f1"] > 0.5, scores
+    # a 1-layer random-init encoder on 400 two-hop stories of the generator's classic phrasings (the bank's
+    # 27 families need MiniLM and thousands of stories: benchmarks/text_to_graph.py)
+    assert scores["f1"] > 0.8, scores
     assert set(scores["per_relation"]) <= set(ex.classes)
 
 
@@ -81,7 +82,7 @@ def test_graph_matches_the_declared_port_and_marks_the_query(trained):
 
 def test_artifact_files_and_weights_give_the_same_graphs(trained):
     dataset, ex = trained
-    copy = extractor(dataset)
+    copy = RelationExtractor(ex.config, BuildContext(inputs={"data": dataset.port}, seed=0, stage="graph_builder"))
     copy.load_artifact_files(ex.artifact_files())
     copy.load_state_dict(ex.state_dict())
     samples = dataset.splits["val"][:5]
@@ -101,24 +102,27 @@ def test_bad_input_is_one_clear_error(trained):
 
 
 def test_a_question_about_someone_absent_is_answered_with_the_problem(trained):
-    _, ex = trained
-    graph = ex([{"text": "Anna is Ben's mother. How is Zacharias related to Ben?"}])
+    dataset, ex = trained
+    # names the small model saw in training (a random-init encoder knows no others)
+    a, b, c = sorted({e["name"] for s in dataset.splits["train"][:40] for e in s["entities"] if e["name"]})[:3]
+    graph = ex([{"text": f"{a} is {b}'s mother. How is {c} related to {b}?"}])
     problems = ex.explain(graph.get_example(0))["problems"]
-    assert "the question asks about Zacharias, who is not in the story" in problems
+    assert f"the question asks about {c}, who is not in the story" in problems
     graph = ex([{"text": "Ceci est une histoire. Qui est-ce?"}])  # no people at all: said, not guessed
     assert ex.explain(graph.get_example(0))["problems"]
 
 
 def test_long_stories_are_read_in_windows(trained):
-    _, ex = trained
-    names = [f"Person{i}" for i in range(200)]
-    text = " ".join(f"{a} is {b}'s sister." for a, b in zip(names, names[1:])) + " How is Person5 related to Person4?"
-    extraction = ex.extract(text)
-    assert len(extraction.story.windows) > 1 and len(extraction.people) >= 150
+    dataset, ex = trained
+    names = sorted({e["name"] for s in dataset.splits["train"] for e in s["entities"] if e["name"]})
+    assert len(names) > 100
+    text = " ".join(f"{a} is {b}'s sister." for a, b in zip(names, names[1:]))
+    extraction = ex.extract(text + f" How is {names[5]} related to {names[4]}?")
+    assert len(extraction.story.windows) > 1 and len(extraction.people) >= 0.75 * len(names)
 
 
 def test_openings_keep_the_gold_offsets():
-    sample = kinship(20).splits["train"][3]
+    sample = kinship(20, phrasings="bank").splits["train"][3]
     import random
 
     augmented = with_openings(sample, random.Random(0), 1.0)

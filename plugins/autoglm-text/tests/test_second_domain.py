@@ -65,12 +65,12 @@ def test_an_org_chart_trains_and_answers_through_the_same_builder(tmp_path):
             "vocab_size": 400,
             "edge_types": ["manager", "report", "colleague"],
             "inverse": INVERSE,
-            "epochs": 5,
+            "epochs": 8,
             "lr": 3e-3,
         },
         "reasoner": {"plugin": "path-composer", "states": 12},
         "decoder": {"plugin": "classifier", "hidden": 32},
-        "train": {"epochs": 25, "lr": 0.05, "batch_size": 32, "restarts": 2},
+        "train": {"epochs": 25, "lr": 0.05, "batch_size": 32, "restarts": 3},
     }
     result = build(validate_manifest(manifest), tmp_path / "art")
     facts = result.report["evaluations"]["relation-extractor"]["figures"]["facts"]["test"]
