@@ -38,7 +38,7 @@ def evaluate_session(session: Any, model: Any) -> dict[str, Any] | None:
 
 
 def fact_table(extractor: Any, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    from autoglm_text.extractor import fact_scores
+    from autoglm_text.extraction import fact_scores
 
     return fact_scores(extractor, samples)
 
@@ -89,9 +89,9 @@ def answer_tables(session: Any, model: Any, splits: dict[str, list[dict[str, Any
 
 
 def stated_facts(sample: dict[str, Any]) -> list[list[str]]:
-    from autoglm_text.extractor import _gold_names
+    from autoglm_text.stories import gold_names
 
-    names = _gold_names(sample)
+    names = gold_names(sample)
     return [[names[int(h)], r, names[int(t)]] for h, r, t in sample.get("facts", ())]
 
 

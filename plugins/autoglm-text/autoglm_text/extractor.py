@@ -34,10 +34,8 @@ and the sentence it came from for explanations.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -56,123 +54,25 @@ from autoglm_sdk.plugin import (
     stage_seed,
 )
 from autoglm_text.bert import load_checkpoint, train_wordpiece
+from autoglm_text.extraction import Extraction, fact_scores
 from autoglm_text.specs import RelationExtractorConfig, relation_classes
+from autoglm_text.stories import (
+    KINDS,
+    PLURAL_PRONOUNS,
+    PRONOUN_REACH,
+    PRONOUNS,
+    Mention,
+    Story,
+    sentence_spans,
+    surface,
+    with_joins,
+    with_openings,
+)
 
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
-KINDS = ("name", "pronoun", "plural", "description")
-PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
-PRONOUNS = {"he", "she", "him", "her", "his", "hers", "himself", "herself", *PLURAL_PRONOUNS}
-SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
 NONE = 0  # relation class "no relation"
-PRONOUN_REACH = {"pronoun": 2, "plural": 1}  # sentences back a pronoun's antecedent may be
-#: openings put before training sentences (augmentation): a fact stays the same fact whatever clause
-#: introduces it, and the model should not learn that facts start sentences
-OPENINGS = (
-    "Apparently,",
-    "As it happens,",
-    "In fact,",
-    "By the way,",
-    "Interestingly,",
-    "Of course,",
-    "Last year,",
-    "As far as anyone knows,",
-    "Naturally,",
-    "To be fair,",
-    "Years ago,",
-    "It is true that",
-    "It turns out that",
-    "Not surprisingly,",
-    "Oddly enough,",
-    "Back then,",
-    "Sure enough,",
-    "Everyone knows that",
-    "As you may know,",
-)
-
-
-JOINS = (", and", "; then", ", while", ", and later", "; meanwhile,", ", but")
-
-
-def with_joins(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
-    """``sample`` with about ``share`` of its neighbouring statements joined into one sentence ("A is B's mother,
-    and C is B's sister."), gold offsets moved along: one sentence may state several facts, and two people of one
-    sentence need not be related."""
-    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
-    starts = {m["start"]: m for m in mentions}
-    spans = sentence_spans(text)
-    for (a, b), (c, _) in reversed(list(zip(spans, spans[1:]))):
-        if text[b - 1] != "." or text[c:].split("?")[0].count(".") == 0 or rng.random() >= share:
-            continue  # only a statement followed by another statement (not by the question)
-        first = starts.get(c)
-        lowered = text[c] if first is not None and first.get("kind") == "name" else text[c].lower()
-        join = rng.choice(JOINS) + " "
-        text = text[: b - 1] + join + lowered + text[c + 1 :]
-        shift = len(join) - (c - (b - 1))
-        for m in mentions:
-            if m["start"] >= c:
-                m["start"] += shift
-                m["end"] += shift
-    return {**sample, "text": text, "mentions": mentions}
-
-
-def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
-    """``sample`` with an opening clause before about ``share`` of its statements, gold offsets moved along."""
-    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
-    starts = {m["start"]: m for m in mentions}
-    for a, b in reversed(sentence_spans(text)):
-        if text[a:b].endswith("?") or rng.random() >= share:
-            continue
-        first = starts.get(a)
-        if first is None or first.get("kind") != "name":  # "Their father ..." -> "In fact, their father ..."
-            text = text[:a] + text[a].lower() + text[a + 1 :]
-        opening = rng.choice(OPENINGS) + " "
-        text = text[:a] + opening + text[a:]
-        for m in mentions:
-            if m["start"] >= a:
-                m["start"] += len(opening)
-                m["end"] += len(opening)
-    return {**sample, "text": text, "mentions": mentions}
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks), whitespace trimmed."""
-    spans = []
-    for match in SENTENCE.finditer(text):
-        start, end = match.span()
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if end > start:
-            spans.append((start, end))
-    return spans
-
-
-@dataclass
-class Mention:
-    start: int  # characters
-    end: int
-    first: int  # tokens (story positions), end exclusive
-    last: int
-    sentence: int
-    kind: int = 0
-    entities: tuple[int, ...] = ()  # gold (training) or resolved (inference)
-
-
-@dataclass
-class Story:
-    """One text, tokenized and cut into windows of whole sentences that fit the encoder."""
-
-    text: str
-    ids: list[int]
-    offsets: list[tuple[int, int]]
-    token_sentence: list[int]
-    sentences: list[tuple[int, int]]
-    windows: list[tuple[int, int]]  # token ranges
-    mentions: list[Mention] = field(default_factory=list)
-    gold: dict[str, Any] | None = None
 
 
 class RelationExtractor(nn.Module):
@@ -398,16 +298,9 @@ class RelationExtractor(nn.Module):
         later = torch.tensor([j for j, _ in pairs], device=reps.device)
         earlier = torch.tensor([i for _, i in pairs], device=reps.device)
         gap = torch.tensor([_bucket(j - i) for j, i in pairs], device=reps.device)
-        same = torch.tensor(
-            [[float(self._surface(story, j) == self._surface(story, i))] for j, i in pairs], device=reps.device
-        )
+        same = torch.tensor([[float(surface(story, j) == surface(story, i))] for j, i in pairs], device=reps.device)
         a, b = reps[later], reps[earlier]
         return self.coref(torch.cat([a, b, a * b, self.distance(gap), same], -1)).squeeze(-1), pairs
-
-    @staticmethod
-    def _surface(story: Story, index: int) -> str:
-        m = story.mentions[index]
-        return story.text[m.start : m.end].lower()
 
     # -------------------------------------------------------------- training
 
@@ -636,12 +529,12 @@ class RelationExtractor(nn.Module):
         graphs = [extraction.graph for extraction in self.extract_batch(texts)]
         return SemanticGraph.collate(graphs).to(self._anchor.device)
 
-    def extract(self, text: str) -> "Extraction":
+    def extract(self, text: str) -> Extraction:
         """Mentions, people, facts and the query of one text."""
         return self.extract_batch([text])[0]
 
     @torch.no_grad()
-    def extract_batch(self, texts: list[str]) -> list["Extraction"]:
+    def extract_batch(self, texts: list[str]) -> list[Extraction]:
         """:meth:`extract` for many texts, their encoder windows in padded batches of ``batch_size`` stories."""
         was_training = self.training
         self.eval()
@@ -653,7 +546,7 @@ class RelationExtractor(nn.Module):
         self.train(was_training)
         return out
 
-    def _extract(self, story: Story, states: torch.Tensor) -> "Extraction":
+    def _extract(self, story: Story, states: torch.Tensor) -> Extraction:
         story.mentions = self._decode_mentions(story, states)
         extraction = Extraction(self, story)
         if story.mentions:
@@ -786,227 +679,3 @@ class RelationExtractor(nn.Module):
 def _bucket(distance: int) -> int:
     d = abs(distance)
     return 0 if d <= 1 else 1 if d <= 2 else 2 if d <= 4 else 3 if d <= 8 else 4 if d <= 16 else 5 if d <= 32 else 6
-
-
-class Extraction:
-    """What the extractor read in one text: people (coreference clusters), facts, attributes, the query."""
-
-    def __init__(self, extractor: RelationExtractor, story: Story) -> None:
-        self.x = extractor
-        self.story = story
-        self.owner: list[tuple[int, ...]] = [() for _ in story.mentions]  # mention -> people
-        self.people: list[list[int]] = []  # person -> its (singular) mentions
-        self.scores: dict[tuple[int, int], tuple[float, int, int]] = {}  # (head, tail) -> (p, class, sentence)
-        self.facts: list[tuple[int, int, int, float, int]] = []  # head, class, tail, confidence, sentence
-        self.values: list[int | None] = []
-        self.query: tuple[int, int] | None = None
-        self.problems: list[str] = []
-        self.graph: SemanticGraph | None = None
-
-    def _new_person(self, mention: int) -> tuple[int, ...]:
-        self.people.append([mention])
-        return (len(self.people) - 1,)
-
-    def resolve(self, probs: list[float], pairs: list[tuple[int, int]]) -> None:
-        """People from mentions: equal names merge; pronouns join their antecedents; descriptions may."""
-        story, threshold = self.story, self.x.config.coref_threshold
-        links: dict[int, list[tuple[float, int]]] = {}
-        for p, (j, i) in zip(probs, pairs):
-            links.setdefault(j, []).append((p, i))
-        names: dict[str, tuple[int, ...]] = {}
-        for j, m in enumerate(story.mentions):
-            kind = KINDS[m.kind]
-            candidates = sorted((c for c in links.get(j, []) if self.owner[c[1]]), reverse=True)
-            if kind == "name":
-                surface = RelationExtractor._surface(story, j)
-                owner = names.get(surface)
-                if owner is None and candidates and candidates[0][0] > threshold:
-                    earlier = story.mentions[candidates[0][1]]
-                    owner = self.owner[candidates[0][1]] if KINDS[earlier.kind] == "description" else None
-                owner = owner or self._new_person(j)
-                names[surface] = owner
-            elif kind == "plural":
-                chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
-                owner = tuple(sorted(chosen))
-            elif candidates and candidates[0][0] > threshold:
-                owner = self.owner[candidates[0][1]]
-                if len(owner) > 1:  # a singular mention cannot be a group
-                    owner = ()
-            else:
-                owner = self._new_person(j) if kind == "description" else ()
-            self.owner[j] = owner
-            if len(owner) == 1 and j not in self.people[owner[0]]:
-                self.people[owner[0]].append(j)
-
-    def relate(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> None:
-        """Each people pair's best relation class over the mention pairs that name it, in either order."""
-        # a fact exists where "none" is unlikely; its type is the likeliest of the others (an unfamiliar phrasing
-        # may spread its mass over several types without any passing a threshold on its own)
-        exists = (1 - probs[:, 0]).tolist()
-        kinds = (probs[:, 1:].argmax(-1) + 1).tolist()
-        for (i, j), p, c in zip(pairs, exists, kinds):
-            sentence = self.story.mentions[i].sentence
-            for a in self.owner[i]:
-                for b in self.owner[j]:
-                    if a == b:
-                        continue
-                    key, cls = ((a, b), c) if a < b else ((b, a), self.x.reverse[c])
-                    if p > self.scores.get(key, (0.0,))[0]:
-                        self.scores[key] = (p, cls, sentence)
-
-    def attributes(self, probs: torch.Tensor) -> None:
-        values = []
-        for mentions in self.people:
-            mean = probs[mentions].mean(0)
-            values.append(int(mean.argmax()) if float(mean.max()) >= 0.5 else None)
-        self.values = values
-
-    def ask(self, mentions: list[int], probs: torch.Tensor) -> None:
-        """The query's target and source: the question's mentions most likely in each role, different people."""
-        options = [(k, self.owner[m][0]) for k, m in enumerate(mentions) if len(self.owner[m]) == 1]
-        if len(options) < 2:
-            return
-        best = max(
-            ((probs[a, 1] * probs[b, 2], pa, pb) for a, pa in options for b, pb in options if pa != pb),
-            default=None,
-            key=lambda t: float(t[0]),
-        )
-        if best is not None:
-            self.query = (best[1], best[2])
-
-    def finish(self) -> None:
-        threshold = self.x.config.relation_threshold
-        self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
-        if len(self.values) != len(self.people):
-            self.values = [None] * len(self.people)
-        self.problems = self._problems()
-        if self.query is None:  # the graph still marks a pair (a reasoner and a decoder need one); problems say why
-            while len(self.people) < 2:
-                self.people.append([])
-                self.values.append(None)
-            self.query = (len(self.people) - 1, 0)
-        self.graph = self._graph()
-
-    def _problems(self) -> list[str]:
-        """What makes this story's answer meaningless, said in the answer rather than guessed around."""
-        if self.query is None:
-            return ["the question does not name two people (ask e.g. 'How is Clara related to Anna?')"]
-        asked = self.x._question_sentence(self.story)
-        out = []
-        for person in self.query:
-            if all(self.story.mentions[m].sentence == asked for m in self.people[person]):
-                out.append(f"the question asks about {self.display(person)}, who is not in the story")
-        if not out and not any(self.query[0] in (f[0], f[2]) for f in self.facts):
-            out.append(f"no fact about {self.display(self.query[0])} was found in the story")
-        return out
-
-    def display(self, person: int) -> str:
-        story = self.story
-        if not self.people[person]:
-            return "(nobody)"
-        m = story.mentions[self.people[person][0]]
-        if KINDS[m.kind] != "description":
-            return story.text[m.start : m.end]
-        # an unnamed person: its description with the possessor before it ("Anna's father", "their father")
-        previous = [p for p in story.mentions if p.end <= m.start and m.start - p.end <= 3]
-        start = previous[-1].start if previous else m.start
-        return story.text[start : m.end]
-
-    def _graph(self) -> SemanticGraph:
-        x = self.x
-        width = len(x.attribute_values) + 1 if x.attribute_values else 0
-        n = len(self.people)
-        features = torch.zeros(n, width + 2)
-        for person, value in enumerate(self.values):
-            if width:
-                features[person, width - 1 if value is None else value] = 1.0
-        if self.query is not None:
-            target, source = self.query
-            features[source, width] = 1.0
-            features[target, width + 1] = 1.0
-        edges, types, confidence, spans, stated = [], [], [], [], []
-        sentences = self.story.sentences
-        for head, c, tail, p, s in self.facts:
-            text = self.story.text[sentences[s][0] : sentences[s][1]]
-            for a, b, cls, first in ((head, tail, c, True), (tail, head, x.reverse[c], False)):
-                if not first and not x.config.add_inverse_edges:
-                    continue
-                edges.append((a, b))
-                types.append(cls - 1)
-                confidence.append(p)
-                spans.append(text)
-                stated.append(first)
-        asked = x._question_sentence(self.story)
-        unparsed = [
-            self.story.text[a:b]
-            for k, (a, b) in enumerate(sentences)
-            if k != asked and not any(f[4] == k for f in self.facts)
-        ]
-        return SemanticGraph(
-            x=features,
-            edge_index=torch.tensor(edges, dtype=torch.long).t().reshape(2, -1),
-            edge_type=torch.tensor(types, dtype=torch.long),
-            edge_attr=torch.tensor(confidence, dtype=torch.float).reshape(-1, 1),
-            is_source=features[:, width].bool(),
-            is_target=features[:, width + 1].bool(),
-            node_text=[self.display(p) for p in range(n)],
-            edge_span=spans,
-            edge_stated=stated,
-            unparsed=unparsed,
-            problems=list(self.problems),
-        )
-
-
-def fact_scores(extractor: RelationExtractor, samples: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Precision, recall and F1 of extracted facts against gold ``facts``, overall and per relation type.
-
-    A fact is matched by the people's names (an unnamed person by the gold description's surface), either
-    direction through the inverse; gold facts about unnamed people count by their first mention's surface."""
-    per: dict[str, list[int]] = {}
-    for sample, extraction in zip(samples, extractor.extract_batch([s["text"] for s in samples])):
-        predicted = set()
-        for head, c, tail, _, _ in extraction.facts:
-            predicted.add(_canonical(extractor, extraction.display(head), c, extraction.display(tail)))
-        gold = set()
-        names = _gold_names(sample)
-        for head, relation, tail in sample.get("facts", ()):
-            kind = extractor.type_of(relation)
-            if kind is not None:
-                gold.add(_canonical(extractor, names[int(head)], extractor.classes.index(kind), names[int(tail)]))
-        for fact in predicted | gold:
-            row = per.setdefault(extractor.classes[fact[1]], [0, 0, 0])  # true positives, predicted, gold
-            row[0] += fact in predicted and fact in gold
-            row[1] += fact in predicted
-            row[2] += fact in gold
-    total = [sum(r[k] for r in per.values()) for k in range(3)]
-
-    def prf(tp: int, pred: int, gold: int) -> dict[str, float]:
-        p = tp / pred if pred else 0.0
-        r = tp / gold if gold else 0.0
-        return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": gold}
-
-    return {**prf(*total), "per_relation": {k: prf(*v) for k, v in sorted(per.items())}, "stories": len(samples)}
-
-
-def _canonical(extractor: RelationExtractor, head: str, c: int, tail: str) -> tuple[str, int, str]:
-    head, tail = head.lower(), tail.lower()
-    reverse = extractor.reverse[c]
-    return (head, c, tail) if (head, c) <= (tail, reverse) else (tail, reverse, head)
-
-
-def _gold_names(sample: Mapping[str, Any]) -> list[str]:
-    """Each gold person's display: its name, or its first description with the possessor before it."""
-    text, mentions = sample["text"], sample.get("mentions", ())
-    out = []
-    for e, entity in enumerate(sample.get("entities", ())):
-        if entity.get("name"):
-            out.append(entity["name"])
-            continue
-        mine = [m for m in mentions if m["entities"] == [e]]
-        if not mine:
-            out.append(f"person {e}")
-            continue
-        m = mine[0]
-        previous = [p for p in mentions if p["end"] <= m["start"] and m["start"] - p["end"] <= 3]
-        out.append(text[previous[-1]["start"] if previous else m["start"] : m["end"]])
-    return out

@@ -12,8 +12,10 @@ from autoglm_graph.jsonl import annotation
 from autoglm_graph.kinship import KinshipDataSource
 from autoglm_graph.specs import KinshipConfig
 from autoglm_sdk.plugin import BuildContext, DataError, Dataset, InputError, Port, TaskSpec
-from autoglm_text.extractor import RelationExtractor, fact_scores, sentence_spans, with_openings
+from autoglm_text.extraction import fact_scores
+from autoglm_text.extractor import RelationExtractor
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
+from autoglm_text.stories import sentence_spans, with_openings
 
 KIN_INVERSE = {
     "parent": "child",

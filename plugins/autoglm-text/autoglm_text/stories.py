@@ -1,0 +1,147 @@
+"""Stories as text: sentences, mentions, gold annotations, and the augmentations training reads them with.
+
+Pure Python: the extractor (``extractor.py``) and what it reads (``extraction.py``) share it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("name", "pronoun", "plural", "description")
+PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
+PRONOUNS = {"he", "she", "him", "her", "his", "hers", "himself", "herself", *PLURAL_PRONOUNS}
+SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n|$)")
+PRONOUN_REACH = {"pronoun": 2, "plural": 1}  # sentences back a pronoun's antecedent may be
+#: openings put before training sentences (augmentation): a fact stays the same fact whatever clause
+#: introduces it, and the model should not learn that facts start sentences
+OPENINGS = (
+    "Apparently,",
+    "As it happens,",
+    "In fact,",
+    "By the way,",
+    "Interestingly,",
+    "Of course,",
+    "Last year,",
+    "As far as anyone knows,",
+    "Naturally,",
+    "To be fair,",
+    "Years ago,",
+    "It is true that",
+    "It turns out that",
+    "Not surprisingly,",
+    "Oddly enough,",
+    "Back then,",
+    "Sure enough,",
+    "Everyone knows that",
+    "As you may know,",
+)
+
+
+JOINS = (", and", "; then", ", while", ", and later", "; meanwhile,", ", but")
+
+
+def with_joins(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with about ``share`` of its neighbouring statements joined into one sentence ("A is B's mother,
+    and C is B's sister."), gold offsets moved along: one sentence may state several facts, and two people of one
+    sentence need not be related."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    starts = {m["start"]: m for m in mentions}
+    spans = sentence_spans(text)
+    for (a, b), (c, _) in reversed(list(zip(spans, spans[1:]))):
+        if text[b - 1] != "." or text[c:].split("?")[0].count(".") == 0 or rng.random() >= share:
+            continue  # only a statement followed by another statement (not by the question)
+        first = starts.get(c)
+        lowered = text[c] if first is not None and first.get("kind") == "name" else text[c].lower()
+        join = rng.choice(JOINS) + " "
+        text = text[: b - 1] + join + lowered + text[c + 1 :]
+        shift = len(join) - (c - (b - 1))
+        for m in mentions:
+            if m["start"] >= c:
+                m["start"] += shift
+                m["end"] += shift
+    return {**sample, "text": text, "mentions": mentions}
+
+
+def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with an opening clause before about ``share`` of its statements, gold offsets moved along."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    starts = {m["start"]: m for m in mentions}
+    for a, b in reversed(sentence_spans(text)):
+        if text[a:b].endswith("?") or rng.random() >= share:
+            continue
+        first = starts.get(a)
+        if first is None or first.get("kind") != "name":  # "Their father ..." -> "In fact, their father ..."
+            text = text[:a] + text[a].lower() + text[a + 1 :]
+        opening = rng.choice(OPENINGS) + " "
+        text = text[:a] + opening + text[a:]
+        for m in mentions:
+            if m["start"] >= a:
+                m["start"] += len(opening)
+                m["end"] += len(opening)
+    return {**sample, "text": text, "mentions": mentions}
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks), whitespace trimmed."""
+    spans = []
+    for match in SENTENCE.finditer(text):
+        start, end = match.span()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+@dataclass
+class Mention:
+    start: int  # characters
+    end: int
+    first: int  # tokens (story positions), end exclusive
+    last: int
+    sentence: int
+    kind: int = 0
+    entities: tuple[int, ...] = ()  # gold (training) or resolved (inference)
+
+
+@dataclass
+class Story:
+    """One text, tokenized and cut into windows of whole sentences that fit the encoder."""
+
+    text: str
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    token_sentence: list[int]
+    sentences: list[tuple[int, int]]
+    windows: list[tuple[int, int]]  # token ranges
+    mentions: list[Mention] = field(default_factory=list)
+    gold: dict[str, Any] | None = None
+
+
+def surface(story: Story, index: int) -> str:
+    """The lower-cased text of mention ``index``."""
+    m = story.mentions[index]
+    return story.text[m.start : m.end].lower()
+
+
+def gold_names(sample: Mapping[str, Any]) -> list[str]:
+    """Each gold person's display: its name, or its first description with the possessor before it."""
+    text, mentions = sample["text"], sample.get("mentions", ())
+    out = []
+    for e, entity in enumerate(sample.get("entities", ())):
+        if entity.get("name"):
+            out.append(entity["name"])
+            continue
+        mine = [m for m in mentions if m["entities"] == [e]]
+        if not mine:
+            out.append(f"person {e}")
+            continue
+        m = mine[0]
+        previous = [p for p in mentions if p["end"] <= m["start"] and m["start"] - p["end"] <= 3]
+        out.append(text[previous[-1]["start"] if previous else m["start"] : m["end"]])
+    return out
