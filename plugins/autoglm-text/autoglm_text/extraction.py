@@ -122,7 +122,22 @@ class Extraction:
                 out.append(f"the question asks about {self.display(person)}, who is not in the story")
         if not out and not any(self.query[0] in (f[0], f[2]) for f in self.facts):
             out.append(f"no fact about {self.display(self.query[0])} was found in the story")
+        elif not out and not self._linked(*self.query):
+            target, source = (self.display(p) for p in self.query)
+            out.append(f"no chain of facts read from the story links {target} to {source}")
         return out
+
+    def _linked(self, a: int, b: int) -> bool:
+        """Whether the facts read connect people ``a`` and ``b`` (either direction: every fact has a reverse)."""
+        neighbours: dict[int, set[int]] = {}
+        for head, _, tail, _, _ in self.facts:
+            neighbours.setdefault(head, set()).add(tail)
+            neighbours.setdefault(tail, set()).add(head)
+        seen, frontier = {a}, [a]
+        while frontier:
+            frontier = [n for p in frontier for n in neighbours.get(p, ()) if n not in seen]
+            seen.update(frontier)
+        return b in seen
 
     def display(self, person: int) -> str:
         story = self.story

@@ -110,6 +110,9 @@ def test_a_question_about_someone_absent_is_answered_with_the_problem(trained):
     graph = ex([{"text": f"{a} is {b}'s mother. How is {c} related to {b}?"}])
     problems = ex.explain(graph.get_example(0))["problems"]
     assert f"the question asks about {c}, who is not in the story" in problems
+    d, e = sorted({e["name"] for s in dataset.splits["train"][:40] for e in s["entities"] if e["name"]})[3:5]
+    graph = ex([{"text": f"{a} is {b}'s mother. {d} is {e}'s brother. How is {d} related to {b}?"}])
+    assert f"no chain of facts read from the story links {d} to {b}" in ex.explain(graph.get_example(0))["problems"]
     graph = ex([{"text": "Ceci est une histoire. Qui est-ce?"}])  # no people at all: said, not guessed
     assert ex.explain(graph.get_example(0))["problems"]
 
