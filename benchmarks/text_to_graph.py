@@ -6,8 +6,9 @@ text-only transformer, on the kinship phrasing bank, seen and held-out phrasing 
 Every pipeline reads the same stories (``phrasings = "bank"``): trained on 2-3 hops of the training phrasing
 families, tested on 2..10 hops of those families (``test``) and of families never seen in training
 (``held-out-phrasing``). Writes benchmarks/results/text_to_graph.{json,md,png}: answer accuracy per hop on both,
-fact F1 of the learned extractors on both, and build times. ``--quick`` shrinks the data for a smoke run
-(results then go to ``text_to_graph-quick.*``).
+fact F1 of the learned extractors on both, and build times. The regex builder is given every question of the
+bank as a pattern (it refuses a story whose question it cannot read); its fact patterns stay its own.
+``--quick`` shrinks the data for a smoke run (results then go to ``text_to_graph-quick.*``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def manifest_for(key: str, seed: int, quick: bool) -> dict:
     data["data"]["phrasings"] = "bank"
     if builder:
         data["graph_builder"].update(builder)
+    if key == "regex":  # it would refuse every story whose question it has no pattern for: give it all of them
+        data.setdefault("graph_builder", {})["query_patterns"] = bank_questions()
     if quick:
         data["data"].update(
             train={"hops": [2, 3], "stories": 600},
@@ -56,6 +59,17 @@ def manifest_for(key: str, seed: int, quick: bool) -> dict:
         if data.get("graph_builder", {}).get("plugin") == "relation-extractor":
             data["graph_builder"].update(train_stories=600, epochs=2)
     return data
+
+
+def bank_questions() -> list[str]:
+    """text-relations' question patterns plus every question of the phrasing bank, held-out ones included."""
+    from autoglm_graph.kinship_phrasings import QUESTIONS
+    from autoglm_graph.specs import TextRelationsConfig
+
+    bank = [
+        q.replace("{T}", "{target}").replace("{S}", "{source}").rstrip("?") for qs in QUESTIONS.values() for q in qs
+    ]
+    return list(dict.fromkeys([*TextRelationsConfig().query_patterns, *bank]))
 
 
 def main() -> None:
