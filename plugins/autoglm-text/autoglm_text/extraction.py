@@ -27,6 +27,30 @@ class Extraction:
         self.problems: list[str] = []
         self.graph: SemanticGraph | None = None
 
+    @classmethod
+    def from_gold(cls, extractor: Any, story: Story) -> "Extraction":
+        """The graph a story's gold annotation describes, built the way an extraction's is."""
+        gold = story.gold or {}
+        self = cls(extractor, story)
+        count = len(gold.get("entities") or ())
+        self.owner = [m.entities for m in story.mentions]
+        self.people = [[k for k, m in enumerate(story.mentions) if m.entities == (e,)] for e in range(count)]
+        values = gold.get("values", {})
+        known = extractor.attribute_values
+        self.values = [known.index(values[e]) if values.get(e) in known else None for e in range(count)]
+        for head, relation, tail in gold.get("facts", ()):
+            kind = extractor.type_of(relation)
+            if kind is None:
+                continue
+            c, head, tail = extractor.classes.index(kind), int(head), int(tail)
+            sentence = next((m.sentence for m in story.mentions if tail in m.entities), 0)
+            key, cls_ = ((head, tail), c) if head < tail else ((tail, head), extractor.reverse[c])
+            self.scores[key] = (1.0, cls_, sentence)
+        query = gold.get("query_entities")
+        self.query = (int(query[0]), int(query[1])) if query else None
+        self.finish()
+        return self
+
     def _new_person(self, mention: int) -> tuple[int, ...]:
         self.people.append([mention])
         return (len(self.people) - 1,)

@@ -96,6 +96,7 @@ class RelationExtractor(nn.Module):
         self.fit_report: dict[str, Any] = {}
         self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
+        self.pipeline_training = False
 
     def _reverse_class(self, c: int) -> int:
         name = self.classes[c]
@@ -526,7 +527,14 @@ class RelationExtractor(nn.Module):
                     hint="end the story with a question such as 'How is Clara related to Anna?'",
                 )
             texts.append(text)
-        graphs = [extraction.graph for extraction in self.extract_batch(texts)]
+        gold = [
+            self.pipeline_training and self.config.reasoner_reads == "gold" and bool(s.get("mentions")) for s in samples
+        ]
+        read = iter(self.extract_batch([text for text, g in zip(texts, gold) if not g]))
+        graphs = [
+            Extraction.from_gold(self, self.read(text, sample)).graph if g else next(read).graph
+            for text, sample, g in zip(texts, samples, gold)
+        ]
         return SemanticGraph.collate(graphs).to(self._anchor.device)
 
     def extract(self, text: str) -> Extraction:
@@ -630,7 +638,9 @@ class RelationExtractor(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> "RelationExtractor":
-        # frozen after fit: the pipeline's train() must not turn dropout back on
+        # frozen after fit: the pipeline's train() must not turn dropout back on; whether the pipeline trains
+        # decides which graphs training stories get (reasoner_reads)
+        self.pipeline_training = mode
         frozen = self.encoder is not None and not any(p.requires_grad for p in self.parameters())
         return super().train(mode and not frozen)
 

@@ -181,6 +181,12 @@ class RelationExtractorConfig(PluginConfig):
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
     relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
     max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
+    reasoner_reads: Literal["gold", "extracted"] = Field(
+        "gold",
+        description="The graphs of annotated training stories while the pipeline trains: gold (what the story "
+        "states, so the reasoner learns exact compositions) or extracted (what this builder reads, errors "
+        "included). Evaluation and answers always read extracted graphs.",
+    )
 
     @model_validator(mode="after")
     def _inverse_known(self) -> "RelationExtractorConfig":

@@ -302,3 +302,28 @@ def test_a_pipeline_fits_the_extractor_once_and_reports_and_explains_what_it_rea
         assert {"head", "relation", "tail", "confidence", "span"} <= set(fact) and fact["span"] in story
     cli = run_cli("run", str(tmp_path / "art"), "--text", "Anna and Ben went out.")
     assert cli.returncode == 2 and "asks no question" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_the_reasoner_trains_on_what_annotated_stories_state_and_answers_from_what_is_read(trained):
+    dataset, ex = trained
+    sample = dataset.splits["test"][0]
+    ex.train(True)  # the pipeline trains
+    try:
+        gold = ex([sample])
+    finally:
+        ex.train(False)
+    assert not ex.training  # frozen: no dropout even while the pipeline trains
+    assert gold.edge_index.size(1) == 2 * len(sample["facts"]) and bool((gold.edge_attr == 1).all())
+    one = gold.get_example(0)
+    target, source = sample["query_entities"]
+    assert one.node_text[int(one.is_target.nonzero())] == sample["entities"][target]["name"]
+    assert one.node_text[int(one.is_source.nonzero())] == sample["entities"][source]["name"]
+    read = ex([sample])  # evaluation and answers: what the extractor reads
+    assert not bool((read.edge_attr == 1).all()) or read.edge_index.size(1) != gold.edge_index.size(1)
+    ex.config = ex.config.model_copy(update={"reasoner_reads": "extracted"})
+    try:
+        ex.train(True)
+        assert torch.equal(ex([sample]).edge_attr, read.edge_attr)
+    finally:
+        ex.train(False)
+        ex.config = ex.config.model_copy(update={"reasoner_reads": "gold"})
