@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from autoglm_graph import kinship_vocab as kv
 from autoglm_graph.jsonl import annotation
 from autoglm_graph.kinship import KinshipDataSource
 from autoglm_graph.specs import KinshipConfig
@@ -17,19 +18,7 @@ from autoglm_text.extractor import RelationExtractor
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
 from autoglm_text.stories import sentence_spans, with_openings
 
-KIN_INVERSE = {
-    "parent": "child",
-    "child": "parent",
-    "sibling": "sibling",
-    "spouse": "spouse",
-    "grandparent": "grandchild",
-    "grandchild": "grandparent",
-    "pibling": "nibling",
-    "nibling": "pibling",
-    "parent_in_law": "child_in_law",
-    "child_in_law": "parent_in_law",
-    "sibling_in_law": "sibling_in_law",
-}
+KIN_INVERSE = dict(kv.INVERSE)  # the kinship manifest's inverse table, spelled there as TOML
 TINY = {"pretrained": None, "hidden_size": 48, "num_layers": 1, "num_heads": 2, "head_size": 48, "vocab_size": 600}
 
 
