@@ -283,6 +283,9 @@ def build_model(
     cached = tuple(
         key
         for key in stages
-        if cache and "cacheable" in manifest.stages[key].spec.capabilities and dag.inputs[key] == ("data",)
+        if cache
+        and "cacheable" in manifest.stages[key].spec.capabilities
+        and getattr(stages[key], "cacheable", True)  # a configuration may make a cacheable plugin's output change
+        and dag.inputs[key] == ("data",)
     )
     return PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)

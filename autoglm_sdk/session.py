@@ -140,19 +140,21 @@ class Session:
         the outputs it already made. ``fit`` gets the session's log when it takes one (long fits show progress)."""
         import inspect
 
-        shared = key in model.caches and hasattr(stage, "artifact_files") and hasattr(stage, "load_artifact_files")
+        cacheable = "cacheable" in self.manifest.stages[key].spec.capabilities
+        shared = cacheable and hasattr(stage, "artifact_files") and hasattr(stage, "load_artifact_files")
         if shared and key in self._fitted:
             files, state, cache = self._fitted[key]
             stage.load_artifact_files(files)
             stage.load_state_dict(state)
-            model.caches[key] = cache
+            if key in model.caches:
+                model.caches[key] = cache
             return
         takes_log = "log" in inspect.signature(stage.fit).parameters
         stage.fit(self.dataset, **({"log": self.log} if takes_log else {}))
         self.log(f"{key}: fitted to the training data")
         if shared:
             state = {k: v.detach().clone() for k, v in stage.state_dict().items()}
-            self._fitted[key] = (stage.artifact_files(), state, model.caches[key])
+            self._fitted[key] = (stage.artifact_files(), state, model.caches.get(key))
 
     def check_outputs(self, model: Any) -> None:
         """Run two training samples through ``model`` holding each stage's output to the width its signature
@@ -195,6 +197,9 @@ class Session:
             if hasattr(objective, "pretrain") and pretrain:
                 phases[key] = objective.pretrain(model, self, seed=seed, progress=progress)
             lr_scales.update(getattr(objective, "lr_scales", None) or {})
+        for key, stage in model.stage_objects.items():  # a stage may ask for its own pace (see protocols)
+            if getattr(stage, "lr_scale", None) is not None:
+                lr_scales.setdefault(key, stage.lr_scale)
         result = fit(
             model,
             self.dataset.splits,

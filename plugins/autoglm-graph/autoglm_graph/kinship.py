@@ -53,7 +53,8 @@ HELD_OUT_SPLIT = "held-out-phrasing"
 
 @dataclass(frozen=True)
 class Phrasing:
-    """What one split's stories may say: fact families, questions, and whether filler sentences are added."""
+    """What one split's stories may say: fact families, questions, and whether filler sentences are added and
+    relation words vary (everyday words, adjectives: the bank's stories; never the classic ones)."""
 
     families: tuple[kp.Family, ...]
     questions: tuple[str, ...]
@@ -387,7 +388,7 @@ class KinshipDataSource:
             else:
                 binding = _pick(rng, found)
                 remaining.remove(next(f for f in binding.used if f != fact))
-            units.append((family.name, kp.render(template, binding, names, gender, rng)))
+            units.append((family.name, kp.render(template, binding, names, gender, rng, vary=phrasing.narrative)))
         return units
 
 

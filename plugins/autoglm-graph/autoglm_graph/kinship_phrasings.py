@@ -108,6 +108,37 @@ FILLERS = (
 )
 
 
+#: words put before a relation word now and then in the bank's stories ("her younger brother"); they change
+#: nothing a sentence states. Type -> adjectives, and "*" for every type
+ADJECTIVES: dict[str, tuple[str, ...]] = {
+    "*": ("beloved", "dear"),
+    "sibling": ("older", "younger", "big", "little", "twin"),
+    "child": ("eldest", "youngest", "little"),
+    "grandchild": ("eldest", "youngest", "little"),
+    "spouse": ("loving", "new"),
+    "nibling": ("little", "favourite"),
+    "pibling": ("favourite",),
+    "grandparent": ("old",),
+}
+#: in the bank's stories, the share of relation words said in everyday words (mom, grandpa), and the share
+#: given an adjective: no template bank foresees every wording, so training should not see one word per relation
+EVERYDAY, ADJECTIVE = 0.15, 0.15
+
+
+def relation_word(kind: str, gender: str, rng: random.Random | None = None) -> tuple[str, str]:
+    """(adjective or "", word) for someone who is another's ``kind``; with ``rng``, now and then an everyday
+    word or an adjective (see :data:`EVERYDAY`), else always the plain word."""
+    word = kv.word_for(kind, gender)
+    if rng is None:
+        return "", word
+    draw = rng.random()
+    if draw < EVERYDAY and kind in kv.INFORMAL_WORDS:
+        return "", rng.choice(kv.INFORMAL_WORDS[kind][gender == kv.MALE])
+    if draw < EVERYDAY + ADJECTIVE:
+        return rng.choice(ADJECTIVES.get(kind, ()) + ADJECTIVES["*"]), word
+    return "", word
+
+
 def plural(kind: str, genders: Sequence[str]) -> str | None:
     """The plural word for people who are all someone's ``kind``, or None."""
     female, male, mixed = PLURALS[kind]
@@ -591,8 +622,10 @@ def render(
     gender: Mapping[int, str],
     rng: random.Random,
     filler: str | None = None,
+    vary: bool = False,
 ) -> Rendered:
-    """Fill ``template`` with ``binding``'s people; draws one filler from ``rng`` (always, even when unused)."""
+    """Fill ``template`` with ``binding``'s people; draws one filler from ``rng`` (always, even when unused);
+    ``vary``: relation words vary as :func:`relation_word` says."""
     filler = rng.choice(FILLERS) if filler is None else filler
     roles, facts = binding.roles, binding.facts
     out = Rendered("", [], list(facts), [])
@@ -623,14 +656,15 @@ def render(
         word = _WORD.fullmatch(slot)
         if word:
             anchor, kind, relative = facts[int(word[3] or 1) - 1]
-            person, text = (
-                (anchor, kv.word_for(kv.INVERSE[kind], gender[anchor]))
-                if word[2] == "v"
-                else (relative, kv.word_for(kind, gender[relative]))
-            )
+            person, kind = (anchor, kv.INVERSE[kind]) if word[2] == "v" else (relative, kind)
+            adjective, text = relation_word(kind, gender[person], rng if vary else None)
+            if pieces and pieces[-1].endswith((" a ", "baby ")):  # the template wrote an article: "has a {w}"
+                adjective = ""
             out.words.append((text, (person,)))
             if word[1]:
-                emit(_article(text))
+                emit(_article(adjective or text))
+            if adjective:
+                emit(adjective + " ")
             emit(text, (person,), "description" if word[2] == "d" else None)
             continue
         role, _, form = slot.partition(".")

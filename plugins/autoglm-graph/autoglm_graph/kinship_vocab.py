@@ -44,8 +44,17 @@ INVERSE = {
 }
 #: the 22 answer classes, in a fixed order
 LABELS = tuple(word for pair in WORDS.values() for word in pair)
+#: everyday words for the same relatives, type -> (female words, male words): the phrasing bank uses them now
+#: and then (classic stories never do), and text-relations reads them
+INFORMAL_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "parent": (("mom", "mum", "mama"), ("dad", "daddy", "papa")),
+    "grandparent": (("grandma", "granny", "nana"), ("grandpa", "granddad", "grandad")),
+}
 #: word -> (type, gender of the person the word describes)
-WORD_MEANING = {word: (kind, (FEMALE, MALE)[i]) for kind, pair in WORDS.items() for i, word in enumerate(pair)}
+WORD_MEANING = {
+    **{word: (kind, (FEMALE, MALE)[i]) for kind, pair in WORDS.items() for i, word in enumerate(pair)},
+    **{w: (kind, (FEMALE, MALE)[i]) for kind, pair in INFORMAL_WORDS.items() for i, ws in enumerate(pair) for w in ws},
+}
 
 
 def word_for(kind: str, gender: str) -> str:

@@ -15,6 +15,11 @@ With ``straight_through``, states are one-hot in the forward pass and
 gradients pass as if they were soft: composition then cannot drift over long
 chains, which is what lets 2-3-hop training carry to 10 hops.
 
+A graph may carry ``edge_type_probs [E, R]`` (a builder that learns edge types
+from the answers, such as ``relation-extractor`` with ``learn_from_answers``):
+each edge then follows the mixture of the tables its distribution weighs, so
+the answer loss reaches the builder.
+
 Shapes: ``x [N, F] -> x [N, K + F]`` (the state, then the input features, so a
 decoder can read the target's gender beside its state).
 """
@@ -65,6 +70,7 @@ class PathComposer(nn.Module):
         n, k = x.size(0), self.config.states
         src, dst = graph.edge_index
         table = self.transitions.softmax(-1).to(x.dtype)  # [R, K, K]
+        soft = getattr(graph, "edge_type_probs", None)  # [E, R]: a builder still learning which type an edge has
         states = torch.zeros(n, k, dtype=x.dtype, device=x.device)
         states[source.bool(), 0] = 1.0
         reached = source.bool().clone()
@@ -72,8 +78,11 @@ class PathComposer(nn.Module):
             live = reached[src] & ~reached[dst]
             if not bool(live.any()):
                 break
-            e_src, e_dst, e_type = src[live], dst[live], graph.edge_type[live]
-            messages = torch.einsum("ek,ekj->ej", states[e_src], table[e_type])
+            e_src, e_dst = src[live], dst[live]
+            if soft is not None:  # each edge's transition table is its type distribution's mixture of tables
+                messages = torch.einsum("ek,er,rkj->ej", states[e_src], soft[live], table)
+            else:
+                messages = torch.einsum("ek,ekj->ej", states[e_src], table[graph.edge_type[live]])
             incoming = torch.zeros_like(states).index_add_(0, e_dst, messages)
             counts = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(
                 0, e_dst, torch.ones_like(e_dst, dtype=x.dtype)

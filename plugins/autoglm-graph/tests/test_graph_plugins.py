@@ -66,3 +66,26 @@ def test_classifier_node_level_gives_one_row_per_node():
     head = REG.spec("decoder", "classifier").create({}, ctx)
     graph = SemanticGraph.collate([SemanticGraph(x=torch.randn(6, 4), edge_index=torch.empty(2, 0, dtype=torch.long))])
     assert head(graph).shape == (6, 5)
+
+
+def test_path_composer_follows_edge_type_distributions_and_passes_their_gradient():
+    from autoglm_sdk.plugin import SemanticGraph
+
+    ctx = BuildContext(inputs={"g": Port("semantic_graph", dim=2, num_edge_types=3)})
+    composer = REG.spec("reasoner", "path-composer").create({"states": 6, "straight_through": False}, ctx)
+    edge_type = torch.tensor([2, 0, 1])
+    graph = SemanticGraph(
+        x=torch.zeros(4, 2),
+        edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]),
+        edge_type=edge_type,
+        is_source=torch.tensor([True, False, False, False]),
+    )
+    hard = composer(graph).x
+    graph.edge_type_probs = torch.nn.functional.one_hot(edge_type, 3).float()
+    assert torch.allclose(composer(graph).x, hard)  # one-hot distributions: the typed tables themselves
+    logits = torch.zeros(3, 3, requires_grad=True)
+    graph.edge_type_probs = logits.softmax(-1)
+    soft = composer(graph).x
+    assert not torch.allclose(soft, hard)
+    soft[3, :6].max().backward()  # the answer's loss reaches whoever gave the distributions
+    assert logits.grad is not None and float(logits.grad.abs().sum()) > 0

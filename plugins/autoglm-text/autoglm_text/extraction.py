@@ -3,6 +3,7 @@ question's pair, the problems that make an answer meaningless, and the graph; an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,11 @@ class Extraction:
         self.owner: list[tuple[int, ...]] = [() for _ in story.mentions]  # mention -> people
         self.people: list[list[int]] = []  # person -> its (singular) mentions
         self.scores: dict[tuple[int, int], tuple[float, int, int]] = {}  # (head, tail) -> (p, class, sentence)
+        # learning from answers: each people pair's row of relation probabilities (differentiable) and whether
+        # its mention pair runs the other way; the graph then carries every edge's type distribution
+        self.type_probs: torch.Tensor | None = None
+        self.rows: dict[tuple[int, int], tuple[int, bool]] = {}
+        self.kept: tuple[Any, ...] | None = None  # see RelationExtractor.extract_batch(keep_features=True)
         self.facts: list[tuple[int, int, int, float, int]] = []  # head, class, tail, confidence, sentence
         self.values: list[int | None] = []
         self.query: tuple[int, int] | None = None
@@ -92,7 +98,9 @@ class Extraction:
         # may spread its mass over several types without any passing a threshold on its own)
         exists = (1 - probs[:, 0]).tolist()
         kinds = (probs[:, 1:].argmax(-1) + 1).tolist()
-        for (i, j), p, c in zip(pairs, exists, kinds):
+        if probs.requires_grad:
+            self.type_probs = probs
+        for row, ((i, j), p, c) in enumerate(zip(pairs, exists, kinds)):
             sentence = self.story.mentions[i].sentence
             for a in self.owner[i]:
                 for b in self.owner[j]:
@@ -101,6 +109,16 @@ class Extraction:
                     key, cls = ((a, b), c) if a < b else ((b, a), self.x.reverse[c])
                     if p > self.scores.get(key, (0.0,))[0]:
                         self.scores[key] = (p, cls, sentence)
+                        self.rows[key] = (row, a > b)
+
+    def unrelated(self) -> "Extraction":
+        """A copy as it was before :meth:`relate`: people, attributes and the query kept, no facts (learning
+        from answers reads the same story's people every epoch while its relation probabilities change)."""
+        out = copy.copy(self)
+        out.people = [list(p) for p in self.people]
+        out.values = list(self.values)
+        out.scores, out.rows, out.type_probs, out.facts, out.graph = {}, {}, None, [], None
+        return out
 
     def attributes(self, probs: torch.Tensor) -> None:
         values = []
@@ -134,6 +152,14 @@ class Extraction:
                 self.values.append(None)
             self.query = (len(self.people) - 1, 0)
         self.graph = self._graph()
+
+    def _type_distribution(self, row: int, reverse: bool) -> torch.Tensor:
+        """One edge's probabilities over the graph's edge types: its mention pair's relation probabilities
+        without "none", renormalised; read the other way round (each class as its reverse) when ``reverse``."""
+        p = self.type_probs[row]
+        if reverse:
+            p = p[self.x.reverse_index]
+        return p[1:] / p[1:].sum().clamp_min(1e-9)
 
     def _problems(self) -> list[str]:
         """What makes this story's answer meaningless, said in the answer rather than guessed around."""
@@ -187,7 +213,7 @@ class Extraction:
             target, source = self.query
             features[source, width] = 1.0
             features[target, width + 1] = 1.0
-        edges, types, confidence, spans, stated = [], [], [], [], []
+        edges, types, confidence, spans, stated, distributions = [], [], [], [], [], []
         sentences = self.story.sentences
         for head, c, tail, p, s in self.facts:
             text = self.story.text[sentences[s][0] : sentences[s][1]]
@@ -199,13 +225,21 @@ class Extraction:
                 confidence.append(p)
                 spans.append(text)
                 stated.append(first)
+                if self.type_probs is not None:
+                    row, flipped = self.rows[(head, tail)]
+                    distributions.append(self._type_distribution(row, flipped if first else not flipped))
         asked = x._question_sentence(self.story)
         unparsed = [
             self.story.text[a:b]
             for k, (a, b) in enumerate(sentences)
             if k != asked and not any(f[4] == k for f in self.facts)
         ]
+        extra = {}
+        if x.soft_types:  # every graph of a batch carries the distributions, one-hot where nothing was learned
+            hard = torch.nn.functional.one_hot(torch.tensor(types, dtype=torch.long), len(x.graph_types)).float()
+            extra["edge_type_probs"] = torch.stack(distributions) if distributions else hard
         return SemanticGraph(
+            **extra,
             x=features,
             edge_index=torch.tensor(edges, dtype=torch.long).t().reshape(2, -1),
             edge_type=torch.tensor(types, dtype=torch.long),

@@ -66,6 +66,7 @@ from autoglm_text.stories import (
     sentence_spans,
     surface,
     with_joins,
+    with_names,
     with_openings,
 )
 
@@ -97,6 +98,9 @@ class RelationExtractor(nn.Module):
         self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
         self.pipeline_training = False
+        # a class read the other way round, as an index: probs[reverse_index] are the reverse pair's probabilities
+        self.reverse_index = [NONE, *(self.reverse[c] for c in range(1, len(self.classes)))]
+        self._read_once: dict[str, tuple[Extraction, torch.Tensor | None, list[tuple[int, int]]]] = {}
 
     def _reverse_class(self, c: int) -> int:
         name = self.classes[c]
@@ -258,7 +262,13 @@ class RelationExtractor(nn.Module):
     def relation_logits(
         self, story: Story, states: torch.Tensor, reps: torch.Tensor, pairs: list[tuple[int, int]]
     ) -> torch.Tensor:
-        """Relation class logits of ordered mention pairs ``(head, tail)`` of one sentence. Besides the two
+        """Relation class logits of ordered mention pairs ``(head, tail)`` of one sentence."""
+        return self.relation(self.relation_features(story, states, reps, pairs))
+
+    def relation_features(
+        self, story: Story, states: torch.Tensor, reps: torch.Tensor, pairs: list[tuple[int, int]]
+    ) -> torch.Tensor:
+        """What the relation classifier reads of each ordered mention pair. Besides the two
         mentions, each pair reads the words between them and its own attention over the whole sentence, so a
         relation word before, between or after the two people ("Tom, Anna's father") is found wherever it is."""
         mentions = story.mentions
@@ -283,7 +293,7 @@ class RelationExtractor(nn.Module):
             attended.append(weights @ context[s_lo:s_hi])
         gap = torch.tensor([_bucket(mentions[j].first - mentions[i].first) for i, j in pairs], device=reps.device)
         features = [h, t, h * t, torch.stack(between), torch.stack(attended), self.distance(gap)]
-        return self.relation(torch.cat(features, -1))
+        return torch.cat(features, -1)
 
     def coref_logits(self, story: Story, reps: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Scores of (mention, earlier mention) pairs within ``coref_window`` mentions: same person. A pronoun
@@ -306,16 +316,53 @@ class RelationExtractor(nn.Module):
     # -------------------------------------------------------------- training
 
     def fit(self, dataset: Dataset, log: Callable[[str], None] | None = None) -> None:
-        """Train the encoder and heads on the training split's gold mentions and facts."""
+        """Train the encoder and heads on the training split's gold mentions and facts, from scratch or from
+        ``init_from``'s extractor; with no annotated story, ``init_from``'s extractor as it is."""
         log = log or (lambda message: None)
         train = [s for s in dataset.splits.get("train") or [] if isinstance(s, Mapping) and s.get("mentions")]
-        if not train:
+        if self.config.init_from:
+            self._start_from(self.config.init_from)
+            log(f"relation-extractor: starts from the extractor of {self.config.init_from}")
+        if not train and self.config.init_from:
+            log("relation-extractor: no training story carries facts; the extractor keeps what it had learned")
+        elif not train:
             raise DataError(
                 "relation-extractor: no training story carries `mentions` and `facts`",
-                hint="use the kinship generator, or give jsonl stories with facts (see the README)",
+                hint="use the kinship generator, give jsonl stories with facts (see the README), or start from an "
+                "extractor an earlier build trained: graph_builder.init_from = 'ARTIFACT'",
             )
-        train = train[: self.config.train_stories]
-        if self.config.pretrained is None:
+        else:
+            self._fit_facts(dataset, train[: self.config.train_stories], log)
+        for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
+            p.requires_grad_(False)
+        if self.config.learn_from_answers:  # ... except the relation classifier, which the answers teach
+            self.relation.requires_grad_(True)
+
+    def _start_from(self, path: str) -> None:
+        """Take the encoder, tokenizer and heads of the relation-extractor in the artifact at ``path``."""
+        import autoglm_sdk
+
+        pipeline = autoglm_sdk.load(path)
+        found = [s for s in pipeline.model.stage_objects.values() if isinstance(s, RelationExtractor)]
+        if not found:
+            raise DataError(f"relation-extractor: the artifact {path} has no relation-extractor stage")
+        other = found[0]
+        if other.classes != self.classes or other.attribute_values != self.attribute_values:
+            raise DataError(
+                f"relation-extractor: the extractor of {path} reads relations {other.classes[1:]} and values "
+                f"{other.attribute_values}; this one needs {self.classes[1:]} and {self.attribute_values}",
+                hint="give graph_builder the same edge_types, inverse and attribute_values as that build",
+            )
+        self.load_artifact_files(other.artifact_files())
+        self.source = f"{other.source}, then {path}"
+        self.load_state_dict(other.state_dict())
+
+    def _fit_facts(self, dataset: Dataset, train: list[Mapping[str, Any]], log: Callable[[str], None]) -> None:
+        """Train the encoder and heads on the annotated stories ``train`` (from init_from's weights if given)."""
+        if self.encoder is not None:
+            for p in self.parameters():
+                p.requires_grad_(True)
+        elif self.config.pretrained is None:
             tokenizer = train_wordpiece([s["text"] for s in train], self.config.vocab_size, lowercase=True)
             self._install(self._new_encoder(tokenizer), tokenizer, f"trained on {len(train)} texts")
         else:
@@ -324,21 +371,34 @@ class RelationExtractor(nn.Module):
         stories = [self.read(s["text"], s) for s in train]
         self._check_annotations(stories)
         if self.config.augment:
-            import random
-
-            rng = random.Random(self.init_seed)
-            share = self.config.augment
-            stories = lambda: [  # noqa: E731 (a fresh augmentation every epoch)
-                self.read(g["text"], g)
-                for g in (with_openings(with_joins(s, rng, share / 2), rng, share) for s in train)
-            ]
+            stories = self._augmented(train)
         val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
         self.train_stories(stories, log)
         if val:
             self.fit_report["val"] = fact_scores(self, val[: self.config.train_stories // 4 or 1])
             log(f"relation-extractor: validation facts F1 {self.fit_report['val']['f1']:.3f}")
-        for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
-            p.requires_grad_(False)
+
+    def _augmented(self, train: list[Mapping[str, Any]]) -> Callable[[], list[Story]]:
+        """A fresh augmentation of ``train`` for every epoch: people renamed (to names of other stories' people
+        with the same attribute value, or made up), neighbouring statements joined, opening clauses added."""
+        import random
+
+        rng, share, attribute = random.Random(self.init_seed), self.config.augment, self.config.attribute
+        pools: dict[Any, set[str]] = {}
+        for sample in train:
+            for e in sample.get("entities", ()):
+                if e.get("name"):
+                    pools.setdefault(e.get(attribute), set()).add(e["name"])
+        pool = {value: sorted(names) for value, names in pools.items()}
+
+        def epoch() -> list[Story]:
+            renamed = (with_names(s, rng, share, pool, attribute) for s in train)
+            return [
+                self.read(g["text"], g)
+                for g in (with_openings(with_joins(s, rng, share / 2), rng, share) for s in renamed)
+            ]
+
+        return epoch
 
     def _check_annotations(self, stories: list[Story]) -> None:
         """Refuse annotations the extractor cannot learn from, with the reason: no known relation, or facts
@@ -530,31 +590,74 @@ class RelationExtractor(nn.Module):
         gold = [
             self.pipeline_training and self.config.reasoner_reads == "gold" and bool(s.get("mentions")) for s in samples
         ]
-        read = iter(self.extract_batch([text for text, g in zip(texts, gold) if not g]))
+        unread = [text for text, g in zip(texts, gold) if not g]
+        read = iter(self._relate_again(unread) if self.learning_from_answers else self.extract_batch(unread))
         graphs = [
             Extraction.from_gold(self, self.read(text, sample)).graph if g else next(read).graph
             for text, sample, g in zip(texts, samples, gold)
         ]
         return SemanticGraph.collate(graphs).to(self._anchor.device)
 
+    # ------------------------------------------------------- learning from answers
+
+    @property
+    def learning_from_answers(self) -> bool:
+        """Whether the relation classifier is training on the pipeline's answer loss (learn_from_answers, in the
+        build that fitted it: a loaded artifact's extractor is frozen)."""
+        return self.config.learn_from_answers and any(p.requires_grad for p in self.relation.parameters())
+
+    @property
+    def soft_types(self) -> bool:
+        """Whether graphs carry ``edge_type_probs``: while the pipeline trains and the answers teach relations."""
+        return self.pipeline_training and self.learning_from_answers
+
+    @property
+    def cacheable(self) -> bool:
+        """A story's graph changes while the answers teach the relation classifier: the SDK must not keep it."""
+        return not self.config.learn_from_answers
+
+    @property
+    def lr_scale(self) -> float | None:
+        """The share of the pipeline's learning rate the relation classifier trains at from answers."""
+        return self.config.answers_lr_scale if self.config.learn_from_answers else None
+
+    def _relate_again(self, texts: list[str]) -> list[Extraction]:
+        """Extractions whose facts come from the relation classifier as it is now (with gradients while the
+        pipeline trains); everything before it (encoder, mentions, people, query) is read once per text."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._read_once]
+        for extraction in self.extract_batch(new, keep_features=True):
+            self._read_once[extraction.story.text] = extraction.kept
+        out = []
+        for text in texts:
+            prepared, features, pairs = self._read_once[text]
+            extraction = prepared.unrelated()
+            if pairs:
+                with torch.set_grad_enabled(self.soft_types):
+                    extraction.relate(self.relation(features).softmax(-1), pairs)
+            extraction.finish()
+            out.append(extraction)
+        return out
+
     def extract(self, text: str) -> Extraction:
         """Mentions, people, facts and the query of one text."""
         return self.extract_batch([text])[0]
 
     @torch.no_grad()
-    def extract_batch(self, texts: list[str]) -> list[Extraction]:
-        """:meth:`extract` for many texts, their encoder windows in padded batches of ``batch_size`` stories."""
+    def extract_batch(self, texts: list[str], keep_features: bool = False) -> list[Extraction]:
+        """:meth:`extract` for many texts, their encoder windows in padded batches of ``batch_size`` stories;
+        ``keep_features``: each extraction also keeps (itself before relations, the relation classifier's
+        input, the mention pairs) as ``kept``."""
         was_training = self.training
         self.eval()
         stories = [self.read(text) for text in texts]
         out = []
         for k in range(0, len(stories), self.config.batch_size):
             chunk = stories[k : k + self.config.batch_size]
-            out.extend(self._extract(story, states) for story, states in zip(chunk, self.encode(chunk)))
+            out.extend(self._extract(s, states, keep_features) for s, states in zip(chunk, self.encode(chunk)))
         self.train(was_training)
         return out
 
-    def _extract(self, story: Story, states: torch.Tensor) -> Extraction:
+    def _extract(self, story: Story, states: torch.Tensor, keep_features: bool = False) -> Extraction:
         story.mentions = self._decode_mentions(story, states)
         extraction = Extraction(self, story)
         if story.mentions:
@@ -564,16 +667,20 @@ class RelationExtractor(nn.Module):
                 m.kind = k
             scores, pairs = self.coref_logits(story, reps)
             extraction.resolve(torch.sigmoid(scores).tolist(), pairs)
-            pairs = self._pairs_in_sentences(story.mentions)
-            if pairs:
-                probs = self.relation_logits(story, states, reps, pairs).softmax(-1)
-                extraction.relate(probs, pairs)
             if self.attribute_values:
                 extraction.attributes(self.attribute(reps).softmax(-1))
             question = self._question_sentence(story)
             in_question = [k for k, m in enumerate(story.mentions) if m.sentence == question]
             if in_question:
                 extraction.ask(in_question, self.role(reps[in_question]).softmax(-1))
+            pairs = self._pairs_in_sentences(story.mentions)
+            features = self.relation_features(story, states, reps, pairs) if pairs else None
+            if keep_features:
+                extraction.kept = (extraction.unrelated(), features, pairs)
+            if pairs:
+                extraction.relate(self.relation(features).softmax(-1), pairs)
+        elif keep_features:
+            extraction.kept = (extraction.unrelated(), None, [])
         extraction.finish()
         self.stats["texts"] += 1
         self.stats["people"] += len(extraction.people)

@@ -181,6 +181,20 @@ class RelationExtractorConfig(PluginConfig):
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
     relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
     max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
+    init_from: str | None = Field(
+        None,
+        description="An artifact (directory) whose relation-extractor this one starts from: it then trains on "
+        "this build's annotated stories, or, when none carries facts, keeps what it had learned.",
+    )
+    learn_from_answers: bool = Field(
+        False,
+        description="While the pipeline trains, edges carry the relation classifier's type distributions "
+        "(edge_type_probs) and the answer loss trains the classifier: stories with answers and no facts then "
+        "teach it too. Mentions, people and the question stay as fitted.",
+    )
+    answers_lr_scale: float = Field(
+        0.02, gt=0, le=1, description="learn_from_answers: the classifier's learning rate as a share of [train] lr."
+    )
     reasoner_reads: Literal["gold", "extracted"] = Field(
         "gold",
         description="The graphs of annotated training stories while the pipeline trains: gold (what the story "

@@ -84,6 +84,58 @@ def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str
     return {**sample, "text": text, "mentions": mentions}
 
 
+#: pieces of made-up names: a model that learned people from one list of names should still find a person
+#: whose name it never saw (and names with apostrophes, hyphens, accents or two words)
+SYLLABLES = ("ka", "lo", "mi", "ren", "da", "vo", "shi", "tu", "bel", "an", "or", "ze", "qui", "nam", "ja", "fe")
+NAME_SHAPES = ("{a}{b}", "{a}{b}{c}", "{a}{b}-{c}{d}", "O'{a}{b}", "{a}{b} {c}{d}", "{a}ë{b}", "{a}{b}ø")
+
+
+def made_up_name(rng: Any) -> str:
+    shape = rng.choice(NAME_SHAPES)
+    parts = {k: rng.choice(SYLLABLES) for k in "abcd"}
+    return " ".join(w[0].upper() + w[1:] if w[0].isalpha() else w for w in shape.format(**parts).split(" "))
+
+
+def with_names(
+    sample: Mapping[str, Any], rng: Any, share: float, pools: Mapping[Any, list[str]], attribute: str
+) -> dict[str, Any]:
+    """``sample`` with about ``share`` of its named people renamed, every mention moved along: to a name
+    other stories give people of the same ``attribute`` value (``pools``: value -> names), or to a made-up
+    one; now and then every name in [brackets], as some story sets write them. A story where a name also
+    occurs outside its mentions stays as it was."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    entities = [dict(e) for e in sample.get("entities", ())]
+    names = [m for m in mentions if m.get("kind") == "name" and len(m["entities"]) == 1]
+    new: dict[int, str] = {}
+    for e, entity in enumerate(entities):
+        name = entity.get("name")
+        own = sum(1 for m in names if m["entities"][0] == e)
+        if not name or not own:
+            continue
+        if text.count(name) != own:
+            return dict(sample)
+        pool = pools.get(entity.get(attribute)) or [name]
+        new[e] = name if rng.random() >= share else made_up_name(rng) if rng.random() < 0.3 else rng.choice(pool)
+    if len(set(new.values())) < len(new):
+        return dict(sample)  # two people would share a name
+    before, after = ("[", "]") if rng.random() < share / 3 else ("", "")
+    for m in sorted(names, key=lambda m: m["start"], reverse=True):
+        start, end = m["start"], m["end"]
+        replacement = before + new[m["entities"][0]] + after
+        text = text[:start] + replacement + text[end:]
+        for other in mentions:
+            if other["start"] >= end:
+                other["start"] += len(replacement) - (end - start)
+                other["end"] += len(replacement) - (end - start)
+        m["start"], m["end"] = start + len(before), start + len(replacement) - len(after)
+    for e, name in new.items():
+        entities[e]["name"] = name
+    out = {**sample, "text": text, "mentions": mentions, "entities": entities}
+    if sample.get("query_entities") and all(int(e) in new for e in sample["query_entities"]):
+        out["query"] = [new[int(e)] for e in sample["query_entities"]]
+    return out
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks), whitespace trimmed."""
     spans = []

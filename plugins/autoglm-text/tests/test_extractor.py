@@ -16,7 +16,7 @@ from autoglm_sdk.plugin import BuildContext, DataError, Dataset, InputError, Por
 from autoglm_text.extraction import fact_scores
 from autoglm_text.extractor import RelationExtractor
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
-from autoglm_text.stories import sentence_spans, with_openings
+from autoglm_text.stories import sentence_spans, with_names, with_openings
 
 KIN_INVERSE = dict(kv.INVERSE)  # the kinship manifest's inverse table, spelled there as TOML
 TINY = {"pretrained": None, "hidden_size": 48, "num_layers": 1, "num_heads": 2, "head_size": 48, "vocab_size": 600}
@@ -125,6 +125,31 @@ def test_openings_keep_the_gold_offsets():
         a = sample["text"][before["start"] : before["end"]]
         b = augmented["text"][after["start"] : after["end"]]
         assert a.lower() == b.lower()
+
+
+def test_renaming_moves_every_mention_and_keeps_people_apart():
+    import random
+
+    samples = kinship(60, phrasings="bank").splits["train"]
+    pools = {
+        g: sorted({e["name"] for s in samples for e in s["entities"] if e["name"] and e["gender"] == g}) for g in (kv.FEMALE, kv.MALE)
+    }
+    rng, renamed_people, bracketed = random.Random(0), 0, 0
+    for sample in samples:
+        out = with_names(sample, rng, 0.9, pools, "gender")
+        bracketed += "[" in out["text"]
+        names = [e["name"] for e in out["entities"]]
+        assert len(set(n for n in names if n)) == sum(1 for n in names if n)  # no two people share a name
+        renamed_people += sum(a["name"] != b["name"] for a, b in zip(sample["entities"], out["entities"]))
+        for before, after in zip(sample["mentions"], out["mentions"]):
+            said = out["text"][after["start"] : after["end"]]
+            if before["kind"] == "name":
+                assert said == out["entities"][after["entities"][0]]["name"]
+            else:
+                assert said == sample["text"][before["start"] : before["end"]]
+        question = out["text"][sentence_spans(out["text"])[-1][0] :]
+        assert all(name in question for name in out["query"])
+    assert renamed_people > 100 and 0 < bracketed < len(samples)
 
 
 def test_sentences_split_at_stops_and_line_breaks():
@@ -316,3 +341,35 @@ def test_the_reasoner_trains_on_what_annotated_stories_state_and_answers_from_wh
     finally:
         ex.train(False)
         ex.config = ex.config.model_copy(update={"reasoner_reads": "gold"})
+
+
+# ---------------------------------------------------------------- learning from answers
+
+
+def test_answers_reach_the_relation_classifier_through_edge_type_distributions(trained):
+    dataset, ex = trained
+    learner = extractor(dataset, epochs=10, num_layers=2, hidden_size=64, head_size=64, learn_from_answers=True)
+    learner.load_artifact_files(ex.artifact_files())
+    learner.load_state_dict(ex.state_dict())
+    assert not learner.learning_from_answers  # a loaded artifact's extractor stays frozen
+    learner.relation.requires_grad_(True)  # as fit leaves it
+    assert learner.learning_from_answers and not learner.cacheable and learner.lr_scale == 0.02
+    samples = [{"text": s["text"], "label": s["label"]} for s in dataset.splits["test"][:6]]  # answers only
+    hard = learner(samples)
+    assert not hasattr(hard, "edge_type_probs") or hard.edge_type_probs is None  # evaluation: plain types
+    assert torch.equal(hard.edge_type, ex(samples).edge_type)  # read the way the frozen extractor reads
+    learner.train(True)
+    try:
+        soft = learner(samples)
+    finally:
+        learner.train(False)
+    probs = soft.edge_type_probs
+    assert probs.shape == (soft.edge_index.size(1), len(learner.graph_types)) and probs.requires_grad
+    assert torch.equal(probs.argmax(-1), soft.edge_type)  # the distribution's likeliest type is the edge's type
+    assert torch.allclose(probs.sum(-1), torch.ones(len(probs)))
+    # an edge and its reverse: the same mention pair read both ways round
+    reverse = [learner.reverse[t + 1] - 1 for t in range(len(learner.graph_types))]
+    assert torch.allclose(probs[1::2], probs[0::2][:, reverse])
+    probs[:, 0].sum().backward()
+    assert all(p.grad is not None for p in learner.relation.parameters())
+    assert all(p.grad is None for p in learner.encoder.parameters())

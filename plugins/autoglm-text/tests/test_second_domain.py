@@ -44,7 +44,9 @@ def story(rng: random.Random) -> dict:
 
 
 def test_an_org_chart_trains_and_answers_through_the_same_builder(tmp_path):
-    from autoglm_sdk import build, validate_manifest
+    import torch
+
+    from autoglm_sdk import build, load, validate_manifest
 
     rng = random.Random(0)
     path = tmp_path / "org.jsonl"
@@ -77,3 +79,22 @@ def test_an_org_chart_trains_and_answers_through_the_same_builder(tmp_path):
     assert facts["f1"] > 0.9, facts
     assert set(facts["per_relation"]) <= {"manager", "report", "colleague"}
     assert result.report["metrics"]["test"]["accuracy"] > 0.8, result.report["metrics"]["test"]
+    # stories with answers and no facts: the extractor starts from that build's and the answers teach its
+    # relation classifier (learn_from_answers), everything before it staying as it was
+    answers_only = tmp_path / "answers.jsonl"
+    rng = random.Random(1)
+    stripped = [
+        {k: v for k, v in story(rng).items() if k not in ("facts", "query")} | {"split": split}
+        for split, n in (("train", 300), ("val", 60), ("test", 60))
+        for _ in range(n)
+    ]
+    answers_only.write_text("\n".join(json.dumps(line) for line in stripped) + "\n")
+    logged = []
+    manifest["data"]["path"] = str(answers_only)
+    manifest["graph_builder"] |= {"init_from": str(tmp_path / "art"), "learn_from_answers": True}
+    tuned = build(validate_manifest(manifest), tmp_path / "tuned", log=logged.append)
+    assert any("keeps what it had learned" in line for line in logged)
+    assert tuned.report["metrics"]["test"]["accuracy"] > 0.8, tuned.report["metrics"]["test"]
+    before, after = (load(tmp_path / name).model.stages["graph_builder"].state_dict() for name in ("art", "tuned"))
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"relation"}, changed  # the answers taught the relation classifier and nothing else
