@@ -320,8 +320,10 @@ class KinshipDataSource:
         if phrasing.narrative:
             for _ in range(rng.randrange(3)):
                 line = rng.choice(kp.NARRATIVE)
-                person = rng.choice(sorted(named)) if "{X}" in line else None
-                units.insert(rng.randint(0, len(units)), (None, kp.fill(line, {"X": person}, names, rng)))
+                if "{Y}" in line and len(named) < 2:
+                    continue
+                people = dict(zip("XY", rng.sample(sorted(named), line.count("}") - line.count("{filler}"))))
+                units.insert(rng.randint(0, len(units)), (None, kp.fill(line, people, names, rng)))
         question = kp.fill(_pick(rng, list(phrasing.questions)), {"T": target, "S": source}, names, rng)
         units.append((None, question))
 

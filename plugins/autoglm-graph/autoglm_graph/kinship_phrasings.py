@@ -403,6 +403,15 @@ FAMILIES: tuple[Family, ...] = (
         _t("{X} and {Z} have the same {w1}, {M}.", "list"),
         _t("Neither {X} nor {Z} ever forgets {X+Z.their} {w1} {M}'s birthday.", "list"),
     ),
+    _family(  # asides, quotes and time clauses around the relation
+        "asides",
+        _t("{O}'s {w} ({S}) {filler}."),
+        _t("{S} - {O}'s {w} - {filler}."),
+        _t('"This is my {w}, {S}," {O} told the neighbours.'),
+        _t("Ever since {O.his} {w} {S} moved in, {O} has been much happier."),
+        _t("{O} wanted to surprise {O.his} {w} {S} with a new bike."),
+        _t("{O}'s {w} {S} turned forty last week, and {S.he} threw a big party."),
+    ),
     # ---- validation families -------------------------------------------------------
     _family(
         "of",
@@ -476,6 +485,7 @@ TRAIN_FAMILIES = (
     "two-facts",
     "copula",
     "group",
+    "asides",
 )
 VAL_FAMILIES = ("of", "household", "gathering")
 HELD_OUT_FAMILIES = ("records", "anecdote", "family-web")
@@ -490,6 +500,11 @@ QUESTIONS = {
         "Who is {T} to {S}?",
         "{T} is {S}'s what?",
         "What is the relationship of {T} to {S}?",
+        "How does {T} relate to {S}?",
+        "What relation does {T} have to {S}?",
+        "Can you tell how {T} is related to {S}?",
+        "Who is {T} in relation to {S}?",
+        "What kin is {T} to {S}?",
     ),
     "val": ("How is {T} connected to {S}?", "What family relation is {T} to {S}?", "What would {S} call {T}?"),
     "held-out": (
@@ -499,7 +514,8 @@ QUESTIONS = {
     ),
 }
 
-#: sentences that state no fact, placed between a story's fact sentences; {X}: a named story person
+#: sentences that state no fact, placed between a story's fact sentences; {X}, {Y}: named story people (two
+#: people in one sentence need not be related: "X and Y played cards" states nothing about how)
 NARRATIVE = (
     "The weather was lovely that week.",
     "It rained all afternoon.",
@@ -509,6 +525,13 @@ NARRATIVE = (
     "{X} {filler}.",
     "{X} had a busy week.",
     "{X} is saving up for a new bicycle.",
+    "{X} could not stop laughing.",
+    "Everyone agreed that {X} makes the best pancakes.",
+    "{X} forgot to bring the cake, again.",
+    "{X} and {Y} played cards all evening.",
+    "{X} asked {Y} for advice about the garden.",
+    "{X} and {Y} argued about football for an hour.",
+    "After dinner, {X} showed {Y} the old photo albums.",
 )
 
 
