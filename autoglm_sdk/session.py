@@ -143,9 +143,11 @@ class Session:
         cacheable = "cacheable" in self.manifest.stages[key].spec.capabilities
         shared = cacheable and hasattr(stage, "artifact_files") and hasattr(stage, "load_artifact_files")
         if shared and key in self._fitted:
-            files, state, cache = self._fitted[key]
+            files, state, cache, trainable = self._fitted[key]
             stage.load_artifact_files(files)
             stage.load_state_dict(state)
+            for name, p in stage.named_parameters():  # what fit left trainable stays so in every restart
+                p.requires_grad_(name in trainable)
             if key in model.caches:
                 model.caches[key] = cache
             return
@@ -154,7 +156,8 @@ class Session:
         self.log(f"{key}: fitted to the training data")
         if shared:
             state = {k: v.detach().clone() for k, v in stage.state_dict().items()}
-            self._fitted[key] = (stage.artifact_files(), state, model.caches.get(key))
+            trainable = {name for name, p in stage.named_parameters() if p.requires_grad}
+            self._fitted[key] = (stage.artifact_files(), state, model.caches.get(key), trainable)
 
     def check_outputs(self, model: Any) -> None:
         """Run two training samples through ``model`` holding each stage's output to the width its signature
@@ -197,9 +200,6 @@ class Session:
             if hasattr(objective, "pretrain") and pretrain:
                 phases[key] = objective.pretrain(model, self, seed=seed, progress=progress)
             lr_scales.update(getattr(objective, "lr_scales", None) or {})
-        for key, stage in model.stage_objects.items():  # a stage may ask for its own pace (see protocols)
-            if getattr(stage, "lr_scale", None) is not None:
-                lr_scales.setdefault(key, stage.lr_scale)
         result = fit(
             model,
             self.dataset.splits,
@@ -211,7 +211,7 @@ class Session:
             progress=progress,
             on_epoch=on_epoch,
             checkpoint=checkpoint,
-            lr_scales=lr_scales,
+            lr_scales={**stage_lr_scales(model), **lr_scales},
         )
         return result, phases
 
@@ -249,6 +249,7 @@ class Session:
                 seed=self.seed,
                 autocast=self.backend.autocast,
                 progress=progress,
+                lr_scales=stage_lr_scales(model),
             )
             return {
                 "epochs": len(result.history),
@@ -290,3 +291,8 @@ def checkpoint_dir(output: str | Path) -> Path:
     """Where a build of ``output`` keeps its training checkpoint until the artifact is written."""
     output = Path(output)
     return output.with_name(f"{output.name}.checkpoint")
+
+
+def stage_lr_scales(model: Any) -> dict[str, float]:
+    """Stage key -> learning-rate factor, for the stages that ask for their own pace (attribute ``lr_scale``)."""
+    return {k: s.lr_scale for k, s in model.stage_objects.items() if getattr(s, "lr_scale", None) is not None}

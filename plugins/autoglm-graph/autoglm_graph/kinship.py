@@ -320,10 +320,10 @@ class KinshipDataSource:
         if phrasing.narrative:
             for _ in range(rng.randrange(3)):
                 line = rng.choice(kp.NARRATIVE)
-                if "{Y}" in line and len(named) < 2:
-                    continue
-                people = dict(zip("XY", rng.sample(sorted(named), line.count("}") - line.count("{filler}"))))
-                units.insert(rng.randint(0, len(units)), (None, kp.fill(line, people, names, rng)))
+                people = rng.sample(sorted(named), line.count("}") - line.count("{filler}"))
+                if len(people) == 2 and {frozenset((a, r)) for a, _, r in story_facts} & {frozenset(people)}:
+                    continue  # the two must be people the story relates in no sentence: this one states nothing
+                units.insert(rng.randint(0, len(units)), (None, kp.fill(line, dict(zip("XY", people)), names, rng)))
         question = kp.fill(_pick(rng, list(phrasing.questions)), {"T": target, "S": source}, names, rng)
         units.append((None, question))
 

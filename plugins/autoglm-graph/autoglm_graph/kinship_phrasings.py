@@ -132,8 +132,8 @@ def relation_word(kind: str, gender: str, rng: random.Random | None = None) -> t
     if rng is None:
         return "", word
     draw = rng.random()
-    if draw < EVERYDAY and kind in kv.INFORMAL_WORDS:
-        return "", rng.choice(kv.INFORMAL_WORDS[kind][gender == kv.MALE])
+    if draw < EVERYDAY:
+        return "", rng.choice(kv.INFORMAL_WORDS[kind][gender == kv.MALE]) if kind in kv.INFORMAL_WORDS else word
     if draw < EVERYDAY + ADJECTIVE:
         return rng.choice(ADJECTIVES.get(kind, ()) + ADJECTIVES["*"]), word
     return "", word

@@ -237,6 +237,7 @@ class Extraction:
         extra = {}
         if x.soft_types:  # every graph of a batch carries the distributions, one-hot where nothing was learned
             hard = torch.nn.functional.one_hot(torch.tensor(types, dtype=torch.long), len(x.graph_types)).float()
+            hard = hard.to(x._anchor.device)
             extra["edge_type_probs"] = torch.stack(distributions) if distributions else hard
         return SemanticGraph(
             **extra,

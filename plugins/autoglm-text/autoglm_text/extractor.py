@@ -55,7 +55,7 @@ from autoglm_sdk.plugin import (
 )
 from autoglm_text.bert import load_checkpoint, train_wordpiece
 from autoglm_text.extraction import Extraction, fact_scores
-from autoglm_text.specs import RelationExtractorConfig, relation_classes
+from autoglm_text.specs import RelationExtractorConfig, complete_inverse, relation_classes
 from autoglm_text.stories import (
     KINDS,
     PLURAL_PRONOUNS,
@@ -106,7 +106,7 @@ class RelationExtractor(nn.Module):
         name = self.classes[c]
         if name.startswith("~"):
             return self.classes.index(name[1:])
-        inverse = self.config.inverse.get(name)
+        inverse = complete_inverse(self.config.inverse).get(name)
         return self.classes.index(inverse) if inverse else self.classes.index("~" + name)
 
     # ------------------------------------------------------------------ model
@@ -353,9 +353,15 @@ class RelationExtractor(nn.Module):
                 f"{other.attribute_values}; this one needs {self.classes[1:]} and {self.attribute_values}",
                 hint="give graph_builder the same edge_types, inverse and attribute_values as that build",
             )
+        if other.config.head_size != self.config.head_size:
+            raise DataError(
+                f"relation-extractor: the extractor of {path} has head_size {other.config.head_size}, this one "
+                f"{self.config.head_size}",
+                hint=f"set graph_builder.head_size = {other.config.head_size}",
+            )
         self.load_artifact_files(other.artifact_files())
-        self.source = f"{other.source}, then {path}"
         self.load_state_dict(other.state_dict())
+        self.source = f"{other.source}, then {path}"
 
     def _fit_facts(self, dataset: Dataset, train: list[Mapping[str, Any]], log: Callable[[str], None]) -> None:
         """Train the encoder and heads on the annotated stories ``train`` (from init_from's weights if given)."""
@@ -647,14 +653,15 @@ class RelationExtractor(nn.Module):
         """:meth:`extract` for many texts, their encoder windows in padded batches of ``batch_size`` stories;
         ``keep_features``: each extraction also keeps (itself before relations, the relation classifier's
         input, the mention pairs) as ``kept``."""
-        was_training = self.training
+        was_training, pipeline_training = self.training, self.pipeline_training
         self.eval()
         stories = [self.read(text) for text in texts]
         out = []
         for k in range(0, len(stories), self.config.batch_size):
             chunk = stories[k : k + self.config.batch_size]
             out.extend(self._extract(s, states, keep_features) for s, states in zip(chunk, self.encode(chunk)))
-        self.train(was_training)
+        nn.Module.train(self, was_training)  # not self.train: that would also forget whether the pipeline trains
+        self.pipeline_training = pipeline_training
         return out
 
     def _extract(self, story: Story, states: torch.Tensor, keep_features: bool = False) -> Extraction:
@@ -676,7 +683,7 @@ class RelationExtractor(nn.Module):
             pairs = self._pairs_in_sentences(story.mentions)
             features = self.relation_features(story, states, reps, pairs) if pairs else None
             if keep_features:
-                extraction.kept = (extraction.unrelated(), features, pairs)
+                extraction.kept = (extraction.unrelated(), None if features is None else features.float(), pairs)
             if pairs:
                 extraction.relate(self.relation(features).softmax(-1), pairs)
         elif keep_features:

@@ -204,6 +204,9 @@ class RelationExtractorConfig(PluginConfig):
 
     @model_validator(mode="after")
     def _inverse_known(self) -> "RelationExtractorConfig":
+        for a, b in self.inverse.items():
+            if self.inverse.get(b, a) != a:
+                raise ValueError(f"inverse maps {a} -> {b} but {b} -> {self.inverse[b]}; a reverse undoes itself")
         if self.edge_types:
             named = set(self.inverse) | set(self.inverse.values()) | {w.type for w in self.relation_words.values()}
             unknown = sorted(named - set(self.edge_types))
@@ -214,8 +217,14 @@ class RelationExtractorConfig(PluginConfig):
         return self
 
 
+def complete_inverse(inverse: dict[str, str]) -> dict[str, str]:
+    """``inverse`` with each pair in both directions: {"parent": "child"} also says child -> parent."""
+    return {**{b: a for a, b in inverse.items()}, **inverse}
+
+
 def relation_classes(edge_types: list[str], inverse: dict[str, str]) -> list[str]:
     """The relation classes of an extractor: none, every type, and `~type` for each type without an inverse."""
+    inverse = complete_inverse(inverse)
     return ["none", *edge_types, *(f"~{t}" for t in edge_types if t not in inverse)]
 
 

@@ -120,6 +120,8 @@ def with_names(
         return dict(sample)  # two people would share a name
     before, after = ("[", "]") if rng.random() < share / 3 else ("", "")
     for m in sorted(names, key=lambda m: m["start"], reverse=True):
+        if m["entities"][0] not in new:  # a name mention of someone the annotation leaves unnamed
+            continue
         start, end = m["start"], m["end"]
         replacement = before + new[m["entities"][0]] + after
         text = text[:start] + replacement + text[end:]

@@ -132,7 +132,8 @@ def test_renaming_moves_every_mention_and_keeps_people_apart():
 
     samples = kinship(60, phrasings="bank").splits["train"]
     pools = {
-        g: sorted({e["name"] for s in samples for e in s["entities"] if e["name"] and e["gender"] == g}) for g in (kv.FEMALE, kv.MALE)
+        g: sorted({e["name"] for s in samples for e in s["entities"] if e["name"] and e["gender"] == g})
+        for g in (kv.FEMALE, kv.MALE)
     }
     rng, renamed_people, bracketed = random.Random(0), 0, 0
     for sample in samples:
@@ -264,6 +265,12 @@ def test_the_inventory_must_come_from_somewhere():
             RelationExtractorConfig(inverse={"sibling": "sibling"}), BuildContext(inputs={"data": kinship_port})
         )
     assert json.dumps(RelationExtractorConfig().model_dump())  # the config serialises for the lock
+    with pytest.raises(ValueError, match="a reverse undoes itself"):
+        RelationExtractorConfig(inverse={"manager": "report", "report": "colleague"})
+    one_way = RelationExtractorConfig(inverse={"parent": "child"}, edge_types=["parent", "child", "friend"])
+    ex = RelationExtractor(one_way, BuildContext(inputs={"data": kinship_port}, seed=0, stage="graph_builder"))
+    assert ex.classes == ["none", "parent", "child", "friend", "~friend"]  # child -> parent is implied
+    assert all(ex.reverse[ex.reverse[c]] == c for c in range(1, len(ex.classes)))
 
 
 # ---------------------------------------------------------------- in a pipeline
