@@ -396,9 +396,12 @@ class RelationExtractor(nn.Module):
                 if e.get("name"):
                     pools.setdefault(e.get(attribute), set()).add(e["name"])
         pool = {value: sorted(names) for value, names in pools.items()}
+        # made-up names only for a pretrained tokenizer: one trained on these stories has no pieces for them, and
+        # a small encoder then learned the question's roles worse (org chart test: 13 of 60 swapped, 3 without)
+        made_up = 0.3 if self.config.pretrained is not None else 0.0
 
         def epoch() -> list[Story]:
-            renamed = (with_names(s, rng, share, pool, attribute) for s in train)
+            renamed = (with_names(s, rng, share, pool, attribute, made_up) for s in train)
             return [
                 self.read(g["text"], g)
                 for g in (with_openings(with_joins(s, rng, share / 2), rng, share) for s in renamed)

@@ -97,12 +97,17 @@ def made_up_name(rng: Any) -> str:
 
 
 def with_names(
-    sample: Mapping[str, Any], rng: Any, share: float, pools: Mapping[Any, list[str]], attribute: str
+    sample: Mapping[str, Any],
+    rng: Any,
+    share: float,
+    pools: Mapping[Any, list[str]],
+    attribute: str,
+    made_up: float = 0.3,
 ) -> dict[str, Any]:
     """``sample`` with about ``share`` of its named people renamed, every mention moved along: to a name
     other stories give people of the same ``attribute`` value (``pools``: value -> names), or to a made-up
-    one; now and then every name in [brackets], as some story sets write them. A story where a name also
-    occurs outside its mentions stays as it was."""
+    one (``made_up`` of the renamed); now and then every name in [brackets], as some story sets write them.
+    A story where a name also occurs outside its mentions stays as it was."""
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
     entities = [dict(e) for e in sample.get("entities", ())]
     names = [m for m in mentions if m.get("kind") == "name" and len(m["entities"]) == 1]
@@ -115,7 +120,7 @@ def with_names(
         if text.count(name) != own:
             return dict(sample)
         pool = pools.get(entity.get(attribute)) or [name]
-        new[e] = name if rng.random() >= share else made_up_name(rng) if rng.random() < 0.3 else rng.choice(pool)
+        new[e] = name if rng.random() >= share else made_up_name(rng) if rng.random() < made_up else rng.choice(pool)
     if len(set(new.values())) < len(new):
         return dict(sample)  # two people would share a name
     before, after = ("[", "]") if rng.random() < share / 3 else ("", "")
