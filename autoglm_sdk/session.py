@@ -46,7 +46,7 @@ class Session:
     log: Log = field(default=lambda message: None, repr=False)
     data_fingerprint: str | None = None  # an artifact's: the data must still match it
     _dataset: Dataset | None = field(default=None, repr=False)
-    _fitted: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict, repr=False)  # see _fit
+    _fitted: dict[str, tuple[Any, Any, Any, set[str]]] = field(default_factory=dict, repr=False)  # see _fit
 
     @classmethod
     def open(cls, manifest: Manifest, *, log: Log | None = None) -> "Session":
@@ -135,9 +135,9 @@ class Session:
         return model
 
     def _fit(self, key: str, stage: Any, model: Any) -> None:
-        """Fit ``stage`` to the training data. A cacheable stage is frozen once fitted (its output depends on the
-        sample alone), so it is fitted once per session: later models (restarts) get its files, its weights and
-        the outputs it already made. ``fit`` gets the session's log when it takes one (long fits show progress)."""
+        """Fit ``stage`` to the training data. A cacheable plugin's fit depends on the data alone, so it is
+        fitted once per session: later models (restarts) get its files, its weights, which parameters it left
+        trainable, and the outputs it already made (when its configuration keeps them cacheable). ``fit`` gets the session's log when it takes one (long fits show progress)."""
         import inspect
 
         cacheable = "cacheable" in self.manifest.stages[key].spec.capabilities
