@@ -69,6 +69,8 @@ class BertEncoderConfig(PluginConfig):
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> "BertEncoderConfig":
+        if self.epochs == 0 and not self.init_from:
+            raise ValueError("epochs = 0 trains nothing: it needs init_from, the extractor to use as it is")
         if self.pretrained is None and self.hidden_size % self.num_heads:
             raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
         return self
@@ -162,7 +164,9 @@ class RelationExtractorConfig(PluginConfig):
         default_factory=list, description="Its values (e.g. female, male); empty = no attribute."
     )
     head_size: int = Field(128, ge=8, le=4096, description="Width of mention representations in the heads.")
-    epochs: int = Field(3, ge=1, le=100, description="Passes over the training stories.")
+    epochs: int = Field(
+        3, ge=0, le=100, description="Passes over the training stories; 0 with init_from: that extractor as it is."
+    )
     batch_size: int = Field(16, ge=1, le=1024, description="Stories per optimisation step.")
     lr: float = Field(1e-3, gt=0, description="Learning rate of the heads (and of a random-init encoder).")
     encoder_lr: float = Field(5e-5, gt=0, description="Learning rate of a pretrained encoder.")
@@ -195,11 +199,12 @@ class RelationExtractorConfig(PluginConfig):
     answers_lr_scale: float = Field(
         0.02, gt=0, le=1, description="learn_from_answers: the classifier's learning rate as a share of [train] lr."
     )
-    reasoner_reads: Literal["gold", "extracted"] = Field(
-        "gold",
+    reasoner_reads: Literal["gold", "extracted", "both"] = Field(
+        "extracted",
         description="The graphs of annotated training stories while the pipeline trains: gold (what the story "
-        "states, so the reasoner learns exact compositions) or extracted (what this builder reads, errors "
-        "included). Evaluation and answers always read extracted graphs.",
+        "states, so the reasoner learns exact compositions), extracted (what this builder reads, errors "
+        "included), or both (half the stories each, chosen by their text). Evaluation and answers always read "
+        "extracted graphs.",
     )
 
     @model_validator(mode="after")
@@ -212,6 +217,8 @@ class RelationExtractorConfig(PluginConfig):
             unknown = sorted(named - set(self.edge_types))
             if unknown:
                 raise ValueError(f"inverse or relation_words name types {unknown} that are not in edge_types")
+        if self.epochs == 0 and not self.init_from:
+            raise ValueError("epochs = 0 trains nothing: it needs init_from, the extractor to use as it is")
         if self.pretrained is None and self.hidden_size % self.num_heads:
             raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
         return self

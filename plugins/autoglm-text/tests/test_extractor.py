@@ -265,6 +265,8 @@ def test_the_inventory_must_come_from_somewhere():
             RelationExtractorConfig(inverse={"sibling": "sibling"}), BuildContext(inputs={"data": kinship_port})
         )
     assert json.dumps(RelationExtractorConfig().model_dump())  # the config serialises for the lock
+    with pytest.raises(ValueError, match="epochs = 0 trains nothing: it needs init_from"):
+        RelationExtractorConfig(epochs=0)
     with pytest.raises(ValueError, match="a reverse undoes itself"):
         RelationExtractorConfig(inverse={"manager": "report", "report": "colleague"})
     one_way = RelationExtractorConfig(inverse={"parent": "child"}, edge_types=["parent", "child", "friend"])
@@ -328,9 +330,11 @@ def test_a_pipeline_fits_the_extractor_once_and_reports_and_explains_what_it_rea
 def test_the_reasoner_trains_on_what_annotated_stories_state_and_answers_from_what_is_read(trained):
     dataset, ex = trained
     sample = dataset.splits["test"][0]
+    ex.config = ex.config.model_copy(update={"reasoner_reads": "gold"})
     ex.train(True)  # the pipeline trains
     try:
         gold = ex([sample])
+        assert torch.equal(ex([sample]).edge_attr, gold.edge_attr)  # every batch of the epoch, not the first
     finally:
         ex.train(False)
     assert not ex.training  # frozen: no dropout even while the pipeline trains
@@ -341,13 +345,12 @@ def test_the_reasoner_trains_on_what_annotated_stories_state_and_answers_from_wh
     assert one.node_text[int(one.is_source.nonzero())] == sample["entities"][source]["name"]
     read = ex([sample])  # evaluation and answers: what the extractor reads
     assert not bool((read.edge_attr == 1).all()) or read.edge_index.size(1) != gold.edge_index.size(1)
-    ex.config = ex.config.model_copy(update={"reasoner_reads": "extracted"})
+    ex.config = ex.config.model_copy(update={"reasoner_reads": "extracted"})  # the default
     try:
         ex.train(True)
         assert torch.equal(ex([sample]).edge_attr, read.edge_attr)
     finally:
         ex.train(False)
-        ex.config = ex.config.model_copy(update={"reasoner_reads": "gold"})
 
 
 # ---------------------------------------------------------------- learning from answers
