@@ -137,7 +137,8 @@ class Session:
     def _fit(self, key: str, stage: Any, model: Any) -> None:
         """Fit ``stage`` to the training data. A cacheable plugin's fit depends on the data alone, so it is
         fitted once per session: later models (restarts) get its files, its weights, which parameters it left
-        trainable, and the outputs it already made (when its configuration keeps them cacheable). ``fit`` gets the session's log when it takes one (long fits show progress)."""
+        trainable, and the outputs it already made (when its configuration keeps them cacheable). ``fit`` gets
+        the session's log when it takes one (long fits show progress)."""
         import inspect
 
         cacheable = "cacheable" in self.manifest.stages[key].spec.capabilities

@@ -69,8 +69,6 @@ class BertEncoderConfig(PluginConfig):
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> "BertEncoderConfig":
-        if self.epochs == 0 and not self.init_from:
-            raise ValueError("epochs = 0 trains nothing: it needs init_from, the extractor to use as it is")
         if self.pretrained is None and self.hidden_size % self.num_heads:
             raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
         return self
