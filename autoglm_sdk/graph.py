@@ -19,6 +19,8 @@ class SemanticGraph(Data):
     * ``edge_index``: ``[2, E]`` long, source row then target row;
     * ``edge_type``: ``[E]`` long relation ids in ``[0, num_edge_types)``;
     * ``edge_attr``: optional ``[E, D]`` float;
+    * ``edge_type_probs``: optional ``[E, num_edge_types]`` float, a builder's type distribution per edge while
+      it learns types from the task's loss (a reasoner that reads it lets the gradient reach the builder);
     * ``node_text``: optional list of ``N`` strings (for explanations);
     * ``batch``: ``[N]`` long graph id, present after :meth:`collate`;
     * any extra per-node tensor (``y``, ``label_mask``) travels along.
