@@ -158,8 +158,8 @@ def plot(runs: dict[str, list[dict]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=110)
     for variant, seeds in runs.items():
         hops = sorted(seeds[0]["by_hops"], key=int)
-        ax.plot([int(k) for k in hops], [statistics.mean(s["by_hops"][k] for s in seeds) for k in hops], "o-")
-        ax.lines[-1].set_label(VARIANTS[variant])
+        means = [statistics.mean(s["by_hops"][k] for s in seeds) for k in hops]
+        ax.plot([int(k) for k in hops], means, "o-", label=VARIANTS[variant])
     ax.axvspan(1.5, 3.5, color="tab:gray", alpha=0.15)
     ax.set_xlabel("hops")
     ax.set_ylabel("answer accuracy (held-out families)")

@@ -235,10 +235,11 @@ class Extraction:
             if k != asked and not any(f[4] == k for f in self.facts)
         ]
         extra = {}
-        if x.soft_types:  # every graph of a batch carries the distributions, one-hot where nothing was learned
-            hard = torch.nn.functional.one_hot(torch.tensor(types, dtype=torch.long), len(x.graph_types)).float()
-            hard = hard.to(x._anchor.device)
-            extra["edge_type_probs"] = torch.stack(distributions) if distributions else hard
+        if distributions:
+            extra["edge_type_probs"] = torch.stack(distributions)
+        elif x.soft_types:  # every graph of a batch carries the distributions, one-hot where nothing was learned
+            hard = torch.nn.functional.one_hot(torch.tensor(types, dtype=torch.long), len(x.graph_types))
+            extra["edge_type_probs"] = hard.float().to(x._anchor.device)
         return SemanticGraph(
             **extra,
             x=features,

@@ -676,6 +676,7 @@ class RelationExtractor(nn.Module):
     def _extract(self, story: Story, states: torch.Tensor, keep_features: bool = False) -> Extraction:
         story.mentions = self._decode_mentions(story, states)
         extraction = Extraction(self, story)
+        features, pairs = None, []
         if story.mentions:
             reps = self.spans(states, story.mentions)
             kinds = self.kind_head(reps).argmax(-1).tolist()
@@ -690,13 +691,11 @@ class RelationExtractor(nn.Module):
             if in_question:
                 extraction.ask(in_question, self.role(reps[in_question]).softmax(-1))
             pairs = self._pairs_in_sentences(story.mentions)
-            features = self.relation_features(story, states, reps, pairs) if pairs else None
-            if keep_features:
-                extraction.kept = (extraction.unrelated(), None if features is None else features.float(), pairs)
             if pairs:
+                features = self.relation_features(story, states, reps, pairs).float()
                 extraction.relate(self.relation(features).softmax(-1), pairs)
-        elif keep_features:
-            extraction.kept = (extraction.unrelated(), None, [])
+        if keep_features:  # before finish: its problems must still see whether the question named two people
+            extraction.kept = (extraction.unrelated(), features, pairs)
         extraction.finish()
         self.stats["texts"] += 1
         self.stats["people"] += len(extraction.people)
