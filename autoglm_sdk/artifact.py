@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import tomllib
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-from autoglm_sdk.errors import ArtifactError
+from autoglm_sdk.errors import ArtifactError, AutoGLMWarning
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 
 LOCK = "manifest.lock.toml"
@@ -137,6 +139,50 @@ def write_artifact(output: Path, files: dict[str, Callable[[Path], None]], *, ov
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return output
+
+
+@contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``output`` (and so on its checkpoint) while one process builds it.
+
+    A second build of the same output is refused at once, naming the holder; the lock lives in the hidden file
+    ``.NAME.lock`` beside the output, dies with its process (``kill -9`` included) and is removed on release.
+    """
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = output.with_name(f".{output.name}.lock")
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): builds are not guarded against each other there
+        yield
+        return
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ArtifactError(
+                f"{output} is being built by {holder}", hint="wait for that build to finish, or build to another -o"
+            ) from None
+        try:  # the previous holder may have removed the file between our open and our flock: lock the new one
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} ({' '.join(sys.argv)[:200]})\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
 
 
 @dataclass
@@ -457,6 +503,7 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
         if installed != info["version"]:
             warnings.warn(
                 f"{key}: artifact was built with {info['distribution']} {info['version']}, {installed} is installed",
+                AutoGLMWarning,
                 stacklevel=2,
             )
     session = Session.for_artifact(manifest, lock.ports, lock.task, lock.data_fingerprint)

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from autoglm_sdk.artifact import REPORT_JSON, Lock, Report, port_to_dict, task_to_dict, write_pipeline_artifact
-from autoglm_sdk.hooks import plugin_manager
+from autoglm_sdk.artifact import (
+    REPORT_JSON,
+    Lock,
+    Report,
+    output_lock,
+    port_to_dict,
+    task_to_dict,
+    write_pipeline_artifact,
+)
+from autoglm_sdk.errors import ArtifactError
+from autoglm_sdk.hooks import call_hook
 from autoglm_sdk.manifest import Manifest
 from autoglm_sdk.session import Session, checkpoint_dir
 
@@ -50,10 +59,18 @@ def build(
     The checkpoint is removed once the artifact is written.
     """
     output = Path(output)
-    hooks = plugin_manager().hook
+    with output_lock(output):
+        if output.exists() and not overwrite:  # refused before any checkpoint is touched
+            raise ArtifactError(f"{output} already exists", hint="pass --force to replace it, or choose another -o")
+        return _build(manifest, output, overwrite=overwrite, resume=resume, progress=progress, log=log)
+
+
+def _build(
+    manifest: Manifest, output: Path, *, overwrite: bool, resume: bool, progress: Any, log: Callable[[str], None]
+) -> BuildResult:
     timings: dict[str, float] = {}
     started = t = time.perf_counter()
-    hooks.autoglm_build_started(manifest=manifest.resolved(), output=str(output))
+    call_hook("autoglm_build_started", manifest=manifest.resolved(), output=str(output))
     session = Session.open(manifest, log=log)
     timings["data_seconds"] = time.perf_counter() - t
     checkpoint = checkpoint_dir(output)
@@ -66,7 +83,7 @@ def build(
         checkpoint,
         resume=resume,
         progress=progress,
-        on_epoch=lambda epoch, metrics: hooks.autoglm_epoch_ended(epoch=epoch, metrics=metrics),
+        on_epoch=lambda epoch, metrics: call_hook("autoglm_epoch_ended", epoch=epoch, metrics=metrics),
     )
     timings["train_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -81,7 +98,7 @@ def build(
     report = build_report(session, model, metrics, training, compression, evaluations, timings, lock)
     write_pipeline_artifact(output, model, lock, report, overwrite=overwrite, pictures=pictures)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    hooks.autoglm_artifact_written(path=str(output), report=report.as_dict())
+    call_hook("autoglm_artifact_written", path=str(output), report=report.as_dict())
     return BuildResult(output, report.as_dict())
 
 
@@ -141,7 +158,7 @@ def plugin_evaluations(session: Session, model: Any, timings: dict[str, float]) 
     """Evaluations plugins add to the report (hook ``autoglm_evaluate``: cross-modal retrieval, ...), and a
     writer for their pictures. Each returns ``{"name", "figures", "markdown", "pictures"}`` or None."""
     t = time.perf_counter()
-    found = [e for e in plugin_manager().hook.autoglm_evaluate(session=session, model=model) if e]
+    found = [e for e in call_hook("autoglm_evaluate", session=session, model=model) if e]
     if found:
         timings["plugin_eval_seconds"] = time.perf_counter() - t
     evaluations = {e["name"]: {"figures": e.get("figures", {}), "markdown": e.get("markdown", [])} for e in found}

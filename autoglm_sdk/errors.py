@@ -58,3 +58,8 @@ class DataError(AutoGLMError):
 
 class StageFailed(AutoGLMError):
     """A plugin raised an unexpected error while running; the message names the stage and its distribution."""
+
+
+class AutoGLMWarning(UserWarning):
+    """Something the user should know that does not stop the command (a plugin hook that failed, a version
+    drift); the CLI prints it as one ``warning:`` line."""

@@ -52,9 +52,10 @@ class AutoGLMHookSpecs:
 
 
 class _Broken:
-    """Hook modules that failed to load: reported by ``autoglm doctor``, never fatal."""
+    """Hook modules that failed to load or whose hooks raised: reported by ``autoglm doctor``, never fatal."""
 
     items: list[tuple[str, str]] = []
+    distributions: dict[str, str] = {}  # registered name -> "distribution version"
 
 
 @cache
@@ -70,9 +71,37 @@ def plugin_manager() -> pluggy.PluginManager:
             if wanted > HOOKSPEC_VERSION:
                 raise RuntimeError(f"needs hookspec version {wanted}, this SDK has {HOOKSPEC_VERSION}")
             pm.register(module, name=ep.name)
+            if ep.dist is not None:
+                _Broken.distributions[ep.name] = f"{ep.dist.name} {ep.dist.version}"
         except Exception as exc:  # a broken third-party hook must not break the SDK
             _Broken.items.append((ep.name, f"{type(exc).__name__}: {exc}"))
     return pm
+
+
+def call_hook(name: str, **kwargs: Any) -> list[Any]:
+    """Call every implementation of hook ``name`` on its own and return their non-None results.
+
+    Hooks are isolated as plugins are: one that raises is skipped with a one-line warning naming its
+    distribution (and listed by ``autoglm doctor``); the others, and the command that called them, go on.
+    ``KeyboardInterrupt`` is not an error of the hook and still stops the command.
+    """
+    import warnings
+
+    from autoglm_sdk.errors import AutoGLMWarning
+
+    results = []
+    for impl in reversed(getattr(plugin_manager().hook, name).get_hookimpls()):  # pluggy's order: last registered first
+        try:
+            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+        except Exception as exc:
+            where = _Broken.distributions.get(impl.plugin_name, impl.plugin_name)
+            problem = f"{name} raised {type(exc).__name__}: {exc}"
+            _Broken.items.append((where, problem))
+            warnings.warn(f"hook of {where} skipped: {problem}", AutoGLMWarning, stacklevel=2)
+            continue
+        if result is not None:
+            results.append(result)
+    return results
 
 
 def broken_hooks() -> list[tuple[str, str]]:

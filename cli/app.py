@@ -451,14 +451,16 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     # torch_geometric calls the deprecated torch.jit.script at import: noise, not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+    # a warning is one line for people, whoever raised it (a plugin's version drift, a hook that failed, a library)
+    warnings.showwarning = lambda message, category, *args, **kwargs: err.print(f"warning: {message}", markup=False)
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:  # accepted anywhere on the line, not only before the command
         argv = ["--debug", *[a for a in argv if a != "--debug"]]
     try:
-        from autoglm_sdk.hooks import plugin_manager
+        from autoglm_sdk.hooks import call_hook
 
-        plugin_manager().hook.autoglm_cli_commands(app=app)
+        call_hook("autoglm_cli_commands", app=app)
         result = app(args=argv, prog_name="autoglm", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except AutoGLMError as exc:

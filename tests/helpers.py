@@ -51,3 +51,16 @@ def write_toml(path: Path, data: dict) -> Path:
 
     path.write_text(tomli_w.dumps(data))
     return path
+
+
+def make_distribution(site: Path, dist: str, module: str, source: str, entry_points: dict[str, dict[str, str]]) -> None:
+    """A real installed distribution as importlib.metadata sees one: a dist-info folder plus a module."""
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = []
+    for group, items in entry_points.items():
+        lines.append(f"[{group}]")
+        lines += [f"{k} = {v}" for k, v in items.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    (site / f"{module}.py").write_text(source)

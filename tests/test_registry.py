@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SMALL, run_cli, write_toml
+from helpers import REPO, SMALL, make_distribution, run_cli, write_toml
 
 from autoglm_sdk.errors import DuplicatePluginError, PluginLoadError
 from autoglm_sdk.kinds import KIND_GROUPS
@@ -48,19 +48,6 @@ def test_every_repository_plugin_is_installed_as_its_own_distribution():
     for name, kind, distribution, _ in repository_entry_points():
         eps = metadata.distribution(distribution).entry_points
         assert any(ep.name == name and ep.group == KIND_GROUPS[kind] for ep in eps), f"{distribution} lacks {name}"
-
-
-def make_distribution(site: Path, dist: str, module: str, source: str, entry_points: dict[str, dict[str, str]]) -> None:
-    """A real installed distribution as importlib.metadata sees one: a dist-info folder plus a module."""
-    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    lines = []
-    for group, items in entry_points.items():
-        lines.append(f"[{group}]")
-        lines += [f"{k} = {v}" for k, v in items.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    (site / f"{module}.py").write_text(source)
 
 
 @pytest.fixture
@@ -165,6 +152,11 @@ def autoglm_build_started(manifest, output):
         raise RuntimeError("boom from a hook")
 
 @hookimpl
+def autoglm_epoch_ended(epoch, metrics):
+    if epoch == 2:
+        raise ValueError("epoch hook broke")
+
+@hookimpl
 def autoglm_cli_commands(app):
     @app.command("hello")
     def hello():
@@ -172,10 +164,19 @@ def autoglm_cli_commands(app):
         print("hello from a hook plugin")
 '''
 
+BAD_COMMANDS = """
+from autoglm_sdk.hooks import hookimpl
 
-def test_hook_plugins_add_commands_and_internal_errors_exit_1(tmp_path):
+@hookimpl
+def autoglm_cli_commands(app):
+    raise RuntimeError("cannot add my commands")
+"""
+
+
+def test_hook_plugins_add_commands_and_a_raising_hook_is_skipped_with_its_distribution(tmp_path):
     site = tmp_path / "site"
     make_distribution(site, "autoglm-hooks-demo", "hooks_demo", HOOKS, {"autoglm.hooks": {"demo": "hooks_demo"}})
+    make_distribution(site, "autoglm-hooks-bad", "hooks_bad", BAD_COMMANDS, {"autoglm.hooks": {"bad": "hooks_bad"}})
     make_distribution(
         site,
         "autoglm-hooks-future",
@@ -184,14 +185,21 @@ def test_hook_plugins_add_commands_and_internal_errors_exit_1(tmp_path):
         {"autoglm.hooks": {"future": "hooks_future"}},
     )
     env = {"PYTHONPATH": str(site)}
+    skipped = "warning: hook of autoglm-hooks-bad 0.1 skipped: autoglm_cli_commands raised RuntimeError: cannot add"
     proc = run_cli("hello", env=env)
     assert proc.returncode == 0 and "hello from a hook plugin" in proc.stdout
+    assert skipped in proc.stderr
+    version = run_cli("--version", env=env)
+    assert version.returncode == 0 and "autoglm" in version.stdout
     doctor = run_cli("doctor", env=env)
+    assert doctor.returncode == 0, doctor.stderr
     assert "broken hook future: RuntimeError: needs hookspec version 99" in doctor.stdout
-    path = write_toml(tmp_path / "m.toml", {**SMALL, "pipeline": {"name": "explode"}})
+    assert "broken hook autoglm-hooks-bad 0.1: autoglm_cli_commands raised RuntimeError" in doctor.stdout
+    # a build goes on past hooks that raise, and says which distribution's hook it skipped
+    path = write_toml(tmp_path / "m.toml", {**SMALL, "pipeline": {"name": "explode"}, "train": {"epochs": 3}})
     proc = run_cli("build", str(path), "-o", str(tmp_path / "art"), env=env)
-    assert proc.returncode == 1
-    assert "internal error: RuntimeError: boom from a hook" in proc.stderr and "--debug" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "hook of autoglm-hooks-demo 0.1 skipped: autoglm_build_started raised RuntimeError: boom" in proc.stderr
+    assert "autoglm_epoch_ended raised ValueError: epoch hook broke" in proc.stderr
     assert "Traceback" not in proc.stderr
-    debug = run_cli("--debug", "build", str(path), "-o", str(tmp_path / "art"), env=env)
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "m.toml", "site"]  # no checkpoint left
