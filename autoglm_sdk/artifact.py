@@ -23,7 +23,9 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from autoglm_sdk.errors import ArtifactError, AutoGLMWarning
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
@@ -32,7 +34,7 @@ LOCK = "manifest.lock.toml"
 WEIGHTS = "weights.safetensors"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
-FORMAT_VERSION = 2  # 2: objectives are sections of their own; [train] lost alignment/pretraining
+FORMAT_VERSION = 3  # 3: [files] holds a sha256 of every file; 2: objectives are sections of their own
 
 
 def strip_none(value: Any) -> Any:
@@ -105,6 +107,87 @@ def task_from_dict(data: dict[str, Any]) -> TaskSpec:
     return TaskSpec(
         data["level"], int(data["num_classes"]), tuple(data.get("label_names", ())), data.get("metric", "accuracy")
     )
+
+
+class _LockTask(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    level: Literal["graph", "node"]
+    num_classes: int = Field(ge=1)
+    label_names: list[str] = []
+    metric: str = "accuracy"
+
+    @model_validator(mode="after")
+    def _names_fit(self) -> "_LockTask":
+        if self.label_names and len(self.label_names) != self.num_classes:
+            raise ValueError(f"has {len(self.label_names)} label_names for {self.num_classes} classes")
+        return self
+
+
+class _LockPort(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    type: Literal["samples", "embeddings", "semantic_graph", "logits"]
+    modalities: list[str] = []
+    dim: int | None = Field(None, ge=1)
+    num_edge_types: int | None = Field(None, ge=0)
+    edge_type_names: list[str] = []
+    attributes: list[str] = []
+
+
+class _LockData(BaseModel):
+    model_config = ConfigDict(strict=True)
+    fingerprint: str
+
+
+class _LockFile(BaseModel):
+    """The shape of ``manifest.lock.toml``: a damaged or edited lock is named key by key, not a KeyError."""
+
+    model_config = ConfigDict(strict=True)
+    autoglm: dict[str, Any]
+    data: _LockData
+    task: _LockTask
+    ports: dict[str, _LockPort]
+    plugins: dict[str, dict[str, str]] = {}
+    manifest: dict[str, Any]
+    files: dict[str, str]  # path inside the artifact -> sha256 of its bytes
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` but the lock, by path relative to ``root``."""
+    import hashlib
+
+    out = {}
+    for file in sorted(root.rglob("*")):
+        if file.is_file() and file.name != LOCK:
+            digest = hashlib.sha256()
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            out[file.relative_to(root).as_posix()] = digest.hexdigest()
+    return out
+
+
+def check_files(path: Path, expected: dict[str, str]) -> None:
+    """Refuse an artifact whose files changed since it was written, or that links outside its directory."""
+    root = path.resolve()
+    for file in sorted(path.rglob("*")):
+        if file.is_symlink() and not file.resolve().is_relative_to(root):
+            raise ArtifactError(
+                f"{file} is a link to {file.resolve()}, outside the artifact",
+                hint="copy the real file into the artifact instead of linking to it",
+            )
+    found = file_hashes(path)
+    for name, digest in expected.items():
+        if name not in found and not name.startswith(f"{STAGE_FILES}/"):
+            continue  # a report or figure the user removed; the weights are looked for on their own below
+        if name not in found:
+            raise ArtifactError(
+                f"{path / name} is missing", hint="copy the whole artifact directory again, or rebuild it"
+            )
+        if found[name] != digest:
+            raise ArtifactError(
+                f"{path / name} has changed since the artifact was written (sha256 differs from {LOCK})",
+                hint="the file was edited or damaged: copy the artifact again, or rebuild it",
+            )
 
 
 def write_artifact(output: Path, files: dict[str, Callable[[Path], None]], *, overwrite: bool = False) -> Path:
@@ -195,6 +278,7 @@ class Lock:
     plugins: dict[str, dict[str, str]]  # section -> plugin, kind, distribution, version
     data_fingerprint: str
     versions: dict[str, Any] = field(default_factory=dict)  # format, SDK, contract and hookspec versions; created
+    files: dict[str, str] = field(default_factory=dict)  # every other file's sha256, filled as the artifact is written
 
     @classmethod
     def of(cls, session: Any) -> "Lock":
@@ -238,6 +322,7 @@ class Lock:
             "ports": {k: port_to_dict(p) for k, p in self.ports.items()},
             "plugins": self.plugins,
             "manifest": self.manifest,
+            "files": self.files,
         }
 
     @classmethod
@@ -257,19 +342,30 @@ class Lock:
             data = tomllib.loads(lock_path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ArtifactError(f"{lock_path}: corrupt lock file: {exc}") from exc
-        version = data.get("autoglm", {}).get("format_version")
+        header = data.get("autoglm")
+        version = header.get("format_version") if isinstance(header, dict) else None
         if version != FORMAT_VERSION:
             raise ArtifactError(
                 f"{path}: artifact format {version} is not supported (this SDK reads {FORMAT_VERSION})",
                 hint="rebuild it with this SDK's `autoglm build`",
             )
+        try:
+            checked = _LockFile.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise ArtifactError(
+                f"{lock_path}: `{key}` {first['msg'].replace('Value error, ', '').lower()}",
+                hint="the lock file was edited or damaged; rebuild the artifact",
+            ) from None
         return cls(
-            data["manifest"],
-            task_from_dict(data["task"]),
-            {k: port_from_dict(v) for k, v in data["ports"].items()},
-            data.get("plugins", {}),
-            data["data"]["fingerprint"],
-            data["autoglm"],
+            checked.manifest,
+            task_from_dict(checked.task.model_dump()),
+            {k: port_from_dict(v.model_dump(exclude_none=True)) for k, v in checked.ports.items()},
+            checked.plugins,
+            checked.data.fingerprint,
+            checked.autoglm,
+            checked.files,
         )
 
 
@@ -336,8 +432,9 @@ def write_pipeline_artifact(
         save_model(model, str(path), metadata={"format": "autoglm", "sdk_version": __version__})
         report.model["weights_bytes"] = path.stat().st_size
 
-    def write_lock(path: Path) -> None:
-        path.write_text(tomli_w.dumps(strip_none(lock.as_dict())))
+    def write_lock(path: Path) -> None:  # last: it records every other file's hash
+        hashed = replace(lock, files=file_hashes(path.parent))
+        path.write_text(tomli_w.dumps(strip_none(hashed.as_dict())))
 
     def write_reports(path: Path) -> None:
         if pictures is not None:
@@ -347,9 +444,9 @@ def write_pipeline_artifact(
 
     files = {
         WEIGHTS: write_weights,
-        LOCK: write_lock,
         STAGE_FILES: stage_file_writer(model.stage_objects),
         REPORT_MD: write_reports,
+        LOCK: write_lock,
     }
     return write_artifact(output, files, overwrite=overwrite)
 
@@ -492,6 +589,7 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
 
     path = Path(path)
     lock = Lock.read(path)
+    check_files(path, lock.files)
     manifest = validate_manifest(
         lock.manifest, registry=registry, allow_import_paths=allow_import_paths, source=str(path / LOCK)
     )
@@ -511,7 +609,13 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")
-    shapes = stored_shapes(weights) if manifest.compress else None
+    try:
+        shapes = stored_shapes(weights)
+    except Exception as exc:  # safetensors' own errors: empty, truncated, not safetensors at all
+        raise ArtifactError(
+            f"{weights} is not a readable safetensors file ({type(exc).__name__}: {exc})",
+            hint="the file is damaged; copy the artifact again, or rebuild it",
+        ) from None
     for section in manifest.compress:  # the compressed structure and dtypes, so the stored weights fit them
         ctx = BuildContext(
             task=lock.task,
@@ -523,6 +627,13 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
         compressor = section.spec.create(section.config, ctx)
         if hasattr(compressor, "restore"):  # without one, the compressor changed values only (in-place pruning)
             model = compressor.restore(model, ctx)
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    for key, shape in shapes.items():
+        if key in expected and expected[key] != shape:
+            raise ArtifactError(
+                f"{weights}: tensor `{key}` has shape {list(shape)}, the pipeline expects {list(expected[key])}",
+                hint="the lock or the installed plugins no longer match these weights; rebuild the artifact",
+            )
     missing, unexpected = load_model(model, str(weights), strict=False)
     if missing or unexpected:
         raise ArtifactError(

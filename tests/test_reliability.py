@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import textwrap
+import tomllib
+from pathlib import Path
 
 import pytest
 from helpers import REPO, SMALL, run_cli, write_toml
 
-from autoglm_sdk.artifact import output_lock
+from autoglm_sdk.artifact import LOCK, WEIGHTS, file_hashes, load, output_lock
 from autoglm_sdk.builder import build
 from autoglm_sdk.errors import ArtifactError
 from autoglm_sdk.manifest import validate_manifest
@@ -22,7 +25,7 @@ def held_lock(tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from autoglm_sdk.artifact import output_lock
+        from autoglm_sdk.artifact import LOCK, WEIGHTS, file_hashes, load, output_lock
         with output_lock({str(tmp_path / "art")!r}):
             print("locked", flush=True)
             time.sleep(60)
@@ -56,3 +59,86 @@ def test_the_lock_goes_with_its_holder_and_leaves_no_file(tmp_path, held_lock):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]
     with output_lock(tmp_path / "art"):  # a lock is taken again once released
         pass
+
+
+# ------------------------------------------------------------ tampered artifacts
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build(validate_manifest({**SMALL, "train": {"epochs": 2}}), tmp_path_factory.mktemp("b") / "art").path
+
+
+@pytest.fixture
+def copy(built, tmp_path):
+    """A private copy of the built artifact to damage."""
+    import shutil
+
+    return Path(shutil.copytree(built, tmp_path / "art"))
+
+
+def edit_lock(artifact: Path, change) -> None:
+    """Apply ``change`` to the parsed lock file and write it back (a user's or a disk's edit)."""
+    import tomli_w
+
+    data = tomllib.loads((artifact / LOCK).read_text())
+    change(data)
+    (artifact / LOCK).write_text(tomli_w.dumps(data))
+
+
+def rehash(artifact: Path) -> None:
+    """Record the files' current hashes, so that the checks behind the hash check are reached."""
+    edit_lock(artifact, lambda data: data.update(files=file_hashes(artifact)))
+
+
+def refused(artifact: Path, *fragments: str) -> str:
+    """Loading ``artifact`` fails with a one-line ArtifactError containing every fragment; the CLI exits 2."""
+    with pytest.raises(ArtifactError) as info:
+        load(artifact)
+    message = info.value.message
+    assert "\n" not in message and all(f in message for f in fragments), message
+    proc = run_cli("run", str(artifact), "--from-data", "test", "--limit", "1")
+    assert proc.returncode == 2 and "internal error" not in proc.stderr, proc.stderr
+    return message
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda w: w.write_bytes(pickle.dumps({"weight": [1.0, 2.0]})), id="pickle"),
+        pytest.param(lambda w: w.write_bytes(b""), id="empty"),
+        pytest.param(lambda w: w.write_bytes(w.read_bytes()[: w.stat().st_size // 2]), id="truncated"),
+    ],
+)
+def test_damaged_weights_are_refused_naming_the_file(copy, damage):
+    damage(copy / WEIGHTS)
+    refused(copy, str(copy / WEIGHTS), "has changed since the artifact was written")
+    rehash(copy)  # even with a lock that agrees, the file itself is refused, not half-read
+    refused(copy, str(copy / WEIGHTS), "not a readable safetensors file")
+
+
+def test_a_link_out_of_the_artifact_is_refused(copy, tmp_path):
+    outside = tmp_path / "elsewhere.safetensors"
+    (copy / WEIGHTS).rename(outside)
+    (copy / WEIGHTS).symlink_to(outside)
+    refused(copy, str(copy / WEIGHTS), "outside the artifact")
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda d: d.pop("manifest"), "`manifest` field required"),
+        (lambda d: d.pop("ports"), "`ports` field required"),
+        (lambda d: d["task"].update(num_classes="four"), "`task.num_classes` input should be a valid integer"),
+        (lambda d: d["task"].update(label_names=["2", "a"]), "`task` has 2 label_names for 3 classes"),
+        (lambda d: d["ports"]["reasoner"].update(type="tensor"), "`ports.reasoner.type`"),
+    ],
+)
+def test_a_tampered_lock_is_refused_naming_the_key(copy, change, key):
+    edit_lock(copy, change)
+    refused(copy, str(copy / LOCK), key)
+
+
+def test_weights_of_another_shape_are_refused_in_one_line(copy):
+    edit_lock(copy, lambda d: d["manifest"]["reasoner"].update(hidden=32))
+    refused(copy, str(copy / WEIGHTS), "has shape", "the pipeline expects")
