@@ -522,8 +522,9 @@ class Pipeline:
                 probs = pred.logits.float().softmax(-1)
                 if self.task.level == "graph":
                     explained = self._explanations(pred, len(chunk))
-                    for sample, p, explanation in zip(chunk, probs, explained):
-                        answers.append({**self._answer(sample, p), **explanation})
+                    reasons = self.model.abstentions(pred)
+                    for sample, p, explanation, reason in zip(chunk, probs, explained, reasons):
+                        answers.append({**self._answer(sample, p, reason), **explanation})
                 else:
                     batch = getattr(pred.graph, "batch", None)
                     for i, sample in enumerate(chunk):
@@ -539,9 +540,12 @@ class Pipeline:
             return [{} for _ in range(count)]
         return [{"graph": builder.explain(built.get_example(i))} for i in range(count)]
 
-    def _answer(self, sample: dict[str, Any], p: Any) -> dict[str, Any]:
+    def _answer(self, sample: dict[str, Any], p: Any, abstained: str | None = None) -> dict[str, Any]:
+        """A label and its confidence; or, where the input cannot answer the question, no label and the reason."""
         index = int(p.argmax())
         out: dict[str, Any] = {"prediction": self.task.label_name(index), "confidence": round(float(p[index]), 6)}
+        if abstained is not None:
+            out = {"prediction": None, "abstained": f"no relation found: {abstained}"}
         if "id" in sample:
             out["id"] = sample["id"]
         if "label" in sample:  # gold answers pass through: a class index becomes its name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch_geometric.data import Batch, Data
@@ -74,3 +74,72 @@ def check_graph(graph: Any, *, dim: int | None = None, num_edge_types: int | Non
             raise InputError(f"{who}: `edge_type` must have one entry per edge ({ei.size(1)}), got {tuple(et.shape)}")
         if num_edge_types is not None and et.numel() and int(et.max()) >= num_edge_types:
             raise InputError(f"{who}: edge type {int(et.max())} is out of range for {num_edge_types} edge types")
+
+
+def hops_between(edges: Iterable[tuple[int, int]], a: int, b: int) -> int | None:
+    """The fewest edges on a path between nodes ``a`` and ``b``, edges read both ways; None when none links them."""
+    neighbours: dict[int, set[int]] = {}
+    for u, v in edges:
+        neighbours.setdefault(u, set()).add(v)
+        neighbours.setdefault(v, set()).add(u)
+    distance, frontier, seen = 0, {a}, {a}
+    while frontier and b not in seen:
+        frontier = {n for i in frontier for n in neighbours.get(i, ()) if n not in seen}
+        seen |= frontier
+        distance += 1
+    return distance if b in seen else None
+
+
+def query_abstentions(graph: Any, reach: int | None = None) -> list[str | None]:
+    """Per graph of ``graph`` (a batch or one graph): why its query cannot be answered from it, or None.
+
+    Only graphs that mark a query pair (``is_source`` / ``is_target``) are judged. A pipeline should say "no
+    relation found" rather than guess when its builder found ``problems`` (a list of reasons on the graph), when
+    the question names one person twice, when a person of the question takes part in no relation the builder
+    read, when no chain of relations links the two, or when the chain is longer than the reasoner's ``reach``
+    (the rounds it follows).
+    """
+    source, target = getattr(graph, "is_source", None), getattr(graph, "is_target", None)
+    batched = isinstance(graph, Batch)
+    count = int(graph.num_graphs) if batched else 1
+    if source is None or target is None:
+        return [None] * count
+    batch = graph.batch.cpu() if batched else torch.zeros(graph.num_nodes, dtype=torch.long)
+    names = getattr(graph, "node_text", None)
+    names = [n for part in names for n in part] if batched and names is not None else names
+    problems = getattr(graph, "problems", None)
+    problems = (problems if batched else [problems]) if problems is not None else [[]] * count
+    source, target = source.bool().cpu(), target.bool().cpu()
+    edges = [tuple(e) for e in graph.edge_index.cpu().t().tolist()]
+    touched = {i for e in edges for i in e}
+    out: list[str | None] = []
+    for g in range(count):
+        nodes = (batch == g).nonzero().flatten().tolist()
+        sources = [i for i in nodes if source[i]]
+        targets = [i for i in nodes if target[i]]
+        if problems[g]:
+            out.append("; ".join(problems[g]))
+        elif len(sources) != 1 or len(targets) != 1:
+            out.append(None)  # not a single query pair: nothing to judge
+        else:
+            out.append(_why_unanswerable(sources[0], targets[0], edges, touched, names, reach))
+    return out
+
+
+def _why_unanswerable(
+    s: int, t: int, edges: list[tuple[int, int]], touched: set[int], names: Any, reach: int | None
+) -> str | None:
+    def name(i: int) -> str:
+        return str(names[i]) if names is not None and i < len(names) else f"node {i}"
+
+    if s == t:
+        return f"the question asks how {name(s)} is related to {name(s)} themself"
+    for i in (t, s):
+        if i not in touched:
+            return f"{name(i)} takes part in no relation read from the input"
+    distance = hops_between(edges, s, t)
+    if distance is None:
+        return f"no chain of relations read from the input links {name(t)} and {name(s)}"
+    if reach is not None and distance > reach:
+        return f"{name(t)} and {name(s)} are {distance} relations apart; the reasoner follows at most {reach}"
+    return None

@@ -79,6 +79,17 @@ class PipelineModel(nn.Module):
             {_module_key(k): o for k, o in self.objective_objects.items() if isinstance(o, nn.Module)}
         )
 
+    def abstentions(self, pred: Prediction) -> list[str | None]:
+        """Per sample of ``pred``: why the pipeline should not answer it (see
+        :func:`~autoglm_sdk.graph.query_abstentions`), or None. The graph judged is the builder's; the reach is the
+        reasoner's ``reach`` attribute when it declares one (the rounds of message passing it runs)."""
+        from autoglm_sdk.graph import query_abstentions
+
+        graph = pred.outputs.get("graph_builder", pred.graph)
+        if graph is None or not hasattr(graph, "edge_index"):
+            return [None] * int(pred.logits.size(0))
+        return query_abstentions(graph, getattr(self.stage_objects.get("reasoner"), "reach", None))
+
     def place(self, main: Any, stage_backends: dict[str, Any], runners: dict[str, Any]) -> None:
         """Record where stages run (see :class:`Placement`)."""
         self.placement = Placement(main, stage_backends, runners)

@@ -41,6 +41,7 @@ _LAZY = {
     # what flows between stages (torch)
     "SemanticGraph": "autoglm_sdk.graph",
     "check_graph": "autoglm_sdk.graph",
+    "hops_between": "autoglm_sdk.graph",
     "EncoderOutput": "autoglm_sdk.encoding",
     "ProjectionHead": "autoglm_sdk.encoding",
     "encode_present": "autoglm_sdk.encoding",

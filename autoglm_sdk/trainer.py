@@ -62,10 +62,12 @@ def evaluate(
     """Accuracy, mean cross-entropy and the confusion matrix (rows: truth) over ``samples``.
 
     With ``group_key`` (graph-level tasks), ``groups`` breaks accuracy down by
-    that sample key, e.g. by the number of reasoning hops.
+    that sample key, e.g. by the number of reasoning hops. A sample the pipeline abstains on
+    (:meth:`~autoglm_sdk.pipeline.PipelineModel.abstentions`) counts as wrong, is left out of the confusion
+    matrix and is counted in ``abstained``.
     """
     model.eval()
-    correct = total = 0
+    correct = total = abstained = 0
     loss_sum = 0.0
     confusion = torch.zeros(task.num_classes, task.num_classes, dtype=torch.long)
     groups: dict[str, list[int]] = {}
@@ -78,9 +80,18 @@ def evaluate(
         guesses = logits.argmax(-1)
         loss_sum += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
         hits = (guesses == targets).long()
+        answered = torch.ones_like(hits, dtype=torch.bool)
+        if task.level == "graph":
+            reasons = [r for r, s in zip(model.abstentions(pred), chunk) if "label" in s]
+            answered = torch.tensor([r is None for r in reasons], device=hits.device)
+            hits = hits * answered
+            abstained += int((~answered).sum())
         correct += int(hits.sum())
         total += targets.numel()
-        confusion.index_put_((targets.cpu(), guesses.cpu()), torch.ones_like(targets.cpu()), accumulate=True)
+        kept = answered.cpu()
+        confusion.index_put_(
+            (targets.cpu()[kept], guesses.cpu()[kept]), torch.ones_like(targets.cpu()[kept]), accumulate=True
+        )
         if group_key and task.level == "graph":
             for sample, hit in zip(chunk, hits.tolist()):
                 tally = groups.setdefault(str(sample.get(group_key)), [0, 0])
@@ -92,6 +103,7 @@ def evaluate(
         "accuracy": correct / total,
         "loss": loss_sum / total,
         "count": total,
+        "abstained": abstained,
         "confusion": confusion.tolist(),
     }
     if groups:

@@ -70,9 +70,19 @@ class JsonlDataSource:
         labels = list(c.labels) or sorted(
             {r["label"] for r in rows}, key=lambda v: (not isinstance(v, int), v if isinstance(v, int) else 0, str(v))
         )
-        unknown = sorted({str(r["label"]) for r in rows} - {str(lab) for lab in labels})
+        known = {str(lab) for lab in labels}
+        unknown = [f"{path.name}:{r['line']}: label {r['label']!r}" for r in rows if str(r["label"]) not in known]
         if unknown:
-            raise DataError(f"data.labels: labels {unknown[:5]} appear in {path.name} but not in data.labels")
+            more = f" (and {len(unknown) - 3} more)" if len(unknown) > 3 else ""
+            raise DataError("; ".join(unknown[:3]) + more + " is not in data.labels", hint="add it to data.labels")
+        numbers = sorted({r["label"] for r in rows if isinstance(r["label"], int)})
+        if not c.labels and numbers and numbers[-1] >= len(numbers):  # class indices leave no class out
+            line = next(r["line"] for r in rows if r["label"] == numbers[-1])
+            raise DataError(
+                f"{path.name}:{line}: label {numbers[-1]} is a class index, but only {len(numbers)} integer labels "
+                f"occur (expected 0..{len(numbers) - 1})",
+                hint="fix that line, or list every class in data.labels",
+            )
         index = {str(lab): i for i, lab in enumerate(labels)}
         splits: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
         rng = random.Random(f"jsonl/{self.seed}")
@@ -97,6 +107,13 @@ class JsonlDataSource:
             raise ValueError(f"`{c.text_field}` must be a non-empty string")
         if c.label_field not in record:
             raise ValueError(f"missing the label field `{c.label_field}`")
+        label = record[c.label_field]
+        is_index = isinstance(label, int) and not isinstance(label, bool) and label >= 0
+        if not is_index and not (isinstance(label, str) and label.strip()):
+            raise ValueError(
+                f"`{c.label_field}` is {json.dumps(label)}; a label is a class name (a string) "
+                "or a class index (an integer from 0)"
+            )
         split = None
         if c.split_field and record.get(c.split_field) is not None:
             split = SPLIT_ALIASES.get(str(record[c.split_field]).lower())

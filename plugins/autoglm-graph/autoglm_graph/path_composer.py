@@ -50,6 +50,11 @@ class PathComposer(nn.Module):
         # logits of T_r; small random start so early states are nearly uniform but distinguishable
         self.transitions = nn.Parameter(torch.randn(self.num_edge_types, k, k) * config.init_scale)
 
+    @property
+    def reach(self) -> int:
+        """How many relations apart the target may be from the source: one round per relation."""
+        return self.config.max_rounds
+
     def reset_parameters(self) -> None:
         nn.init.normal_(self.transitions, std=self.config.init_scale)
 

@@ -23,8 +23,14 @@ from torch import nn
 from autoglm_graph.specs import TextRelationsConfig
 from autoglm_sdk.plugin import BuildContext, InputError, SemanticGraph
 
-NAME = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+# a capitalised name in any alphabet: Zoë, Ångström, O'Neil, Anne-Marie, McKay
+_UPPER = "".join(re.escape(c) for c in map(chr, range(0x250)) if c.isupper() and c.isalpha())
+_LETTER = r"[^\W\d_]"
+NAME = rf"(?:[{_UPPER}]['’])?[{_UPPER}]{_LETTER}+(?:-[{_UPPER}]{_LETTER}+)?"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+#: titles before a name: dropped so that "Mrs. Clara" is Clara (and female), not a person called Mrs
+TITLES = {"mr": "male", "mrs": "female", "ms": "female", "miss": "female", "dr": None, "prof": None}
+TITLE = re.compile(rf"\b(?P<title>{'|'.join(TITLES)})\.?\s+(?=(?P<name>{NAME}))", re.IGNORECASE)
 GENDERS = ("female", "male")
 
 
@@ -68,6 +74,8 @@ class TextRelationsParser:
     def parse(self, text: str) -> Parse:
         out = Parse()
         pronoun_gender: dict[str, str] = {}
+        titled = {m["name"]: TITLES[m["title"].lower()] for m in TITLE.finditer(text)}
+        text = TITLE.sub("", text)
         for sentence in (s.strip() for s in SENTENCE_END.split(text.strip())):
             if not sentence:
                 continue
@@ -100,8 +108,9 @@ class TextRelationsParser:
                         pronoun_gender.setdefault(obj, "male" if pron == "his" else "female")
             if not spans:
                 out.unparsed.append(sentence)
-        for name, gender in pronoun_gender.items():
-            out.gender.setdefault(name, gender)
+        for name, gender in [*titled.items(), *pronoun_gender.items()]:
+            if gender and name in out.people:
+                out.gender.setdefault(name, gender)
         if out.query:
             for name in out.query:
                 out.person(name)

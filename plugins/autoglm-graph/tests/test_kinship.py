@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,25 @@ def test_jsonl_reports_bad_lines_with_numbers(tmp_path):
     message = info.value.message
     assert "bad.jsonl:2: not valid JSON" in message and "bad.jsonl:3: `text` must be a non-empty string" in message
     assert "bad.jsonl:4: `split` is 'later'" in message
+
+
+@pytest.mark.parametrize("label", [-1, True, 1.5, None, "", [1]])
+def test_jsonl_refuses_labels_that_are_no_class_with_the_line(tmp_path, label):
+    path = tmp_path / "labels.jsonl"
+    rows = [{"text": "a story", "label": 0}, {"text": "another", "label": 1}, {"text": "third", "label": label}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=f"labels.jsonl:3: `label` is {re.escape(json.dumps(label))}; a label is"):
+        jsonl_source(path, split_field=None).load()
+
+
+def test_jsonl_refuses_a_class_index_beyond_the_classes_present(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    rows = [{"text": "a story", "label": 0}, {"text": "another", "label": 1}, {"text": "third", "label": 999}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=r"labels.jsonl:3: label 999 is a class index, but only 3 integer labels"):
+        jsonl_source(path, split_field=None).load()
+    with pytest.raises(DataError, match=r"labels.jsonl:3: label 999 is not in data.labels"):
+        jsonl_source(path, split_field=None, labels=["0", "1", "2"]).load()
 
 
 def test_jsonl_random_split_without_split_field(tmp_path):

@@ -72,3 +72,37 @@ def test_cli_run_text_answers_with_graph_and_unparsed(kinship_artifact):
     assert answer["prediction"] == "daughter" and answer["graph"]["unparsed"] == ["It rained all day."]
     proc = run_cli("run", str(kinship_artifact.path), "--text", "Anna is Ben's mother.")
     assert proc.returncode == 2 and "no question found" in proc.stderr
+
+
+ABSTAIN = {
+    "Anna is Ben's mother. How is Zed related to Anna?": "Zed takes part in no relation read from the input",
+    "Anna is Ben's mother. How is Anna related to Anna?": "how Anna is related to Anna themself",
+    "Anna is Ben's mother. Clara is Dora's sister. How is Clara related to Anna?": "no chain of relations",
+    "The weather was lovely. How is Clara related to Anna?": "Clara takes part in no relation",
+}
+
+
+def test_questions_the_story_cannot_answer_get_no_relation_and_the_reason(kinship_artifact):
+    pipeline = autoglm_sdk.load(kinship_artifact.path)
+    answers = pipeline.predict([{"text": t} for t in ABSTAIN])
+    for answer, reason in zip(answers, ABSTAIN.values()):
+        assert answer["prediction"] is None and answer["abstained"].startswith("no relation found: "), answer
+        assert reason in answer["abstained"], answer
+    # a chain longer than path-composer's rounds: not a guess either
+    rounds = pipeline.model.stage_objects["reasoner"].reach
+    names = [f"Person{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(rounds + 5)]
+    chain = " ".join(f"{names[i + 1]} is {names[i]}'s son." for i in range(rounds + 4))
+    (answer,) = pipeline.predict([{"text": f"{chain} How is {names[rounds + 4]} related to {names[0]}?"}])
+    assert f"are {rounds + 4} relations apart; the reasoner follows at most {rounds}" in answer["abstained"]
+    assert kinship_artifact.report["metrics"]["test"]["abstained"] == 0  # every generated story is answerable
+
+
+def test_names_in_any_alphabet_and_titles_are_read(kinship_artifact):
+    pipeline = autoglm_sdk.load(kinship_artifact.path)
+    stories = {
+        "Zoë is Ångström's mother. O'Neil is Zoë's brother. How is O'Neil related to Ångström?": "uncle",
+        "Mrs. Clara is Ben's mother. Ben's sister is Anna. How is Anna related to Clara?": "daughter",
+    }
+    answers = pipeline.predict([{"text": t} for t in stories])
+    assert [a["prediction"] for a in answers] == list(stories.values()), answers
+    assert {n["name"] for n in answers[1]["graph"]["nodes"]} == {"Clara", "Ben", "Anna"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from autoglm_sdk.plugin import SemanticGraph
+from autoglm_sdk.plugin import SemanticGraph, hops_between
 from autoglm_text.stories import KINDS, Story, gold_names, surface
 
 
@@ -179,15 +179,7 @@ class Extraction:
 
     def _linked(self, a: int, b: int) -> bool:
         """Whether the facts read connect people ``a`` and ``b`` (either direction: every fact has a reverse)."""
-        neighbours: dict[int, set[int]] = {}
-        for head, _, tail, _, _ in self.facts:
-            neighbours.setdefault(head, set()).add(tail)
-            neighbours.setdefault(tail, set()).add(head)
-        seen, frontier = {a}, [a]
-        while frontier:
-            frontier = [n for p in frontier for n in neighbours.get(p, ()) if n not in seen]
-            seen.update(frontier)
-        return b in seen
+        return hops_between([(head, tail) for head, _, tail, _, _ in self.facts], a, b) is not None
 
     def display(self, person: int) -> str:
         story = self.story
