@@ -23,11 +23,11 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from autoglm_sdk.errors import ArtifactError, AutoGLMWarning
+from autoglm_sdk.errors import ArtifactError, AutoGLMWarning, InputError
 from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 
 LOCK = "manifest.lock.toml"
@@ -498,15 +498,50 @@ class Pipeline:
         """The samples of ``split`` from the artifact's own data source, refused if the data changed since the build."""
         return self.session.split(split)
 
-    def predict(self, records: Iterable[Any], batch_size: int = 32) -> list[dict[str, Any]]:
-        """One answer per record: a label (graph level) or a label per node (node level)."""
-        from autoglm_sdk.io import sample_from_record
+    def predict(self, records: Any, batch_size: int = 32, *, errors: str = "raise") -> list[dict[str, Any]]:
+        """One answer per record: a label (graph level) or a label per node (node level).
 
-        samples = []
+        ``records`` is one record or a list of them: JSON-like dicts, plain strings (the text of a text
+        pipeline), or ``(where, record)`` pairs that name each record's place in error messages. With
+        ``errors="report"`` a record that cannot be answered gets ``{"input": where, "error": message}`` in
+        its place and every other record is still answered; with ``"raise"`` the first such record raises.
+        """
+        from autoglm_sdk.io import sample_from_record
+        from autoglm_sdk.trainer import batches
+
+        if isinstance(records, (str, dict)):
+            records = [records]
+        answers: list[Any] = []
+        ready: list[tuple[int, str, dict[str, Any]]] = []
         for i, record in enumerate(records):
             where, value = record if isinstance(record, tuple) else (f"record {i + 1}", record)
-            samples.append(sample_from_record(value, self.data_port, where))
-        return self.predict_samples(samples, batch_size)
+            if isinstance(value, str) and "text" in self.data_port.modalities:
+                value = {"text": value}
+            answers.append(None)
+            try:
+                if isinstance(value, InputError):  # a line that was not even JSON (io.read_records)
+                    raise value
+                ready.append((i, where, sample_from_record(value, self.data_port, where)))
+            except InputError as exc:
+                if errors == "raise":
+                    raise
+                answers[i] = {"input": where, "error": exc.message}
+        for chunk in batches(ready, batch_size):
+            try:
+                done = self.predict_samples([sample for _, _, sample in chunk], batch_size)
+            except InputError:
+                if errors == "raise":
+                    raise
+                done = [self._one(sample, where) for _, where, sample in chunk]  # find the ones that fail
+            for (i, _, _), answer in zip(chunk, done):
+                answers[i] = answer
+        return answers
+
+    def _one(self, sample: dict[str, Any], where: str) -> dict[str, Any]:
+        try:
+            return self.predict_samples([sample])[0]
+        except InputError as exc:  # a stage's complaint: it does not know where the sample came from
+            return {"input": where, "error": f"{where}: {exc.message}"}
 
     def predict_samples(self, samples: list[dict[str, Any]], batch_size: int = 32) -> list[dict[str, Any]]:
         import torch

@@ -66,7 +66,8 @@ def _graph_from_json(value: Any, where: str) -> Any:
 
 
 def read_records(stream: TextIO, name: str = "<stdin>") -> Iterator[tuple[str, Any]]:
-    """Yield (``name:line``, parsed JSON) for every non-blank line; bad JSON names its line."""
+    """Yield (``name:line``, parsed JSON) for every non-blank line. A line that is not JSON yields an
+    :class:`InputError` naming it in place of the record, so that the lines after it are still read."""
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
@@ -74,4 +75,4 @@ def read_records(stream: TextIO, name: str = "<stdin>") -> Iterator[tuple[str, A
         try:
             yield where, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            yield where, InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")

@@ -354,7 +354,7 @@ def run(
 
     pipeline = load(artifact, allow_import_paths=allow_import_paths)
     if text:
-        answers = pipeline.predict([(f"--text {i + 1}", {"text": t}) for i, t in enumerate(text)][:limit])
+        answers = pipeline.predict([(f"--text {i + 1}", t) for i, t in enumerate(text)][:limit], errors="report")
     elif from_data:
         answers = pipeline.predict_samples(pipeline.data_split(from_data)[:limit])
     else:
@@ -367,9 +367,14 @@ def run(
             records = list(read_records(stream, str(input or "<stdin>")))[:limit]
         if not records:
             raise InputError("no input records", hint=f"each line must be a JSON object with {pipeline.modalities}")
-        answers = pipeline.predict(records)
-    for answer in answers:
+        answers = pipeline.predict(records, errors="report")
+    failed = [a for a in answers if "error" in a]
+    for answer in answers:  # one line per input, in order: a failed input's line carries its error
         sys.stdout.write(json.dumps(answer) + "\n")
+    for answer in failed:
+        err.print(f"error: {answer['error']}", markup=False)
+    if failed:
+        raise InputError(f"{len(failed)} of {len(answers)} inputs could not be answered (the others were)")
 
 
 # ----------------------------------------------------------------- doctor

@@ -100,8 +100,19 @@ def test_run_reads_json_lines_from_stdin_and_reports_bad_lines(artifact):
     good = json.dumps({"graph": {"x": [[0.1] * 8] * 2, "edge_index": [[0], [1]]}})
     proc = run_cli("run", str(artifact), stdin=good + "\n\n" + good + "\n")
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2
-    proc = run_cli("run", str(artifact), stdin=good + "\n{oops\n")
-    assert proc.returncode == 2 and "error: <stdin>:2: not valid JSON" in proc.stderr
+    # a bad record costs only its own answer: the others are answered, it is named by line, the exit is 2
+    bad_x = json.dumps({"graph": {"x": [[0.1] * 3] * 2, "edge_index": [[0], [1]]}, "id": "short"})
+    proc = run_cli("run", str(artifact), stdin="\n".join([good, "{oops", bad_x, good, '"text"']) + "\n")
+    assert proc.returncode == 2
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(lines) == 5 and ["error" in line for line in lines] == [False, True, True, False, True]
+    assert lines[1] == {
+        "input": "<stdin>:2",
+        "error": "<stdin>:2: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+    }
+    assert "error: <stdin>:3: graph.x rows must have 8 features, got 3" in proc.stderr
+    assert "error: <stdin>:5: expected a JSON object" in proc.stderr
+    assert "3 of 5 inputs could not be answered (the others were)" in proc.stderr
 
 
 def test_loading_never_unpickles_and_checks_completeness(artifact, tmp_path):

@@ -70,8 +70,10 @@ def test_cli_run_text_answers_with_graph_and_unparsed(kinship_artifact):
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     assert answer["prediction"] == "daughter" and answer["graph"]["unparsed"] == ["It rained all day."]
-    proc = run_cli("run", str(kinship_artifact.path), "--text", "Anna is Ben's mother.")
-    assert proc.returncode == 2 and "no question found" in proc.stderr
+    proc = run_cli("run", str(kinship_artifact.path), "--text", "Anna is Ben's mother.", "--text", story)
+    assert proc.returncode == 2 and "error: --text 1: text-relations: no question found" in proc.stderr
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first["input"] == "--text 1" and second["prediction"] == "daughter"  # the good story is still answered
 
 
 ABSTAIN = {
@@ -84,7 +86,7 @@ ABSTAIN = {
 
 def test_questions_the_story_cannot_answer_get_no_relation_and_the_reason(kinship_artifact):
     pipeline = autoglm_sdk.load(kinship_artifact.path)
-    answers = pipeline.predict([{"text": t} for t in ABSTAIN])
+    answers = pipeline.predict(list(ABSTAIN))  # plain strings: a text pipeline's texts
     for answer, reason in zip(answers, ABSTAIN.values()):
         assert answer["prediction"] is None and answer["abstained"].startswith("no relation found: "), answer
         assert reason in answer["abstained"], answer
