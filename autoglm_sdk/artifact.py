@@ -630,7 +630,11 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     lock = Lock.read(path)
     check_files(path, lock.files)
     manifest = validate_manifest(
-        lock.manifest, registry=registry, allow_import_paths=allow_import_paths, source=str(path / LOCK)
+        lock.manifest,
+        registry=registry,
+        allow_import_paths=allow_import_paths,
+        source=str(path / LOCK),
+        check_paths=False,
     )
     for key, info in lock.plugins.items():
         try:

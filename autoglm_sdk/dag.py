@@ -104,10 +104,11 @@ def check_fit(
                 ", ".join(f"{u} `{manifest.stages[u].plugin}` ({ports[u].describe()})" for u in dag.inputs[key])
                 or "nothing"
             )
-            raise StageMismatchError(
-                f"{key} `{section.plugin}` does not fit {upstream}: {exc}",
-                hint=f"change {key}.plugin or the stage feeding it",
-            ) from exc
+            hint = f"change {key}.plugin or the stage feeding it"
+            fed = [ports[u].type for u in dag.inputs[key]]
+            if "semantic graph" in str(exc) and "graph_builder" not in manifest.stages and "samples" in fed:
+                hint = 'the manifest has no [graph_builder] section: add one (e.g. plugin = "text-relations")'
+            raise StageMismatchError(f"{key} `{section.plugin}` does not fit {upstream}: {exc}", hint=hint) from exc
     if ports.get(SINK) is not None and ports[SINK].type != "logits":
         raise StageMismatchError(
             f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}"

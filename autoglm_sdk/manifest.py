@@ -149,10 +149,27 @@ def read_manifest_file(path: str | Path) -> dict[str, Any]:
         raise ManifestError(
             f"manifest {path} does not exist", hint="check the path, or run `autoglm build` alone for the default"
         )
+    text = path.read_text()
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: not valid TOML: {exc}") from exc
+        raise ManifestError(f"{path}: not valid TOML: {_toml_problem(text, exc)}") from exc
+
+
+def _toml_problem(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib's message; one that ends "at end of document" names instead the line where the text stops
+    being complete TOML (an unclosed string, array or table starts there)."""
+    message = str(exc)
+    if "end of document" not in message:
+        return message
+    lines = text.splitlines(keepends=True)
+    for count in range(1, min(len(lines), 2000) + 1):
+        try:
+            tomllib.loads("".join(lines[:count]))
+        except tomllib.TOMLDecodeError:
+            what = message.replace("(at end of document)", "").strip()
+            return f"{what} (the value begun at line {count} is never closed)"
+    return message
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -246,9 +263,17 @@ def config_rows(config: type[BaseModel]) -> list[tuple[str, str, str, str]]:
 
 
 def validate_manifest(
-    raw: dict[str, Any], *, registry: Registry | None = None, allow_import_paths: bool = False, source: str = "<string>"
+    raw: dict[str, Any],
+    *,
+    registry: Registry | None = None,
+    allow_import_paths: bool = False,
+    source: str = "<string>",
+    base: Path | None = None,
+    check_paths: bool = True,
 ) -> Manifest:
-    """Validate ``raw`` in two phases and resolve its plugins; raise :class:`ManifestError` listing every problem."""
+    """Validate ``raw`` in two phases and resolve its plugins; raise :class:`ManifestError` listing every problem.
+    Relative paths in path fields are read from ``base`` (the manifest's folder), then the working directory;
+    ``check_paths=False`` leaves them as written (an artifact's lock: its data need not be where it was built)."""
     registry = registry or default_registry()
     problems = _shape_problems(raw)  # phase 1: the manifest's own shape
     if problems:
@@ -264,7 +289,7 @@ def validate_manifest(
             problems.extend(describe_errors(key, exc, list(model.model_fields)))
     resolved = {}
     for key, kind, table in tables:
-        section = _plugin_section(key, kind, table, registry, allow_import_paths, problems)
+        section = _plugin_section(key, kind, table, registry, allow_import_paths, problems, base, check_paths)
         if section is not None:
             resolved[key] = section
     if problems:
@@ -330,7 +355,14 @@ def _plugin_tables(raw: dict[str, Any], problems: list[str]) -> list[tuple[str, 
 
 
 def _plugin_section(
-    key: str, kind: str, table: dict[str, Any], registry: Registry, allow_import_paths: bool, problems: list[str]
+    key: str,
+    kind: str,
+    table: dict[str, Any],
+    registry: Registry,
+    allow_import_paths: bool,
+    problems: list[str],
+    base: Path | None = None,
+    check_paths: bool = True,
 ) -> PluginSection | None:
     """One section resolved against its plugin's Config, or None with its problems appended."""
     name = table.get("plugin")
@@ -370,7 +402,30 @@ def _plugin_section(
     except ValidationError as exc:
         problems.extend(describe_errors(key, exc, [*STAGE_KEYS, *spec.config.model_fields]))
         return None
+    if check_paths:
+        config = _resolve_paths(key, config, base, problems)
     return PluginSection(key, kind, name, spec, config, inputs, backend, backend_spec)
+
+
+def _resolve_paths(key: str, config: BaseModel, base: Path | None, problems: list[str]) -> BaseModel:
+    """Fields declared with :func:`~autoglm_sdk.protocols.PathField`: relative paths found in the manifest's
+    folder (``base``), else in the working directory, made absolute; a required one that is in neither is a
+    problem that says where it was looked for."""
+    changes = {}
+    for name, info in type(config).model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        value = getattr(config, name)
+        if "local_path" not in extra or not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        places = [path] if path.is_absolute() else [*([base / path] if base is not None else []), path]
+        found = next((p for p in places if p.exists()), None)
+        if found is not None:
+            changes[name] = str(found.resolve())
+        elif extra["local_path"]:
+            where = " or ".join(str(p.resolve().parent) for p in places)
+            problems.append(f"{key}.{name}: {value} does not exist (looked in {where})")
+    return config.model_copy(update=changes) if changes else config
 
 
 def _join(problems: list[str], source: str) -> str:
@@ -388,11 +443,11 @@ def load_manifest(
 ) -> Manifest:
     """Read (``None`` = the embedded default), apply ``--set`` overrides, validate."""
     if path is None:
-        raw, source = default_manifest(), "default manifest"
+        raw, source, base = default_manifest(), "default manifest", None
     else:
-        raw, source = read_manifest_file(path), str(path)
+        raw, source, base = read_manifest_file(path), str(path), Path(path).parent
     raw = apply_overrides(raw, overrides)
-    return validate_manifest(raw, registry=registry, allow_import_paths=allow_import_paths, source=source)
+    return validate_manifest(raw, registry=registry, allow_import_paths=allow_import_paths, source=source, base=base)
 
 
 DEFAULT_MANIFEST = Path(__file__).with_name("default_manifest.toml")

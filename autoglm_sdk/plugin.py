@@ -15,6 +15,7 @@ _LAZY = {
     # declaring a plugin (no torch)
     "PluginSpec": "autoglm_sdk.protocols",
     "PluginConfig": "autoglm_sdk.protocols",
+    "PathField": "autoglm_sdk.protocols",
     "BuildContext": "autoglm_sdk.protocols",
     "Port": "autoglm_sdk.protocols",
     "PortMismatch": "autoglm_sdk.protocols",

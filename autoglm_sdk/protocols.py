@@ -38,6 +38,16 @@ class PluginConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+def PathField(default: Any, *, description: str, must_exist: bool = True) -> Any:  # noqa: N802 (reads as a type)
+    """A config field holding a local file or directory. A relative path in a manifest is read from the
+    manifest's folder (then the working directory); validation stores it absolute and, with ``must_exist``,
+    refuses one that is not there. Without ``must_exist`` a value that is no existing path (a hub id) is left as
+    written."""
+    from pydantic import Field
+
+    return Field(default, description=description, json_schema_extra={"local_path": must_exist})
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What the data asks the pipeline to predict."""

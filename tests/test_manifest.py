@@ -195,3 +195,47 @@ def test_debug_flag_anywhere_shows_the_traceback(tmp_path):
     path = write_toml(tmp_path / "m.toml", raw(reasoner__layers=0))
     proc = run_cli("manifest", "validate", str(path), "--debug")
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "ManifestError" in proc.stderr
+
+
+def test_relative_data_paths_are_read_from_the_manifests_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "stories.jsonl").write_text(
+        '{"text": "Anna is Ben\'s mother. How is Anna related to Ben?", "label": 0}\n'
+    )
+    manifest = {
+        "data": {"plugin": "jsonl", "path": "stories.jsonl"},
+        "graph_builder": {"plugin": "text-relations"},
+        "reasoner": {"plugin": "path-composer"},
+        "decoder": {"plugin": "classifier"},
+    }
+    path = write_toml(folder / "m.toml", manifest)
+    monkeypatch.chdir(tmp_path)  # elsewhere: the path still means the file beside the manifest
+    resolved = load_manifest(path)
+    assert resolved.stages["data"].config.path == str(folder / "stories.jsonl")
+    proc = run_cli("manifest", "validate", str(path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    missing = write_toml(folder / "missing.toml", {**manifest, "data": {"plugin": "jsonl", "path": "cells.jsonl"}})
+    proc = run_cli("manifest", "validate", str(missing), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"error: data.path: cells.jsonl does not exist (looked in {folder} or {tmp_path})" in proc.stderr
+
+
+def test_sizes_are_bounded_before_anything_runs():
+    with pytest.raises(ManifestError, match=r"data.train.stories: must be <= 1000000, got 1e\+15"):
+        load_manifest(None, ["data.train.stories=1e15"])
+
+
+def test_a_missing_graph_builder_is_named(tmp_path):
+    data = default_manifest()
+    data.pop("graph_builder")
+    with pytest.raises(StageMismatchError) as info:
+        check_fit(resolved := validate_manifest(data), wire(resolved))
+    assert "no [graph_builder] section" in info.value.hint
+
+
+def test_toml_that_ends_unfinished_names_the_line_it_began(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[pipeline]\nname = "x"\ndescription = """never closed\n\n[train]\nepochs = 2\n')
+    with pytest.raises(ManifestError, match=r"the value begun at line 3 is never closed"):
+        load_manifest(path)

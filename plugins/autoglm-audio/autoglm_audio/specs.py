@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, require_modality
+from autoglm_sdk.plugin import BuildContext, PathField, PluginConfig, PluginSpec, Port, require_modality
 
 #: the conv feature extractor of every wav2vec 2.0 release: 512 channels, 25 ms windows, 20 ms hop
 BASE_CONV_LAYERS: list[tuple[int, int, int]] = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
@@ -40,7 +40,7 @@ class Wav2Vec2Config(PluginConfig):
     """A wav2vec 2.0 audio encoder (torchaudio): a small randomly initialised model, or the base
     architecture, optionally starting from a local safetensors checkpoint."""
 
-    pretrained: str | None = Field(
+    pretrained: str | None = PathField(
         None,
         description="Local safetensors file holding a state dict of torchaudio's Wav2Vec2Model (the keys of "
         "`model.state_dict()`, or of this encoder's own state dict) with exactly the architecture the other fields "

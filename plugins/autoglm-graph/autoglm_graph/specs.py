@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from autoglm_sdk.plugin import (
     BuildContext,
+    PathField,
     PluginConfig,
     PluginSpec,
     Port,
@@ -183,7 +184,11 @@ class KinshipSplit(PluginConfig):
     hops: list[int] = Field(
         description="Chain lengths (stated facts between the query pair) in this split.", min_length=1
     )
-    stories: int = Field(description="Stories in this split, shared evenly between its hop counts.", ge=1)
+    stories: int = Field(
+        description="Stories in this split, shared evenly between its hop counts (at most 1,000,000: about 1 ms each).",
+        ge=1,
+        le=1_000_000,
+    )
 
     @model_validator(mode="after")
     def _hops_in_range(self) -> "KinshipSplit":
@@ -244,7 +249,7 @@ kinship = PluginSpec(
 class JsonlConfig(PluginConfig):
     """Your own labelled texts, one JSON object per line."""
 
-    path: str = Field("", description="The JSON-lines file (relative to the working directory).")
+    path: str = PathField("", description="The JSON-lines file (a relative path is read from the manifest's folder).")
     text_field: str = Field("text", description="Field holding the text.")
     label_field: str = Field("label", description="Field holding the label (string or integer).")
     split_field: str | None = Field(
@@ -281,7 +286,10 @@ jsonl = PluginSpec(
 class TableConfig(PluginConfig):
     """Your own rows as graph nodes (CSV, Parquet or NPZ), with an optional edge list and few labels per class."""
 
-    path: str = Field("", description="The rows: .csv (header line first), .parquet (needs pyarrow) or .npz.")
+    path: str = PathField(
+        "",
+        description="The rows: .csv (header line first), .parquet (needs pyarrow) or .npz; relative to the manifest.",
+    )
     label: str = Field("label", description="Column (or NPZ array) holding each row's class.")
     features: list[str] = Field(
         default_factory=list, description="Feature columns (default: every column but the label and id columns)."

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, model_validator
 
-from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch
+from autoglm_sdk.plugin import BuildContext, PathField, PluginConfig, PluginSpec, Port, PortMismatch
 
 #: espeak-ng voice variants; the split between training and test voices is by name
 DEFAULT_TRAIN_VOICES = ["en+m1", "en+m3", "en+f1", "en+f3", "en-us+m2", "en-us+f2", "en-gb-scotland+m4", "en+m7"]
@@ -101,7 +101,7 @@ class PairedConfig(PluginConfig):
     """A CSV or JSON-lines index with one sample per row: a text, an image file and an audio file (any may be
     empty), a label and optionally a split. File paths are relative to the index's folder unless absolute."""
 
-    index: str = Field("", description="The .csv or .jsonl index file (required).")
+    index: str = PathField("", description="The .csv or .jsonl index file (required; relative to the manifest).")
     text_column: str = Field("text", description="Column with the text.")
     image_column: str = Field("image", description="Column with the image file path.")
     audio_column: str = Field("audio", description="Column with the audio file path.")

