@@ -462,38 +462,54 @@ def default_manifest() -> dict[str, Any]:
 
 
 def manifest_schema(registry: Registry | None = None) -> dict[str, Any]:
-    """JSON schema of a manifest, with one alternative per installed plugin of each kind."""
-    registry = registry or default_registry()
+    """JSON schema of a manifest for editors, made by pydantic from the models validation uses.
 
-    def plugin_alternatives(kind: str) -> dict[str, Any]:
-        options = []
+    Each plugin section is one discriminated branch per installed plugin (``if plugin == NAME then its Config``),
+    so a typo is reported against its key, not as "valid under none of the schemas". Every model's ``$defs``
+    live at the root, where their references point.
+    """
+    registry = registry or default_registry()
+    defs: dict[str, Any] = {}
+
+    def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema()
+        defs.update(schema.pop("$defs", {}))
+        return schema
+
+    def plugin_section(kind: str, extra_keys: dict[str, Any]) -> dict[str, Any]:
+        names, branches = [], []
         for entry in registry.entries(kind):
             try:
                 spec = entry.load()
             except AutoGLMError:
                 continue  # broken plugins are listed by `plugins list`, not offered to editors
-            schema = spec.config.model_json_schema()
-            props = dict(schema.get("properties", {}))
-            props["plugin"] = {"const": spec.name, "description": spec.summary}
-            props["inputs"] = {"type": "array", "items": {"type": "string"}, "description": "Upstream stage names."}
-            option = {
-                "type": "object",
-                "title": f"{kind}: {spec.name}",
-                "properties": props,
-                "required": ["plugin", *schema.get("required", [])],
-                "additionalProperties": False,
-            }
-            if "$defs" in schema:
-                option["$defs"] = schema["$defs"]
-            options.append(option)
-        return {"oneOf": options} if options else {"type": "object"}
+            schema = model_schema(spec.config)
+            names.append(spec.name)
+            properties = {"plugin": {"const": spec.name}, **extra_keys, **schema.get("properties", {})}
+            branches.append(
+                {
+                    "if": {"properties": {"plugin": {"const": spec.name}}, "required": ["plugin"]},
+                    "then": {
+                        "description": spec.summary,
+                        "properties": properties,
+                        "required": schema.get("required", []),
+                        "additionalProperties": False,
+                    },
+                }
+            )
+        plugin = {"description": f"The {kind.replace('_', ' ')} plugin.", "enum": names} if names else {}
+        return {"type": "object", "properties": {"plugin": plugin}, "required": ["plugin"], "allOf": branches}
 
-    props: dict[str, Any] = {key: model.model_json_schema() for key, model in CORE_SECTIONS.items()}
+    stage_keys = {
+        "inputs": {"type": "array", "items": {"type": "string"}, "description": "Upstream stage names."},
+        "backend": {"type": "string", "description": "A backend plugin for this stage alone."},
+    }
+    props: dict[str, Any] = {key: model_schema(model) for key, model in CORE_SECTIONS.items()}
     for key, kind in PLUGIN_SECTIONS.items():
-        props[key] = plugin_alternatives(kind)
-    props["encoders"] = {"type": "object", "additionalProperties": plugin_alternatives("encoder")}
-    props["objectives"] = {"type": "object", "additionalProperties": plugin_alternatives("objective")}
-    props["compress"] = {"type": "array", "items": plugin_alternatives("compressor")}
+        props[key] = plugin_section(kind, stage_keys if key in STAGE_ORDER[1:] else {})
+    props["encoders"] = {"type": "object", "additionalProperties": plugin_section("encoder", stage_keys)}
+    props["objectives"] = {"type": "object", "additionalProperties": plugin_section("objective", {})}
+    props["compress"] = {"type": "array", "items": plugin_section("compressor", {})}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "AutoGLM manifest",
@@ -501,4 +517,5 @@ def manifest_schema(registry: Registry | None = None) -> dict[str, Any]:
         "properties": props,
         "required": list(REQUIRED),
         "additionalProperties": False,
+        "$defs": defs,
     }

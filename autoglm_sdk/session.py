@@ -10,6 +10,7 @@ setup, so every verb sees the same backend, data, ports and loss.
 from __future__ import annotations
 
 import random
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class Session:
         dag = wire(manifest)  # wiring mistakes before any backend or data work
         backend, fallbacks = _resolve(manifest, log)
         seed_everything(manifest.pipeline.seed)
+        started = time.perf_counter()
+        log(f"loading data from `{manifest.stages['data'].plugin}` ...")  # generators can take minutes: say so first
         dataset = _load_data(manifest)
         for split in ("train", "val", "test"):
             if not dataset.splits.get(split):
@@ -62,7 +65,8 @@ class Session:
                     f"data `{manifest.stages['data'].plugin}` produced an empty `{split}` split",
                     hint="check its split sizes",
                 )
-        log(f"data: {manifest.stages['data'].plugin} " + ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items()))
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items())
+        log(f"data: {manifest.stages['data'].plugin} {sizes} ({time.perf_counter() - started:.1f}s)")
         ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
         return cls(manifest, backend, fallbacks, dag, ports, dataset.task, log, _dataset=dataset)
 

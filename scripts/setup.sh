@@ -50,6 +50,6 @@ echo "setup: installing torch and the AutoGLM distributions (first time: a few m
 pip_install "setuptools>=64" wheel
 pip_install torch torchvision torchaudio torch_geometric
 # --no-build-isolation: build with the venv's setuptools instead of fetching one per package
-pip_install --no-build-isolation "${packages[@]}" "pytest>=8" "ruff>=0.6"
+pip_install --no-build-isolation "${packages[@]}" "pytest>=8" "ruff>=0.6" "jsonschema>=4.20" "hypothesis>=6.100"
 echo "$want" > "$stamp"
 echo "setup: installed ${packages[*]}"

@@ -164,13 +164,38 @@ def test_resolved_manifest_fills_defaults():
 
 def test_schema_includes_plugin_configs(tmp_path):
     schema = manifest_schema()
-    options = schema["properties"]["reasoner"]["oneOf"]
-    names = {o["properties"]["plugin"]["const"] for o in options}
-    assert {"gcn", "appnp"} <= names
-    gcn = next(o for o in options if o["properties"]["plugin"]["const"] == "gcn")
+    branches = schema["properties"]["reasoner"]["allOf"]
+    names = {b["if"]["properties"]["plugin"]["const"] for b in branches}
+    assert {"gcn", "appnp"} <= names == set(schema["properties"]["reasoner"]["properties"]["plugin"]["enum"])
+    gcn = next(b["then"] for b in branches if b["if"]["properties"]["plugin"]["const"] == "gcn")
     assert gcn["properties"]["layers"]["minimum"] == 1
     proc = run_cli("manifest", "schema")
     assert proc.returncode == 0 and json.loads(proc.stdout)["title"] == "AutoGLM manifest"
+
+
+def schema_errors(data: dict) -> list[str]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(manifest_schema())
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data)]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_example_manifest_meets_the_editor_schema(path):
+    import tomllib
+
+    assert schema_errors(tomllib.loads(path.read_text())) == []
+
+
+def test_the_editor_schema_agrees_with_validation_and_names_a_typos_key():
+    assert schema_errors(default_manifest()) == []
+    assert schema_errors(validate_manifest(raw()).resolved()) == []  # a lock's manifest too
+    assert schema_errors(raw(reasoner__backend="cpu")) == []  # validation accepts a stage's own backend
+    (typo,) = schema_errors(raw(reasoner__hiden=8))
+    assert typo.startswith("reasoner: ") and "'hiden' was unexpected" in typo
+    assert any("inputs" in e for e in schema_errors(raw(data__inputs=["reasoner"])))  # validation refuses it too
+    (unknown,) = schema_errors(raw(reasoner__plugin="gnc"))
+    assert unknown.startswith("reasoner.plugin: 'gnc' is not one of")
 
 
 def test_unknown_plugin_known_to_the_index_gets_an_install_hint():
