@@ -34,6 +34,7 @@ _LAZY = {
     "default_registry": "autoglm_sdk.registry",
     # errors a plugin raises for its users
     "AutoGLMError": "autoglm_sdk.errors",
+    "AutoGLMWarning": "autoglm_sdk.errors",
     "ManifestError": "autoglm_sdk.errors",
     "DataError": "autoglm_sdk.errors",
     "InputError": "autoglm_sdk.errors",

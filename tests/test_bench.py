@@ -70,6 +70,51 @@ def test_cli_bench_prints_the_table_and_writes_json(small_artifact, tmp_path):
     data = json.loads((tmp_path / "b.json").read_text())
     assert [r["batch_size"] for r in data["rows"]] == [1, 2] and data["device"] == "cpu"
     assert data["recommendation"]["batch_size"] in (1, 2)
+    # thread counts are measured too, and the advice names one
+    result = run_cli(
+        "bench",
+        str(small_artifact),
+        "-b",
+        "2",
+        "--threads",
+        "1",
+        "--threads",
+        "2",
+        "--seconds",
+        "0",
+        "-o",
+        str(tmp_path / "t.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert [(r["batch_size"], r["threads"]) for r in data["rows"]] == [(2, 1), (2, 2)]
+    assert data["recommendation"]["threads"] in (1, 2) and "threads" in result.stdout
+
+
+def test_the_cpu_backend_picks_and_reports_its_threads(monkeypatch):
+    import torch
+
+    from autoglm_backends.cpu import CPUBackend, pick_threads
+    from autoglm_backends.specs import CPUConfig
+
+    pick_threads.cache_clear()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert pick_threads(None) == (1, "OMP_NUM_THREADS")
+    assert pick_threads(3) == (3, "backend.threads")
+    pick_threads.cache_clear()
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr("os.getloadavg", lambda: (64.0, 0.0, 0.0))
+    with pytest.warns(UserWarning, match=r"oversubscribed \(1-minute load 64.0 on \d+ cores\): torch runs on 1"):
+        assert pick_threads(None)[0] == 1
+    before = torch.get_num_threads()
+    try:
+        backend = CPUBackend(CPUConfig())
+        backend.prepare(torch.nn.Linear(2, 2))
+        assert torch.get_num_threads() == 1 and backend.describe()["why"].endswith("oversubscribed")
+        assert backend.probe().capabilities["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+        pick_threads.cache_clear()
 
 
 def test_cli_bench_on_a_missing_artifact_is_one_clear_line(tmp_path):

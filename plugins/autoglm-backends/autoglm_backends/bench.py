@@ -29,11 +29,13 @@ def recommend(
         }
     best = max(r["samples_per_second"] for r in fitting)
     chosen = min(
-        (r for r in fitting if r["samples_per_second"] >= (1 - tolerance) * best), key=lambda r: r["batch_size"]
+        (r for r in fitting if r["samples_per_second"] >= (1 - tolerance) * best),
+        key=lambda r: (r["batch_size"], -r["samples_per_second"]),
     )
     budget = f" and p90 <= {max_latency_ms:g} ms" if max_latency_ms is not None else ""
     return {
         "batch_size": chosen["batch_size"],
+        **({"threads": chosen["threads"]} if "threads" in chosen else {}),
         "reason": f"smallest batch within {tolerance:.0%} of the best throughput ({best:.0f} samples/s){budget}: "
         f"{chosen['samples_per_second']:.0f} samples/s at p90 {chosen['p90_ms']:.1f} ms",
     }
@@ -48,6 +50,12 @@ def bench(
     seconds: float = typer.Option(
         1.0, "--seconds", min=0.0, help="Time spent timing each batch size (at least 5 passes)."
     ),
+    threads: Optional[List[int]] = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="torch thread count to time (repeatable, e.g. --threads 1 --threads 2; default: the backend's).",
+    ),
     max_latency_ms: Optional[float] = typer.Option(
         None, "--max-latency-ms", min=0.0, help="Recommend only batch sizes whose p90 latency fits this budget."
     ),
@@ -56,7 +64,12 @@ def bench(
         False, "--allow-import-paths", help="Accept `package.module:attr` plugin names (runs that code)."
     ),
 ) -> None:
-    """Latency (p50, p90) and throughput over batch sizes on the artifact's backend, and the batch size to use."""
+    """Latency (p50, p90) and throughput over batch sizes (and thread counts) on the artifact's backend, and the
+    batch size to use.
+
+    Example: autoglm bench artifacts/kinship -b 1 -b 32 --threads 1 --threads 2 -o bench.json
+    """
+    import torch
     from rich.table import Table
 
     from autoglm_cli.app import out
@@ -67,30 +80,38 @@ def bench(
     samples = pipeline.data_split(split)
     sizes = tuple(sorted(set(batch_sizes))) if batch_sizes else DEFAULT_BATCH_SIZES
     backend = pipeline.backend.describe() if hasattr(pipeline.backend, "describe") else {}
+    rows, before = [], torch.get_num_threads()
     with out.status("timing") as status:
-        rows = measure(
-            pipeline.model,
-            pipeline.backend,
-            samples,
-            sizes,
-            seconds,
-            progress=lambda size: status.update(f"timing batch size {size} on {pipeline.backend.device}"),
-        )
+        for count in sorted(set(threads or [before])):
+            torch.set_num_threads(count)
+            timed = measure(
+                pipeline.model,
+                pipeline.backend,
+                samples,
+                sizes,
+                seconds,
+                progress=lambda size: status.update(
+                    f"timing batch size {size} on {pipeline.backend.device}, {torch.get_num_threads()} threads"
+                ),
+            )
+            rows += [{**row, "threads": count} for row in timed]
+    torch.set_num_threads(before)
     advice = recommend(rows, max_latency_ms=max_latency_ms)
     table = Table(title=f"{artifact} on {pipeline.backend.device} ({len(samples)} {split} samples)")
-    for column in ("batch", "p50 ms", "p90 ms", "samples/s", "passes"):
+    for column in ("batch", "threads", "p50 ms", "p90 ms", "samples/s", "passes"):
         table.add_column(column, justify="right")
     for r in rows:
-        mark = " *" if r["batch_size"] == advice["batch_size"] else ""
+        mark = " *" if (r["batch_size"], r["threads"]) == (advice["batch_size"], advice.get("threads")) else ""
         table.add_row(
             f"{r['batch_size']}{mark}",
+            str(r["threads"]),
             f"{r['p50_ms']:.2f}",
             f"{r['p90_ms']:.2f}",
             f"{r['samples_per_second']:.1f}",
             str(r["passes"]),
         )
     out.print(table)
-    out.print(f"recommended batch size: {advice['batch_size']} ({advice['reason']})")
+    out.print(f"recommended batch size: {advice['batch_size']} on {advice['threads']} threads ({advice['reason']})")
     if output is not None:
         output.write_text(
             json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import warnings
@@ -10,7 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoglm_backends.specs import AutoConfig, CPUConfig
-from autoglm_sdk.plugin import AutoGLMError, BackendStatus, BackendUnavailableError, BuildContext, Fallback
+from autoglm_sdk.plugin import (
+    AutoGLMError,
+    AutoGLMWarning,
+    BackendStatus,
+    BackendUnavailableError,
+    BuildContext,
+    Fallback,
+)
 
 
 def _cpu_flags() -> set[str]:
@@ -22,6 +30,30 @@ def _cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+@functools.cache
+def pick_threads(configured: int | None) -> tuple[int, str]:
+    """torch's intra-op thread count for this process, and why: ``backend.threads``, else ``OMP_NUM_THREADS``,
+    else every core this process may use, or one thread when other work already fills them (torch's default
+    of one thread per core then fights that work: a batch of tiny graphs ran 200 times slower so). Chosen once
+    per process, so that two builds in one process compute alike."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if configured:
+        return configured, "backend.threads"
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env), "OMP_NUM_THREADS"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load >= cores:
+        warnings.warn(
+            f"this machine is oversubscribed (1-minute load {load:.1f} on {cores} cores): torch runs on 1 thread; "
+            "timings will be noisy (set backend.threads or OMP_NUM_THREADS to choose)",
+            AutoGLMWarning,
+            stacklevel=2,
+        )
+        return 1, f"load {load:.1f} on {cores} cores: oversubscribed"
+    return cores, f"{cores} cores, load {load:.1f}"
 
 
 class CPUBackend:
@@ -54,7 +86,8 @@ class CPUBackend:
                 "dtypes": ["float32", "float64", "bfloat16"],
                 "bf16_native": native_bf16,
                 "isa": torch.backends.cpu.get_cpu_capability(),
-                "threads": self.config.threads or torch.get_num_threads(),
+                "threads": pick_threads(self.config.threads)[0],
+                "threads_reason": pick_threads(self.config.threads)[1],
                 "memory_bytes": memory,
             },
         )
@@ -62,8 +95,7 @@ class CPUBackend:
     def prepare(self, module: Any) -> Any:
         import torch
 
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
+        torch.set_num_threads(pick_threads(self.config.threads)[0])
         return module.to("cpu")
 
     def autocast(self) -> Any:
@@ -74,7 +106,14 @@ class CPUBackend:
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device, "bf16": self.config.bf16, "threads": self.config.threads}
+        threads, reason = pick_threads(self.config.threads)
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "bf16": self.config.bf16,
+            "threads": threads,
+            "why": reason,
+        }
 
 
 @dataclass
