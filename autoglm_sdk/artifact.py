@@ -339,8 +339,8 @@ class Lock:
                 f"{path} has no {LOCK}; it is not a complete artifact", hint="rebuild it with `autoglm build`"
             )
         try:
-            data = tomllib.loads(lock_path.read_text())
-        except tomllib.TOMLDecodeError as exc:
+            data = tomllib.loads(lock_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ArtifactError(f"{lock_path}: corrupt lock file: {exc}") from exc
         header = data.get("autoglm")
         version = header.get("format_version") if isinstance(header, dict) else None

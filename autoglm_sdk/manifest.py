@@ -149,7 +149,10 @@ def read_manifest_file(path: str | Path) -> dict[str, Any]:
         raise ManifestError(
             f"manifest {path} does not exist", hint="check the path, or run `autoglm build` alone for the default"
         )
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -362,9 +362,12 @@ def run(
             raise InputError("no input: pipe JSON lines on stdin, or pass --input FILE or --from-data test")
         if input is not None and not input.exists():
             raise InputError(f"--input {input} does not exist")
-        stream = open(input) if input else sys.stdin
-        with stream:
-            records = list(read_records(stream, str(input or "<stdin>")))[:limit]
+        stream = open(input, encoding="utf-8") if input else sys.stdin
+        try:
+            with stream:
+                records = list(read_records(stream, str(input or "<stdin>")))[:limit]
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{input or '<stdin>'} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         if not records:
             raise InputError("no input records", hint=f"each line must be a JSON object with {pipeline.modalities}")
         answers = pipeline.predict(records, errors="report")

@@ -203,3 +203,37 @@ def test_hook_plugins_add_commands_and_a_raising_hook_is_skipped_with_its_distri
     assert "autoglm_epoch_ended raised ValueError: epoch hook broke" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "m.toml", "site"]  # no checkpoint left
+
+
+def test_every_plugin_declares_what_it_imports():
+    """A plugin installed alone must not fail on an import its pyproject.toml does not pull in."""
+    import ast
+    import re
+    import sys
+    from importlib import metadata
+
+    def names(requirements) -> set[str]:
+        return {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", r)[0]).lower() for r in requirements}
+
+    providers = metadata.packages_distributions()
+    sdk = names(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    problems = []
+    for pyproject in sorted((REPO / "plugins").glob("*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        declared = names(project["dependencies"]) | sdk  # the SDK's own requirements come with it
+        for extra in project.get("optional-dependencies", {}).values():
+            declared |= names(extra)
+        for source in sorted(pyproject.parent.glob("autoglm_*/**/*.py")):
+            for node in ast.walk(ast.parse(source.read_text())):
+                if isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for top in {m.split(".")[0] for m in modules}:
+                    if top in sys.stdlib_module_names or top.startswith("autoglm"):
+                        continue
+                    if not names(providers.get(top, [top])) & declared:
+                        problems.append(f"{source.relative_to(REPO)}:{node.lineno} imports {top}")
+    assert problems == [], "imported but not declared in the plugin's pyproject.toml: " + "; ".join(problems)

@@ -21,6 +21,7 @@ annotation is marked ``partial``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import re
@@ -50,17 +51,20 @@ class JsonlDataSource:
             raise DataError(f"data.path: {path} does not exist or is not a file")
         rows, problems = [], []
         digest = hashlib.sha256()
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                digest.update(line.encode())
-                try:
-                    rows.append(self._row(json.loads(line), number))
-                except json.JSONDecodeError as exc:
-                    problems.append(f"{path.name}:{number}: not valid JSON ({exc.msg})")
-                except ValueError as exc:
-                    problems.append(f"{path.name}:{number}: {exc}")
+        try:
+            lines = io.StringIO(path.read_text(encoding="utf-8"))  # lines end at \n only, as when reading the file
+        except UnicodeDecodeError as exc:
+            raise DataError(f"data.path: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            digest.update(line.encode())
+            try:
+                rows.append(self._row(json.loads(line), number))
+            except json.JSONDecodeError as exc:
+                problems.append(f"{path.name}:{number}: not valid JSON ({exc.msg})")
+            except ValueError as exc:
+                problems.append(f"{path.name}:{number}: {exc}")
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise DataError("; ".join(problems[:3]) + more, hint="fix or remove those lines")
