@@ -1,0 +1,102 @@
+"""The README's commands, run as a reader would run them, in a fresh folder holding a copy of `examples/`.
+
+Builds get `--set train.epochs=2 --set train.restarts=1` so that the suite stays short; everything else runs as
+written. Transcripts (``$ autoglm ...`` followed by its output) must print what the README shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+README = (REPO / "README.md").read_text()
+SHRINK = " --set train.epochs=2 --set train.restarts=1"
+#: commands not run here, and why (each is run elsewhere or takes minutes)
+SKIPPED = {
+    "bash scripts/quickstart.sh": "setup, then the default build and `run` that this test runs itself",
+    "bash scripts/test.sh": "this test suite",
+    "examples/digits-trimodal.toml": "about 4 minutes of data synthesis and training",
+    "kinship-extractor": "about 17 minutes; benchmarks/text_to_graph.py runs it",
+}
+
+
+def fenced_blocks() -> list[tuple[str, str]]:
+    return re.findall(r"^ *```(\w*)\n(.*?)^ *```", README, flags=re.S | re.M)
+
+
+def shell_commands() -> list[str]:
+    commands = []
+    for language, body in fenced_blocks():
+        if language in ("sh", "bash"):
+            joined = re.sub(r"\\\n\s*", " ", body)
+            commands += [re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines() if line.strip()]
+    return commands
+
+
+def transcripts() -> list[tuple[str, list[str]]]:
+    out = []
+    for language, body in fenced_blocks():
+        if language == "" and body.lstrip().startswith("$ "):
+            for chunk in re.split(r"^\$ ", body, flags=re.M)[1:]:
+                command, *expected = chunk.rstrip("\n").split("\n")
+                out.append((command, expected))
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("reader")
+    shutil.copytree(REPO / "examples", folder / "examples")
+    return folder
+
+
+def sh(command: str, folder: Path) -> subprocess.CompletedProcess:
+    venv_bin = str(Path(sys.executable).parent)
+    command = command.replace(".venv/bin/", "")
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_readme_shell_commands_run(folder):
+    ran = 0
+    for command in shell_commands():
+        if any(key in command for key in SKIPPED):
+            continue
+        if "autoglm build" in command:
+            command += SHRINK
+        proc = sh(command, folder)
+        assert proc.returncode == 0, f"{command}\n{proc.stderr[-2000:]}"
+        ran += 1
+    assert ran >= 3
+    assert (folder / "artifacts" / "kinship").is_dir() and (folder / "artifacts" / "sbm-communities").is_dir()
+
+
+def test_the_readme_transcripts_print_what_they_show(folder):
+    if not (folder / "artifacts" / "kinship").is_dir():
+        assert sh("autoglm build" + SHRINK, folder).returncode == 0
+    for command, expected in transcripts():
+        proc = sh(command, folder)
+        if command.startswith("autoglm run"):  # an answer from an earlier build: the same shape and answer
+            assert proc.returncode == 0, proc.stderr
+            shown, got = json.loads(expected[0]), json.loads(proc.stdout)
+            assert set(got) == set(shown) and got["prediction"] == shown["prediction"], got
+        else:
+            assert (proc.stdout + proc.stderr).splitlines() == expected, command
+
+
+def test_the_readme_python_runs(folder, monkeypatch):
+    if not (folder / "artifacts" / "kinship").is_dir():
+        assert sh("autoglm build" + SHRINK, folder).returncode == 0
+    monkeypatch.chdir(folder)
+    blocks = [body for language, body in fenced_blocks() if language == "python"]
+    assert blocks
+    for body in blocks:
+        exec(compile(body.replace('"train.epochs=50"', '"train.epochs=2"'), "README.md", "exec"), {})
