@@ -451,14 +451,23 @@ def write_pipeline_artifact(
     return write_artifact(output, files, overwrite=overwrite)
 
 
-@dataclass
+@dataclass(repr=False)
 class Pipeline:
-    """A loaded artifact: ``predict(records)`` answers JSON-like records."""
+    """A loaded artifact: ``predict(records)`` (or calling it) answers JSON-like records or texts."""
 
     path: Path
     lock: Lock
     session: Any
     model: Any
+
+    def __call__(self, records: Any, **options: Any) -> list[dict[str, Any]]:
+        return self.predict(records, **options)
+
+    def __repr__(self) -> str:
+        stages = " -> ".join(f"{key} {section.plugin}" for key, section in self.manifest.stages.items())
+        count = sum(p.numel() for p in self.model.parameters())
+        task = f"{self.task.level}-level, {self.task.num_classes} classes"
+        return f"Pipeline({str(self.path)!r}: {stages}; {task}; {count:,} parameters)"
 
     @property
     def manifest(self) -> Any:
@@ -495,8 +504,9 @@ class Pipeline:
         )
 
     def data_split(self, split: str) -> list[dict[str, Any]]:
-        """The samples of ``split`` from the artifact's own data source, refused if the data changed since the build."""
-        return self.session.split(split)
+        """The samples of ``split`` from the artifact's own data source (``dev`` and ``validation`` mean ``val``),
+        refused if the data changed since the build."""
+        return self.session.split({"dev": "val", "validation": "val"}.get(split, split))
 
     def predict(self, records: Any, batch_size: int = 32, *, errors: str = "raise") -> list[dict[str, Any]]:
         """One answer per record: a label (graph level) or a label per node (node level).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -23,6 +22,7 @@ from autoglm_sdk.artifact import (
 from autoglm_sdk.errors import ArtifactError
 from autoglm_sdk.hooks import call_hook
 from autoglm_sdk.manifest import Manifest
+from autoglm_sdk.progress import progress_for
 from autoglm_sdk.session import Session, checkpoint_dir
 
 
@@ -49,10 +49,13 @@ def build(
     *,
     overwrite: bool = False,
     resume: bool = False,
-    progress: Any = None,
+    progress: Any = "auto",
     log: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
     """Build ``manifest`` into the artifact directory ``output``; see :mod:`autoglm_sdk.artifact`.
+
+    ``progress``: ``"auto"`` shows a progress bar with an ETA when stderr is a terminal; None shows nothing; a
+    callable is called after every epoch with its metrics (see :mod:`autoglm_sdk.progress`).
 
     Training saves a checkpoint after every epoch in :func:`~autoglm_sdk.session.checkpoint_dir`; with
     ``resume`` it continues from there instead of starting over, if the manifest and data are unchanged.
@@ -62,7 +65,7 @@ def build(
     with output_lock(output):
         if output.exists() and not overwrite:  # refused before any checkpoint is touched
             raise ArtifactError(f"{output} already exists", hint="pass --force to replace it, or choose another -o")
-        return _build(manifest, output, overwrite=overwrite, resume=resume, progress=progress, log=log)
+        return _build(manifest, output, overwrite=overwrite, resume=resume, progress=progress_for(progress), log=log)
 
 
 def _build(
@@ -113,9 +116,8 @@ def train_restarts(
     from autoglm_sdk.trainer import Checkpointing, read_checkpoint
 
     restarts = session.manifest.train.restarts
-    resolved = json.dumps(session.manifest.resolved(), sort_keys=True).encode()
-    # what the saved training state depends on; --resume refuses a checkpoint made with other values
-    fingerprint = {"manifest": hashlib.sha256(resolved).hexdigest(), "data": session.dataset.fingerprint}
+    # what the saved training state depends on; --resume refuses a checkpoint made with other values, naming them
+    fingerprint = {"manifest": session.manifest.resolved(), "data": session.dataset.fingerprint}
     best: tuple[float, Training] | None = None
     attempts: list[dict[str, Any]] = []
     for attempt in range(restarts):

@@ -64,6 +64,7 @@ _LAZY = {
     "profile": "autoglm_sdk.bench",
     "percentile": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
+    "EpochBar": "autoglm_sdk.progress",
 }
 
 __all__ = sorted(_LAZY)

@@ -40,7 +40,7 @@ class Checkpointing:
     ``fingerprint`` (what the training depends on: manifest, data) equals this one."""
 
     folder: Path
-    fingerprint: dict[str, str]
+    fingerprint: dict[str, Any]
     resume: bool = False
 
 
@@ -345,7 +345,7 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_checkpoint(
     folder: Path,
     trainer_state: dict[str, Any],
-    fingerprint: dict[str, str],
+    fingerprint: dict[str, Any],
     model: torch.nn.Module,
     best_state: dict[str, torch.Tensor],
     optimiser: torch.optim.Optimizer,
@@ -395,7 +395,7 @@ def save_checkpoint(
             old.unlink()
 
 
-def read_checkpoint(folder: Path, fingerprint: dict[str, str] | None = None) -> dict[str, Any] | None:
+def read_checkpoint(folder: Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The committed ``state.json`` of a checkpoint folder, or None when there is none.
 
     With ``fingerprint``, a checkpoint saved with another one is refused, naming what changed.
@@ -409,11 +409,23 @@ def read_checkpoint(folder: Path, fingerprint: dict[str, str] | None = None) -> 
         raise AutoGLMError(f"{path}: corrupt checkpoint: {exc}", hint="rebuild without --resume") from exc
     changed = [key for key in fingerprint or {} if state["fingerprint"].get(key) != fingerprint[key]]
     if changed:
+        details = _differences(state["fingerprint"].get("manifest"), (fingerprint or {}).get("manifest"))
         raise AutoGLMError(
-            f"the {' and '.join(changed)} changed since the checkpoint in {folder}",
+            f"the {' and '.join(changed)} changed since the checkpoint in {folder}"
+            + (f" ({'; '.join(details[:5])})" if details else ""),
             hint="rebuild without --resume (that discards the checkpoint)",
         )
     return state
+
+
+def _differences(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every manifest value that differs (both dicts), else nothing to say."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return [f"{prefix.rstrip('.')}: {before!r} -> {after!r}"] if prefix and before != after else []
+    out = []
+    for key in sorted(set(before) | set(after)):
+        out += _differences(before.get(key), after.get(key), f"{prefix}{key}.")
+    return out
 
 
 def _restore(

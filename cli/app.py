@@ -18,16 +18,31 @@ from rich.console import Console
 
 from autoglm_sdk import __version__
 from autoglm_sdk.errors import AutoGLMError
+from autoglm_sdk.progress import EpochBar  # noqa: F401  (plugins' commands have imported it from here)
 
+
+def examples(*commands: str) -> str:
+    """A help epilog listing example command lines, kept as written (click's \\b: no re-wrapping)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
+# plain click help: flags read as flags (`--force`), not as options taking a <bool>
 app = typer.Typer(
     name="autoglm",
     help="Build graph-augmented language pipelines from plugins and a TOML manifest.",
+    epilog=examples(
+        "autoglm build", 'autoglm run artifacts/kinship --text "Anna is Ben\'s mother. How is Ben related to Anna?"'
+    ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-plugins_app = typer.Typer(help="List, describe and contract-check installed plugins.", no_args_is_help=True)
-manifest_app = typer.Typer(help="Validate manifests and print their JSON schema.", no_args_is_help=True)
+plugins_app = typer.Typer(
+    help="List, describe and contract-check installed plugins.", no_args_is_help=True, rich_markup_mode=None
+)
+manifest_app = typer.Typer(
+    help="Validate manifests and print their JSON schema.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(manifest_app, name="manifest")
 
@@ -47,20 +62,46 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+#: messages below this level are not shown (-q: warnings and errors only; -v: debug too)
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+verbosity = {"level": LEVELS["info"]}
+
+
+def say(message: str, level: str = "info") -> None:
+    """A progress or status line on stderr, shown when the chosen verbosity allows it."""
+    if LEVELS[level] >= verbosity["level"]:
+        err.print(message, markup=False)
+
+
 @app.callback()
 def main_options(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for every error."),
+    verbose: int = typer.Option(
+        0, "-v", "--verbose", count=True, help="-v: debug messages too; -vv: also the libraries' own logs."
+    ),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only warnings and errors."),
+    log_level: Optional[str] = typer.Option(
+        None, "--log-level", help="debug, info, warning or error (instead of -v / -q)."
+    ),
 ) -> None:
     """AutoGLM SDK command line."""
+    if log_level is not None and log_level.lower() not in LEVELS:
+        raise AutoGLMError(f"--log-level {log_level}: unknown level", hint=f"use one of {', '.join(LEVELS)}")
+    name = log_level.lower() if log_level else "warning" if quiet else "debug" if verbose else "info"
+    verbosity["level"] = LEVELS[name]
+    if verbose >= 2:  # transformers, torch_geometric, ... log through the logging module
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 
 # ---------------------------------------------------------------- plugins
 
 
-@plugins_app.command("list")
+@plugins_app.command("list", epilog=examples("autoglm plugins list --kind reasoner --load"))
 def plugins_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     load: bool = typer.Option(
@@ -136,11 +177,30 @@ def _resolve_entry(name: str, kind: Optional[str]):
     return matches[0]
 
 
-@plugins_app.command("info")
-def plugins_info(name: str, kind: Optional[str] = typer.Option(None, "--kind", help="Disambiguate by kind.")) -> None:
+@plugins_app.command("info", epilog=examples("autoglm plugins info path-composer --json"))
+def plugins_info(
+    name: str,
+    kind: Optional[str] = typer.Option(None, "--kind", help="Disambiguate by kind."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
     """A plugin's summary and its config fields with defaults and descriptions."""
+    from autoglm_sdk.manifest import config_rows
+
     entry = _resolve_entry(name, kind)
     spec = entry.load()
+    if as_json:
+        info = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "distribution": entry.distribution,
+            "version": entry.version,
+            "summary": spec.summary,
+            "contract_version": spec.contract_version,
+            "capabilities": sorted(spec.capabilities),
+            "config": [dict(zip(("key", "type", "default", "description"), r)) for r in config_rows(spec.config)],
+        }
+        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        return
     out.print(f"[bold]{spec.name}[/bold] ({spec.kind}) from {entry.distribution} {entry.version}")
     if spec.summary:
         out.print(spec.summary)
@@ -150,8 +210,6 @@ def plugins_info(name: str, kind: Optional[str] = typer.Option(None, "--kind", h
         f"contract version {spec.contract_version}; capabilities: {', '.join(sorted(spec.capabilities)) or 'none'}"
     )
     from rich.table import Table
-
-    from autoglm_sdk.manifest import config_rows
 
     rows = config_rows(spec.config)
     if not rows:
@@ -165,7 +223,7 @@ def plugins_info(name: str, kind: Optional[str] = typer.Option(None, "--kind", h
     out.print(table)
 
 
-@plugins_app.command("check")
+@plugins_app.command("check", epilog=examples("autoglm plugins check gcn --config hidden=8"))
 def plugins_check(
     name: str,
     kind: Optional[str] = typer.Option(None, "--kind", help="Disambiguate by kind."),
@@ -206,7 +264,9 @@ def plugins_check(
 # --------------------------------------------------------------- manifest
 
 
-@manifest_app.command("validate")
+@manifest_app.command(
+    "validate", epilog=examples("autoglm manifest validate examples/kinship.toml --set reasoner.states=24")
+)
 def manifest_validate(
     manifest: Path = typer.Argument(..., help="Manifest TOML file."),
     overrides: Optional[List[str]] = SetOption,
@@ -222,7 +282,7 @@ def manifest_validate(
     out.print(f"{manifest}: valid ({' -> '.join(dag.order())})")
 
 
-@manifest_app.command("schema")
+@manifest_app.command("schema", epilog=examples("autoglm manifest schema -o autoglm.schema.json"))
 def manifest_schema_cmd(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file."),
 ) -> None:
@@ -240,43 +300,13 @@ def manifest_schema_cmd(
 # ------------------------------------------------------------- build, run
 
 
-class EpochBar:
-    """Adapter between the trainer's progress protocol and a rich progress bar on ``console``. Commands that
-    plugins add through ``autoglm_cli_commands`` use it too (``from autoglm_cli.app import EpochBar``)."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress: Any = None
-
-    def start(self, total: int, label: str = "training") -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=total, metrics="")
-
-    def advance(self, metrics: dict[str, float]) -> None:
-        text = f"loss {metrics['train_loss']:.3f}"
-        if "val_accuracy" in metrics:
-            text += f"  val acc {metrics['val_accuracy']:.3f}"
-        if "val_score" in metrics:
-            text += f"  (selection score {metrics['val_score']:.3f})"
-        self.progress.update(self.task, advance=1, metrics=text)
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-@app.command()
+@app.command(
+    epilog=examples(
+        "autoglm build                      # the kinship pipeline, into artifacts/kinship",
+        "autoglm build examples/sbm-gcn.toml -o artifacts/sbm --set train.epochs=50",
+        "autoglm build my.toml --resume     # continue an interrupted build",
+    )
+)
 def build(
     manifest: Optional[Path] = typer.Argument(None, help="Manifest TOML file (default: the embedded example)."),
     output: Optional[Path] = typer.Option(
@@ -287,7 +317,8 @@ def build(
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted build from OUTPUT.checkpoint (same manifest and data only)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or status lines."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result (path, metrics, timings) as JSON."),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
     """Validate, train, evaluate and write a self-contained artifact directory."""
@@ -302,7 +333,8 @@ def build(
         raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
     from autoglm_sdk.builder import build as run_build
 
-    log = (lambda message: None) if quiet else (lambda message: err.print(message))
+    quiet = quiet or verbosity["level"] > LEVELS["info"]
+    log = (lambda message: None) if quiet else say
     try:
         result = run_build(
             resolved, target, overwrite=force, resume=resume, progress=None if quiet else EpochBar(err), log=log
@@ -326,16 +358,30 @@ def build(
         err.print(note, markup=False)
         raise typer.Exit(130)
     metrics = result.report["metrics"]
+    if as_json:
+        summary = {"path": str(result.path), "seconds": round(time.perf_counter() - started, 3)}
+        summary |= {"metrics": metrics, "timings": result.report["timings"], "backend": result.report["backend"]}
+        sys.stdout.write(json.dumps(summary, default=float) + "\n")
+        return
     summary = ", ".join(f"{split} accuracy {m['accuracy']:.4f}" for split, m in metrics.items())
     out.print(f"built {result.path} in {time.perf_counter() - started:.1f}s: {summary}")
+    say(f"timings: {json.dumps(result.report['timings'], default=float)}", "debug")
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        'autoglm run artifacts/kinship --text "Anna is Ben\'s mother. How is Ben related to Anna?"',
+        "autoglm run artifacts/kinship --from-data test --limit 5",
+        "autoglm run artifacts/kinship -i stories.jsonl > answers.jsonl",
+    )
+)
 def run(
     artifact: Path = typer.Argument(..., help="Artifact directory written by `autoglm build`."),
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="JSON-lines file of inputs (default: stdin)."),
     from_data: Optional[str] = typer.Option(
-        None, "--from-data", help="Answer the samples of this split of the artifact's own data source (train/val/test)."
+        None,
+        "--from-data",
+        help="Answer the samples of this split of the artifact's own data source (train, val or dev, test).",
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Answer at most this many inputs."),
     text: Optional[List[str]] = typer.Option(
@@ -383,7 +429,7 @@ def run(
 # ----------------------------------------------------------------- doctor
 
 
-@app.command()
+@app.command(epilog=examples("autoglm doctor --json"))
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """What is installed: Python, torch, plugin distributions, devices and backends."""
     import platform

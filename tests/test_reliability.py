@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -142,3 +143,46 @@ def test_a_tampered_lock_is_refused_naming_the_key(copy, change, key):
 def test_weights_of_another_shape_are_refused_in_one_line(copy):
     edit_lock(copy, lambda d: d["manifest"]["reasoner"].update(hidden=32))
     refused(copy, str(copy / WEIGHTS), "has shape", "the pipeline expects")
+
+
+# ------------------------------------------------------------ the small things
+
+
+def test_every_command_shows_flags_as_flags_and_an_example():
+    commands = [["build"], ["run"], ["doctor"], ["compress"], ["bench"], ["search"]]
+    commands += [["plugins", c] for c in ("list", "info", "check")] + [["manifest", c] for c in ("validate", "schema")]
+    for command in commands:
+        proc = run_cli(*command, "--help")
+        assert proc.returncode == 0, proc.stderr
+        assert "Example" in proc.stdout and "<bool>" not in proc.stdout, (command, proc.stdout)
+    assert "--force  " in run_cli("build", "--help").stdout
+    completion = run_cli("--show-completion", "bash")
+    assert completion.returncode == 0 and "_autoglm_completion" in completion.stdout
+
+
+def test_verbosity_json_and_split_aliases(built, tmp_path):
+    path = write_toml(tmp_path / "m.toml", {**SMALL, "train": {"epochs": 2}})
+    loud = run_cli("build", str(path), "-o", str(tmp_path / "a"))
+    assert "loading data from `sbm`" in loud.stderr
+    quiet = run_cli("-q", "build", str(path), "-o", str(tmp_path / "b"))
+    assert quiet.returncode == 0 and "loading data" not in quiet.stderr and "training" not in quiet.stderr
+    as_json = run_cli("build", str(path), "-o", str(tmp_path / "c"), "--json", "-q")
+    result = json.loads(as_json.stdout)
+    assert result["path"] == str(tmp_path / "c") and 0 <= result["metrics"]["test"]["accuracy"] <= 1
+    bad = run_cli("--log-level", "loud", "doctor")
+    assert bad.returncode == 2 and "--log-level loud: unknown level" in bad.stderr
+    info = json.loads(run_cli("plugins", "info", "gcn", "--json").stdout)
+    assert info["kind"] == "reasoner" and any(row["key"] == "layers" for row in info["config"])
+    dev = run_cli("run", str(built), "--from-data", "dev", "--limit", "1")
+    assert dev.returncode == 0 and "accuracy" in json.loads(dev.stdout)
+
+
+def test_the_python_api_is_callable_short_and_shows_progress(built, tmp_path):
+    pipeline = load(built)
+    assert repr(pipeline).startswith(f"Pipeline('{built}': data sbm -> graph_builder given -> reasoner gcn")
+    assert len(repr(pipeline)) < 300
+    graph = {"graph": {"x": [[0.1] * 8] * 2, "edge_index": [[0], [1]]}}
+    assert pipeline(graph) == pipeline.predict([graph])
+    seen = []
+    build(validate_manifest({**SMALL, "train": {"epochs": 3}}), tmp_path / "p", progress=seen.append)
+    assert [m["epoch"] for m in seen] == [1, 2, 3] and all("train_loss" in m for m in seen)

@@ -213,6 +213,7 @@ def test_cli_interrupt_note_refusal_and_discard(small_manifest, tmp_path, capsys
     assert main(["build", str(small_manifest), "-o", str(out), "--resume", "--set", "train.epochs=6"]) == 2
     err = capsys.readouterr().err
     assert "error: the manifest changed since the checkpoint" in err and "hint: rebuild without --resume" in err
+    assert "(train.epochs: 5 -> 6)" in err  # what changed, not only that something did
 
     assert main(["build", str(small_manifest), "-o", str(out), "--set", "train.epochs=6"]) == 0
     captured = capsys.readouterr()

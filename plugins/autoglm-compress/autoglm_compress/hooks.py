@@ -23,12 +23,13 @@ def compress(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the compressed artifact.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each step's before/after figures as JSON.")] = False,
 ) -> None:
     """Compress a built artifact into a new one, with a before/after table for every step in its report."""
     from rich.console import Console
 
-    from autoglm_cli.app import EpochBar
     from autoglm_compress.artifacts import compress_artifact, parse_with
+    from autoglm_sdk.plugin import EpochBar
 
     sections = [parse_with(text) for text in steps]
     if output.exists() and not force:
@@ -36,6 +37,14 @@ def compress(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     # log lines and the recovery fine-tune's epoch bar (prune) go to stderr, the summary to stdout
     report = compress_artifact(artifact, sections, output, overwrite=force, log=err.print, progress=EpochBar(err))
+    if as_json:
+        import json
+
+        steps = report["compression"][-len(sections) :]
+        keys = ("plugin", "profile_before", "profile_after", "metrics_before", "metrics_after")
+        summary = {"path": str(output), "steps": [{k: step.get(k) for k in keys} for step in steps]}
+        sys.stdout.write(json.dumps(summary, default=float) + "\n")
+        return
     for step in report["compression"][-len(sections) :]:
         b, a = step["profile_before"], step["profile_after"]
         val_b, val_a = step["metrics_before"]["val"]["accuracy"], step["metrics_after"]["val"]["accuracy"]
@@ -49,4 +58,8 @@ def compress(
 
 @hookimpl
 def autoglm_cli_commands(app: typer.Typer) -> None:
-    app.command(name="compress")(compress)
+    examples = [
+        "autoglm compress artifacts/kinship --with int8 -o artifacts/kinship-int8",
+        "autoglm compress artifacts/kinship --with prune --with 'bf16:stages=[\"reasoner\"]' -o artifacts/small --json",
+    ]
+    app.command(name="compress", epilog="\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples))(compress)

@@ -86,4 +86,5 @@ def search(
 
 @hookimpl
 def autoglm_cli_commands(app: Any) -> None:
-    app.command(name="search")(search)
+    example = "autoglm search examples/csbm-darts.toml -o artifacts/csbm-search --epochs 30"
+    app.command(name="search", epilog=f"\b\nExample:\n  {example}")(search)
