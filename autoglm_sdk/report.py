@@ -64,17 +64,25 @@ def plot_groups(series: dict[str, dict[str, dict[str, float]]], group_key: str, 
 
 
 def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path) -> None:
-    """Row-normalised confusion matrix (rows: truth, columns: prediction)."""
+    """Confusion matrix (rows: truth, columns: prediction), coloured by each row's share, with the counts in the
+    cells and a colour bar; a class without samples is marked on its row rather than shown as all zero."""
     import numpy as np
 
     plt = pyplot()
     counts = np.array(matrix, dtype=float)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.35 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size), dpi=110)
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
+    size = max(4.5, 0.4 * len(labels) + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size), dpi=110)
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    for row, col in zip(*np.nonzero(counts)):
+        share = rates[row, col]
+        ax.text(col, row, int(counts[row, col]), ha="center", va="center", fontsize=6,
+                color="white" if share > 0.6 else "black")  # fmt: skip
+    ticks = [f"{name} (no samples)" if totals[i, 0] == 0 else name for i, name in enumerate(labels)]
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_yticks(range(len(labels)), ticks, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.tight_layout()
@@ -142,6 +150,14 @@ def _metrics(directory: Path, report: dict[str, Any]) -> list[str]:
     for path, baseline in report.get("baselines", {}).items():
         if "missing" in baseline:
             lines += ["", f"Baseline `{path}`: {baseline['missing']}."]
+    if test.get("per_class"):
+        lines += ["", f"Per class on the test split (macro F1 {_fmt(test['macro_f1'])}):", ""]
+        lines += ["| class | precision | recall | F1 | samples |", "|---|---|---|---|---|"]
+        for name, c in test["per_class"].items():
+            cells = [_fmt(c[k]) for k in ("precision", "recall", "f1")] if c["support"] else ["-"] * 3
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {c['support']} |")
+    if test.get("abstained"):
+        lines += ["", f"Abstained (no relation found) on {test['abstained']} of {test['count']} test samples."]
     if test.get("confusion"):
         plot_confusion(
             test["confusion"],

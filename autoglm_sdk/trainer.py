@@ -68,6 +68,8 @@ def evaluate(
     """
     model.eval()
     correct = total = abstained = 0
+    truths: list[int] = []
+    answers: list[int] = []  # -1 where the pipeline abstained
     loss_sum = 0.0
     confusion = torch.zeros(task.num_classes, task.num_classes, dtype=torch.long)
     groups: dict[str, list[int]] = {}
@@ -89,6 +91,8 @@ def evaluate(
         correct += int(hits.sum())
         total += targets.numel()
         kept = answered.cpu()
+        truths += targets.cpu().tolist()
+        answers += torch.where(kept, guesses.cpu(), -1).tolist()
         confusion.index_put_(
             (targets.cpu()[kept], guesses.cpu()[kept]), torch.ones_like(targets.cpu()[kept]), accumulate=True
         )
@@ -105,11 +109,24 @@ def evaluate(
         "count": total,
         "abstained": abstained,
         "confusion": confusion.tolist(),
+        **per_class(truths, answers, task),
     }
     if groups:
         order = sorted(groups, key=lambda g: (len(g), g))  # "2" < "10" for numeric groups
         result["groups"] = {g: {"accuracy": groups[g][0] / groups[g][1], "count": groups[g][1]} for g in order}
     return result
+
+
+def per_class(truths: list[int], answers: list[int], task: TaskSpec) -> dict[str, Any]:
+    """Precision, recall, F1 and support per class, and macro F1 (scikit-learn); an abstention (-1) is a miss."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = list(range(task.num_classes))
+    precision, recall, f1, support = precision_recall_fscore_support(truths, answers, labels=labels, zero_division=0)
+    rows = zip(labels, precision.tolist(), recall.tolist(), f1.tolist(), support.tolist())
+    classes = {task.label_name(i): {"precision": p, "recall": r, "f1": f, "support": n} for i, p, r, f, n in rows}
+    present = [c["f1"] for c in classes.values() if c["support"]]
+    return {"per_class": classes, "macro_f1": sum(present) / len(present) if present else float("nan")}
 
 
 def parameter_groups(model: PipelineModel, lr: float, stage_lr_scale: dict[str, float]) -> list[dict[str, Any]]:

@@ -186,3 +186,28 @@ def test_the_python_api_is_callable_short_and_shows_progress(built, tmp_path):
     seen = []
     build(validate_manifest({**SMALL, "train": {"epochs": 3}}), tmp_path / "p", progress=seen.append)
     assert [m["epoch"] for m in seen] == [1, 2, 3] and all("train_loss" in m for m in seen)
+
+
+def test_reports_carry_per_class_figures_and_a_readable_confusion_matrix(built, tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from autoglm_sdk.report import plot_confusion
+
+    test = json.loads((built / "report.json").read_text())["metrics"]["test"]
+    assert set(test["per_class"]) == {"community-0", "community-1", "community-2"} and test["abstained"] == 0
+    confusion = test["confusion"]
+    for i, row in enumerate(test["per_class"].values()):  # agrees with the confusion matrix it sits beside
+        assert row["support"] == sum(confusion[i])
+        assert row["recall"] == pytest.approx(confusion[i][i] / max(sum(confusion[i]), 1))
+    assert "| class | precision | recall | F1 | samples |" in (built / "report.md").read_text()
+    seen = {}
+
+    def record(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        seen["rows"] = [t.get_text() for t in ax.get_yticklabels()]
+        seen["cells"] = sorted(t.get_text() for t in ax.texts)
+        seen["colour bar"] = len(fig.axes) == 2
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    plot_confusion([[3, 1, 0], [0, 0, 0], [2, 0, 5]], ["a", "b", "c"], tmp_path / "c.png")
+    assert seen == {"rows": ["a", "b (no samples)", "c"], "cells": ["1", "2", "3", "5"], "colour bar": True}

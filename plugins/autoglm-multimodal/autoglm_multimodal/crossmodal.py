@@ -107,13 +107,21 @@ def plot_shared_space(
             marker=markers[i % 4],
             s=14,
             alpha=0.7,
-            label=names[stage],
         )
         start += len(vec)
     ax.set_title("Shared space (first two principal components)")
-    ax.legend(title="modality", fontsize=8)
-    for c in range(min(len(label_names), 10)):
-        ax.scatter([], [], c=[colours(c)], label=label_names[c], s=14)
+    # two legends: the marker says the modality, the colour the class (one legend would mix them up)
+    from matplotlib.lines import Line2D
+
+    def handle(marker: str, colour: Any) -> Line2D:
+        return Line2D([], [], marker=marker, linestyle="", color=colour, markersize=5)
+
+    shapes = [handle(markers[i % 4], "0.3") for i in range(len(vectors))]
+    modality = ax.legend(shapes, [names[s] for s in vectors], title="modality", fontsize=7, loc="upper left")
+    ax.add_artist(modality)
+    shown = range(min(len(label_names), 10))
+    ax.legend([handle("o", colours(c)) for c in shown], [label_names[c] for c in shown], title="class", fontsize=7,
+              loc="upper right")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -29,3 +29,24 @@ def test_modality_dropout_keeps_at_least_one():
     dropped = drop_modalities(samples, ["audio", "image", "text"], 0.9, generator)
     assert all(any(m in s for m in ("audio", "image", "text")) and s["label"] == 0 for s in dropped)
     assert any(len([m for m in ("audio", "image", "text") if m in s]) == 1 for s in dropped)
+
+
+def test_the_shared_space_plot_has_a_legend_for_modalities_and_one_for_classes(tmp_path, monkeypatch):
+    import matplotlib.figure
+    import torch
+
+    from autoglm_multimodal.crossmodal import plot_shared_space
+
+    seen = {}
+
+    def record(fig, path, *args, **kwargs):
+        (ax,) = [a for a in fig.axes if a.get_legend() is not None]
+        legends = [a for a in ax.get_children() if isinstance(a, matplotlib.legend.Legend)]
+        seen["titles"] = sorted(legend.get_title().get_text() for legend in legends)
+        seen["entries"] = sorted(t.get_text() for legend in legends for t in legend.get_texts())
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    vectors = {"encoders.image": torch.randn(6, 4), "encoders.text": torch.randn(6, 4)}
+    labels = torch.tensor([0, 1, 2, 0, 1, -1])
+    plot_shared_space(vectors, labels, {"encoders.image": "image", "encoders.text": "text"}, ("a", "b", "c"), tmp_path)
+    assert seen == {"titles": ["class", "modality"], "entries": ["a", "b", "c", "image", "text"]}
