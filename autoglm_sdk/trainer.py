@@ -144,22 +144,24 @@ def parameter_groups(model: PipelineModel, lr: float, stage_lr_scale: dict[str, 
     return [g for g in groups if g["params"]]
 
 
-def lr_factor(config: TrainSection) -> Callable[[int], float]:
-    """LR multiplier for the epoch after ``done`` finished ones: linear warm-up, then the schedule's decay."""
+def lr_schedule(optimiser: torch.optim.Optimizer, config: TrainSection) -> torch.optim.lr_scheduler.LRScheduler:
+    """``[train]``'s learning-rate schedule from torch's schedulers, stepped once per epoch: linear warm-up
+    (warm-up epoch k of w uses lr * k / (w + 1)), then cosine, linear or no decay over the remaining epochs
+    (the last epoch still learns)."""
+    from torch.optim import lr_scheduler
+
     warmup = config.warmup_epochs
     decay = max(config.epochs - warmup, 1)
-
-    def factor(done: int) -> float:
-        if done < warmup:
-            return (done + 1) / (warmup + 1)  # never 0: every warm-up epoch learns something
-        progress = (done - warmup) / decay  # < 1 on the last epoch, which therefore still learns
-        if config.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * progress))
-        if config.schedule == "linear":
-            return 1 - progress
-        return 1.0
-
-    return factor
+    if config.schedule == "cosine":
+        after: lr_scheduler.LRScheduler = lr_scheduler.CosineAnnealingLR(optimiser, T_max=decay)
+    elif config.schedule == "linear":
+        after = lr_scheduler.LinearLR(optimiser, start_factor=1.0, end_factor=0.0, total_iters=decay)
+    else:
+        after = lr_scheduler.ConstantLR(optimiser, factor=1.0, total_iters=0)
+    if not warmup:
+        return after
+    ramp = lr_scheduler.LinearLR(optimiser, start_factor=1 / (warmup + 1), end_factor=1.0, total_iters=warmup)
+    return lr_scheduler.SequentialLR(optimiser, [ramp, after], milestones=[warmup])
 
 
 @dataclass
@@ -298,7 +300,7 @@ def fit(
     if config.epochs == 0 or not groups:
         return TrainResult()
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor(config))
+    scheduler = lr_schedule(optimiser, config)
     params = [p for group in groups for p in group["params"]]
     loop = _Loop(
         model,

@@ -23,7 +23,7 @@ from autoglm_sdk.manifest import TrainSection, validate_manifest
 from autoglm_sdk.objectives import TaskLoss
 from autoglm_sdk.protocols import TaskSpec
 from autoglm_sdk.session import checkpoint_dir
-from autoglm_sdk.trainer import STATE, Checkpointing, fit, lr_factor, read_checkpoint
+from autoglm_sdk.trainer import STATE, Checkpointing, fit, lr_schedule, read_checkpoint
 
 TASK = TaskSpec("graph", 2)
 FINGERPRINT = {"manifest": "m" * 64, "data": "d" * 64}
@@ -72,9 +72,15 @@ CONFIG = TrainSection(epochs=8, lr=0.05, batch_size=8, patience=0, warmup_epochs
         ("cosine", [1 / 3, 2 / 3, 1, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4))]),
     ],
 )
-def test_lr_factor_warms_up_then_decays(schedule, expected):
-    factor = lr_factor(TrainSection(epochs=6, schedule=schedule, warmup_epochs=2))
-    assert [factor(done) for done in range(6)] == pytest.approx(expected)
+def test_lr_schedule_warms_up_then_decays(schedule, expected):
+    optimiser = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = lr_schedule(optimiser, TrainSection(epochs=6, schedule=schedule, warmup_epochs=2))
+    used = []
+    for _ in range(6):
+        used.append(optimiser.param_groups[0]["lr"])
+        optimiser.step()
+        scheduler.step()
+    assert used == pytest.approx(expected)
 
 
 def train(model=None, **options):
