@@ -12,7 +12,7 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_LINE_BUDGET = 3500
+CODE_LINE_BUDGET = 3900  # 3,500 until issue 14 added integrity checks, locks, abstentions, paths, verbosity
 FUNCTION_LINE_BUDGET = 80
 
 
