@@ -225,12 +225,14 @@ class Session:
         from autoglm_sdk.trainer import evaluate
 
         splits = splits or tuple(self.dataset.splits)
-        return {
-            name: evaluate(
-                model, self.split(name), self.task, self.batch_size, self.backend.autocast, self.dataset.group_key
+        out = {}
+        for name in splits:
+            samples = self.split(name)
+            self.log(f"evaluating {name} ({len(samples)} samples)")
+            out[name] = evaluate(
+                model, samples, self.task, self.batch_size, self.backend.autocast, self.dataset.group_key
             )
-            for name in splits
-        }
+        return out
 
     def finetuner(self, progress: Any = None) -> Callable[..., dict[str, Any]]:
         """A compressor's recovery training (``BuildContext.finetune``): ``[train]`` with the compressor's epochs

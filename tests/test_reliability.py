@@ -162,13 +162,12 @@ def test_every_command_shows_flags_as_flags_and_an_example():
 
 def test_verbosity_json_and_split_aliases(built, tmp_path):
     path = write_toml(tmp_path / "m.toml", {**SMALL, "train": {"epochs": 2}})
-    loud = run_cli("build", str(path), "-o", str(tmp_path / "a"))
+    loud = run_cli("build", str(path), "-o", str(tmp_path / "a"), "--json")
     assert "loading data from `sbm`" in loud.stderr
+    result = json.loads(loud.stdout)  # status lines go to stderr, the JSON alone to stdout
+    assert result["path"] == str(tmp_path / "a") and 0 <= result["metrics"]["test"]["accuracy"] <= 1
     quiet = run_cli("-q", "build", str(path), "-o", str(tmp_path / "b"))
     assert quiet.returncode == 0 and "loading data" not in quiet.stderr and "training" not in quiet.stderr
-    as_json = run_cli("build", str(path), "-o", str(tmp_path / "c"), "--json", "-q")
-    result = json.loads(as_json.stdout)
-    assert result["path"] == str(tmp_path / "c") and 0 <= result["metrics"]["test"]["accuracy"] <= 1
     bad = run_cli("--log-level", "loud", "doctor")
     assert bad.returncode == 2 and "--log-level loud: unknown level" in bad.stderr
     info = json.loads(run_cli("plugins", "info", "gcn", "--json").stdout)
