@@ -111,7 +111,8 @@ def bench(
             str(r["passes"]),
         )
     out.print(table)
-    out.print(f"recommended batch size: {advice['batch_size']} on {advice['threads']} threads ({advice['reason']})")
+    threads = f"{advice['threads']} thread" + "s" * (advice["threads"] != 1)
+    out.print(f"recommended batch size: {advice['batch_size']} on {threads} ({advice['reason']})")
     if output is not None:
         output.write_text(
             json.dumps(
