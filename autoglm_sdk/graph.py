@@ -104,25 +104,29 @@ def query_abstentions(graph: Any, reach: int | None = None) -> list[str | None]:
     count = int(graph.num_graphs) if batched else 1
     if source is None or target is None:
         return [None] * count
-    batch = graph.batch.cpu() if batched else torch.zeros(graph.num_nodes, dtype=torch.long)
+    batch = graph.batch.cpu().tolist() if batched else [0] * graph.num_nodes
     names = getattr(graph, "node_text", None)
     names = [n for part in names for n in part] if batched and names is not None else names
     problems = getattr(graph, "problems", None)
     problems = (problems if batched else [problems]) if problems is not None else [[]] * count
-    source, target = source.bool().cpu(), target.bool().cpu()
     edges = [tuple(e) for e in graph.edge_index.cpu().t().tolist()]
     touched = {i for e in edges for i in e}
+    sources: list[list[int]] = [[] for _ in range(count)]
+    targets: list[list[int]] = [[] for _ in range(count)]
+    # one pass over the nodes (evaluation runs this on every validation batch of every epoch)
+    for i, (g, is_source, is_target) in enumerate(zip(batch, source.bool().tolist(), target.bool().tolist())):
+        if is_source:
+            sources[g].append(i)
+        if is_target:
+            targets[g].append(i)
     out: list[str | None] = []
     for g in range(count):
-        nodes = (batch == g).nonzero().flatten().tolist()
-        sources = [i for i in nodes if source[i]]
-        targets = [i for i in nodes if target[i]]
         if problems[g]:
             out.append("; ".join(problems[g]))
-        elif len(sources) != 1 or len(targets) != 1:
+        elif len(sources[g]) != 1 or len(targets[g]) != 1:
             out.append(None)  # not a single query pair: nothing to judge
         else:
-            out.append(_why_unanswerable(sources[0], targets[0], edges, touched, names, reach))
+            out.append(_why_unanswerable(sources[g][0], targets[g][0], edges, touched, names, reach))
     return out
 
 
