@@ -11,7 +11,8 @@ pipeline trained on those phrasings, is the reference. Writes benchmarks/results
 (or ``--out STEM``): answer accuracy per hop on each, fact F1 of the learned extractors, and build times. The
 bank-trained regex builder is given every question of the bank as a pattern (it refuses a story whose question it
 cannot read); its fact patterns stay its own.
-``--quick`` shrinks the data for a smoke run (results then go to ``text_to_graph-quick.*``).
+``--quick`` shrinks the data for a smoke run (results then go to ``text_to_graph-quick.*``); ``--keep DIR``
+builds the artifacts in DIR (``KEY-SEED``) and keeps them, to read more stories with ``autoglm run``.
 """
 
 from __future__ import annotations
@@ -83,13 +84,15 @@ def main() -> None:
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     parser.add_argument("--quick", action="store_true", help="small data, one restart: a smoke run")
     parser.add_argument("--out", default=None, help="results file stem (default text_to_graph, or -quick)")
+    parser.add_argument("--keep", type=Path, default=None, help="build the artifacts here and keep them")
     args = parser.parse_args()
     stem = args.out or ("text_to_graph-quick" if args.quick else "text_to_graph")
 
     from autoglm_sdk import build, validate_manifest
 
     runs: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
         for key in args.pipelines:
             for seed in args.seeds:
                 print(f"{PIPELINES[key][0]}, seed {seed} ...", file=sys.stderr, flush=True)

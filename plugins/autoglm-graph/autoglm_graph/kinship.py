@@ -255,7 +255,7 @@ class KinshipDataSource:
         # the answer's type first, then a chain that composes to it: chains drawn freely almost never end in a
         # child's spouse, and a reasoner that never sees that composition answers "son" for a son-in-law
         want = rng.choice(kv.TYPES) if c.balance_answers else None
-        for attempt in range(50):
+        for attempt in range(500):  # a long chain fits most trees of the defaults, not every one
             tree = FamilyTree(rng, c.generations, c.max_children)
             facts = sample_chain(tree, hops, rng, want=want if attempt < 10 else None)
             if facts is not None:

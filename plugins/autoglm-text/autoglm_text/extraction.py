@@ -94,6 +94,7 @@ class Extraction:
 
     def relate(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> None:
         """Each people pair's best relation class over the mention pairs that name it, in either order."""
+        probs = self._both_ways(probs, pairs)
         # a fact exists where "none" is unlikely; its type is the likeliest of the others (an unfamiliar phrasing
         # may spread its mass over several types without any passing a threshold on its own)
         exists = (1 - probs[:, 0]).tolist()
@@ -110,6 +111,15 @@ class Extraction:
                     if p > self.scores.get(key, (0.0,))[0]:
                         self.scores[key] = (p, cls, sentence)
                         self.rows[key] = (row, a > b)
+
+    def _both_ways(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
+        """Each mention pair's probabilities averaged with its reverse pair's read the other way round: the
+        classifier reads (a, b) and (b, a) separately, and a fact should not depend on which reading is surer."""
+        row = {pair: k for k, pair in enumerate(pairs)}
+        back = [row.get((j, i)) for i, j in pairs]
+        alone = torch.tensor([[b is None] for b in back], device=probs.device)  # no reverse pair: as it is
+        reverse = probs[[k if b is None else b for k, b in enumerate(back)]][:, self.x.reverse_index]
+        return (probs + torch.where(alone, probs, reverse)) / 2
 
     def unrelated(self) -> "Extraction":
         """A copy as it was before :meth:`relate`: people, attributes and the query kept, no facts (learning

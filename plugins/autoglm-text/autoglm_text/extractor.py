@@ -120,12 +120,18 @@ class RelationExtractor(nn.Module):
             self.span = nn.Sequential(nn.Linear(3 * hidden, d), nn.GELU(), nn.LayerNorm(d))
             self.kind_head = nn.Linear(d, len(KINDS))
             self.distance = nn.Embedding(8, 16)
+            # which of a pair's mentions comes first: "Theo has a son, Viktor" and "Viktor is Theo's son" differ
+            # in little else, and a distance without its sign cannot tell a relation from its reverse
+            self.order = nn.Embedding(2, 16)
             self.coref = nn.Sequential(nn.Linear(3 * d + 16 + 1, d), nn.GELU(), nn.Linear(d, 1))
             self.context = nn.Linear(hidden, d)
             self.pair_keys = nn.Linear(hidden, d)
             self.pair_query = nn.Linear(2 * d, d)
+            # the words just before and after each mention ("Eva" in "Eva's father", "Robert" in "Robert is")
+            # say which of the two a relation word belongs to
+            self.edges = nn.Linear(2 * hidden, d)
             self.relation = nn.Sequential(
-                nn.Linear(5 * d + 16, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, len(self.classes))
+                nn.Linear(7 * d + 16, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, len(self.classes))
             )
             self.attribute = nn.Linear(d, max(len(self.attribute_values), 1))
             self.role = nn.Linear(d, 3)  # not in the query, target, source
@@ -293,7 +299,15 @@ class RelationExtractor(nn.Module):
             weights = (keys[s_lo:s_hi] @ queries[n] / keys.size(-1) ** 0.5).softmax(0)
             attended.append(weights @ context[s_lo:s_hi])
         gap = torch.tensor([_bucket(mentions[j].first - mentions[i].first) for i, j in pairs], device=reps.device)
-        features = [h, t, h * t, torch.stack(between), torch.stack(attended), self.distance(gap)]
+        order = torch.tensor([int(mentions[j].first < mentions[i].first) for i, j in pairs], device=reps.device)
+        where = self.distance(gap) + self.order(order)
+        size = states.size(0)
+        around = self.edges(
+            torch.cat(
+                [states[[max(m.first - 1, 0) for m in mentions]], states[[min(m.last, size - 1) for m in mentions]]], -1
+            )
+        )
+        features = [h, t, h * t, torch.stack(between), torch.stack(attended), where, around[heads], around[tails]]
         return torch.cat(features, -1)
 
     def coref_logits(self, story: Story, reps: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:

@@ -13,7 +13,7 @@ from autoglm_graph.jsonl import annotation
 from autoglm_graph.kinship import KinshipDataSource
 from autoglm_graph.specs import KinshipConfig
 from autoglm_sdk.plugin import BuildContext, DataError, Dataset, InputError, Port, TaskSpec
-from autoglm_text.extraction import fact_scores
+from autoglm_text.extraction import Extraction, fact_scores
 from autoglm_text.extractor import RelationExtractor
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
 from autoglm_text.stories import sentence_spans, with_names, with_openings
@@ -80,6 +80,17 @@ def test_artifact_files_and_weights_give_the_same_graphs(trained):
     a, b = ex(samples), copy(samples)
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_type, b.edge_type)
     assert copy.fit_report == ex.fit_report and not any(p.requires_grad for p in copy.parameters())
+
+
+def test_a_mention_pair_means_the_same_read_either_way_round(trained):
+    _, ex = trained
+    extraction = Extraction(ex, ex.read("Anna is Tom's mother. How is Anna related to Tom?"))
+    probs = torch.rand(3, len(ex.classes)).softmax(-1)
+    both = extraction._both_ways(probs, [(0, 1), (1, 0), (0, 2)])
+    # "Anna is Tom's mother" from (Anna, Tom) is "Tom is Anna's child" from (Tom, Anna): one probability each
+    assert torch.allclose(both[0], both[1][ex.reverse_index])
+    assert torch.allclose(both[:2].sum(-1), torch.ones(2))
+    assert torch.allclose(both[2], probs[2])  # no reverse pair: as it was
 
 
 def test_bad_input_is_one_clear_error(trained):
