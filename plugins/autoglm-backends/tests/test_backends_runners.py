@@ -227,7 +227,7 @@ def test_encoder_on_compile_reports_its_compile_time(tmp_path):
 
 def test_per_token_int8_layers_export_as_matmul_integer():
     pytest.importorskip("autoglm_compress")
-    from autoglm_compress.int8 import Int8Linear
+    from autoglm_compress.int8 import Int8Linear, without_vnni
 
     torch.manual_seed(0)
     layer = Int8Linear.from_linear(torch.nn.Linear(16, 8))
@@ -235,6 +235,12 @@ def test_per_token_int8_layers_export_as_matmul_integer():
     stage = torch.nn.Sequential(layer, torch.nn.ReLU())
     runner = make("onnxruntime").wrap_stage("s", stage, {}, explicit=True)
     x = torch.randn(4, 16)
+    if without_vnni():
+        # ONNX Runtime's uint8 x int8 kernel adds products in int16 pairs without VNNI and saturates (0.3 off on
+        # an AVX2-only AMD EPYC): the backend's output check must catch it and refuse the stage in one line
+        with pytest.raises(BackendUnavailableError, match="differs from eager PyTorch"):
+            runner(x)
+        return
     assert torch.allclose(runner(x), stage(x), atol=1e-4)
     import onnx
 
