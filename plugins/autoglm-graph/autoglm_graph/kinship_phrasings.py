@@ -305,6 +305,8 @@ FAMILIES: tuple[Family, ...] = (
         _t("{A} {filler}. {A.His} {d1} married {C}.", "chain", kinds=[None, ["spouse"]]),
         _t("{X} and {Z} went to the fair. {X+Z.Their} {d1} took {X+Z.them} on the big wheel.", "list"),
         _t("{X} and {Z} spent the summer by the lake, where {X+Z.their} {d1} taught {X+Z.them} to swim.", "list"),
+        _t("{A}'s {d1}'s {w2}, {C}, {filler}.", "chain"),
+        _t("{A} lives in the city. {A.His} {d1}'s {w2} {C} visits every week.", "chain"),
     ),
     _family(  # an off-chain relative mentioned only by a relation word
         "unnamed-relative",
@@ -505,6 +507,12 @@ QUESTIONS = {
         "Can you tell how {T} is related to {S}?",
         "Who is {T} in relation to {S}?",
         "What kin is {T} to {S}?",
+        # the source first: a reader who learned only "{T} ... {S}" swaps the two in "What would {S} call {T}?"
+        "For {S}, who is {T}?",
+        "To {S}, what is {T}?",
+        "How would {S} describe {T}?",
+        "In {S}'s family, what is {T}?",
+        "Seen from {S}'s side, what relation is {T}?",
     ),
     "val": ("How is {T} connected to {S}?", "What family relation is {T} to {S}?", "What would {S} call {T}?"),
     "held-out": (

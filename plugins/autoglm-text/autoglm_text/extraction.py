@@ -153,6 +153,8 @@ class Extraction:
     def finish(self) -> None:
         threshold = self.x.config.relation_threshold
         self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
+        if self.query is not None and self.x.config.link_threshold is not None and not self._linked(*self.query):
+            self._link_the_question(self.x.config.link_threshold)
         if len(self.values) != len(self.people):
             self.values = [None] * len(self.people)
         self.problems = self._problems()
@@ -186,6 +188,44 @@ class Extraction:
             target, source = (self.display(p) for p in self.query)
             out.append(f"no chain of facts read from the story links {target} to {source}")
         return out
+
+    def _link_the_question(self, floor: float) -> None:
+        """Add the likeliest facts below the threshold that join separate parts of the graph (a maximum spanning
+        forest, as Kruskal builds one) until the question's two people are linked; keep only those the link
+        needs. Nothing is added when even these cannot link them."""
+        part = list(range(len(self.people)))
+
+        def find(i: int) -> int:
+            while part[i] != i:
+                part[i] = part[part[i]]
+                i = part[i]
+            return i
+
+        for head, _, tail, _, _ in self.facts:
+            part[find(head)] = find(tail)
+        kept = {(f[0], f[2]) for f in self.facts}
+        asked = self.x._question_sentence(self.story)  # the question states no fact, however it reads
+        candidates = sorted(
+            (p, a, c, b, s)
+            for (a, b), (p, c, s) in self.scores.items()
+            if p >= floor and (a, b) not in kept and s != asked
+        )[::-1]
+        added = []
+        target, source = self.query
+        for p, a, c, b, s in candidates:
+            if find(target) == find(source):
+                break
+            if find(a) != find(b):
+                part[find(a)] = find(b)
+                added.append((a, c, b, p, s))
+        if find(target) != find(source):
+            return
+        facts = self.facts + added
+        for fact in reversed(added):  # the last added joined the question's people; earlier ones may be idle
+            rest = [f for f in facts if f is not fact]
+            if hops_between([(f[0], f[2]) for f in rest], target, source) is not None:
+                facts = rest
+        self.facts = sorted(facts, key=lambda f: (f[0], f[2]))
 
     def _linked(self, a: int, b: int) -> bool:
         """Whether the facts read connect people ``a`` and ``b`` (either direction: every fact has a reverse)."""

@@ -189,6 +189,14 @@ class RelationExtractorConfig(PluginConfig):
     coref_window: int = Field(20, ge=1, le=200, description="A mention is compared with this many earlier ones.")
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
     relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
+    link_threshold: float | None = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="When the facts kept do not link the question's two people, the likeliest facts down to this "
+        "probability that join separate parts of the graph are added until they do (a story that asks about two "
+        "people relates them; a fact the reader was unsure of beats no answer). None: never.",
+    )
     max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
     init_from: str | None = PathField(
         None,

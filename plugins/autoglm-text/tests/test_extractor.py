@@ -93,6 +93,30 @@ def test_a_mention_pair_means_the_same_read_either_way_round(trained):
     assert torch.allclose(both[2], probs[2])  # no reverse pair: as it was
 
 
+def test_the_question_s_people_are_linked_by_the_likeliest_unsure_facts(trained):
+    _, ex = trained
+    story = ex.read("Anna met Tom. Tom met Eva. Eva met Rob. Rob met Ian. How is Rob related to Anna?")
+    asked = ex._question_sentence(story)
+
+    def linked(floor: float) -> list[tuple[int, int]]:
+        extraction = Extraction(ex, story)
+        extraction.people = [[] for _ in range(5)]
+        extraction.scores = {
+            (0, 1): (0.9, 1, 0),  # kept: above the threshold
+            (1, 2): (0.3, 1, 1),
+            (2, 3): (0.2, 1, 2),
+            (1, 4): (0.4, 1, 3),  # the likeliest unsure fact, but the link does not need it
+            (0, 3): (0.45, 1, asked),  # read in the question, which states nothing
+        }
+        extraction.facts = [(0, 1, 1, 0.9, 0)]
+        extraction.query = (3, 0)
+        extraction._link_the_question(floor)
+        return [(head, tail) for head, _, tail, _, _ in extraction.facts]
+
+    assert linked(0.1) == [(0, 1), (1, 2), (2, 3)]
+    assert linked(0.25) == [(0, 1)]  # the link would need a fact below the floor: nothing is added
+
+
 def test_bad_input_is_one_clear_error(trained):
     _, ex = trained
     with pytest.raises(InputError, match="no `text`"):
