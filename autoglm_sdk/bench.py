@@ -10,9 +10,25 @@ device synchronisation, so a timing covers the work and not only its launch.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from typing import Any, Callable
+
+
+@functools.cache
+def cpu_flags() -> set[str]:
+    """This CPU's instruction-set flags from /proc/cpuinfo ("avx512_vnni", "amx_int8", ...); empty where the
+    file or its ``flags`` line is missing (not Linux, or not x86). Kernels' speed and even exactness hang on
+    them (int8 without VNNI saturates)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def percentile(values: list[float], q: float) -> float:

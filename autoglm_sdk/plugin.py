@@ -63,6 +63,7 @@ _LAZY = {
     "measure": "autoglm_sdk.bench",
     "profile": "autoglm_sdk.bench",
     "percentile": "autoglm_sdk.bench",
+    "cpu_flags": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
     "EpochBar": "autoglm_sdk.progress",
 }

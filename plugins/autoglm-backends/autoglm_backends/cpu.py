@@ -18,18 +18,8 @@ from autoglm_sdk.plugin import (
     BackendUnavailableError,
     BuildContext,
     Fallback,
+    cpu_flags,
 )
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 @functools.cache
@@ -73,7 +63,7 @@ class CPUBackend:
             return BackendStatus(self.name, False, False, False, reason="torch is not installed")
         import torch
 
-        flags = _cpu_flags()
+        flags = cpu_flags()
         native_bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
         return BackendStatus(

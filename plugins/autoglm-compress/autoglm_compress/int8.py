@@ -19,7 +19,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +27,7 @@ from torch import nn
 
 from autoglm_compress.cast import chosen_stages
 from autoglm_compress.specs import Int8Config
-from autoglm_sdk.plugin import BuildContext, ManifestError
+from autoglm_sdk.plugin import BuildContext, ManifestError, cpu_flags
 
 
 def _pyg_linear() -> tuple[type, ...]:
@@ -44,11 +43,8 @@ def without_vnni() -> bool:
     """Whether this CPU lacks VNNI. fbgemm's int8 kernels then add u8 x s8 products in pairs in int16, which
     saturates on full-range activations (errors of 30% of the output on an AVX2-only AMD EPYC); activations
     quantized to 7 bits (``reduce_range``, as PyTorch's own x86 qconfig does) stay exact there."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return True  # not Linux: assume the safe, slightly coarser range
-    return not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
+    # no flags to read (not Linux): assume the safe, slightly coarser range
+    return not cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 def quantizable(module: nn.Module) -> bool:

@@ -203,13 +203,11 @@ class Extraction:
 
         for head, _, tail, _, _ in self.facts:
             part[find(head)] = find(tail)
-        kept = {(f[0], f[2]) for f in self.facts}
         asked = self.x._question_sentence(self.story)  # the question states no fact, however it reads
-        candidates = sorted(
-            (p, a, c, b, s)
-            for (a, b), (p, c, s) in self.scores.items()
-            if p >= floor and (a, b) not in kept and s != asked
-        )[::-1]
+        # kept facts need no filtering out: their two people are already in one part, so none is added again
+        candidates = sorted((p, a, c, b, s) for (a, b), (p, c, s) in self.scores.items() if p >= floor and s != asked)[
+            ::-1
+        ]
         added = []
         target, source = self.query
         for p, a, c, b, s in candidates:
