@@ -2,6 +2,7 @@
 text-only transformer, on the kinship phrasing bank, seen and held-out phrasing families, several seeds.
 
     python benchmarks/text_to_graph.py [--seeds 0 1 2] [--pipelines regex small minilm text-only] [--quick]
+                                       [--merge] [--keep DIR]
 
 Every pipeline but ``regex-classic`` reads the same stories (``phrasings = "bank"``): trained on 2-3 hops of
 the training phrasing families, tested on 2..10 hops of those families (``test``) and of families never seen in
@@ -85,6 +86,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small data, one restart: a smoke run")
     parser.add_argument("--out", default=None, help="results file stem (default text_to_graph, or -quick)")
     parser.add_argument("--keep", type=Path, default=None, help="build the artifacts here and keep them")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="update only the pipelines run in the existing results file; the other rows keep their runs",
+    )
     args = parser.parse_args()
     stem = args.out or ("text_to_graph-quick" if args.quick else "text_to_graph")
 
@@ -115,7 +121,9 @@ def main() -> None:
                         "fact_f1": {s: facts[s]["f1"] for s in SPLITS if s in facts},
                     }
                 )
-    summary = {key: summarise(seeds) for key, seeds in runs.items()}
+    for seeds in runs.values():
+        for run in seeds:
+            run["date"] = time.strftime("%Y-%m-%d %H:%M")
     meta = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -123,6 +131,18 @@ def main() -> None:
         "seeds": args.seeds,
         "quick": args.quick,
     }
+    if args.merge and (RESULTS / f"{stem}.json").exists():
+        earlier = json.loads((RESULTS / f"{stem}.json").read_text())
+        for seeds in earlier["runs"].values():
+            for run in seeds:
+                run.setdefault("date", earlier["meta"]["date"])
+        runs = {**{k: v for k, v in earlier["runs"].items() if k not in runs}, **runs}
+        runs = {k: runs[k] for k in PIPELINES if k in runs}
+        meta["seeds"] = sorted({r["seed"] for seeds in runs.values() for r in seeds})
+    summary = {key: summarise(seeds) for key, seeds in runs.items()}
+    for key, seeds in runs.items():
+        summary[key]["seeds"] = [r["seed"] for r in seeds]
+        summary[key]["date"] = seeds[0].get("date", meta["date"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text("\n".join(markdown(summary, meta, stem)))
@@ -166,7 +186,8 @@ def markdown(summary: dict, meta: dict, stem: str) -> list[str]:
     lines = [
         "# Text -> graph on the kinship phrasing bank",
         "",
-        f"{meta['date']}, seeds {meta['seeds']}{' (quick: small data)' if meta['quick'] else ''}, "
+        f"{meta['date']}, seeds {meta['seeds']} (each row says its own)"
+        f"{' (quick: small data)' if meta['quick'] else ''}, "
         f"Python {meta['python']}, {meta['platform']}. Trained on 2-3 hops of the training phrasing families; "
         "`test` uses those families, `held-out-phrasing` families never seen in training, `classic` the "
         "generator's original five phrasings (the regex-classic pipeline was trained on those alone). Mean ± "
@@ -178,8 +199,8 @@ def markdown(summary: dict, meta: dict, stem: str) -> list[str]:
         lines += [
             f"## {split}",
             "",
-            "| pipeline | fact F1 | " + " | ".join(f"k={k}" for k in hops) + " | all | build s |",
-            "|---|---|" + "---|" * (len(hops) + 2),
+            "| pipeline | seeds | fact F1 | " + " | ".join(f"k={k}" for k in hops) + " | all | build s |",
+            "|---|---|---|" + "---|" * (len(hops) + 2),
         ]
         for key, s in summary.items():
             if split not in s:
@@ -194,12 +215,18 @@ def markdown(summary: dict, meta: dict, stem: str) -> list[str]:
             ]
             all_cell = f"{s[split]['accuracy']['mean']:.3f}"
             lines.append(
-                f"| {PIPELINES[key][0]} | {f1_cell} | " + " | ".join(cells) + f" | {all_cell} | "
+                f"| {PIPELINES[key][0]} | {seeds_cell(s)} | {f1_cell} | " + " | ".join(cells) + f" | {all_cell} | "
                 f"{s['build_seconds']['mean']:.0f} |"
             )
         lines.append("")
     lines += [f"![accuracy by hops]({stem}.png)", ""]
     return lines
+
+
+def seeds_cell(summary: dict) -> str:
+    """Which seeds a row averages, and when it ran (rows of a --merge run differ)."""
+    seeds = ", ".join(str(s) for s in summary.get("seeds", []))
+    return f"{seeds} ({summary['date'][:10]})" if "date" in summary else seeds
 
 
 def plot(summary: dict, path: Path) -> None:

@@ -414,6 +414,25 @@ FAMILIES: tuple[Family, ...] = (
         _t("{O} wanted to surprise {O.his} {w} {S} with a new bike."),
         _t("{O}'s {w} {S} turned forty last week, and {S.he} threw a big party."),
     ),
+    _family(  # a fact stated beside people who are not party to it: a pronoun for someone else, "them" for a
+        # group only some of whom the fact is about, or for things; and "his" for the nearer person, not the subject
+        "bystanders",
+        _t("{A} had the flu, so {A.his} {w1} {B} sent {B.his} own {w2}, {C}, over with soup.", "chain"),
+        _t("{B} is {A}'s {w1}. {A} often bakes for {B} and {B.his} {w2} {C}.", "chain"),
+        _t("{A}'s {w1} {B} came to stay for a week, and {B.his} {w2} {C} cooked for {A+B.them} every night.", "chain"),
+        _t("{A} went to the fair with {A.his} {w1} {B}. {B}'s {w2} {C} met {A+B.them} at the gate.", "chain"),
+        _t("{C} made a pie for {A} and {A.his} {w1} {B}. {C} is {B}'s {w2}.", "chain"),
+        _t("{B} is {A}'s {w1}. {B}'s {w2} {C} fixed {A}'s roof last summer.", "chain"),
+        _t("{A}'s {w1} is {B}. {B.He} often visits {A} with {B.his} {w2} {C}.", "chain"),
+        _t(
+            "When {A} was little, {A.his} {w1} {B} taught {A.him} to ski, and {B}'s {w2} {C} still writes to {A}.",
+            "chain",
+        ),
+        _t("{A} and {A.his} {w1} {B} share a car, and {B}'s {w2} {C} borrows it from {A+B.them} on weekends.", "chain"),
+        _t("{O}'s {w} {S} baked biscuits and gave them to the neighbours."),
+        _t("{O} and {O.his} {w} {S} picked apples and ate them on the way home."),
+        _t("{X} and {Z} were hungry, so {X+Z.their} {w1} {M} made {X+Z.them} pancakes.", "list"),
+    ),
     # ---- validation families -------------------------------------------------------
     _family(
         "of",
@@ -488,6 +507,7 @@ TRAIN_FAMILIES = (
     "copula",
     "group",
     "asides",
+    "bystanders",
 )
 VAL_FAMILIES = ("of", "household", "gathering")
 HELD_OUT_FAMILIES = ("records", "anecdote", "family-web")
@@ -540,6 +560,15 @@ NARRATIVE = (
     "{X} asked {Y} for advice about the garden.",
     "{X} and {Y} argued about football for an hour.",
     "After dinner, {X} showed {Y} the old photo albums.",
+    # capitalised words that are not people: a reader must not take every one for a name
+    "{X} spent a year in Lisbon.",
+    "{X} drove to Denver to see the mountains.",
+    "{X} works for Northwind Foods in Boston.",
+    "On Monday {X} flew to Chicago for a conference.",
+    "{X} and {Y} watched Casablanca again.",
+    # animals and things said with "the", which are not unnamed relatives
+    "{X} forgot to feed the cat.",
+    "The dog followed {X} all the way to the shop.",
 )
 
 

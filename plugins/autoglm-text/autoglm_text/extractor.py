@@ -66,6 +66,7 @@ from autoglm_text.stories import (
     Story,
     sentence_spans,
     surface,
+    with_bystanders,
     with_joins,
     with_names,
     with_openings,
@@ -402,7 +403,8 @@ class RelationExtractor(nn.Module):
 
     def _augmented(self, train: list[Mapping[str, Any]]) -> Callable[[], list[Story]]:
         """A fresh augmentation of ``train`` for every epoch: people renamed (to names of other stories' people
-        with the same attribute value, or made up), neighbouring statements joined, opening clauses added."""
+        with the same attribute value, or made up), clauses naming someone else added after statements, neighbouring
+        statements joined, opening clauses added."""
         import random
 
         rng, share, attribute = random.Random(self.init_seed), self.config.augment, self.config.attribute
@@ -418,10 +420,8 @@ class RelationExtractor(nn.Module):
 
         def epoch() -> list[Story]:
             renamed = (with_names(s, rng, share, pool, attribute, made_up) for s in train)
-            return [
-                self.read(g["text"], g)
-                for g in (with_openings(with_joins(s, rng, share / 2), rng, share) for s in renamed)
-            ]
+            joined = (with_joins(with_bystanders(s, rng, share / 2), rng, share / 2) for s in renamed)
+            return [self.read(g["text"], g) for g in (with_openings(s, rng, share) for s in joined)]
 
         return epoch
 
@@ -562,11 +562,12 @@ class RelationExtractor(nn.Module):
 
     @staticmethod
     def _pair_label(a: Mention, b: Mention, facts: dict[tuple[int, int], int]) -> int:
-        for x in a.entities:
-            for y in b.entities:
-                if (x, y) in facts:
-                    return facts[(x, y)]
-        return NONE
+        """The relation class of a mention pair: the fact between the people they name. A plural mention names a
+        fact only when every one of its people has that fact: "their father" is the father of each, but in
+        "Kyle's wife Amy packed them lunch" Amy is the wife of only one of "them", and decoding would give the
+        fact to all of them."""
+        labels = {facts.get((x, y), NONE) for x in a.entities for y in b.entities}
+        return labels.pop() if len(labels) == 1 else NONE
 
     def _gold_attribute(self, gold: Mapping[str, Any], m: Mention) -> int | None:
         if len(m.entities) != 1:

@@ -84,6 +84,59 @@ def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str
     return {**sample, "text": text, "mentions": mentions}
 
 
+#: clauses put at the end of training statements (augmentation), naming someone of the story the statement is not
+#: about ({B}), sometimes with "them" for the statement's own people: the people of a sentence need not be party
+#: to its facts, and stories people write are full of such bystanders ("She visits Frank with her mother Helen")
+BYSTANDER_CLAUSES = (
+    ", as {B} likes to remind everyone",
+    ", which {B} already knew",
+    ", or so {B} says",
+    ", much to {B}'s surprise",
+    ", according to {B}",
+    ", and {B} was there to see it",
+    ", and {B} thanked them for it",
+    ", and {B} took a photo of them",
+)
+
+
+def with_bystanders(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with a clause naming another person of the story (see :data:`BYSTANDER_CLAUSES`) at the end of
+    about ``share`` of its statements, gold mentions added and moved along."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    entities = sample.get("entities", ())
+    named = sorted({m["entities"][0] for m in mentions if m.get("kind") == "name" and len(m["entities"]) == 1})
+    named = [e for e in named if e < len(entities) and entities[e].get("name")]
+    related = [{int(h), int(t)} for h, _, t in sample.get("facts", ())]
+    for a, b in reversed(sentence_spans(text)):
+        if text[b - 1] != "." or rng.random() >= share:
+            continue
+        inside = sorted({e for m in mentions if a <= m["start"] < b for e in m["entities"]})
+        # not someone the story relates to these people: a pair's gold class is the story's fact between them,
+        # which this sentence would then seem to state
+        others = [e for e in named if e not in inside and not any({e, x} in related for x in inside)]
+        if not inside or not others:
+            continue
+        clause, bystander = rng.choice(BYSTANDER_CLAUSES), rng.choice(others)
+        if "them" in clause and len(inside) < 2:
+            continue
+        name, at = entities[bystander]["name"], b - 1
+        before, _, after = clause.partition("{B}")
+        added = [
+            {"start": at + len(before), "end": at + len(before) + len(name), "entities": [bystander], "kind": "name"}
+        ]
+        if "them" in after:
+            them = at + len(before) + len(name) + after.index("them")
+            added.append({"start": them, "end": them + 4, "entities": inside, "kind": "pronoun"})
+        piece = before + name + after
+        text = text[:at] + piece + text[at:]
+        for m in mentions:
+            if m["start"] >= at:
+                m["start"] += len(piece)
+                m["end"] += len(piece)
+        mentions.extend(added)
+    return {**sample, "text": text, "mentions": sorted(mentions, key=lambda m: m["start"])}
+
+
 #: pieces of made-up names: a model that learned people from one list of names should still find a person
 #: whose name it never saw (and names with apostrophes, hyphens, accents or two words)
 SYLLABLES = ("ka", "lo", "mi", "ren", "da", "vo", "shi", "tu", "bel", "an", "or", "ze", "qui", "nam", "ja", "fe")
