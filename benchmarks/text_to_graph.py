@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument(
         "--merge",
         action="store_true",
-        help="update only the pipelines run in the existing results file; the other rows keep their runs",
+        help="update the existing results file: each (pipeline, seed) run replaces the earlier one, the rest stay",
     )
     args = parser.parse_args()
     stem = args.out or ("text_to_graph-quick" if args.quick else "text_to_graph")
@@ -136,13 +136,15 @@ def main() -> None:
         for seeds in earlier["runs"].values():
             for run in seeds:
                 run.setdefault("date", earlier["meta"]["date"])
-        runs = {**{k: v for k, v in earlier["runs"].items() if k not in runs}, **runs}
+        for key, seeds in earlier["runs"].items():  # a (pipeline, seed) run now replaces the earlier one
+            ran = {r["seed"] for r in runs.get(key, [])}
+            runs[key] = sorted([r for r in seeds if r["seed"] not in ran] + runs.get(key, []), key=lambda r: r["seed"])
         runs = {k: runs[k] for k in PIPELINES if k in runs}
         meta["seeds"] = sorted({r["seed"] for seeds in runs.values() for r in seeds})
     summary = {key: summarise(seeds) for key, seeds in runs.items()}
     for key, seeds in runs.items():
         summary[key]["seeds"] = [r["seed"] for r in seeds]
-        summary[key]["date"] = seeds[0].get("date", meta["date"])
+        summary[key]["dates"] = [r.get("date", meta["date"])[:10] for r in seeds]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text("\n".join(markdown(summary, meta, stem)))
@@ -226,7 +228,7 @@ def markdown(summary: dict, meta: dict, stem: str) -> list[str]:
 def seeds_cell(summary: dict) -> str:
     """Which seeds a row averages, and when it ran (rows of a --merge run differ)."""
     seeds = ", ".join(str(s) for s in summary.get("seeds", []))
-    return f"{seeds} ({summary['date'][:10]})" if "date" in summary else seeds
+    return f"{seeds} ({' to '.join(sorted(set(summary['dates'])))})" if "dates" in summary else seeds
 
 
 def plot(summary: dict, path: Path) -> None:

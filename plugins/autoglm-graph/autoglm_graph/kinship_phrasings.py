@@ -569,6 +569,8 @@ NARRATIVE = (
     # animals and things said with "the", which are not unnamed relatives
     "{X} forgot to feed the cat.",
     "The dog followed {X} all the way to the shop.",
+    "{X} goes camping every August.",
+    "In May, {X} planted a whole row of beans.",
 )
 
 

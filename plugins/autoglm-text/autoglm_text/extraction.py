@@ -153,6 +153,8 @@ class Extraction:
     def finish(self) -> None:
         threshold = self.x.config.relation_threshold
         self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
+        if not self.x.config.keep_cycles:
+            self._drop_cycles()
         if self.query is not None and self.x.config.link_threshold is not None and not self._linked(*self.query):
             self._link_the_question(self.x.config.link_threshold)
         if len(self.values) != len(self.people):
@@ -189,20 +191,23 @@ class Extraction:
             out.append(f"no chain of facts read from the story links {target} to {source}")
         return out
 
+    def _drop_cycles(self) -> None:
+        """Keep the most confident facts that close no cycle (a maximum spanning forest, as Kruskal builds one).
+        A reasoner that composes relations along paths needs one path between two people; a fact that closes a
+        cycle adds none, and is most often a person standing by in a sentence misread as a party to its fact
+        ("She often visits Frank with her mother Helen": Frank's mother Helen), which then gives a shorter, wrong
+        path."""
+        parts = Parts(len(self.people))
+        kept = [f for f in sorted(self.facts, key=lambda f: -f[3]) if parts.join(f[0], f[2])]
+        self.facts = sorted(kept, key=lambda f: (f[0], f[2]))
+
     def _link_the_question(self, floor: float) -> None:
         """Add the likeliest facts below the threshold that join separate parts of the graph (a maximum spanning
         forest, as Kruskal builds one) until the question's two people are linked; keep only those the link
         needs. Nothing is added when even these cannot link them."""
-        part = list(range(len(self.people)))
-
-        def find(i: int) -> int:
-            while part[i] != i:
-                part[i] = part[part[i]]
-                i = part[i]
-            return i
-
+        parts = Parts(len(self.people))
         for head, _, tail, _, _ in self.facts:
-            part[find(head)] = find(tail)
+            parts.join(head, tail)
         asked = self.x._question_sentence(self.story)  # the question states no fact, however it reads
         # kept facts need no filtering out: their two people are already in one part, so none is added again
         candidates = sorted((p, a, c, b, s) for (a, b), (p, c, s) in self.scores.items() if p >= floor and s != asked)[
@@ -211,12 +216,11 @@ class Extraction:
         added = []
         target, source = self.query
         for p, a, c, b, s in candidates:
-            if find(target) == find(source):
+            if parts.joined(target, source):
                 break
-            if find(a) != find(b):
-                part[find(a)] = find(b)
+            if parts.join(a, b):
                 added.append((a, c, b, p, s))
-        if find(target) != find(source):
+        if not parts.joined(target, source):
             return
         facts = self.facts + added
         for fact in reversed(added):  # the last added joined the question's people; earlier ones may be idle
@@ -294,6 +298,28 @@ class Extraction:
             unparsed=unparsed,
             problems=list(self.problems),
         )
+
+
+class Parts:
+    """Which people the facts so far join (union-find)."""
+
+    def __init__(self, people: int) -> None:
+        self.part = list(range(people))
+
+    def find(self, i: int) -> int:
+        while self.part[i] != i:
+            self.part[i] = self.part[self.part[i]]
+            i = self.part[i]
+        return i
+
+    def joined(self, a: int, b: int) -> bool:
+        return self.find(a) == self.find(b)
+
+    def join(self, a: int, b: int) -> bool:
+        """Join the parts of ``a`` and ``b``; False when they were joined already."""
+        a, b = self.find(a), self.find(b)
+        self.part[a] = b
+        return a != b
 
 
 def fact_scores(extractor: Any, samples: list[Mapping[str, Any]]) -> dict[str, Any]:

@@ -197,6 +197,12 @@ class RelationExtractorConfig(PluginConfig):
         "probability that join separate parts of the graph are added until they do (a story that asks about two "
         "people relates them; a fact the reader was unsure of beats no answer). None: never.",
     )
+    keep_cycles: bool = Field(
+        False,
+        description="Keep facts that close a cycle among more confident ones. False: only the most confident "
+        "facts that close no cycle are kept, one path between two people, because such a fact is most often a "
+        "person standing by in a sentence misread as a party to its fact, and gives a shorter, wrong path.",
+    )
     max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
     init_from: str | None = PathField(
         None,

@@ -117,6 +117,30 @@ def test_the_question_s_people_are_linked_by_the_likeliest_unsure_facts(trained)
     assert linked(0.25) == [(0, 1)]  # the link would need a fact below the floor: nothing is added
 
 
+def test_a_fact_that_closes_a_cycle_of_surer_facts_is_dropped(trained):
+    _, ex = trained
+    story = ex.read(
+        "Zoe is Frank's granddaughter. She visits Frank with her mother Helen. How is Helen related to Frank?"
+    )
+    extraction = Extraction(ex, story)
+    extraction.people = [[] for _ in range(4)]  # Frank, Zoe, Helen, and Ian, who nothing links
+    extraction.scores = {
+        (0, 1): (1.0, 1, 0),  # Frank - Zoe
+        (1, 2): (0.99, 1, 1),  # Zoe - Helen
+        (0, 2): (0.97, 1, 1),  # Frank - Helen: read from a sentence Frank only stands by in
+        (2, 3): (0.6, 1, 1),
+    }
+    extraction.finish()
+    assert [(head, tail) for head, _, tail, _, _ in extraction.facts] == [(0, 1), (1, 2), (2, 3)]
+    kept = ex.config
+    try:
+        ex.config = kept.model_copy(update={"keep_cycles": True})
+        extraction.finish()
+        assert [(head, tail) for head, _, tail, _, _ in extraction.facts] == [(0, 1), (0, 2), (1, 2), (2, 3)]
+    finally:
+        ex.config = kept
+
+
 def test_bad_input_is_one_clear_error(trained):
     _, ex = trained
     with pytest.raises(InputError, match="no `text`"):
