@@ -104,7 +104,12 @@ def main() -> None:
                 print(f"{PIPELINES[key][0]}, seed {seed} ...", file=sys.stderr, flush=True)
                 manifest = validate_manifest(manifest_for(key, seed, args.quick))
                 started = time.perf_counter()
-                result = build(manifest, Path(tmp) / f"{key}-{seed}", log=lambda m: print("  " + m, file=sys.stderr))
+                result = build(
+                    manifest,
+                    Path(tmp) / f"{key}-{seed}",
+                    overwrite=True,
+                    log=lambda m: print("  " + m, file=sys.stderr),
+                )
                 report = result.report
                 report["metrics"]["classic"] = classic_metrics(result.path, manifest)
                 # regex-classic's own test split is the classic one; it has no bank families at all
