@@ -48,7 +48,7 @@ def score(artifact: Path, stories: list[dict]) -> dict:
             {
                 "id": story["id"],
                 "label": story["label"],
-                "prediction": answer.get("prediction", answer.get("error")),
+                "prediction": answer.get("prediction") or answer.get("error") or "no answer",
                 "right": answer.get("prediction") == story["label"],
                 "facts_right": None if found is None else found == gold,
                 "missing": None if found is None else sorted(gold - found),
