@@ -149,7 +149,7 @@ def main() -> None:
     summary = {key: summarise(seeds) for key, seeds in runs.items()}
     for key, seeds in runs.items():
         summary[key]["seeds"] = [r["seed"] for r in seeds]
-        summary[key]["dates"] = [r.get("date", meta["date"])[:10] for r in seeds]
+        summary[key]["dates"] = [r["date"][:10] for r in seeds]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text("\n".join(markdown(summary, meta, stem)))
@@ -232,8 +232,8 @@ def markdown(summary: dict, meta: dict, stem: str) -> list[str]:
 
 def seeds_cell(summary: dict) -> str:
     """Which seeds a row averages, and when it ran (rows of a --merge run differ)."""
-    seeds = ", ".join(str(s) for s in summary.get("seeds", []))
-    return f"{seeds} ({' to '.join(sorted(set(summary['dates'])))})" if "dates" in summary else seeds
+    seeds = ", ".join(str(s) for s in summary["seeds"])
+    return f"{seeds} ({' to '.join(sorted(set(summary['dates'])))})"
 
 
 def plot(summary: dict, path: Path) -> None:
