@@ -7,6 +7,10 @@ Readouts (``N`` nodes, ``B`` graphs, ``F`` state size, ``C`` classes):
 * ``pair``: the states of each graph's query source and target (``is_source``,
   ``is_target`` masks from the graph builder), optionally with the pooled graph:
   ``[B, 2F (+F)] -> [B, C]``;
+* ``target``: the query target's state alone, ``[B, F] -> [B, C]``: for a
+  reasoner whose target state already holds everything the answer depends on
+  (``path-composer``: the composed relation and the target's own attributes),
+  so the head cannot learn to lean on the source's attributes;
 * embeddings input (a text or image encoder): the encoder's ``pooled [B, F]``.
 """
 
@@ -59,7 +63,7 @@ class Classifier(nn.Module):
         h = graph.x
         if self.readout == "pool":
             h = POOLS[self.config.pooling](h, getattr(graph, "batch", None))
-        elif self.readout == "pair":
+        elif self.readout in ("pair", "target"):
             h = self._pair(graph, h)
         return self.head(self.dropout(h))
 
@@ -70,13 +74,17 @@ class Classifier(nn.Module):
             batch = torch.zeros(h.size(0), dtype=torch.long, device=h.device)
         graphs = int(batch.max()) + 1 if batch.numel() else 0
         if source is None or target is None:
-            raise InputError("classifier: readout 'pair' needs `is_source` and `is_target` node masks on the graph")
+            raise InputError(
+                f"classifier: readout '{self.readout}' needs `is_source` and `is_target` node masks on the graph"
+            )
         if int(source.sum()) != graphs or int(target.sum()) != graphs:
             raise InputError(
                 f"classifier: every graph needs exactly one query source and one target; "
                 f"got {int(source.sum())} sources and {int(target.sum())} targets in {graphs} graphs"
             )
         # masks select one node per graph, in graph order because batching keeps node order
+        if self.readout == "target":
+            return h[target.bool()]
         parts = [h[source.bool()], h[target.bool()]]
         if self.config.pair_with_graph:
             parts.append(global_mean_pool(h, batch))

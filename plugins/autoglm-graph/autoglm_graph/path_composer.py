@@ -8,6 +8,12 @@ table (row: state so far, column: state after following an ``r`` edge).
 Messages arriving in the same round are averaged and the node's state is then
 fixed: states spread outward from the source like a breadth-first search, so
 the target's state is the composition of the relations on a shortest path to it.
+No transition leads into state 0: a first-arrival path never returns to the
+source, and an automaton allowed to reuse the source's state for a relation
+(it did, for "grandparent") restarts every later step as if from the source.
+On classic kinship stories, 8 seeds with one restart each, this took the
+models that fit validation perfectly from 3 to 6 and those among them that
+carry to 10 hops from 2 to 5.
 
 This is a probabilistic automaton over relation states, the neural analogue of
 a composition rule table (R5, Lu et al. 2022, learns such rules explicitly).
@@ -74,7 +80,9 @@ class PathComposer(nn.Module):
         x = graph.x
         n, k = x.size(0), self.config.states
         src, dst = graph.edge_index
-        table = self.transitions.softmax(-1).to(x.dtype)  # [R, K, K]
+        into_source = torch.zeros(k, dtype=torch.bool, device=x.device)
+        into_source[0] = True
+        table = self.transitions.masked_fill(into_source, float("-inf")).softmax(-1).to(x.dtype)  # [R, K, K]
         soft = getattr(graph, "edge_type_probs", None)  # [E, R]: a builder still learning which type an edge has
         states = torch.zeros(n, k, dtype=x.dtype, device=x.device)
         states[source.bool(), 0] = 1.0

@@ -752,11 +752,12 @@ path_composer = PluginSpec(
 class ClassifierConfig(PluginConfig):
     hidden: int = Field(0, ge=0, description="Hidden layer size of the head (0 = a single linear layer).")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the head.")
-    readout: Literal["auto", "node", "pool", "pair"] = Field(
+    readout: Literal["auto", "node", "pool", "pair", "target"] = Field(
         "auto",
         description="What the head reads: node = every node (node-level tasks), pool = the pooled graph, pair = the "
-        "query source and target states. auto picks node for node-level tasks, pair when the graph marks a query "
-        "pair, else pool. An encoder's embeddings are always read pooled.",
+        "query source and target states, target = the query target's state alone (for a reasoner whose target "
+        "state holds the answer, such as path-composer). auto picks node for node-level tasks, pair when the graph "
+        "marks a query pair, else pool. An encoder's embeddings are always read pooled.",
     )
     pooling: Literal["mean", "sum", "max"] = Field(
         "mean", description="How node states become a graph vector (pool readout)."
@@ -774,8 +775,10 @@ def classifier_readout(config: ClassifierConfig, port: Port, task: TaskSpec | No
         if task is not None and task.level == "node":
             return "node"
         return "pair" if "query_pair" in port.attributes else "pool"
-    if readout == "pair" and "query_pair" not in port.attributes:
-        raise PortMismatch("readout 'pair' needs a graph whose builder marks the query pair (attribute query_pair)")
+    if readout in ("pair", "target") and "query_pair" not in port.attributes:
+        raise PortMismatch(
+            f"readout '{readout}' needs a graph whose builder marks the query pair (attribute query_pair)"
+        )
     if task is not None and (readout == "node") != (task.level == "node"):
         raise PortMismatch(f"readout '{readout}' does not suit a {task.level}-level task")
     return readout

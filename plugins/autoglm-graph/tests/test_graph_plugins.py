@@ -89,3 +89,21 @@ def test_path_composer_follows_edge_type_distributions_and_passes_their_gradient
     assert not torch.allclose(soft, hard)
     soft[3, :6].max().backward()  # the answer's loss reaches whoever gave the distributions
     assert logits.grad is not None and float(logits.grad.abs().sum()) > 0
+
+
+def test_path_composer_never_puts_a_reached_node_in_the_source_state():
+    from autoglm_sdk.plugin import SemanticGraph
+
+    ctx = BuildContext(inputs={"g": Port("semantic_graph", dim=2, num_edge_types=2)})
+    composer = REG.spec("reasoner", "path-composer").create({"states": 4}, ctx)
+    with torch.no_grad():  # every table pulls hard towards the source's own state
+        composer.transitions.zero_()
+        composer.transitions[:, :, 0] = 10.0
+    graph = SemanticGraph(
+        x=torch.zeros(4, 2),
+        edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]),
+        edge_type=torch.tensor([0, 1, 0]),
+        is_source=torch.tensor([True, False, False, False]),
+    )
+    states = composer(graph).x[:, :4].argmax(-1).tolist()
+    assert states[0] == 0 and 0 not in states[1:]

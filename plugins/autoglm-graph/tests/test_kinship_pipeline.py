@@ -22,10 +22,12 @@ def kinship_artifact(tmp_path_factory):
         None,
         [
             "data.train={hops=[2,3],stories=2500}",
-            "data.val={hops=[2,3],stories=100}",
+            # 100 validation stories left restarts that got a 3-hop composition wrong tied with perfect ones
+            "data.val={hops=[2,3],stories=400}",
             "data.test={hops=[2,3,4,6],stories=200}",
             "train.epochs=20",
-            "train.restarts=1",
+            # single restarts fit 2-3 hops most of the time, not always: keep the best of 4, as the default does
+            "train.restarts=4",
             "pipeline.baselines=[]",
         ],
     )
