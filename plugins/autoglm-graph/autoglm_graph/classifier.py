@@ -64,10 +64,11 @@ class Classifier(nn.Module):
         if self.readout == "pool":
             h = POOLS[self.config.pooling](h, getattr(graph, "batch", None))
         elif self.readout in ("pair", "target"):
-            h = self._pair(graph, h)
+            h = self._query_rows(graph, h)
         return self.head(self.dropout(h))
 
-    def _pair(self, graph: Any, h: Tensor) -> Tensor:
+    def _query_rows(self, graph: Any, h: Tensor) -> Tensor:
+        """Each graph's target row (readout ``target``), or its source and target rows side by side (``pair``)."""
         source, target = getattr(graph, "is_source", None), getattr(graph, "is_target", None)
         batch = getattr(graph, "batch", None)
         if batch is None:
