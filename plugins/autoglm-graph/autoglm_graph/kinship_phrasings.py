@@ -391,7 +391,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     _family(  # copulas in other wordings
         "copula",
-        _t("{O}'s {w}? That would be {S}."),
+        _t("If you mean {O}'s {w}, that would be {S}."),
         _t("{S}'s {v} is none other than {O}."),
         _t("Apart from being {O}'s {w}, {S} is {O.his} closest friend."),
         _t("{O} trusts {S} completely. {S.He} is {O.his} {w}, after all."),
@@ -432,6 +432,48 @@ FAMILIES: tuple[Family, ...] = (
         _t("{O}'s {w} {S} baked biscuits and gave them to the neighbours."),
         _t("{O} and {O.his} {w} {S} picked apples and ate them on the way home."),
         _t("{X} and {Z} were hungry, so {X+Z.their} {w1} {M} made {X+Z.them} pancakes.", "list"),
+    ),
+    # ---- general English constructions, each with several wordings: what carries over to phrasings no
+    # template foresees is the construction (a relation said with "as", a possessor of a possessor, two relations
+    # of one person joined by "and"), far more than any one sentence
+    _family(  # the relation in an "as" phrase after the object: the object is the relative, not the subject
+        "as-phrase",
+        _t("{O} always refers to {S} as {O.his} {w}."),
+        _t("{O} pointed {S} out in the old photo as {O.his} {w}."),
+        _t("At the reunion, {O} presented {S} as {O.his} {w}."),
+        _t("{S} came to the hospital as {O}'s {w}, not as a doctor."),
+        _t("{O} knows {S} only as {O.his} {w}; they rarely talk."),
+    ),
+    _family(  # one person, two relations joined by "and", "as well as", "not only ... but also"
+        "coordinated",
+        _t("{B} is {A}'s {w1} as well as {C}'s {v2}.", "chain"),
+        _t("{B}, who is {A}'s {w1} and {C}'s {v2}, {filler}.", "chain"),
+        _t("{B} is not only {A}'s {w1} but also {C}'s {v2}.", "chain"),
+        _t("{B} is the {w1} of {A} and the {v2} of {C}.", "chain"),
+        _t("{A} and {C} are both related to {B}: {B.he} is {A}'s {w1} and {C}'s {v2}.", "chain"),
+    ),
+    _family(  # a possessor of a possessor: the middle person is never named
+        "nested",
+        _t("{A}'s {d1}'s {w2} is called {C}.", "chain"),
+        _t("{C} turned out to be {A}'s {d1}'s {w2}.", "chain"),
+        _t("Everyone knows that {A}'s {d1}'s {w2} is {C}.", "chain"),
+        _t("{C}, the {w2} of {A}'s {d1}, {filler}.", "chain"),
+        _t("{A} {filler}. {C} is the {w2} of {A.his} {d1}.", "chain"),
+    ),
+    _family(  # "a cousin of hers": the possessor after "of", often a pronoun from an earlier sentence
+        "of-possessor",
+        _t("{S}, {aw} of {O}'s, {filler}.", kinds=[_MANY]),
+        _t("{O} {filler}. {S}, {aw} of {O.hers}, often helps out.", kinds=[_MANY]),
+        _t("{O} has a big family. {S}, {aw} of {O.hers}, lives in Spain.", kinds=[_MANY]),
+        _t("{S} {filler}. As {aw} of {O}'s, {S.he} gets invited to everything.", kinds=[_MANY]),
+    ),
+    _family(  # two people with one relative, said through "their"
+        "shared-relative",
+        _t("{X} and {Z} miss {X+Z.their} {d1} terribly.", "list"),
+        _t("{X} and {Z} say that {M} is {X+Z.their} {w1}.", "list"),
+        _t("To {X} and {Z}, {M} is simply {X+Z.their} {w1}.", "list"),
+        _t("{X} and {Z} visit {X+Z.their} {d1} every Easter.", "list"),
+        _t("{X} and {Z} got a postcard from {X+Z.their} {w1}, {M}.", "list"),
     ),
     # ---- validation families -------------------------------------------------------
     _family(
@@ -508,6 +550,11 @@ TRAIN_FAMILIES = (
     "group",
     "asides",
     "bystanders",
+    "as-phrase",
+    "coordinated",
+    "nested",
+    "of-possessor",
+    "shared-relative",
 )
 VAL_FAMILIES = ("of", "household", "gathering")
 HELD_OUT_FAMILIES = ("records", "anecdote", "family-web")
