@@ -290,6 +290,9 @@ FAMILIES: tuple[Family, ...] = (
         _t("{M}'s {vs} are {X} and {Z}.", "list"),
         _t("{M} is the {w1} of {X} and {Z}.", "list"),
         _t("{X} and {Z} visited {X+Z.their} {w1} {M}.", "list"),
+        # "they" and "their" after a list mean the listed people, not the one they are listed for
+        _t("{M} has two {vs}, {X} and {Z}. {X+Z.They} both love football.", "list"),
+        _t("{X} and {Z} are {M}'s {vs}, and {X+Z.their} house is always noisy.", "list"),
     ),
     _family(
         "linked",
