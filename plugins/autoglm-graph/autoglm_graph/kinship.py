@@ -320,7 +320,7 @@ class KinshipDataSource:
         if phrasing.narrative:
             for _ in range(rng.randrange(3)):
                 line = rng.choice(kp.NARRATIVE)
-                people = rng.sample(sorted(named), line.count("}") - line.count("{filler}"))
+                people = rng.sample(sorted(named), kp.people_slots(line))
                 if len(people) == 2 and {frozenset((a, r)) for a, _, r in story_facts} & {frozenset(people)}:
                     continue  # the two must be people the story relates in no sentence: this one states nothing
                 units.insert(rng.randint(0, len(units)), (None, kp.fill(line, dict(zip("XY", people)), names, rng)))

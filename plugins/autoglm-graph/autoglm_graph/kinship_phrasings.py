@@ -621,7 +621,95 @@ NARRATIVE = (
     "The dog followed {X} all the way to the shop.",
     "{X} goes camping every August.",
     "In May, {X} planted a whole row of beans.",
+    # places and named things drawn from pools ({place}, {thing}), in the positions stories put them: after
+    # "in", "to" and "from", as subjects, before "'s" and in lists; and common nouns in a person's place
+    "{X} grew up in {place} and still misses the food.",
+    "Every summer the family rents a cottage near {place}.",
+    "{place} was cold and grey when {X} arrived.",
+    "{X} sent a postcard from {place}, with a picture of the harbour.",
+    "{X} and {Y} drove from {place} to {place} in one day.",
+    "{place}'s old market is where {X} buys spices.",
+    "{X} has tickets for {thing} on Friday.",
+    "{X} never misses {thing}, rain or shine.",
+    "Nobody in {place} had heard of {thing} until {X} mentioned it.",
+    "{X} fixed the roof before the storm reached {place}.",
+    "The neighbour's parrot woke {X} at five again.",
+    "{X} spent the afternoon arguing with a plumber.",
+    "A stray kitten followed {X} home from the bakery.",
+    "The old tractor broke down, and {X} had to walk.",
+    "{X} baked bread for the whole street, and the baker was not pleased.",
+    "The teacher praised {X}'s drawing of a lighthouse.",
+    "{X} and {Y} bought a canoe in {place}.",
+    "Grandma's recipe book went missing during the move to {place}.",
+    "The ferry to {place} was late, so {X} read a book about {thing}.",
+    "On Tuesday {X} and {Y} painted the fence green.",
 )
+#: capitalised words that are places, for {place} in narrative sentences
+PLACES = (
+    "Galway",
+    "Mombasa",
+    "Bergen",
+    "Cusco",
+    "Hobart",
+    "Tbilisi",
+    "Quebec",
+    "Marrakesh",
+    "Gdansk",
+    "Cork",
+    "Kyoto",
+    "Dakar",
+    "Tallinn",
+    "Cartagena",
+    "Adelaide",
+    "Lyon",
+    "Porto Alegre",
+    "Madurai",
+    "Aarhus",
+    "Zanzibar",
+    "Brittany",
+    "Tuscany",
+    "Patagonia",
+    "Nova Scotia",
+    "New Mexico",
+    "Sicily",
+    "Bavaria",
+    "Montana",
+    "Kerala",
+    "Crete",
+    "Iceland",
+    "Chile",
+    "Norway",
+    "Ghana",
+    "Peru",
+    "Vermont",
+    "Sardinia",
+)
+#: capitalised words that are named things, not people, for {thing}
+THINGS = (
+    "the Harvest Fair",
+    "Carnival",
+    "the Winter Games",
+    "Hamlet",
+    "the Grand Prix",
+    "Easter Sunday",
+    "Thanksgiving",
+    "the Tour de France",
+    "Swan Lake",
+    "the Proms",
+    "Midsummer",
+    "the Boat Race",
+    "the Eurovision Song Contest",
+    "the Harbour Regatta",
+    "Oktoberfest",
+    "Romeo and Juliet",
+    "Diwali",
+    "Hanukkah",
+)
+
+
+def people_slots(text: str) -> int:
+    """How many people a narrative sentence names: its ``{X}`` and ``{Y}`` slots."""
+    return sum(1 for slot in _SLOT.findall(text) if _ROLE.fullmatch(slot))
 
 
 def families(names: Sequence[str]) -> tuple[Family, ...]:
@@ -794,7 +882,8 @@ def render(
 
 def fill(text: str, people: Mapping[str, int], names: Mapping[int, str], rng: random.Random) -> Rendered:
     """A sentence that states no fact (a question, a narrative filler): ``{T}``, ``{X}``, ... are names of
-    ``people``; ``{filler}`` draws an activity from ``rng``."""
+    ``people``; ``{filler}`` draws an activity from ``rng``, ``{place}`` and ``{thing}`` a place or a named
+    thing."""
     pieces: list[str] = []
     mentions: list[tuple[int, int, tuple[int, ...], str]] = []
     position = last = 0
@@ -803,6 +892,10 @@ def fill(text: str, people: Mapping[str, int], names: Mapping[int, str], rng: ra
         last = m.end()
         if m[1] == "filler":
             value, mention = rng.choice(FILLERS), None
+        elif m[1] in ("place", "thing"):
+            value, mention = rng.choice(PLACES if m[1] == "place" else THINGS), None
+            if not ("".join(pieces) + literal).strip():
+                value = value[0].upper() + value[1:]  # "The Harvest Fair" at a sentence start
         else:
             value, mention = names[people[m[1]]], (people[m[1]],)
         pieces.append(literal)
