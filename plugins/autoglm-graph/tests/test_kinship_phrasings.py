@@ -294,3 +294,11 @@ def test_renderer_states_lists_and_two_facts_in_one_sentence():
         ("them", (2, 3), "pronoun"),
     ]
     assert kp.bindings(unnamed, (2, "parent", 1), [(1, "child", 3)], gender, lambda p, used, via: False) == []
+
+
+def test_narrative_places_and_things_are_not_people():
+    rendered = kp.fill("{place} was cold and grey when {X} arrived.", {"X": 3}, {3: "Ida"}, random.Random(0))
+    assert [(rendered.text[a:b], people) for a, b, people, _ in rendered.mentions] == [("Ida", (3,))]
+    assert rendered.text[0].isupper() and not rendered.facts  # "The Harvest Fair" would open a sentence too
+    assert kp.people_slots("{X} and {Y} drove from {place} to {place} in one day.") == 2
+    assert all(kp.people_slots(line) <= 2 for line in kp.NARRATIVE)
