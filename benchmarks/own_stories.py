@@ -13,8 +13,9 @@ by the same people as the bank and used while building: a check, not a held-out 
 
 ``benchmarks/data/blind_stories.jsonl`` (``--stories``) holds 40 longer stories with 2-6 facts on the question's
 path, written on 2026-12-03 by a helper who had not read the phrasing bank or the stories above, in names of many
-cultures and with narrative between the facts. It was scored after the changes of that day were made and
-measured, and nothing was changed after reading its misses (a later change would make it a check like the other).
+cultures and with narrative between the facts. It was first scored after that day's construction families were
+made and measured (full build 24 of 40). Places and named things were then added to the bank's narrative sentences
+after reading its misses, so from then on it is a check like the other set.
 
 For each artifact: answer accuracy, and for a learned extractor the share of stories whose facts were all read
 right (nothing missing, nothing extra). Writes benchmarks/results/own_stories.{json,md,png} (or ``--out STEM``).
