@@ -38,21 +38,31 @@ def canonical(head: str, kind: str, tail: str, inverse: dict[str, str]) -> tuple
     return min((head, kind, tail), (tail, inverse.get(kind, kind), head))
 
 
-def path_length(story: dict) -> int | None:
-    """Facts on the shortest path from the question's source to its target (the story's hop count)."""
-    target, source = (name.lower() for name in story["query"])
-    links: dict[str, set[str]] = {}
-    for head, _, tail in story["facts"]:
-        links.setdefault(head.lower(), set()).add(tail.lower())
-        links.setdefault(tail.lower(), set()).add(head.lower())
-    depth, frontier = {source: 0}, [source]
+def path(story: dict) -> list[tuple[str, str, str]] | None:
+    """The listed facts on a shortest path from the question's source to its target, in order from the source
+    (each as listed: ``[head, type, tail]``), or None when the facts do not link the two."""
+    key = lambda name: name.strip("[]").lower()  # noqa: E731
+    target, source = (key(name) for name in story["query"])
+    links: dict[str, list[tuple[str, tuple[str, str, str]]]] = {}
+    for fact in story["facts"]:
+        head, _, tail = fact
+        links.setdefault(key(head), []).append((key(tail), tuple(fact)))
+        links.setdefault(key(tail), []).append((key(head), tuple(fact)))
+    way: dict[str, list[tuple[str, str, str]]] = {source: []}
+    frontier = [source]
     while frontier:
         person = frontier.pop(0)
-        for other in links.get(person, ()):
-            if other not in depth:
-                depth[other] = depth[person] + 1
+        for other, fact in links.get(person, ()):
+            if other not in way:
+                way[other] = [*way[person], fact]
                 frontier.append(other)
-    return depth.get(target)
+    return way.get(target)
+
+
+def path_length(story: dict) -> int | None:
+    """Facts on the shortest path from the question's source to its target (the story's hop count)."""
+    steps = path(story)
+    return None if steps is None else len(steps)
 
 
 def score(artifact: Path, stories: list[dict]) -> dict:

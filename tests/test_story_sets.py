@@ -13,9 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from own_stories import path_length  # noqa: E402
+from own_stories import path, path_length  # noqa: E402
 
 kv = pytest.importorskip("autoglm_graph.kinship_vocab")
+compose_chain = pytest.importorskip("autoglm_graph.kinship").compose_chain
 
 SETS = sorted((ROOT / "benchmarks" / "data").glob("*_stories.jsonl"))
 
@@ -26,20 +27,15 @@ def stories(path: Path) -> list[dict]:
 
 def composed(story: dict) -> str | None:
     """The target's relation to the source along the story's facts (first arrival, as the reasoners read it)."""
-    target, source = (name.strip("[]") for name in story["query"])
-    steps: dict[str, list[tuple[str, str]]] = {}
-    for head, kind, tail in story["facts"]:
-        head, tail = head.strip("[]"), tail.strip("[]")
-        steps.setdefault(head, []).append((tail, kind))
-        steps.setdefault(tail, []).append((head, kv.INVERSE[kind]))
-    state, frontier = {source: "self"}, [source]
-    while frontier:
-        person = frontier.pop(0)
-        for other, kind in steps.get(person, ()):
-            if other not in state and state[person] is not None:
-                state[other] = kv.compose(state[person], kind)
-                frontier.append(other)
-    return state.get(target)
+    steps = path(story)
+    if steps is None:
+        return None
+    person, kinds = story["query"][1].strip("[]").lower(), []
+    for head, kind, tail in steps:  # each fact read from the person reached so far
+        forward = head.strip("[]").lower() == person
+        kinds.append(kind if forward else kv.INVERSE[kind])
+        person = (tail if forward else head).strip("[]").lower()
+    return compose_chain(kinds)
 
 
 def test_there_are_story_sets():
