@@ -690,7 +690,8 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     missing, unexpected = load_model(model, str(weights), strict=False)
     if missing or unexpected:
         raise ArtifactError(
-            f"{weights}: weights do not match the pipeline (missing {missing[:3]}, unexpected {unexpected[:3]})",
+            f"{weights}: weights do not match the pipeline (missing {sorted(missing)[:3]}, unexpected "
+            f"{sorted(unexpected)[:3]})",
             hint="the installed plugins changed their parameters; rebuild the artifact",
         )
     model.eval()

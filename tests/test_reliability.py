@@ -145,6 +145,16 @@ def test_weights_of_another_shape_are_refused_in_one_line(copy):
     refused(copy, str(copy / WEIGHTS), "has shape", "the pipeline expects")
 
 
+def test_weights_missing_a_tensor_are_refused_naming_it(copy):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(copy / WEIGHTS)
+    dropped = sorted(tensors)[0]
+    save_file({k: v for k, v in tensors.items() if k != dropped}, copy / WEIGHTS)
+    rehash(copy)  # a lock that agrees with the file: the plugin's parameters are what no longer match
+    refused(copy, str(copy / WEIGHTS), "weights do not match the pipeline", f"missing ['{dropped}']")
+
+
 # ------------------------------------------------------------ the small things
 
 
