@@ -29,6 +29,7 @@ class Extraction:
         self.kept: tuple[Any, ...] | None = None  # see RelationExtractor.extract_batch(keep_features=True)
         self.facts: list[tuple[int, int, int, float, int]] = []  # head, class, tail, confidence, sentence
         self.values: list[int | None] = []
+        self.exists: list[float] = []  # each mention pair's probability of a fact, as relate read it
         self.query: tuple[int, int] | None = None
         self.problems: list[str] = []
         self.graph: SemanticGraph | None = None
@@ -61,9 +62,12 @@ class Extraction:
         self.people.append([mention])
         return (len(self.people) - 1,)
 
-    def resolve(self, probs: list[float], pairs: list[tuple[int, int]]) -> None:
-        """People from mentions: equal names merge; pronouns join their antecedents; descriptions may."""
+    def resolve(self, probs: list[float], pairs: list[tuple[int, int]], values: torch.Tensor | None = None) -> None:
+        """People from mentions: equal names merge; pronouns join their antecedents; descriptions may. With
+        ``values`` (each mention's attribute probabilities), a singular pronoun does not join a person whose
+        attribute it surely contradicts ("His sister" after "Noor ... she": not Noor's)."""
         story, threshold = self.story, self.x.config.coref_threshold
+        sure = self._sure_values(values)
         links: dict[int, list[tuple[float, int]]] = {}
         for p, (j, i) in zip(probs, pairs):
             links.setdefault(j, []).append((p, i))
@@ -83,14 +87,33 @@ class Extraction:
                 chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
                 owner = tuple(sorted(chosen))
             elif candidates and candidates[0][0] > threshold:
+                value = sure[j] if kind == "pronoun" and sure else None
+                if value is not None:
+                    agreeing = [c for c in candidates if not self._contradicts(sure, value, self.owner[c[1]])]
+                    candidates = agreeing if agreeing and agreeing[0][0] > threshold else candidates
                 owner = self.owner[candidates[0][1]]
-                if len(owner) > 1:  # a singular mention cannot be a group
-                    owner = ()
+                if len(owner) > 1:  # a singular mention cannot be a group: the one of its people it agrees with
+                    fits = [p for p in owner if value is not None and not self._contradicts(sure, value, (p,))]
+                    owner = (fits[0],) if len(fits) == 1 else ()
             else:
                 owner = self._new_person(j) if kind == "description" else ()
             self.owner[j] = owner
             if len(owner) == 1 and j not in self.people[owner[0]]:
                 self.people[owner[0]].append(j)
+
+    @staticmethod
+    def _sure_values(values: torch.Tensor | None, sure: float = 0.9) -> list[int | None]:
+        """Each mention's attribute value where its probability is at least ``sure``, else None."""
+        if values is None or not values.numel():
+            return []
+        best, index = values.max(-1)
+        return [int(i) if float(p) >= sure else None for p, i in zip(best, index)]
+
+    def _contradicts(self, sure: list[int | None], value: int, owner: tuple[int, ...]) -> bool:
+        """Whether ``owner`` is one person with a sure mention of another value than ``value``."""
+        if len(owner) != 1:
+            return False
+        return any(sure[k] is not None and sure[k] != value for k in self.people[owner[0]])
 
     def relate(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> None:
         """Each people pair's best relation class over the mention pairs that name it, in either order."""
@@ -98,6 +121,7 @@ class Extraction:
         # a fact exists where "none" is unlikely; its type is the likeliest of the others (an unfamiliar phrasing
         # may spread its mass over several types without any passing a threshold on its own)
         exists = (1 - probs[:, 0]).tolist()
+        self.exists = exists
         kinds = (probs[:, 1:].argmax(-1) + 1).tolist()
         if probs.requires_grad:
             self.type_probs = probs
@@ -130,11 +154,21 @@ class Extraction:
         out.scores, out.rows, out.type_probs, out.facts, out.graph = {}, {}, None, [], None
         return out
 
-    def attributes(self, probs: torch.Tensor) -> None:
+    def attributes(
+        self, probs: torch.Tensor, told: torch.Tensor | None = None, pairs: list[tuple[int, int]] = ()
+    ) -> None:
+        """Each person's attribute value: the mean of their mentions' ``probs``, plus, for each mention pair read
+        as a fact, what its words say of the tail (``told``, one row per pair). A name alone may suggest the
+        wrong value; "his father, Rangi" says it."""
+        scores = [probs[mentions].mean(0) if mentions else probs.new_zeros(probs.size(-1)) for mentions in self.people]
+        threshold = self.x.config.relation_threshold
+        for n, (_, j) in enumerate(pairs if told is not None else ()):
+            if self.exists[n] >= threshold and len(self.owner[j]) == 1:
+                scores[self.owner[j][0]] = scores[self.owner[j][0]] + told[n]
         values = []
-        for mentions in self.people:
-            mean = probs[mentions].mean(0)
-            values.append(int(mean.argmax()) if float(mean.max()) >= 0.5 else None)
+        for score in scores:
+            share = score / score.sum().clamp_min(1e-9)
+            values.append(int(share.argmax()) if float(share.max()) >= 0.5 and float(score.sum()) > 0 else None)
         self.values = values
 
     def ask(self, mentions: list[int], probs: torch.Tensor) -> None:

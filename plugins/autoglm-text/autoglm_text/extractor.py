@@ -34,6 +34,7 @@ and the sentence it came from for explanations.
 from __future__ import annotations
 
 import json
+import re
 import time
 import zlib
 from collections.abc import Mapping
@@ -66,6 +67,7 @@ from autoglm_text.stories import (
     Story,
     sentence_spans,
     surface,
+    with_asides,
     with_bystanders,
     with_joins,
     with_names,
@@ -136,6 +138,9 @@ class RelationExtractor(nn.Module):
             )
             self.attribute = nn.Linear(d, max(len(self.attribute_values), 1))
             self.role = nn.Linear(d, 3)  # not in the query, target, source
+            # the tail's attribute as the words around a related pair say it ("Halima's father, Ibrahim":
+            # male), read without the two mentions themselves: a name may suggest the wrong value ("Sani")
+            self.word_attribute = nn.Linear(4 * d + 16, max(len(self.attribute_values), 1))
 
     def _install(self, encoder: nn.Module, tokenizer: Tokenizer, source: str) -> None:
         tokenizer.no_padding()
@@ -273,6 +278,10 @@ class RelationExtractor(nn.Module):
         """Relation class logits of ordered mention pairs ``(head, tail)`` of one sentence."""
         return self.relation(self.relation_features(story, states, reps, pairs))
 
+    def word_attribute_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Each pair's tail attribute from its :meth:`relation_features` less the two mentions' own spans."""
+        return self.word_attribute(features[:, 3 * self.config.head_size :])
+
     def relation_features(
         self, story: Story, states: torch.Tensor, reps: torch.Tensor, pairs: list[tuple[int, int]]
     ) -> torch.Tensor:
@@ -403,8 +412,9 @@ class RelationExtractor(nn.Module):
 
     def _augmented(self, train: list[Mapping[str, Any]]) -> Callable[[], list[Story]]:
         """A fresh augmentation of ``train`` for every epoch: people renamed (to names of other stories' people
-        with the same attribute value, or made up), clauses naming someone else added after statements, neighbouring
-        statements joined, opening clauses added."""
+        with the same attribute value, or made up), asides and endings with places, years and things put beside
+        people, clauses naming someone else added after statements, neighbouring statements joined, opening clauses
+        added."""
         import random
 
         rng, share, attribute = random.Random(self.init_seed), self.config.augment, self.config.attribute
@@ -414,14 +424,19 @@ class RelationExtractor(nn.Module):
                 if e.get("name"):
                     pools.setdefault(e.get(attribute), set()).add(e["name"])
         pool = {value: sorted(names) for value, names in pools.items()}
-        # made-up names only for a pretrained tokenizer: one trained on these stories has no pieces for them, and
-        # a small encoder then learned the question's roles worse (org chart test: 13 of 60 swapped, 3 without)
-        made_up = 0.3 if self.config.pretrained is not None else 0.0
+        # made-up names, names of another attribute value, and asides with places and things only for a
+        # pretrained encoder: a tokenizer trained on these stories has no pieces for them, and a small encoder
+        # then learned the question's roles worse (org chart test: 13 of 60 swapped, 3 without; with asides, its
+        # answers fell to 0.80)
+        pretrained = self.config.pretrained is not None
+        made_up, crossed, asides = (0.6, 0.3, share / 2) if pretrained else (0.0, 0.0, 0.0)
 
         def epoch() -> list[Story]:
-            renamed = (with_names(s, rng, share, pool, attribute, made_up) for s in train)
+            renamed = (with_names(s, rng, share, pool, attribute, made_up, crossed) for s in train)
+            if asides:
+                renamed = (with_asides(s, rng, asides) for s in renamed)
             joined = (with_joins(with_bystanders(s, rng, share / 2), rng, share / 2) for s in renamed)
-            return [self.read(g["text"], g) for g in (with_openings(s, rng, share) for s in joined)]
+            return [self.read(g["text"], g) for g in (with_openings(s, rng, share, pretrained) for s in joined)]
 
         return epoch
 
@@ -526,8 +541,15 @@ class RelationExtractor(nn.Module):
         if pairs:
             facts = self._fact_classes(gold)
             labels = [self._pair_label(story.mentions[i], story.mentions[j], facts) for i, j in pairs]
-            logits = self.relation_logits(story, states, reps, pairs)
-            loss = loss + F.cross_entropy(logits, torch.tensor(labels, device=states.device))
+            features = self.relation_features(story, states, reps, pairs)
+            loss = loss + F.cross_entropy(self.relation(features), torch.tensor(labels, device=states.device))
+            told = [(n, self._gold_attribute(gold, story.mentions[j])) for n, (i, j) in enumerate(pairs) if labels[n]]
+            told = [(n, v) for n, v in told if v is not None]
+            if told and self.attribute_values:
+                rows = torch.tensor([n for n, _ in told], device=states.device)
+                loss = loss + F.cross_entropy(
+                    self.word_attribute_logits(features[rows]), torch.tensor([v for _, v in told], device=states.device)
+                )
         values = [self._gold_attribute(gold, m) for m in story.mentions]
         known = [k for k, v in enumerate(values) if v is not None]
         if known and self.attribute_values:
@@ -698,17 +720,21 @@ class RelationExtractor(nn.Module):
             for m, k in zip(story.mentions, kinds):
                 m.kind = k
             scores, pairs = self.coref_logits(story, reps)
-            extraction.resolve(torch.sigmoid(scores).tolist(), pairs)
-            if self.attribute_values:
-                extraction.attributes(self.attribute(reps).softmax(-1))
+            values = self.attribute(reps).softmax(-1) if self.attribute_values else None
+            extraction.resolve(torch.sigmoid(scores).tolist(), pairs, values)
             question = self._question_sentence(story)
             in_question = [k for k, m in enumerate(story.mentions) if m.sentence == question]
             if in_question:
                 extraction.ask(in_question, self.role(reps[in_question]).softmax(-1))
             pairs = self._pairs_in_sentences(story.mentions)
+            told = None
             if pairs:
                 features = self.relation_features(story, states, reps, pairs).float()
                 extraction.relate(self.relation(features).softmax(-1), pairs)
+                if values is not None:
+                    told = self.word_attribute_logits(features).softmax(-1)
+            if values is not None:
+                extraction.attributes(values, told, pairs)
         if keep_features:  # before finish: its problems must still see whether the question named two people
             extraction.kept = (extraction.unrelated(), features, pairs)
         extraction.finish()
@@ -730,7 +756,34 @@ class RelationExtractor(nn.Module):
                 open_at = None
             if tag == 1 or (tag == 2 and open_at is None and i < len(tags)):
                 open_at = i
-        return [m for m in mentions if m is not None]
+        return self._names_again_in_question(story, [m for m in mentions if m is not None])
+
+    def _names_again_in_question(self, story: Story, mentions: list[Mention]) -> list[Mention]:
+        """``mentions`` with every other place the question writes a name the story already gave someone: a
+        name that is also a word ("Can", "Hope", "Will") is easy to miss in a short question, and without it
+        the question names one person."""
+        question = self._question_sentence(story)
+        if question is None:
+            return mentions
+        a, b = story.sentences[question]
+        names = {
+            story.text[m.start : m.end]
+            for m in mentions
+            if m.sentence != question
+            and story.text[m.start].isupper()
+            and story.text[m.start : m.end].split()[0].lower() not in PRONOUNS
+        }
+        taken = [(m.start, m.end) for m in mentions]
+        for name in sorted(names, key=len, reverse=True):
+            for hit in re.finditer(rf"(?<![\w'-]){re.escape(name)}(?![\w-])", story.text[a:b]):
+                start, end = a + hit.start(), a + hit.end()
+                if any(s < end and start < e for s, e in taken):
+                    continue
+                mention = self._mention(story, start, end)
+                if mention is not None:
+                    mentions.append(mention)
+                    taken.append((start, end))
+        return sorted(mentions, key=lambda m: m.start)
 
     def _span(self, story: Story, first: int, last: int) -> Mention | None:
         # whole words: a mention tagged from a word's middle piece grows to the word

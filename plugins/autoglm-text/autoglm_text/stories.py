@@ -38,6 +38,141 @@ OPENINGS = (
     "Everyone knows that",
     "As you may know,",
 )
+#: openings that name a place, a year or a thing (a pretrained encoder's augmentation): capitalised words and
+#: numbers are not all people
+SETTING_OPENINGS = (
+    "In {place},",
+    "Back in {year},",
+    "Before the move to {place},",
+    "On a trip to {place},",
+    "Back in {place} in {year},",
+    "The winter {place} froze over,",
+    "After {thing},",
+    "During the floods of {year},",
+)
+#: asides put after a named person (augmentation, see :func:`with_asides`): where stories say where people live,
+#: what they do and what they own, in the positions where people stand, with places, years and common nouns that
+#: are not people. ``{end}`` is the aside's form that closes a statement instead.
+ASIDES = (
+    ", who grew up in {place},",
+    ", who moved to {place} in {year},",
+    ", who drives a delivery van around {place},",
+    ", who keeps bees behind the house,",
+    ", who was born in {year},",
+    ", who runs a small bakery in {place},",
+    ", who never misses {thing},",
+    ", who works at the harbour,",
+    ", back from {place},",
+    ", who repairs old radios,",
+    ", who teaches piano in {place},",
+    ", fresh off the train from {place},",
+    ", who sells pottery at the Saturday market,",
+    ", still proud of the vegetable garden,",
+    ", who once rowed across {place},",
+    ", a keen chess player,",
+)
+#: endings put before the full stop of a statement: places and things as subjects and objects of verbs too
+ENDINGS = (
+    ", in {place}",
+    ", back in {year}",
+    ", and {place} has not been the same since",
+    ", just before leaving {place}",
+    ", the year {place} won {thing}",
+    ", which surprised nobody in {place}",
+    ", long before the harbour was rebuilt",
+    ", while the kettle boiled",
+    ", as the photos from {place} show",
+    " when the old mill in {place} still worked",
+)
+#: places for the slots above, apart from made-up ones (:func:`made_up_place`); a domain's own generator may
+#: have its own, this list only has to be wide
+PLACES = (
+    "Lisbon",
+    "Accra",
+    "Osaka",
+    "Valparaíso",
+    "Winnipeg",
+    "Dundee",
+    "Izmir",
+    "Lagos",
+    "Hanoi",
+    "Perth",
+    "Bologna",
+    "Tromsø",
+    "Salvador",
+    "Tijuana",
+    "Kraków",
+    "Mumbai",
+    "Nairobi",
+    "Busan",
+    "Seville",
+    "Quito",
+    "the Algarve",
+    "the Highlands",
+    "Lake Geneva",
+    "the Rhine",
+    "Mount Kenya",
+    "Sumatra",
+    "Anatolia",
+    "Ontario",
+    "Texas",
+    "Galicia",
+    "Jutland",
+    "Crimea",
+    "Normandy",
+    "Punjab",
+    "Tasmania",
+    "Yorkshire",
+)
+THINGS = (
+    "the county fair",
+    "the Marathon",
+    "the Spring Festival",
+    "Ramadan",
+    "the World Cup",
+    "Christmas",
+    "the Jazz Festival",
+    "the election",
+    "Lent",
+    "the regatta",
+    "the harvest",
+)
+PLACE_SHAPES = (
+    "Port {A}",
+    "{A}ville",
+    "Lake {A}",
+    "San {A}",
+    "{A}burg",
+    "{A}ford",
+    "Mount {A}",
+    "{A} Bay",
+    "{A}stad",
+    "{A}",
+)
+
+
+def made_up_place(rng: Any) -> str:
+    piece = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3))))
+    return rng.choice(PLACE_SHAPES).format(A=piece.capitalize())
+
+
+def setting(template: str, rng: Any) -> str:
+    """``template`` with its ``{place}``, ``{year}`` and ``{thing}`` slots filled (a third of places made up)."""
+    while "{place}" in template:
+        place = made_up_place(rng) if rng.random() < 1 / 3 else rng.choice(PLACES)
+        template = template.replace("{place}", place, 1)
+    if "{year}" in template:
+        template = template.replace("{year}", str(rng.randint(1850, 2024)))
+    return template.replace("{thing}", rng.choice(THINGS)) if "{thing}" in template else template
+
+
+def inserted(text: str, mentions: list[dict[str, Any]], at: int, piece: str) -> str:
+    """``text`` with ``piece`` put at ``at``; ``mentions`` that start there or later move along (in place)."""
+    for m in mentions:
+        if m["start"] >= at:
+            m["start"] += len(piece)
+            m["end"] += len(piece)
+    return text[:at] + piece + text[at:]
 
 
 JOINS = (", and", "; then", ", while", ", and later", "; meanwhile,", ", but")
@@ -65,8 +200,10 @@ def with_joins(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, A
     return {**sample, "text": text, "mentions": mentions}
 
 
-def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
-    """``sample`` with an opening clause before about ``share`` of its statements, gold offsets moved along."""
+def with_openings(sample: Mapping[str, Any], rng: Any, share: float, settings: bool = False) -> dict[str, Any]:
+    """``sample`` with an opening clause before about ``share`` of its statements, gold offsets moved along;
+    with ``settings``, some of them name places, years or things (:data:`SETTING_OPENINGS`)."""
+    openings = OPENINGS + SETTING_OPENINGS if settings else OPENINGS
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
     starts = {m["start"]: m for m in mentions}
     for a, b in reversed(sentence_spans(text)):
@@ -75,12 +212,30 @@ def with_openings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str
         first = starts.get(a)
         if first is None or first.get("kind") != "name":  # "Their father ..." -> "In fact, their father ..."
             text = text[:a] + text[a].lower() + text[a + 1 :]
-        opening = rng.choice(OPENINGS) + " "
-        text = text[:a] + opening + text[a:]
-        for m in mentions:
-            if m["start"] >= a:
-                m["start"] += len(opening)
-                m["end"] += len(opening)
+        text = inserted(text, mentions, a, setting(rng.choice(openings), rng) + " ")
+    return {**sample, "text": text, "mentions": mentions}
+
+
+def with_asides(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with an aside (:data:`ASIDES`) after a named person in about ``share`` of its statements, and an
+    ending (:data:`ENDINGS`) on about ``share`` of them, gold offsets moved along: places, years and things stand
+    next to people and where people stand, so that the reader learns they are not people."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    for a, b in reversed(sentence_spans(text)):
+        if text[b - 1] != "." or text[a:b].rstrip().endswith("?"):
+            continue
+        # after a name that neither owns something ("Ann's") nor ends the sentence
+        names = [m for m in mentions if a <= m["start"] and m["end"] < b - 1 and m.get("kind", "name") == "name"]
+        names = [m for m in names if text[m["end"]] in " ," and not text[m["end"] :].startswith(" and ")]
+        if names and rng.random() < share:
+            at = rng.choice(names)["end"]
+            aside = setting(rng.choice(ASIDES), rng)
+            if text[at] == ",":  # "Tom's daughter, Ann, who ..., is": one comma stays
+                aside = aside[:-1]
+            text = inserted(text, mentions, at, aside)
+            b += len(aside)
+        if rng.random() < share:
+            text = inserted(text, mentions, b - 1, setting(rng.choice(ENDINGS), rng))
     return {**sample, "text": text, "mentions": mentions}
 
 
@@ -156,6 +311,7 @@ def with_names(
     pools: Mapping[Any, list[str]],
     attribute: str,
     made_up: float = 0.3,
+    crossed: float = 0.0,
 ) -> dict[str, Any]:
     """``sample`` with about ``share`` of its named people renamed, every mention moved along: to a name
     other stories give people of the same ``attribute`` value (``pools``: value -> names), or to a made-up
@@ -173,6 +329,8 @@ def with_names(
         if text.count(name) != own:
             return dict(sample)
         pool = pools.get(entity.get(attribute)) or [name]
+        if crossed and rng.random() < crossed:  # any value's name: the words around a name must decide, not its look
+            pool = sorted({n for names in pools.values() for n in names})
         new[e] = name if rng.random() >= share else made_up_name(rng) if rng.random() < made_up else rng.choice(pool)
     if len(set(new.values())) < len(new):
         return dict(sample)  # two people would share a name

@@ -16,7 +16,7 @@ from autoglm_sdk.plugin import BuildContext, DataError, Dataset, InputError, Por
 from autoglm_text.extraction import Extraction, fact_scores
 from autoglm_text.extractor import NONE, RelationExtractor
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
-from autoglm_text.stories import Mention, sentence_spans, with_bystanders, with_names, with_openings
+from autoglm_text.stories import Mention, sentence_spans, with_asides, with_bystanders, with_names, with_openings
 
 KIN_INVERSE = dict(kv.INVERSE)  # the kinship manifest's inverse table, spelled there as TOML
 TINY = {"pretrained": None, "hidden_size": 48, "num_layers": 1, "num_heads": 2, "head_size": 48, "vocab_size": 600}
@@ -201,6 +201,91 @@ def test_openings_keep_the_gold_offsets():
         a = sample["text"][before["start"] : before["end"]]
         b = augmented["text"][after["start"] : after["end"]]
         assert a.lower() == b.lower()
+
+
+def test_asides_put_places_beside_people_and_keep_the_gold_offsets():
+    import random
+
+    samples = kinship(20, phrasings="bank").splits["train"]
+    changed = 0
+    for sample in samples:
+        augmented = with_asides(sample, random.Random(1), 1.0)
+        changed += augmented["text"] != sample["text"]
+        for before, after in zip(sample["mentions"], augmented["mentions"]):
+            assert sample["text"][before["start"] : before["end"]] == augmented["text"][after["start"] : after["end"]]
+        # the question is left as it was, and every statement still ends with its full stop
+        assert augmented["text"].rsplit(". ", 1)[-1] == sample["text"].rsplit(". ", 1)[-1]
+    assert changed == len(samples)
+    text = "Tom is Ann's father. How is Tom related to Ann?"
+    mentions = [{"start": 0, "end": 3, "entities": [0], "kind": "name"}, {"start": 7, "end": 10, "entities": [1]}]
+    out = with_asides({"text": text, "mentions": mentions}, random.Random(0), 1.0)
+    assert out["text"].startswith("Tom, ") and out["text"].endswith("How is Tom related to Ann?")
+    assert out["text"].count(",") >= 2  # an aside after Tom ("Tom, who ..., is") and an ending before the stop
+
+
+def test_a_name_the_question_repeats_is_found_even_when_it_is_also_a_word(trained):
+    _, ex = trained
+    story = ex.read("Defne has a brother named Can. Yusuf is Defne's uncle. What is Can to Yusuf?")
+    mentions = [ex._mention(story, a, b) for a, b in ((0, 5), (26, 29), (31, 36), (40, 45), (70, 75))]
+    found = ex._names_again_in_question(story, mentions)
+    assert [story.text[m.start : m.end] for m in found] == ["Defne", "Can", "Yusuf", "Defne", "Can", "Yusuf"]
+    assert found[4].sentence == ex._question_sentence(story)
+    # a pronoun that opens a sentence is no name to look for
+    story = ex.read("His sister is Eve. How is His related to Eve?")
+    found = ex._names_again_in_question(story, [ex._mention(story, 0, 3), ex._mention(story, 14, 17)])
+    assert [story.text[m.start : m.end] for m in found] == ["His", "Eve", "Eve"]
+
+
+def test_a_pronoun_joins_the_person_it_agrees_with(trained):
+    """Coreference reads the attribute a pronoun reveals: "His" after "Noor ... she" is not Noor's, and "His"
+    after "them" (Noor and Tariq) is the one of them it can be."""
+    from autoglm_text.stories import KINDS
+
+    _, ex = trained
+    story = ex.read("Noor and Tariq came. She waved, and they sat. His sister Leila came.")
+    words = [("Noor", "name"), ("Tariq", "name"), ("She", "pronoun"), ("they", "plural"), ("His", "pronoun")]
+    story.mentions = []
+    for word, kind in words:
+        at = story.text.index(word)
+        mention = ex._mention(story, at, at + len(word))
+        mention.kind = KINDS.index(kind)
+        story.mentions.append(mention)
+    female, male, unsure = [0.97, 0.03], [0.02, 0.98], [0.6, 0.4]
+    values = torch.tensor([female, unsure, female, unsure, male])
+    pairs = [(j, i) for j in range(5) for i in range(j)]
+    links = {(2, 0): 0.9, (3, 0): 0.9, (3, 1): 0.9, (4, 0): 0.8, (4, 1): 0.6, (4, 3): 0.1}
+
+    def his(values, links):
+        extraction = Extraction(ex, story)
+        extraction.resolve([links.get(pair, 0.05) for pair in pairs], pairs, values)
+        return extraction.owner[4]
+
+    assert his(None, links) == (0,)  # the likeliest antecedent alone: Noor
+    assert his(values, links) == (1,)  # Noor is surely not "his": Tariq
+    group = {**links, (4, 3): 0.95}
+    assert his(None, group) == ()  # "they" first: a singular pronoun cannot be the group
+    assert his(values, group) == (1,)  # ... but it can be the one of them it agrees with
+
+
+def test_the_words_of_a_fact_outweigh_what_a_name_suggests(trained):
+    _, ex = trained
+    story = ex.read("Halima's father, Ibrahim, had a brother, Sani. How is Sani related to Halima?")
+    story.mentions = []
+    for word in ("Halima", "Ibrahim", "Sani"):
+        at = story.text.index(word)
+        story.mentions.append(ex._mention(story, at, at + len(word)))
+    probs = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.8, 0.2]])  # the name "Sani" alone: a woman, it seems
+    told = torch.tensor([[0.05, 0.95]])  # "Ibrahim, had a brother, Sani": the words say a man
+
+    def sani(exists):
+        extraction = Extraction(ex, story)
+        extraction.resolve([], [])
+        extraction.exists = [exists]
+        extraction.attributes(probs, told, [(1, 2)])
+        return ex.attribute_values[extraction.values[2]]
+
+    assert sani(0.9) == "male"
+    assert sani(0.1) == "female"  # a pair read as no fact says nothing of its tail
 
 
 def test_bystander_clauses_name_someone_the_statement_is_not_about():
