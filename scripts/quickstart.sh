@@ -3,7 +3,7 @@
 # pipeline (examples/kinship-extractor.toml: an extractor that reads people,
 # pronouns and unnamed relatives into a graph, and a reasoner over it) into
 # artifacts/kinship-extractor, and answer hand-written stories with it. The
-# extractor fits 2,000 stories for 2 epochs here (8.5 to 10 minutes on 2 cores);
+# extractor fits 2,000 stories for 2 epochs here (8.5 to 11 minutes on 2 cores);
 # the manifest's own 5,000 x 3 takes about three times as long. Extra arguments
 # go to `autoglm build` (for example --set graph_builder.epochs=3).
 set -euo pipefail

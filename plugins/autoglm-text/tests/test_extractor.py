@@ -195,12 +195,13 @@ def test_openings_keep_the_gold_offsets():
     sample = kinship(20, phrasings="bank").splits["train"][3]
     import random
 
-    augmented = with_openings(sample, random.Random(0), 1.0)
-    assert augmented["text"] != sample["text"]
-    for before, after in zip(sample["mentions"], augmented["mentions"]):
-        a = sample["text"][before["start"] : before["end"]]
-        b = augmented["text"][after["start"] : after["end"]]
-        assert a.lower() == b.lower()
+    for settings in (False, True):  # with settings, some openings name a place, a year or a thing
+        augmented = with_openings(sample, random.Random(0), 1.0, settings)
+        assert augmented["text"] != sample["text"] and "{" not in augmented["text"]
+        for before, after in zip(sample["mentions"], augmented["mentions"]):
+            a = sample["text"][before["start"] : before["end"]]
+            b = augmented["text"][after["start"] : after["end"]]
+            assert a.lower() == b.lower()
 
 
 def test_asides_put_places_beside_people_and_keep_the_gold_offsets():
