@@ -95,6 +95,17 @@ class Extraction:
                 if len(owner) > 1:  # a singular mention cannot be a group: the one of its people it agrees with
                     fits = [p for p in owner if value is not None and not self._contradicts(sure, value, (p,))]
                     owner = (fits[0],) if len(fits) == 1 else ()
+            elif kind == "pronoun" and candidates:
+                # unsure (most often a pronoun opening a sentence about someone of the last one: "Her husband,
+                # Joost, ..."): the likeliest single person it does not contradict, if likely enough
+                value = sure[j] if sure else None
+                fits = [
+                    c
+                    for c in candidates
+                    if len(self.owner[c[1]]) == 1
+                    and (value is None or not self._contradicts(sure, value, self.owner[c[1]]))
+                ]
+                owner = self.owner[fits[0][1]] if fits and fits[0][0] >= self.x.config.pronoun_floor else ()
             else:
                 owner = self._new_person(j) if kind == "description" else ()
             self.owner[j] = owner

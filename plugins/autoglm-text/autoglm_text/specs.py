@@ -188,6 +188,14 @@ class RelationExtractorConfig(PluginConfig):
     )
     coref_window: int = Field(20, ge=1, le=200, description="A mention is compared with this many earlier ones.")
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
+    pronoun_floor: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="A singular pronoun with no antecedent above coref_threshold joins its likeliest antecedent "
+        "that it does not contradict (attribute), down to this probability: a story's pronouns are about its "
+        "people, and one left unresolved loses its facts. 1: never.",
+    )
     relation_threshold: float = Field(0.5, gt=0, lt=1, description="Fact probability to keep an edge.")
     link_threshold: float | None = Field(
         0.05,

@@ -266,6 +266,10 @@ def test_a_pronoun_joins_the_person_it_agrees_with(trained):
     group = {**links, (4, 3): 0.95}
     assert his(None, group) == ()  # "they" first: a singular pronoun cannot be the group
     assert his(values, group) == (1,)  # ... but it can be the one of them it agrees with
+    unsure = {**links, (4, 0): 0.4, (4, 1): 0.3}  # no antecedent above the threshold (0.5)
+    assert his(None, unsure) == (0,)  # the likeliest, above pronoun_floor (0.25)
+    assert his(values, unsure) == (1,)  # the likeliest it does not contradict
+    assert his(values, {**links, (4, 0): 0.4, (4, 1): 0.2}) == ()  # Tariq is below the floor
 
 
 def test_the_words_of_a_fact_outweigh_what_a_name_suggests(trained):
