@@ -52,7 +52,7 @@ SETTING_OPENINGS = (
 )
 #: asides put after a named person (augmentation, see :func:`with_asides`): where stories say where people live,
 #: what they do and what they own, in the positions where people stand, with places, years and common nouns that
-#: are not people. ``{end}`` is the aside's form that closes a statement instead.
+#: are not people
 ASIDES = (
     ", who grew up in {place},",
     ", who moved to {place} in {year},",
