@@ -222,7 +222,7 @@ def with_asides(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, 
     next to people and where people stand, so that the reader learns they are not people."""
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
     for a, b in reversed(sentence_spans(text)):
-        if text[b - 1] != "." or text[a:b].rstrip().endswith("?"):
+        if text[b - 1] != ".":  # statements only (a question ends with "?")
             continue
         # after a name that neither owns something ("Ann's") nor ends the sentence
         names = [m for m in mentions if a <= m["start"] and m["end"] < b - 1 and m.get("kind", "name") == "name"]
@@ -282,12 +282,7 @@ def with_bystanders(sample: Mapping[str, Any], rng: Any, share: float) -> dict[s
         if "them" in after:
             them = at + len(before) + len(name) + after.index("them")
             added.append({"start": them, "end": them + 4, "entities": inside, "kind": "pronoun"})
-        piece = before + name + after
-        text = text[:at] + piece + text[at:]
-        for m in mentions:
-            if m["start"] >= at:
-                m["start"] += len(piece)
-                m["end"] += len(piece)
+        text = inserted(text, mentions, at, before + name + after)
         mentions.extend(added)
     return {**sample, "text": text, "mentions": sorted(mentions, key=lambda m: m["start"])}
 
@@ -320,6 +315,7 @@ def with_names(
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
     entities = [dict(e) for e in sample.get("entities", ())]
     names = [m for m in mentions if m.get("kind") == "name" and len(m["entities"]) == 1]
+    anyone = sorted({n for pool in pools.values() for n in pool}) if crossed else []
     new: dict[int, str] = {}
     for e, entity in enumerate(entities):
         name = entity.get("name")
@@ -330,7 +326,7 @@ def with_names(
             return dict(sample)
         pool = pools.get(entity.get(attribute)) or [name]
         if crossed and rng.random() < crossed:  # any value's name: the words around a name must decide, not its look
-            pool = sorted({n for names in pools.values() for n in names})
+            pool = anyone
         new[e] = name if rng.random() >= share else made_up_name(rng) if rng.random() < made_up else rng.choice(pool)
     if len(set(new.values())) < len(new):
         return dict(sample)  # two people would share a name
