@@ -100,12 +100,19 @@ def task_to_dict(task: TaskSpec) -> dict[str, Any]:
         "num_classes": task.num_classes,
         "label_names": list(task.label_names),
         "metric": task.metric,
+        "kind": task.kind,
+        "target": task.target,
     }
 
 
 def task_from_dict(data: dict[str, Any]) -> TaskSpec:
     return TaskSpec(
-        data["level"], int(data["num_classes"]), tuple(data.get("label_names", ())), data.get("metric", "accuracy")
+        data["level"],
+        int(data["num_classes"]),
+        tuple(data.get("label_names", ())),
+        data.get("metric", "accuracy"),
+        data.get("kind", "classify"),
+        data.get("target", ""),
     )
 
 
@@ -115,6 +122,8 @@ class _LockTask(BaseModel):
     num_classes: int = Field(ge=1)
     label_names: list[str] = []
     metric: str = "accuracy"
+    kind: Literal["classify", "generate", "summarise", "extractive-qa"] = "classify"
+    target: str = ""
 
     @model_validator(mode="after")
     def _names_fit(self) -> "_LockTask":
@@ -125,7 +134,7 @@ class _LockTask(BaseModel):
 
 class _LockPort(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    type: Literal["samples", "embeddings", "semantic_graph", "logits"]
+    type: Literal["samples", "embeddings", "semantic_graph", "logits", "text", "spans"]
     modalities: list[str] = []
     dim: int | None = Field(None, ge=1)
     num_edge_types: int | None = Field(None, ge=0)
@@ -508,8 +517,13 @@ class Pipeline:
         refused if the data changed since the build."""
         return self.session.split({"dev": "val", "validation": "val"}.get(split, split))
 
-    def predict(self, records: Any, batch_size: int = 32, *, errors: str = "raise") -> list[dict[str, Any]]:
-        """One answer per record: a label (graph level) or a label per node (node level).
+    def predict(
+        self, records: Any, batch_size: int = 32, *, errors: str = "raise", **generation: Any
+    ) -> list[dict[str, Any]]:
+        """One answer per record: a label (graph level), a label per node (node level), or for a text task the
+        generated text (``generated``) and the label it states (``prediction``) where the task has labels;
+        ``generation`` options go to the decoder's ``generate`` (``max_new_tokens``, ``num_beams``, ``stop``,
+        ``on_text``, ...).
 
         ``records`` is one record or a list of them: JSON-like dicts, plain strings (the text of a text
         pipeline), or ``(where, record)`` pairs that name each record's place in error messages. With
@@ -538,32 +552,41 @@ class Pipeline:
                 answers[i] = {"input": where, "error": exc.message}
         for chunk in batches(ready, batch_size):
             try:
-                done = self.predict_samples([sample for _, _, sample in chunk], batch_size)
+                done = self.predict_samples([sample for _, _, sample in chunk], batch_size, **generation)
             except InputError:
                 if errors == "raise":
                     raise
-                done = [self._one(sample, where) for _, where, sample in chunk]  # find the ones that fail
+                done = [self._one(sample, where, generation) for _, where, sample in chunk]  # find the failing ones
             for (i, _, _), answer in zip(chunk, done):
                 answers[i] = answer
         return answers
 
-    def _one(self, sample: dict[str, Any], where: str) -> dict[str, Any]:
+    def _one(self, sample: dict[str, Any], where: str, generation: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self.predict_samples([sample])[0]
+            return self.predict_samples([sample], **generation)[0]
         except InputError as exc:  # a stage's complaint: it does not know where the sample came from
             return {"input": where, "error": f"{where}: {exc.message}"}
 
-    def predict_samples(self, samples: list[dict[str, Any]], batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict_samples(
+        self, samples: list[dict[str, Any]], batch_size: int = 32, **generation: Any
+    ) -> list[dict[str, Any]]:
         import torch
 
         from autoglm_sdk.trainer import batches
 
         self.model.eval()
         answers: list[dict[str, Any]] = []
+        if generation.get("on_text") is not None:
+            batch_size = 1  # a streamer follows one sequence
         with torch.no_grad():
             for chunk in batches(samples, batch_size):
                 with self.backend.autocast():
                     pred = self.model(chunk)
+                    texts = self.model.generate(chunk, **generation) if self.task.output == "text" else None
+                if texts is not None:
+                    explained = self._explanations(pred, len(chunk))
+                    answers += [self._text_answer(s, t, e) for s, t, e in zip(chunk, texts, explained)]
+                    continue
                 probs = pred.logits.float().softmax(-1)
                 if self.task.level == "graph":
                     explained = self._explanations(pred, len(chunk))
@@ -597,6 +620,24 @@ class Pipeline:
             gold = sample["label"]
             out["label"] = self.task.label_name(gold) if isinstance(gold, int) else gold
         return out
+
+    def _text_answer(self, sample: dict[str, Any], text: str, explanation: dict[str, Any]) -> dict[str, Any]:
+        """A generated text, the label it states (where the task has labels), the gold label and target text
+        when the sample carries them, and what the graph builder made of the input."""
+        from autoglm_sdk.textgen import stated_label
+
+        out: dict[str, Any] = {"generated": text}
+        if self.task.label_names:
+            stated = stated_label(text, self.task.label_names)
+            out["prediction"] = None if stated is None else self.task.label_name(stated)
+        if "id" in sample:
+            out["id"] = sample["id"]
+        if "label" in sample:
+            gold = sample["label"]
+            out["label"] = self.task.label_name(gold) if isinstance(gold, int) else gold
+        if isinstance(sample.get(self.task.target), str):
+            out["target"] = sample[self.task.target]
+        return {**out, **explanation}
 
     def _node_answer(self, sample: dict[str, Any], rows: Any) -> dict[str, Any]:
         indices = rows.argmax(-1).tolist()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from autoglm_sdk.errors import ManifestError, StageMismatchError
 from autoglm_sdk.manifest import Manifest
-from autoglm_sdk.protocols import BuildContext, Port, PortMismatch, TaskSpec
+from autoglm_sdk.protocols import TASK_OUTPUTS, BuildContext, Port, PortMismatch, TaskSpec
 from autoglm_sdk.registry import suggest
 
 SINK = "decoder"
@@ -109,9 +109,11 @@ def check_fit(
             if "semantic graph" in str(exc) and "graph_builder" not in manifest.stages and "samples" in fed:
                 hint = 'the manifest has no [graph_builder] section: add one (e.g. plugin = "text-relations")'
             raise StageMismatchError(f"{key} `{section.plugin}` does not fit {upstream}: {exc}", hint=hint) from exc
-    if ports.get(SINK) is not None and ports[SINK].type != "logits":
+    wanted = task.output if task is not None else TASK_OUTPUTS[manifest.pipeline.task]
+    if ports.get(SINK) is not None and ports[SINK].type != wanted:
         raise StageMismatchError(
-            f"decoder `{manifest.stages[SINK].plugin}` must produce logits, produces {ports[SINK].type}"
+            f"decoder `{manifest.stages[SINK].plugin}` must produce {wanted} for task `{manifest.pipeline.task}`, "
+            f"produces {ports[SINK].type}"
         )
     for key, section in manifest.objectives.items():  # an objective reads stages' outputs: check it can
         if section.spec.signature is None:

@@ -30,6 +30,16 @@ class PipelineSection(PluginConfig):
         description="Artifact directories (relative to the working directory) whose test metrics the report shows "
         "beside this pipeline's, e.g. a text-only baseline built from its own manifest.",
     )
+    task: Literal["classify", "generate", "summarise", "extractive-qa"] = Field(
+        "classify",
+        description="What the decoder produces: classify (a label), generate or summarise (text, trained on the "
+        "sample field `target_field`), extractive-qa (a span of the input). The decoder must declare the task.",
+    )
+    target_field: str = Field(
+        "target",
+        description="Text tasks: the sample field holding the text to produce (the kinship source fills "
+        "`explanation` and `summary`; jsonl copies its own target_field).",
+    )
 
 
 class TrainSection(PluginConfig):
@@ -295,6 +305,8 @@ def validate_manifest(
         section = _plugin_section(key, kind, table, registry, allow_import_paths, problems, base, check_paths)
         if section is not None:
             resolved[key] = section
+    if "decoder" in resolved and "pipeline" in core:
+        problems += _task_problems(core["pipeline"], resolved["decoder"], registry)
     if problems:
         raise ManifestError(_join(problems, source))
     stages = {k: v for k, v in resolved.items() if k.split(".")[0] in STAGE_ORDER}
@@ -310,6 +322,28 @@ def validate_manifest(
         objectives={k: resolved[k] for k in resolved if k.startswith("objectives.")},
         source=source,
     )
+
+
+def _task_problems(pipeline: Any, decoder: PluginSection, registry: Registry) -> list[str]:
+    """The decoder must declare the task the manifest chose (capability ``task:KIND``; none means classify)."""
+    from autoglm_sdk.protocols import supported_tasks
+
+    can = supported_tasks(decoder.spec.capabilities)
+    if pipeline.task in can:
+        return []
+    able = []
+    for entry in registry.entries("decoder"):
+        try:
+            spec = entry.load()
+        except AutoGLMError:
+            continue
+        if pipeline.task in supported_tasks(spec.capabilities):
+            able.append(f"`{spec.name}`")
+    hint = f"use a decoder that can, e.g. {', '.join(able)}" if able else "no installed decoder can"
+    return [
+        f"pipeline.task: decoder `{decoder.plugin}` cannot do task `{pipeline.task}` (it does {', '.join(can)}); "
+        + hint
+    ]
 
 
 def _shape_problems(raw: dict[str, Any]) -> list[str]:

@@ -44,13 +44,16 @@ def class_ids(samples: list[dict[str, Any]], device: Any = None) -> torch.Tensor
 
 @dataclass
 class TaskLoss:
-    """Cross-entropy of the decoder's logits against the labels the split scores."""
+    """Cross-entropy of the decoder's logits against the labels the split scores; for a text task, the decoder's
+    own cross-entropy over the target text's tokens."""
 
     task: TaskSpec
     weight: float = 1.0
     name: str = "task"
 
     def loss(self, pred: Any, batch: list[dict[str, Any]]) -> torch.Tensor | None:
+        if self.task.output == "text":  # the decoder scored its target tokens itself (teacher forcing)
+            return pred.text.loss if pred.text.target_tokens else None
         logits, targets = scored(pred, batch, self.task)
         return F.cross_entropy(logits.float(), targets) if targets.numel() else None
 

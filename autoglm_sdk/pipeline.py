@@ -18,11 +18,18 @@ from autoglm_sdk.protocols import BuildContext, Port, TaskSpec
 @dataclass
 class Prediction:
     """Decoder logits, the graph the decoder saw (it carries ``y``/``label_mask`` for
-    node tasks) and every stage's output by stage name (for explanations)."""
+    node tasks) and every stage's output by stage name (for explanations). A text decoder's
+    :class:`~autoglm_sdk.protocols.TextOutput` is ``outputs["decoder"]``; ``logits`` are then its token logits."""
 
     logits: torch.Tensor
     graph: Any
     outputs: dict[str, Any]
+
+    @property
+    def text(self) -> Any:
+        """The decoder's :class:`~autoglm_sdk.protocols.TextOutput`, or None for a classifying decoder."""
+        out = self.outputs.get(SINK)
+        return None if isinstance(out, torch.Tensor) else out
 
 
 #: samples whose graphs one cached stage keeps (cleared when full)
@@ -70,6 +77,7 @@ class PipelineModel(nn.Module):
         self.origins = origins or {}  # stage -> "`plugin` from distribution version", for error messages
         self.placement = Placement()
         self.check_widths = False  # set while a build checks each stage's output against its declared port
+        self._generation: dict[str, Any] | None = None  # generate()'s options while it runs
         # stages whose output for a sample depends on that sample alone (capability "cacheable", fed by the data
         # only): each sample's output is made once and kept, by sample object (held, so its id stays its own)
         self.caches: dict[str, dict[int, tuple[Any, Any]]] = {key: {} for key in cached or ()}
@@ -137,7 +145,26 @@ class PipelineModel(nn.Module):
             return self._run(stage, args, captured)
 
         outputs = self.scheduler.run(self.dag, {"data": samples}, call)
-        return Prediction(outputs[SINK], captured.get("graph"), outputs)
+        if self._generation is not None:
+            return outputs[SINK]
+        sink = outputs[SINK]
+        return Prediction(sink if isinstance(sink, torch.Tensor) else sink.logits, captured.get("graph"), outputs)
+
+    @torch.no_grad()
+    def generate(self, samples: list[dict[str, Any]], **options: Any) -> list[str]:
+        """The text a text decoder generates for each sample: every stage runs as in ``forward``, then the decoder's
+        ``generate(inputs, **options)`` (options: see :class:`~autoglm_sdk.protocols.Decoder`)."""
+        decoder = self.stage_objects[SINK]
+        if not callable(getattr(decoder, "generate", None)):
+            raise InputError(
+                f"decoder {self.origins.get(SINK, type(decoder).__name__)} does not generate text",
+                hint='use a text decoder (e.g. plugin = "causal-lm") with [pipeline] task = "generate"',
+            )
+        self._generation = options
+        try:
+            return self(samples)
+        finally:
+            self._generation = None
 
     def _run(self, stage: str, args: list[Any], captured: dict[str, Any]) -> Any:
         module = self.stage_objects[stage]
@@ -155,6 +182,8 @@ class PipelineModel(nn.Module):
                 out = self._cached(stage, module, args[0])
             else:
                 run = runner or module
+                if stage == SINK and self._generation is not None:
+                    run = lambda inputs: module.generate(inputs, **self._generation)  # noqa: E731
                 out = run(args[0]) if len(args) == 1 else run(dict(zip(self.dag.inputs[stage], args)))
         except (AutoGLMError, KeyboardInterrupt):
             raise

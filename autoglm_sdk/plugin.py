@@ -20,6 +20,7 @@ _LAZY = {
     "Port": "autoglm_sdk.protocols",
     "PortMismatch": "autoglm_sdk.protocols",
     "TaskSpec": "autoglm_sdk.protocols",
+    "TextOutput": "autoglm_sdk.protocols",
     "Dataset": "autoglm_sdk.protocols",
     "BackendStatus": "autoglm_sdk.protocols",
     "Fallback": "autoglm_sdk.placement",

@@ -48,14 +48,31 @@ def PathField(default: Any, *, description: str, must_exist: bool = True) -> Any
     return Field(default, description=description, json_schema_extra={"local_path": must_exist})
 
 
+#: task kinds a manifest may choose (``[pipeline] task``) -> the port type the decoder must produce for it
+TASK_OUTPUTS = {"classify": "logits", "generate": "text", "summarise": "text", "extractive-qa": "spans"}
+
+
 @dataclass(frozen=True)
 class TaskSpec:
-    """What the data asks the pipeline to predict."""
+    """What the data asks the pipeline to predict.
+
+    ``kind`` is the manifest's ``[pipeline] task``: ``classify`` (a label per graph or node, the default) or a
+    text task (``generate``, ``summarise``: the sample field ``target`` holds the text to produce;
+    ``extractive-qa``: a span of the input). Label names stay known for text tasks whose data has labels: the
+    answer a generated sentence states is scored against them.
+    """
 
     level: Literal["node", "graph"]
     num_classes: int
     label_names: tuple[str, ...] = ()
     metric: str = "accuracy"
+    kind: str = "classify"
+    target: str = ""
+
+    @property
+    def output(self) -> str:
+        """The port type this task's decoder produces."""
+        return TASK_OUTPUTS[self.kind]
 
     def label_name(self, index: int) -> str:
         return self.label_names[index] if index < len(self.label_names) else str(index)
@@ -67,7 +84,8 @@ class Port:
 
     ``type`` is one of ``samples`` (raw inputs from a DataSource), ``embeddings``
     (an encoder's output), ``semantic_graph`` (a graph builder's or reasoner's
-    output) or ``logits`` (a decoder's output).
+    output), ``logits`` (a classifying decoder's output) or ``text`` (a language-model
+    decoder's output: a :class:`TextOutput` in training, strings from ``generate``).
     """
 
     type: str
@@ -298,12 +316,40 @@ class Reasoner(Protocol):
 
 @runtime_checkable
 class Decoder(Protocol):
-    """Node states -> logits ``[num_nodes, C]`` (node level) or ``[num_graphs, C]`` (graph level)."""
+    """Node states -> logits ``[num_nodes, C]`` (node level) or ``[num_graphs, C]`` (graph level).
+
+    A decoder for text tasks (capabilities ``task:generate``, ``task:summarise``) returns a :class:`TextOutput`
+    instead: its teacher-forced loss on the samples' target text is the task's loss. It also defines
+    ``generate(inputs, **options) -> list[str]`` (options: ``max_new_tokens``, ``num_beams``, ``do_sample``,
+    ``temperature``, ``top_p``, ``stop``, ``use_cache``, ``streamer``).
+    """
 
     name: str
     kind: str
 
     def __call__(self, graph: "SemanticGraph") -> "torch.Tensor": ...
+
+
+@dataclass
+class TextOutput:
+    """A text decoder's forward pass on samples with target text: the mean cross-entropy over target tokens
+    (``loss``), how many target tokens it predicted right and how many there were (teacher forcing), and the
+    token logits ``[B, T, V]``."""
+
+    loss: "torch.Tensor"
+    correct_tokens: int
+    target_tokens: int
+    logits: "torch.Tensor"
+
+
+def task_capability(kind: str) -> str:
+    """The capability a decoder declares to say it can do task ``kind`` (a decoder declaring none classifies)."""
+    return f"task:{kind}"
+
+
+def supported_tasks(capabilities: frozenset[str]) -> list[str]:
+    tasks = [c.split(":", 1)[1] for c in sorted(capabilities) if c.startswith("task:")]
+    return tasks or ["classify"]
 
 
 @runtime_checkable

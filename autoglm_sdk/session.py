@@ -67,8 +67,9 @@ class Session:
                 )
         sizes = ", ".join(f"{k}={len(v)}" for k, v in dataset.splits.items())
         log(f"data: {manifest.stages['data'].plugin} {sizes} ({time.perf_counter() - started:.1f}s)")
-        ports = check_fit(manifest, dag, data_port=dataset.port, task=dataset.task)
-        return cls(manifest, backend, fallbacks, dag, ports, dataset.task, log, _dataset=dataset)
+        task = task_of(manifest, dataset)
+        ports = check_fit(manifest, dag, data_port=dataset.port, task=task)
+        return cls(manifest, backend, fallbacks, dag, ports, task, log, _dataset=dataset)
 
     @classmethod
     def for_artifact(
@@ -221,7 +222,8 @@ class Session:
         return result, phases
 
     def evaluate(self, model: Any, splits: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
-        """Metrics of ``splits`` (default: every split of the data) (accuracy, loss, confusion, per group)."""
+        """Metrics of ``splits`` (default: every split of the data) (accuracy, loss, confusion, per group; a text
+        task's generated text for every split but ``train``, which is scored teacher-forced)."""
         from autoglm_sdk.trainer import evaluate
 
         splits = splits or tuple(self.dataset.splits)
@@ -230,7 +232,8 @@ class Session:
             samples = self.split(name)
             self.log(f"evaluating {name} ({len(samples)} samples)")
             out[name] = evaluate(
-                model, samples, self.task, self.batch_size, self.backend.autocast, self.dataset.group_key
+                model, samples, self.task, self.batch_size, self.backend.autocast, self.dataset.group_key,
+                generate=name != "train",  # a text task generates for held-back splits (the training one is large)
             )
         return out
 
@@ -287,6 +290,27 @@ def _resolve(manifest: Manifest, log: Log) -> tuple[Any, list[Any]]:
         log(f"warning: {w.message}")
     log(f"backend: {backend.probe().name} ({backend.device})")
     return backend, list(fallbacks)
+
+
+def task_of(manifest: Manifest, dataset: Dataset) -> TaskSpec:
+    """The data's task with the manifest's choice of task kind; a text task's target field must be in every
+    training and validation sample, as a string."""
+    from dataclasses import replace
+
+    pipeline = manifest.pipeline
+    task = replace(dataset.task, kind=pipeline.task, target=pipeline.target_field if pipeline.task != "classify" else "")
+    if task.output != "text":
+        return task
+    for split in ("train", "val"):
+        for i, sample in enumerate(dataset.splits.get(split) or []):
+            if not isinstance(sample.get(task.target), str):
+                fields = ", ".join(sorted(k for k, v in sample.items() if isinstance(v, str))) or "none"
+                raise DataError(
+                    f"pipeline.target_field: {split} sample {i} has no text field `{task.target}` "
+                    f"(its text fields: {fields})",
+                    hint="set [pipeline] target_field to the field holding the text to produce",
+                )
+    return task
 
 
 def _load_data(manifest: Manifest) -> Dataset:

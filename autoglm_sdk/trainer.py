@@ -58,14 +58,20 @@ def evaluate(
     batch_size: int,
     autocast: Any = None,
     group_key: str | None = None,
+    generate: bool = False,
 ) -> dict[str, Any]:
     """Accuracy, mean cross-entropy and the confusion matrix (rows: truth) over ``samples``.
 
     With ``group_key`` (graph-level tasks), ``groups`` breaks accuracy down by
     that sample key, e.g. by the number of reasoning hops. A sample the pipeline abstains on
     (:meth:`~autoglm_sdk.pipeline.PipelineModel.abstentions`) counts as wrong, is left out of the confusion
-    matrix and is counted in ``abstained``.
+    matrix and is counted in ``abstained``. A text task is scored by :func:`~autoglm_sdk.textgen.evaluate_text`
+    (teacher-forced; with ``generate``, on generated text too).
     """
+    if task.output == "text":
+        from autoglm_sdk.textgen import evaluate_text
+
+        return evaluate_text(model, samples, task, batch_size, autocast, group_key, generate=generate)
     model.eval()
     correct = total = abstained = 0
     truths: list[int] = []

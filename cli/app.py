@@ -387,22 +387,37 @@ def run(
     text: Optional[List[str]] = typer.Option(
         None, "--text", "-t", help="A text to answer (repeatable), for text pipelines."
     ),
+    max_new_tokens: Optional[int] = typer.Option(
+        None, "--max-new-tokens", min=1, help="Text pipelines: most tokens to generate (default: the decoder's)."
+    ),
+    num_beams: Optional[int] = typer.Option(None, "--num-beams", min=1, help="Text pipelines: beam width."),
+    sample: bool = typer.Option(False, "--sample", help="Text pipelines: sample instead of greedy or beam search."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.01, help="Sampling temperature."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass."),
+    stop: Optional[List[str]] = typer.Option(None, "--stop", help="Text pipelines: a stop string (repeatable)."),
+    stream: bool = typer.Option(
+        False, "--stream", help="Text pipelines: show the generated text on stderr as it is written, one input at a time."
+    ),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
     """Answer inputs with a built artifact; predictions are printed as JSON lines.
 
     For kinship-style pipelines each answer carries the relation, its confidence,
     the graph the builder made of the story and any sentence it could not parse.
+    A text pipeline (task generate or summarise) answers with the generated text.
     """
     from autoglm_sdk.artifact import load
     from autoglm_sdk.errors import InputError
     from autoglm_sdk.io import read_records
 
     pipeline = load(artifact, allow_import_paths=allow_import_paths)
+    generation = _generation_options(pipeline, max_new_tokens, num_beams, sample, temperature, top_p, stop, stream)
     if text:
-        answers = pipeline.predict([(f"--text {i + 1}", t) for i, t in enumerate(text)][:limit], errors="report")
+        answers = pipeline.predict(
+            [(f"--text {i + 1}", t) for i, t in enumerate(text)][:limit], errors="report", **generation
+        )
     elif from_data:
-        answers = pipeline.predict_samples(pipeline.data_split(from_data)[:limit])
+        answers = pipeline.predict_samples(pipeline.data_split(from_data)[:limit], **generation)
     else:
         if input is None and sys.stdin.isatty():
             raise InputError("no input: pipe JSON lines on stdin, or pass --input FILE or --from-data test")
@@ -416,7 +431,7 @@ def run(
             raise InputError(f"{input or '<stdin>'} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         if not records:
             raise InputError("no input records", hint=f"each line must be a JSON object with {pipeline.modalities}")
-        answers = pipeline.predict(records, errors="report")
+        answers = pipeline.predict(records, errors="report", **generation)
     failed = [a for a in answers if "error" in a]
     for answer in answers:  # one line per input, in order: a failed input's line carries its error
         sys.stdout.write(json.dumps(answer) + "\n")
@@ -424,6 +439,38 @@ def run(
         err.print(f"error: {answer['error']}", markup=False)
     if failed:
         raise InputError(f"{len(failed)} of {len(answers)} inputs could not be answered (the others were)")
+
+
+def _generation_options(
+    pipeline: Any,
+    max_new_tokens: Optional[int],
+    num_beams: Optional[int],
+    sample: bool,
+    temperature: Optional[float],
+    top_p: Optional[float],
+    stop: Optional[List[str]],
+    stream: bool,
+) -> dict[str, Any]:
+    """`autoglm run`'s generation flags as decoder options; refused for a pipeline that does not generate."""
+    from autoglm_sdk.errors import InputError
+
+    options: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "num_beams": num_beams,
+        "do_sample": sample or None,
+        "temperature": temperature,
+        "top_p": top_p,
+        "stop": stop or None,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    if stream:
+        options["on_text"] = lambda piece: (err.file.write(piece), err.file.flush())
+    if (options or stream) and pipeline.task.output != "text":
+        raise InputError(
+            f"generation flags need a text pipeline; this one's task is {pipeline.task.kind}",
+            hint="drop --stream, --max-new-tokens, --num-beams, --sample, --temperature, --top-p and --stop",
+        )
+    return options
 
 
 # ----------------------------------------------------------------- doctor

@@ -343,6 +343,7 @@ class KinshipDataSource:
         if words is not None:
             words += [(w, sorted(index[p] for p in people)) for _, unit in units for w, people in unit.words]
         answer = kv.word_for(compose_chain([f[1] for f in facts]), gender[target])
+        who = lambda p: label_of(p) or "someone"  # noqa: E731
         return {
             "text": " ".join(text),
             "label": kv.LABELS.index(answer),
@@ -357,6 +358,11 @@ class KinshipDataSource:
             "facts": [[index[a], k, index[r]] for a, k, r in stated],
             "query_entities": [index[target], index[source]],
             "phrasings": sorted({family for family, _ in units if family}),
+            "explanation": explanation([(who(a), kv.word_for(k, gender[r]), who(r)) for a, k, r in facts], answer),
+            "summary": " ".join(
+                f"{who(a)}'s {kv.word_for(k, gender[r])} is {who(r)}."
+                for a, k, r in sorted(stated, key=lambda f: (index[f[0]], index[f[2]]))
+            ),
         }
 
     @staticmethod
@@ -392,6 +398,15 @@ class KinshipDataSource:
                 remaining.remove(next(f for f in binding.used if f != fact))
             units.append((family.name, kp.render(template, binding, names, gender, rng, vary=phrasing.narrative)))
         return units
+
+
+def explanation(chain: list[tuple[str, str, str]], answer: str) -> str:
+    """The answer and its reason in one sentence, the chain's facts in order from the source: "Peter is Maria's
+    grandson: Maria's daughter is Julia, and Julia's son is Peter." ``chain`` holds (anchor, word, relative)."""
+    source, target = chain[0][0], chain[-1][2]
+    clauses = [f"{anchor}'s {word} is {relative}" for anchor, word, relative in chain]
+    reason = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + ", and " + clauses[-1]
+    return f"{target} is {source}'s {answer}: {reason}."
 
 
 def oracle(sample: dict) -> int:

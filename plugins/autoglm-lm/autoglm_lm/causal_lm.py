@@ -1,0 +1,471 @@
+"""``causal-lm``: a causal language model that writes the task's target text, conditioned on the reasoned graph.
+
+Each sample becomes one sequence::
+
+    [prompt tokens] [graph tokens x k] [target tokens] <eos>
+
+* the prompt is the config's template filled with the sample's text, its question and the graph's facts as text
+  (``{graph}``: "Anna child Ben." per edge, breadth-first from the query's source, each related pair once);
+* the graph tokens are a soft prompt: the query source's and target's node states and the mean node state,
+  projected by a small MLP into ``k`` input embeddings (the GRetriever recipe). They sit right before the answer,
+  so the answer reads them at the same distance whatever the prompt's length;
+* training scores the target tokens only (teacher forcing); the projector, and through it the reasoner, learn
+  from the same loss. With ``lora_rank`` the language model's weights stay frozen and peft's LoRA adapters train.
+
+Generation is transformers' ``generate`` on the prompt's embeddings: greedy, beam search or sampling, with
+``max_new_tokens``, stop strings, the KV cache on or off, and a streamer for one sample at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autoglm_lm.specs import CausalLMConfig
+from autoglm_sdk.plugin import AutoGLMError, BuildContext, InputError, TextOutput, check_graph, stage_seed
+
+PAD, EOS = "<pad>", "<eos>"
+TOKENIZER_FILE, CONFIG_FILE = "tokenizer.json", "lm_config.json"
+_LAST_QUESTION = re.compile(r"([^.!?]*\?)\s*$")
+
+
+def question_of(sample: dict[str, Any]) -> str:
+    """The sample's ``question`` field, else the last sentence of its text that ends in '?', else ''."""
+    question = sample.get("question")
+    if isinstance(question, str):
+        return question.strip()
+    found = _LAST_QUESTION.search(sample.get("text") or "")
+    return found.group(1).strip() if found else ""
+
+
+def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int) -> list[str]:
+    """One graph's edges as "head type tail." sentences, breadth-first from the query source (node order where
+    none is marked), each related pair once: where both directions are edges, the one leading away from the source.
+    The order makes a chain of facts read as a path, which a small model copies far more easily than a shuffle."""
+    n = int(graph.num_nodes)
+    names = list(getattr(graph, "node_text", None) or [f"node {i}" for i in range(n)])
+    edges = list(zip(graph.edge_index.t().tolist(), graph.edge_type.tolist()))
+    neighbours: dict[int, list[int]] = {}
+    for (a, b), _ in edges:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    source = getattr(graph, "is_source", None)
+    starts = [int(source.nonzero()[0])] if source is not None and bool(source.any()) else []
+    rank: dict[int, int] = {}
+    for start in [*starts, *range(n)]:  # every part of the graph, the source's first
+        if start in rank:
+            continue
+        rank[start] = len(rank)
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for other in neighbours.get(node, []):
+                if other not in rank:
+                    rank[other] = len(rank)
+                    queue.append(other)
+    kept: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for (a, b), kind in edges:
+        pair = (a, b) if rank[a] <= rank[b] else (b, a)  # (nearer the source, farther)
+        if pair not in kept or ((a, b) == pair and kept[pair][:2] != pair):  # the first edge leading away wins
+            kept[pair] = (a, b, kind)
+    ordered = sorted(kept.values(), key=lambda e: (min(rank[e[0]], rank[e[1]]), max(rank[e[0]], rank[e[1]])))
+    name = lambda t: type_names[t] if t < len(type_names) else f"type {t}"  # noqa: E731
+    return [f"{names[a]} {name(kind)} {names[b]}." for a, b, kind in ordered[:limit]]
+
+
+def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer learned from ``texts`` (any text encodes; no unknown tokens), wrapped for
+    transformers; the same texts give the same one."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[PAD, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    return _wrap(tokenizer)
+
+
+def _wrap(tokenizer: Any, pad: str = PAD, eos: str = EOS) -> Any:
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=pad, eos_token=eos)
+
+
+class _TextStreamer:
+    """A transformers streamer (``put`` / ``end``) that decodes the new tokens of one sequence as they come and
+    hands each new piece of text to ``on_text``. Generation first puts the prompt, which is embeddings here and
+    comes as an empty tensor."""
+
+    def __init__(self, tokenizer: Any, on_text: Callable[[str], None]) -> None:
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.tokens: list[int] = []
+        self.shown = 0
+
+    def put(self, value: torch.Tensor) -> None:
+        if value.dim() > 1 and value.size(0) > 1:
+            raise InputError("causal-lm: streaming works one sample at a time")
+        self.tokens += value.reshape(-1).tolist()
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if len(text) > self.shown and not text.endswith("\ufffd"):  # a split character waits for its last byte
+            self.on_text(text[self.shown :])
+            self.shown = len(text)
+
+    def end(self) -> None:
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        self.on_text(text[self.shown :] + "\n")  # a sequence ends with a line break
+        self.tokens, self.shown = [], 0
+
+
+class CausalLMDecoder(nn.Module):
+    name = "causal-lm"
+    kind = "decoder"
+    Config = CausalLMConfig
+
+    def __init__(self, config: CausalLMConfig, ctx: BuildContext) -> None:
+        super().__init__()
+        self.config = config
+        self.graph_key = next((k for k, p in ctx.inputs.items() if p.type == "semantic_graph"), None)
+        self.data_key = next((k for k, p in ctx.inputs.items() if p.type == "samples"), None)
+        graph_port = ctx.inputs.get(self.graph_key) if self.graph_key else None
+        self.graph_dim = graph_port.dim if graph_port else None
+        self.type_names = tuple(graph_port.edge_type_names) if graph_port else ()
+        self.target_field = (ctx.task.target if ctx.task is not None else "") or "target"
+        self.seed = stage_seed(ctx)
+        self.lr_scale = config.lr_scale
+        self.tokenizer: Any = None
+        self.lm: nn.Module | None = None
+        self.projector: nn.Module | None = None
+        self.source = ""
+        self.truncated = 0
+
+    # ------------------------------------------------------------ building
+
+    def fit(self, dataset: Any) -> None:
+        """Load the pretrained checkpoint, or train a tokenizer on the training prompts and targets and make a
+        model of ``architecture`` with random weights."""
+        if self.config.pretrained:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            where = self.config.pretrained
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self.seed)
+                    lm = AutoModelForCausalLM.from_pretrained(where, local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise AutoGLMError(
+                    f"causal-lm: cannot load a causal language model from {where}: {exc}".splitlines()[0],
+                    hint="point decoder.pretrained at a directory written by save_pretrained (config.json, "
+                    "weights, tokenizer)",
+                ) from exc
+            if not getattr(tokenizer, "is_fast", False):
+                raise AutoGLMError(f"causal-lm: the tokenizer in {where} has no fast (tokenizers) version")
+            if tokenizer.pad_token is None:  # GPT-2 style checkpoints: padding is masked out, any id will do
+                tokenizer.pad_token = tokenizer.eos_token
+            self._install(lm, tokenizer, f"pretrained {where}")
+            return
+        train = dataset.splits.get("train") or []
+        texts = [self.prompt(s, None, with_graph=False) for s in train]
+        texts += [s[self.target_field] for s in train if isinstance(s.get(self.target_field), str)]
+        if "{graph}" in self.config.prompt and self.type_names:
+            texts.append(" ".join(self.type_names))  # the edge type names {graph} writes
+        tokenizer = train_tokenizer(texts, self.config.vocab_size)
+        self._install(self._new_lm(tokenizer), tokenizer, f"byte-level BPE trained on {len(texts)} texts")
+
+    def _new_lm(self, tokenizer: Any, lm_config: Any = None) -> nn.Module:
+        from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+        c = self.config
+        if lm_config is None:
+            ids = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+            if c.architecture == "llama":
+                lm_config = LlamaConfig(
+                    vocab_size=len(tokenizer),
+                    hidden_size=c.hidden_size,
+                    intermediate_size=c.intermediate_size,
+                    num_hidden_layers=c.num_layers,
+                    num_attention_heads=c.num_heads,
+                    num_key_value_heads=c.num_heads,
+                    max_position_embeddings=c.max_length,
+                    attention_dropout=c.dropout,
+                    tie_word_embeddings=True,
+                    bos_token_id=tokenizer.eos_token_id,
+                    **ids,
+                )
+            else:
+                lm_config = GPT2Config(
+                    vocab_size=len(tokenizer),
+                    n_positions=c.max_length,
+                    n_embd=c.hidden_size,
+                    n_layer=c.num_layers,
+                    n_head=c.num_heads,
+                    n_inner=c.intermediate_size,
+                    resid_pdrop=c.dropout,
+                    embd_pdrop=c.dropout,
+                    attn_pdrop=c.dropout,
+                    bos_token_id=tokenizer.eos_token_id,
+                    **ids,
+                )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return AutoModelForCausalLM.from_config(lm_config)
+
+    def _install(self, lm: nn.Module, tokenizer: Any, source: str) -> None:
+        """Adopt ``lm`` and its tokenizer: LoRA adapters when asked, then the graph projector."""
+        c = self.config
+        self.tokenizer, self.source = tokenizer, source
+        if c.lora_rank:
+            from peft import LoraConfig, get_peft_model
+
+            adapters = LoraConfig(
+                r=c.lora_rank,
+                lora_alpha=c.lora_alpha,
+                lora_dropout=c.lora_dropout,
+                target_modules=list(c.lora_targets) or None,
+                task_type="CAUSAL_LM",
+            )
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed + 1)
+                try:
+                    lm = get_peft_model(lm, adapters)
+                except ValueError as exc:
+                    raise AutoGLMError(
+                        f"causal-lm: LoRA cannot adapt this model: {exc}".splitlines()[0],
+                        hint="name the modules to adapt in decoder.lora_targets (e.g. ['q_proj', 'v_proj'])",
+                    ) from exc
+        self.lm = lm
+        width = self.core.get_input_embeddings().embedding_dim
+        if self.graph_dim and c.graph_tokens:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed + 2)
+                self.projector = nn.Sequential(
+                    nn.Linear(3 * self.graph_dim, width), nn.GELU(), nn.Linear(width, c.graph_tokens * width)
+                )
+        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        self.to(device)
+
+    @property
+    def core(self) -> nn.Module:
+        """The transformers model itself (under peft's wrapper when LoRA is on; the adapters sit inside it)."""
+        lm = self._require()
+        return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+
+    def _require(self) -> nn.Module:
+        if self.lm is None:
+            raise AutoGLMError("causal-lm: the model is not made yet", hint="fit() it to data or load an artifact")
+        return self.lm
+
+    def artifact_files(self) -> dict[str, bytes]:
+        self._require()
+        saved = {"config": self.core.config.to_dict(), "pad": self.tokenizer.pad_token, "eos": self.tokenizer.eos_token}
+        return {
+            TOKENIZER_FILE: self.tokenizer.backend_tokenizer.to_str().encode(),
+            CONFIG_FILE: json.dumps(saved).encode(),
+        }
+
+    def load_artifact_files(self, files: dict[str, bytes]) -> None:
+        from tokenizers import Tokenizer
+        from transformers import AutoConfig
+
+        try:
+            saved = json.loads(files[CONFIG_FILE])
+            tokenizer = _wrap(Tokenizer.from_str(files[TOKENIZER_FILE].decode()), saved["pad"], saved["eos"])
+            settings = dict(saved["config"])
+            lm_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+        except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
+            raise AutoGLMError(
+                f"causal-lm: unreadable model files in the artifact: {type(exc).__name__}: {exc}",
+                hint="rebuild the artifact",
+            ) from exc
+        self._install(self._new_lm(tokenizer, lm_config), tokenizer, "read from the artifact")
+
+    def report(self) -> dict[str, Any]:
+        lm = self._require()
+        return {
+            "model": self.source,
+            "architecture": self.core.config.model_type,
+            "vocab_size": len(self.tokenizer),
+            "parameters": sum(p.numel() for p in lm.parameters()),
+            "trainable_parameters": sum(p.numel() for p in self.parameters() if p.requires_grad),
+            "lora_rank": self.config.lora_rank,
+            "graph_tokens": self.config.graph_tokens if self.projector is not None else 0,
+            "truncated_prompts": self.truncated,
+        }
+
+    # ------------------------------------------------------------- inputs
+
+    def prompt(self, sample: dict[str, Any], graph: Any, *, with_graph: bool = True) -> str:
+        """The prompt template filled for one sample (``graph``: its unbatched graph, or None)."""
+        text = sample.get("text")
+        if not isinstance(text, str):
+            raise InputError(f"causal-lm: a sample has no `text` (a string); its keys: {sorted(sample)}")
+        facts = graph_facts(graph, self.type_names, self.config.max_graph_facts) if graph is not None else []
+        fields = {"text": text, "question": question_of(sample), "graph": " ".join(facts) if with_graph else ""}
+        return self.config.prompt.format(**fields)
+
+    def _split(self, inputs: Any) -> tuple[list[dict[str, Any]], Any]:
+        if isinstance(inputs, dict) and self.data_key in inputs:
+            samples, graph = inputs[self.data_key], inputs.get(self.graph_key) if self.graph_key else None
+        else:
+            samples, graph = inputs, None
+        if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
+            raise InputError(f"causal-lm: expected a list of samples, got {type(samples).__name__}")
+        if self.graph_key and graph is None:
+            raise InputError(f"causal-lm: expected the graph from `{self.graph_key}` beside the samples")
+        if graph is not None:
+            check_graph(graph, dim=self.graph_dim, who="causal-lm")
+            graphs = int(graph.batch.max()) + 1 if getattr(graph, "batch", None) is not None else 1
+            if graphs != len(samples):
+                raise InputError(f"causal-lm: {graphs} graphs for {len(samples)} samples")
+        return samples, graph
+
+    def _soft_prompt(self, graph: Any, count: int) -> torch.Tensor | None:
+        """``[B, graph_tokens, width]``: source, target and mean node states through the projector."""
+        if self.projector is None or graph is None:
+            return None
+        from torch_geometric.nn import global_mean_pool
+
+        x = graph.x
+        batch = getattr(graph, "batch", None)
+        if batch is None:
+            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        pooled = global_mean_pool(x, batch, size=count)
+        parts = [pooled]
+        for mask_name in ("is_source", "is_target"):
+            mask = getattr(graph, mask_name, None)
+            rows = torch.zeros_like(pooled)
+            if mask is not None and bool(mask.any()):  # one marked node per graph (the last one where several)
+                rows = rows.index_copy(0, batch[mask.bool()], x[mask.bool()])
+            parts.insert(len(parts) - 1, rows)
+        width = self.core.get_input_embeddings().embedding_dim
+        return self.projector(torch.cat(parts, dim=-1)).view(count, self.config.graph_tokens, width)
+
+    def _assemble(
+        self, samples: list[dict[str, Any]], graph: Any, with_targets: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Left-padded input embeddings, attention mask and (with targets) labels (-100 off the target)."""
+        graphs = [graph.get_example(i) for i in range(len(samples))] if graph is not None else [None] * len(samples)
+        needs_graph = "{graph}" in self.config.prompt
+        prompts = [self.prompt(s, g if needs_graph else None) for s, g in zip(samples, graphs)]
+        tok = self.tokenizer
+        prompt_ids = tok(prompts, add_special_tokens=False)["input_ids"]
+        target_ids: list[list[int]] = []
+        if with_targets:
+            for s in samples:
+                target = s.get(self.target_field)
+                target_ids.append(
+                    tok(target.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                    if isinstance(target, str)
+                    else []
+                )
+        soft = self._soft_prompt(graph, len(samples))
+        k = 0 if soft is None else soft.size(1)
+        embedding = self.core.get_input_embeddings()
+        device = embedding.weight.device
+        rows, labels = [], []
+        for i, ids in enumerate(prompt_ids):
+            target = target_ids[i] if with_targets else []
+            room = self.config.max_length - k - len(target)
+            if room < 1:
+                raise InputError(
+                    f"causal-lm: a target of {len(target)} tokens does not fit max_length {self.config.max_length}",
+                    hint="raise decoder.max_length",
+                )
+            if len(ids) > room:  # keep the end of the prompt: the question is there
+                ids = ids[len(ids) - room :]
+                self.truncated += 1
+            parts = [embedding(torch.tensor(ids, dtype=torch.long, device=device))]
+            if soft is not None:
+                parts.append(soft[i].to(parts[0].dtype))
+            if target:
+                parts.append(embedding(torch.tensor(target, dtype=torch.long, device=device)))
+            rows.append(torch.cat(parts))
+            labels.append([-100] * (len(ids) + k) + target)
+        length = max(r.size(0) for r in rows)
+        width = rows[0].size(1)
+        embeds = rows[0].new_zeros(len(rows), length, width)
+        mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
+        gold = torch.full((len(rows), length), -100, dtype=torch.long, device=device)
+        for i, row in enumerate(rows):
+            embeds[i, length - row.size(0) :] = row
+            mask[i, length - row.size(0) :] = 1
+            gold[i, length - row.size(0) :] = torch.tensor(labels[i], dtype=torch.long, device=device)
+        return embeds, mask, gold if with_targets else None
+
+    # ------------------------------------------------------------ running
+
+    def forward(self, inputs: Any) -> TextOutput:
+        samples, graph = self._split(inputs)
+        embeds, mask, gold = self._assemble(samples, graph, with_targets=True)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.core(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).logits
+        predicted, wanted = logits[:, :-1], gold[:, 1:]
+        scored = wanted != -100
+        count = int(scored.sum())
+        if count:
+            loss = F.cross_entropy(predicted[scored].float(), wanted[scored])
+            correct = int((predicted[scored].argmax(-1) == wanted[scored]).sum())
+        else:  # no sample carries target text (inference): nothing to score
+            loss, correct = logits.sum() * 0.0, 0
+        return TextOutput(loss, correct, count, logits)
+
+    @torch.no_grad()
+    def generate(self, inputs: Any, **options: Any) -> list[str]:
+        """One generated text per sample. Options override the config's: ``max_new_tokens``, ``num_beams``,
+        ``do_sample``, ``temperature``, ``top_p``, ``stop`` (strings), ``use_cache`` (default True) and
+        ``on_text`` (a callback receiving each new piece of text, and a line break when a text ends; one sample at a
+        time)."""
+        c = self.config
+        unknown = set(options) - {
+            "max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "stop", "use_cache", "on_text"
+        }  # fmt: skip
+        if unknown:
+            raise InputError(f"causal-lm: unknown generation option {sorted(unknown)[0]!r}")
+        samples, graph = self._split(inputs)
+        embeds, mask, _ = self._assemble(samples, graph, with_targets=False)
+        stop = list(options.get("stop", c.stop))
+        sample = bool(options.get("do_sample", c.do_sample))
+        settings: dict[str, Any] = {
+            "max_new_tokens": int(options.get("max_new_tokens", c.max_new_tokens)),
+            "num_beams": int(options.get("num_beams", c.num_beams)),
+            "do_sample": sample,
+            "use_cache": bool(options.get("use_cache", True)),
+            "eos_token_id": self.tokenizer.eos_token_id,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if sample:
+            settings.update(temperature=float(options.get("temperature", c.temperature)))
+            settings.update(top_p=float(options.get("top_p", c.top_p)))
+        else:  # the checkpoint's own sampling defaults would only warn under greedy or beam search
+            settings.update(temperature=None, top_p=None, top_k=None)
+        if stop:
+            settings.update(stop_strings=stop, tokenizer=self.tokenizer)
+        if options.get("on_text") is not None:
+            settings["streamer"] = _TextStreamer(self.tokenizer, options["on_text"])
+        was_training = self.training
+        self.eval()
+        try:
+            out = self.core.generate(inputs_embeds=embeds, attention_mask=mask, **settings)
+        finally:
+            self.train(was_training)
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return [_cut(text, stop).strip() for text in texts]
+
+
+def _cut(text: str, stop: list[str]) -> str:
+    """``text`` up to its first stop string (generation halts after one; the stop string is not part of the
+    answer)."""
+    ends = [text.find(s) for s in stop if s and s in text]
+    return text[: min(ends)] if ends else text

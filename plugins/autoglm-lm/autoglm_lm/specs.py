@@ -1,0 +1,136 @@
+"""Spec and config of ``causal-lm``. Imported by the CLI and manifest validation: no torch, transformers or peft
+here; the decoder lives in :mod:`autoglm_lm.causal_lm`."""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from autoglm_sdk.plugin import BuildContext, PathField, PluginConfig, PluginSpec, Port, PortMismatch
+
+#: the fields a prompt template may name
+PROMPT_FIELDS = ("text", "graph", "question")
+
+
+class CausalLMConfig(PluginConfig):
+    """A causal language model (transformers) that writes the task's target text, conditioned on the reasoned graph
+    by ``graph_tokens`` soft-prompt embeddings and, in the prompt, by the graph's facts as text."""
+
+    pretrained: str | None = PathField(
+        None,
+        description="A local checkpoint directory written by `save_pretrained` (config.json, weights and a fast "
+        "tokenizer), loaded with local_files_only: no hub download. Unset: a model of `architecture` with random "
+        "weights and a byte-level BPE tokenizer trained on the training split; the size keys below then apply.",
+    )
+    architecture: Literal["llama", "gpt2"] = Field(
+        "llama",
+        description="Random-init model family: llama (rotary positions, which hold up on prompts longer than the "
+        "training ones) or gpt2 (learned absolute positions).",
+    )
+    hidden_size: int = Field(128, ge=8, le=8192, description="Random init: width of the token states.")
+    num_layers: int = Field(2, ge=1, le=64, description="Random init: transformer layers.")
+    num_heads: int = Field(4, ge=1, le=64, description="Random init: attention heads; must divide hidden_size.")
+    intermediate_size: int = Field(256, ge=1, le=32768, description="Random init: feed-forward width.")
+    vocab_size: int = Field(
+        2000, ge=300, le=200_000, description="Random init: target size of the BPE vocabulary trained on the data."
+    )
+    max_length: int = Field(
+        512,
+        ge=16,
+        le=32768,
+        description="Most tokens per sequence (prompt, graph tokens and target); a longer prompt loses its start.",
+    )
+    prompt: str = Field(
+        "{text}",
+        description="The prompt template: {text} (the sample's text), {graph} (the graph's facts as text, in "
+        "breadth-first order from the query's source: 'Anna child Ben.') and {question} (the sample's `question` "
+        "field, else the text's last sentence ending in '?'). The graph tokens follow the prompt.",
+    )
+    graph_tokens: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Soft-prompt length: the query source's and target's states and the mean node state, projected "
+        "to this many embeddings placed between the prompt and the answer (0 = none). Without a graph input, none.",
+    )
+    max_graph_facts: int = Field(64, ge=1, le=4096, description="Most facts {graph} lists (the nearest first).")
+    lora_rank: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="LoRA rank through peft (0 = off). On: the language model's own weights are frozen and only "
+        "the adapters and the graph projector train; meant for a pretrained checkpoint.",
+    )
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (the update is scaled by alpha / rank).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA adapters' input.")
+    lora_targets: list[str] = Field(
+        default_factory=list,
+        description="Module names LoRA adapts (empty: peft's default for the architecture, e.g. q_proj, v_proj).",
+    )
+    dropout: float = Field(0.0, ge=0, lt=1, description="Random init: dropout on hidden states and attention.")
+    lr_scale: float | None = Field(
+        None,
+        gt=0,
+        description="This stage's learning rate as a multiple of [train] lr (a transformer usually wants a far "
+        "smaller one than a GNN); unset: [train] lr.",
+    )
+    max_new_tokens: int = Field(64, ge=1, le=8192, description="Generation: most new tokens.")
+    num_beams: int = Field(1, ge=1, le=64, description="Generation: beam width (1 = greedy or sampling).")
+    do_sample: bool = Field(False, description="Generation: sample instead of taking the likeliest token.")
+    temperature: float = Field(1.0, gt=0, description="Generation: sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Generation: nucleus sampling mass.")
+    stop: list[str] = Field(default_factory=list, description="Generation: stop once the text ends with one of these.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        try:
+            named = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"is not a template ({exc}); write fields as {{text}}, literal braces as {{{{ }}}}")
+        unknown = [n for n in named if n not in PROMPT_FIELDS]
+        if unknown:
+            raise ValueError(f"names unknown field {{{unknown[0]}}}; the fields are " + ", ".join(PROMPT_FIELDS))
+        return value
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "CausalLMConfig":
+        if self.pretrained is None and self.hidden_size % self.num_heads:
+            raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
+        return self
+
+
+def _signature(config: CausalLMConfig, ctx: BuildContext) -> Port:
+    """A samples input carrying text (the prompt and, in training, the target) and at most one graph input."""
+    kinds = {name: port.type for name, port in ctx.inputs.items()}
+    samples = [n for n, t in kinds.items() if t == "samples"]
+    graphs = [n for n, t in kinds.items() if t == "semantic_graph"]
+    other = [f"{n} ({t.replace('_', ' ')})" for n, t in kinds.items() if t not in ("samples", "semantic_graph")]
+    if other:
+        raise PortMismatch(f"reads samples and a semantic graph, not {', '.join(other)}")
+    if len(samples) != 1 or "text" not in ctx.inputs[samples[0]].modalities:
+        raise PortMismatch(
+            "needs the data's text samples as an input (they hold the prompt and the target text): "
+            'set decoder.inputs = ["reasoner", "data"]'
+        )
+    if len(graphs) > 1:
+        raise PortMismatch(f"reads at most one semantic graph, got {', '.join(graphs)}")
+    if graphs and ctx.inputs[graphs[0]].dim is None:
+        raise PortMismatch(f"{graphs[0]} declares no node state size")
+    if not graphs and "{graph}" in config.prompt:
+        raise PortMismatch("the prompt names {graph} but no graph input is wired: add the reasoner to decoder.inputs")
+    return Port("text")
+
+
+causal_lm = PluginSpec(
+    name="causal-lm",
+    kind="decoder",
+    config=CausalLMConfig,
+    factory="autoglm_lm.causal_lm:CausalLMDecoder",
+    summary="Causal language model (transformers, Llama/GPT-2 or a local checkpoint) writing text conditioned on "
+    "the graph through soft-prompt tokens and its facts as text; LoRA through peft; greedy, beam, sampling.",
+    signature=_signature,
+    capabilities=frozenset({"learnable", "task:generate", "task:summarise"}),
+)
