@@ -232,7 +232,12 @@ class Session:
             samples = self.split(name)
             self.log(f"evaluating {name} ({len(samples)} samples)")
             out[name] = evaluate(
-                model, samples, self.task, self.batch_size, self.backend.autocast, self.dataset.group_key,
+                model,
+                samples,
+                self.task,
+                self.batch_size,
+                self.backend.autocast,
+                self.dataset.group_key,
                 generate=name != "train",  # a text task generates for held-back splits (the training one is large)
             )
         return out
@@ -298,7 +303,9 @@ def task_of(manifest: Manifest, dataset: Dataset) -> TaskSpec:
     from dataclasses import replace
 
     pipeline = manifest.pipeline
-    task = replace(dataset.task, kind=pipeline.task, target=pipeline.target_field if pipeline.task != "classify" else "")
+    task = replace(
+        dataset.task, kind=pipeline.task, target=pipeline.target_field if pipeline.task != "classify" else ""
+    )
     if task.output != "text":
         return task
     for split in ("train", "val"):

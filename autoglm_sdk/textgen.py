@@ -82,7 +82,11 @@ def text_scores(
             tally[2] += 1
         order = sorted(groups, key=lambda g: (len(g), g))
         out["groups"] = {
-            g: {"accuracy": groups[g][0] / groups[g][2], "exact_match": groups[g][1] / groups[g][2], "count": groups[g][2]}
+            g: {
+                "accuracy": groups[g][0] / groups[g][2],
+                "exact_match": groups[g][1] / groups[g][2],
+                "count": groups[g][2],
+            }
             for g in order
         }
     out["examples"] = [

@@ -396,7 +396,9 @@ def run(
     top_p: Optional[float] = typer.Option(None, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass."),
     stop: Optional[List[str]] = typer.Option(None, "--stop", help="Text pipelines: a stop string (repeatable)."),
     stream: bool = typer.Option(
-        False, "--stream", help="Text pipelines: show the generated text on stderr as it is written, one input at a time."
+        False,
+        "--stream",
+        help="Text pipelines: show the generated text on stderr as it is written, one input at a time.",
     ),
     allow_import_paths: bool = ImportPathsOption,
 ) -> None:
