@@ -20,6 +20,8 @@ _LAZY = {
     "BuildResult": "autoglm_sdk.builder",
     "load": "autoglm_sdk.artifact",
     "Pipeline": "autoglm_sdk.artifact",
+    "AutoGLMModel": "autoglm_sdk.artifact",
+    "AutoGLMConfig": "autoglm_sdk.automodel",
     "Lock": "autoglm_sdk.artifact",
     "Session": "autoglm_sdk.session",
     # manifests and plugins

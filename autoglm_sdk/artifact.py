@@ -462,7 +462,12 @@ def write_pipeline_artifact(
 
 @dataclass(repr=False)
 class Pipeline:
-    """A loaded artifact: ``predict(records)`` (or calling it) answers JSON-like records or texts."""
+    """A loaded artifact: ``predict(records)`` (or calling it) answers JSON-like records or texts.
+
+    It is also the model-level API (``AutoGLMModel`` is this class): ``from_pretrained(dir)`` loads an artifact
+    (as :func:`load` does), ``from_config(AutoGLMConfig(...), output)`` builds one, ``save_pretrained(dir)``
+    writes it, ``generate(texts)`` returns a text pipeline's generated texts and ``summary()`` its stages.
+    """
 
     path: Path
     lock: Lock
@@ -476,6 +481,8 @@ class Pipeline:
         stages = " -> ".join(f"{key} {section.plugin}" for key, section in self.manifest.stages.items())
         count = sum(p.numel() for p in self.model.parameters())
         task = f"{self.task.level}-level, {self.task.num_classes} classes"
+        if self.task.output == "text":
+            task = f"task {self.task.kind} (target `{self.task.target}`)"
         return f"Pipeline({str(self.path)!r}: {stages}; {task}; {count:,} parameters)"
 
     @property
@@ -511,6 +518,56 @@ class Pipeline:
         return write_pipeline_artifact(
             Path(output), self.model, self.lock, report, overwrite=overwrite, pictures=pictures
         )
+
+    # ------------------------------------------------------ the model API
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **options: Any) -> "Pipeline":
+        """Load an artifact directory (the same as :func:`load`; ``options`` go to it)."""
+        return load(path, **options)
+
+    @classmethod
+    def from_config(
+        cls, config: Any, output: str | Path, *, overwrite: bool = False, progress: Any = None
+    ) -> "Pipeline":
+        """Build (fit, train, evaluate) the pipeline an :class:`~autoglm_sdk.automodel.AutoGLMConfig` describes into
+        the artifact directory ``output``, and load it."""
+        from autoglm_sdk.builder import build
+        from autoglm_sdk.manifest import validate_manifest
+
+        manifest = validate_manifest(config.to_manifest(), source="AutoGLMConfig")
+        build(manifest, output, overwrite=overwrite, progress=progress)
+        return load(output)
+
+    def save_pretrained(self, output: str | Path, *, overwrite: bool = False) -> Path:
+        """Write this pipeline, with its report, as an artifact in ``output`` (safetensors weights, lock,
+        stage files); ``from_pretrained(output)`` loads it back."""
+        return self.save(Path(output), self.report(), overwrite=overwrite)
+
+    def generate(self, inputs: Any, **options: Any) -> list[str]:
+        """The generated text for each input (a text, a record, or a list of them) of a text pipeline; options as
+        for :meth:`predict` (``max_new_tokens``, ``num_beams``, ``do_sample``, ``stop``, ``on_text``, ...)."""
+        if self.task.output != "text":
+            raise InputError(
+                f"this pipeline's task is {self.task.kind}: it answers with labels, not text",
+                hint='use predict(), or build a text pipeline ([pipeline] task = "generate")',
+            )
+        return [answer["generated"] for answer in self.predict(inputs, **options)]
+
+    def summary(self) -> dict[str, Any]:
+        """Stages (plugin, input stages, output port, parameters, trainable parameters) and the task."""
+        stages = {}
+        for key in self.session.dag.order():
+            module = self.model.stage_objects.get(key)
+            params = list(module.parameters()) if hasattr(module, "parameters") else []
+            stages[key] = {
+                "plugin": self.manifest.stages[key].plugin,
+                "inputs": list(self.session.dag.inputs[key]),
+                "output": self.session.ports[key].describe(),
+                "parameters": sum(p.numel() for p in params),
+                "trainable": sum(p.numel() for p in params if p.requires_grad),
+            }
+        return {"task": task_to_dict(self.task), "stages": stages}
 
     def data_split(self, split: str) -> list[dict[str, Any]]:
         """The samples of ``split`` from the artifact's own data source (``dev`` and ``validation`` mean ``val``),
@@ -738,3 +795,7 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     model.eval()
     model.use_runners(True)
     return Pipeline(path, lock, session, model)
+
+
+#: the model-level name of a loaded pipeline (transformers users look for it)
+AutoGLMModel = Pipeline

@@ -63,8 +63,18 @@ class Subject:
     def output_port(self) -> Port:
         return self.spec.output_port(self.config(), self.ctx())
 
+    @property
+    def writes_text(self) -> bool:
+        return fixtures.writes_text(self.kind, self.spec)
+
     def inputs(self, count: int = 3, seed: int = 0) -> Any:
-        """The standard input for this kind (a batch for reasoners/decoders, samples for builders and encoders)."""
+        """The standard input for this kind (a batch for reasoners/decoders, samples for builders and encoders;
+        for a text decoder, ``{"reasoner": batch, "data": samples}``)."""
+        if self.writes_text:
+            from autoglm_sdk.graph import SemanticGraph
+
+            graphs = SemanticGraph.collate(fixtures.random_graphs(count, seed=seed))
+            return {"reasoner": graphs, "data": fixtures.text_samples(count, seed)}
         if self.kind in ("reasoner", "decoder"):
             from autoglm_sdk.graph import SemanticGraph
 
@@ -79,6 +89,11 @@ class Subject:
         return self.kind == "graph_builder" and all(p.type == "embeddings" for p in self.ctx().inputs.values())
 
     def single_inputs(self, count: int = 3, seed: int = 0) -> list[Any]:
+        if self.writes_text:
+            from autoglm_sdk.graph import SemanticGraph
+
+            graphs, samples = fixtures.random_graphs(count, seed=seed), fixtures.text_samples(count, seed)
+            return [{"reasoner": SemanticGraph.collate([g]), "data": [s]} for g, s in zip(graphs, samples)]
         if self.kind in ("reasoner", "decoder"):
             from autoglm_sdk.graph import SemanticGraph
 
@@ -122,13 +137,17 @@ def checks_for(kind: str, capabilities: frozenset[str]) -> list[Check]:
 
 
 def _output_tensor(out: Any) -> Any:
-    """The tensor a stage produced: ``x`` of a graph, ``pooled`` of an encoder's output, or the tensor itself."""
+    """The tensor a stage produced: ``x`` of a graph, ``pooled`` of an encoder's output, a text decoder's logits
+    at each sequence's last position (left-padded sequences end together), or the tensor itself."""
     import torch
 
     from autoglm_sdk.encoding import EncoderOutput
+    from autoglm_sdk.protocols import TextOutput
 
     if isinstance(out, EncoderOutput):
         return out.pooled
+    if isinstance(out, TextOutput):
+        return out.logits[:, -1]
     return out if isinstance(out, torch.Tensor) else out.x
 
 
@@ -287,6 +306,9 @@ def check_output_shape(s: Subject) -> None:
     if port.type == "embeddings":
         _check_encoder_output(out, port, batch=3)
         return
+    if port.type == "text":
+        _check_text_output(out, s.make(), s.inputs())
+        return
     if port.type == "logits":
         assert isinstance(out, torch.Tensor) and out.dim() == 2, (
             f"logits must be a 2-D tensor, got {type(out).__name__}"
@@ -297,6 +319,28 @@ def check_output_shape(s: Subject) -> None:
         return
     check_graph(out, dim=port.dim, num_edge_types=port.num_edge_types, who=f"{s.name} output")
     assert getattr(out, "batch", None) is not None, "output graph lost its batch vector"
+
+
+def _check_text_output(out: Any, instance: Any, inputs: Any) -> None:
+    """A text decoder's forward scores the target tokens; its ``generate`` gives one string per sample."""
+    import torch
+
+    from autoglm_sdk.protocols import TextOutput
+
+    assert isinstance(out, TextOutput), f"a text decoder must return a TextOutput, got {type(out).__name__}"
+    assert out.logits.dim() == 3 and out.logits.size(0) == 3, f"logits must be [3, T, V], got {tuple(out.logits.shape)}"
+    assert out.target_tokens > 0, "no target token was scored, though every sample carries target text"
+    assert 0 <= out.correct_tokens <= out.target_tokens
+    assert torch.isfinite(out.loss) and float(out.loss) > 0, f"loss must be finite and positive, got {out.loss}"
+    texts = instance.generate(inputs, max_new_tokens=4)
+    assert isinstance(texts, list) and len(texts) == 3 and all(isinstance(t, str) for t in texts), (
+        f"generate must return one string per sample, got {texts!r}"
+    )
+
+
+def _graph_of(inputs: Any) -> Any:
+    """The graph inside a decoder's input (a text decoder's is beside the samples)."""
+    return inputs["reasoner"] if isinstance(inputs, dict) else inputs
 
 
 def _check_encoder_output(out: Any, port: Port, batch: int) -> None:
@@ -397,7 +441,7 @@ def check_device_move(s: Subject) -> None:
     instance = instance.to(torch.float64)
     inputs = s.inputs()
     if s.kind in ("reasoner", "decoder"):
-        inputs.x = inputs.x.double()
+        _graph_of(inputs).x = _graph_of(inputs).x.double()
     else:
         if isinstance(inputs, dict):  # encoder outputs feeding a multimodal builder
             for out in inputs.values():
@@ -425,7 +469,8 @@ def check_bad_input(s: Subject) -> None:
     instance = s.make()
     if s.kind in ("reasoner", "decoder"):
         bad = s.inputs()
-        bad.x = torch.randn(bad.x.size(0), fixtures.FEATURE_DIM + 5)
+        graph = _graph_of(bad)
+        graph.x = torch.randn(graph.x.size(0), fixtures.FEATURE_DIM + 5)
         expect = str(fixtures.FEATURE_DIM)
     else:
         bad = [{"label": 0}]  # a sample carrying none of the modalities the builder or encoder reads

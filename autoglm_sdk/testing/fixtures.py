@@ -10,6 +10,8 @@ FEATURE_DIM = 8
 NUM_EDGE_TYPES = 3
 NUM_CLASSES = 3
 TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"))
+#: the task a text decoder (capability ``task:generate``) is built for: the samples' ``target`` text
+TEXT_TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"), kind="generate", target="target")
 #: graphs mark a query pair (node 0 the source, the last node the target), as a text builder does
 GRAPH_PORT = Port(
     "semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES, attributes=frozenset({"query_pair"})
@@ -163,10 +165,29 @@ def _random_array(shape: tuple[int, ...], seed: int) -> Any:
     return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
+def writes_text(kind: str, spec: Any) -> bool:
+    """A decoder for text tasks: it reads the reasoner's graph and the samples (their text and target text)."""
+    from autoglm_sdk.protocols import supported_tasks
+
+    return kind == "decoder" and any(t != "classify" for t in supported_tasks(spec.capabilities))
+
+
+def text_samples(count: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Text samples, each with a ``target`` text that names its label, for text decoders."""
+    samples = samples_for(SAMPLE_PORTS["text"], count, seed)
+    for sample in samples:
+        sample["target"] = f"The answer is {TASK.label_name(sample['label'])}, from {sample['entities'][0]['name']}."
+    return samples
+
+
 def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContext:
     """A build context that satisfies ``spec``'s signature for the kit's fixtures."""
     from autoglm_sdk.protocols import PortMismatch
 
+    if writes_text(kind, spec):
+        return BuildContext(
+            inputs={"reasoner": GRAPH_PORT, "data": SAMPLE_PORTS["text"]}, task=TEXT_TASK, seed=seed, stage=kind
+        )
     if kind in ("reasoner", "decoder"):
         return BuildContext(inputs={"upstream": GRAPH_PORT}, task=TASK, seed=seed, stage=kind)
     if kind in ("graph_builder", "encoder"):
@@ -210,5 +231,6 @@ def dataset_for(ctx: BuildContext, count: int = 6, seed: int = 0) -> Any:
     from autoglm_sdk.protocols import Dataset
 
     port = next((p for p in ctx.inputs.values() if p.type == "samples"), SAMPLE_PORTS["graph"])
-    splits = {split: samples_for(port, count, seed + i) for i, split in enumerate(("train", "val", "test"))}
-    return Dataset(TASK, port, splits, fingerprint=f"kit-{seed}")
+    make = text_samples if ctx.task is TEXT_TASK else lambda n, s: samples_for(port, n, s)
+    splits = {split: make(count, seed + i) for i, split in enumerate(("train", "val", "test"))}
+    return Dataset(ctx.task or TASK, port, splits, fingerprint=f"kit-{seed}")

@@ -126,6 +126,11 @@ class JsonlDataSource:
         row = {"text": text, "label": record[c.label_field], "split": split, "line": number}
         if c.group_field:
             row[c.group_field] = record.get(c.group_field)
+        if c.target_field:
+            target = record.get(c.target_field)
+            if not isinstance(target, str) or not target.strip():
+                raise ValueError(f"`{c.target_field}` (data.target_field) must be a non-empty string")
+            row[c.target_field] = target
         if c.facts_field and record.get(c.facts_field) is not None:
             query = record.get(c.query_field) if c.query_field else None
             row.update(annotation(text, record[c.facts_field], query, c.facts_field, c.query_field))

@@ -230,7 +230,7 @@ class KinshipDataSource:
             samples = []
             for j, hops in enumerate(spec.hops):
                 count = spec.stories // len(spec.hops) + (1 if j < spec.stories % len(spec.hops) else 0)
-                samples.extend(self.story(rng, hops, phrasing) for _ in range(count))
+                samples.extend(self.story(rng, hops, phrasing, noise=spec.noise_facts) for _ in range(count))
             rng.shuffle(samples)
             for sample in samples:
                 digest.update(f"{sample['text']}|{sample['label']}\n".encode())
@@ -249,8 +249,10 @@ class KinshipDataSource:
         hops: int,
         phrasing: Phrasing = CLASSIC_PHRASING,
         words: list[tuple[str, list[int]]] | None = None,
+        noise: int | tuple[int, int] | None = None,
     ) -> dict:
-        """One sample; ``words``, when given, receives every relation word used and the entities it describes."""
+        """One sample; ``words``, when given, receives every relation word used and the entities it describes;
+        ``noise`` distractor facts (default ``noise_facts``)."""
         c = self.config
         # the answer's type first, then a chain that composes to it: chains drawn freely almost never end in a
         # child's spouse, and a reasoner that never sees that composition answers "son" for a son-in-law
@@ -298,7 +300,10 @@ class KinshipDataSource:
 
         units = plan(facts) if phrasing.streams else []
         taken = set(on_chain)
-        for _ in range(c.noise_facts):  # true facts about people off the chain: distractors
+        noise = c.noise_facts if noise is None else noise
+        if not isinstance(noise, int):
+            noise = rng.randint(*noise)
+        for _ in range(noise):  # true facts about people off the chain: distractors
             anchor = rng.choice(sorted(on_chain))
             options = [(y, k) for y, k in tree.relatives(anchor).items() if y not in taken]
             if options:

@@ -189,12 +189,22 @@ class KinshipSplit(PluginConfig):
         ge=1,
         le=1_000_000,
     )
+    noise_facts: int | tuple[int, int] | None = Field(
+        None,
+        description="Distractor facts in this split's stories: a count, or [least, most] for a count drawn per "
+        "story (unset: data.noise_facts). Distractors in training alone make stories of every length from short "
+        "chains, for models that must learn to read past them.",
+    )
 
     @model_validator(mode="after")
     def _hops_in_range(self) -> "KinshipSplit":
         bad = [h for h in self.hops if not 1 <= h <= 20]
         if bad:
             raise ValueError(f"hops must be between 1 and 20, got {bad}")
+        noise = self.noise_facts
+        least, most = (noise, noise) if isinstance(noise, int) else noise or (0, 0)
+        if not 0 <= least <= most <= 10:
+            raise ValueError(f"noise_facts must be a count or [least, most] within 0..10, got {noise}")
         return self
 
 
@@ -256,6 +266,11 @@ class JsonlConfig(PluginConfig):
         "split", description="Field naming the split (train/val/test); none = split at random."
     )
     group_field: str | None = Field(None, description="Field to break test metrics down by (e.g. hops).")
+    target_field: str | None = Field(
+        None,
+        description="Field holding each line's target text, copied into its sample under the same name, for "
+        "[pipeline] task = generate or summarise (name it in [pipeline] target_field too); none = no target text.",
+    )
     labels: list[str] = Field(
         default_factory=list, description="Label names in class order (default: sorted unique labels)."
     )

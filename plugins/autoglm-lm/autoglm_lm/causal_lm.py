@@ -6,8 +6,8 @@ Each sample becomes one sequence::
 
 * the prompt is the config's template filled with the sample's text, its question and the graph's facts as text
   (``{graph}``: "Anna child Ben." per edge, breadth-first from the query's source, each related pair once);
-* the graph tokens are a soft prompt: the query source's and target's node states and the mean node state,
-  projected by a small MLP into ``k`` input embeddings (the GRetriever recipe). They sit right before the answer,
+* the graph tokens are a soft prompt: the query source's and target's node states and the mean node state
+  (``graph_states``), projected by a small MLP into ``k`` input embeddings (the GRetriever recipe). They sit right before the answer,
   so the answer reads them at the same distance whatever the prompt's length;
 * training scores the target tokens only (teacher forcing); the projector, and through it the reasoner, learn
   from the same loss. With ``lora_rank`` the language model's weights stay frozen and peft's LoRA adapters train.
@@ -44,10 +44,16 @@ def question_of(sample: dict[str, Any]) -> str:
     return found.group(1).strip() if found else ""
 
 
-def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int) -> list[str]:
-    """One graph's edges as "head type tail." sentences, breadth-first from the query source (node order where
-    none is marked), each related pair once: where both directions are edges, the one leading away from the source.
-    The order makes a chain of facts read as a path, which a small model copies far more easily than a shuffle."""
+def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int, order: str = "from_source") -> list[str]:
+    """One graph's edges as "head type tail." sentences, each related pair once (where both directions are edges,
+    the one leading away from the query source), in ``order``:
+
+    * ``from_source``: breadth-first from the query source (node order where none is marked);
+    * ``to_source``: the same list reversed, so that the source's own facts end it;
+    * ``path``: the facts along a shortest path from the query source to its target first, in that order, then
+      the rest breadth-first: the subgraph the question is about, retrieved, before everything else.
+
+    A chain of facts listed as a path is what a small model copies easily; a shuffle is not."""
     n = int(graph.num_nodes)
     names = list(getattr(graph, "node_text", None) or [f"node {i}" for i in range(n)])
     edges = list(zip(graph.edge_index.t().tolist(), graph.edge_type.tolist()))
@@ -55,10 +61,10 @@ def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int) -> list[str
     for (a, b), _ in edges:
         neighbours.setdefault(a, []).append(b)
         neighbours.setdefault(b, []).append(a)
-    source = getattr(graph, "is_source", None)
-    starts = [int(source.nonzero()[0])] if source is not None and bool(source.any()) else []
+    source, target = (_marked(graph, f"is_{end}") for end in ("source", "target"))
     rank: dict[int, int] = {}
-    for start in [*starts, *range(n)]:  # every part of the graph, the source's first
+    parent: dict[int, int] = {}
+    for start in [*([source] if source is not None else []), *range(n)]:  # every part, the source's first
         if start in rank:
             continue
         rank[start] = len(rank)
@@ -68,15 +74,30 @@ def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int) -> list[str
             for other in neighbours.get(node, []):
                 if other not in rank:
                     rank[other] = len(rank)
+                    parent[other] = node
                     queue.append(other)
     kept: dict[tuple[int, int], tuple[int, int, int]] = {}
     for (a, b), kind in edges:
         pair = (a, b) if rank[a] <= rank[b] else (b, a)  # (nearer the source, farther)
         if pair not in kept or ((a, b) == pair and kept[pair][:2] != pair):  # the first edge leading away wins
             kept[pair] = (a, b, kind)
-    ordered = sorted(kept.values(), key=lambda e: (min(rank[e[0]], rank[e[1]]), max(rank[e[0]], rank[e[1]])))
+    ordered = sorted(kept, key=lambda pair: (rank[pair[0]], rank[pair[1]]))
+    if order == "path" and source is not None and target is not None and target in parent:
+        path, node = [], target
+        while node != source:  # a breadth-first tree's branch is a shortest path
+            path.append((parent[node], node))
+            node = parent[node]
+        path.reverse()
+        ordered = path + [pair for pair in ordered if pair not in set(path)]
+    elif order == "to_source":
+        ordered.reverse()
     name = lambda t: type_names[t] if t < len(type_names) else f"type {t}"  # noqa: E731
-    return [f"{names[a]} {name(kind)} {names[b]}." for a, b, kind in ordered[:limit]]
+    return [f"{names[a]} {name(kind)} {names[b]}." for a, b, kind in (kept[pair] for pair in ordered[:limit])]
+
+
+def _marked(graph: Any, mask_name: str) -> int | None:
+    mask = getattr(graph, mask_name, None)
+    return int(mask.nonzero()[0]) if mask is not None and bool(mask.any()) else None
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
@@ -149,6 +170,9 @@ class CausalLMDecoder(nn.Module):
         self.projector: nn.Module | None = None
         self.source = ""
         self.truncated = 0
+        self.num_labels = ctx.task.num_classes if ctx.task is not None else 0
+        self.answer_head: nn.Module | None = None
+        self._answer_loss: torch.Tensor | None = None
 
     # ------------------------------------------------------------ building
 
@@ -250,9 +274,12 @@ class CausalLMDecoder(nn.Module):
         if self.graph_dim and c.graph_tokens:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + 2)
+                read = len(c.graph_states) * self.graph_dim
                 self.projector = nn.Sequential(
-                    nn.Linear(3 * self.graph_dim, width), nn.GELU(), nn.Linear(width, c.graph_tokens * width)
+                    nn.Linear(read, width), nn.GELU(), nn.Linear(width, c.graph_tokens * width)
                 )
+                if c.answer_weight and self.num_labels:
+                    self.answer_head = nn.Linear(read, self.num_labels)
         device = next((p.device for p in self.parameters()), torch.device("cpu"))
         self.to(device)
 
@@ -311,7 +338,8 @@ class CausalLMDecoder(nn.Module):
         text = sample.get("text")
         if not isinstance(text, str):
             raise InputError(f"causal-lm: a sample has no `text` (a string); its keys: {sorted(sample)}")
-        facts = graph_facts(graph, self.type_names, self.config.max_graph_facts) if graph is not None else []
+        c = self.config
+        facts = graph_facts(graph, self.type_names, c.max_graph_facts, c.graph_order) if graph is not None else []
         fields = {"text": text, "question": question_of(sample), "graph": " ".join(facts) if with_graph else ""}
         return self.config.prompt.format(**fields)
 
@@ -331,8 +359,14 @@ class CausalLMDecoder(nn.Module):
                 raise InputError(f"causal-lm: {graphs} graphs for {len(samples)} samples")
         return samples, graph
 
-    def _soft_prompt(self, graph: Any, count: int) -> torch.Tensor | None:
-        """``[B, graph_tokens, width]``: source, target and mean node states through the projector."""
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """The answer head's weighted cross-entropy from the last forward pass (``answer_weight``), or None."""
+        return self._answer_loss
+
+    def _soft_prompt(self, graph: Any, count: int, samples: list[dict[str, Any]] | None = None) -> torch.Tensor | None:
+        """``[B, graph_tokens, width]``: the ``graph_states`` (source, target, mean) through the projector. Given the
+        samples (training), the answer head scores the same states against their labels."""
+        self._answer_loss = None
         if self.projector is None or graph is None:
             return None
         from torch_geometric.nn import global_mean_pool
@@ -342,15 +376,25 @@ class CausalLMDecoder(nn.Module):
         if batch is None:
             batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         pooled = global_mean_pool(x, batch, size=count)
-        parts = [pooled]
-        for mask_name in ("is_source", "is_target"):
-            mask = getattr(graph, mask_name, None)
-            rows = torch.zeros_like(pooled)
+        parts = []
+        for name in self.config.graph_states:
+            if name == "mean":
+                parts.append(pooled)
+                continue
+            mask = getattr(graph, f"is_{name}", None)
+            rows = torch.zeros_like(pooled)  # a graph with no marked node reads zeros
             if mask is not None and bool(mask.any()):  # one marked node per graph (the last one where several)
                 rows = rows.index_copy(0, batch[mask.bool()], x[mask.bool()])
-            parts.insert(len(parts) - 1, rows)
+            parts.append(rows)
+        states = torch.cat(parts, dim=-1)
+        labelled = [i for i, s in enumerate(samples or []) if isinstance(s.get("label"), int)]
+        if self.answer_head is not None and labelled:
+            rows = torch.tensor(labelled, device=states.device)
+            gold = torch.tensor([samples[i]["label"] for i in labelled], device=states.device)
+            logits = self.answer_head(states[rows]).float()
+            self._answer_loss = self.config.answer_weight * F.cross_entropy(logits, gold)
         width = self.core.get_input_embeddings().embedding_dim
-        return self.projector(torch.cat(parts, dim=-1)).view(count, self.config.graph_tokens, width)
+        return self.projector(states).view(count, self.config.graph_tokens, width)
 
     def _assemble(
         self, samples: list[dict[str, Any]], graph: Any, with_targets: bool
@@ -370,7 +414,7 @@ class CausalLMDecoder(nn.Module):
                     if isinstance(target, str)
                     else []
                 )
-        soft = self._soft_prompt(graph, len(samples))
+        soft = self._soft_prompt(graph, len(samples), samples if with_targets else None)
         k = 0 if soft is None else soft.size(1)
         embedding = self.core.get_input_embeddings()
         device = embedding.weight.device

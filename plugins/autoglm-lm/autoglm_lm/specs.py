@@ -55,6 +55,26 @@ class CausalLMConfig(PluginConfig):
         description="Soft-prompt length: the query source's and target's states and the mean node state, projected "
         "to this many embeddings placed between the prompt and the answer (0 = none). Without a graph input, none.",
     )
+    graph_states: list[Literal["source", "target", "mean"]] = Field(
+        default_factory=lambda: ["source", "target", "mean"],
+        min_length=1,
+        description="Which node states the graph tokens are made from: the query source's, the query target's, the "
+        "mean over the graph. A reasoner whose target state holds the whole answer (path-composer) wants "
+        "['target']: a mean over a longer graph than any trained on would only mislead.",
+    )
+    answer_weight: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of an auxiliary loss (the decoder's own objective, reported as `decoder`): a linear "
+        "head predicts the sample's label from the graph states the soft prompt reads, where samples carry labels. "
+        "It makes the reasoner's states carry the answer, as a classifier's loss would; 0 = off.",
+    )
+    graph_order: Literal["path", "from_source", "to_source"] = Field(
+        "path",
+        description="{graph}'s order: path (the facts along a shortest path from the query's source to its target "
+        "first, then the rest breadth-first), from_source (breadth-first from the query's source) or to_source "
+        "(that list reversed, the source's own facts last, next to the question).",
+    )
     max_graph_facts: int = Field(64, ge=1, le=4096, description="Most facts {graph} lists (the nearest first).")
     lora_rank: int = Field(
         0,

@@ -1,0 +1,208 @@
+"""causal-lm in pipelines: task validation, target text, a build that generates, LoRA on a local checkpoint,
+generation options and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from autoglm_sdk.errors import AutoGLMError, DataError, InputError, ManifestError, StageMismatchError
+from autoglm_sdk.manifest import validate_manifest
+
+TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "vocab_size": 400}
+
+
+def manifest(**decoder: object) -> dict:
+    """A small kinship pipeline whose decoder writes the explanation sentence."""
+    return {
+        "pipeline": {"name": "gen", "task": "generate", "target_field": "explanation"},
+        "data": {
+            "plugin": "kinship",
+            "train": {"hops": [1, 2], "stories": 120},
+            "val": {"hops": [2], "stories": 16},
+            "test": {"hops": [2, 3], "stories": 16},
+        },
+        "graph_builder": {"plugin": "text-relations"},
+        "reasoner": {"plugin": "path-composer", "states": 8},
+        "decoder": {
+            "plugin": "causal-lm",
+            "inputs": ["reasoner", "data"],
+            "prompt": "{graph} {question}",
+            "max_new_tokens": 12,
+            **TINY,
+            **decoder,
+        },
+        "train": {"epochs": 1, "lr": 0.01, "batch_size": 16},
+    }
+
+
+def test_a_decoder_that_cannot_do_the_task_is_refused_at_validation_naming_one_that_can():
+    raw = manifest()
+    raw["decoder"] = {"plugin": "classifier"}
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(raw)
+    message = caught.value.message
+    assert "pipeline.task: decoder `classifier` cannot do task `generate` (it does classify)" in message
+    assert "`causal-lm`" in message and "\n" not in message
+
+
+def test_causal_lm_cannot_classify():
+    raw = manifest()
+    raw["pipeline"]["task"] = "classify"
+    with pytest.raises(ManifestError, match="decoder `causal-lm` cannot do task `classify`"):
+        validate_manifest(raw)
+
+
+def test_the_decoder_must_read_the_samples_and_says_how():
+    from autoglm_sdk.session import Session
+
+    raw = manifest()
+    del raw["decoder"]["inputs"]
+    with pytest.raises(StageMismatchError, match=r'decoder.inputs = \["reasoner", "data"\]'):
+        Session.open(validate_manifest(raw))
+
+
+def test_a_missing_target_field_names_the_field_and_the_ones_there_are():
+    from autoglm_sdk.session import Session
+
+    raw = manifest()
+    raw["pipeline"]["target_field"] = "explanations"
+    with pytest.raises(DataError) as caught:
+        Session.open(validate_manifest(raw))
+    assert "no text field `explanations`" in caught.value.message and "explanation" in caught.value.message
+
+
+def test_a_prompt_naming_an_unknown_field_is_refused():
+    raw = manifest(prompt="{story} {question}")
+    with pytest.raises(ManifestError, match=r"names unknown field \{story\}"):
+        validate_manifest(raw)
+
+
+@pytest.mark.slow
+def test_a_built_text_pipeline_generates_scores_and_reloads(tmp_path: Path):
+    from autoglm_sdk.artifact import load
+    from autoglm_sdk.builder import build
+
+    out = build(validate_manifest(manifest()), tmp_path / "art")
+    test = out.report["metrics"]["test"]
+    for key in ("exact_match", "token_f1", "chrf", "answer_accuracy", "token_accuracy", "groups", "examples"):
+        assert key in test, key
+    assert 0 <= test["chrf"] <= 100 and set(test["groups"]) == {"2", "3"}
+    pipeline = load(tmp_path / "art")
+    story = "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?"
+    greedy = pipeline.predict(story)[0]
+    assert set(greedy) >= {"generated", "prediction", "graph"} and isinstance(greedy["generated"], str)
+    assert pipeline.predict(story)[0]["generated"] == greedy["generated"], "greedy decoding is deterministic"
+    pieces: list[str] = []
+    streamed = pipeline.predict(story, on_text=pieces.append, max_new_tokens=6)[0]["generated"]
+    assert "".join(pieces).strip() == streamed and pieces[-1].endswith("\n")
+    beams = pipeline.predict(story, num_beams=3, max_new_tokens=6)[0]["generated"]
+    no_cache = pipeline.model.generate(
+        [{"text": story}], max_new_tokens=6, use_cache=False
+    )  # the KV cache changes speed, never the text
+    assert no_cache == pipeline.model.generate([{"text": story}], max_new_tokens=6)
+    assert isinstance(beams, str)
+    with pytest.raises(InputError, match="unknown generation option 'beams'"):
+        pipeline.model.generate([{"text": story}], beams=2)
+
+
+def save_tiny_checkpoint(folder: Path) -> None:
+    """A small Llama and a tokenizer written by save_pretrained, as a user's local checkpoint would be."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from autoglm_graph.kinship import KinshipDataSource
+    from autoglm_graph.specs import KinshipConfig
+    from autoglm_lm.causal_lm import train_tokenizer
+
+    stories = KinshipDataSource(KinshipConfig(train={"hops": [2], "stories": 60})).load().splits["train"]
+    tokenizer = train_tokenizer([s["text"] + " " + s["explanation"] for s in stories], 400)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.slow
+def test_lora_on_a_local_checkpoint_trains_adapters_and_projector_only_and_the_artifact_needs_no_checkpoint(
+    tmp_path: Path,
+):
+    from autoglm_sdk.artifact import load
+    from autoglm_sdk.builder import build
+    from autoglm_sdk.session import Session
+
+    save_tiny_checkpoint(tmp_path / "ckpt")
+    m = validate_manifest(manifest(pretrained=str(tmp_path / "ckpt"), lora_rank=4))
+    model = Session.open(m).new_model()
+    decoder = model.stage_objects["decoder"]
+    trainable = {n for n, p in decoder.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("projector.") for n in trainable), sorted(trainable)[:5]
+    assert any(n.startswith("projector.") for n in trainable) and any("lora_A" in n for n in trainable)
+    assert decoder.report()["model"].startswith("pretrained ")
+    before = {n: p.detach().clone() for n, p in decoder.core.named_parameters() if "lora_" not in n}
+    out = build(m, tmp_path / "art")
+    assert out.report["stages"]["decoder"]["lora_rank"] == 4
+    shutil.rmtree(tmp_path / "ckpt")  # the artifact carries tokenizer, config and weights
+    pipeline = load(tmp_path / "art")
+    after = dict(pipeline.model.stage_objects["decoder"].core.named_parameters())
+    frozen = [n for n in before if torch.equal(before[n], after[n].detach())]
+    assert len(frozen) == len(before), "LoRA must leave the checkpoint's own weights as they were"
+    answer = pipeline.predict("Anna is Ben's mother. How is Ben related to Anna?")[0]
+    assert isinstance(answer["generated"], str)
+
+
+def test_a_checkpoint_directory_without_a_model_is_a_one_line_error(tmp_path: Path):
+    from autoglm_sdk.session import Session
+
+    (tmp_path / "empty").mkdir()
+    m = validate_manifest(manifest(pretrained=str(tmp_path / "empty")))
+    with pytest.raises(AutoGLMError, match="causal-lm: cannot load a causal language model from"):
+        Session.open(m).new_model()
+
+
+@pytest.mark.slow
+def test_cli_run_streams_text_and_refuses_generation_flags_for_a_classifier(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from autoglm_cli.app import app
+    from autoglm_sdk.builder import build
+
+    build(validate_manifest(manifest()), tmp_path / "gen")
+    runner = CliRunner()
+    story = "Anna is Ben's mother. How is Ben related to Anna?"
+    result = runner.invoke(app, ["run", str(tmp_path / "gen"), "--text", story, "--stream", "--max-new-tokens", "5"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["generated"].strip() and line["generated"] in result.stderr
+    classify = manifest()
+    classify["pipeline"] = {"name": "cls"}
+    classify["decoder"] = {"plugin": "classifier", "readout": "target"}
+    build(validate_manifest(classify), tmp_path / "cls")
+    result = runner.invoke(app, ["run", str(tmp_path / "cls"), "--text", story, "--stream"])
+    assert result.exit_code != 0 and "generation flags need a text pipeline" in result.stderr
+
+
+def test_jsonl_carries_target_text_and_refuses_a_line_without_it(tmp_path: Path):
+    from autoglm_graph.jsonl import JsonlDataSource
+    from autoglm_graph.specs import JsonlConfig
+
+    lines = [{"text": f"Story {i}. Who?", "label": "a", "answer": f"It is {i}.", "split": "train"} for i in range(3)]
+    path = tmp_path / "s.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    data = JsonlDataSource(JsonlConfig(path=str(path), target_field="answer")).load()
+    assert [s["answer"] for s in data.splits["train"]] == ["It is 0.", "It is 1.", "It is 2."]
+    path.write_text(json.dumps({"text": "Story.", "label": "a"}) + "\n")
+    with pytest.raises(DataError, match=r"s.jsonl:1: `answer` \(data.target_field\) must be a non-empty string"):
+        JsonlDataSource(JsonlConfig(path=str(path), target_field="answer")).load()

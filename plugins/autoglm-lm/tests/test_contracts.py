@@ -1,0 +1,22 @@
+"""causal-lm passes the SDK's contract suite, as a random-init Llama and GPT-2, and with LoRA adapters."""
+
+from autoglm_sdk.testing import DecoderContract
+
+SMALL = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "vocab_size": 300}
+
+
+class TestCausalLMLlama(DecoderContract):
+    plugin = "causal-lm"
+    config = {**SMALL, "prompt": "{graph} {question}"}
+
+
+class TestCausalLMGPT2(DecoderContract):
+    """Learned absolute positions: left padding must still give a sample the same positions alone and batched."""
+
+    plugin = "causal-lm"
+    config = {**SMALL, "architecture": "gpt2", "prompt": "{text}"}
+
+
+class TestCausalLMLoRA(DecoderContract):
+    plugin = "causal-lm"
+    config = {**SMALL, "lora_rank": 4}
