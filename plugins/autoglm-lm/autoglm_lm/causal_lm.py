@@ -5,10 +5,10 @@ Each sample becomes one sequence::
     [prompt tokens] [graph tokens x k] [target tokens] <eos>
 
 * the prompt is the config's template filled with the sample's text, its question and the graph's facts as text
-  (``{graph}``: "Anna child Ben." per edge, breadth-first from the query's source, each related pair once);
+  (``{graph}``: "Anna child Ben." per edge, each related pair once, in ``graph_order``: see :func:`graph_facts`);
 * the graph tokens are a soft prompt: the query source's and target's node states and the mean node state
-  (``graph_states``), projected by a small MLP into ``k`` input embeddings (the GRetriever recipe). They sit right before the answer,
-  so the answer reads them at the same distance whatever the prompt's length;
+  (``graph_states``), projected by a small MLP into ``k`` input embeddings (the GRetriever recipe). They sit right
+  before the answer, so the answer reads them at the same distance whatever the prompt's length;
 * training scores the target tokens only (teacher forcing); the projector, and through it the reasoner, learn
   from the same loss. With ``lora_rank`` the language model's weights stay frozen and peft's LoRA adapters train.
 
