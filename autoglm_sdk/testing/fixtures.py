@@ -176,7 +176,7 @@ def text_samples(count: int = 3, seed: int = 0) -> list[dict[str, Any]]:
     """Text samples, each with a ``target`` text that names its label, for text decoders."""
     samples = samples_for(SAMPLE_PORTS["text"], count, seed)
     for sample in samples:
-        sample["target"] = f"The answer is {TASK.label_name(sample['label'])}, from {sample['entities'][0]['name']}."
+        sample["target"] = f"The answer is {TASK.label_name(sample['label'])}: from {sample['entities'][0]['name']}."
     return samples
 
 

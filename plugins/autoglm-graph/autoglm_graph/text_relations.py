@@ -179,6 +179,8 @@ class TextRelationsBuilder(nn.Module):
             is_source=x[:, 3].bool(),
             is_target=x[:, 4].bool(),
             node_text=list(parse.people),
+            # what the text says about each person, for readers of the graph as text (causal-lm's {graph})
+            node_attributes=[{"gender": parse.gender[p]} if parse.gender.get(p) in GENDERS[:2] else {} for p in index],
             unparsed=list(parse.unparsed),
         )
 

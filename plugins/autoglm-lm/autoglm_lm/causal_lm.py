@@ -45,8 +45,9 @@ def question_of(sample: dict[str, Any]) -> str:
 
 
 def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int, order: str = "from_source") -> list[str]:
-    """One graph's edges as "head type tail." sentences, each related pair once (where both directions are edges,
-    the one leading away from the query source), in ``order``:
+    """One graph's edges as "head type tail." sentences ("Anna child Ben (male)." where the builder gives node
+    attributes), each related pair once (where both directions are edges, the one leading away from the query
+    source), in ``order``:
 
     * ``from_source``: breadth-first from the query source (node order where none is marked);
     * ``to_source``: the same list reversed, so that the source's own facts end it;
@@ -92,7 +93,10 @@ def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int, order: str 
     elif order == "to_source":
         ordered.reverse()
     name = lambda t: type_names[t] if t < len(type_names) else f"type {t}"  # noqa: E731
-    return [f"{names[a]} {name(kind)} {names[b]}." for a, b, kind in (kept[pair] for pair in ordered[:limit])]
+    attributes = list(getattr(graph, "node_attributes", None) or [{}] * n)
+    # what the builder knows of a fact's tail (its gender) follows it: the words for a relative depend on it
+    tail = lambda b: f" ({', '.join(map(str, attributes[b].values()))})" if attributes[b] else ""  # noqa: E731
+    return [f"{names[a]} {name(kind)} {names[b]}{tail(b)}." for a, b, kind in (kept[pair] for pair in ordered[:limit])]
 
 
 def _marked(graph: Any, mask_name: str) -> int | None:
@@ -145,7 +149,8 @@ class _TextStreamer:
 
     def end(self) -> None:
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
-        self.on_text(text[self.shown :] + "\n")  # a sequence ends with a line break
+        if len(text) > self.shown:
+            self.on_text(text[self.shown :])
         self.tokens, self.shown = [], 0
 
 
@@ -203,7 +208,7 @@ class CausalLMDecoder(nn.Module):
         train = dataset.splits.get("train") or []
         texts = [self.prompt(s, None, with_graph=False) for s in train]
         texts += [s[self.target_field] for s in train if isinstance(s.get(self.target_field), str)]
-        if "{graph}" in self.config.prompt and self.type_names:
+        if "{graph}" in self.config.prompt + self.config.evidence and self.type_names:
             texts.append(" ".join(self.type_names))  # the edge type names {graph} writes
         tokenizer = train_tokenizer(texts, self.config.vocab_size)
         self._install(self._new_lm(tokenizer), tokenizer, f"byte-level BPE trained on {len(texts)} texts")
@@ -333,15 +338,18 @@ class CausalLMDecoder(nn.Module):
 
     # ------------------------------------------------------------- inputs
 
-    def prompt(self, sample: dict[str, Any], graph: Any, *, with_graph: bool = True) -> str:
-        """The prompt template filled for one sample (``graph``: its unbatched graph, or None)."""
+    def fields(self, sample: dict[str, Any], graph: Any, *, with_graph: bool = True) -> dict[str, str]:
+        """The template fields of one sample (``graph``: its unbatched graph, or None)."""
         text = sample.get("text")
         if not isinstance(text, str):
             raise InputError(f"causal-lm: a sample has no `text` (a string); its keys: {sorted(sample)}")
         c = self.config
         facts = graph_facts(graph, self.type_names, c.max_graph_facts, c.graph_order) if graph is not None else []
-        fields = {"text": text, "question": question_of(sample), "graph": " ".join(facts) if with_graph else ""}
-        return self.config.prompt.format(**fields)
+        return {"text": text, "question": question_of(sample), "graph": " ".join(facts) if with_graph else ""}
+
+    def prompt(self, sample: dict[str, Any], graph: Any, *, with_graph: bool = True) -> str:
+        """The prompt template filled for one sample."""
+        return self.config.prompt.format(**self.fields(sample, graph, with_graph=with_graph))
 
     def _split(self, inputs: Any) -> tuple[list[dict[str, Any]], Any]:
         if isinstance(inputs, dict) and self.data_key in inputs:
@@ -397,62 +405,84 @@ class CausalLMDecoder(nn.Module):
         return self.projector(states).view(count, self.config.graph_tokens, width)
 
     def _assemble(
-        self, samples: list[dict[str, Any]], graph: Any, with_targets: bool
+        self,
+        samples: list[dict[str, Any]],
+        graphs: list[Any],
+        soft: torch.Tensor | None,
+        *,
+        with_targets: bool,
+        answers: list[str] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Left-padded input embeddings, attention mask and (with targets) labels (-100 off the target)."""
-        graphs = [graph.get_example(i) for i in range(len(samples))] if graph is not None else [None] * len(samples)
-        needs_graph = "{graph}" in self.config.prompt
-        prompts = [self.prompt(s, g if needs_graph else None) for s, g in zip(samples, graphs)]
+        """Left-padded input embeddings, attention mask and (with targets) labels (-100 off the target).
+
+        Each row is ``[prompt][graph tokens][target]``; with ``evidence``, the evidence follows the target's first
+        part (up to ``evidence_after``), unscored. ``answers`` (generation's second phase) is each sample's text so
+        far, up to the marker: the row then ends with it and the evidence."""
+        c = self.config
         tok = self.tokenizer
-        prompt_ids = tok(prompts, add_special_tokens=False)["input_ids"]
-        target_ids: list[list[int]] = []
-        if with_targets:
-            for s in samples:
-                target = s.get(self.target_field)
-                target_ids.append(
-                    tok(target.strip(), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-                    if isinstance(target, str)
-                    else []
-                )
-        soft = self._soft_prompt(graph, len(samples), samples if with_targets else None)
-        k = 0 if soft is None else soft.size(1)
+        encode = lambda text: tok(text, add_special_tokens=False)["input_ids"] if text else []  # noqa: E731
         embedding = self.core.get_input_embeddings()
         device = embedding.weight.device
+        k = 0 if soft is None else soft.size(1)
         rows, labels = [], []
-        for i, ids in enumerate(prompt_ids):
-            target = target_ids[i] if with_targets else []
-            room = self.config.max_length - k - len(target)
+        for i, sample in enumerate(samples):
+            fields = self.fields(sample, graphs[i] if "{graph}" in c.prompt + c.evidence else None)
+            evidence = encode(c.evidence.format(**fields)) if c.evidence else []
+            after: list[tuple[list[int], bool]] = []  # (ids, scored) after the graph tokens
+            target = sample.get(self.target_field) if with_targets else None
+            if answers is not None:
+                after = [(encode(answers[i]), False), (evidence, False)]
+            elif isinstance(target, str):
+                target = target.strip()
+                cut = target.find(c.evidence_after) if evidence else -1
+                if cut >= 0:  # the answer first, unable to see the evidence; the rest reads it
+                    cut += len(c.evidence_after)
+                    after = [(encode(target[:cut]), True), (evidence, False), (encode(target[cut:]), True)]
+                else:
+                    after = [(evidence, False), (encode(target), True)]
+                after.append(([tok.eos_token_id], True))
+            prompt = encode(c.prompt.format(**fields))
+            room = c.max_length - k - sum(len(ids) for ids, _ in after)
             if room < 1:
                 raise InputError(
-                    f"causal-lm: a target of {len(target)} tokens does not fit max_length {self.config.max_length}",
+                    f"causal-lm: the target and evidence take {c.max_length - room - k} tokens, more than "
+                    f"max_length {c.max_length} allows",
                     hint="raise decoder.max_length",
                 )
-            if len(ids) > room:  # keep the end of the prompt: the question is there
-                ids = ids[len(ids) - room :]
+            if len(prompt) > room:  # keep the end of the prompt: the question is there
+                prompt = prompt[len(prompt) - room :]
                 self.truncated += 1
-            parts = [embedding(torch.tensor(ids, dtype=torch.long, device=device))]
+            parts = [embedding(torch.tensor(prompt, dtype=torch.long, device=device))]
+            gold = [-100] * len(prompt)
             if soft is not None:
                 parts.append(soft[i].to(parts[0].dtype))
-            if target:
-                parts.append(embedding(torch.tensor(target, dtype=torch.long, device=device)))
+                gold += [-100] * k
+            for ids, scored in after:
+                if ids:
+                    parts.append(embedding(torch.tensor(ids, dtype=torch.long, device=device)))
+                    gold += ids if scored else [-100] * len(ids)
             rows.append(torch.cat(parts))
-            labels.append([-100] * (len(ids) + k) + target)
+            labels.append(gold)
         length = max(r.size(0) for r in rows)
-        width = rows[0].size(1)
-        embeds = rows[0].new_zeros(len(rows), length, width)
+        embeds = rows[0].new_zeros(len(rows), length, rows[0].size(1))
         mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
-        gold = torch.full((len(rows), length), -100, dtype=torch.long, device=device)
+        gold_ids = torch.full((len(rows), length), -100, dtype=torch.long, device=device)
         for i, row in enumerate(rows):
             embeds[i, length - row.size(0) :] = row
             mask[i, length - row.size(0) :] = 1
-            gold[i, length - row.size(0) :] = torch.tensor(labels[i], dtype=torch.long, device=device)
-        return embeds, mask, gold if with_targets else None
+            gold_ids[i, length - row.size(0) :] = torch.tensor(labels[i], dtype=torch.long, device=device)
+        return embeds, mask, gold_ids if with_targets else None
+
+    def _graphs(self, graph: Any, count: int) -> list[Any]:
+        needed = graph is not None and "{graph}" in self.config.prompt + self.config.evidence
+        return [graph.get_example(i) for i in range(count)] if needed else [None] * count
 
     # ------------------------------------------------------------ running
 
     def forward(self, inputs: Any) -> TextOutput:
         samples, graph = self._split(inputs)
-        embeds, mask, gold = self._assemble(samples, graph, with_targets=True)
+        soft = self._soft_prompt(graph, len(samples), samples)
+        embeds, mask, gold = self._assemble(samples, self._graphs(graph, len(samples)), soft, with_targets=True)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = self.core(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).logits
         predicted, wanted = logits[:, :-1], gold[:, 1:]
@@ -478,11 +508,13 @@ class CausalLMDecoder(nn.Module):
         if unknown:
             raise InputError(f"causal-lm: unknown generation option {sorted(unknown)[0]!r}")
         samples, graph = self._split(inputs)
-        embeds, mask, _ = self._assemble(samples, graph, with_targets=False)
+        soft = self._soft_prompt(graph, len(samples))
+        graphs = self._graphs(graph, len(samples))
         stop = list(options.get("stop", c.stop))
+        marker = c.evidence_after if c.evidence else ""
         sample = bool(options.get("do_sample", c.do_sample))
+        budget = int(options.get("max_new_tokens", c.max_new_tokens))
         settings: dict[str, Any] = {
-            "max_new_tokens": int(options.get("max_new_tokens", c.max_new_tokens)),
             "num_beams": int(options.get("num_beams", c.num_beams)),
             "do_sample": sample,
             "use_cache": bool(options.get("use_cache", True)),
@@ -494,18 +526,45 @@ class CausalLMDecoder(nn.Module):
             settings.update(top_p=float(options.get("top_p", c.top_p)))
         else:  # the checkpoint's own sampling defaults would only warn under greedy or beam search
             settings.update(temperature=None, top_p=None, top_k=None)
-        if stop:
-            settings.update(stop_strings=stop, tokenizer=self.tokenizer)
-        if options.get("on_text") is not None:
-            settings["streamer"] = _TextStreamer(self.tokenizer, options["on_text"])
+        on_text = options.get("on_text")
         was_training = self.training
         self.eval()
         try:
-            out = self.core.generate(inputs_embeds=embeds, attention_mask=mask, **settings)
+            embeds, mask, _ = self._assemble(samples, graphs, soft, with_targets=False)
+            first = self._run_generate(embeds, mask, budget, [*stop, *([marker] if marker else [])], on_text, settings)
+            texts = [_cut(t, stop) for t in first]
+            # the answer reached the marker (and no stop string): show the evidence, then write the rest
+            more = [i for i, t in enumerate(first) if marker and t.rstrip().endswith(marker) and _cut(t, stop) == t]
+            used = max((len(self.tokenizer(first[i])["input_ids"]) for i in more), default=0)
+            if more and budget > used:
+                rows = torch.tensor(more, device=embeds.device)
+                embeds, mask, _ = self._assemble(
+                    [samples[i] for i in more],
+                    [graphs[i] for i in more],
+                    None if soft is None else soft[rows],
+                    with_targets=False,
+                    answers=[first[i].rstrip() for i in more],
+                )
+                rest = self._run_generate(embeds, mask, budget - used, stop, on_text, settings)
+                for i, text in zip(more, rest):
+                    texts[i] = first[i].rstrip() + _cut(text, stop)
+            if on_text is not None:
+                on_text("\n")  # a text ends with a line break
         finally:
             self.train(was_training)
-        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [_cut(text, stop).strip() for text in texts]
+        return [text.strip() for text in texts]
+
+    def _run_generate(
+        self, embeds: torch.Tensor, mask: torch.Tensor, budget: int, stop: list[str], on_text: Any, settings: dict
+    ) -> list[str]:
+        """transformers' generate from prompt embeddings: the new text of each row."""
+        extra: dict[str, Any] = {"max_new_tokens": budget}
+        if stop:
+            extra.update(stop_strings=stop, tokenizer=self.tokenizer)
+        if on_text is not None:
+            extra["streamer"] = _TextStreamer(self.tokenizer, on_text)
+        out = self.core.generate(inputs_embeds=embeds, attention_mask=mask, **settings, **extra)
+        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
 
 
 def _cut(text: str, stop: list[str]) -> str:

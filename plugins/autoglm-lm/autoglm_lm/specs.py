@@ -48,6 +48,13 @@ class CausalLMConfig(PluginConfig):
         "breadth-first order from the query's source: 'Anna child Ben.') and {question} (the sample's `question` "
         "field, else the text's last sentence ending in '?'). The graph tokens follow the prompt.",
     )
+    evidence: str = Field(
+        "",
+        description="A second template (same fields as prompt) shown only once the generated text reaches "
+        "`evidence_after`: what comes before (the answer) is written from the prompt and the graph tokens alone, "
+        "what comes after (the reason) can quote it. Empty: none. A target without the marker gets it first.",
+    )
+    evidence_after: str = Field(":", min_length=1, description="Where the evidence is shown (see evidence).")
     graph_tokens: int = Field(
         4,
         ge=0,
@@ -103,7 +110,7 @@ class CausalLMConfig(PluginConfig):
     top_p: float = Field(1.0, gt=0, le=1, description="Generation: nucleus sampling mass.")
     stop: list[str] = Field(default_factory=list, description="Generation: stop once the text ends with one of these.")
 
-    @field_validator("prompt")
+    @field_validator("prompt", "evidence")
     @classmethod
     def _known_fields(cls, value: str) -> str:
         try:
@@ -139,8 +146,10 @@ def _signature(config: CausalLMConfig, ctx: BuildContext) -> Port:
         raise PortMismatch(f"reads at most one semantic graph, got {', '.join(graphs)}")
     if graphs and ctx.inputs[graphs[0]].dim is None:
         raise PortMismatch(f"{graphs[0]} declares no node state size")
-    if not graphs and "{graph}" in config.prompt:
-        raise PortMismatch("the prompt names {graph} but no graph input is wired: add the reasoner to decoder.inputs")
+    if not graphs and "{graph}" in config.prompt + config.evidence:
+        raise PortMismatch(
+            "the prompt or evidence names {graph} but no graph input is wired: add the reasoner to decoder.inputs"
+        )
     return Port("text")
 
 

@@ -43,7 +43,7 @@ def test_a_config_is_a_manifest_with_the_graph_on_or_off():
     assert on.stages["decoder"].config.hidden_size == 32 and on.stages["decoder"].config.max_new_tokens == 10
     off = validate_manifest(tiny_config(graph=False).to_manifest())
     assert list(off.stages) == ["data", "decoder"] and off.stages["decoder"].config.prompt == "{text}"
-    classify = validate_manifest(tiny_config(decoder="classifier").to_manifest())
+    classify = validate_manifest(tiny_config(decoder="classifier", extra={}).to_manifest())
     assert classify.pipeline.task == "classify" and classify.stages["decoder"].plugin == "classifier"
     assert AutoGLMConfig.from_dict(tiny_config().to_dict()) == tiny_config()
     with pytest.raises(ManifestError, match="AutoGLMConfig: unknown key `hidden`"):

@@ -31,7 +31,9 @@ def manifest(**decoder: object) -> dict:
         "decoder": {
             "plugin": "causal-lm",
             "inputs": ["reasoner", "data"],
-            "prompt": "{graph} {question}",
+            "prompt": "{question}",
+            "evidence": "{graph}",
+            "graph_states": ["target"],
             "max_new_tokens": 12,
             **TINY,
             **decoder,
@@ -174,24 +176,23 @@ def test_a_checkpoint_directory_without_a_model_is_a_one_line_error(tmp_path: Pa
 
 @pytest.mark.slow
 def test_cli_run_streams_text_and_refuses_generation_flags_for_a_classifier(tmp_path: Path):
-    from typer.testing import CliRunner
+    from helpers import run_cli
 
-    from autoglm_cli.app import app
     from autoglm_sdk.builder import build
 
     build(validate_manifest(manifest()), tmp_path / "gen")
-    runner = CliRunner()
     story = "Anna is Ben's mother. How is Ben related to Anna?"
-    result = runner.invoke(app, ["run", str(tmp_path / "gen"), "--text", story, "--stream", "--max-new-tokens", "5"])
-    assert result.exit_code == 0, result.output
+    result = run_cli("run", str(tmp_path / "gen"), "--text", story, "--stream", "--max-new-tokens", "5")
+    assert result.returncode == 0, result.stderr
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["generated"].strip() and line["generated"] in result.stderr
     classify = manifest()
     classify["pipeline"] = {"name": "cls"}
     classify["decoder"] = {"plugin": "classifier", "readout": "target"}
     build(validate_manifest(classify), tmp_path / "cls")
-    result = runner.invoke(app, ["run", str(tmp_path / "cls"), "--text", story, "--stream"])
-    assert result.exit_code != 0 and "generation flags need a text pipeline" in result.stderr
+    result = run_cli("run", str(tmp_path / "cls"), "--text", story, "--stream")
+    assert result.returncode != 0 and "generation flags need a text pipeline" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_jsonl_carries_target_text_and_refuses_a_line_without_it(tmp_path: Path):
@@ -206,3 +207,47 @@ def test_jsonl_carries_target_text_and_refuses_a_line_without_it(tmp_path: Path)
     path.write_text(json.dumps({"text": "Story.", "label": "a"}) + "\n")
     with pytest.raises(DataError, match=r"s.jsonl:1: `answer` \(data.target_field\) must be a non-empty string"):
         JsonlDataSource(JsonlConfig(path=str(path), target_field="answer")).load()
+
+
+def test_graph_facts_list_the_query_path_first_each_pair_once():
+    from autoglm_graph.specs import TextRelationsConfig
+    from autoglm_graph.text_relations import TextRelationsBuilder
+    from autoglm_lm.causal_lm import graph_facts
+    from autoglm_sdk.protocols import BuildContext
+
+    builder = TextRelationsBuilder(TextRelationsConfig(), BuildContext())
+    story = "Tom is Anna's brother. Anna is Ben's mother. Ben's sister is Clara. How is Tom related to Clara?"
+    graph = builder.graph(story)
+    names = tuple(builder.config.edge_types)
+    path = graph_facts(graph, names, 10, "path")
+    # the path from Clara (source) to Tom (target) first, each related pair once, leading away from the source
+    assert path == ["Clara sibling Ben (male).", "Ben parent Anna (female).", "Anna sibling Tom (male)."], path
+    assert graph_facts(graph, names, 2, "path") == path[:2]
+    assert graph_facts(graph, names, 10, "to_source")[-1] == "Clara sibling Ben (male)."
+
+
+def test_the_answer_part_of_a_target_comes_before_the_evidence():
+    """With evidence, the target's tokens up to the marker come right after the prompt, then the evidence
+    (unscored), then the rest: the answer cannot attend to the evidence."""
+    from autoglm_sdk.session import Session
+
+    model = Session.open(validate_manifest(manifest())).new_model()
+    decoder = model.stage_objects["decoder"]
+    sample = {
+        "text": "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?",
+        "explanation": "Clara is Anna's daughter: Anna's son is Ben, and Ben's sister is Clara.",
+    }
+    graph = model([sample]).outputs["reasoner"]
+    graphs = decoder._graphs(graph, 1)
+    soft = decoder._soft_prompt(graph, 1)
+    _, _, gold = decoder._assemble([sample], graphs, soft, with_targets=True)
+    scored = (gold[0] != -100).tolist()
+    runs = [scored[0]]  # lengths of alternating unscored/scored runs
+    for before, now in zip(scored, scored[1:]):
+        runs += [now] if now != before else []
+    assert runs == [False, True, False, True], "prompt+graph tokens, answer, evidence, reason"
+    tok = decoder.tokenizer
+    words = tok.decode(gold[0][gold[0] != -100].tolist(), skip_special_tokens=True)
+    assert words.replace(" ", "") == sample["explanation"].replace(" ", "")
+    evidence = decoder.config.evidence.format(**decoder.fields(sample, graphs[0]))
+    assert evidence.startswith("Anna child Ben (male).")

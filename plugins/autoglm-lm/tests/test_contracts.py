@@ -10,6 +10,13 @@ class TestCausalLMLlama(DecoderContract):
     config = {**SMALL, "prompt": "{graph} {question}"}
 
 
+class TestCausalLMEvidence(DecoderContract):
+    """The graph's facts shown after the answer's marker: training and generation assemble two-part targets."""
+
+    plugin = "causal-lm"
+    config = {**SMALL, "prompt": "{question}", "evidence": "{graph}", "answer_weight": 1.0}
+
+
 class TestCausalLMGPT2(DecoderContract):
     """Learned absolute positions: left padding must still give a sample the same positions alone and batched."""
 
