@@ -210,9 +210,10 @@ def test_jsonl_carries_target_text_and_refuses_a_line_without_it(tmp_path: Path)
 
 
 def test_graph_facts_list_the_query_path_first_each_pair_once():
+    from autoglm_lm.causal_lm import graph_facts
+
     from autoglm_graph.specs import TextRelationsConfig
     from autoglm_graph.text_relations import TextRelationsBuilder
-    from autoglm_lm.causal_lm import graph_facts
     from autoglm_sdk.protocols import BuildContext
 
     builder = TextRelationsBuilder(TextRelationsConfig(), BuildContext())
