@@ -1,10 +1,11 @@
 """Scoring text tasks: teacher-forced token figures while training, generated text against references after.
 
-A text decoder (see :class:`~autoglm_sdk.protocols.TextOutput`) is scored in two ways. Validation during
-training reads its teacher-forced loss and next-token accuracy on the target text: cheap, and what the best
-epoch is chosen on. The final evaluation generates: exact match, token F1 (bag of words, as in SQuAD), chrF
-(sacrebleu) and, where the data has labels, the answer the generated text states (the first label name in it)
-against the gold label, overall and per group (hops).
+A text decoder (see :class:`~autoglm_sdk.protocols.TextOutput`) is scored by its teacher-forced loss and
+next-token accuracy on the target text, and by what it generates: exact match, token F1 (bag of words, as in
+SQuAD), chrF (sacrebleu) and, where the data has labels, the answer the generated text states (the first label
+name in it) against the gold label, overall and per group (hops). Training generates for the validation split
+each epoch and keeps the epoch with the best ``score``; the final evaluation generates for every split but
+``train``.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def text_scores(
         out["answer_accuracy"] = sum(answers[i] == int(samples[i]["label"]) for i in answers) / len(answers)
         out["unstated_answers"] = sum(a is None for a in answers.values())
     out["accuracy"] = out.get("answer_accuracy", out["exact_match"])
+    # what training chooses its best epoch on: the answers the texts state where there are labels, and their
+    # wording (chrF, which unlike exact match still moves on long texts)
+    wording = out["chrf"] / 100 if out["chrf"] == out["chrf"] else 0.0
+    out["score"] = (out["answer_accuracy"] + wording) / 2 if "answer_accuracy" in out else wording
     if group_key:
         groups: dict[str, list[float]] = {}
         for i, sample in enumerate(samples):

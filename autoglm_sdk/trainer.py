@@ -217,12 +217,18 @@ class _Loop:
 
     def validate(self, val: list[dict[str, Any]], metrics: dict[str, Any]) -> float:
         """Validation figures into ``metrics``; returns the score the best epoch is chosen on: accuracy, or what
-        an objective with ``validation_score(accuracy_of, val, accuracy)`` makes of it (``val_score``)."""
+        an objective with ``validation_score(accuracy_of, val, accuracy)`` makes of it (``val_score``). A text
+        task generates for the validation split and is chosen on its ``score`` (see
+        :func:`~autoglm_sdk.textgen.text_scores`): a few answer words among many tokens barely move a
+        teacher-forced token accuracy."""
         if not val:
             return -metrics["train_loss"]
-        scores = evaluate(self.model, val, self.task, self.config.batch_size, self.autocast)
+        text = self.task.output == "text"
+        scores = evaluate(self.model, val, self.task, self.config.batch_size, self.autocast, generate=text)
         metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
         score = scores["accuracy"]
+        if text:
+            score = metrics["val_score"] = scores["score"]
         for objective in self.objectives:
             if hasattr(objective, "validation_score"):
                 score = metrics["val_score"] = objective.validation_score(self.accuracy_of, val, scores["accuracy"])

@@ -10,6 +10,9 @@ Three pipelines on the same kinship stories (trained on 1-3 hops, tested on 2-10
   from graph tokens and the graph's facts;
 * **text-only generator**: examples/kinship-generate-text-only.toml, the same LM reading the story alone.
 
+With ``--summary``, also examples/kinship-summarise.toml per seed (graph -> a summary of every stated relation),
+scored by chrF against the reference summaries.
+
 Reported per hop count: answer accuracy (for the generators, the relation word the generated sentence states) and
 the explanation's exact match. Then generation speed of the first seed's graph-conditioned generator: new tokens
 per second at batch 1 and 16, with the KV cache and without. Writes benchmarks/results/generation.{json,md,png}.
@@ -87,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra override for all three")
     parser.add_argument("--skip-speed", action="store_true", help="leave out the generation speed measurement")
+    parser.add_argument("--summary", action="store_true", help="also build the summarising pipeline per seed")
     args = parser.parse_args()
 
     import torch
@@ -96,6 +100,7 @@ def main() -> None:
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     runs: dict[str, list[dict]] = {}
     speeds: list[dict] = []
+    summaries: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for label, manifest_path in PIPELINES.items():
@@ -123,6 +128,22 @@ def main() -> None:
 
                     say("generation speed ...")
                     speeds = speed(output, load(output).data_split("test")[:16])
+            if args.summary:
+                say(f"summariser, seed {seed} ...")
+                started = time.perf_counter()
+                manifest = load_manifest(REPO / "examples" / "kinship-summarise.toml", [f"pipeline.seed={seed}"])
+                test = build(manifest, Path(tmp) / f"summary-{seed}").report["metrics"]["test"]
+                summaries.append(
+                    {
+                        "seed": seed,
+                        "chrf": test["chrf"],
+                        "exact_match": test["exact_match"],
+                        "token_f1": test["token_f1"],
+                        "by_hops": {k: v["exact_match"] for k, v in test["groups"].items()},
+                        "build_seconds": time.perf_counter() - started,
+                        "examples": test["examples"][:2],
+                    }
+                )
     summary = {}
     for label, seeds in runs.items():
         hops = list(seeds[0]["by_hops"])
@@ -149,6 +170,8 @@ def main() -> None:
         "explanation_exact_match_k_le_3": {k: graph["exact_match"][k] for k in hops if int(k) <= 3},
         "graph_minus_text_only_mean_7_10": graph["mean_7_10"] - text["mean_7_10"],
     }
+    if summaries:
+        checks["summary_chrf_mean"] = statistics.mean(s["chrf"] for s in summaries)
     meta = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -158,7 +181,14 @@ def main() -> None:
         "overrides": args.overrides,
     }
     RESULTS.mkdir(exist_ok=True)
-    payload = {"meta": meta, "summary": summary, "checks": checks, "speed": speeds, "runs": runs}
+    payload = {
+        "meta": meta,
+        "summary": summary,
+        "checks": checks,
+        "speed": speeds,
+        "summaries": summaries,
+        "runs": runs,
+    }
     (RESULTS / "generation.json").write_text(json.dumps(payload, indent=2) + "\n")
 
     lines = [
@@ -189,6 +219,11 @@ def main() -> None:
         f"- Graph minus text only, answer accuracy averaged over k=7..10: "
         f"{checks['graph_minus_text_only_mean_7_10']:+.3f}.",
     ]
+    if summaries:
+        lines += ["", "| summariser (examples/kinship-summarise.toml) | seed | chrF | exact match | token F1 |"]
+        lines += ["|---|---|---|---|---|"]
+        for r in summaries:
+            lines.append(f"| | {r['seed']} | {r['chrf']:.1f} | {r['exact_match']:.3f} | {r['token_f1']:.3f} |")
     if speeds:
         lines += ["", "| generation (graph) | batch | KV cache | new tokens | tokens/s |", "|---|---|---|---|---|"]
         for r in speeds:
