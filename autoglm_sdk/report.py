@@ -107,13 +107,42 @@ def write_report_md(directory: Path, report: dict[str, Any]) -> None:
     (directory / "report.md").write_text("\n".join(lines))
 
 
+def _generated(report: dict[str, Any]) -> list[str]:
+    """A text task's generated-text figures per split, exact match per group, and examples."""
+    lines = [
+        "",
+        "## Generated text",
+        "",
+        "| split | exact match | token F1 | chrF | token accuracy (teacher-forced) |",
+        "|---|---|---|---|---|",
+    ]
+    for split, m in report["metrics"].items():
+        if "exact_match" in m:
+            cells = [_fmt(m[k]) for k in ("exact_match", "token_f1")] + [f"{m['chrf']:.1f}", _fmt(m["token_accuracy"])]
+            lines.append(f"| {split} | " + " | ".join(cells) + " |")
+    test = report["metrics"]["test"]
+    groups = test.get("groups") or {}
+    if groups and "exact_match" in next(iter(groups.values())):
+        lines += ["", "| test exact match | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+        lines.append("| | " + " | ".join(_fmt(g["exact_match"]) for g in groups.values()) + " |")
+    for example in test.get("examples", [])[:4]:
+        lines += ["", f"- generated: {example['generated']}", f"  reference: {example['reference']}"]
+    return lines
+
+
 def _metrics(directory: Path, report: dict[str, Any]) -> list[str]:
     lines = [f"# {report['pipeline']}", ""]
     if report.get("description"):
         lines += [report["description"], ""]
     task = report["task"]
+    kind = task.get("kind", "classify")
+    what = (
+        f"{task['level']}-level classification into {task['num_classes']} classes"
+        if kind == "classify"
+        else f"{kind} (target field `{task.get('target')}`; accuracy is that of the answers the texts state)"
+    )
     lines += [
-        f"Task: {task['level']}-level classification into {task['num_classes']} classes. "
+        f"Task: {what}. "
         f"Data: `{report['data']['plugin']}` (fingerprint `{report['data']['fingerprint'][:12]}`), "
         f"seed {report['seed']}.",
         "",
@@ -150,6 +179,8 @@ def _metrics(directory: Path, report: dict[str, Any]) -> list[str]:
     for path, baseline in report.get("baselines", {}).items():
         if "missing" in baseline:
             lines += ["", f"Baseline `{path}`: {baseline['missing']}."]
+    if "exact_match" in test:
+        lines += _generated(report)
     if test.get("per_class"):
         lines += ["", f"Per class on the test split (macro F1 {_fmt(test['macro_f1'])}):", ""]
         lines += ["| class | precision | recall | F1 | samples |", "|---|---|---|---|---|"]

@@ -30,6 +30,7 @@ def test_text_scores_per_group_and_overall():
     scores = text_scores(["X is Y's son.", "X is Y's son.", "nothing"], samples, task, "hops")
     assert scores["exact_match"] == 1 / 3 and scores["answer_accuracy"] == 1 / 3
     assert scores["accuracy"] == scores["answer_accuracy"] and scores["unstated_answers"] == 1
+    assert scores["score"] == (scores["answer_accuracy"] + scores["chrf"] / 100) / 2
     assert scores["groups"]["2"] == {"accuracy": 0.5, "exact_match": 0.5, "count": 2}
     assert scores["groups"]["10"]["accuracy"] == 0.0
     perfect = text_scores([s["target"] for s in samples], samples, task)
