@@ -69,7 +69,10 @@ def text_scores(
         "chrf": chrf(predictions, references) if samples else float("nan"),
     }
     labelled = [i for i, s in enumerate(samples) if "label" in s]
-    answers = {i: stated_label(predictions[i], task.label_names) for i in labelled} if task.label_names else {}
+    # an answer is what a generated sentence states; a summary states no answer, whatever labels the data has
+    answers = {i: stated_label(predictions[i], task.label_names) for i in labelled}
+    if not task.label_names or task.kind != "generate":
+        answers = {}
     if answers:
         out["answer_accuracy"] = sum(answers[i] == int(samples[i]["label"]) for i in answers) / len(answers)
         out["unstated_answers"] = sum(a is None for a in answers.values())

@@ -195,7 +195,7 @@ def main() -> None:
         "# Generation: classifier, graph-conditioned generator, text-only generator",
         "",
         f"{meta['date']}, seeds {args.seeds}, Python {meta['python']}, {meta['platform']}, "
-        f"{meta['torch_threads']} torch threads. Trained on 1-3 hops (with distractor facts), tested on 2-10 "
+        f"{meta['torch_threads']} torch threads. Trained on 1-3 hops, tested on 2-10 "
         "hops; mean ± standard deviation over seeds. A generator's answer is the relation word its sentence states.",
         "",
         "| answer accuracy | " + " | ".join(f"k={k}" for k in hops) + " | mean k=7..10 | build s |",

@@ -364,10 +364,8 @@ class KinshipDataSource:
             "query_entities": [index[target], index[source]],
             "phrasings": sorted({family for family, _ in units if family}),
             "explanation": explanation([(who(a), kv.word_for(k, gender[r]), who(r)) for a, k, r in facts], answer),
-            "summary": " ".join(
-                f"{who(a)}'s {kv.word_for(k, gender[r])} is {who(r)}."
-                for a, k, r in sorted(stated, key=lambda f: (index[f[0]], index[f[2]]))
-            ),
+            # every stated relation, in the order the story states them
+            "summary": " ".join(f"{who(a)}'s {kv.word_for(k, gender[r])} is {who(r)}." for a, k, r in stated),
         }
 
     @staticmethod

@@ -52,7 +52,8 @@ def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int, order: str 
     * ``from_source``: breadth-first from the query source (node order where none is marked);
     * ``to_source``: the same list reversed, so that the source's own facts end it;
     * ``path``: the facts along a shortest path from the query source to its target first, in that order, then
-      the rest breadth-first: the subgraph the question is about, retrieved, before everything else.
+      the rest breadth-first: the subgraph the question is about, retrieved, before everything else;
+    * ``stated``: the builder's edge order (text-relations': the text's), each pair as first stated.
 
     A chain of facts listed as a path is what a small model copies easily; a shuffle is not."""
     n = int(graph.num_nodes)
@@ -80,9 +81,11 @@ def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int, order: str 
     kept: dict[tuple[int, int], tuple[int, int, int]] = {}
     for (a, b), kind in edges:
         pair = (a, b) if rank[a] <= rank[b] else (b, a)  # (nearer the source, farther)
-        if pair not in kept or ((a, b) == pair and kept[pair][:2] != pair):  # the first edge leading away wins
-            kept[pair] = (a, b, kind)
+        if pair not in kept or (order != "stated" and (a, b) == pair and kept[pair][:2] != pair):
+            kept[pair] = (a, b, kind)  # the first edge, or (but in stated order) the first leading away
     ordered = sorted(kept, key=lambda pair: (rank[pair[0]], rank[pair[1]]))
+    if order == "stated":  # dicts keep insertion order: the builder's, which is the text's
+        ordered = list(kept)
     if order == "path" and source is not None and target is not None and target in parent:
         path, node = [], target
         while node != source:  # a breadth-first tree's branch is a shortest path

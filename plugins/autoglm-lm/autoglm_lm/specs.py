@@ -76,11 +76,12 @@ class CausalLMConfig(PluginConfig):
         "head predicts the sample's label from the graph states the soft prompt reads, where samples carry labels. "
         "It makes the reasoner's states carry the answer, as a classifier's loss would; 0 = off.",
     )
-    graph_order: Literal["path", "from_source", "to_source"] = Field(
+    graph_order: Literal["path", "from_source", "to_source", "stated"] = Field(
         "path",
         description="{graph}'s order: path (the facts along a shortest path from the query's source to its target "
-        "first, then the rest breadth-first), from_source (breadth-first from the query's source) or to_source "
-        "(that list reversed, the source's own facts last, next to the question).",
+        "first, then the rest breadth-first), from_source (breadth-first from the query's source), to_source "
+        "(that list reversed, the source's own facts last, next to the question) or stated (the graph builder's "
+        "order, each pair the way it came first: for text-relations, the text's order).",
     )
     max_graph_facts: int = Field(64, ge=1, le=4096, description="Most facts {graph} lists (the nearest first).")
     lora_rank: int = Field(

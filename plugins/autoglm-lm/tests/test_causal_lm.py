@@ -225,6 +225,9 @@ def test_graph_facts_list_the_query_path_first_each_pair_once():
     assert path == ["Clara sibling Ben (male).", "Ben parent Anna (female).", "Anna sibling Tom (male)."], path
     assert graph_facts(graph, names, 2, "path") == path[:2]
     assert graph_facts(graph, names, 10, "to_source")[-1] == "Clara sibling Ben (male)."
+    # the text's order, each pair the way the story stated it first
+    stated = graph_facts(graph, names, 10, "stated")
+    assert stated == ["Anna sibling Tom (male).", "Ben parent Anna (female).", "Ben sibling Clara (female)."], stated
 
 
 def test_the_answer_part_of_a_target_comes_before_the_evidence():
