@@ -12,7 +12,8 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_LINE_BUDGET = 3900  # 3,500 until issue 14 added integrity checks, locks, abstentions, paths, verbosity
+CODE_LINE_BUDGET = 4300  # 3,500 until issue 14 (integrity checks, locks, abstentions, paths, verbosity); 3,900 until
+# issue 15 added text tasks: their scores (textgen), generation in the pipeline and `autoglm run`, the model API
 FUNCTION_LINE_BUDGET = 80
 
 

@@ -182,7 +182,7 @@ def test_annotations_are_consistent(stories, dataset):
         assert oracle(sample) == sample["label"]
         assert set(sample) == {
             *("text", "label", "hops", "query", "chain", "entities", "mentions", "facts"),
-            *("query_entities", "phrasings"),
+            *("query_entities", "phrasings", "explanation", "summary"),
         }
         assert all(e["gender"] in (kv.FEMALE, kv.MALE) for e in entities)
         named = [e["name"] for e in entities if e["name"] is not None]

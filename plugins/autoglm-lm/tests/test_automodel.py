@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 import autoglm_sdk
-from autoglm_sdk import AutoGLMConfig, AutoGLMModel
-from autoglm_sdk.errors import ManifestError
-from autoglm_sdk.manifest import validate_manifest
+from autoglm_sdk import AutoGLMConfig, AutoGLMModel, validate_manifest
+from autoglm_sdk.plugin import ManifestError
 
 REPO = Path(__file__).resolve().parents[3]
 TINY_DATA = {

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from autoglm_sdk.errors import AutoGLMError, DataError, InputError, ManifestError, StageMismatchError
-from autoglm_sdk.manifest import validate_manifest
+from autoglm_sdk import validate_manifest
+from autoglm_sdk.plugin import AutoGLMError, DataError, InputError, ManifestError
 
 TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "vocab_size": 400}
 
@@ -60,16 +60,16 @@ def test_causal_lm_cannot_classify():
 
 
 def test_the_decoder_must_read_the_samples_and_says_how():
-    from autoglm_sdk.session import Session
+    from autoglm_sdk import Session
 
     raw = manifest()
     del raw["decoder"]["inputs"]
-    with pytest.raises(StageMismatchError, match=r'decoder.inputs = \["reasoner", "data"\]'):
+    with pytest.raises(AutoGLMError, match=r'decoder.inputs = \["reasoner", "data"\]'):
         Session.open(validate_manifest(raw))
 
 
 def test_a_missing_target_field_names_the_field_and_the_ones_there_are():
-    from autoglm_sdk.session import Session
+    from autoglm_sdk import Session
 
     raw = manifest()
     raw["pipeline"]["target_field"] = "explanations"
@@ -86,8 +86,7 @@ def test_a_prompt_naming_an_unknown_field_is_refused():
 
 @pytest.mark.slow
 def test_a_built_text_pipeline_generates_scores_and_reloads(tmp_path: Path):
-    from autoglm_sdk.artifact import load
-    from autoglm_sdk.builder import build
+    from autoglm_sdk import build, load
 
     out = build(validate_manifest(manifest()), tmp_path / "art")
     test = out.report["metrics"]["test"]
@@ -141,9 +140,7 @@ def save_tiny_checkpoint(folder: Path) -> None:
 def test_lora_on_a_local_checkpoint_trains_adapters_and_projector_only_and_the_artifact_needs_no_checkpoint(
     tmp_path: Path,
 ):
-    from autoglm_sdk.artifact import load
-    from autoglm_sdk.builder import build
-    from autoglm_sdk.session import Session
+    from autoglm_sdk import Session, build, load
 
     save_tiny_checkpoint(tmp_path / "ckpt")
     m = validate_manifest(manifest(pretrained=str(tmp_path / "ckpt"), lora_rank=4))
@@ -166,7 +163,7 @@ def test_lora_on_a_local_checkpoint_trains_adapters_and_projector_only_and_the_a
 
 
 def test_a_checkpoint_directory_without_a_model_is_a_one_line_error(tmp_path: Path):
-    from autoglm_sdk.session import Session
+    from autoglm_sdk import Session
 
     (tmp_path / "empty").mkdir()
     m = validate_manifest(manifest(pretrained=str(tmp_path / "empty")))
@@ -178,7 +175,7 @@ def test_a_checkpoint_directory_without_a_model_is_a_one_line_error(tmp_path: Pa
 def test_cli_run_streams_text_and_refuses_generation_flags_for_a_classifier(tmp_path: Path):
     from helpers import run_cli
 
-    from autoglm_sdk.builder import build
+    from autoglm_sdk import build
 
     build(validate_manifest(manifest()), tmp_path / "gen")
     story = "Anna is Ben's mother. How is Ben related to Anna?"
@@ -214,7 +211,7 @@ def test_graph_facts_list_the_query_path_first_each_pair_once():
 
     from autoglm_graph.specs import TextRelationsConfig
     from autoglm_graph.text_relations import TextRelationsBuilder
-    from autoglm_sdk.protocols import BuildContext
+    from autoglm_sdk.plugin import BuildContext
 
     builder = TextRelationsBuilder(TextRelationsConfig(), BuildContext())
     story = "Tom is Anna's brother. Anna is Ben's mother. Ben's sister is Clara. How is Tom related to Clara?"
@@ -233,7 +230,7 @@ def test_graph_facts_list_the_query_path_first_each_pair_once():
 def test_the_answer_part_of_a_target_comes_before_the_evidence():
     """With evidence, the target's tokens up to the marker come right after the prompt, then the evidence
     (unscored), then the rest: the answer cannot attend to the evidence."""
-    from autoglm_sdk.session import Session
+    from autoglm_sdk import Session
 
     model = Session.open(validate_manifest(manifest())).new_model()
     decoder = model.stage_objects["decoder"]
