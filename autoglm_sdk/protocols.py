@@ -342,12 +342,8 @@ class TextOutput:
     logits: "torch.Tensor"
 
 
-def task_capability(kind: str) -> str:
-    """The capability a decoder declares to say it can do task ``kind`` (a decoder declaring none classifies)."""
-    return f"task:{kind}"
-
-
 def supported_tasks(capabilities: frozenset[str]) -> list[str]:
+    """The tasks a decoder declares as capabilities ``task:KIND``; a decoder declaring none classifies."""
     tasks = [c.split(":", 1)[1] for c in sorted(capabilities) if c.startswith("task:")]
     return tasks or ["classify"]
 
