@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -77,7 +77,7 @@ class PipelineModel(nn.Module):
         self.origins = origins or {}  # stage -> "`plugin` from distribution version", for error messages
         self.placement = Placement()
         self.check_widths = False  # set while a build checks each stage's output against its declared port
-        self._generation: dict[str, Any] | None = None  # generate()'s options while it runs
+        self._sink_call: Callable[[Any, Any], Any] | None = None  # run_sink()'s call while it runs
         # stages whose output for a sample depends on that sample alone (capability "cacheable", fed by the data
         # only): each sample's output is made once and kept, by sample object (held, so its id stays its own)
         self.caches: dict[str, dict[int, tuple[Any, Any]]] = {key: {} for key in cached or ()}
@@ -145,7 +145,7 @@ class PipelineModel(nn.Module):
             return self._run(stage, args, captured)
 
         outputs = self.scheduler.run(self.dag, {"data": samples}, call)
-        if self._generation is not None:
+        if self._sink_call is not None:
             return outputs[SINK]
         sink = outputs[SINK]
         return Prediction(sink if isinstance(sink, torch.Tensor) else sink.logits, captured.get("graph"), outputs)
@@ -160,11 +160,16 @@ class PipelineModel(nn.Module):
                 f"decoder {self.origins.get(SINK, type(decoder).__name__)} does not generate text",
                 hint='use a text decoder (e.g. plugin = "causal-lm") with [pipeline] task = "generate"',
             )
-        self._generation = options
+        return self.run_sink(samples, lambda module, inputs: module.generate(inputs, **options))
+
+    def run_sink(self, samples: list[dict[str, Any]], call: Callable[[Any, Any], Any]) -> Any:
+        """Every stage runs as in ``forward``, then ``call(decoder, inputs)`` in place of the decoder's forward;
+        its result (text generation, or a decoder's side head trained alone)."""
+        self._sink_call = call
         try:
             return self(samples)
         finally:
-            self._generation = None
+            self._sink_call = None
 
     def _run(self, stage: str, args: list[Any], captured: dict[str, Any]) -> Any:
         module = self.stage_objects[stage]
@@ -182,8 +187,8 @@ class PipelineModel(nn.Module):
                 out = self._cached(stage, module, args[0])
             else:
                 run = runner or module
-                if stage == SINK and self._generation is not None:
-                    run = lambda inputs: module.generate(inputs, **self._generation)  # noqa: E731
+                if stage == SINK and self._sink_call is not None:
+                    run = lambda inputs: self._sink_call(module, inputs)  # noqa: E731
                 out = run(args[0]) if len(args) == 1 else run(dict(zip(self.dag.inputs[stage], args)))
         except (AutoGLMError, KeyboardInterrupt):
             raise

@@ -58,6 +58,7 @@ _LAZY = {
     "class_ids": "autoglm_sdk.objectives",
     "scored": "autoglm_sdk.objectives",
     "batches": "autoglm_sdk.trainer",
+    "fit_alone": "autoglm_sdk.trainer",
     "evaluate": "autoglm_sdk.trainer",
     "snapshot": "autoglm_sdk.trainer",
     "footprint": "autoglm_sdk.bench",

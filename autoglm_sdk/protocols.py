@@ -320,8 +320,8 @@ class Decoder(Protocol):
 
     A decoder for text tasks (capabilities ``task:generate``, ``task:summarise``) returns a :class:`TextOutput`
     instead: its teacher-forced loss on the samples' target text is the task's loss. It also defines
-    ``generate(inputs, **options) -> list[str]`` (options: ``max_new_tokens``, ``num_beams``, ``do_sample``,
-    ``temperature``, ``top_p``, ``stop``, ``use_cache``, ``streamer``).
+    ``generate(inputs, **options) -> list[str]`` (options: ``max_new_tokens``, ``min_new_tokens``, ``num_beams``,
+    ``do_sample``, ``temperature``, ``top_p``, ``stop``, ``use_cache``, ``on_text``: a callback for streamed text).
     """
 
     name: str

@@ -355,6 +355,79 @@ def fit(
     return loop.result
 
 
+def fit_alone(
+    modules: list[torch.nn.Module],
+    step: Callable[[list[dict[str, Any]]], tuple[torch.Tensor, torch.Tensor]],
+    train: list[dict[str, Any]],
+    val: list[dict[str, Any]],
+    config: TrainSection,
+    *,
+    epochs: int,
+    lr: float,
+    seed: int,
+    progress: Any = None,
+    label: str = "pretraining",
+) -> dict[str, Any]:
+    """Train ``modules`` alone, before the pipeline trains (an objective's ``pretrain``): AdamW with a one-cycle
+    learning rate, ``config``'s batch size, weight decay and clipping. ``step(batch)`` returns the batch's loss and
+    each sample's hit (bool); the modules end with the weights of the best validation epoch (the lowest training
+    loss where ``val`` is empty). Returns ``best_val_accuracy``, ``best_epoch``, ``epochs_run``, ``seconds`` and
+    ``history`` (per epoch: mean training loss, validation accuracy)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    if not params or not train:
+        raise AutoGLMError(f"{label}: nothing to train (no trainable parameters or no training samples)")
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=lr, total_steps=epochs * math.ceil(len(train) / config.batch_size)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    keep = lambda: [snapshot(m) for m in modules]  # noqa: E731
+    history: list[dict[str, float]] = []
+    best_val, best_epoch, best_states = -math.inf, 0, keep()
+    started = time.perf_counter()
+    if progress is not None:
+        progress.start(epochs, label=label)
+    try:
+        for epoch in range(1, epochs + 1):
+            for m in modules:
+                m.train()
+            loss_sum = 0.0
+            for chunk in batches(train, config.batch_size, generator):
+                optimiser.zero_grad(set_to_none=True)
+                loss, _ = step(chunk)
+                loss.backward()
+                if config.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                optimiser.step()
+                schedule.step()
+                loss_sum += loss.item() * len(chunk)
+            metrics = {"epoch": epoch, "train_loss": loss_sum / len(train)}
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                hits = [step(chunk)[1] for chunk in batches(val, config.batch_size)]
+            if hits:
+                metrics["val_accuracy"] = float(torch.cat(hits).float().mean())
+            current = metrics.get("val_accuracy", -metrics["train_loss"])
+            if current > best_val:
+                best_val, best_epoch, best_states = current, epoch, keep()
+            history.append(metrics)
+            if progress is not None:
+                progress.advance(metrics)
+    finally:
+        if progress is not None:
+            progress.stop()
+    for m, state in zip(modules, best_states):
+        m.load_state_dict(state)
+    return {
+        "best_val_accuracy": best_val if val else float("nan"),
+        "best_epoch": best_epoch,
+        "epochs_run": epochs,
+        "seconds": time.perf_counter() - started,
+        "history": history,
+    }
+
+
 # ---------------------------------------------------------------------------
 # checkpoints
 #

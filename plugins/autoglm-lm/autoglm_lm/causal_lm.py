@@ -374,12 +374,8 @@ class CausalLMDecoder(nn.Module):
         """The answer head's weighted cross-entropy from the last forward pass (``answer_weight``), or None."""
         return self._answer_loss
 
-    def _soft_prompt(self, graph: Any, count: int, samples: list[dict[str, Any]] | None = None) -> torch.Tensor | None:
-        """``[B, graph_tokens, width]``: the ``graph_states`` (source, target, mean) through the projector. Given the
-        samples (training), the answer head scores the same states against their labels."""
-        self._answer_loss = None
-        if self.projector is None or graph is None:
-            return None
+    def _query_states(self, graph: Any, count: int) -> torch.Tensor:
+        """``[B, len(graph_states) * dim]``: the ``graph_states`` (query source, target, mean) of each graph."""
         from torch_geometric.nn import global_mean_pool
 
         x = graph.x
@@ -397,7 +393,26 @@ class CausalLMDecoder(nn.Module):
             if mask is not None and bool(mask.any()):  # one marked node per graph (the last one where several)
                 rows = rows.index_copy(0, batch[mask.bool()], x[mask.bool()])
             parts.append(rows)
-        states = torch.cat(parts, dim=-1)
+        return torch.cat(parts, dim=-1)
+
+    def answer_logits(self, inputs: Any) -> torch.Tensor:
+        """``[B, num_classes]``: the answer head on the query's states, the language model left out (what
+        ``answer-pretraining`` trains the reasoner through)."""
+        samples, graph = self._split(inputs)
+        if self.answer_head is None or graph is None:
+            raise AutoGLMError(
+                "causal-lm: no answer head to score",
+                hint="the decoder needs a graph input, graph_tokens > 0, answer_weight > 0 and a labelled task",
+            )
+        return self.answer_head(self._query_states(graph, len(samples)))
+
+    def _soft_prompt(self, graph: Any, count: int, samples: list[dict[str, Any]] | None = None) -> torch.Tensor | None:
+        """``[B, graph_tokens, width]``: the query's states through the projector. Given the samples (training),
+        the answer head scores the same states against their labels."""
+        self._answer_loss = None
+        if self.projector is None or graph is None:
+            return None
+        states = self._query_states(graph, count)
         labelled = [i for i, s in enumerate(samples or []) if isinstance(s.get("label"), int)]
         if self.answer_head is not None and labelled:
             rows = torch.tensor(labelled, device=states.device)
@@ -500,13 +515,15 @@ class CausalLMDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, inputs: Any, **options: Any) -> list[str]:
-        """One generated text per sample. Options override the config's: ``max_new_tokens``, ``num_beams``,
+        """One generated text per sample. Options override the config's: ``max_new_tokens``, ``min_new_tokens``
+        (the end-of-text token is held back until then: fixed-length timing), ``num_beams``,
         ``do_sample``, ``temperature``, ``top_p``, ``stop`` (strings), ``use_cache`` (default True) and
         ``on_text`` (a callback receiving each new piece of text, and a line break when a text ends; one sample at a
         time)."""
         c = self.config
         unknown = set(options) - {
-            "max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "stop", "use_cache", "on_text"
+            "max_new_tokens", "min_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "stop", "use_cache",
+            "on_text",
         }  # fmt: skip
         if unknown:
             raise InputError(f"causal-lm: unknown generation option {sorted(unknown)[0]!r}")
@@ -517,6 +534,7 @@ class CausalLMDecoder(nn.Module):
         marker = c.evidence_after if c.evidence else ""
         sample = bool(options.get("do_sample", c.do_sample))
         budget = int(options.get("max_new_tokens", c.max_new_tokens))
+        least = min(int(options.get("min_new_tokens", 0)), budget)
         settings: dict[str, Any] = {
             "num_beams": int(options.get("num_beams", c.num_beams)),
             "do_sample": sample,
@@ -534,7 +552,9 @@ class CausalLMDecoder(nn.Module):
         self.eval()
         try:
             embeds, mask, _ = self._assemble(samples, graphs, soft, with_targets=False)
-            first = self._run_generate(embeds, mask, budget, [*stop, *([marker] if marker else [])], on_text, settings)
+            first = self._run_generate(
+                embeds, mask, (least, budget), [*stop, *([marker] if marker else [])], on_text, settings
+            )
             texts = [_cut(t, stop) for t in first]
             # the answer reached the marker (and no stop string): show the evidence, then write the rest
             more = [i for i, t in enumerate(first) if marker and t.rstrip().endswith(marker) and _cut(t, stop) == t]
@@ -548,7 +568,7 @@ class CausalLMDecoder(nn.Module):
                     with_targets=False,
                     answers=[first[i].rstrip() for i in more],
                 )
-                rest = self._run_generate(embeds, mask, budget - used, stop, on_text, settings)
+                rest = self._run_generate(embeds, mask, (max(least - used, 0), budget - used), stop, on_text, settings)
                 for i, text in zip(more, rest):
                     texts[i] = first[i].rstrip() + _cut(text, stop)
             if on_text is not None:
@@ -558,10 +578,17 @@ class CausalLMDecoder(nn.Module):
         return [text.strip() for text in texts]
 
     def _run_generate(
-        self, embeds: torch.Tensor, mask: torch.Tensor, budget: int, stop: list[str], on_text: Any, settings: dict
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        budget: tuple[int, int],
+        stop: list[str],
+        on_text: Any,
+        settings: dict,
     ) -> list[str]:
-        """transformers' generate from prompt embeddings: the new text of each row."""
-        extra: dict[str, Any] = {"max_new_tokens": budget}
+        """transformers' generate from prompt embeddings (``budget``: least and most new tokens): the new text of
+        each row."""
+        extra: dict[str, Any] = {"min_new_tokens": budget[0], "max_new_tokens": budget[1]}
         if stop:
             extra.update(stop_strings=stop, tokenizer=self.tokenizer)
         if on_text is not None:

@@ -164,3 +164,58 @@ causal_lm = PluginSpec(
     signature=_signature,
     capabilities=frozenset({"learnable", "task:generate", "task:summarise"}),
 )
+
+
+class AnswerPretrainingConfig(PluginConfig):
+    """Before the pipeline trains, the stages upstream of the decoder (the reasoner) learn alone to classify each
+    sample through the decoder's answer head, the language model left out: cheap, so several initialisations can be
+    tried and the best on validation kept."""
+
+    epochs: int = Field(30, ge=1, description="Epochs of each try.")
+    tries: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Initialisations tried (the stages and the answer head re-drawn each time); the best on "
+        "validation accuracy is kept. An automaton like path-composer can settle with two compositions merged; "
+        "a few tries are far cheaper here than [train] restarts, which retrain the language model too.",
+    )
+    lr: float | None = Field(
+        None, gt=0, description="Peak learning rate of its one-cycle schedule (default: train.lr)."
+    )
+    stages: list[str] = Field(
+        default_factory=lambda: ["reasoner"],
+        min_length=1,
+        description="The stages to pretrain (they must lead to the decoder's graph input).",
+    )
+    lr_scale_after: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Learning-rate multiplier for the pretrained stages while the language model trains afterwards: "
+        "0 freezes them, so the text loss cannot undo what they learned.",
+    )
+
+
+def _answer_pretraining_signature(config: AnswerPretrainingConfig, ctx: BuildContext) -> Port:
+    unknown = [s for s in config.stages if s not in ctx.inputs or s in ("data", "decoder")]
+    if unknown:
+        stages = [k for k in ctx.inputs if k not in ("data", "decoder")]
+        raise PortMismatch(f"stages: `{unknown[0]}` is not a stage before the decoder (those: {stages or 'none'})")
+    decoder = ctx.inputs.get("decoder")
+    if decoder is None or decoder.type != "text":
+        raise PortMismatch('trains through a text decoder\'s answer head: use it with decoder plugin = "causal-lm"')
+    if ctx.task is not None and ctx.task.num_classes < 2:
+        raise PortMismatch("needs samples with class labels (the answer head's targets)")
+    return Port("objective")
+
+
+answer_pretraining = PluginSpec(
+    name="answer-pretraining",
+    kind="objective",
+    config=AnswerPretrainingConfig,
+    factory="autoglm_lm.pretraining:AnswerPretraining",
+    summary="Before the language model trains, the reasoner learns alone to classify through the decoder's answer "
+    "head (best of several initialisations); then optionally frozen.",
+    signature=_answer_pretraining_signature,
+)

@@ -252,3 +252,58 @@ def test_the_answer_part_of_a_target_comes_before_the_evidence():
     assert words.replace(" ", "") == sample["explanation"].replace(" ", "")
     evidence = decoder.config.evidence.format(**decoder.fields(sample, graphs[0]))
     assert evidence.startswith("Anna child Ben (male).")
+
+
+def test_answer_pretraining_trains_the_reasoner_alone_keeps_the_best_try_and_freezes_it(tmp_path: Path):
+    from autoglm_sdk import Session, build
+
+    raw = manifest(answer_weight=1.0)
+    raw["objectives"] = {"answer": {"plugin": "answer-pretraining", "epochs": 3, "tries": 2, "lr_scale_after": 0.0}}
+    raw["train"]["lr"] = 0.05
+    session = Session.open(validate_manifest(raw))
+    model = session.new_model()
+    reasoner = model.stage_objects["reasoner"]
+    drawn = {n: p.detach().clone() for n, p in reasoner.named_parameters()}
+    phases = model.objective_objects["objectives.answer"].pretrain(model, session, seed=0)
+    assert [t["try"] for t in phases["tries"]] == [0, 1] and phases["kept_try"] in (0, 1)
+    assert phases["best_val_accuracy"] == max(t["best_val_accuracy"] for t in phases["tries"])
+    assert len(phases["history"]) == 3
+    assert any(not torch.equal(drawn[n], p) for n, p in reasoner.named_parameters()), "the reasoner trained"
+    out = build(validate_manifest(raw), tmp_path / "art")
+    assert out.report["training"]["pretraining"]["objectives.answer"]["tries"][0]["try"] == 0
+    # frozen afterwards: the language model's training left the pretrained reasoner as pretraining ended
+    from autoglm_sdk import load
+
+    pretrained = Session.open(validate_manifest(raw))
+    again = pretrained.new_model()
+    again.objective_objects["objectives.answer"].pretrain(again, pretrained, seed=0)
+    built = load(tmp_path / "art").model.stage_objects["reasoner"]
+    for name, p in again.stage_objects["reasoner"].named_parameters():
+        assert torch.allclose(p, dict(built.named_parameters())[name]), name
+
+
+def test_answer_pretraining_needs_an_answer_head_and_a_stage_before_the_decoder():
+    from autoglm_sdk import Session
+
+    raw = manifest()  # answer_weight 0: no head
+    raw["objectives"] = {"answer": {"plugin": "answer-pretraining", "epochs": 1}}
+    session = Session.open(validate_manifest(raw))
+    model = session.new_model()
+    with pytest.raises(AutoGLMError, match="no answer head") as caught:
+        model.objective_objects["objectives.answer"].pretrain(model, session)
+    assert "answer_weight" in caught.value.hint
+    raw["objectives"]["answer"]["stages"] = ["reasoners"]
+    with pytest.raises(AutoGLMError, match="`reasoners` is not a stage before the decoder"):
+        Session.open(validate_manifest(raw))
+
+
+def test_min_new_tokens_holds_the_end_back(tmp_path: Path):
+    from autoglm_sdk import build, load
+
+    build(validate_manifest(manifest(max_new_tokens=40)), tmp_path / "art")
+    pipeline = load(tmp_path / "art")
+    decoder = pipeline.model.stage_objects["decoder"]
+    sample = [{"text": "Anna is Ben's mother. How is Ben related to Anna?"}]
+    text = pipeline.model.generate(sample, min_new_tokens=20, max_new_tokens=20)[0]
+    # the answer part may stop at the marker; with the evidence and the rest, 20 new tokens in all
+    assert len(decoder.tokenizer(text, add_special_tokens=False)["input_ids"]) >= 15

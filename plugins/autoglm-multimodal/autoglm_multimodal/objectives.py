@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from itertools import combinations
 from typing import Any
 
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoglm_multimodal.specs import AlignmentConfig, ModalityDropoutConfig, PretrainingConfig
-from autoglm_sdk.plugin import AutoGLMError, DataError, InputError, batches, class_ids, snapshot
+from autoglm_sdk.plugin import AutoGLMError, DataError, InputError, class_ids, fit_alone
 
 
 class ContrastiveAlignment(nn.Module):
@@ -208,61 +207,18 @@ def _pretrain_one(
     else:
         probe = torch.nn.ParameterList([prototypes] if prototypes.requires_grad else [])
         head = lambda out: COSINE_SCALE * out.embedding @ F.normalize(prototypes, dim=-1).t()  # noqa: E731
-    params = [p for m in (encoder, probe) for p in m.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * math.ceil(len(train) / config.batch_size)
-    )
-    generator = torch.Generator().manual_seed(seed)
 
-    def probe_loss(chunk: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def probe_step(chunk: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         labels = torch.tensor([int(s["label"]) for s in chunk], device=device)
         with autocast() if autocast else contextlib.nullcontext():
             logits = head(encoder(chunk)).float()
         return F.cross_entropy(logits, labels), (logits.argmax(-1) == labels)
 
-    history: list[dict[str, float]] = []
-    best_val, best_epoch, best_state, best_probe = -math.inf, 0, snapshot(encoder), snapshot(probe)
-    started = time.perf_counter()
-    if progress is not None:
-        progress.start(epochs, label=f"pretraining {stage}")
-    try:
-        for epoch in range(1, epochs + 1):
-            encoder.train()
-            loss_sum = 0.0
-            for chunk in batches(train, config.batch_size, generator):
-                optimiser.zero_grad(set_to_none=True)
-                loss, _ = probe_loss(chunk)
-                loss.backward()
-                if config.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                optimiser.step()
-                schedule.step()
-                loss_sum += loss.item() * len(chunk)
-            metrics = {"epoch": epoch, "train_loss": loss_sum / len(train)}
-            encoder.eval()
-            with torch.no_grad():
-                hits = [probe_loss(chunk)[1] for chunk in batches(val, config.batch_size)]
-            if hits:
-                metrics["val_accuracy"] = float(torch.cat(hits).float().mean())
-            current = metrics.get("val_accuracy", -metrics["train_loss"])
-            if current > best_val:
-                best_val, best_epoch, best_state, best_probe = current, epoch, snapshot(encoder), snapshot(probe)
-            history.append(metrics)
-            if progress is not None:
-                progress.advance(metrics)
-    finally:
-        if progress is not None:
-            progress.stop()
-    encoder.load_state_dict(best_state)
-    probe.load_state_dict(best_probe)  # the shared prototypes too: later encoders meet the best epoch's
-    return {
-        "best_val_accuracy": best_val if val else float("nan"),
-        "best_epoch": best_epoch,
-        "epochs_run": epochs,
-        "seconds": time.perf_counter() - started,
-        "history": history,
-    }
+    # the shared prototypes are kept at the best epoch too: later encoders meet the best epoch's
+    return fit_alone(
+        [encoder, probe], probe_step, train, val, config, epochs=epochs, lr=lr, seed=seed, progress=progress,
+        label=f"pretraining {stage}",
+    )  # fmt: skip
 
 
 def drop_modalities(
