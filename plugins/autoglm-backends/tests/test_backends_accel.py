@@ -102,13 +102,20 @@ def test_cuda_builds_and_predicts_like_the_cpu(tmp_path):
     from autoglm_sdk import build, load, validate_manifest
 
     reports = {}
+    # no dropout: its random masks come from a different generator on each device, and 3 epochs on 15 labelled
+    # nodes magnify them (accuracies 0.13 apart on an H200, 2026-12-04); without it both train the same
+    reasoner = {**SMALL["reasoner"], "dropout": 0.0}
     for plugin in ("cpu", "cuda"):
-        manifest = validate_manifest({**SMALL, "train": {"epochs": 3}, "backend": {"plugin": plugin}})
+        manifest = validate_manifest(
+            {**SMALL, "reasoner": reasoner, "train": {"epochs": 3}, "backend": {"plugin": plugin}}
+        )
         reports[plugin] = build(manifest, tmp_path / plugin).report
     assert reports["cuda"]["backend"]["chosen"] == "cuda"
     assert reports["cuda"]["backend"]["capabilities"]["memory_bytes"] > 0
+    first = [reports[p]["training"]["history"][0]["train_loss"] for p in ("cpu", "cuda")]
+    assert first[1] == pytest.approx(first[0], rel=1e-4), "the same weights and data give the same first loss"
     for split in ("train", "val", "test"):  # the same training on another device: close, not bit-identical
-        assert abs(reports["cuda"]["metrics"][split]["accuracy"] - reports["cpu"]["metrics"][split]["accuracy"]) <= 0.1
+        assert abs(reports["cuda"]["metrics"][split]["accuracy"] - reports["cpu"]["metrics"][split]["accuracy"]) <= 0.05
     pipeline = load(tmp_path / "cuda")
     assert len(pipeline.predict_samples(pipeline.data_split("test")[:2])) == 2
 

@@ -586,15 +586,96 @@ class CausalLMDecoder(nn.Module):
         on_text: Any,
         settings: dict,
     ) -> list[str]:
-        """transformers' generate from prompt embeddings (``budget``: least and most new tokens): the new text of
-        each row."""
+        """The new text of each row from prompt embeddings (``budget``: least and most new tokens). Beam search is
+        transformers' ``generate``; greedy and sampling are :meth:`_decode`, because transformers always keeps the
+        KV cache when it generates from embeddings, and ``use_cache = False`` must mean what it says."""
+        if on_text is not None and embeds.size(0) > 1:
+            raise InputError("causal-lm: streaming works one sample at a time", hint="generate for one sample")
+        streamer = _TextStreamer(self.tokenizer, on_text) if on_text is not None else None
+        if settings["num_beams"] == 1:
+            ids = self._decode(embeds, mask, budget, stop, streamer, settings)
+            return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        if not settings["use_cache"]:
+            raise InputError("causal-lm: beam search runs with the KV cache only", hint="drop use_cache=False")
         extra: dict[str, Any] = {"min_new_tokens": budget[0], "max_new_tokens": budget[1]}
         if stop:
             extra.update(stop_strings=stop, tokenizer=self.tokenizer)
-        if on_text is not None:
-            extra["streamer"] = _TextStreamer(self.tokenizer, on_text)
+        if streamer is not None:
+            extra["streamer"] = streamer
         out = self.core.generate(inputs_embeds=embeds, attention_mask=mask, **settings, **extra)
         return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+
+    def _decode(
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        budget: tuple[int, int],
+        stop: list[str],
+        streamer: Any,
+        settings: dict,
+    ) -> torch.Tensor:
+        """Greedy or sampled decoding, one token per step for every row: ``[B, new]`` ids, padding after a row's
+        end (end of text, or a stop string at the end of its text). With ``use_cache`` each step feeds the new
+        token alone and the model's cache; without, the whole sequence again (the cost the cache saves)."""
+        import inspect
+
+        core, tok = self.core, self.tokenizer
+        least, most = budget
+        cached = bool(settings["use_cache"])
+        cache_name = "cache" if "cache" in inspect.signature(core.forward).parameters else "past_key_values"
+        embedding = core.get_input_embeddings()
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        rows = embeds.size(0)
+        done = torch.zeros(rows, dtype=torch.bool, device=embeds.device)
+        new: list[torch.Tensor] = []
+        step_inputs, step_positions, cache = embeds, positions, None
+        for step in range(most):
+            extra = {cache_name: cache} if cached and cache is not None else {}
+            out = core(
+                inputs_embeds=step_inputs if cached else embeds,
+                attention_mask=mask,
+                position_ids=step_positions if cached else positions,
+                use_cache=cached,
+                logits_to_keep=1,
+                **extra,
+            )
+            if cached:
+                cache = getattr(out, cache_name, None)
+            logits = out.logits[:, -1].float()
+            if step < least:
+                logits[:, tok.eos_token_id] = float("-inf")
+            chosen = _pick(logits, settings)
+            chosen = torch.where(done, torch.full_like(chosen, tok.pad_token_id), chosen)
+            new.append(chosen)
+            if streamer is not None:
+                streamer.put(chosen[:1])
+            done |= chosen == tok.eos_token_id
+            if stop:
+                texts = tok.batch_decode(torch.stack(new, 1), skip_special_tokens=True)
+                done |= torch.tensor([any(t.endswith(s) for s in stop) for t in texts], device=done.device)
+            if bool(done.all()):
+                break
+            step_inputs = embedding(chosen)[:, None].to(embeds.dtype)
+            step_positions = positions[:, -1:] + 1
+            embeds = torch.cat([embeds, step_inputs], 1)
+            positions = torch.cat([positions, step_positions], 1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        if streamer is not None:
+            streamer.end()
+        return torch.stack(new, 1) if new else torch.zeros(rows, 0, dtype=torch.long, device=embeds.device)
+
+
+def _pick(logits: torch.Tensor, settings: dict) -> torch.Tensor:
+    """The next token of each row: the likeliest, or (``do_sample``) drawn from the distribution at
+    ``temperature``, cut to the smallest set of tokens holding ``top_p`` of the mass."""
+    if not settings["do_sample"]:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits / settings["temperature"], -1)
+    if settings["top_p"] < 1:
+        ordered, order = probs.sort(-1, descending=True)
+        outside = ordered.cumsum(-1) - ordered > settings["top_p"]  # the mass before a token already reaches top_p
+        probs = probs.scatter(-1, order, ordered.masked_fill(outside, 0.0))
+    return torch.multinomial(probs, 1).squeeze(-1)
 
 
 def _cut(text: str, stop: list[str]) -> str:

@@ -304,6 +304,37 @@ def test_min_new_tokens_holds_the_end_back(tmp_path: Path):
     pipeline = load(tmp_path / "art")
     decoder = pipeline.model.stage_objects["decoder"]
     sample = [{"text": "Anna is Ben's mother. How is Ben related to Anna?"}]
-    text = pipeline.model.generate(sample, min_new_tokens=20, max_new_tokens=20)[0]
-    # the answer part may stop at the marker; with the evidence and the rest, 20 new tokens in all
-    assert len(decoder.tokenizer(text, add_special_tokens=False)["input_ids"]) >= 15
+    lengths: dict[bool, list[int]] = {True: [], False: []}
+    for cache in (True, False):
+        hook = decoder.core.register_forward_hook(
+            lambda module, args, kwargs, out: lengths[cache].append(kwargs["inputs_embeds"].size(1)), with_kwargs=True
+        )
+        text = pipeline.model.generate(sample, min_new_tokens=20, max_new_tokens=20, use_cache=cache)[0]
+        hook.remove()
+        # the answer part may stop at the marker; with the evidence and the rest, 20 new tokens in all
+        assert len(decoder.tokenizer(text, add_special_tokens=False)["input_ids"]) >= 15
+    assert len(lengths[True]) == len(lengths[False]) == 20, "one forward pass per new token"
+    # with the cache each step reads the new token alone; without, the whole sequence so far
+    # (one prompt read per phase: before the answer's marker, and after it where the tiny model wrote one)
+    assert len([n for n in lengths[True] if n > 1]) <= 2 and min(lengths[False]) > 1
+    assert sum(lengths[False]) > 5 * sum(lengths[True])
+    with pytest.raises(InputError, match="beam search runs with the KV cache only"):
+        pipeline.model.generate(sample, num_beams=2, use_cache=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_a_text_pipeline_trains_and_generates_on_cuda_as_on_the_cpu(tmp_path: Path):
+    from autoglm_sdk import build, load
+
+    raw = manifest(answer_weight=1.0)
+    raw["objectives"] = {"answer": {"plugin": "answer-pretraining", "epochs": 2}}
+    texts = {}
+    for plugin in ("cpu", "cuda"):
+        report = build(validate_manifest({**raw, "backend": {"plugin": plugin}}), tmp_path / plugin).report
+        assert report["backend"]["chosen"] == plugin
+        pipeline = load(tmp_path / plugin)
+        texts[plugin] = pipeline.model.generate(pipeline.data_split("test")[:4], use_cache=True)
+        uncached = pipeline.model.generate(pipeline.data_split("test")[:4], use_cache=False)
+        # the cache changes the order of float sums; on a GPU a near tie may then break the other way
+        assert sum(a == b for a, b in zip(texts[plugin], uncached)) >= 3, (texts[plugin], uncached)
+    assert all(isinstance(t, str) for t in texts["cuda"]) and len(texts["cuda"]) == 4
