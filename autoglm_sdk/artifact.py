@@ -481,7 +481,7 @@ class Pipeline:
         stages = " -> ".join(f"{key} {section.plugin}" for key, section in self.manifest.stages.items())
         count = sum(p.numel() for p in self.model.parameters())
         task = f"{self.task.level}-level, {self.task.num_classes} classes"
-        if self.task.output == "text":
+        if self.task.textual:
             task = f"task {self.task.kind} (target `{self.task.target}`)"
         return f"Pipeline({str(self.path)!r}: {stages}; {task}; {count:,} parameters)"
 
@@ -547,7 +547,7 @@ class Pipeline:
     def generate(self, inputs: Any, **options: Any) -> list[str]:
         """The generated text for each input (a text, a record, or a list of them) of a text pipeline; options as
         for :meth:`predict` (``max_new_tokens``, ``num_beams``, ``do_sample``, ``stop``, ``on_text``, ...)."""
-        if self.task.output != "text":
+        if not self.task.textual:
             raise InputError(
                 f"this pipeline's task is {self.task.kind}: it answers with labels, not text",
                 hint='use predict(), or build a text pipeline ([pipeline] task = "generate")',
@@ -639,7 +639,7 @@ class Pipeline:
             for chunk in batches(samples, batch_size):
                 with self.backend.autocast():
                     pred = self.model(chunk)
-                    texts = self.model.generate(chunk, **generation) if self.task.output == "text" else None
+                    texts = self.model.generate(chunk, **generation) if self.task.textual else None
                 if texts is not None:
                     explained = self._explanations(pred, len(chunk))
                     answers += [self._text_answer(s, t, e) for s, t, e in zip(chunk, texts, explained)]

@@ -52,7 +52,7 @@ class TaskLoss:
     name: str = "task"
 
     def loss(self, pred: Any, batch: list[dict[str, Any]]) -> torch.Tensor | None:
-        if self.task.output == "text":  # the decoder scored its target tokens itself (teacher forcing)
+        if self.task.textual:  # the decoder scored its target tokens itself (teacher forcing)
             return pred.text.loss if pred.text.target_tokens else None
         logits, targets = scored(pred, batch, self.task)
         return F.cross_entropy(logits.float(), targets) if targets.numel() else None

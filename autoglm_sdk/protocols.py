@@ -74,6 +74,12 @@ class TaskSpec:
         """The port type this task's decoder produces."""
         return TASK_OUTPUTS[self.kind]
 
+    @property
+    def textual(self) -> bool:
+        """Whether the decoder answers each sample with text (written, or a span of the input): it returns a
+        :class:`TextOutput` and has ``generate``."""
+        return self.output in ("text", "spans")
+
     def label_name(self, index: int) -> str:
         return self.label_names[index] if index < len(self.label_names) else str(index)
 

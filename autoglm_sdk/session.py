@@ -306,7 +306,7 @@ def task_of(manifest: Manifest, dataset: Dataset) -> TaskSpec:
     task = replace(
         dataset.task, kind=pipeline.task, target=pipeline.target_field if pipeline.task != "classify" else ""
     )
-    if task.output != "text":
+    if not task.textual:
         return task
     for split in ("train", "val"):
         for i, sample in enumerate(dataset.splits.get(split) or []):

@@ -68,7 +68,7 @@ def evaluate(
     matrix and is counted in ``abstained``. A text task is scored by :func:`~autoglm_sdk.textgen.evaluate_text`
     (teacher-forced; with ``generate``, on generated text too).
     """
-    if task.output == "text":
+    if task.textual:
         from autoglm_sdk.textgen import evaluate_text
 
         return evaluate_text(model, samples, task, batch_size, autocast, group_key, generate=generate)
@@ -223,7 +223,7 @@ class _Loop:
         teacher-forced token accuracy."""
         if not val:
             return -metrics["train_loss"]
-        text = self.task.output == "text"
+        text = self.task.textual
         scores = evaluate(self.model, val, self.task, self.config.batch_size, self.autocast, generate=text)
         metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
         score = scores["accuracy"]

@@ -467,7 +467,7 @@ def _generation_options(
     options = {k: v for k, v in options.items() if v is not None}
     if stream:
         options["on_text"] = lambda piece: (err.file.write(piece), err.file.flush())
-    if (options or stream) and pipeline.task.output != "text":
+    if (options or stream) and not pipeline.task.textual:
         raise InputError(
             f"generation flags need a text pipeline; this one's task is {pipeline.task.kind}",
             hint="drop --stream, --max-new-tokens, --num-beams, --sample, --temperature, --top-p and --stop",

@@ -12,6 +12,8 @@ NUM_CLASSES = 3
 TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"))
 #: the task a text decoder (capability ``task:generate``) is built for: the samples' ``target`` text
 TEXT_TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"), kind="generate", target="target")
+#: an extractive decoder's task: its target (``span``) is a name the text states
+SPAN_TASK = TaskSpec("graph", NUM_CLASSES, ("a", "b", "c"), kind="extractive-qa", target="span")
 #: graphs mark a query pair (node 0 the source, the last node the target), as a text builder does
 GRAPH_PORT = Port(
     "semantic_graph", dim=FEATURE_DIM, num_edge_types=NUM_EDGE_TYPES, attributes=frozenset({"query_pair"})
@@ -172,11 +174,30 @@ def writes_text(kind: str, spec: Any) -> bool:
     return kind == "decoder" and any(t != "classify" for t in supported_tasks(spec.capabilities))
 
 
+def text_graphs(samples: list[dict[str, Any]], seed: int = 0) -> list[Any]:
+    """One random graph per text sample whose first nodes are named as the sample's people, as a text graph
+    builder's would be (decoders may find the nodes in the text by name)."""
+    graphs = random_graphs(len(samples), seed=seed)
+    for graph, sample in zip(graphs, samples):
+        names = [e["name"] for e in sample.get("entities", [])]
+        graph.node_text = [names[j] if j < len(names) else f"node {j}" for j in range(int(graph.num_nodes))]
+    return graphs
+
+
+def text_task(spec: Any) -> TaskSpec:
+    """The kit's task for a text decoder: writing text where it can, else extracting spans."""
+    from autoglm_sdk.protocols import supported_tasks
+
+    return TEXT_TASK if {"generate", "summarise"} & set(supported_tasks(spec.capabilities)) else SPAN_TASK
+
+
 def text_samples(count: int = 3, seed: int = 0) -> list[dict[str, Any]]:
-    """Text samples, each with a ``target`` text that names its label, for text decoders."""
+    """Text samples for text decoders, each with a ``target`` text that names its label and a ``span`` (a name its
+    text states)."""
     samples = samples_for(SAMPLE_PORTS["text"], count, seed)
     for sample in samples:
         sample["target"] = f"The answer is {TASK.label_name(sample['label'])}: from {sample['entities'][0]['name']}."
+        sample["span"] = sample["entities"][0]["name"]
     return samples
 
 
@@ -186,7 +207,7 @@ def context_for(kind: str, spec: Any, config: Any, seed: int = 0) -> BuildContex
 
     if writes_text(kind, spec):
         return BuildContext(
-            inputs={"reasoner": GRAPH_PORT, "data": SAMPLE_PORTS["text"]}, task=TEXT_TASK, seed=seed, stage=kind
+            inputs={"reasoner": GRAPH_PORT, "data": SAMPLE_PORTS["text"]}, task=text_task(spec), seed=seed, stage=kind
         )
     if kind in ("reasoner", "decoder"):
         return BuildContext(inputs={"upstream": GRAPH_PORT}, task=TASK, seed=seed, stage=kind)
@@ -231,6 +252,6 @@ def dataset_for(ctx: BuildContext, count: int = 6, seed: int = 0) -> Any:
     from autoglm_sdk.protocols import Dataset
 
     port = next((p for p in ctx.inputs.values() if p.type == "samples"), SAMPLE_PORTS["graph"])
-    make = text_samples if ctx.task is TEXT_TASK else lambda n, s: samples_for(port, n, s)
+    make = text_samples if ctx.task in (TEXT_TASK, SPAN_TASK) else lambda n, s: samples_for(port, n, s)
     splits = {split: make(count, seed + i) for i, split in enumerate(("train", "val", "test"))}
     return Dataset(ctx.task or TASK, port, splits, fingerprint=f"kit-{seed}")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from autoglm_graph import kinship_phrasings as kp
 from autoglm_graph import kinship_vocab as kv
@@ -230,7 +231,7 @@ class KinshipDataSource:
             samples = []
             for j, hops in enumerate(spec.hops):
                 count = spec.stories // len(spec.hops) + (1 if j < spec.stories % len(spec.hops) else 0)
-                samples.extend(self.story(rng, hops, phrasing, noise=spec.noise_facts) for _ in range(count))
+                samples.extend(self.draw(rng, hops, phrasing, spec.noise_facts) for _ in range(count))
             rng.shuffle(samples)
             for sample in samples:
                 digest.update(f"{sample['text']}|{sample['label']}\n".encode())
@@ -243,6 +244,17 @@ class KinshipDataSource:
             group_key="hops",
         )
 
+    def draw(self, rng: random.Random, hops: int, phrasing: Phrasing, noise: Any) -> dict:
+        """One story; with ``ask = person``, one whose question has a single answer (up to 100 draws)."""
+        for _ in range(100):
+            sample = self.story(rng, hops, phrasing, noise=noise)
+            if sample is not None:
+                return sample
+        raise DataError(
+            f"kinship: no {hops}-hop story in 100 draws asks for a single person",
+            hint="lower data.noise_facts, or use ask = 'relation'",
+        )
+
     def story(
         self,
         rng: random.Random,
@@ -250,9 +262,10 @@ class KinshipDataSource:
         phrasing: Phrasing = CLASSIC_PHRASING,
         words: list[tuple[str, list[int]]] | None = None,
         noise: int | tuple[int, int] | None = None,
-    ) -> dict:
+    ) -> dict | None:
         """One sample; ``words``, when given, receives every relation word used and the entities it describes;
-        ``noise`` distractor facts (default ``noise_facts``)."""
+        ``noise`` distractor facts (default ``noise_facts``). With ``ask = person``, None where someone besides the
+        target is also the source's <answer> (the question would have two answers)."""
         c = self.config
         # the answer's type first, then a chain that composes to it: chains drawn freely almost never end in a
         # child's spouse, and a reasoner that never sees that composition answers "son" for a son-in-law
@@ -329,8 +342,11 @@ class KinshipDataSource:
                 if len(people) == 2 and {frozenset((a, r)) for a, _, r in story_facts} & {frozenset(people)}:
                     continue  # the two must be people the story relates in no sentence: this one states nothing
                 units.insert(rng.randint(0, len(units)), (None, kp.fill(line, dict(zip("XY", people)), names, rng)))
-        question = kp.fill(_pick(rng, list(phrasing.questions)), {"T": target, "S": source}, names, rng)
-        units.append((None, question))
+        answer = kv.word_for(compose_chain([f[1] for f in facts]), gender[target])
+        if c.ask == "person" and _others_are(answer, source, target, story_facts, gender):
+            return None
+        ask = _pick(rng, list(phrasing.questions)) if c.ask == "relation" else f"Who is {{S}}'s {answer}?"
+        units.append((None, kp.fill(ask, {"T": target, "S": source}, names, rng)))
 
         # one text, mentions at story offsets; entities numbered by first mention
         text, mentions, stated, offset = [], [], [], 0
@@ -347,7 +363,6 @@ class KinshipDataSource:
         label_of = lambda p: names[p] if p in named else None  # noqa: E731
         if words is not None:
             words += [(w, sorted(index[p] for p in people)) for _, unit in units for w, people in unit.words]
-        answer = kv.word_for(compose_chain([f[1] for f in facts]), gender[target])
         who = lambda p: label_of(p) or "someone"  # noqa: E731
         return {
             "text": " ".join(text),
@@ -366,6 +381,7 @@ class KinshipDataSource:
             "explanation": explanation([(who(a), kv.word_for(k, gender[r]), who(r)) for a, k, r in facts], answer),
             # every stated relation, in the order the story states them
             "summary": " ".join(f"{who(a)}'s {kv.word_for(k, gender[r])} is {who(r)}." for a, k, r in stated),
+            **({"answer": names[target]} if c.ask == "person" else {}),  # who the question asks for
         }
 
     @staticmethod
@@ -401,6 +417,22 @@ class KinshipDataSource:
                 remaining.remove(next(f for f in binding.used if f != fact))
             units.append((family.name, kp.render(template, binding, names, gender, rng, vary=phrasing.narrative)))
         return units
+
+
+def _others_are(answer: str, source: int, target: int, facts: list, gender: dict[int, str]) -> bool:
+    """Whether someone in the story besides ``target`` is the source's ``answer`` (relations composed outward from
+    the source along the story's facts)."""
+    state, todo = {source: "self"}, [source]
+    oriented = [o for fact in facts for o in kp.orientations(fact)]
+    while todo:
+        anchor = todo.pop()
+        for a, kind, relative in oriented:
+            if a == anchor and relative not in state and (composed := kv.compose(state[anchor], kind)) is not None:
+                state[relative] = composed
+                todo.append(relative)
+    return any(
+        p not in (source, target) and k != "self" and kv.word_for(k, gender[p]) == answer for p, k in state.items()
+    )
 
 
 def explanation(chain: list[tuple[str, str, str]], answer: str) -> str:

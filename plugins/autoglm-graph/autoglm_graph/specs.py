@@ -235,6 +235,13 @@ class KinshipConfig(PluginConfig):
         "lists, two facts in one sentence, filler sentences). Samples always carry gold entities, mentions and "
         "facts for learned text-to-graph extractors.",
     )
+    ask: Literal["relation", "person"] = Field(
+        "relation",
+        description="relation: the question asks how the target is related to the source (the label); person: "
+        "it asks who the source's <relation> is ('Who is Anna's granddaughter?'), the sample's `answer` field holds "
+        "the target's name, a span of the story (task extractive-qa), and only stories where nobody else is the "
+        "source's <relation> are kept. Person questions are the classic phrasing's.",
+    )
     phrasing_split: bool = Field(
         True,
         description="With phrasings = bank: train and test use the training families and questions, val the "
@@ -442,8 +449,10 @@ class TextRelationsConfig(PluginConfig):
             "What relation is {target} to {source}",
             "What is the relationship of {target} to {source}",
             "{target} is {source}'s what",
+            "Who is {source}'s {rel}",
         ],
-        description="Question templates naming the query's target and source.",
+        description="Question templates naming the query's source and, unless the question asks who the target is "
+        "('Who is {source}'s {rel}'), its target.",
         min_length=1,
     )
     female_names: list[str] = Field(
@@ -465,8 +474,11 @@ class TextRelationsConfig(PluginConfig):
             if "{subj}" not in template or "{obj}" not in template or "{rel}" not in template:
                 raise ValueError(f"fact pattern {template!r} needs {{subj}}, {{obj}} and {{rel}}")
         for template in self.query_patterns:
-            if "{target}" not in template or "{source}" not in template:
-                raise ValueError(f"query pattern {template!r} needs {{target}} and {{source}}")
+            if "{source}" not in template or ("{target}" not in template and "{rel}" not in template):
+                raise ValueError(
+                    f"query pattern {template!r} needs {{source}} and {{target}} (or {{rel}}: 'Who is {{source}}'s "
+                    "{rel}' asks for the target)"
+                )
         return self
 
 

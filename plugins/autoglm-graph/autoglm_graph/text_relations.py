@@ -41,7 +41,7 @@ class Parse:
     people: list[str] = field(default_factory=list)
     gender: dict[str, str] = field(default_factory=dict)
     facts: list[tuple[str, str, str]] = field(default_factory=list)  # (subject, word, object)
-    query: tuple[str, str] | None = None  # (target, source)
+    query: tuple[str | None, str] | None = None  # (target, source); no target when the question asks who it is
     unparsed: list[str] = field(default_factory=list)
 
     def person(self, name: str) -> None:
@@ -83,7 +83,7 @@ class TextRelationsParser:
             for pattern in self.queries:
                 m = pattern.search(sentence)
                 if m:
-                    out.query = (m["target"], m["source"])
+                    out.query = (m.groupdict().get("target"), m["source"])
                     matched = True
                     break
             if matched:
@@ -113,7 +113,8 @@ class TextRelationsParser:
                 out.gender.setdefault(name, gender)
         if out.query:
             for name in out.query:
-                out.person(name)
+                if name:
+                    out.person(name)
         for name in out.people:
             if name not in out.gender and name in self.lexicon:
                 out.gender[name] = self.lexicon[name]
@@ -170,7 +171,8 @@ class TextRelationsBuilder(nn.Module):
             x[i, GENDERS.index(gender) if gender in GENDERS else 2] = 1.0
         target, source = parse.query
         x[index[source], 3] = 1.0
-        x[index[target], 4] = 1.0
+        if target is not None:  # "Who is Anna's granddaughter?" marks the source alone
+            x[index[target], 4] = 1.0
         edge_index = torch.tensor(edges, dtype=torch.long).t().reshape(2, -1)
         return SemanticGraph(
             x=x,

@@ -116,6 +116,40 @@ def jsonl_source(path: Path, **config):
     return JsonlDataSource(JsonlConfig(path=str(path), **config), BuildContext(seed=0))
 
 
+def test_who_questions_have_one_answer_the_story_names_and_mark_the_source_alone():
+    from autoglm_graph.kinship import _others_are
+    from autoglm_graph.text_relations import TextRelationsBuilder
+
+    config = SMALL.model_copy(update={"ask": "person"})
+    data = KinshipDataSource(config, BuildContext(seed=0)).load()
+    builder = TextRelationsBuilder(TextRelationsConfig())
+    for sample in data.splits["test"][:60]:
+        target, source = sample["query"]
+        assert sample["answer"] == target and re.search(rf"\b{target}\b", sample["text"].rsplit(".", 1)[0])
+        question = sample["text"].rsplit(". ", 1)[-1]
+        assert question == f"Who is {source}'s {kv.LABELS[sample['label']]}?"
+        graph = builder.graph(sample["text"])
+        assert graph.node_text[int(graph.is_source.nonzero())] == source and not graph.is_target.any()
+        assert oracle(sample) == sample["label"]
+    # the check that keeps questions with one answer: a second grandson of the source would make two
+    f, m = kv.FEMALE, kv.MALE
+    facts = [(0, "child", 1), (1, "child", 2), (1, "child", 3)]  # 0's child 1 has two children, 2 and 3
+    gender = {0: f, 1: f, 2: m, 3: m}
+    assert _others_are("grandson", 0, 2, facts, gender)
+    assert not _others_are("grandson", 0, 2, facts, {**gender, 3: f})
+    # asking for relations draws the same stories as before `ask` existed (this fingerprint is from then)
+    unchanged = KinshipDataSource(SMALL, BuildContext(seed=0)).load()
+    assert unchanged.fingerprint == "2d8a994b859d560c34d0915a0ff25eb4beca5683171e3c500b8b803a9812b004"
+    assert "answer" not in unchanged.splits["train"][0]
+
+
+def test_a_query_pattern_names_its_source_and_a_target_or_a_relation():
+    with pytest.raises(ValueError, match="needs {source} and {target}"):
+        TextRelationsConfig(query_patterns=["Who is {target}"])
+    parse = TextRelationsParser(TextRelationsConfig()).parse("Anna is Ben's mother. Who is Anna's son?")
+    assert parse.query == (None, "Anna") and parse.people == ["Ben", "Anna"]
+
+
 def test_jsonl_reads_splits_labels_and_groups():
     data = jsonl_source(DATA, group_field="hops").load()
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 40, "val": 10, "test": 10}

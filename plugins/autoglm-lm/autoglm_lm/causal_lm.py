@@ -102,6 +102,26 @@ def graph_facts(graph: Any, type_names: tuple[str, ...], limit: int, order: str 
     return [f"{names[a]} {name(kind)} {names[b]}{tail(b)}." for a, b, kind in (kept[pair] for pair in ordered[:limit])]
 
 
+def split_inputs(decoder: Any, inputs: Any) -> tuple[list[dict[str, Any]], Any]:
+    """A text decoder's input (``{graph_key: graph, data_key: samples}``, or the samples alone) as (samples, the
+    batched graph or None), checked: one graph per sample, of the declared state size."""
+    who, data_key, graph_key = decoder.name, decoder.data_key, decoder.graph_key
+    if isinstance(inputs, dict) and data_key in inputs:
+        samples, graph = inputs[data_key], inputs.get(graph_key) if graph_key else None
+    else:
+        samples, graph = inputs, None
+    if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
+        raise InputError(f"{who}: expected a list of samples, got {type(samples).__name__}")
+    if graph_key and graph is None:
+        raise InputError(f"{who}: expected the graph from `{graph_key}` beside the samples")
+    if graph is not None:
+        check_graph(graph, dim=decoder.graph_dim, who=who)
+        graphs = int(graph.batch.max()) + 1 if getattr(graph, "batch", None) is not None else 1
+        if graphs != len(samples):
+            raise InputError(f"{who}: {graphs} graphs for {len(samples)} samples")
+    return samples, graph
+
+
 def _marked(graph: Any, mask_name: str) -> int | None:
     mask = getattr(graph, mask_name, None)
     return int(mask.nonzero()[0]) if mask is not None and bool(mask.any()) else None
@@ -355,20 +375,7 @@ class CausalLMDecoder(nn.Module):
         return self.config.prompt.format(**self.fields(sample, graph, with_graph=with_graph))
 
     def _split(self, inputs: Any) -> tuple[list[dict[str, Any]], Any]:
-        if isinstance(inputs, dict) and self.data_key in inputs:
-            samples, graph = inputs[self.data_key], inputs.get(self.graph_key) if self.graph_key else None
-        else:
-            samples, graph = inputs, None
-        if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
-            raise InputError(f"causal-lm: expected a list of samples, got {type(samples).__name__}")
-        if self.graph_key and graph is None:
-            raise InputError(f"causal-lm: expected the graph from `{self.graph_key}` beside the samples")
-        if graph is not None:
-            check_graph(graph, dim=self.graph_dim, who="causal-lm")
-            graphs = int(graph.batch.max()) + 1 if getattr(graph, "batch", None) is not None else 1
-            if graphs != len(samples):
-                raise InputError(f"causal-lm: {graphs} graphs for {len(samples)} samples")
-        return samples, graph
+        return split_inputs(self, inputs)
 
     def auxiliary_loss(self) -> torch.Tensor | None:
         """The answer head's weighted cross-entropy from the last forward pass (``answer_weight``), or None."""

@@ -1,5 +1,6 @@
-"""Spec and config of ``causal-lm``. Imported by the CLI and manifest validation: no torch, transformers or peft
-here; the decoder lives in :mod:`autoglm_lm.causal_lm`."""
+"""Specs and configs of ``causal-lm``, ``span-extractor`` and ``answer-pretraining``. Imported by the CLI and
+manifest validation: no torch, transformers or peft here; the plugins live in :mod:`autoglm_lm.causal_lm`,
+:mod:`autoglm_lm.span` and :mod:`autoglm_lm.pretraining`."""
 
 from __future__ import annotations
 
@@ -130,8 +131,9 @@ class CausalLMConfig(PluginConfig):
         return self
 
 
-def _signature(config: CausalLMConfig, ctx: BuildContext) -> Port:
-    """A samples input carrying text (the prompt and, in training, the target) and at most one graph input."""
+def _read_samples_and_graph(ctx: BuildContext) -> list[str]:
+    """A samples input carrying text (the prompt and, in training, the target) and at most one graph input, which
+    declares its node state size; the graph inputs' names."""
     kinds = {name: port.type for name, port in ctx.inputs.items()}
     samples = [n for n, t in kinds.items() if t == "samples"]
     graphs = [n for n, t in kinds.items() if t == "semantic_graph"]
@@ -147,6 +149,12 @@ def _signature(config: CausalLMConfig, ctx: BuildContext) -> Port:
         raise PortMismatch(f"reads at most one semantic graph, got {', '.join(graphs)}")
     if graphs and ctx.inputs[graphs[0]].dim is None:
         raise PortMismatch(f"{graphs[0]} declares no node state size")
+    return graphs
+
+
+def _signature(config: CausalLMConfig, ctx: BuildContext) -> Port:
+    """causal-lm reads what :func:`_read_samples_and_graph` says, and a graph where its templates name {graph}."""
+    graphs = _read_samples_and_graph(ctx)
     if not graphs and "{graph}" in config.prompt + config.evidence:
         raise PortMismatch(
             "the prompt or evidence names {graph} but no graph input is wired: add the reasoner to decoder.inputs"
@@ -163,6 +171,66 @@ causal_lm = PluginSpec(
     "the graph through soft-prompt tokens and its facts as text; LoRA through peft; greedy, beam, sampling.",
     signature=_signature,
     capabilities=frozenset({"learnable", "task:generate", "task:summarise"}),
+)
+
+
+class SpanExtractorConfig(PluginConfig):
+    """A transformers encoder with a span head (BertForQuestionAnswering) that answers the sample's question with
+    a span of its text; each person the graph knows lends its reasoned state to the tokens that name them."""
+
+    pretrained: str | None = PathField(
+        None,
+        description="A local directory with a question-answering checkpoint (or any encoder: the span head then "
+        "starts random) and its fast tokenizer, loaded with local_files_only. Unset: a BERT of the size below with "
+        "random weights and a byte-level BPE tokenizer trained on the training split.",
+    )
+    hidden_size: int = Field(128, ge=8, le=8192, description="Random init: width of the token states.")
+    num_layers: int = Field(2, ge=1, le=64, description="Random init: transformer layers.")
+    num_heads: int = Field(4, ge=1, le=64, description="Random init: attention heads; must divide hidden_size.")
+    intermediate_size: int = Field(256, ge=1, le=32768, description="Random init: feed-forward width.")
+    vocab_size: int = Field(2000, ge=300, le=200_000, description="Random init: target size of the BPE vocabulary.")
+    max_length: int = Field(
+        512, ge=16, le=32768, description="Most tokens per sample (question and text); a longer text loses its end."
+    )
+    max_answer_tokens: int = Field(16, ge=1, le=512, description="Most tokens in an extracted span.")
+    graph_features: bool = Field(
+        True,
+        description="Add each graph node's state, projected, to the embeddings of the tokens that spell its name in "
+        "the text (an entity-aware encoder); off, or with no graph input, the text alone.",
+    )
+    answer_weight: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of an auxiliary loss: a linear head predicts the sample's label (the relation the "
+        "question names) from the state of the node the answer names, where samples carry labels. It teaches the "
+        "reasoner composition as a classifier would, and lets answer-pretraining train it alone; 0 = off.",
+    )
+    dropout: float = Field(0.1, ge=0, lt=1, description="Random init: dropout on hidden states and attention.")
+    lr_scale: float | None = Field(
+        None, gt=0, description="This stage's learning rate as a multiple of [train] lr; unset: [train] lr."
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "SpanExtractorConfig":
+        if self.pretrained is None and self.hidden_size % self.num_heads:
+            raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
+        return self
+
+
+def _span_signature(config: SpanExtractorConfig, ctx: BuildContext) -> Port:
+    _read_samples_and_graph(ctx)
+    return Port("spans")
+
+
+span_extractor = PluginSpec(
+    name="span-extractor",
+    kind="decoder",
+    config=SpanExtractorConfig,
+    factory="autoglm_lm.span:SpanExtractor",
+    summary="Extractive question answering (transformers' BertForQuestionAnswering): the answer is a span of the "
+    "text, read with the graph's states on the tokens that name each person.",
+    signature=_span_signature,
+    capabilities=frozenset({"learnable", "task:extractive-qa"}),
 )
 
 
@@ -203,8 +271,10 @@ def _answer_pretraining_signature(config: AnswerPretrainingConfig, ctx: BuildCon
         stages = [k for k in ctx.inputs if k not in ("data", "decoder")]
         raise PortMismatch(f"stages: `{unknown[0]}` is not a stage before the decoder (those: {stages or 'none'})")
     decoder = ctx.inputs.get("decoder")
-    if decoder is None or decoder.type != "text":
-        raise PortMismatch('trains through a text decoder\'s answer head: use it with decoder plugin = "causal-lm"')
+    if decoder is None or decoder.type not in ("text", "spans"):
+        raise PortMismatch(
+            'trains through a text decoder\'s answer head: use it with decoder plugin = "causal-lm" or "span-extractor"'
+        )
     if ctx.task is not None and ctx.task.num_classes < 2:
         raise PortMismatch("needs samples with class labels (the answer head's targets)")
     return Port("objective")

@@ -1,4 +1,5 @@
-"""causal-lm passes the SDK's contract suite, as a random-init Llama and GPT-2, and with LoRA adapters."""
+"""causal-lm passes the SDK's contract suite, as a random-init Llama and GPT-2, and with LoRA adapters; so does
+span-extractor, with the graph's states on name tokens and without."""
 
 from autoglm_sdk.testing import DecoderContract
 
@@ -27,3 +28,15 @@ class TestCausalLMGPT2(DecoderContract):
 class TestCausalLMLoRA(DecoderContract):
     plugin = "causal-lm"
     config = {**SMALL, "lora_rank": 4}
+
+
+class TestSpanExtractor(DecoderContract):
+    """An extractive decoder: the kit scores a name its text states, and generate returns a span of the text."""
+
+    plugin = "span-extractor"
+    config = {**SMALL, "answer_weight": 1.0, "dropout": 0.0}
+
+
+class TestSpanExtractorTextOnly(DecoderContract):
+    plugin = "span-extractor"
+    config = {**SMALL, "graph_features": False, "dropout": 0.0}
