@@ -324,8 +324,9 @@ class Reasoner(Protocol):
 class Decoder(Protocol):
     """Node states -> logits ``[num_nodes, C]`` (node level) or ``[num_graphs, C]`` (graph level).
 
-    A decoder for text tasks (capabilities ``task:generate``, ``task:summarise``) returns a :class:`TextOutput`
-    instead: its teacher-forced loss on the samples' target text is the task's loss. It also defines
+    A decoder for text tasks (capabilities ``task:generate``, ``task:summarise``, ``task:extractive-qa``) returns a
+    :class:`TextOutput` instead: its loss on the samples' target text (teacher-forced tokens, or a span's start and
+    end) is the task's loss. It also defines
     ``generate(inputs, **options) -> list[str]`` (options: ``max_new_tokens``, ``min_new_tokens``, ``num_beams``,
     ``do_sample``, ``temperature``, ``top_p``, ``stop``, ``use_cache``, ``on_text``: a callback for streamed text).
     """

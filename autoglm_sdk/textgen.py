@@ -78,9 +78,11 @@ def text_scores(
         out["unstated_answers"] = sum(a is None for a in answers.values())
     out["accuracy"] = out.get("answer_accuracy", out["exact_match"])
     # what training chooses its best epoch on: the answers the texts state where there are labels, and their
-    # wording (chrF, which unlike exact match still moves on long texts)
+    # wording (chrF, which unlike exact match still moves on long texts); for spans, exact match and token F1
     wording = out["chrf"] / 100 if out["chrf"] == out["chrf"] else 0.0
     out["score"] = (out["answer_accuracy"] + wording) / 2 if "answer_accuracy" in out else wording
+    if task.kind == "extractive-qa":  # a span is right or wrong as a whole; F1 gives partial spans their due
+        out["score"] = (out["exact_match"] + out["token_f1"]) / 2
     if group_key:
         groups: dict[str, list[float]] = {}
         for i, sample in enumerate(samples):
