@@ -113,11 +113,11 @@ def test_a_built_text_pipeline_generates_scores_and_reloads(tmp_path: Path):
 
 def save_tiny_checkpoint(folder: Path) -> None:
     """A small Llama and a tokenizer written by save_pretrained, as a user's local checkpoint would be."""
-    from autoglm_lm.causal_lm import train_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from autoglm_graph.kinship import KinshipDataSource
     from autoglm_graph.specs import KinshipConfig
+    from autoglm_lm.causal_lm import train_tokenizer
 
     stories = KinshipDataSource(KinshipConfig(train={"hops": [2], "stories": 60})).load().splits["train"]
     tokenizer = train_tokenizer([s["text"] + " " + s["explanation"] for s in stories], 400)
@@ -207,10 +207,9 @@ def test_jsonl_carries_target_text_and_refuses_a_line_without_it(tmp_path: Path)
 
 
 def test_graph_facts_list_the_query_path_first_each_pair_once():
-    from autoglm_lm.causal_lm import graph_facts
-
     from autoglm_graph.specs import TextRelationsConfig
     from autoglm_graph.text_relations import TextRelationsBuilder
+    from autoglm_lm.causal_lm import graph_facts
     from autoglm_sdk.plugin import BuildContext
 
     builder = TextRelationsBuilder(TextRelationsConfig(), BuildContext())
