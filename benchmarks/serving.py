@@ -53,7 +53,8 @@ class Server:
         import httpx
 
         env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the clients need the other core
-        self.process = subprocess.Popen(self.command, env=env, stderr=subprocess.DEVNULL)
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.command, env=env, stderr=self.log)
         url = f"http://127.0.0.1:{self.port}"
         for _ in range(600):
             try:
@@ -61,8 +62,12 @@ class Server:
                     return url
             except httpx.HTTPError:
                 pass
+            if self.process.poll() is not None:
+                break
             time.sleep(0.1)
-        raise RuntimeError("the server did not become ready")
+        self.log.seek(0)
+        said = self.log.read().decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError("the server did not become ready: " + " | ".join(said))
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
