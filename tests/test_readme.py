@@ -27,6 +27,8 @@ SKIPPED = {
     "kinship-extractor": "about 17 minutes; benchmarks/text_to_graph.py runs it",
     "kinship-generate": "about 5 minutes; benchmarks/generation.py runs it, and test_automodel.py a small one",
     "kinship-summarise": "about 4 minutes; test_causal_lm.py builds small text pipelines",
+    "autoglm serve": "a server runs until stopped: test_the_readme_serving_commands_answer runs it with its curl",
+    "curl ": "needs the server: test_the_readme_serving_commands_answer",
 }
 
 
@@ -103,3 +105,40 @@ def test_the_readme_python_runs(folder, monkeypatch):
     assert blocks
     for body in blocks:
         exec(compile(body.replace('"train.epochs=50"', '"train.epochs=2"'), "README.md", "exec"), {})
+
+
+def test_the_readme_serving_commands_answer(folder):
+    """The Serving section's two commands: the server in the background (on a free port), then its curl."""
+    import socket
+    import time
+    import urllib.request
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    if not (folder / "artifacts" / "kinship").is_dir():
+        assert sh("autoglm build" + SHRINK, folder).returncode == 0
+    serve = next(c for c in shell_commands() if "autoglm serve" in c)
+    curl = next(c for c in shell_commands() if c.startswith("curl "))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    command = serve.replace(".venv/bin/", "").replace("8000", port)
+    server = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=folder, env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                time.sleep(0.1)
+        proc = sh(curl.replace("8000", port), folder)
+        assert proc.returncode == 0, proc.stderr
+        reply = json.loads(proc.stdout)
+        assert reply["model"] == "kinship" and reply["answers"][0]["prediction"], reply
+    finally:
+        server.terminate()
+        server.wait(30)
