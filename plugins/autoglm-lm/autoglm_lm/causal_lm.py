@@ -145,6 +145,29 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
     return _wrap(tokenizer)
 
 
+def model_files(model_config: Any, tokenizer: Any) -> dict[str, bytes]:
+    """A transformers model's config and its fast tokenizer as artifact files (the weights go with the stage's)."""
+    end = tokenizer.eos_token or tokenizer.sep_token
+    saved = {"config": model_config.to_dict(), "pad": tokenizer.pad_token, "eos": end}
+    return {TOKENIZER_FILE: tokenizer.backend_tokenizer.to_str().encode(), CONFIG_FILE: json.dumps(saved).encode()}
+
+
+def read_model_files(files: dict[str, bytes], who: str) -> tuple[Any, Any]:
+    """(model config, tokenizer) from :func:`model_files`' files; an AutoGLMError naming ``who`` if unreadable."""
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig
+
+    try:
+        saved = json.loads(files[CONFIG_FILE])
+        tokenizer = _wrap(Tokenizer.from_str(files[TOKENIZER_FILE].decode()), saved["pad"], saved["eos"])
+        settings = dict(saved["config"])
+        return AutoConfig.for_model(settings.pop("model_type"), **settings), tokenizer
+    except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
+        raise AutoGLMError(
+            f"{who}: unreadable model files in the artifact: {type(exc).__name__}: {exc}", hint="rebuild the artifact"
+        ) from exc
+
+
 def _wrap(tokenizer: Any, pad: str = PAD, eos: str = EOS) -> Any:
     from transformers import PreTrainedTokenizerFast
 
@@ -324,26 +347,10 @@ class CausalLMDecoder(nn.Module):
 
     def artifact_files(self) -> dict[str, bytes]:
         self._require()
-        saved = {"config": self.core.config.to_dict(), "pad": self.tokenizer.pad_token, "eos": self.tokenizer.eos_token}
-        return {
-            TOKENIZER_FILE: self.tokenizer.backend_tokenizer.to_str().encode(),
-            CONFIG_FILE: json.dumps(saved).encode(),
-        }
+        return model_files(self.core.config, self.tokenizer)
 
     def load_artifact_files(self, files: dict[str, bytes]) -> None:
-        from tokenizers import Tokenizer
-        from transformers import AutoConfig
-
-        try:
-            saved = json.loads(files[CONFIG_FILE])
-            tokenizer = _wrap(Tokenizer.from_str(files[TOKENIZER_FILE].decode()), saved["pad"], saved["eos"])
-            settings = dict(saved["config"])
-            lm_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
-        except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
-            raise AutoGLMError(
-                f"causal-lm: unreadable model files in the artifact: {type(exc).__name__}: {exc}",
-                hint="rebuild the artifact",
-            ) from exc
+        lm_config, tokenizer = read_model_files(files, self.name)
         self._install(self._new_lm(tokenizer, lm_config), tokenizer, "read from the artifact")
 
     def report(self) -> dict[str, Any]:

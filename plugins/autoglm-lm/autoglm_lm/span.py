@@ -16,14 +16,13 @@ from the text by the tokens' character offsets.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from autoglm_lm.causal_lm import CONFIG_FILE, TOKENIZER_FILE, _wrap, question_of, split_inputs, train_tokenizer
+from autoglm_lm.causal_lm import model_files, question_of, read_model_files, split_inputs, train_tokenizer
 from autoglm_lm.specs import SpanExtractorConfig
 from autoglm_sdk.plugin import AutoGLMError, BuildContext, DataError, InputError, TextOutput, stage_seed
 
@@ -121,25 +120,10 @@ class SpanExtractor(nn.Module):
         return self.qa
 
     def artifact_files(self) -> dict[str, bytes]:
-        qa = self._require()
-        tok = self.tokenizer
-        saved = {"config": qa.config.to_dict(), "pad": tok.pad_token, "eos": tok.eos_token or tok.sep_token}
-        return {TOKENIZER_FILE: tok.backend_tokenizer.to_str().encode(), CONFIG_FILE: json.dumps(saved).encode()}
+        return model_files(self._require().config, self.tokenizer)
 
     def load_artifact_files(self, files: dict[str, bytes]) -> None:
-        from tokenizers import Tokenizer
-        from transformers import AutoConfig
-
-        try:
-            saved = json.loads(files[CONFIG_FILE])
-            tokenizer = _wrap(Tokenizer.from_str(files[TOKENIZER_FILE].decode()), saved["pad"], saved["eos"])
-            settings = dict(saved["config"])
-            model_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
-        except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
-            raise AutoGLMError(
-                f"span-extractor: unreadable model files in the artifact: {type(exc).__name__}: {exc}",
-                hint="rebuild the artifact",
-            ) from exc
+        model_config, tokenizer = read_model_files(files, self.name)
         self._install(self._new_model(tokenizer, model_config), tokenizer, "read from the artifact")
 
     def report(self) -> dict[str, Any]:
