@@ -720,8 +720,9 @@ def stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
 
 
-def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = False) -> Pipeline:
-    """Load an artifact directory written by ``autoglm build``.
+def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = False) -> Any:
+    """Load an artifact directory written by ``autoglm build`` (a :class:`Pipeline`), or a cascade file of
+    artifacts (a :class:`~autoglm_sdk.cascade.Cascade`, which answers the same way).
 
     Every plugin its lock names must be installed; a different installed version
     is a warning, a missing plugin an error with an install hint. A lock that
@@ -735,6 +736,10 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     from autoglm_sdk.session import Session
 
     path = Path(path)
+    if path.suffix == ".toml" and path.is_file():
+        from autoglm_sdk.cascade import load_cascade
+
+        return load_cascade(path, registry=registry, allow_import_paths=allow_import_paths)
     lock = Lock.read(path)
     check_files(path, lock.files)
     manifest = validate_manifest(

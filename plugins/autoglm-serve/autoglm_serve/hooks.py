@@ -13,7 +13,11 @@ from autoglm_sdk.plugin import AutoGLMError, hookimpl
 
 def serve(
     artifacts: Annotated[
-        List[str], typer.Argument(help="Artifact directories to serve, each as PATH or NAME=PATH (name: its folder).")
+        List[str],
+        typer.Argument(
+            help="Artifact directories or cascade files to serve, each as PATH or NAME=PATH (name: its folder or file "
+            "stem)."
+        ),
     ],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
@@ -40,7 +44,7 @@ def serve(
     for item in artifacts:
         name, _, where = item.rpartition("=") if "=" in item else ("", "", item)
         path = Path(where)
-        name = name or path.resolve().name
+        name = name or (path.stem if path.suffix == ".toml" else path.resolve().name)
         if name in pipelines:
             raise AutoGLMError(f"two artifacts are named {name!r}", hint="name them: NAME=PATH")
         pipelines[name] = load(path)
