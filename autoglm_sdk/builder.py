@@ -251,6 +251,7 @@ def build_report(
             "runners": runners,
             "runner_summaries": {key: runner.summary() for key, runner in model.runners.items()},
             "capabilities": dict(status.capabilities),
+            "placement": model.placement.decisions or None,
         },
         ports={k: port_to_dict(p) for k, p in session.ports.items()},
         stages={key: stage.report() for key, stage in model.stage_objects.items() if hasattr(stage, "report")},

@@ -18,7 +18,7 @@ from typing import Any
 import pluggy
 
 PROJECT = "autoglm"
-HOOKSPEC_VERSION = 2  # 2: autoglm_evaluate
+HOOKSPEC_VERSION = 3  # 2: autoglm_evaluate; 3: autoglm_doctor
 HOOK_GROUP = "autoglm.hooks"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -26,7 +26,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class AutoGLMHookSpecs:
-    """Hook specifications, version 2."""
+    """Hook specifications, version 3."""
 
     @hookspec
     def autoglm_build_started(self, manifest: dict[str, Any], output: str) -> None:
@@ -45,6 +45,10 @@ class AutoGLMHookSpecs:
         """After training and compression, an evaluation of the built pipeline for its report, or None when it
         does not apply: ``{"name": str, "figures": JSON-able dict, "markdown": [lines of report.md],
         "pictures": {file name: draw(path)}}``. ``session`` is the build's :class:`~autoglm_sdk.session.Session`."""
+
+    @hookspec
+    def autoglm_doctor(self) -> dict[str, Any] | None:
+        """Sections for ``autoglm doctor`` (name -> JSON-able value; a list prints one line per item)."""
 
     @hookspec
     def autoglm_cli_commands(self, app: Any) -> None:

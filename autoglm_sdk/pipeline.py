@@ -50,6 +50,7 @@ class Placement:
     stages: dict[str, Any] = field(default_factory=dict)
     runners: dict[str, Any] = field(default_factory=dict)
     active: bool = False
+    decisions: dict[str, Any] = field(default_factory=dict)  # a placing scheduler's choice, scores, reasons by stage
 
 
 class PipelineModel(nn.Module):

@@ -288,6 +288,13 @@ def _model_and_run(report: dict[str, Any]) -> list[str]:
         lines.append(f"- fell back from `{fb['wanted']}`: {fb['reason']}")
     for stage, summary in (backend.get("runner_summaries") or {}).items():
         lines.append(f"- `{stage}` runs on {summary}")
+    for stage, decision in (backend.get("placement") or {}).items():  # a placing scheduler's reasons
+        scores = ", ".join(f"{d} {s['total']:g}" for d, s in decision["scores"].items())
+        rejected = "; ".join(f"{d}: {r}" for d, r in decision["rejected"].items())
+        lines.append(
+            f"- `{stage}` placed on `{decision['device']}` (scores: {scores})"
+            + (f"; not {rejected}" if rejected else "")
+        )
     timings = report["timings"]
     lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {k.removesuffix('_seconds')} | {v:.2f} |" for k, v in timings.items()]

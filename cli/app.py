@@ -484,7 +484,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     import platform
     from importlib import metadata
 
-    from autoglm_sdk.hooks import broken_hooks
+    from autoglm_sdk.hooks import broken_hooks, call_hook
     from autoglm_sdk.registry import default_registry
 
     report: dict[str, Any] = {"python": platform.python_version(), "autoglm_sdk": __version__}
@@ -504,6 +504,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
             entry.load()
         except AutoGLMError as exc:
             report["broken_plugins"].append({"name": entry.name, "kind": entry.kind, "error": exc.message})
+    for sections in call_hook("autoglm_doctor"):  # devices and the like, from plugins
+        report.update(sections)
     report["broken_hooks"] = [{"name": n, "error": e} for n, e in broken_hooks()]
     backends = []
     for entry in registry.entries("backend"):
@@ -537,6 +539,12 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         else:
             state = "available" if b["available"] and b["built"] and b["installed"] else f"unavailable ({b['reason']})"
             out.print(f"backend {b['name']:12} {state}")
+    for device in report.get("devices", []):
+        memory = device.get("free_bytes"), device.get("memory_bytes")
+        room = f", {memory[0] / 2**30:.1f} of {memory[1] / 2**30:.1f} GiB free" if None not in memory else ""
+        out.print(
+            f"device  {device['name']:12} speed {device['speed']:g}, load {device['load']:.0%}{room}", markup=False
+        )
     for item in report["broken_plugins"]:
         out.print(f"[red]broken[/red] {item['kind']} {item['name']}: {item['error']}")
     for item in report["broken_hooks"]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from autoglm_sdk.plugin import PluginConfig, PluginSpec
 
@@ -127,6 +127,50 @@ sequential = PluginSpec(
     config=SequentialConfig,
     factory="autoglm_backends.sequential:SequentialScheduler",
     summary="Runs pipeline stages one at a time in topological order.",
+)
+
+
+class MetaControllerConfig(PluginConfig):
+    """Place each stage on a device of this machine (filter, then score), run stages in order, re-place on failure."""
+
+    filters: list[str] = Field(
+        default_factory=lambda: ["healthy", "fits-memory"],
+        description="Placement filters, in order (entry points of group autoglm.placement): a device any of them "
+        "rejects is not used for the stage, and the report says why.",
+    )
+    scores: dict[str, float] = Field(
+        default_factory=lambda: {"fastest": 1.0, "least-loaded": 0.5, "together": 1.0},
+        description="Placement scores and their weights; the device with the highest weighted sum is chosen. "
+        "Built in: fastest, least-loaded, together (next to the stage's inputs), energy (fewest added watts).",
+    )
+    devices: list[str] = Field(
+        default_factory=list,
+        description="Only these devices or device kinds (e.g. ['cuda:1', 'cpu']); empty: every device found.",
+    )
+    power: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Idle and peak watts by device or kind for the energy score, e.g. {cuda = [60, 400]}.",
+    )
+
+    @field_validator("filters", "scores")
+    @classmethod
+    def _installed(cls, value: Any, info: ValidationInfo) -> Any:
+        from importlib.metadata import entry_points
+
+        known = {e.name for e in entry_points(group="autoglm.placement")}
+        for name in value:
+            if name not in known:
+                raise ValueError(f"no placement plugin `{name}` is installed ({', '.join(sorted(known))})")
+        return value
+
+
+meta_controller = PluginSpec(
+    name="meta-controller",
+    kind="scheduler",
+    config=MetaControllerConfig,
+    factory="autoglm_backends.meta:MetaControllerScheduler",
+    summary="Places each stage on a device (filter and score plugins: memory, speed, load, locality, energy), "
+    "records scores and reasons, re-places stages when a device fails.",
 )
 
 
