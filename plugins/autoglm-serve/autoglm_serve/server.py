@@ -28,7 +28,10 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+#: the most inputs one request may carry (the schema's limit; ``ServeConfig.max_inputs`` may lower it: 413)
+MAX_INPUTS = 64
 
 
 @dataclass
@@ -39,17 +42,48 @@ class ServeConfig:
     max_wait_ms: float = 5.0
     queue_size: int = 256
     cache_size: int = 1024
-    max_inputs: int = 64  # inputs per request
+    max_inputs: int = MAX_INPUTS  # inputs per request
     max_body_bytes: int = 1_000_000
     timeout_s: float = 30.0
     api_key: str | None = None
 
 
 class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     model: str | None = Field(None, description="Served artifact's name (default: the only one, else the first).")
-    inputs: list[str | dict[str, Any]] = Field(..., min_length=1, description="Texts or records, as `autoglm run`.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Generation options (generate only).")
-    stream: bool = Field(False, description="generate only: stream one input's text as server-sent events.")
+    inputs: list[str | dict[str, Any]] = Field(
+        ..., min_length=1, max_length=MAX_INPUTS, description="Texts or records, as `autoglm run` takes them."
+    )
+
+
+class GenerateRequest(PredictRequest):
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Generation options, as `autoglm run`'s flags (max_new_tokens, ...)."
+    )
+    stream: bool = Field(False, description="Stream one input's text as server-sent events.")
+
+
+class ErrorReply(BaseModel):
+    detail: str = Field(description="What was wrong, in one line.")
+
+
+class PredictReply(BaseModel):
+    model: str = Field(description="The artifact that answered.")
+    answers: list[dict[str, Any]] = Field(description="One answer per input, in order, as `autoglm run` prints them.")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers an endpoint can give (each with an ErrorReply body)."""
+    what = {
+        401: "missing or wrong API key",
+        404: "no artifact of that name is served",
+        413: "too many inputs, or a body over the size limit",
+        422: "the request does not fit the schema, or asks what the artifact cannot do",
+        429: "the queue is full; retry after Retry-After seconds",
+        503: "starting up or shutting down",
+        504: "no answer within the timeout",
+    }
+    return {code: {"model": ErrorReply, "description": what[code]} for code in codes}
 
 
 class Metrics:
@@ -207,19 +241,18 @@ def create_app(pipelines: dict[str, Any], config: ServeConfig | None = None) -> 
             raise HTTPException(404, f"no model {name!r}; served: {sorted(batchers)}")
         return batchers[name]
 
-    async def answer(request: PredictRequest, endpoint: str) -> Any:
+    async def answer(request: PredictRequest | GenerateRequest, endpoint: str) -> Any:
         started = time.perf_counter()
         chosen = batcher(request.model)
         code = 200
         try:
             if len(request.inputs) > config.max_inputs:
                 raise HTTPException(413, f"{len(request.inputs)} inputs; at most {config.max_inputs} a request")
-            if endpoint == "predict" and request.options:
-                raise HTTPException(422, "options are for /v1/generate")
             if endpoint == "generate" and not chosen.pipeline.task.textual:
                 raise HTTPException(422, f"model {chosen.name!r} answers with labels; use /v1/predict")
             try:
-                futures = [chosen.submit(record, request.options) for record in request.inputs]
+                options = getattr(request, "options", {})
+                futures = [chosen.submit(record, options) for record in request.inputs]
             except asyncio.QueueFull:
                 raise HTTPException(429, "queue full", headers={"Retry-After": "1"}) from None
             try:
@@ -234,13 +267,20 @@ def create_app(pipelines: dict[str, Any], config: ServeConfig | None = None) -> 
             metrics.requests.labels(chosen.name, endpoint, str(code)).inc()
             metrics.latency.labels(chosen.name, endpoint).observe(time.perf_counter() - started)
 
-    @app.post("/v1/predict")
+    @app.post("/v1/predict", response_model=PredictReply, responses=_errors(401, 404, 413, 422, 429, 503, 504))
     async def predict(request: PredictRequest) -> Any:
         """Answer each input as `autoglm run` does (a label, or a text pipeline's generated text)."""
         return await answer(request, "predict")
 
-    @app.post("/v1/generate")
-    async def generate(request: PredictRequest) -> Any:
+    @app.post(
+        "/v1/generate",
+        response_model=PredictReply,
+        responses={
+            **_errors(401, 404, 413, 422, 429, 503, 504),
+            200: {"content": {"text/event-stream": {}}, "description": "answers, or with `stream` the text as events"},
+        },
+    )
+    async def generate(request: GenerateRequest) -> Any:
         """A text pipeline's generated text for each input; `stream` sends one input's text as it is written."""
         if not request.stream:
             return await answer(request, "generate")
@@ -277,14 +317,14 @@ def create_app(pipelines: dict[str, Any], config: ServeConfig | None = None) -> 
         """The process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "starting up or shutting down"}})
     async def readyz() -> Any:
         """Models loaded and taking requests (503 while starting or shutting down)."""
         if not state["ready"]:
             return JSONResponse({"status": "not ready"}, status_code=503)
         return {"status": "ready", "queue": {n: b.queue.qsize() for n, b in state["batchers"].items()}}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     async def prometheus() -> Response:
         """Requests, latency, batch sizes, queue depth and cache hits, in Prometheus' text format."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

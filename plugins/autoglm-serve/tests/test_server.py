@@ -12,33 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from autoglm_sdk import build, load, validate_manifest
 from autoglm_serve.server import Batcher, Metrics, ServeConfig, create_app
 
 STORY = "Anna is Ben's mother. Ben's sister is Clara. How is Clara related to Anna?"
-
-
-@pytest.fixture(scope="module")
-def kinship(tmp_path_factory) -> Any:
-    raw = {
-        "pipeline": {"name": "kin"},
-        "data": {
-            "plugin": "kinship",
-            "train": {"hops": [1, 2], "stories": 300},
-            "val": {"hops": [2], "stories": 30},
-            "test": {"hops": [2], "stories": 30},
-        },
-        "graph_builder": {"plugin": "text-relations"},
-        "reasoner": {"plugin": "path-composer", "states": 8},
-        "decoder": {"plugin": "classifier", "readout": "target"},
-        "train": {"epochs": 3, "lr": 0.05},
-    }
-    out = tmp_path_factory.mktemp("serve") / "kin"
-    build(validate_manifest(raw), out)
-    return load(out)
 
 
 @dataclass
