@@ -288,6 +288,11 @@ def validate_manifest(
     Relative paths in path fields are read from ``base`` (the manifest's folder), then the working directory;
     ``check_paths=False`` leaves them as written (an artifact's lock: its data need not be where it was built)."""
     registry = registry or default_registry()
+    if "cascade" in raw:
+        raise ManifestError(
+            f"{source or 'this file'} is a cascade of built artifacts, not a pipeline manifest",
+            hint="build each member from its own manifest; run the cascade with `autoglm run` or `autoglm serve`",
+        )
     problems = _shape_problems(raw)  # phase 1: the manifest's own shape
     if problems:
         raise ManifestError(_join(problems, source))

@@ -20,6 +20,8 @@ for dir in plugins/*/ contrib/*/; do
 done
 # the onnxruntime backend's libraries are an extra of autoglm-backends; its tests need them
 packages+=(-e "plugins/autoglm-backends[onnx]")
+# Ray Serve, the scale-out path of autoglm-serve, is its extra; its test starts a local Ray instance
+packages+=(-e "plugins/autoglm-serve[ray]")
 
 # digits-trimodal synthesises speech with espeak-ng, a Debian package
 if ! command -v espeak-ng >/dev/null 2>&1; then
@@ -50,6 +52,7 @@ echo "setup: installing torch and the AutoGLM distributions (first time: a few m
 pip_install "setuptools>=64" wheel
 pip_install torch torchvision torchaudio torch_geometric
 # --no-build-isolation: build with the venv's setuptools instead of fetching one per package
-pip_install --no-build-isolation "${packages[@]}" "pytest>=8" "ruff>=0.6" "jsonschema>=4.20" "hypothesis>=6.100"
+pip_install --no-build-isolation "${packages[@]}" "pytest>=8" "ruff>=0.6" "jsonschema>=4.20" "hypothesis>=6.100" \
+    "schemathesis>=4.0"
 echo "$want" > "$stamp"
 echo "setup: installed ${packages[*]}"

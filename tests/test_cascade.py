@@ -114,3 +114,8 @@ def test_members_must_share_labels_and_task(artifacts, tmp_path):
     last["cascade"]["members"][1]["answer_at"] = 0.9
     with pytest.raises(ManifestError, match="remove its `answer_at`"):
         load(write_toml(tmp_path / "last.toml", last))
+
+
+def test_building_a_cascade_file_says_it_is_not_a_manifest():
+    with pytest.raises(ManifestError, match="is a cascade of built artifacts, not a pipeline manifest"):
+        validate_manifest({"cascade": {"members": []}}, source="c.toml")
