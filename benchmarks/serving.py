@@ -13,7 +13,7 @@ clients in this process:
 * 64 clients sending ``--flood`` requests to the batched server with a small queue: every request must get 200 or
   429, none lost.
 
-Writes benchmarks/results/serving.{json,md,png}.
+Writes benchmarks/results/serving.{json,md,png} (``--out STEM``: STEM.{json,md,png}).
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path, help="a built artifact (default: build examples/kinship.toml)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per concurrent measurement")
     parser.add_argument("--flood", type=int, default=10_000, help="requests from 64 clients")
+    parser.add_argument("--out", default="serving", help="results file stem in benchmarks/results")
     args = parser.parse_args()
 
     from autoglm_sdk import build, load_manifest
@@ -171,7 +172,7 @@ def main() -> None:
         ),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving.json").write_text(json.dumps({"meta": meta, "checks": checks, "runs": runs, "flood": flood},
+    (RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "checks": checks, "runs": runs, "flood": flood},
                                                      indent=2) + "\n")  # fmt: skip
     lines = [
         "# Serving: dynamic batching vs one by one",
@@ -196,10 +197,10 @@ def main() -> None:
         f"({', '.join(f'{k}: {v}' for k, v in flood['codes'].items())}), lost {checks['flood_lost']}, transport "
         f"errors {flood['transport_errors']}.",
         "",
-        "![throughput and p99](serving.png)",
+        f"![throughput and p99]({args.out}.png)",
         "",
     ]
-    (RESULTS / "serving.md").write_text("\n".join(lines))
+    (RESULTS / f"{args.out}.md").write_text("\n".join(lines))
 
     from autoglm_sdk.plugin import pyplot
 
@@ -211,8 +212,8 @@ def main() -> None:
     right.bar(labels, [runs[f"{k}, 16"]["p99_ms"] for k in labels], color=["tab:blue", "tab:orange"])
     right.set_ylabel("p99 latency, ms (16 clients)")
     fig.tight_layout()
-    fig.savefig(RESULTS / "serving.png")
-    print((RESULTS / "serving.md").read_text())
+    fig.savefig(RESULTS / f"{args.out}.png")
+    print((RESULTS / f"{args.out}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from autoglm_sdk.errors import AutoGLMError, AutoGLMWarning, ManifestError
 from autoglm_sdk.placement import StageNeed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-from helpers import SMALL  # noqa: E402
+from helpers import SMALL, run_cli  # noqa: E402
 
 PLACED = {**SMALL, "scheduler": {"plugin": "meta-controller"}}
 
@@ -37,6 +37,14 @@ def test_the_inventory_has_this_cpu_with_memory_and_load():
     assert cpu.name == "cpu" and cpu.memory_bytes > cpu.free_bytes > 0 and 0 <= cpu.load <= 1 and cpu.speed >= 1
 
 
+def test_doctor_lists_the_devices():
+    result = run_cli("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    (cpu, *_) = json.loads(result.stdout)["devices"]
+    assert cpu["name"] == "cpu" and cpu["memory_bytes"] > 0
+    assert "device  cpu" in run_cli("doctor").stdout
+
+
 def test_a_build_reports_each_stage_placement_with_scores(tmp_path):
     report = build(validate_manifest(PLACED), tmp_path / "a").report
     placement = report["backend"]["placement"]
@@ -45,6 +53,7 @@ def test_a_build_reports_each_stage_placement_with_scores(tmp_path):
     assert decision["device"] == "cpu" and decision["rejected"] == {}
     assert set(decision["scores"]["cpu"]) == {"fastest", "least-loaded", "together", "total"}
     assert json.loads((tmp_path / "a" / "report.json").read_text())["backend"]["placement"]["decoder"]["device"]
+    assert "- `reasoner` placed on `cpu` (scores: cpu " in (tmp_path / "a" / "report.md").read_text()
 
 
 def test_the_fastest_free_device_wins_and_a_full_one_is_rejected_with_its_reason():
