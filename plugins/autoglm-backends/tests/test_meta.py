@@ -135,3 +135,16 @@ def test_the_lowest_clock_keeps_every_slo():
     clock = fleet.lowest_clock([stage], device)
     assert fleet.fits([stage], device, clock) and (clock == device.dvfs[0] or not fleet.fits([stage], device, 0.6))
     assert not fleet.fits([fleet.StageLoad("big", 1, 1, "encoder", 300, 1)], device)  # 300 GB on a 256 GB host
+
+
+def test_on_a_gpu_machine_the_reasoner_goes_to_the_gpu(tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here: placement on a GPU is checked by scripts/gpu-check.sh where one is")
+    cuda = next(d for d in meta.inventory() if d.name == "cuda:0")
+    assert cuda.capability.count(".") == 1 and cuda.free_bytes > 0 and cuda.speed > 2
+    build(validate_manifest(PLACED), tmp_path / "a")
+    pipeline = load(tmp_path / "a")
+    assert pipeline.model.placement.decisions["reasoner"]["device"] == "cuda:0"
+    assert next(pipeline.model.stage_objects["reasoner"].parameters()).device.type == "cuda"
+    assert pipeline.predict_samples(pipeline.data_split("test"))[0]["prediction"]
