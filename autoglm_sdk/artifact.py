@@ -588,7 +588,6 @@ class Pipeline:
         its place and every other record is still answered; with ``"raise"`` the first such record raises.
         """
         from autoglm_sdk.io import sample_from_record
-        from autoglm_sdk.trainer import batches
 
         if isinstance(records, (str, dict)):
             records = [records]
@@ -607,24 +606,45 @@ class Pipeline:
                 if errors == "raise":
                     raise
                 answers[i] = {"input": where, "error": exc.message}
-        for chunk in batches(ready, batch_size):
+        done = self.predict_samples(
+            [sample for _, _, sample in ready], batch_size, errors=errors, where=[w for _, w, _ in ready], **generation
+        )
+        for (i, _, _), answer in zip(ready, done):
+            answers[i] = answer
+        return answers
+
+    def predict_samples(
+        self,
+        samples: list[dict[str, Any]],
+        batch_size: int = 32,
+        *,
+        errors: str = "raise",
+        where: list[str] | None = None,
+        **generation: Any,
+    ) -> list[dict[str, Any]]:
+        """One answer per sample, as :meth:`predict`. With ``errors="report"`` a batch that a stage refuses is
+        answered one sample at a time, and each refused sample gets ``{"input": where, "error": message}``
+        (``where``: the samples' names, default ``sample N``)."""
+        from autoglm_sdk.trainer import batches
+
+        if errors == "raise":
+            return self._predict_batches(samples, batch_size, **generation)
+        names = where or [f"sample {i + 1}" for i in range(len(samples))]
+        answers: list[dict[str, Any]] = []
+        for chunk in batches(list(zip(names, samples)), batch_size):
             try:
-                done = self.predict_samples([sample for _, _, sample in chunk], batch_size, **generation)
-            except InputError:
-                if errors == "raise":
-                    raise
-                done = [self._one(sample, where, generation) for _, where, sample in chunk]  # find the failing ones
-            for (i, _, _), answer in zip(chunk, done):
-                answers[i] = answer
+                answers += self._predict_batches([s for _, s in chunk], batch_size, **generation)
+            except InputError:  # find the failing ones
+                answers += [self._one(sample, name, generation) for name, sample in chunk]
         return answers
 
     def _one(self, sample: dict[str, Any], where: str, generation: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self.predict_samples([sample], **generation)[0]
+            return self._predict_batches([sample], **generation)[0]
         except InputError as exc:  # a stage's complaint: it does not know where the sample came from
             return {"input": where, "error": f"{where}: {exc.message}"}
 
-    def predict_samples(
+    def _predict_batches(
         self, samples: list[dict[str, Any]], batch_size: int = 32, **generation: Any
     ) -> list[dict[str, Any]]:
         import torch

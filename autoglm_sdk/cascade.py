@@ -99,25 +99,30 @@ class Cascade:
         return self.members[-1].pipeline.data_split(split)
 
     def predict(self, records: Any, batch_size: int = 32, *, errors: str = "raise", **options: Any) -> list[dict]:
-        """As :meth:`Pipeline.predict <autoglm_sdk.artifact.Pipeline.predict>`, routed through the members."""
-        if options:
-            raise InputError(f"a cascade classifies; it takes no generation options ({', '.join(options)})")
+        """As :meth:`Pipeline.predict <autoglm_sdk.artifact.Pipeline.predict>`, routed through the members; a
+        member that cannot read an input passes it on, and only the last one's errors follow ``errors``."""
         records = [records] if isinstance(records, (str, dict)) else list(records)
-        return self._route(records, lambda p, chosen: p.predict(chosen, batch_size, errors=errors))
+        return self._route(records, lambda p, chosen, e: p.predict(chosen, batch_size, errors=e), errors, options)
 
-    def predict_samples(self, samples: list[dict[str, Any]], batch_size: int = 32, **options: Any) -> list[dict]:
+    def predict_samples(
+        self, samples: list[dict[str, Any]], batch_size: int = 32, *, errors: str = "raise", **options: Any
+    ) -> list[dict]:
+        return self._route(
+            samples, lambda p, chosen, e: p.predict_samples(chosen, batch_size, errors=e), errors, options
+        )
+
+    def _route(self, inputs: list[Any], answer: Any, errors: str, options: dict[str, Any]) -> list[dict[str, Any]]:
         if options:
             raise InputError(f"a cascade classifies; it takes no generation options ({', '.join(options)})")
-        return self._route(samples, lambda p, chosen: p.predict_samples(chosen, batch_size))
-
-    def _route(self, inputs: list[Any], answer: Any) -> list[dict[str, Any]]:
         answers: list[dict[str, Any]] = [{} for _ in inputs]
         routes: list[list[str]] = [[] for _ in inputs]
         pending = list(range(len(inputs)))
         for member in self.members:
             if not pending:
                 break
-            for i, reply in zip(pending, answer(member.pipeline, [inputs[i] for i in pending])):
+            last = member is self.members[-1]
+            replies = answer(member.pipeline, [inputs[i] for i in pending], errors if last else "report")
+            for i, reply in zip(pending, replies):
                 answers[i] = reply
                 routes[i].append(member.name)
             pending = [i for i in pending if not self._settled(answers[i], member)]

@@ -119,3 +119,14 @@ def test_members_must_share_labels_and_task(artifacts, tmp_path):
 def test_building_a_cascade_file_says_it_is_not_a_manifest():
     with pytest.raises(ManifestError, match="is a cascade of built artifacts, not a pipeline manifest"):
         validate_manifest({"cascade": {"members": []}}, source="c.toml")
+
+
+def test_a_member_that_cannot_read_a_sample_passes_it_on(artifacts):
+    cascade = load(cascade_file(artifacts, 0.5))
+    good = load(artifacts / "large").data_split("test")[0]
+    unreadable = {**good, "text": "Anna is Ben's mother."}  # no question: text-relations refuses it
+    answers = cascade.predict_samples([good, unreadable], errors="report")
+    assert answers[0]["prediction"] and "no question found" in answers[1]["error"]
+    assert answers[1]["route"] == ["kin1", "kin4"]
+    with pytest.raises(InputError, match="no question found"):  # the last member's refusal follows `errors`
+        cascade.predict_samples([unreadable])
