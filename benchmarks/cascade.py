@@ -36,7 +36,9 @@ THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
 
 
 def ensure(artifact: Path, manifest: str) -> None:
-    if not (artifact / "autoglm.lock").exists():
+    from autoglm_sdk.artifact import LOCK
+
+    if not (artifact / LOCK).exists():
         print(f"building {artifact} from {manifest} ...", file=sys.stderr)
         cmd = [str(Path(sys.executable).parent / "autoglm"), "build", str(REPO / manifest), "-o", str(artifact)]
         subprocess.run([*cmd, "--force"], check=True)
@@ -107,7 +109,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     for name, samples in traffic.items():
         print(f"{name}: {len(samples)} stories", file=sys.stderr)
-        a, cheap_s = timed(cheap.predict_samples, samples)
+        a, cheap_s = timed(lambda s: cheap.predict_samples(s, errors="report"), samples)  # unread: no answer
         b, large_s = timed(large.predict_samples, samples)
         routed, cascade_s = timed(cascade.predict_samples, samples)
         rows = sweep(a, b)
