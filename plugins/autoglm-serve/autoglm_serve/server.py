@@ -270,7 +270,8 @@ def create_app(pipelines: dict[str, Any], config: ServeConfig | None = None) -> 
                 answers = await asyncio.wait_for(asyncio.gather(*futures), config.timeout_s)
             except TimeoutError:
                 raise HTTPException(504, f"no answer within {config.timeout_s} s") from None
-            return {"model": chosen.name, "answers": answers}
+            # straight to JSON: answers are plain JSON already, and FastAPI's encoder walks every nested value
+            return JSONResponse({"model": chosen.name, "answers": answers})
         except HTTPException as exc:
             code = exc.status_code
             raise
@@ -278,17 +279,20 @@ def create_app(pipelines: dict[str, Any], config: ServeConfig | None = None) -> 
             metrics.requests.labels(chosen.name, endpoint, str(code)).inc()
             metrics.latency.labels(chosen.name, endpoint).observe(time.perf_counter() - started)
 
-    @app.post("/v1/predict", response_model=PredictReply, responses=_errors(401, 404, 413, 422, 429, 503, 504))
+    @app.post("/v1/predict", responses={200: {"model": PredictReply}, **_errors(401, 404, 413, 422, 429, 503, 504)})
     async def predict(request: PredictRequest) -> Any:
         """Answer each input as `autoglm run` does (a label, or a text pipeline's generated text)."""
         return await answer(request, "predict")
 
     @app.post(
         "/v1/generate",
-        response_model=PredictReply,
         responses={
             **_errors(401, 404, 413, 422, 429, 503, 504),
-            200: {"content": {"text/event-stream": {}}, "description": "answers, or with `stream` the text as events"},
+            200: {
+                "model": PredictReply,
+                "content": {"text/event-stream": {}},
+                "description": "answers, or with `stream` the text as events",
+            },
         },
     )
     async def generate(request: GenerateRequest) -> Any:
