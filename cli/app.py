@@ -478,8 +478,13 @@ def _generation_options(
 # ----------------------------------------------------------------- doctor
 
 
-@app.command(epilog=examples("autoglm doctor --json"))
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@app.command(epilog=examples("autoglm doctor --json", "autoglm doctor --artifact artifacts/kinship"))
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    artifact: Optional[Path] = typer.Option(
+        None, "--artifact", help="Also load this artifact and show where each stage runs here, and why."
+    ),
+) -> None:
     """What is installed: Python, torch, plugin distributions, devices and backends."""
     import platform
     from importlib import metadata
@@ -507,6 +512,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     for sections in call_hook("autoglm_doctor"):  # devices and the like, from plugins
         report.update(sections)
     report["broken_hooks"] = [{"name": n, "error": e} for n, e in broken_hooks()]
+    if artifact is not None:
+        report["placement"] = _placement_here(artifact)
     backends = []
     for entry in registry.entries("backend"):
         if entry.name == "auto" or entry.status != "ok":
@@ -545,10 +552,37 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         out.print(
             f"device  {device['name']:12} speed {device['speed']:g}, load {device['load']:.0%}{room}", markup=False
         )
+    for stage, decision in report.get("placement", {}).items():
+        out.print(_placement_line(stage, decision), markup=False)
     for item in report["broken_plugins"]:
         out.print(f"[red]broken[/red] {item['kind']} {item['name']}: {item['error']}")
     for item in report["broken_hooks"]:
         out.print(f"[red]broken hook[/red] {item['name']}: {item['error']}")
+
+
+def _placement_here(artifact: Path) -> dict[str, Any]:
+    """Where each stage of ``artifact`` runs on this machine: a placing scheduler plans again when it loads."""
+    from autoglm_sdk.artifact import load
+
+    model = load(artifact).model
+    placement = model.placement
+    if placement.decisions:
+        return placement.decisions
+    return {
+        key: {"device": getattr(placement.stages.get(key, placement.main), "device", None)}
+        for key in model.dag.order()
+        if key != "data"
+    }
+
+
+def _placement_line(stage: str, decision: dict[str, Any]) -> str:
+    scores = ", ".join(f"{d} {v['total']:g}" for d, v in decision.get("scores", {}).items())
+    why = "; ".join(f"not {d}: {r}" for d, r in decision.get("rejected", {}).items())
+    return (
+        f"stage   {stage:12} on {decision['device']}"
+        + (f" (scores: {scores})" if scores else "")
+        + (f"; {why}" if why else "")
+    )
 
 
 # ------------------------------------------------------------- entry point

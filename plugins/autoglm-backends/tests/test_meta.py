@@ -54,6 +54,9 @@ def test_a_build_reports_each_stage_placement_with_scores(tmp_path):
     assert set(decision["scores"]["cpu"]) == {"fastest", "least-loaded", "together", "total"}
     assert json.loads((tmp_path / "a" / "report.json").read_text())["backend"]["placement"]["decoder"]["device"]
     assert "- `reasoner` placed on `cpu` (scores: cpu " in (tmp_path / "a" / "report.md").read_text()
+    shown = run_cli("doctor", "--artifact", str(tmp_path / "a"))
+    assert shown.returncode == 0, shown.stderr
+    assert "stage   reasoner     on cpu (scores: cpu " in shown.stdout
 
 
 def test_the_fastest_free_device_wins_and_a_full_one_is_rejected_with_its_reason():
