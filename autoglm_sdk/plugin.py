@@ -24,6 +24,7 @@ _LAZY = {
     "Dataset": "autoglm_sdk.protocols",
     "BackendStatus": "autoglm_sdk.protocols",
     "Fallback": "autoglm_sdk.placement",
+    "StageNeed": "autoglm_sdk.placement",
     "StageRunner": "autoglm_sdk.protocols",
     "Objective": "autoglm_sdk.protocols",
     "CONTRACT_VERSION": "autoglm_sdk.protocols",

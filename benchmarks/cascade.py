@@ -36,9 +36,7 @@ THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
 
 
 def ensure(artifact: Path, manifest: str) -> None:
-    from autoglm_sdk.artifact import LOCK
-
-    if not (artifact / LOCK).exists():
+    if not artifact.exists():
         print(f"building {artifact} from {manifest} ...", file=sys.stderr)
         cmd = [str(Path(sys.executable).parent / "autoglm"), "build", str(REPO / manifest), "-o", str(artifact)]
         subprocess.run([*cmd, "--force"], check=True)
@@ -86,10 +84,11 @@ def main() -> None:
     parser.add_argument("--answer-at", type=float, default=0.9, help="The cheap member's threshold run for real.")
     parser.add_argument("--stories", type=int, default=900, help="Stories of mixed traffic.")
     args = parser.parse_args()
+    import tempfile
+
     import torch
 
     from autoglm_sdk import load
-    from autoglm_sdk.cascade import Cascade, Member
 
     torch.set_num_threads(2)
     ensure(args.cheap, "examples/kinship.toml")
@@ -103,9 +102,15 @@ def main() -> None:
         "bank": large.data_split("test"),
         "held-out-phrasing": large.data_split("held-out-phrasing"),
     }
-    cascade = Cascade(
-        args.cheap, "kinship-cascade", [Member("cheap", cheap, args.answer_at), Member("large", large, None)]
-    )
+    spec = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)  # a cascade file, as a user writes one
+    with spec:
+        spec.write(
+            f'[cascade]\nname = "kinship-cascade"\n\n[[cascade.members]]\nartifact = "{args.cheap.resolve()}"\n'
+            f'name = "cheap"\nanswer_at = {args.answer_at}\n\n[[cascade.members]]\n'
+            f'artifact = "{args.large.resolve()}"\nname = "large"\n'
+        )
+    cascade = load(spec.name)
+    Path(spec.name).unlink()
     results: dict[str, dict] = {}
     for name, samples in traffic.items():
         print(f"{name}: {len(samples)} stories", file=sys.stderr)

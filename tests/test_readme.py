@@ -29,6 +29,7 @@ SKIPPED = {
     "kinship-summarise": "about 4 minutes; test_causal_lm.py builds small text pipelines",
     "autoglm serve": "a server runs until stopped: test_the_readme_serving_commands_answer runs it with its curl",
     "curl ": "needs the server: test_the_readme_serving_commands_answer",
+    "serve run autoglm_serve.ray_app": "Ray Serve runs until stopped: test_ray.py deploys the same builder",
 }
 
 

@@ -23,8 +23,8 @@ from functools import cache
 from importlib import metadata
 from typing import Any, Callable
 
-from autoglm_sdk.errors import AutoGLMError, AutoGLMWarning
-from autoglm_sdk.placement import StageNeed as Need
+from autoglm_sdk.plugin import AutoGLMError, AutoGLMWarning
+from autoglm_sdk.plugin import StageNeed as Need
 
 PLACEMENT_GROUP = "autoglm.placement"
 #: default power models by device kind (idle, peak watts), for the energy score; the config overrides them

@@ -15,8 +15,7 @@ from autoglm_backends import fleet, meta
 from autoglm_backends.meta import Device, MetaControllerScheduler
 from autoglm_backends.specs import MetaControllerConfig
 from autoglm_sdk import build, load, validate_manifest
-from autoglm_sdk.errors import AutoGLMError, AutoGLMWarning, ManifestError
-from autoglm_sdk.placement import StageNeed
+from autoglm_sdk.plugin import AutoGLMError, AutoGLMWarning, ManifestError, StageNeed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 from helpers import SMALL, run_cli  # noqa: E402
