@@ -276,6 +276,14 @@ def _training(directory: Path, training: dict[str, Any]) -> list[str]:
     return lines
 
 
+def placement_reasons(decision: dict[str, Any]) -> str:
+    """`` (scores: DEVICE TOTAL, ...)`` and ``; not DEVICE: reason; ...`` of a placing scheduler's decision, for
+    report.md and ``autoglm doctor --artifact``."""
+    scores = ", ".join(f"{d} {s['total']:g}" for d, s in decision.get("scores", {}).items())
+    rejected = "; ".join(f"{d}: {r}" for d, r in decision.get("rejected", {}).items())
+    return (f" (scores: {scores})" if scores else "") + (f"; not {rejected}" if rejected else "")
+
+
 def _model_and_run(report: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     model, backend = report["model"], report["backend"]
@@ -289,12 +297,7 @@ def _model_and_run(report: dict[str, Any]) -> list[str]:
     for stage, summary in (backend.get("runner_summaries") or {}).items():
         lines.append(f"- `{stage}` runs on {summary}")
     for stage, decision in (backend.get("placement") or {}).items():  # a placing scheduler's reasons
-        scores = ", ".join(f"{d} {s['total']:g}" for d, s in decision["scores"].items())
-        rejected = "; ".join(f"{d}: {r}" for d, r in decision["rejected"].items())
-        lines.append(
-            f"- `{stage}` placed on `{decision['device']}` (scores: {scores})"
-            + (f"; not {rejected}" if rejected else "")
-        )
+        lines.append(f"- `{stage}` placed on `{decision['device']}`" + placement_reasons(decision))
     timings = report["timings"]
     lines += ["", "## Timings", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {k.removesuffix('_seconds')} | {v:.2f} |" for k, v in timings.items()]

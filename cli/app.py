@@ -546,18 +546,26 @@ def doctor(
         else:
             state = "available" if b["available"] and b["built"] and b["installed"] else f"unavailable ({b['reason']})"
             out.print(f"backend {b['name']:12} {state}")
+    _print_devices_and_placement(report)
+    for item in report["broken_plugins"]:
+        out.print(f"[red]broken[/red] {item['kind']} {item['name']}: {item['error']}")
+    for item in report["broken_hooks"]:
+        out.print(f"[red]broken hook[/red] {item['name']}: {item['error']}")
+
+
+def _print_devices_and_placement(report: dict[str, Any]) -> None:
+    """The device lines of ``autoglm doctor`` and, with ``--artifact``, where each stage runs and why."""
     for device in report.get("devices", []):
         memory = device.get("free_bytes"), device.get("memory_bytes")
         room = f", {memory[0] / 2**30:.1f} of {memory[1] / 2**30:.1f} GiB free" if None not in memory else ""
         out.print(
             f"device  {device['name']:12} speed {device['speed']:g}, load {device['load']:.0%}{room}", markup=False
         )
-    for stage, decision in report.get("placement", {}).items():
-        out.print(_placement_line(stage, decision), markup=False)
-    for item in report["broken_plugins"]:
-        out.print(f"[red]broken[/red] {item['kind']} {item['name']}: {item['error']}")
-    for item in report["broken_hooks"]:
-        out.print(f"[red]broken hook[/red] {item['name']}: {item['error']}")
+    if "placement" in report:
+        from autoglm_sdk.report import placement_reasons
+
+        for stage, decision in report["placement"].items():
+            out.print(f"stage   {stage:12} on {decision['device']}" + placement_reasons(decision), markup=False)
 
 
 def _placement_here(artifact: Path) -> dict[str, Any]:
@@ -573,16 +581,6 @@ def _placement_here(artifact: Path) -> dict[str, Any]:
         for key in model.dag.order()
         if key != "data"
     }
-
-
-def _placement_line(stage: str, decision: dict[str, Any]) -> str:
-    scores = ", ".join(f"{d} {v['total']:g}" for d, v in decision.get("scores", {}).items())
-    why = "; ".join(f"not {d}: {r}" for d, r in decision.get("rejected", {}).items())
-    return (
-        f"stage   {stage:12} on {decision['device']}"
-        + (f" (scores: {scores})" if scores else "")
-        + (f"; {why}" if why else "")
-    )
 
 
 # ------------------------------------------------------------- entry point

@@ -1,5 +1,6 @@
 """Placing pipeline stages on a fleet of devices under a power model: first-fit, round-robin and energy-aware
-bin packing, and what each placement costs (pure Python: the meta-controller and benchmarks/placement.py share it).
+bin packing, and what each placement costs (pure Python, for benchmarks/placement.py; the meta-controller's
+``energy`` score applies the same idea, waking a device costs its idle watts, to the devices of one machine).
 
 Power model, per device: ``idle_w`` while powered on, ``sleep_w`` when it holds no stage (powered down), and a
 dynamic part proportional to the work it does and to the square of its clock (dynamic energy per operation goes
@@ -74,21 +75,17 @@ def fits(stages: list[StageLoad], device: DeviceModel, clock: float = 1.0) -> bo
 
 def first_fit(stages: list[StageLoad], devices: list[DeviceModel]) -> Placement:
     """Each stage, in arrival order, on the first device it fits on; every clock at its highest."""
-    held: dict[str, list[StageLoad]] = {d.name: [] for d in devices}
-    assignment, unplaced = {}, []
-    for stage in stages:
-        for device in devices:
-            if fits([*held[device.name], stage], device):
-                held[device.name].append(stage)
-                assignment[stage.name] = device.name
-                break
-        else:
-            unplaced.append(stage.name)
-    return Placement(assignment, {d.name: 1.0 for d in devices}, unplaced)
+    return _deal(stages, devices, rotate=False)
 
 
 def round_robin(stages: list[StageLoad], devices: list[DeviceModel]) -> Placement:
     """Stages dealt to devices in turn (skipping those it does not fit); every clock at its highest."""
+    return _deal(stages, devices, rotate=True)
+
+
+def _deal(stages: list[StageLoad], devices: list[DeviceModel], rotate: bool) -> Placement:
+    """Each stage on the first device it fits on, looking from the first device (first-fit) or from the one after
+    the last device used (round-robin)."""
     held: dict[str, list[StageLoad]] = {d.name: [] for d in devices}
     assignment, unplaced, turn = {}, [], 0
     for stage in stages:
@@ -97,7 +94,7 @@ def round_robin(stages: list[StageLoad], devices: list[DeviceModel]) -> Placemen
             if fits([*held[device.name], stage], device):
                 held[device.name].append(stage)
                 assignment[stage.name] = device.name
-                turn = (turn + step + 1) % len(devices)
+                turn = (turn + step + 1) % len(devices) if rotate else 0
                 break
         else:
             unplaced.append(stage.name)

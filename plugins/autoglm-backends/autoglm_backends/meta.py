@@ -161,18 +161,15 @@ energy.kind = "score"
 
 
 @cache
-def placement_plugins() -> dict[str, Callable[..., Any]]:
-    """Filter and score plugins by name, from the ``autoglm.placement`` entry points."""
-    found = {}
-    for entry in metadata.entry_points(group=PLACEMENT_GROUP):
-        found[entry.name] = entry
-    return found
+def placement_plugins() -> dict[str, metadata.EntryPoint]:
+    """Filter and score plugins by name, from the ``autoglm.placement`` entry points (not loaded)."""
+    return {entry.name: entry for entry in metadata.entry_points(group=PLACEMENT_GROUP)}
 
 
 def load_plugin(name: str, kind: str) -> Callable[..., Any]:
     entries = placement_plugins()
     if name not in entries:
-        known = sorted(n for n in entries)
+        known = sorted(entries)
         raise AutoGLMError(f"scheduler: unknown placement {kind} `{name}` (installed: {', '.join(known)})")
     plugin = entries[name].load()
     if getattr(plugin, "kind", None) != kind:
@@ -194,6 +191,7 @@ class MetaControllerScheduler:
         self.failed: dict[str, str] = {}
         self.devices: Callable[[], list[Device]] = inventory
         self.replace: Callable[[], None] | None = None  # set by the pipeline's placement: place the stages again
+        self.last_plan: dict[str, Decision] | None = None
 
     def plan(self, needs: list[Need]) -> dict[str, Decision]:
         """A device for each stage, in order (earlier stages are placed first, so ``together`` sees them)."""
@@ -258,8 +256,6 @@ class MetaControllerScheduler:
     def device_of(self, stage: str) -> str | None:
         decision = (self.last_plan or {}).get(stage)
         return decision.device if decision else None
-
-    last_plan: dict[str, Decision] | None = None
 
 
 def is_device_failure(exc: BaseException) -> bool:

@@ -155,9 +155,9 @@ class MetaControllerConfig(PluginConfig):
     @field_validator("filters", "scores")
     @classmethod
     def _installed(cls, value: Any, info: ValidationInfo) -> Any:
-        from importlib.metadata import entry_points
+        from autoglm_backends.meta import placement_plugins  # light: torch only when devices are listed
 
-        known = {e.name for e in entry_points(group="autoglm.placement")}
+        known = set(placement_plugins())
         for name in value:
             if name not in known:
                 raise ValueError(f"no placement plugin `{name}` is installed ({', '.join(sorted(known))})")

@@ -40,6 +40,20 @@ class SlowModel:
         return [{"prediction": str(record).upper()} for _, record in records]
 
 
+def post_at_once(client: TestClient, count: int) -> list[Any]:
+    """``count`` one-input requests sent from as many threads at once; their replies, in the order they came."""
+    replies: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda i=i: replies.append(client.post("/v1/predict", json={"inputs": [f"q{i}"]})))
+        for i in range(count)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return replies
+
+
 def test_answers_match_the_artifact_and_a_repeat_comes_from_the_cache(kinship):
     with TestClient(create_app({"kin": kinship})) as client:
         reply = client.post("/v1/predict", json={"inputs": [STORY, {"text": STORY}]})
@@ -81,15 +95,7 @@ def test_concurrent_requests_share_model_calls_and_a_lone_one_does_not_wait():
         started = time.perf_counter()
         assert client.post("/v1/predict", json={"inputs": ["a"]}).json()["answers"] == [{"prediction": "A"}]
         assert time.perf_counter() - started < 0.2, "an idle server must not wait for a batch to fill"
-        replies: list[Any] = []
-        threads = [
-            threading.Thread(target=lambda i=i: replies.append(client.post("/v1/predict", json={"inputs": [f"q{i}"]})))
-            for i in range(8)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        replies = post_at_once(client, 8)
         assert all(r.status_code == 200 for r in replies) and len(replies) == 8
         assert max(model.calls[1:]) > 1, f"no batching: {model.calls}"
         assert sum(model.calls[1:]) == 8
@@ -98,15 +104,7 @@ def test_concurrent_requests_share_model_calls_and_a_lone_one_does_not_wait():
 def test_a_full_queue_answers_429_with_retry_after_and_loses_nothing_it_took():
     model = SlowModel(seconds=0.2)
     with TestClient(create_app({"slow": model}, ServeConfig(max_batch=1, queue_size=1))) as client:
-        replies: list[Any] = []
-        threads = [
-            threading.Thread(target=lambda i=i: replies.append(client.post("/v1/predict", json={"inputs": [f"q{i}"]})))
-            for i in range(6)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        replies = post_at_once(client, 6)
         codes = sorted(r.status_code for r in replies)
         assert set(codes) == {200, 429} and len(codes) == 6, codes
         assert all(r.headers["retry-after"] == "1" for r in replies if r.status_code == 429)
