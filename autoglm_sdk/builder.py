@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from autoglm_sdk import distributed
 from autoglm_sdk.artifact import (
     REPORT_JSON,
     Lock,
@@ -62,9 +63,14 @@ def build(
     The checkpoint is removed once the artifact is written.
     """
     output = Path(output)
+    if not distributed.is_main():
+        # another rank of a data-parallel build: it trains beside rank 0, which alone checks, locks and writes
+        _build(manifest, output, overwrite=overwrite, resume=resume or distributed.restarted(), progress=None, log=log)
+        return None
     with output_lock(output):
         if output.exists() and not overwrite:  # refused before any checkpoint is touched
             raise ArtifactError(f"{output} already exists", hint="pass --force to replace it, or choose another -o")
+        resume = resume or distributed.restarted()
         return _build(manifest, output, overwrite=overwrite, resume=resume, progress=progress_for(progress), log=log)
 
 
@@ -75,11 +81,14 @@ def _build(
     started = t = time.perf_counter()
     call_hook("autoglm_build_started", manifest=manifest.resolved(), output=str(output))
     session = Session.open(manifest, log=log)
+    if distributed.init(session.backend.device):
+        log(f"data-parallel training: {distributed.world()[1]} processes (DDP over {distributed.backend_name()})")
     timings["data_seconds"] = time.perf_counter() - t
     checkpoint = checkpoint_dir(output)
-    if checkpoint.exists() and not resume:
+    if checkpoint.exists() and not resume and distributed.is_main():
         log(f"discarding the checkpoint in {checkpoint} (pass --resume to continue from it)")
         shutil.rmtree(checkpoint)
+    distributed.barrier()  # no rank reads the checkpoint folder while rank 0 may still be clearing it
     t = time.perf_counter()
     training = train_restarts(
         session,
@@ -89,6 +98,10 @@ def _build(
         on_epoch=lambda epoch, metrics: call_hook("autoglm_epoch_ended", epoch=epoch, metrics=metrics),
     )
     timings["train_seconds"] = time.perf_counter() - t
+    world = distributed.world()[1]
+    distributed.finish()  # evaluation, compression and writing are rank 0's alone
+    if not distributed.is_main():
+        return None
     t = time.perf_counter()
     model = training.model
     model.use_runners(True)  # final weights: stages on ONNX Runtime / torch.compile export or compile now

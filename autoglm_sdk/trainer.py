@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from autoglm_sdk import distributed
 from autoglm_sdk.errors import AutoGLMError, DataError
 from autoglm_sdk.manifest import TrainSection
 from autoglm_sdk.objectives import objective_terms, scored
@@ -170,6 +171,19 @@ def lr_schedule(optimiser: torch.optim.Optimizer, config: TrainSection) -> torch
     return lr_scheduler.SequentialLR(optimiser, [ramp, after], milestones=[warmup])
 
 
+class TrainStep(torch.nn.Module):
+    """One step's forward: the pipeline on a batch, then the weighted objectives. It is the module DDP wraps, so
+    that every parameter a loss term reaches (an objective's own head too) is in the graph DDP follows."""
+
+    def __init__(self, model: PipelineModel, objectives: list[Any]) -> None:
+        super().__init__()
+        self.model = model
+        self.terms = objectives
+
+    def forward(self, batch: list[dict[str, Any]]) -> tuple[torch.Tensor, dict[str, float]]:
+        return objective_terms(self.terms, self.model(batch), batch)
+
+
 @dataclass
 class _Loop:
     """What one training run carries from epoch to epoch."""
@@ -187,6 +201,12 @@ class _Loop:
     best_state: dict[str, torch.Tensor]
     stale: int = 0  # epochs since the best one
     done: int = 0  # epochs finished before this run (a resumed checkpoint's)
+    step: Any = None  # TrainStep, in DDP when several processes train together
+
+    def __post_init__(self) -> None:
+        self.step = TrainStep(self.model, self.objectives)
+        if distributed.active():
+            self.step = distributed.wrap(self.step)
 
     def context(self) -> Any:
         return self.autocast() if self.autocast else contextlib.nullcontext()
@@ -200,18 +220,23 @@ class _Loop:
             for objective in self.objectives:  # e.g. modality dropout: the batch an objective wants trained on
                 if hasattr(objective, "prepare_batch"):
                     chunk = objective.prepare_batch(chunk, self.generator)
+            mine, weight = distributed.share(chunk) if distributed.active() else (chunk, 1.0)
             self.optimiser.zero_grad(set_to_none=True)
             with self.context():
-                pred = self.model(chunk)
-            loss, values = objective_terms(self.objectives, pred, chunk)
-            loss.backward()
+                loss, values = self.step(mine)
+            (loss * weight if weight != 1.0 else loss).backward()
             if self.config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
             self.optimiser.step()
-            total += loss.item() * len(chunk)
-            count += len(chunk)
+            seen = len(mine) if weight else 0
+            total += loss.item() * seen
+            count += seen
             for name, value in values.items():
-                sums[name] = sums.get(name, 0.0) + value * len(chunk)
+                sums[name] = sums.get(name, 0.0) + value * seen
+        if distributed.active():  # the epoch's figures over every rank's share
+            names = sorted(sums)
+            total, count, *summed = distributed.all_sum([total, count, *(sums[n] for n in names)])
+            sums = dict(zip(names, summed))
         self.scheduler.step()
         return {"train_loss": total / max(count, 1), **{f"loss/{k}": v / max(count, 1) for k, v in sums.items()}}
 
@@ -337,7 +362,7 @@ def fit(
     try:
         for epoch in [] if loop.result.stopped_early else range(loop.done + 1, config.epochs + 1):
             metrics = loop.epoch(epoch, train, val)
-            if checkpoint is not None:  # before the hooks: an interrupt from here on loses nothing of this epoch
+            if checkpoint is not None and distributed.is_main():  # before the hooks: an interrupt loses nothing
                 loop.save(checkpoint, epoch)
             if on_epoch:
                 on_epoch(epoch, metrics)

@@ -320,8 +320,20 @@ def build(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or status lines."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (path, metrics, timings) as JSON."),
     allow_import_paths: bool = ImportPathsOption,
+    nproc: int = typer.Option(
+        1, "--nproc", min=1, help="Train data-parallel in this many processes on this node (torchrun, DDP)."
+    ),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="Nodes taking part in a data-parallel build (torchrun)."),
+    node_rank: int = typer.Option(0, "--node-rank", min=0, help="This node's rank among --nnodes (torchrun)."),
+    master_addr: Optional[str] = typer.Option(None, "--master-addr", help="Address of node rank 0 (torchrun)."),
+    master_port: int = typer.Option(29500, "--master-port", help="Port of node rank 0 (torchrun)."),
+    max_restarts: int = typer.Option(
+        0, "--max-restarts", min=0, help="Restart the workers this often after one fails; they resume (torchrun)."
+    ),
 ) -> None:
     """Validate, train, evaluate and write a self-contained artifact directory."""
+    import os
+
     from autoglm_sdk.dag import wire
     from autoglm_sdk.manifest import load_manifest
 
@@ -329,11 +341,30 @@ def build(
     resolved = load_manifest(manifest, overrides or [], allow_import_paths=allow_import_paths)
     wire(resolved)  # the wiring before any data or torch; stages are fit-checked once, against the real data
     target = output or Path("artifacts") / resolved.pipeline.name
-    if target.exists() and not force:
+    worker = "LOCAL_RANK" in os.environ  # a process torchrun started
+    if target.exists() and not force and not (worker and os.environ.get("RANK", "0") != "0"):
         raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
+    if (nproc > 1 or nnodes > 1) and not worker:
+        import subprocess
+
+        from autoglm_sdk.distributed import launch_command
+
+        command = launch_command(
+            sys.argv[1:],
+            nproc,
+            nnodes=nnodes,
+            node_rank=node_rank,
+            master_addr=master_addr,
+            master_port=master_port,
+            max_restarts=max_restarts,
+        )
+        say(f"launching {nproc} processes per node on {nnodes} node(s) with torchrun", "debug")
+        env = dict(os.environ, TORCH_CPP_LOG_LEVEL=os.environ.get("TORCH_CPP_LOG_LEVEL", "ERROR"))
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # cores shared by the ranks
+        raise typer.Exit(subprocess.call(command, env=env))
     from autoglm_sdk.builder import build as run_build
 
-    quiet = quiet or verbosity["level"] > LEVELS["info"]
+    quiet = quiet or verbosity["level"] > LEVELS["info"] or os.environ.get("RANK", "0") != "0"
     log = (lambda message: None) if quiet else say
     try:
         result = run_build(
@@ -357,6 +388,8 @@ def build(
             note += f"; `{shlex.join(again)}` continues {where}"
         err.print(note, markup=False)
         raise typer.Exit(130)
+    if result is None:  # a data-parallel worker other than rank 0: rank 0 writes and reports
+        return
     metrics = result.report["metrics"]
     if as_json:
         summary = {"path": str(result.path), "seconds": round(time.perf_counter() - started, 3)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 from typing import Any
 
 from autoglm_backends.specs import CudaConfig
@@ -29,7 +30,8 @@ class CudaBackend:
 
     @property
     def device(self) -> str:
-        return f"cuda:{self.config.device_index}"
+        # under torchrun each local rank takes its own GPU, counted from device_index
+        return f"cuda:{self.config.device_index + int(os.environ.get('LOCAL_RANK', 0))}"
 
     def probe(self) -> BackendStatus:
         if importlib.util.find_spec("torch") is None:
@@ -59,7 +61,7 @@ class CudaBackend:
                 reason=f"no CUDA device is visible (torch {torch.__version__}, CUDA "
                 f"{torch.version.cuda}; check the driver and CUDA_VISIBLE_DEVICES)",
             )
-        index = self.config.device_index
+        index = int(self.device.split(":")[1])
         if index >= count:
             return BackendStatus(
                 self.name,
@@ -104,7 +106,7 @@ class CudaBackend:
         torch.backends.cudnn.benchmark = self.config.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = self.config.allow_tf32
         torch.backends.cudnn.allow_tf32 = self.config.allow_tf32
-        torch.cuda.set_device(self.config.device_index)
+        torch.cuda.set_device(self.device)
         return module.to(self.device)
 
     def autocast(self) -> Any:
