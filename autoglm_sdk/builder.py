@@ -42,6 +42,7 @@ class Training:
     chosen: int
     attempts: list[dict[str, Any]] = field(default_factory=list)
     phases: dict[str, Any] = field(default_factory=dict)  # objectives' pretraining figures
+    processes: int = 1  # data-parallel ranks that trained it
 
 
 def build(
@@ -98,7 +99,7 @@ def _build(
         on_epoch=lambda epoch, metrics: call_hook("autoglm_epoch_ended", epoch=epoch, metrics=metrics),
     )
     timings["train_seconds"] = time.perf_counter() - t
-    world = distributed.world()[1]
+    training.processes = distributed.world()[1]
     distributed.finish()  # evaluation, compression and writing are rank 0's alone
     if not distributed.is_main():
         return None
@@ -241,6 +242,7 @@ def build_report(
             "best_val_accuracy": result.best_val,
             "stopped_early": result.stopped_early,
             "resumed_from_epoch": result.resumed_from,
+            "processes": training.processes,
             "restarts": training.attempts,
             "chosen_restart": training.chosen,
             "history": result.history,
