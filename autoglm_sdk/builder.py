@@ -243,6 +243,8 @@ def build_report(
             "stopped_early": result.stopped_early,
             "resumed_from_epoch": result.resumed_from,
             "processes": training.processes,
+            "transfer": session.transfer,
+            "blocks": result.blocks,
             "restarts": training.attempts,
             "chosen_restart": training.chosen,
             "history": result.history,

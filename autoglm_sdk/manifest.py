@@ -17,7 +17,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from autoglm_sdk.errors import AutoGLMError, ManifestError
-from autoglm_sdk.protocols import PluginConfig, PluginSpec
+from autoglm_sdk.protocols import PathField, PluginConfig, PluginSpec
 from autoglm_sdk.registry import Registry, default_registry, suggest
 
 
@@ -67,6 +67,60 @@ class TrainSection(PluginConfig):
     warmup_epochs: int = Field(
         0, ge=0, description="Epochs of linear warm-up before the schedule (warm-up epoch k: lr*k/(warmup_epochs+1))."
     )
+    select_on: Literal["accuracy", "macro_f1"] = Field(
+        "accuracy",
+        description="The validation figure the best epoch (and restart) is chosen on; macro_f1 weighs every class "
+        "alike (imbalanced labels).",
+    )
+    # transfer
+    init_from: str | None = PathField(
+        None,
+        description="Start from this built artifact (its weights and stage files: tokenizers, vocabularies) or "
+        "build checkpoint folder: every tensor whose name and shape match is loaded, the rest start fresh; the "
+        "report lists both.",
+    )
+    freeze: list[str] = Field(
+        default_factory=list, description="Stages whose parameters do not train, e.g. ['encoders.text', 'reasoner']."
+    )
+    layer_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Layer-wise learning-rate decay: block i counted from the output (the decoder is block 0) "
+        "learns at lr * layer_decay**i. Blocks are the stages in pipeline order, split at numbered layers.",
+    )
+    unfreeze_every: int = Field(
+        0,
+        ge=0,
+        description="Progressive unfreezing: only the output block trains at first; one more block, from the "
+        "output back, joins every this many epochs (0: every block trains from the start).",
+    )
+    # scarce and imbalanced labels
+    class_weights: Literal["none", "balanced", "effective"] = Field(
+        "none",
+        description="Weigh the task loss per class by the training labels: balanced (inverse frequency) or "
+        "effective (inverse effective number of samples, (1 - beta^n) / (1 - beta)).",
+    )
+    class_weight_beta: float = Field(0.999, gt=0, lt=1, description="beta of class_weights = 'effective'.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the task's cross-entropy.")
+    logit_adjustment: float = Field(
+        0.0,
+        ge=0,
+        description="Logit-adjusted loss (Menon et al., 2021): while training, add tau * log(class prior) to the "
+        "logits, so the model learns margins that favour rare classes; tau = this value (1 is the usual choice).",
+    )
+    sampling: Literal["shuffle", "balanced"] = Field(
+        "shuffle",
+        description="Which labelled examples each step trains on: all, shuffled; or balanced, drawn with "
+        "replacement so that every class is drawn equally often (graph tasks: samples; node tasks: labelled nodes).",
+    )
+    # graphs too large for full-batch training
+    neighbors: list[int] = Field(
+        default_factory=list,
+        description="Node tasks on sampled neighbourhoods: per hop, how many neighbours of each node to keep "
+        "(e.g. [15, 10]; -1 keeps all). Empty: full-batch training on the whole graph.",
+    )
+    seed_nodes: int = Field(1024, ge=1, description="With `neighbors`: labelled nodes per sampled subgraph.")
 
 
 #: section -> plugin kind, for sections that hold one plugin
@@ -310,6 +364,18 @@ def validate_manifest(
         section = _plugin_section(key, kind, table, registry, allow_import_paths, problems, base, check_paths)
         if section is not None:
             resolved[key] = section
+    if "train" in core:
+        if check_paths:
+            core["train"] = _resolve_paths("train", core["train"], base, problems)
+        stage_keys = [k for k in resolved if k.split(".")[0] in STAGE_ORDER and k != "data"]
+        for name in core["train"].freeze:  # type: ignore[attr-defined]
+            if name not in stage_keys:
+                close = suggest(name, stage_keys)
+                problems.append(
+                    f"train.freeze: no stage `{name}`"
+                    + (f" (did you mean `{close}`?)" if close else "")
+                    + f"; the stages are {', '.join(stage_keys)}"
+                )
     if "decoder" in resolved and "pipeline" in core:
         problems += _task_problems(core["pipeline"], resolved["decoder"], registry)
     if problems:

@@ -45,17 +45,57 @@ def class_ids(samples: list[dict[str, Any]], device: Any = None) -> torch.Tensor
 @dataclass
 class TaskLoss:
     """Cross-entropy of the decoder's logits against the labels the split scores; for a text task, the decoder's
-    own cross-entropy over the target text's tokens."""
+    own cross-entropy over the target text's tokens. For scarce or imbalanced labels: per-class ``class_weights``,
+    ``label_smoothing``, and ``balanced`` (node tasks: each step draws the labelled nodes it scores with replacement,
+    every class equally often; graph tasks draw balanced batches in the trainer instead)."""
 
     task: TaskSpec
     weight: float = 1.0
     name: str = "task"
+    class_weights: torch.Tensor | None = None
+    label_smoothing: float = 0.0
+    balanced: bool = False
+    log_prior: torch.Tensor | None = None  # tau * log(class prior): the logit adjustment, added while training
 
     def loss(self, pred: Any, batch: list[dict[str, Any]]) -> torch.Tensor | None:
         if self.task.textual:  # the decoder scored its target tokens itself (teacher forcing)
             return pred.text.loss if pred.text.target_tokens else None
         logits, targets = scored(pred, batch, self.task)
-        return F.cross_entropy(logits.float(), targets) if targets.numel() else None
+        if not targets.numel():
+            return None
+        if self.balanced and self.task.level == "node" and pred.logits.requires_grad:
+            drawn = torch.multinomial(1.0 / torch.bincount(targets)[targets].float(), targets.numel(), replacement=True)
+            logits, targets = logits[drawn], targets[drawn]
+        if self.log_prior is not None and pred.logits.requires_grad:
+            logits = logits.float() + self.log_prior.to(logits.device)
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device)
+        return F.cross_entropy(logits.float(), targets, weight=weight, label_smoothing=self.label_smoothing)
+
+
+def label_counts(samples: list[dict[str, Any]], task: TaskSpec) -> torch.Tensor:
+    """How many training labels each class has: labelled samples, or a node task's labelled nodes."""
+    counts = torch.zeros(task.num_classes, dtype=torch.long)
+    for sample in samples:
+        graph = sample.get("graph")
+        if task.level == "node" and graph is not None:
+            mask = getattr(graph, "label_mask", None)
+            y = graph.y if mask is None else graph.y[mask]
+            counts += torch.bincount(y.view(-1).long(), minlength=task.num_classes)
+        elif "label" in sample:
+            counts[int(sample["label"])] += 1
+    return counts
+
+
+def class_weights(counts: torch.Tensor, scheme: str, beta: float = 0.999) -> torch.Tensor | None:
+    """Per-class loss weights with mean 1 over the classes present: ``balanced`` is inverse frequency,
+    ``effective`` the inverse effective number of samples (1 - beta^n) / (1 - beta) (Cui et al., 2019)."""
+    if scheme == "none":
+        return None
+    present = counts > 0
+    n = counts.double().clamp_min(1)
+    raw = 1.0 / n if scheme == "balanced" else (1 - beta) / (1 - beta**n)
+    raw = torch.where(present, raw, torch.zeros_like(raw))
+    return (raw * int(present.sum()) / raw.sum()).float()
 
 
 @dataclass

@@ -334,4 +334,8 @@ def build_model(
         and getattr(stages[key], "cacheable", True)  # a configuration may make a cacheable plugin's output change
         and dag.inputs[key] == ("data",)
     )
-    return PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)
+    model = PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)
+    for objective in model.objective_objects.values():  # objectives that work through a stage (a decoder's head)
+        if callable(getattr(objective, "attach", None)):
+            objective.attach(model)
+    return model

@@ -421,7 +421,8 @@ class Objective(Protocol):
     before the pipeline trains (its figures go to the report; ``lr_scales`` then
     slows stages down); ``prepare_batch(batch, generator)`` changes each training
     batch (modality dropout); ``validation_score(accuracy_of, val, accuracy)``
-    replaces accuracy as what the best epoch is chosen on. An ``nn.Module``
+    replaces accuracy as what the best epoch is chosen on; ``attach(model)`` is called once the pipeline is made
+    (an objective that works through a stage keeps it, not registered as a submodule). An ``nn.Module``
     objective's parameters train and are saved with the pipeline.
     """
 

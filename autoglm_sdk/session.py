@@ -48,6 +48,7 @@ class Session:
     data_fingerprint: str | None = None  # an artifact's: the data must still match it
     _dataset: Dataset | None = field(default=None, repr=False)
     _fitted: dict[str, tuple[Any, Any, Any, set[str]]] = field(default_factory=dict, repr=False)  # see _fit
+    transfer: dict[str, Any] | None = None  # what train.init_from loaded (transfer.load_matching)
 
     @classmethod
     def open(cls, manifest: Manifest, *, log: Log | None = None) -> "Session":
@@ -130,11 +131,31 @@ class Session:
             seed=seed,
             cache=stage_files is None,
         )
+        train = self.manifest.train
+        start = stage_files is None and train.init_from  # a new pipeline that starts from a trained one
+        if start:
+            from autoglm_sdk.transfer import source
+
+            tensors, artifact = source(train.init_from)
+            if artifact is not None:  # its encoders' vocabularies go with its weights
+                from autoglm_sdk.artifact import read_stage_files
+
+                stage_files = lambda key: read_stage_files(artifact, key)  # noqa: E731
         for key, stage in model.stage_objects.items():
-            if stage_files is not None and hasattr(stage, "load_artifact_files"):
-                stage.load_artifact_files(stage_files(key))
-            elif stage_files is None and hasattr(stage, "fit"):  # learned from data before training
+            files = stage_files(key) if stage_files is not None else {}
+            if files and hasattr(stage, "load_artifact_files"):
+                stage.load_artifact_files(files)
+            elif (start or stage_files is None) and hasattr(stage, "fit"):  # learned from data before training
                 self._fit(key, stage, model)
+        if start:
+            from autoglm_sdk.transfer import load_matching
+
+            self.transfer = load_matching(model, tensors, str(train.init_from))
+            self.log(f"init_from {train.init_from}: {self.transfer['loaded']} tensors loaded")
+        if stage_files is None or start:
+            from autoglm_sdk.transfer import freeze
+
+            freeze(model, train.freeze)
         model = self.backend.prepare(model)
         place_stages(model, self.manifest, self.backend)
         return model
@@ -180,10 +201,20 @@ class Session:
 
     def objectives(self, model: Any, *, task_weight: float | None = None) -> list[Any]:
         """The training loss's terms: the task, each stage's own, the manifest's ``[objectives.*]``."""
-        from autoglm_sdk.objectives import TaskLoss, stage_losses
+        import torch
 
-        weight = self.manifest.train.task_weight if task_weight is None else task_weight
-        return [TaskLoss(self.task, weight), *stage_losses(model), *model.objective_objects.values()]
+        from autoglm_sdk.objectives import TaskLoss, class_weights, label_counts, stage_losses
+
+        train = self.manifest.train
+        weight = train.task_weight if task_weight is None else task_weight
+        task = TaskLoss(self.task, weight, label_smoothing=train.label_smoothing)
+        task.balanced = train.sampling == "balanced"
+        if (train.class_weights != "none" or train.logit_adjustment) and not self.task.textual:
+            counts = label_counts(self.split("train"), self.task)
+            task.class_weights = class_weights(counts, train.class_weights, train.class_weight_beta)
+            if train.logit_adjustment:
+                task.log_prior = train.logit_adjustment * torch.log(counts.clamp_min(1) / counts.sum())
+        return [task, *stage_losses(model), *model.objective_objects.values()]
 
     def train(
         self,
@@ -253,7 +284,14 @@ class Session:
             from autoglm_sdk.trainer import fit
 
             config = self.manifest.train.model_copy(
-                update={"epochs": epochs, "lr": lr, "warmup_epochs": 0, "restarts": 1, "patience": 0}
+                update={
+                    "epochs": epochs,
+                    "lr": lr,
+                    "warmup_epochs": 0,
+                    "restarts": 1,
+                    "patience": 0,
+                    "unfreeze_every": 0,
+                }
             )
             result = fit(
                 model,

@@ -33,6 +33,7 @@ class TrainResult:
     stopped_early: bool = False
     seconds: float = 0.0
     resumed_from: int | None = None  # the checkpointed epoch training continued after
+    blocks: list[dict[str, Any]] = field(default_factory=list)  # which parameters trained when (block_report)
 
 
 @dataclass
@@ -45,8 +46,17 @@ class Checkpointing:
     resume: bool = False
 
 
-def batches(samples: list[Any], size: int, generator: torch.Generator | None = None) -> list[list[Any]]:
-    order = torch.randperm(len(samples), generator=generator).tolist() if generator is not None else range(len(samples))
+def batches(
+    samples: list[Any], size: int, generator: torch.Generator | None = None, weights: torch.Tensor | None = None
+) -> list[list[Any]]:
+    """``samples`` in batches of ``size``: in order, shuffled (``generator``), or drawn with replacement in
+    proportion to ``weights`` (one epoch's worth)."""
+    if weights is not None:
+        order = torch.multinomial(weights, len(samples), replacement=True, generator=generator).tolist()
+    elif generator is not None:
+        order = torch.randperm(len(samples), generator=generator).tolist()
+    else:
+        order = range(len(samples))
     ordered = [samples[i] for i in order]
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
@@ -136,19 +146,37 @@ def per_class(truths: list[int], answers: list[int], task: TaskSpec) -> dict[str
     return {"per_class": classes, "macro_f1": sum(present) / len(present) if present else float("nan")}
 
 
-def parameter_groups(model: PipelineModel, lr: float, stage_lr_scale: dict[str, float]) -> list[dict[str, Any]]:
-    """AdamW parameter groups: the named stages at ``lr * scale`` (left out at scale 0), everything else at ``lr``."""
-    scaled = {
-        stage: [p for p in model.stage_objects[stage].parameters() if p.requires_grad] for stage in stage_lr_scale
-    }
-    taken = {id(p) for ps in scaled.values() for p in ps}
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in taken], "lr": lr}]
-    groups += [
-        {"params": ps, "lr": lr * stage_lr_scale[stage]}
-        for stage, ps in scaled.items()
-        if ps and stage_lr_scale[stage] > 0
+def parameter_groups(model: PipelineModel, config: TrainSection, stage_lr_scale: dict[str, float]) -> list[dict]:
+    """AdamW parameter groups, one per block of :func:`~autoglm_sdk.transfer.blocks`: ``lr`` times the stage's
+    scale (a stage at scale 0 is left out) times ``layer_decay`` to the block's distance from the output, and the
+    epoch it starts training (``unfreeze_every``); parameters of no stage (objectives' heads) train at ``lr``."""
+    from autoglm_sdk.transfer import blocks, first_epoch
+
+    found = [b for b in blocks(model) if stage_lr_scale.get(b[0], 1.0) > 0]
+    taken = {id(p) for _, _, params in blocks(model) for p in params}
+    groups = []
+    for depth, (stage, block, params) in enumerate(reversed(found)):
+        lr = config.lr * stage_lr_scale.get(stage, 1.0) * config.layer_decay**depth
+        groups.append(
+            {"params": params, "lr": lr, "block": block, "first_epoch": first_epoch(depth, config.unfreeze_every)}
+        )
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
+    if rest:
+        groups.append({"params": rest, "lr": config.lr, "block": "objectives", "first_epoch": 1})
+    return groups[::-1]
+
+
+def block_report(groups: list[dict], epochs_run: int) -> list[dict[str, Any]]:
+    """Which parameters trained when: each block's size, learning rate and first epoch (None: never reached)."""
+    return [
+        {
+            "block": g["block"],
+            "parameters": sum(p.numel() for p in g["params"]),
+            "lr": g["initial_lr"] if "initial_lr" in g else g["lr"],
+            "first_epoch": g["first_epoch"] if g["first_epoch"] <= epochs_run else None,
+        }
+        for g in groups
     ]
-    return [g for g in groups if g["params"]]
 
 
 def lr_schedule(optimiser: torch.optim.Optimizer, config: TrainSection) -> torch.optim.lr_scheduler.LRScheduler:
@@ -208,6 +236,25 @@ class _Loop:
         if distributed.active():
             self.step = distributed.wrap(self.step)
 
+    def draw_weights(self, train: list[dict[str, Any]]) -> torch.Tensor | None:
+        """Class-balanced sampling of a graph task's samples: each sample weighs 1 / its class's count (unlabelled
+        samples weigh as an average class). Node tasks balance the labelled nodes in the task loss instead."""
+        if self.config.sampling != "balanced" or self.task.level == "node" or self.task.textual:
+            return None
+        labels = [int(s["label"]) if "label" in s else -1 for s in train]
+        counts = torch.bincount(torch.tensor([y for y in labels if y >= 0] or [0]), minlength=self.task.num_classes)
+        per_class = 1.0 / counts.clamp_min(1).double()
+        average = float(per_class[counts > 0].mean()) if bool((counts > 0).any()) else 1.0
+        return torch.tensor([float(per_class[y]) if y >= 0 else average for y in labels])
+
+    def unfreeze(self, epoch: int) -> None:
+        """Gradual unfreezing: the blocks that train in ``epoch``. DDP follows only the parameters that needed
+        gradients when it was made, so a changed set is wrapped again."""
+        from autoglm_sdk.transfer import set_trainable
+
+        if set_trainable(self.optimiser.param_groups, epoch) and distributed.active():
+            self.step = distributed.wrap(TrainStep(self.model, self.objectives))
+
     def context(self) -> Any:
         return self.autocast() if self.autocast else contextlib.nullcontext()
 
@@ -216,7 +263,7 @@ class _Loop:
         self.model.train()
         sums: dict[str, float] = {}
         total, count = 0.0, 0
-        for chunk in batches(train, self.config.batch_size, self.generator):
+        for chunk in batches(train, self.config.batch_size, self.generator, self.draw_weights(train)):
             for objective in self.objectives:  # e.g. modality dropout: the batch an objective wants trained on
                 if hasattr(objective, "prepare_batch"):
                     chunk = objective.prepare_batch(chunk, self.generator)
@@ -252,6 +299,8 @@ class _Loop:
         scores = evaluate(self.model, val, self.task, self.config.batch_size, self.autocast, generate=text)
         metrics.update(val_accuracy=scores["accuracy"], val_loss=scores["loss"])
         score = scores["accuracy"]
+        if self.config.select_on == "macro_f1" and "macro_f1" in scores:
+            score = metrics["val_score"] = scores["macro_f1"]
         if text:
             score = metrics["val_score"] = scores["score"]
         for objective in self.objectives:
@@ -261,7 +310,12 @@ class _Loop:
 
     def epoch(self, epoch: int, train: list[dict[str, Any]], val: list[dict[str, Any]]) -> dict[str, Any]:
         """Train one epoch, validate, keep the weights if they are the best so far; the epoch's metrics."""
-        metrics = {"epoch": epoch, "lr": self.optimiser.param_groups[0]["lr"], **self.train_epoch(train)}
+        if self.config.unfreeze_every:
+            self.unfreeze(epoch)
+        metrics: dict[str, Any] = {"epoch": epoch, "lr": max(g["lr"] for g in self.optimiser.param_groups)}
+        if self.config.unfreeze_every:
+            metrics["trainable_blocks"] = sum(g["first_epoch"] <= epoch for g in self.optimiser.param_groups)
+        metrics.update(self.train_epoch(train))
         current = self.validate(val, metrics)
         self.result.history.append(metrics)
         if current > self.result.best_val:  # strictly better only: ties keep the earlier, smaller-trained weights
@@ -333,7 +387,7 @@ def fit(
     train, val = splits.get("train") or [], splits.get("val") or []
     if not train:
         raise DataError("the training split is empty", hint="check the data section's split sizes")
-    groups = parameter_groups(model, config.lr, lr_scales or {})
+    groups = parameter_groups(model, config, lr_scales or {})
     if config.epochs == 0 or not groups:
         return TrainResult()
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
@@ -374,6 +428,11 @@ def fit(
         if progress is not None:
             progress.stop()
     model.load_state_dict(loop.best_state)
+    if config.unfreeze_every:  # every block trainable again, as the model was given
+        for group in optimiser.param_groups:
+            for p in group["params"]:
+                p.requires_grad_(True)
+    loop.result.blocks = block_report(optimiser.param_groups, len(loop.result.history))
     if not val:
         loop.result.best_val = float("nan")
     loop.result.seconds = time.perf_counter() - started

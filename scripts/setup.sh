@@ -22,6 +22,7 @@ done
 packages+=(-e "plugins/autoglm-backends[onnx]")
 # Ray Serve, the scale-out path of autoglm-serve, is its extra; its test starts a local Ray instance
 packages+=(-e "plugins/autoglm-serve[ray]")
+packages+=(-e "plugins/autoglm-graph[imbalance]")  # the smote objective measured against imbalanced-learn
 
 # digits-trimodal synthesises speech with espeak-ng, a Debian package
 if ! command -v espeak-ng >/dev/null 2>&1; then

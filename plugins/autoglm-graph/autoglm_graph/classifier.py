@@ -52,12 +52,17 @@ class Classifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, inputs: Any) -> Tensor:
+        return self.classify(self.features(inputs))
+
+    def features(self, inputs: Any) -> Tensor:
+        """The rows the head classifies, one per logit row: node states, pooled graphs, query rows, embeddings.
+        Objectives that work in embedding space (mixup, SMOTE) make new rows and :meth:`classify` them."""
         if self.readout == "embeddings":
             if not isinstance(inputs, EncoderOutput):
                 raise InputError(f"classifier: expected an encoder's output, got {type(inputs).__name__}")
             if inputs.pooled.size(-1) != self.in_dim:
                 raise InputError(f"classifier: expected embeddings of size {self.in_dim}, got {inputs.pooled.size(-1)}")
-            return self.head(self.dropout(inputs.pooled))
+            return inputs.pooled
         graph = inputs
         check_graph(graph, dim=self.in_dim, who="classifier")
         h = graph.x
@@ -65,7 +70,10 @@ class Classifier(nn.Module):
             h = POOLS[self.config.pooling](h, getattr(graph, "batch", None))
         elif self.readout in ("pair", "target"):
             h = self._query_rows(graph, h)
-        return self.head(self.dropout(h))
+        return h
+
+    def classify(self, rows: Tensor) -> Tensor:
+        return self.head(self.dropout(rows))
 
     def _query_rows(self, graph: Any, h: Tensor) -> Tensor:
         """Each graph's target row (readout ``target``), or its source and target rows side by side (``pair``)."""

@@ -62,10 +62,12 @@ class CSBMDataSource:
     def load(self) -> Dataset:
         c = self.config
         graph_rng = torch.Generator().manual_seed(self.seed)
-        n = c.classes * c.nodes_per_class
-        y = torch.arange(c.classes).repeat_interleave(c.nodes_per_class)
+        sizes = c.class_sizes()
+        n = sum(sizes)
+        y = torch.arange(c.classes).repeat_interleave(torch.tensor(sizes))
         means = torch.zeros(c.classes, c.feature_dim)
-        direction = torch.randn(c.classes, c.informative, generator=graph_rng)
+        means_rng = graph_rng if c.means_seed is None else torch.Generator().manual_seed(c.means_seed)
+        direction = torch.randn(c.classes, c.informative, generator=means_rng)
         means[:, : c.informative] = c.feature_signal * direction / direction.norm(dim=1, keepdim=True)
         x = means[y] + torch.randn(n, c.feature_dim, generator=graph_rng)
 
@@ -81,7 +83,7 @@ class CSBMDataSource:
 
         # the labelled nodes depend on the seed and `split` only: several splits of one graph, as in the literature
         split_rng = torch.Generator().manual_seed(self.seed * 7919 + c.split + 1)
-        masks = class_masks(y, c.classes, c.train_per_class, c.val_per_class, split_rng)
+        masks = class_masks(y, c.classes, lambda size: c.labelled(size)[0], lambda size: c.labelled(size)[1], split_rng)
 
         digest = hashlib.sha256()
         for tensor in (x, edge_index, y, *masks.values()):

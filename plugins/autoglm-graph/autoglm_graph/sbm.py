@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import torch
 from torch_geometric.data import Data
@@ -15,17 +16,20 @@ SPLITS = ("train", "val", "test")
 
 
 def class_masks(
-    y: torch.Tensor, classes: int, train_per_class: int, val_per_class: int, generator: torch.Generator
+    y: torch.Tensor, classes: int, train_per_class: Any, val_per_class: Any, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
     """Semi-supervised node splits: per class, ``train_per_class`` random members for training, the next
-    ``val_per_class`` for validation, the rest for testing (boolean masks over the nodes)."""
+    ``val_per_class`` for validation, the rest for testing (boolean masks over the nodes). Either count may be a
+    function of the class's size (scarce labels that follow an imbalance)."""
     masks = {split: torch.zeros(y.numel(), dtype=torch.bool) for split in SPLITS}
     for k in range(classes):
         members = (y == k).nonzero().view(-1)
         members = members[torch.randperm(members.numel(), generator=generator)]
-        masks["train"][members[:train_per_class]] = True
-        masks["val"][members[train_per_class : train_per_class + val_per_class]] = True
-        masks["test"][members[train_per_class + val_per_class :]] = True
+        train = train_per_class(members.numel()) if callable(train_per_class) else train_per_class
+        val = val_per_class(members.numel()) if callable(val_per_class) else val_per_class
+        masks["train"][members[:train]] = True
+        masks["val"][members[train : train + val]] = True
+        masks["test"][members[train + val :]] = True
     return masks
 
 

@@ -72,7 +72,16 @@ class CSBMConfig(PluginConfig):
     similarity rows, so up to about 50,000 nodes stay comfortable on a CPU."""
 
     classes: int = Field(3, ge=2, le=64, description="Number of classes (= blocks).")
-    nodes_per_class: int = Field(333, ge=10, le=100_000, description="Nodes in each class.")
+    nodes_per_class: int = Field(
+        333, ge=10, le=1_000_000, description="Nodes in each class (the largest class, with `imbalance`)."
+    )
+    imbalance: float = Field(
+        1.0,
+        ge=1,
+        le=1000,
+        description="Largest to smallest class size: class c has nodes_per_class / imbalance**(c / (classes - 1)) "
+        "nodes (1: equal classes).",
+    )
     degree: int = Field(
         10, ge=0, le=1000, description="Mean degree of the true graph (undirected edges * 2 / nodes); 0: no graph."
     )
@@ -91,17 +100,44 @@ class CSBMConfig(PluginConfig):
     )
     train_per_class: int = Field(20, ge=1, description="Labelled training nodes per class.")
     val_per_class: int = Field(30, ge=1, description="Validation nodes per class; the rest are test nodes.")
+    label_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=0.5,
+        description="Label this share of every class (at least one node) for training and as much again for "
+        "validation, instead of train_per_class and val_per_class: scarce labels that follow the imbalance.",
+    )
     split: int = Field(0, ge=0, description="Which seeded choice of labelled nodes (same graph for every split).")
+    means_seed: int | None = Field(
+        None,
+        ge=0,
+        description="Seed of the class means alone (default: the pipeline seed). Two graphs with one means_seed and "
+        "different pipeline seeds share what features say about classes, not their nodes or edges: a related task "
+        "to transfer to.",
+    )
+
+    def class_sizes(self) -> list[int]:
+        steps = max(self.classes - 1, 1)
+        return [max(round(self.nodes_per_class / self.imbalance ** (c / steps)), 1) for c in range(self.classes)]
+
+    def labelled(self, size: int) -> tuple[int, int]:
+        """(training, validation) nodes of a class of ``size`` nodes."""
+        if self.label_rate is None:
+            return self.train_per_class, self.val_per_class
+        count = max(1, round(self.label_rate * size))
+        return count, count
 
     @model_validator(mode="after")
     def _fits(self) -> "CSBMConfig":
         if self.informative > self.feature_dim:
             raise ValueError(f"informative ({self.informative}) must be <= feature_dim ({self.feature_dim})")
-        used = self.train_per_class + self.val_per_class
-        if used >= self.nodes_per_class:
+        smallest = min(self.class_sizes())
+        used = sum(self.labelled(smallest))
+        if used >= smallest:
             raise ValueError(
-                f"train_per_class + val_per_class ({used}) must be < nodes_per_class "
-                f"({self.nodes_per_class}) so that every class keeps test nodes"
+                f"the smallest class has {smallest} nodes, {used} of them labelled for training and validation: "
+                "lower train_per_class/val_per_class (or label_rate), or raise nodes_per_class, so every class "
+                "keeps test nodes"
             )
         return self
 
@@ -827,4 +863,53 @@ classifier = PluginSpec(
     summary="Classification head over node states (per node, pooled or the query pair) or encoder embeddings.",
     signature=_classifier_signature,
     capabilities=frozenset({"learnable"}),
+)
+
+
+# ------------------------------------------------------- embedding-space objectives (scarce, imbalanced labels)
+
+
+def _embedding_objective_signature(config: PluginConfig, ctx: BuildContext) -> Port:
+    decoder = ctx.inputs.get("decoder")
+    if decoder is not None and decoder.type != "logits":
+        raise PortMismatch('works through a classifying decoder\'s head: use it with decoder plugin = "classifier"')
+    if ctx.task is not None and ctx.task.num_classes < 2:
+        raise PortMismatch("needs class labels")
+    return Port("objective")
+
+
+class MixupConfig(PluginConfig):
+    weight: float = Field(1.0, ge=0, description="Weight of the mixup term in the training loss.")
+    alpha: float = Field(
+        0.4, gt=0, description="Mixing weights are drawn from Beta(alpha, alpha): small alpha mixes little."
+    )
+
+
+class SmoteConfig(PluginConfig):
+    weight: float = Field(1.0, ge=0, description="Weight of the synthetic rows' cross-entropy in the training loss.")
+    k: int = Field(5, ge=1, le=100, description="Nearest same-class neighbours to interpolate towards.")
+    implementation: Literal["torch", "imbalanced-learn"] = Field(
+        "torch",
+        description="torch: interpolated in the graph, so the stages upstream learn from the synthetic rows too; "
+        "imbalanced-learn: its SMOTE on detached rows (only the decoder's head learns from them).",
+    )
+
+
+mixup = PluginSpec(
+    name="mixup",
+    kind="objective",
+    config=MixupConfig,
+    factory="autoglm_graph.imbalance:Mixup",
+    summary="Mixup in the decoder's embedding space: mixed rows of two labelled examples against their mixed labels.",
+    signature=_embedding_objective_signature,
+)
+
+smote = PluginSpec(
+    name="smote",
+    kind="objective",
+    config=SmoteConfig,
+    factory="autoglm_graph.imbalance:Smote",
+    summary="SMOTE in the decoder's embedding space: synthetic minority rows until classes are even (own torch "
+    "version, or imbalanced-learn's).",
+    signature=_embedding_objective_signature,
 )
