@@ -44,8 +44,9 @@ def test_label_counts_read_labelled_nodes_or_samples():
 
 
 def test_task_loss_weights_smooths_adjusts_and_balances(monkeypatch):
-    from autoglm_sdk.pipeline import Prediction
     from torch_geometric.data import Data
+
+    from autoglm_sdk.pipeline import Prediction
 
     logits = torch.randn(6, 2, requires_grad=True)
     y = torch.tensor([0, 0, 0, 0, 0, 1])
