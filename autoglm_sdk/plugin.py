@@ -72,6 +72,8 @@ _LAZY = {
     "cpu_flags": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
     "EpochBar": "autoglm_sdk.progress",
+    # launching builds elsewhere (Ray Train)
+    "checkpoint_dir": "autoglm_sdk.session",
 }
 
 __all__ = sorted(_LAZY)

@@ -18,8 +18,8 @@ packages=(-e .)
 for dir in plugins/*/ contrib/*/; do
     if [ -f "$dir/pyproject.toml" ]; then packages+=(-e "${dir%/}"); fi
 done
-# the onnxruntime backend's libraries are an extra of autoglm-backends; its tests need them
-packages+=(-e "plugins/autoglm-backends[onnx]")
+# the onnxruntime backend's libraries and Ray Train are extras of autoglm-backends; their tests need them
+packages+=(-e "plugins/autoglm-backends[onnx,ray]")
 # Ray Serve, the scale-out path of autoglm-serve, is its extra; its test starts a local Ray instance
 packages+=(-e "plugins/autoglm-serve[ray]")
 packages+=(-e "plugins/autoglm-graph[imbalance]")  # the smote objective measured against imbalanced-learn
