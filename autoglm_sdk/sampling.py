@@ -48,22 +48,27 @@ class NeighborSampler:
         self.position = torch.full((self.num_nodes,), -1, dtype=torch.long, device=targets.device)
 
     def incoming(self, frontier: Tensor, fanout: int, generator: torch.Generator) -> Tensor:
-        """CSR slots of the incoming edges ``frontier`` keeps: all where the in-degree is at most ``fanout`` (or
-        fanout is -1), else ``fanout`` drawn uniformly with replacement, duplicates dropped. Vectorised over
-        the frontier: every kept slot is the node's first slot plus an offset."""
+        """CSR slots of the incoming edges ``frontier`` keeps: all of a node's where its in-degree is at most
+        ``fanout`` (or fanout is -1), else ``fanout`` distinct ones drawn uniformly. The draw is Floyd's algorithm,
+        one round per pick vectorised over the nodes: O(fanout) whatever the degree, and exactly ``fanout`` edges
+        (drawing with replacement and dropping repeats would keep about 7 of a node's 11 at fanout 10)."""
         start = self.colptr[frontier]
         degree = self.colptr[frontier + 1] - start
-        take = degree if fanout < 0 else degree.clamp(max=fanout)
+        many = degree > fanout if fanout >= 0 else torch.zeros_like(degree, dtype=torch.bool)
+        take = torch.where(many, 0, degree)  # nodes that keep every incoming edge: their slots in order
         total = int(take.sum())
-
-        def per_edge(values: Tensor) -> Tensor:  # each frontier node's value, once per edge it keeps
-            return torch.repeat_interleave(values, take, output_size=total)
-
-        span = per_edge(degree)
-        rank = torch.arange(total, device=start.device) - per_edge(take.cumsum(0) - take)  # 0, 1, ... per node
-        uniform = torch.rand(total, generator=generator, dtype=torch.float64).to(span.device)
-        drawn = (uniform * span).long().clamp(max=span - 1)  # clamp: a product rounded up to span
-        return torch.unique(per_edge(start) + torch.where(span > per_edge(take), drawn, rank))
+        rank = torch.arange(total, device=start.device) - torch.repeat_interleave(
+            take.cumsum(0) - take, take, output_size=total
+        )
+        every = torch.repeat_interleave(start, take, output_size=total) + rank
+        sampled, first = degree[many], start[many]
+        picks = sampled.new_empty(sampled.numel(), max(fanout, 0))
+        for k in range(fanout if sampled.numel() else 0):
+            top = sampled - fanout + k  # Floyd: a uniform offset in 0..top, or top itself where it is taken
+            uniform = torch.rand(sampled.numel(), generator=generator, dtype=torch.float64).to(top.device)
+            offset = (uniform * (top + 1)).long().clamp(max=top)  # clamp: a product rounded up to top + 1
+            picks[:, k] = torch.where((picks[:, :k] == offset[:, None]).any(1), top, offset)
+        return torch.cat([every, (first[:, None] + picks).view(-1)])
 
     def sample(self, seeds: Tensor, generator: torch.Generator) -> Any:
         """The subgraph around ``seeds`` (distinct global ids): seeds first (local ids ``0..len(seeds)-1``,

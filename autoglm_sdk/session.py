@@ -49,6 +49,7 @@ class Session:
     _dataset: Dataset | None = field(default=None, repr=False)
     _fitted: dict[str, tuple[Any, Any, Any, set[str]]] = field(default_factory=dict, repr=False)  # see _fit
     transfer: dict[str, Any] | None = None  # what train.init_from loaded (transfer.load_matching)
+    _sampled: dict[str, Any] | None = field(default=None, repr=False)  # see splits
 
     @classmethod
     def open(cls, manifest: Manifest, *, log: Log | None = None) -> "Session":
@@ -96,6 +97,19 @@ class Session:
                 )
             self._dataset = dataset
         return self._dataset
+
+    @property
+    def splits(self) -> dict[str, Any]:
+        """What training and evaluation read: the data's splits or, with ``[train] neighbors``, each split's
+        labelled nodes in chunks of neighbour-sampled subgraphs (:mod:`autoglm_sdk.sampling`)."""
+        train = self.manifest.train
+        if not train.neighbors:
+            return self.dataset.splits
+        if self._sampled is None:
+            from autoglm_sdk.sampling import neighbor_splits
+
+            self._sampled = neighbor_splits(self.dataset.splits, train.neighbors, train.seed_nodes, self.seed)
+        return self._sampled
 
     def split(self, name: str) -> list[dict[str, Any]]:
         splits = self.dataset.splits
@@ -195,7 +209,7 @@ class Session:
         model.check_widths = True
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=[]), self.backend.autocast():
-                model(self.split("train")[:2])
+                model(list(self.splits["train"][:2]))
         finally:
             model.check_widths = False
 
@@ -239,7 +253,7 @@ class Session:
             lr_scales.update(getattr(objective, "lr_scales", None) or {})
         result = fit(
             model,
-            self.dataset.splits,
+            self.splits,
             self.manifest.train,
             self.objectives(model),
             task=self.task,
@@ -260,7 +274,7 @@ class Session:
         splits = splits or tuple(self.dataset.splits)
         out = {}
         for name in splits:
-            samples = self.split(name)
+            samples = self.splits[name] if name in self.splits else self.split(name)
             self.log(f"evaluating {name} ({len(samples)} samples)")
             out[name] = evaluate(
                 model,
@@ -295,7 +309,7 @@ class Session:
             )
             result = fit(
                 model,
-                self.dataset.splits,
+                self.splits,
                 config,
                 [*self.objectives(model, task_weight=task_weight), *objectives],
                 task=self.task,

@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,9 +47,28 @@ class Checkpointing:
     resume: bool = False
 
 
+class Batches(Sequence):
+    """Batches of samples, made when read: a split of neighbour-sampled subgraphs (:mod:`autoglm_sdk.sampling`)
+    then holds one batch's subgraphs at a time, not an epoch's."""
+
+    def __init__(self, samples: Sequence[Any], order: list[int], size: int) -> None:
+        self.samples, self.order, self.size = samples, order, size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.size)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        return [self.samples[i] for i in self.order[index * self.size : (index + 1) * self.size]]
+
+
 def batches(
-    samples: list[Any], size: int, generator: torch.Generator | None = None, weights: torch.Tensor | None = None
-) -> list[list[Any]]:
+    samples: Sequence[Any], size: int, generator: torch.Generator | None = None, weights: torch.Tensor | None = None
+) -> Batches:
     """``samples`` in batches of ``size``: in order, shuffled (``generator``), or drawn with replacement in
     proportion to ``weights`` (one epoch's worth)."""
     if weights is not None:
@@ -56,9 +76,8 @@ def batches(
     elif generator is not None:
         order = torch.randperm(len(samples), generator=generator).tolist()
     else:
-        order = range(len(samples))
-    ordered = [samples[i] for i in order]
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+        order = list(range(len(samples)))
+    return Batches(samples, order, size)
 
 
 @torch.no_grad()

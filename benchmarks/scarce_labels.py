@@ -5,10 +5,11 @@ and imbalanced-learn's) and mixup, side by side over seeds.
 
 Contextual SBM node classification with a 10:1 imbalance (3 classes of 2,000, 632 and 200 nodes) and 5% of every
 class labelled for training (100, 32 and 10 nodes; as many again for validation); a two-layer GCN. Every recipe is
-a manifest option (``[train] class_weights``, ``sampling``, ``label_smoothing``; ``[objectives.*] plugin = "smote"``
-or ``"mixup"``), built through the SDK as ``autoglm build`` would. Each seed draws another graph and other labelled
-nodes. Writes benchmarks/results/OUT.{json,md,png}: test macro-F1 and accuracy, mean ± std over seeds, and the
-smallest class's recall.
+a manifest option (``[train] class_weights``, ``sampling``, ``label_smoothing``, ``logit_adjustment``,
+``select_on``; ``[objectives.*] plugin = "smote"`` or ``"mixup"``), built through the SDK as ``autoglm build``
+would. "plain" is the default training (best epoch on validation accuracy); every other recipe chooses on
+macro-F1. Each seed draws another graph and other labelled nodes. Writes benchmarks/results/OUT.{json,md,png}:
+test macro-F1 and accuracy, mean ± std over seeds, and the smallest class's recall.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ DATA = {
     "homophily": 0.7,
     "degree": 10,
 }
+#: every recipe but "plain" also chooses its best epoch on validation macro-F1 ([train] select_on): with 5%
+#: labels and a 10:1 imbalance, validation accuracy prefers epochs that never predict the smallest class
 RECIPES: dict[str, dict] = {
-    "plain": {},
+    "plain": {"train": {"select_on": "accuracy"}},
+    "plain, selected on macro-F1": {},
     "class weights": {"train": {"class_weights": "balanced"}},
     "effective-number weights": {"train": {"class_weights": "effective"}},
     "balanced sampling": {"train": {"sampling": "balanced"}},
@@ -69,6 +73,7 @@ def say(message: str) -> None:
 
 def manifest(recipe: dict, seed: int, epochs: int, threads: int) -> dict:
     train = {"epochs": epochs, "patience": 50, "select_on": "macro_f1", **recipe.get("train", {})}
+
     out = {
         "pipeline": {"name": "scarce", "seed": seed},
         "data": DATA,
@@ -108,7 +113,8 @@ def summary(rows: list[dict]) -> dict:
 
 def markdown(meta: dict, results: dict) -> str:
     plain = results["plain"]["macro_f1"]
-    best = max((r for r in results if r != "plain"), key=lambda r: results[r]["macro_f1"]["mean"])
+    selected = results.get("plain, selected on macro-F1", results["plain"])["macro_f1"]
+    best = max((r for r in results if not r.startswith("plain")), key=lambda r: results[r]["macro_f1"]["mean"])
     lines = [
         "# Scarce, imbalanced labels",
         "",
@@ -130,7 +136,9 @@ def markdown(meta: dict, results: dict) -> str:
         "",
         f"Best recipe: **{best}**, macro-F1 {100 * plain['mean']:.1f} ± {100 * plain['std']:.1f} → "
         f"{100 * results[best]['macro_f1']['mean']:.1f} ± {100 * results[best]['macro_f1']['std']:.1f} "
-        f"({gain:+.1f} points; spread {'narrower' if results[best]['macro_f1']['std'] < plain['std'] else 'wider'}).",
+        f"({gain:+.1f} points; spread {'narrower' if results[best]['macro_f1']['std'] < plain['std'] else 'wider'}); "
+        f"against plain training selected on macro-F1 ({100 * selected['mean']:.1f} ± {100 * selected['std']:.1f}): "
+        f"{100 * (results[best]['macro_f1']['mean'] - selected['mean']):+.1f} points.",
         "The seed design reports 68% ± 5.2 → 76% ± 2.1 on its own data.",
         "",
         "![macro-F1 by recipe](scarce_labels.png)",

@@ -345,23 +345,8 @@ def build(
     if target.exists() and not force and not (worker and os.environ.get("RANK", "0") != "0"):
         raise AutoGLMError(f"{target} already exists", hint="pass --force to replace it, or choose another -o")
     if (nproc > 1 or nnodes > 1) and not worker:
-        import subprocess
-
-        from autoglm_sdk.distributed import launch_command
-
-        command = launch_command(
-            sys.argv[1:],
-            nproc,
-            nnodes=nnodes,
-            node_rank=node_rank,
-            master_addr=master_addr,
-            master_port=master_port,
-            max_restarts=max_restarts,
-        )
-        say(f"launching {nproc} processes per node on {nnodes} node(s) with torchrun", "debug")
-        env = dict(os.environ, TORCH_CPP_LOG_LEVEL=os.environ.get("TORCH_CPP_LOG_LEVEL", "ERROR"))
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # cores shared by the ranks
-        raise typer.Exit(subprocess.call(command, env=env))
+        launch = {"nnodes": nnodes, "node_rank": node_rank, "master_addr": master_addr, "master_port": master_port}
+        raise typer.Exit(_torchrun(nproc, max_restarts=max_restarts, **launch))
     from autoglm_sdk.builder import build as run_build
 
     quiet = quiet or verbosity["level"] > LEVELS["info"] or os.environ.get("RANK", "0") != "0"
@@ -399,6 +384,20 @@ def build(
     summary = ", ".join(f"{split} accuracy {m['accuracy']:.4f}" for split, m in metrics.items())
     out.print(f"built {result.path} in {time.perf_counter() - started:.1f}s: {summary}")
     say(f"timings: {json.dumps(result.report['timings'], default=float)}", "debug")
+
+
+def _torchrun(nproc: int, **launch: Any) -> int:
+    """Run this same ``autoglm build`` in ``nproc`` processes per node under torchrun; its exit status."""
+    import os
+    import subprocess
+
+    from autoglm_sdk.distributed import launch_command
+
+    command = launch_command(sys.argv[1:], nproc, **launch)
+    say(f"launching {nproc} processes per node on {launch['nnodes']} node(s) with torchrun", "debug")
+    env = dict(os.environ, TORCH_CPP_LOG_LEVEL=os.environ.get("TORCH_CPP_LOG_LEVEL", "ERROR"))  # DDP's C++ notes
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # the ranks share the cores
+    return subprocess.call(command, env=env)
 
 
 @app.command(

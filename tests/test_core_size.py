@@ -12,7 +12,9 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_LINE_BUDGET = 4600  # 4,400 until issue 16 (cascades of artifacts, placing schedulers' plans and reasons,
+CODE_LINE_BUDGET = 5200  # 4,600 until issue 17 (data-parallel training, neighbour sampling, transfer, recipes for
+# scarce and imbalanced labels: training features every pipeline may use); 4,400 until issue 16 (cascades of
+# artifacts, placing schedulers' plans and reasons,
 # per-sample error reports in predict_samples, placement in doctor);
 # 3,500 until issue 14 (integrity checks, locks, abstentions, paths, verbosity); 3,900 until
 # issue 15 added text tasks: their scores (textgen), generation in the pipeline and `autoglm run`, the model API;
