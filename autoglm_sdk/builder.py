@@ -83,7 +83,13 @@ def _build(
     call_hook("autoglm_build_started", manifest=manifest.resolved(), output=str(output))
     session = Session.open(manifest, log=log)
     if distributed.init(session.backend.device):
-        log(f"data-parallel training: {distributed.world()[1]} processes (DDP over {distributed.backend_name()})")
+        world = distributed.world()[1]
+        log(f"data-parallel training: {world} processes (DDP over {distributed.backend_name()})")
+        if len(session.splits["train"]) < world:  # one whole graph: only rank 0 has a share
+            log(
+                f"warning: the training split has {len(session.splits['train'])} sample(s) for {world} processes; "
+                "the others train on nothing (set [train] neighbors to split a node task's graph into subgraphs)"
+            )
     timings["data_seconds"] = time.perf_counter() - t
     checkpoint = checkpoint_dir(output)
     if checkpoint.exists() and not resume and distributed.is_main():
