@@ -168,7 +168,8 @@ def per_class(truths: list[int], answers: list[int], task: TaskSpec) -> dict[str
 def parameter_groups(model: PipelineModel, config: TrainSection, stage_lr_scale: dict[str, float]) -> list[dict]:
     """AdamW parameter groups, one per block of :func:`~autoglm_sdk.transfer.blocks`: ``lr`` times the stage's
     scale (a stage at scale 0 is left out) times ``layer_decay`` to the block's distance from the output, and the
-    epoch it starts training (``unfreeze_every``); parameters of no stage (objectives' heads) train at ``lr``."""
+    epoch it starts training (``unfreeze_every``); parameters of no stage (objectives' heads, a bare module's)
+    train at ``lr`` in block ``other``."""
     from autoglm_sdk.transfer import blocks, first_epoch
 
     found = [b for b in blocks(model) if stage_lr_scale.get(b[0], 1.0) > 0]
@@ -181,7 +182,7 @@ def parameter_groups(model: PipelineModel, config: TrainSection, stage_lr_scale:
         )
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
     if rest:
-        groups.append({"params": rest, "lr": config.lr, "block": "objectives", "first_epoch": 1})
+        groups.append({"params": rest, "lr": config.lr, "block": "other", "first_epoch": 1})
     return groups[::-1]
 
 

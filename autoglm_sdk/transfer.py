@@ -74,7 +74,7 @@ def blocks(model: Any) -> list[tuple[str, str, list[torch.nn.Parameter]]]:
     """(stage, block, parameters) of the trainable stages, input to output (see the module's docstring);
     objectives' own parameters (projection heads) are left to the caller."""
     out: dict[str, tuple[str, list[torch.nn.Parameter]]] = {}
-    for key, stage in model.stage_objects.items():
+    for key, stage in getattr(model, "stage_objects", {}).items():  # a bare module (tests, searchers): no stages
         if not isinstance(stage, torch.nn.Module):
             continue
         for name, parameter in stage.named_parameters():
