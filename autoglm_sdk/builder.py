@@ -97,13 +97,16 @@ def _build(
         shutil.rmtree(checkpoint)
     distributed.barrier()  # no rank reads the checkpoint folder while rank 0 may still be clearing it
     t = time.perf_counter()
-    training = train_restarts(
-        session,
-        checkpoint,
-        resume=resume,
-        progress=progress,
-        on_epoch=lambda epoch, metrics: call_hook("autoglm_epoch_ended", epoch=epoch, metrics=metrics),
-    )
+    try:
+        training = train_restarts(
+            session,
+            checkpoint,
+            resume=resume,
+            progress=progress,
+            on_epoch=lambda epoch, metrics: call_hook("autoglm_epoch_ended", epoch=epoch, metrics=metrics),
+        )
+    except RuntimeError as exc:
+        raise (distributed.peer_failure(exc) or exc) from exc
     timings["train_seconds"] = time.perf_counter() - t
     training.processes = distributed.world()[1]
     distributed.finish()  # evaluation, compression and writing are rank 0's alone

@@ -54,7 +54,20 @@ def init(device: str, timeout_minutes: float = 30.0) -> bool:
     if int(os.environ.get("WORLD_SIZE", 1)) < 2:
         return False
     backend = "nccl" if str(device).startswith("cuda") else "gloo"  # the cuda backend gives each local rank a GPU
-    dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes))
+    timeout = timedelta(minutes=timeout_minutes)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None:
+        dist.init_process_group(backend, timeout=timeout)
+        return True
+    # Under torchrun the store outlives a restart of the workers: the group that replaces a failed one could read
+    # the failed group's addresses (its keys) and connect to a dead peer. A key prefix per attempt keeps them apart.
+    rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    agent_hosts = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), size, not agent_hosts and rank == 0, timeout
+    )
+    prefixed = dist.PrefixStore(f"autoglm/attempt-{attempt}", store)
+    dist.init_process_group(backend, store=prefixed, rank=rank, world_size=size, timeout=timeout)
     return True
 
 
@@ -62,6 +75,21 @@ def backend_name() -> str:
     import torch.distributed as dist
 
     return str(dist.get_backend()) if active() else "none"
+
+
+def peer_failure(exc: BaseException) -> Any:
+    """The user's error for a collective that failed because another rank stopped (killed, out of memory), or None
+    when ``exc`` is something else."""
+    from autoglm_sdk.errors import AutoGLMError
+
+    text = str(exc)
+    if not active() or not any(word in text for word in ("gloo", "NCCL", "Connection reset", "Connection closed")):
+        return None
+    return AutoGLMError(
+        f"another process of this data-parallel build stopped ({text.split('. ')[0][-160:]})",
+        hint="find its error above; rerun with --resume to continue from the last checkpoint, or pass "
+        "--max-restarts N to restart the workers by themselves",
+    )
 
 
 def barrier() -> None:
