@@ -31,6 +31,64 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+#: instruction-set flags that decide which kernels run fast (fp32 FMA width, int8 dot products, tile units)
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def gemm_rate(size: int = 1024, seconds: float = 0.5, dtype: str = "float32") -> float:
+    """Sustained GEMM rate of this process's torch threads, in GFLOP/s (float32) or GOP/s (int8 through
+    ``torch._int_mm``): ``size``-square matrices multiplied for about ``seconds``."""
+    import torch
+
+    if dtype == "int8":
+        a = torch.randint(-128, 127, (size, size), dtype=torch.int8)
+        b = torch.randint(-128, 127, (size, size), dtype=torch.int8)
+        run = lambda: torch._int_mm(a, b)  # noqa: E731
+    else:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        run = lambda: a @ b  # noqa: E731
+    run()  # first call: allocation, kernel choice
+    count, started = 0, time.perf_counter()
+    while count < 3 or time.perf_counter() - started < seconds:
+        run()
+        count += 1
+    return 2 * size**3 * count / (time.perf_counter() - started) / 1e9
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    """One line for reports: ``AMD EPYC (avx512f, avx512_vnni), 2 threads, fp32 GEMM 210 GFLOP/s, int8 ...``."""
+    int8 = f", int8 GEMM {info['int8_gemm_gops']:,.0f} GOP/s" if info.get("int8_gemm_gops") else ""
+    isa = ", ".join(info["isa"]) or "no listed ISA flags"
+    return f"{info['cpu']} ({isa}), {info['threads']} threads, fp32 GEMM {info['fp32_gemm_gflops']:,.0f} GFLOP/s{int8}"
+
+
+def machine() -> dict[str, Any]:
+    """What a latency figure reads with: CPU model, its speed-relevant ISA flags, torch threads and the measured
+    float32 and int8 GEMM rates (a fast fp32 path shrinks what int8 can win)."""
+    import platform
+
+    import torch
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    flags = cpu_flags()
+    out: dict[str, Any] = {
+        "cpu": model or platform.processor() or platform.machine(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
+        "threads": torch.get_num_threads(),
+        "fp32_gemm_gflops": round(gemm_rate(), 1),
+    }
+    try:
+        out["int8_gemm_gops"] = round(gemm_rate(dtype="int8"), 1)
+    except RuntimeError:  # no int8 matmul kernel on this build or CPU
+        out["int8_gemm_gops"] = None
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100), interpolated linearly between order statistics (numpy's default)."""
     import numpy as np

@@ -70,6 +70,8 @@ _LAZY = {
     "profile": "autoglm_sdk.bench",
     "percentile": "autoglm_sdk.bench",
     "cpu_flags": "autoglm_sdk.bench",
+    "machine": "autoglm_sdk.bench",
+    "describe_machine": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
     "EpochBar": "autoglm_sdk.progress",
     # launching builds elsewhere (Ray Train)

@@ -505,6 +505,10 @@ def markdown(meta: dict, results: dict) -> str:
         "whole pipeline on the validation split.",
         "",
     ]
+    if "machine" in meta:  # runs before the machine was recorded have none
+        from autoglm_sdk.plugin import describe_machine
+
+        lines += [f"Machine: {describe_machine(meta['machine'])}.", ""]
     minilm = results.get("transformer")
     if minilm:
         rows = minilm["rows"]
@@ -733,7 +737,10 @@ def main() -> None:
             results["bert_base_trained"] = bert_base_trained_rows(args, Path(tmp))
     if "bert_base" in parts:
         results["bert_base"] = bert_base_rows(args)
+    from autoglm_sdk.plugin import machine
+
     meta = {
+        "machine": machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,

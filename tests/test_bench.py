@@ -70,6 +70,9 @@ def test_cli_bench_prints_the_table_and_writes_json(small_artifact, tmp_path):
     data = json.loads((tmp_path / "b.json").read_text())
     assert [r["batch_size"] for r in data["rows"]] == [1, 2] and data["device"] == "cpu"
     assert data["recommendation"]["batch_size"] in (1, 2)
+    # the machine the figures read with: CPU, ISA flags, GEMM rates
+    assert "machine: " in result.stdout and "fp32 GEMM" in result.stdout
+    assert data["machine"]["fp32_gemm_gflops"] > 0 and isinstance(data["machine"]["isa"], list)
     # thread counts are measured too, and the advice names one
     result = run_cli(
         "bench",
@@ -120,3 +123,13 @@ def test_the_cpu_backend_picks_and_reports_its_threads(monkeypatch):
 def test_cli_bench_on_a_missing_artifact_is_one_clear_line(tmp_path):
     result = run_cli("bench", str(tmp_path / "nope"))
     assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+def test_gemm_rates_and_the_machine_line():
+    from autoglm_sdk.bench import describe_machine, gemm_rate
+
+    assert gemm_rate(size=64, seconds=0.01) > 0
+    line = describe_machine(
+        {"cpu": "X", "isa": ["avx512_vnni"], "threads": 2, "fp32_gemm_gflops": 210.4, "int8_gemm_gops": 1861.8}
+    )
+    assert line == "X (avx512_vnni), 2 threads, fp32 GEMM 210 GFLOP/s, int8 GEMM 1,862 GOP/s"

@@ -74,7 +74,7 @@ def bench(
 
     from autoglm_cli.app import out
     from autoglm_sdk import load
-    from autoglm_sdk.plugin import measure
+    from autoglm_sdk.plugin import describe_machine, machine, measure
 
     pipeline = load(artifact, allow_import_paths=allow_import_paths)
     samples = pipeline.data_split(split)
@@ -96,6 +96,7 @@ def bench(
             )
             rows += [{**row, "threads": count} for row in timed]
     torch.set_num_threads(before)
+    host = machine()  # what the figures read with
     advice = recommend(rows, max_latency_ms=max_latency_ms)
     table = Table(title=f"{artifact} on {pipeline.backend.device} ({len(samples)} {split} samples)")
     for column in ("batch", "threads", "p50 ms", "p90 ms", "samples/s", "passes"):
@@ -111,6 +112,7 @@ def bench(
             str(r["passes"]),
         )
     out.print(table)
+    out.print(f"machine: {describe_machine(host)}", markup=False)
     threads = f"{advice['threads']} thread" + "s" * (advice["threads"] != 1)
     out.print(f"recommended batch size: {advice['batch_size']} on {threads} ({advice['reason']})")
     if output is not None:
@@ -120,6 +122,7 @@ def bench(
                     "artifact": str(artifact),
                     "backend": backend,
                     "device": pipeline.backend.device,
+                    "machine": host,
                     "split": split,
                     "samples": len(samples),
                     "rows": rows,

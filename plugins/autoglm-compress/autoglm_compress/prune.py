@@ -99,6 +99,34 @@ def mlp_pairs(root: nn.Module) -> list[tuple[str, nn.Sequential, int, int]]:
     return pairs
 
 
+def layer_stacks(root: nn.Module) -> list[tuple[str, nn.ModuleList]]:
+    """ModuleLists of transformer layers (each holds an attention block): BERT's ``encoder.layer``."""
+    return [
+        (n, m)
+        for n, m in root.named_modules()
+        if isinstance(m, nn.ModuleList) and len(m) and all(attention_blocks(layer) for layer in m)
+    ]
+
+
+def kept_layers(count: int, keep: int) -> list[int]:
+    """``keep`` of ``count`` layer indices, evenly spaced and ending with the last (6 -> 3: 1, 3, 5)."""
+    if keep >= count:
+        return list(range(count))
+    return [round((i + 1) * count / keep) - 1 for i in range(keep)]
+
+
+def cut_stack(root: nn.Module, name: str, stack: nn.ModuleList, keep: list[int]) -> None:
+    """Replace ``stack`` (at ``name`` in ``root``) by its ``keep`` layers; a transformers config that counts the
+    layers is told the new count."""
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, nn.ModuleList([stack[i] for i in keep]))
+    for module in root.modules():
+        config = getattr(module, "config", None)
+        if getattr(config, "num_hidden_layers", None) == len(stack):
+            config.num_hidden_layers = len(keep)
+
+
 def set_heads(attention: nn.Module) -> None:
     """Make the attention module's head bookkeeping agree with its (possibly narrower) Q projection."""
     inner = attention.self
@@ -137,6 +165,8 @@ class Prune:
             root = model.stage_objects[key]
             before = sum(p.numel() for p in root.parameters())
             entry: dict[str, Any] = {"parameters_before": before}
+            if self.config.keep_layers:
+                entry["layers"] = self._drop_layers(root)
             if "heads" in self.config.units:
                 entry["heads"] = self._prune_heads(root)
             if "ffn" in self.config.units:
@@ -225,6 +255,14 @@ class Prune:
             model.train(was_training)
         self._activation = {key: total / rows[key] for key, total in sums.items()}
 
+    def _drop_layers(self, root: nn.Module) -> list[int]:
+        before = after = 0
+        for name, stack in layer_stacks(root):
+            keep = kept_layers(len(stack), self.config.keep_layers)
+            cut_stack(root, name, stack, keep)
+            before, after = before + len(stack), after + len(keep)
+        return [before, after]
+
     def _prune_heads(self, root: nn.Module) -> list[int]:
         before = after = 0
         for _, block in attention_blocks(root):
@@ -274,6 +312,13 @@ class Prune:
             raise ArtifactError(
                 "prune: the artifact's weight shapes are unknown, so the pruned layers cannot be rebuilt"
             )
+        for key in chosen_stages(model, self.config.stages, self.name):  # first the layers the stored weights have
+            root = model.stage_objects[key]
+            prefix = next(n for n, m in model.named_modules() if m is root)
+            for name, stack in layer_stacks(root):
+                stored = {k.split(".")[0] for k in _after(shapes, f"{prefix}.{name}.")}
+                if stored and len(stored) < len(stack):
+                    cut_stack(root, name, stack, list(range(len(stored))))
         names = {id(m): n for n, m in model.named_modules()}
         for key in chosen_stages(model, self.config.stages, self.name):
             root = model.stage_objects[key]
@@ -299,9 +344,15 @@ class Prune:
 
     def report(self) -> dict[str, Any]:
         return {
+            "keep_layers": self.config.keep_layers,
             "amount": self.config.amount,
             "units": list(self.config.units),
             "importance": self.importance,
             "stages": self.stages,
             "recovery": self.recovery,
         }
+
+
+def _after(shapes: dict[str, Any], prefix: str) -> list[str]:
+    """The stored tensor names under ``prefix``, without it."""
+    return [k[len(prefix) :] for k in shapes if k.startswith(prefix)]

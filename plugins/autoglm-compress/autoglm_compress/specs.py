@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from autoglm_sdk.plugin import PluginConfig, PluginSpec
 
@@ -77,16 +77,23 @@ int8 = PluginSpec(
 
 
 class PruneConfig(PluginConfig):
-    """Structured pruning: remove whole attention heads, feed-forward units and MLP hidden units (the weakest by
-    weight magnitude), then fine-tune briefly to recover."""
+    """Structured pruning: remove whole transformer layers, attention heads, feed-forward units and MLP hidden units
+    (the weakest by activation or weight magnitude), then fine-tune briefly to recover."""
 
     amount: float = Field(0.5, gt=0, lt=1, description="Fraction of each layer's heads / units to remove.")
     units: list[Literal["heads", "ffn", "mlp"]] = Field(
         default_factory=lambda: ["heads", "ffn", "mlp"],
-        min_length=1,
-        description="What to prune: attention heads, transformer feed-forward units, hidden units of Sequential MLPs.",
+        description="What to prune: attention heads, transformer feed-forward units, hidden units of Sequential MLPs "
+        "(empty: whole layers only, with keep_layers).",
     )
     stages: list[str] = Field(default_factory=list, description="Stages to prune (default: every stage with weights).")
+    keep_layers: int | None = Field(
+        None,
+        ge=1,
+        description="Keep this many layers of each transformer layer stack (BERT's encoder.layer), evenly spaced "
+        "and the last always among them, and drop the others (none: keep every layer). Fewer layers cut the "
+        "per-layer overhead that dominates at batch 1; distillation recovers what they knew.",
+    )
     importance: Literal["activation", "magnitude"] = Field(
         "activation",
         description="How units are scored: mean |activation| on training samples times the norm of the "
@@ -109,6 +116,12 @@ class PruneConfig(PluginConfig):
         "(0 = labels only, 1 = the teacher's soft targets only).",
     )
     temperature: float = Field(2.0, gt=0, description="Softmax temperature of the distillation targets.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "PruneConfig":
+        if not self.units and not self.keep_layers:
+            raise ValueError("nothing to prune: name units (heads, ffn, mlp) or set keep_layers")
+        return self
 
 
 prune = PluginSpec(

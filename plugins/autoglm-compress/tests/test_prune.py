@@ -131,7 +131,7 @@ def pruned_build(tmp_path_factory):
             "decoder": {"plugin": "classifier", "hidden": 32},
             "train": {"epochs": 2, "batch_size": 32},
             "compress": [
-                {"plugin": "prune", "amount": 0.5, "recovery_epochs": 1, "recovery_lr": 0.001},
+                {"plugin": "prune", "amount": 0.5, "keep_layers": 1, "recovery_epochs": 1, "recovery_lr": 0.001},
                 {"plugin": "int8"},
             ],
         }
@@ -146,7 +146,8 @@ def test_pruned_then_int8_build_is_smaller_and_reports_both_steps(pruned_build):
     prune, int8 = report["compression"]
     assert prune["plugin"] == "prune" and int8["plugin"] == "int8"
     details = prune["details"]
-    assert details["stages"]["encoders.text"]["heads"] == [8, 4]
+    assert details["stages"]["encoders.text"]["layers"] == [2, 1]
+    assert details["stages"]["encoders.text"]["heads"] == [4, 2]  # of the one layer kept
     assert details["stages"]["decoder"]["mlp_units"] == [32, 16]
     assert details["recovery"]["epochs"] == 1
     assert prune["profile_after"]["parameters"] < prune["profile_before"]["parameters"]
@@ -162,7 +163,42 @@ def test_pruned_artifact_loads_with_its_smaller_layers(pruned_build):
     path, report = pruned_build
     pipeline = load(path)
     bert = pipeline.model.stage_objects["encoders.text"].bert
+    assert len(bert.encoder.layer) == 1
     assert bert.encoder.layer[0].attention.self.num_attention_heads == 2
     assert bert.encoder.layer[0].intermediate.dense.out_features == 32
     metrics = evaluate(pipeline.model, pipeline.data_split("test"), pipeline.task, 32)
     assert metrics["accuracy"] == pytest.approx(report["metrics"]["test"]["accuracy"])
+
+
+def test_kept_layers_are_evenly_spaced_and_end_with_the_last():
+    from autoglm_compress.prune import kept_layers
+
+    assert kept_layers(6, 3) == [1, 3, 5]
+    assert kept_layers(6, 2) == [2, 5]
+    assert kept_layers(12, 4) == [2, 5, 8, 11]
+    assert kept_layers(4, 9) == [0, 1, 2, 3]
+
+
+def test_dropping_layers_of_a_bert_keeps_the_chosen_ones_and_restores_on_load():
+    pytest.importorskip("transformers")
+    bert = tiny_bert()
+    last = {k: v.clone() for k, v in bert.encoder.layer[1].state_dict().items()}
+    model = Holder(enc=bert)
+    pruner = Prune(PruneConfig(keep_layers=1, units=[], recovery_epochs=0))
+    pruner.apply(model, BuildContext())
+    assert pruner.report()["stages"]["enc"]["layers"] == [2, 1]
+    assert len(bert.encoder.layer) == 1 and bert.config.num_hidden_layers == 1
+    assert all(torch.equal(v, last[k]) for k, v in bert.encoder.layer[0].state_dict().items())
+    ids = torch.randint(0, 50, (3, 9))
+    want = bert(input_ids=ids).last_hidden_state
+    # loading: a fresh model takes the stored layer count, then the weights
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    fresh = Holder(enc=tiny_bert())
+    Prune(PruneConfig(keep_layers=1, units=[], recovery_epochs=0)).restore(fresh, BuildContext(stored_shapes=shapes))
+    fresh.load_state_dict(model.state_dict())
+    assert torch.allclose(fresh.inner["enc"](input_ids=ids).last_hidden_state, want, atol=1e-6)
+
+
+def test_a_prune_with_nothing_to_remove_is_refused_in_the_manifest():
+    with pytest.raises(ValueError, match="nothing to prune"):
+        PruneConfig(units=[])
