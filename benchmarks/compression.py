@@ -92,11 +92,15 @@ def variants(args) -> dict[str, tuple[str, list[dict]]]:
     """Each variant: the variant it starts from and the compressors applied to it (pruned+int8 reuses pruned)."""
     prune = {"plugin": "prune", "amount": args.prune, "recovery_epochs": args.recovery, "recovery_lr": 1e-4}
     per_token = {"plugin": "int8", "activations": "per_token"}
+    layers = {**prune, "keep_layers": args.keep_layers}
     return {
         "fp32": ("", []),
         "pruned": ("fp32", [prune]),
         "int8": ("fp32", [{"plugin": "int8"}]),
         "pruned+int8": ("pruned", [{"plugin": "int8"}]),
+        # whole layers dropped as well: the per-layer overhead that dominates at batch 1 goes with them
+        f"{args.keep_layers} layers, pruned": ("fp32", [layers]),
+        f"{args.keep_layers} layers, pruned+int8": (f"{args.keep_layers} layers, pruned", [{"plugin": "int8"}]),
         "int8 per-token": ("fp32", [per_token]),
         "pruned+int8 per-token": ("pruned", [per_token]),
     }
@@ -158,6 +162,9 @@ def compare(
             )
         if "pruned" in made:
             loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
+        layered = f"{args.keep_layers} layers, pruned"
+        if layered in made:
+            loads[f"{layered}+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made[layered]), onnx_stage)
     rows, loaded = {}, {}
     reference = None
     for name, make in loads.items():
@@ -661,6 +668,9 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=2000, help="training stories of the MiniLM classifier")
     parser.add_argument("--prune", type=float, default=0.5, help="prune amount (heads, feed-forward and MLP units)")
     parser.add_argument("--recovery", type=int, default=4, help="recovery fine-tune epochs after pruning")
+    parser.add_argument(
+        "--keep-layers", type=int, default=3, help="transformer layers kept in the 'N layers, pruned' variants"
+    )
     parser.add_argument(
         "--test-stories",
         type=int,

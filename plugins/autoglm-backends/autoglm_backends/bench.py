@@ -59,6 +59,15 @@ def bench(
     max_latency_ms: Optional[float] = typer.Option(
         None, "--max-latency-ms", min=0.0, help="Recommend only batch sizes whose p90 latency fits this budget."
     ),
+    paths: bool = typer.Option(
+        False,
+        "--paths",
+        help="Also time the pipeline on every execution path (as built, onnxruntime, onnxruntime int8, compile) and "
+        "recommend the fastest whose predictions agree with the artifact's.",
+    ),
+    min_agreement: float = typer.Option(
+        0.99, "--min-agreement", min=0.0, max=1.0, help="With --paths: the least share of predictions a path must keep."
+    ),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the table and the advice as JSON."),
     allow_import_paths: bool = typer.Option(
         False, "--allow-import-paths", help="Accept `package.module:attr` plugin names (runs that code)."
@@ -115,6 +124,7 @@ def bench(
     out.print(f"machine: {describe_machine(host)}", markup=False)
     threads = f"{advice['threads']} thread" + "s" * (advice["threads"] != 1)
     out.print(f"recommended batch size: {advice['batch_size']} on {threads} ({advice['reason']})")
+    compared = _compare_paths(artifact, pipeline, samples, sizes, seconds, min_agreement) if paths else None
     if output is not None:
         output.write_text(
             json.dumps(
@@ -127,8 +137,45 @@ def bench(
                     "samples": len(samples),
                     "rows": rows,
                     "recommendation": advice,
+                    "paths": compared,
                 },
                 indent=2,
             )
             + "\n"
         )
+
+
+def _compare_paths(
+    artifact: Path, pipeline: Any, samples: list, sizes: tuple[int, ...], seconds: float, min_agreement: float
+) -> dict[str, Any]:
+    """``--paths``: time every execution path (:mod:`autoglm_backends.paths`), print the table and the choice."""
+    from rich.table import Table
+
+    from autoglm_backends.paths import compare_paths
+    from autoglm_cli.app import out
+    from autoglm_sdk import load
+
+    with out.status("timing execution paths") as status:
+        compared = compare_paths(
+            lambda: load(artifact),
+            samples,
+            sizes,
+            seconds,
+            min_agreement,
+            progress=lambda name: status.update(f"timing the {name} path"),
+        )
+    table = Table(title=f"execution paths of {artifact} (p50 ms)")
+    for column in ("path", *[f"batch {s}" for s in sizes], "agreement", "stages on it"):
+        table.add_column(column, justify="left" if column in ("path", "stages on it") else "right")
+    for name, row in compared["paths"].items():
+        if "error" in row:
+            table.add_row(name, *["-"] * len(sizes), "-", row["error"])
+            continue
+        stages = ", ".join(row["stages"]) or "-"
+        if row["left_eager"]:
+            stages += f" (eager: {', '.join(row['left_eager'])})"
+        times = [f"{row['p50_ms'][str(s)]:.2f}" for s in sizes]
+        table.add_row(name + " *" * (name == compared["recommended"]), *times, f"{row['agreement']:.1%}", stages)
+    out.print(table)
+    out.print(f"fastest path: {compared['recommended']} ({compared['reason']})", markup=False)
+    return compared
