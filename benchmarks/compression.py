@@ -126,6 +126,7 @@ def compare(
     path: Path, tmp: Path, args, chosen: dict[str, tuple[str, list[dict]]], onnx_stage: str | None = None
 ) -> dict:
     """Make every variant of the artifact at ``path``, then load and time each in turn."""
+    from autoglm_backends.paths import predictions
     from autoglm_compress.artifacts import compress_artifact
     from autoglm_sdk import load
     from autoglm_sdk.plugin import AutoGLMError, evaluate, profile
@@ -213,15 +214,6 @@ def compare(
         if "error" in info:
             rows[name] = {"error": info["error"]}
     return rows
-
-
-def predictions(model, samples: list[dict]):
-    """The predicted class of every sample (graph-level tasks: one per sample)."""
-    import torch
-
-    model.eval()
-    with torch.inference_mode():
-        return torch.cat([model(samples[i : i + 64]).logits.argmax(-1) for i in range(0, len(samples), 64)])
 
 
 def minilm_artifact(args, tmp: Path) -> Path:
