@@ -71,6 +71,7 @@ _LAZY = {
     "percentile": "autoglm_sdk.bench",
     "cpu_flags": "autoglm_sdk.bench",
     "machine": "autoglm_sdk.bench",
+    "time_split": "autoglm_sdk.bench",
     "describe_machine": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
     "EpochBar": "autoglm_sdk.progress",

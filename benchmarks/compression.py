@@ -129,7 +129,7 @@ def compare(
     from autoglm_backends.paths import predictions
     from autoglm_compress.artifacts import compress_artifact
     from autoglm_sdk import load
-    from autoglm_sdk.plugin import AutoGLMError, evaluate, profile
+    from autoglm_sdk.plugin import AutoGLMError, evaluate, profile, time_split
 
     made = {"fp32": path}
     details: dict[str, dict] = {}
@@ -204,6 +204,7 @@ def compare(
             row["details"] = {"runner": described}
         else:
             row["details"] = details.get(name)
+            row["time_split_batch1"] = time_split(pipeline.model, val, batch_size=1)
         rows[name] = row
         say(
             f"  {name}: {row['bytes']:,} bytes, p50 b1 {row['p50_ms_batch1']:.2f} ms, "
@@ -492,6 +493,15 @@ def variant_table(rows: dict) -> list[str]:
             f"{ratio(r['p50_ms_batch32'], base['p50_ms_batch32'])} | {r['p90_ms_batch32']:.1f} | "
             f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} | {agree} |"
         )
+    split = {n: r["time_split_batch1"] for n, r in rows.items() if "time_split_batch1" in r}
+    if split:  # runs before the split was measured have none
+        lines += [
+            "",
+            "Where a batch of 1 goes in eager PyTorch, ms inside torch operators + the rest (Python, dispatch, "
+            "tokenisation; `autoglm_sdk.plugin.time_split`): "
+            + "; ".join(f"{n} {v['torch_ops_ms']:.2f} + {v['other_ms']:.2f}" for n, v in split.items())
+            + ".",
+        ]
     return lines + [""]
 
 
@@ -762,10 +772,6 @@ def main() -> None:
     print((RESULTS / "compression.md").read_text())
 
 
-if __name__ == "__main__":
-    main()
-
-
 def stage_times(
     model: Any, backend: Any, samples: list[dict[str, Any]], batch_size: int = 32, repeats: int = 5
 ) -> dict[str, float]:
@@ -808,3 +814,7 @@ def stage_times(
     out["other"] = max(total - sum(out.values()), 0.0)
     out["total"] = total
     return out
+
+
+if __name__ == "__main__":
+    main()

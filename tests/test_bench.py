@@ -133,3 +133,26 @@ def test_gemm_rates_and_the_machine_line():
         {"cpu": "X", "isa": ["avx512_vnni"], "threads": 2, "fp32_gemm_gflops": 210.4, "int8_gemm_gops": 1861.8}
     )
     assert line == "X (avx512_vnni), 2 threads, fp32 GEMM 210 GFLOP/s, int8 GEMM 1,862 GOP/s"
+
+
+def test_time_split_separates_operator_time_from_the_rest():
+    import torch
+
+    from autoglm_sdk.bench import time_split
+
+    class Slow(torch.nn.Module):  # a model whose Python part is known to dominate
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, samples):
+            import time as clock
+
+            clock.sleep(0.004)  # 4 ms of "Python"
+            return self.linear(torch.ones(len(samples), 4))
+
+    split = time_split(Slow(), [{}], batch_size=1, passes=5)
+    assert split["wall_ms"] >= 4 and split["other_ms"] >= 3.5
+    assert 0 < split["torch_ops_ms"] < 1 and split["torch_ops_ms"] + split["other_ms"] == pytest.approx(
+        split["wall_ms"]
+    )
