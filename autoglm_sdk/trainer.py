@@ -172,8 +172,9 @@ def parameter_groups(model: PipelineModel, config: TrainSection, stage_lr_scale:
     train at ``lr`` in block ``other``."""
     from autoglm_sdk.transfer import blocks, first_epoch
 
-    found = [b for b in blocks(model) if stage_lr_scale.get(b[0], 1.0) > 0]
-    taken = {id(p) for _, _, params in blocks(model) for p in params}
+    every = blocks(model)
+    found = [b for b in every if stage_lr_scale.get(b[0], 1.0) > 0]
+    taken = {id(p) for _, _, params in every for p in params}
     groups = []
     for depth, (stage, block, params) in enumerate(reversed(found)):
         lr = config.lr * stage_lr_scale.get(stage, 1.0) * config.layer_decay**depth
