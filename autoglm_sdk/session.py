@@ -221,8 +221,8 @@ class Session:
 
         train = self.manifest.train
         weight = train.task_weight if task_weight is None else task_weight
-        task = TaskLoss(self.task, weight, label_smoothing=train.label_smoothing)
-        task.balanced = train.sampling == "balanced"
+        balanced = train.sampling == "balanced"
+        task = TaskLoss(self.task, weight, label_smoothing=train.label_smoothing, balanced=balanced)
         if (train.class_weights != "none" or train.logit_adjustment) and not self.task.textual:
             counts = label_counts(self.split("train"), self.task)
             task.class_weights = class_weights(counts, train.class_weights, train.class_weight_beta)
