@@ -102,17 +102,41 @@ def variants(args) -> dict[str, tuple[str, list[dict]]]:
         f"{args.keep_layers} layers, pruned": ("fp32", [layers]),
         f"{args.keep_layers} layers, pruned+int8": (f"{args.keep_layers} layers, pruned", [{"plugin": "int8"}]),
         "int8 per-token": ("fp32", [per_token]),
-        "pruned+int8 per-token": ("pruned", [per_token]),
     }
 
 
-def on_onnxruntime(pipeline, stage: str, quantize: bool = True):
-    """Run ``stage`` of a loaded pipeline on the onnxruntime backend, with ONNX Runtime's INT8 quantiser or not."""
-    from autoglm_backends.onnxrt import OnnxRuntimeBackend
-    from autoglm_backends.specs import OnnxRuntimeConfig
+#: the encoder's runtimes besides eager PyTorch: row suffix -> (backend plugin, its config)
+RUNTIMES = {
+    "onnxruntime": ("onnxruntime", {}),
+    "onnxruntime fused": ("onnxruntime", {"fusion": "transformer"}),
+    "compile pt2e": ("compile", {}),
+}
 
-    runner = OnnxRuntimeBackend(OnnxRuntimeConfig()).wrap_stage(
-        stage, pipeline.model.stage_objects[stage], {}, explicit=True
+
+def runtime_rows(args) -> list[tuple[str, str, bool, str]]:
+    """Rows with the encoder on another runtime: (row, variant whose artifact is loaded, INT8 by that
+    runtime's own quantiser, runtime)."""
+    layered = f"{args.keep_layers} layers, pruned"
+    rows = [("fp32 (onnxruntime)", "fp32", False, "onnxruntime")]
+    for runtime in ("onnxruntime", "onnxruntime fused"):
+        rows += [
+            (f"int8 ({runtime})", "fp32", True, runtime),
+            (f"pruned+int8 ({runtime})", "pruned", True, runtime),
+            (f"{layered}+int8 ({runtime})", layered, True, runtime),
+        ]
+    return rows + [("pruned+int8 (compile pt2e)", "pruned", True, "compile pt2e")]
+
+
+def on_runtime(pipeline, stage: str, runtime: str, quantize: bool):
+    """Run ``stage`` of a loaded pipeline on ``runtime`` (see RUNTIMES), INT8 by its own quantiser or not."""
+    from autoglm_sdk.plugin import default_registry
+
+    plugin, config = RUNTIMES[runtime]
+    runner = (
+        default_registry()
+        .spec("backend", plugin)
+        .create(config)
+        .wrap_stage(stage, pipeline.model.stage_objects[stage], {}, explicit=True)
     )
     if quantize:
         runner.quantize_int8()
@@ -150,22 +174,10 @@ def compare(
         details[name] = {step["plugin"]: step["details"] for step in report["compression"]}
         details[name]["seconds"] = time.perf_counter() - t
     loads = {name: (lambda a=artifact: load(a)) for name, artifact in made.items()}
-    if onnx_stage:  # the same stage on ONNX Runtime: FP32 there too, so its share of the gain is visible
-        loads["fp32 (onnxruntime)"] = lambda: on_onnxruntime(load(path), onnx_stage, quantize=False)
-        loads["int8 (onnxruntime)"] = lambda: on_onnxruntime(load(path), onnx_stage)
-        if "int8 per-token" in made:  # the int8 compressor's own layers, exported as they are
-            loads["int8 per-token (onnxruntime)"] = lambda: on_onnxruntime(
-                load(made["int8 per-token"]), onnx_stage, quantize=False
-            )
-        if "int8 per-token, layer 0 fp32" in made:
-            loads["int8 per-token, layer 0 fp32 (onnxruntime)"] = lambda: on_onnxruntime(
-                load(made["int8 per-token, layer 0 fp32"]), onnx_stage, quantize=False
-            )
-        if "pruned" in made:
-            loads["pruned+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made["pruned"]), onnx_stage)
-        layered = f"{args.keep_layers} layers, pruned"
-        if layered in made:
-            loads[f"{layered}+int8 (onnxruntime)"] = lambda: on_onnxruntime(load(made[layered]), onnx_stage)
+    if onnx_stage:  # the same stage on other runtimes: FP32 there too, so the runtime's share of the gain is visible
+        for name, variant, quantize, runtime in runtime_rows(args):
+            if variant in made:
+                loads[name] = lambda a=made[variant], r=runtime, q=quantize: on_runtime(load(a), onnx_stage, r, q)
     rows, loaded = {}, {}
     reference = None
     for name, make in loads.items():
@@ -195,12 +207,12 @@ def compare(
         row = rows[name]
         row.update({key: statistics.median(r[key] for r in rounds[name]) for key in rounds[name][0]})
         row["rounds"] = rounds[name]
-        if name.endswith("(onnxruntime)"):
+        if name.endswith(")"):  # on another runtime
             from autoglm_sdk.plugin import footprint
 
             described = pipeline.model.runner(onnx_stage).describe()
-            # what is deployed: the encoder's quantised ONNX file and the other stages' weights
-            row["bytes"] += described["onnx_bytes"] - footprint(pipeline.model.stage_objects[onnx_stage])["bytes"]
+            if described.get("onnx_bytes"):  # what is deployed: the encoder's ONNX file and the other stages' weights
+                row["bytes"] += described["onnx_bytes"] - footprint(pipeline.model.stage_objects[onnx_stage])["bytes"]
             row["details"] = {"runner": described}
         else:
             row["details"] = details.get(name)
@@ -240,19 +252,7 @@ def transformer_rows(args, tmp: Path) -> dict:
         "train_stories": args.stories,
         "test_stories": args.test_stories,
         "build_seconds": report["timings"]["total_seconds"],
-        "rows": compare(
-            path,
-            tmp,
-            args,
-            {
-                **variants(args),
-                "int8 per-token, layer 0 fp32": (
-                    "fp32",
-                    [{"plugin": "int8", "activations": "per_token", "skip": ["bert.encoder.layer.0.*"]}],
-                ),
-            },
-            onnx_stage="encoders.text",
-        ),
+        "rows": compare(path, tmp, args, variants(args), onnx_stage="encoders.text"),
     }
 
 
@@ -553,6 +553,27 @@ def markdown(meta: dict, results: dict) -> str:
                     f"{100 * (deployed['test_accuracy'] - base['test_accuracy']):+.1f} points (test).",
                     "",
                 ]
+            paths = {n: r for n, r in rows.items() if n.startswith("pruned+int8") and "error" not in r}
+            best = min(
+                paths,
+                key=lambda n: (
+                    paths[n]["p50_ms_batch1"] / base["p50_ms_batch1"]
+                    + paths[n]["p50_ms_batch32"] / base["p50_ms_batch32"]
+                ),
+            )
+            lines += [
+                "Pruned+INT8 on each path, against eager FP32 (latency at batch 1 / 32): "
+                + "; ".join(
+                    f"{n.removeprefix('pruned+int8').strip(' ()') or 'eager'} "
+                    f"{ratio(r['p50_ms_batch1'], base['p50_ms_batch1'])}× / "
+                    f"{ratio(r['p50_ms_batch32'], base['p50_ms_batch32'])}×"
+                    for n, r in paths.items()
+                )
+                + f". Best: {best} (size {ratio(paths[best]['bytes'], base['bytes'])}×, test accuracy "
+                f"{100 * (paths[best]['test_accuracy'] - base['test_accuracy']):+.1f} points). The compile pt2e row "
+                "quantises at load time, so its bytes are the pruned FP32 artifact's.",
+                "",
+            ]
             prune = (both.get("details") or {}).get("prune")
             if prune:
                 stage = prune["stages"].get("encoders.text", {})

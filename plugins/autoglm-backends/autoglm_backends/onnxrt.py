@@ -142,6 +142,7 @@ class OnnxRuntimeBackend:
             "device": self.device,
             "providers": list(self.config.providers),
             "optimization": self.config.optimization,
+            "fusion": self.config.fusion,
             "atol": self.config.atol,
             "rtol": self.config.rtol,
         }
@@ -197,6 +198,7 @@ class OnnxStage(StageRunner):
         self.max_abs_diff: float | None = None
         self.int8_max_abs_diff: float | None = None
         self.onnx_bytes: int | None = None
+        self.fused_operators: dict[str, int] = {}
         self._dir: tempfile.TemporaryDirectory | None = None
 
     @property
@@ -209,6 +211,11 @@ class OnnxStage(StageRunner):
     def quantize_int8(self, skip: list[str] | tuple[str, ...] = ()) -> None:
         """Run this stage through ONNX Runtime's dynamic INT8 quantiser at its next export, leaving the
         matrix products of the layers named by the ``skip`` globs (e.g. ``bert.encoder.layer.0.*``) in float32."""
+        if skip and self.owner.config.fusion != "none":
+            raise BackendUnavailableError(
+                f"{self.key}: onnxruntime cannot leave layers in float32 (skip) in a fused transformer graph",
+                hint="remove the int8 compressor's `skip`, or set the onnxruntime backend's fusion = \"none\"",
+            )
         self.quantize = True
         self.skip = list(skip)
         self.session = None
@@ -243,16 +250,19 @@ class OnnxStage(StageRunner):
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_loggers():
                 warnings.simplefilter("ignore")  # the exporter's and onnxscript's notices are not the user's
-                program = torch.onnx.export(
-                    module,
-                    tuple(example),
-                    dynamo=True,
-                    opset_version=self.owner.config.opset,
-                    custom_translation_table=_translations(),
-                    # forward(*flat) is one variadic input to torch.export: its shapes are one tuple
-                    dynamic_shapes=(tuple({d: Dim.AUTO for d in range(t.dim())} for t in example),),
-                )
-                program.save(str(path))
+                if self.owner.config.fusion == "transformer":
+                    self.fused_operators = export_fused(module, example, want, path, self.owner.config.opset)
+                else:
+                    program = torch.onnx.export(
+                        module,
+                        tuple(example),
+                        dynamo=True,
+                        opset_version=self.owner.config.opset,
+                        custom_translation_table=_translations(),
+                        # forward(*flat) is one variadic input to torch.export: its shapes are one tuple
+                        dynamic_shapes=(tuple({d: Dim.AUTO for d in range(t.dim())} for t in example),),
+                    )
+                    program.save(str(path))
         except Exception as exc:  # the exporter raises many types; all mean "cannot export this stage"
             self._give_up(f"torch.onnx.export failed: {export_error_summary(exc)}")
             return
@@ -292,7 +302,14 @@ class OnnxStage(StageRunner):
             self.excluded_nodes = len(exclude)
             with contextlib.redirect_stdout(captured), _quiet_loggers():
                 quantize_dynamic(
-                    str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=exclude
+                    str(path),
+                    str(quantized),
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                    nodes_to_exclude=exclude,
+                    # the fused operators (Attention, SkipLayerNormalization) are contrib ops whose weights the
+                    # quantiser cannot type without this
+                    extra_options={"DefaultTensorType": 1} if self.fused_operators else None,
                 )
             session = self.owner.session(quantized)
             self.int8_max_abs_diff = _max_excess(self._run(session, example), want, 0.0, 0.0)[0]
@@ -314,7 +331,51 @@ class OnnxStage(StageRunner):
             "max_abs_diff_vs_eager": self.max_abs_diff,
             "int8_max_abs_diff_vs_eager": self.int8_max_abs_diff,
             "onnx_bytes": self.onnx_bytes,
+            "fused_operators": self.fused_operators,
         }
+
+
+def export_fused(module: torch.nn.Module, example: list[Any], want: list[Any], path: Path, opset: int | None) -> dict:
+    """Export ``module`` for ONNX Runtime's transformer optimiser and run it; the fused operators, counted.
+
+    The optimiser recognises attention only in the graph the TorchScript exporter makes from eager attention
+    (the dynamo exporter's, and SDPA's, leave it unfused), so Hugging Face models inside the stage switch to
+    eager attention for the export. The head count it needs is read from the attention modules, after any
+    head pruning (the same number of heads in every layer, which ``prune`` keeps)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    models = [m for m in module.modules() if hasattr(m, "set_attn_implementation") and hasattr(m, "config")]
+    attention = [m for m in module.modules() if hasattr(m, "num_attention_heads") and hasattr(m, "attention_head_size")]
+    before = [m.config._attn_implementation for m in models]
+    names = [f"input_{i}" for i in range(len(example))] + [f"output_{i}" for i in range(len(want))]
+    raw = path.with_suffix(".unfused.onnx")
+    try:
+        for m in models:
+            m.set_attn_implementation("eager")
+        with torch.no_grad():
+            torch.onnx.export(
+                module,
+                tuple(example),
+                str(raw),
+                dynamo=False,
+                opset_version=opset or 17,
+                input_names=names[: len(example)],
+                output_names=names[len(example) :],
+                dynamic_axes={n: {d: f"{n}_{d}" for d in range(t.dim())} for n, t in zip(names, example + want)},
+            )
+    finally:
+        for m, implementation in zip(models, before):
+            m.set_attn_implementation(implementation)
+    heads = attention[0].num_attention_heads if attention else 0
+    optimized = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=heads,
+        hidden_size=heads * attention[0].attention_head_size if attention else 0,
+    )
+    optimized.save_model_to_file(str(path))
+    raw.unlink()
+    return {op: n for op, n in optimized.get_fused_operator_statistics().items() if n}
 
 
 def _nodes_of_layers(path: Path, patterns: list[str]) -> list[str]:
@@ -364,7 +425,8 @@ def export_error_summary(exc: Exception) -> str:
 
 @contextlib.contextmanager
 def _quiet_loggers() -> Any:
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir", "torch.export", "root")]
+    names = ("torch.onnx", "onnxscript", "onnx_ir", "torch.export", "root", "onnxruntime")  # + the optimiser's
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

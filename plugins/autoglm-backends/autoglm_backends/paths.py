@@ -7,6 +7,8 @@ artifact afresh and runs its stages one way:
 * ``as built``: the artifact's own backend (eager PyTorch, or what the manifest chose);
 * ``onnxruntime``: every stage ONNX Runtime can take, exported with ``torch.onnx`` (float32);
 * ``onnxruntime int8``: the same, through ONNX Runtime's dynamic INT8 quantiser;
+* ``onnxruntime fused int8``: transformer stages exported for ONNX Runtime's transformer optimiser first
+  (one fused operator per attention layer, which the quantiser turns into QAttention), then quantised;
 * ``compile``: every stage through ``torch.compile`` (inductor).
 
 A path whose predictions on the split differ from the artifact's own on more than ``1 - min_agreement`` of the
@@ -23,6 +25,7 @@ import torch
 PATHS: dict[str, tuple[str, bool, dict[str, Any]]] = {
     "onnxruntime": ("onnxruntime", False, {"on_mismatch": "eager"}),
     "onnxruntime int8": ("onnxruntime", True, {"on_mismatch": "eager"}),
+    "onnxruntime fused int8": ("onnxruntime", True, {"on_mismatch": "eager", "fusion": "transformer"}),
     "compile": ("compile", False, {}),
 }
 

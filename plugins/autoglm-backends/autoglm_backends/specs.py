@@ -62,6 +62,12 @@ class OnnxRuntimeConfig(PluginConfig):
         "run that stage eagerly and say why in the report ('eager').",
     )
     opset: int | None = Field(None, ge=17, le=30, description="ONNX opset to export to (default: the exporter's).")
+    fusion: Literal["none", "transformer"] = Field(
+        "none",
+        description="'transformer': export BERT-style encoders for ONNX Runtime's transformer optimiser, which "
+        "fuses attention, embedding + LayerNorm, residual + LayerNorm and bias + GELU into single operators "
+        "(and the int8 quantiser then makes QAttention); fewer, larger kernels pay most at small batches.",
+    )
 
 
 class CompileConfig(PluginConfig):
@@ -73,7 +79,8 @@ class CompileConfig(PluginConfig):
     compiler: Literal["inductor", "aot_eager", "eager"] = Field(
         "inductor",
         description="torch.compile backend: inductor generates fused C++/OpenMP kernels (needs a C++ "
-        "compiler); aot_eager and eager only trace, for debugging.",
+        "compiler); aot_eager and eager only trace, for debugging. With the int8 compressor, inductor "
+        "quantises the stage itself (PT2E, fused oneDNN int8 linears; needs pip install 'autoglm-backends[pt2e]').",
     )
     dynamic: bool | None = Field(
         None,

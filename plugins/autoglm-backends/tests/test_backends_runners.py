@@ -267,3 +267,52 @@ def test_the_onnxruntime_quantiser_leaves_skipped_layers_in_float32():
         counts[len(skip)] = sum(node.op_type in ("MatMul", "Gemm") for node in graph.node)
         assert (runner.describe()["nodes_left_in_float32"] > 0) == bool(skip)
     assert counts == {0: 0, 1: 1}  # the first layer's product stays a float MatMul
+
+
+@pytest.fixture(scope="module")
+def small_bert():
+    """A 2-layer BERT encoder stage (random weights, its own tokenizer) and stories to feed it."""
+    pytest.importorskip("autoglm_text")
+    from autoglm_graph.kinship import KinshipDataSource
+    from autoglm_graph.specs import KinshipConfig
+    from autoglm_sdk.plugin import BuildContext, Port
+    from autoglm_text.bert import BertEncoder
+    from autoglm_text.specs import BertEncoderConfig
+
+    torch.manual_seed(0)
+    data = KinshipDataSource(KinshipConfig(), BuildContext(seed=0)).load()
+    config = BertEncoderConfig(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128, max_length=96)
+    ctx = BuildContext(inputs={"data": Port("samples", frozenset({"text"}))}, seed=0, stage="encoders.text")
+    encoder = BertEncoder(config, ctx)
+    encoder.fit(data)
+    return encoder.eval(), data.splits["test"][:6]
+
+
+@pytest.mark.parametrize("quantize", [False, True])
+def test_transformer_fusion_gives_one_attention_operator_per_layer(small_bert, quantize):
+    pytest.importorskip("onnxruntime")
+    encoder, stories = small_bert
+    attention = encoder.bert.config._attn_implementation
+    runner = make("onnxruntime", fusion="transformer").wrap_stage("encoders.text", encoder, {}, explicit=True)
+    if quantize:
+        runner.quantize_int8()
+    with torch.inference_mode():
+        for size in (1, 6):  # exported from a batch of two: both a single story and a padded batch must run
+            got, want = runner(stories[:size]), encoder(stories[:size])
+            assert torch.equal(got.mask, want.mask)
+            assert (got.pooled - want.pooled).abs().max() < (0.1 if quantize else 1e-4)
+    info = runner.describe()
+    assert info["eager_reason"] is None
+    assert info["fused_operators"]["Attention"] == 2 and info["fused_operators"]["EmbedLayerNormalization"] == 1
+    import onnx
+
+    graph = onnx.load(str(next(Path(runner._dir.name).glob("*.int8.onnx" if quantize else "*[!8].onnx")))).graph
+    ops = {node.op_type for node in graph.node}
+    assert ("QAttention" in ops) == quantize and ("Attention" in ops) != quantize
+    assert encoder.bert.config._attn_implementation == attention  # eager attention for the export only
+
+
+def test_transformer_fusion_cannot_leave_layers_in_float32():
+    runner = make("onnxruntime", fusion="transformer").wrap_stage("s", torch.nn.Linear(4, 4), {}, explicit=True)
+    with pytest.raises(BackendUnavailableError, match=r"s: onnxruntime cannot leave layers in float32 \(skip\)"):
+        runner.quantize_int8(["0"])
