@@ -74,6 +74,7 @@ _LAZY = {
     "time_split": "autoglm_sdk.bench",
     "describe_machine": "autoglm_sdk.bench",
     "pyplot": "autoglm_sdk.report",
+    "plot_bars": "autoglm_sdk.report",
     "EpochBar": "autoglm_sdk.progress",
     # launching builds elsewhere (Ray Train)
     "checkpoint_dir": "autoglm_sdk.session",

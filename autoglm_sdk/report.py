@@ -63,6 +63,21 @@ def plot_groups(series: dict[str, dict[str, dict[str, float]]], group_key: str, 
     plt.close(fig)
 
 
+def plot_bars(bars: dict[str, tuple[float, float]], xlabel: str, path: Path) -> None:
+    """One horizontal bar per name with its spread (mean, std), top to bottom in order; the first, the baseline
+    the others are read against, in grey."""
+    plt = pyplot()
+    names, means = list(bars), [m for m, _ in bars.values()]
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * len(names)))
+    ax.barh(names, means, xerr=[s for _, s in bars.values()], color=["grey"] + ["tab:blue"] * (len(names) - 1))
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(min(means) - 10, max(means) + 5)  # the differences, not the distance from zero
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path) -> None:
     """Confusion matrix (rows: truth, columns: prediction), coloured by each row's share, with the counts in the
     cells and a colour bar; a class without samples is marked on its row rather than shown as all zero."""

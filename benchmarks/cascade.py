@@ -188,10 +188,9 @@ def markdown(meta: dict, results: dict) -> list[str]:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from autoglm_sdk.plugin import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name in ("mixed", "bank", "classic"):

@@ -148,22 +148,10 @@ def markdown(meta: dict, results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from autoglm_sdk.plugin import plot_bars
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    means = [100 * results[n]["macro_f1"]["mean"] for n in names]
-    stds = [100 * results[n]["macro_f1"]["std"] for n in names]
-    ax.barh(names, means, xerr=stds, color=["grey"] + ["tab:blue"] * (len(names) - 1))
-    ax.invert_yaxis()
-    ax.set_xlabel("test macro-F1 (%), mean ± std over seeds")
-    ax.set_xlim(min(means) - 10, max(means) + 5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    bars = {n: (100 * results[n]["macro_f1"]["mean"], 100 * results[n]["macro_f1"]["std"]) for n in results}
+    plot_bars(bars, "test macro-F1 (%), mean ± std over seeds", path)
 
 
 def main() -> None:

@@ -121,21 +121,10 @@ def markdown(meta: dict, results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from autoglm_sdk.plugin import plot_bars
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    means = [100 * results[n]["mean"] for n in names]
-    ax.barh(names, means, xerr=[100 * results[n]["std"] for n in names], color=["grey"] + ["tab:green"] * 4)
-    ax.invert_yaxis()
-    ax.set_xlabel("target test accuracy (%), mean ± std over target graphs")
-    ax.set_xlim(min(means) - 10, max(means) + 5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    bars = {n: (100 * results[n]["mean"], 100 * results[n]["std"]) for n in results}
+    plot_bars(bars, "target test accuracy (%), mean ± std over target graphs", path)
 
 
 def main() -> None:
