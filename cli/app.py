@@ -620,12 +620,16 @@ def _placement_here(artifact: Path) -> dict[str, Any]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: user errors exit 2 with one or two lines, internal errors exit 1."""
+    import logging
     import warnings
 
     from typer.exceptions import TyperException  # usage errors (typer >= 0.20 vendors click)
 
     # torch_geometric calls the deprecated torch.jit.script at import: noise, not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+    # transformers loads torchao whenever it is installed (the compile backend's INT8 needs it), and torch logs a
+    # deprecation note for each Enum torchao registers: noise, not the user's concern
+    logging.getLogger("torch.utils._pytree").addFilter(lambda record: "register_constant()" not in record.getMessage())
     # a warning is one line for people, whoever raised it (a plugin's version drift, a hook that failed, a library)
     warnings.showwarning = lambda message, category, *args, **kwargs: err.print(f"warning: {message}", markup=False)
     argv = list(sys.argv[1:] if argv is None else argv)

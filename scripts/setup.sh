@@ -18,8 +18,9 @@ packages=(-e .)
 for dir in plugins/*/ contrib/*/; do
     if [ -f "$dir/pyproject.toml" ]; then packages+=(-e "${dir%/}"); fi
 done
-# the onnxruntime backend's libraries and Ray Train are extras of autoglm-backends; their tests need them
-packages+=(-e "plugins/autoglm-backends[onnx,ray]")
+# the onnxruntime backend's libraries, Ray Train and torchao (INT8 on compile) are extras of autoglm-backends;
+# their tests need them
+packages+=(-e "plugins/autoglm-backends[onnx,ray,pt2e]")
 # Ray Serve, the scale-out path of autoglm-serve, is its extra; its test starts a local Ray instance
 packages+=(-e "plugins/autoglm-serve[ray]")
 packages+=(-e "plugins/autoglm-graph[imbalance]")  # the smote objective measured against imbalanced-learn

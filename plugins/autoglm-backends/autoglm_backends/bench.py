@@ -62,7 +62,8 @@ def bench(
     paths: bool = typer.Option(
         False,
         "--paths",
-        help="Also time the pipeline on every execution path (as built, onnxruntime, onnxruntime int8, compile) and "
+        help="Also time the pipeline on every execution path (as built, onnxruntime, onnxruntime int8, onnxruntime "
+        "fused int8, compile, compile int8) and "
         "recommend the fastest whose predictions agree with the artifact's.",
     ),
     min_agreement: float = typer.Option(

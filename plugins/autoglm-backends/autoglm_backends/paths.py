@@ -9,7 +9,9 @@ artifact afresh and runs its stages one way:
 * ``onnxruntime int8``: the same, through ONNX Runtime's dynamic INT8 quantiser;
 * ``onnxruntime fused int8``: transformer stages exported for ONNX Runtime's transformer optimiser first
   (one fused operator per attention layer, which the quantiser turns into QAttention), then quantised;
-* ``compile``: every stage through ``torch.compile`` (inductor).
+* ``compile``: every stage through ``torch.compile`` (inductor);
+* ``compile int8``: every stage PT2E-quantised by torchao's x86 inductor quantiser, then compiled (fused oneDNN
+  int8 linears; needs ``autoglm-backends[pt2e]``).
 
 A path whose predictions on the split differ from the artifact's own on more than ``1 - min_agreement`` of the
 samples is not recommended; among the rest, the one with the lowest p50 latency summed over the batch sizes is.
@@ -27,6 +29,7 @@ PATHS: dict[str, tuple[str, bool, dict[str, Any]]] = {
     "onnxruntime int8": ("onnxruntime", True, {"on_mismatch": "eager"}),
     "onnxruntime fused int8": ("onnxruntime", True, {"on_mismatch": "eager", "fusion": "transformer"}),
     "compile": ("compile", False, {}),
+    "compile int8": ("compile", True, {}),
 }
 
 

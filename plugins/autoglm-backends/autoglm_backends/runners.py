@@ -135,7 +135,8 @@ class StageRunner:
         if info.get("max_abs_diff_vs_eager") is not None:
             parts.append(f"export checked against eager PyTorch: max |difference| {info['max_abs_diff_vs_eager']:.2g}")
         if info.get("quantized"):
-            parts.append(f"{info['quantized']}, max |difference| {info['int8_max_abs_diff_vs_eager']:.2g}")
+            diff = info.get("int8_max_abs_diff_vs_eager")  # None until the stage's first run quantises it
+            parts.append(info["quantized"] + ("" if diff is None else f", max |difference| {diff:.2g}"))
         if info.get("compile_seconds") is not None:
             parts.append(f"compiled in {info['compile_seconds']:.1f} s")
         elif info.get("prepare_seconds") is not None:

@@ -192,8 +192,8 @@ def test_encoder_on_onnxruntime_with_int8_from_its_quantiser(onnx_build):
     assert runner["max_abs_diff_vs_eager"] < 1e-4 and runner["quantized"].startswith("int8")
     assert 0 < runner["int8_max_abs_diff_vs_eager"] < 0.5
     step = report["compression"][0]
-    assert step["details"]["onnxruntime_stages"] == ["encoders.text"]
-    assert "onnxruntime quantize_dynamic" in step["details"]["kernels"]
+    assert step["details"]["quantized_by_runner"] == {"encoders.text": "int8 (onnxruntime quantize_dynamic)"}
+    assert "int8 (onnxruntime quantize_dynamic)" in step["details"]["kernels"]
     # the artifact keeps float32 weights for the exported stage; what is deployed is its quantised ONNX file
     assert step["profile_after"]["deployed_bytes"] < step["profile_before"]["deployed_bytes"]
 

@@ -65,6 +65,13 @@ def test_bench_paths_times_every_path_and_writes_the_choice(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fastest path: " in done.stdout
     paths = json.loads((tmp_path / "b.json").read_text())["paths"]
-    assert set(paths["paths"]) == {"as built", "onnxruntime", "onnxruntime int8", "onnxruntime fused int8", "compile"}
+    assert set(paths["paths"]) == {
+        "as built",
+        "onnxruntime",
+        "onnxruntime int8",
+        "onnxruntime fused int8",
+        "compile",
+        "compile int8",
+    }
     assert paths["recommended"] in paths["paths"]
     assert all(r.get("agreement", 1.0) >= 0.99 or "error" in r for r in paths["paths"].values())

@@ -174,11 +174,11 @@ class Int8Dynamic:
     def __init__(self, config: Int8Config, ctx: BuildContext | None = None) -> None:
         self.config = config
         self.layers: list[Int8Linear | Int8Embedding] = []
-        self.onnx_stages: list[str] = []
+        self.runner_stages: dict[str, str] = {}  # stage -> the quantiser its runner uses
 
     def _swap(self, model: Any, make: Any) -> Any:
         self.layers = []
-        self.onnx_stages: list[str] = []
+        self.runner_stages: dict[str, str] = {}  # stage -> the quantiser its runner uses
         self.skipped: list[str] = []
         matched: set[str] = set()
         names: list[str] = []  # layer names, for the hint when a pattern matches none
@@ -200,10 +200,10 @@ class Int8Dynamic:
                 else:
                     targets.append((name, m))
             if runner is not None and "int8" in runner.capabilities and self.config.activations == "per_tensor":
-                # a stage run by ONNX Runtime is quantised by ONNX Runtime's own quantiser when it is exported;
-                # its PyTorch weights stay float32 (they are what gets exported)
+                # a stage run by ONNX Runtime or torch.compile is quantised by that runtime's own quantiser when
+                # it is exported or compiled; its PyTorch weights stay float32 (they are what gets exported)
                 runner.quantize_int8(self.config.skip)
-                self.onnx_stages.append(key)
+                self.runner_stages[key] = runner.describe().get("quantized") or f"int8 ({runner.backend})"
                 continue
             for name, module in targets:
                 replacement = make(module)
@@ -241,10 +241,7 @@ class Int8Dynamic:
         return {
             "layers_quantized": len(self.layers),
             "weights_quantized": sum(layer.weight_int8.numel() for layer in self.layers),
-            "kernels": sorted(
-                {layer.kernel for layer in self.layers}
-                | ({"onnxruntime quantize_dynamic"} if self.onnx_stages else set())
-            ),
-            "onnxruntime_stages": self.onnx_stages,
+            "kernels": sorted({layer.kernel for layer in self.layers} | set(self.runner_stages.values())),
+            "quantized_by_runner": self.runner_stages,
             "left_in_float32": self.skipped,
         }
