@@ -1,6 +1,6 @@
 """Compression side by side: FP32, pruned, INT8 and pruned+INT8, and ONNX Runtime against eager PyTorch.
 
-    python benchmarks/compression.py [--threads 2] [--seconds 2] [--quick]
+    python benchmarks/compression.py [--threads 2] [--seconds 1] [--only transformer] [--minilm-artifact DIR]
 
 In one process, with fixed threads:
 
@@ -253,7 +253,25 @@ def transformer_rows(args, tmp: Path) -> dict:
         "test_stories": args.test_stories,
         "build_seconds": report["timings"]["total_seconds"],
         "rows": compare(path, tmp, args, variants(args), onnx_stage="encoders.text"),
+        "paths_of_pruned": paths_of(tmp / f"{path.name}-pruned", args),
     }
+
+
+def paths_of(artifact: Path, args) -> dict:
+    """What ``autoglm bench --paths`` recommends for ``artifact`` on this machine, run as a user runs it."""
+    import subprocess
+
+    say(f"  autoglm bench --paths {artifact.name}")
+    out = artifact.parent / f"{artifact.name}-paths.json"
+    command = [sys.executable, "-m", "autoglm_cli", "bench", str(artifact), "-b", "1", "-b", "32"]
+    command += ["--threads", str(args.threads), "--seconds", str(args.seconds), "--paths"]
+    command += ["--min-agreement", str(args.min_agreement)]
+    done = subprocess.run([*command, "-o", str(out)], capture_output=True, text=True)
+    if done.returncode:
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    shown = ["autoglm", *command[3:]]
+    shown[2] = "PRUNED_ARTIFACT"
+    return {"command": " ".join(shown), **json.loads(out.read_text())["paths"]}
 
 
 def grown_manifest(args, checkpoint: Path) -> dict:
@@ -583,6 +601,25 @@ def markdown(meta: dict, results: dict) -> str:
                     f"fine-tuned {prune['recovery']['epochs']} epochs distilled from the unpruned pipeline.",
                     "",
                 ]
+    chosen = (minilm or {}).get("paths_of_pruned")
+    if chosen and "error" not in chosen:
+        lines += [
+            f"`{chosen['command']}` on the pruned (FP32) MiniLM artifact, p50 ms at batch 1 / 32 and the share of "
+            "the artifact's own predictions kept: "
+            + "; ".join(
+                f"{n} "
+                + (
+                    f"{r['p50_ms']['1']:.2f} / {r['p50_ms']['32']:.1f}, {r['agreement']:.1%}"
+                    if "p50_ms" in r
+                    else f"failed ({r['error']})"
+                )
+                for n, r in chosen["paths"].items()
+            )
+            + f". It recommends **{chosen['recommended']}**: {chosen['reason']}.",
+            "",
+        ]
+    elif chosen:
+        lines += [f"`autoglm bench --paths` on the pruned MiniLM failed: {chosen['error']}", ""]
     for label, entry in results.get("pipelines", {}).items():
         lines += [f"## {label}", ""] + variant_table(entry["rows"])
         times = entry["stage_ms_batch32"]
@@ -704,6 +741,12 @@ def main() -> None:
         "--minilm-artifact",
         default="",
         help="a MiniLM artifact already built by this benchmark's manifest (skips fine-tuning)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.97,
+        help="autoglm bench --paths on the pruned MiniLM: the least share of predictions a path must keep",
     )
     parser.add_argument("--pipeline-epochs", type=int, default=0, help="override train.epochs of the kinship pipelines")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per story for the BERT-base encoder")

@@ -215,6 +215,10 @@ class CompiledStage(StageRunner):
 
         from autoglm_backends.onnxrt import FlatStage
 
+        # a later shape recompiles outside this call: inductor's oneDNN lowering warns about its own tensor copies
+        # then, and torch's C++ builder notes that this CPU machine has no CUDA runtime; neither is the user's
+        warnings.filterwarnings("ignore", message="To copy construct", module=r"torch\._inductor\.mkldnn_lowerings")
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         try:
             prepare_pt2e, convert_pt2e, xiq = _import_pt2e()
         except ImportError as exc:

@@ -194,11 +194,12 @@ class OnnxStage(StageRunner):
         self.excluded_nodes = 0
         self.session: Any = None
         self.out_rebuild: Any = None
-        self.input_names: list[str] = []
+        self.inputs: list[tuple[str, int]] = []  # the graph's inputs: name, position in the flat list
         self.max_abs_diff: float | None = None
         self.int8_max_abs_diff: float | None = None
         self.onnx_bytes: int | None = None
         self.fused_operators: dict[str, int] = {}
+        self.torchscript = False  # exported by the TorchScript exporter, for the transformer optimiser
         self._dir: tempfile.TemporaryDirectory | None = None
 
     @property
@@ -250,9 +251,10 @@ class OnnxStage(StageRunner):
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_loggers():
                 warnings.simplefilter("ignore")  # the exporter's and onnxscript's notices are not the user's
-                if self.owner.config.fusion == "transformer":
+                self.torchscript = self.owner.config.fusion == "transformer" and has_attention(module)
+                if self.torchscript:
                     self.fused_operators = export_fused(module, example, want, path, self.owner.config.opset)
-                else:
+                else:  # no attention to fuse (a decoder, an MLP): the dynamo exporter's graph is as good
                     program = torch.onnx.export(
                         module,
                         tuple(example),
@@ -267,7 +269,9 @@ class OnnxStage(StageRunner):
             self._give_up(f"torch.onnx.export failed: {export_error_summary(exc)}")
             return
         session = self.owner.session(path)
-        self.input_names = [i.name for i in session.get_inputs()]
+        # the TorchScript exporter (fusion) drops inputs the stage never reads; its names say their positions
+        names = [i.name for i in session.get_inputs()]
+        self.inputs = [(n, int(n.removeprefix("input_")) if self.torchscript else k) for k, n in enumerate(names)]
         got = self._run(session, example)
         config = self.owner.config
         # int8 layers exported as they are (per-token int8) round a few values differently in ONNX Runtime, and
@@ -318,7 +322,7 @@ class OnnxStage(StageRunner):
         self.session = session
 
     def _run(self, session: Any, flat: list[Any]) -> list[Any]:
-        outs = session.run(None, {n: t.detach().cpu().numpy() for n, t in zip(self.input_names, flat)})
+        outs = session.run(None, {n: flat[k].detach().cpu().numpy() for n, k in self.inputs})
         return [torch.from_numpy(o) for o in outs]
 
     def describe(self) -> dict[str, Any]:
@@ -333,6 +337,11 @@ class OnnxStage(StageRunner):
             "onnx_bytes": self.onnx_bytes,
             "fused_operators": self.fused_operators,
         }
+
+
+def has_attention(module: torch.nn.Module) -> bool:
+    """Whether ``module`` holds Hugging Face-style attention layers, which the transformer optimiser fuses."""
+    return any(hasattr(m, "num_attention_heads") and hasattr(m, "attention_head_size") for m in module.modules())
 
 
 def export_fused(module: torch.nn.Module, example: list[Any], want: list[Any], path: Path, opset: int | None) -> dict:

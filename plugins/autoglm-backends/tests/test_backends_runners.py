@@ -316,3 +316,32 @@ def test_transformer_fusion_cannot_leave_layers_in_float32():
     runner = make("onnxruntime", fusion="transformer").wrap_stage("s", torch.nn.Linear(4, 4), {}, explicit=True)
     with pytest.raises(BackendUnavailableError, match=r"s: onnxruntime cannot leave layers in float32 \(skip\)"):
         runner.quantize_int8(["0"])
+
+
+def test_transformer_fusion_feeds_the_inputs_the_exported_graph_kept(small_bert):
+    """The TorchScript exporter drops an input the stage never reads; the rest must still reach their places."""
+    pytest.importorskip("onnxruntime")
+    encoder, _ = small_bert
+
+    class ReadsIdsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = encoder.bert
+
+        def forward(self, batch: dict) -> torch.Tensor:
+            return self.bert(input_ids=batch["ids"]).last_hidden_state
+
+    stage = ReadsIdsOnly().eval()
+    runner = make("onnxruntime", fusion="transformer").wrap_stage("s", stage, {}, explicit=True)
+    batch = {"unused": torch.zeros(3, 2), "ids": torch.randint(5, 50, (3, 7))}
+    with torch.no_grad():
+        assert (runner(batch) - stage(batch)).abs().max() < 1e-4
+    assert runner.torchscript and [name for name, _ in runner.inputs] == ["input_1"]
+
+
+def test_transformer_fusion_leaves_a_stage_without_attention_to_the_usual_export():
+    runner = make("onnxruntime", fusion="transformer").wrap_stage("s", torch.nn.Linear(4, 3), {}, explicit=True)
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        assert torch.allclose(runner(x), runner.stage(x), atol=1e-5)
+    assert runner.fused_operators == {} and not runner.torchscript
