@@ -34,6 +34,7 @@ benchmarks/results/compression.{json,md}.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -263,7 +264,8 @@ def paths_of(artifact: Path, args) -> dict:
 
     say(f"  autoglm bench --paths {artifact.name}")
     out = artifact.parent / f"{artifact.name}-paths.json"
-    command = [sys.executable, "-m", "autoglm_cli", "bench", str(artifact), "-b", "1", "-b", "32"]
+    # the validation split, which the table above is timed on too
+    command = [sys.executable, "-m", "autoglm_cli", "bench", str(artifact), "-b", "1", "-b", "32", "--split", "val"]
     command += ["--threads", str(args.threads), "--seconds", str(args.seconds), "--paths"]
     command += ["--min-agreement", str(args.min_agreement)]
     done = subprocess.run([*command, "-o", str(out)], capture_output=True, text=True)
@@ -628,7 +630,8 @@ def markdown(meta: dict, results: dict) -> str:
                 )
                 for n, r in chosen["paths"].items()
             )
-            + f". It recommends **{chosen['recommended']}**: {chosen['reason']}.",
+            + f". It recommends **{chosen['recommended']}**: {chosen['reason']}."
+            + (f" {chosen['note']}" if chosen.get("note") else ""),
             "",
         ]
     elif chosen:
@@ -766,6 +769,11 @@ def main() -> None:
         help="a MiniLM artifact already built by this benchmark's manifest (skips fine-tuning)",
     )
     parser.add_argument(
+        "--workdir",
+        default="",
+        help="keep the artifacts made (base, every variant) in this directory instead of a temporary one",
+    )
+    parser.add_argument(
         "--min-agreement",
         type=float,
         default=0.97,
@@ -827,7 +835,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     parts = args.only or ["transformer", "pipelines", "bert_base", "bert_base_trained"]
     results: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() if not args.workdir else contextlib.nullcontext(args.workdir) as tmp:
         if "transformer" in parts:
             results["transformer"] = transformer_rows(args, Path(tmp))
         if "pipelines" in parts:
