@@ -125,6 +125,8 @@ def runtime_rows(args) -> list[tuple[str, str, bool, str]]:
             (f"pruned+int8 ({runtime})", "pruned", True, runtime),
             (f"{layered}+int8 ({runtime})", layered, True, runtime),
         ]
+    # the int8 compressor's per-token layers exported as they are: ONNX Runtime's kernels, PyTorch's rounding
+    rows.append(("int8 per-token (onnxruntime)", "int8 per-token", False, "onnxruntime"))
     return rows + [("pruned+int8 (compile pt2e)", "pruned", True, "compile pt2e")]
 
 
@@ -734,7 +736,8 @@ def markdown(meta: dict, results: dict) -> str:
                     if (token := rows.get("int8 per-token (onnxruntime)")) and "error" not in token
                     else ""
                 )
-                + f" Last fine-tuning epoch: val accuracy {last.get('val_accuracy', float('nan')):.3f}.",
+                + f" Last fine-tuning epoch: val accuracy {last.get('val_accuracy', float('nan')):.3f}."
+                + (f" {grown['addendum']}" if grown.get("addendum") else ""),
                 "",
             ]
     lines += [
