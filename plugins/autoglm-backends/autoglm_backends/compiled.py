@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from autoglm_backends.runners import NotExportable, StageRunner, flatten
+from autoglm_backends.runners import FlatStage, StageRunner
 from autoglm_backends.specs import CompileConfig
 from autoglm_sdk.plugin import BackendStatus, BackendUnavailableError, BuildContext
 
@@ -136,7 +136,6 @@ class CompiledStage(StageRunner):
         self.skip: list[str] = []  # layer-name globs left in float32 by the quantiser
         self.layers_left_in_float32 = 0
         self.int8_max_abs_diff: float | None = None
-        self.out_rebuild: Any = None
 
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
@@ -164,16 +163,7 @@ class CompiledStage(StageRunner):
 
     def run(self, batch: Any) -> Any:
         if self.quantize:
-            try:
-                flat, rebuild = flatten(batch)
-            except NotExportable as exc:
-                self._give_up(str(exc))
-                return self.stage(batch)
-            if self.compiled is None:
-                self.timed(lambda: self._quantize(flat, rebuild))
-                if self.compiled is None:  # gave up: the reason is in the report
-                    return self.stage(batch)
-            return self.out_rebuild(self._run_int8(flat))
+            return self.run_flat(batch, lambda: self.compiled is not None, self._quantize, self._run_int8)
         if self.compiled is None:
             config = self.owner.config
             self.compiled = torch.compile(
@@ -212,8 +202,6 @@ class CompiledStage(StageRunner):
     def _quantize(self, flat: list[torch.Tensor], rebuild: Any) -> None:
         """Export, quantise and compile the stage from this batch; on failure give up with the reason."""
         from torch.export import Dim
-
-        from autoglm_backends.onnxrt import FlatStage
 
         # a later shape recompiles outside this call: inductor's oneDNN lowering warns about its own tensor copies
         # then, and torch's C++ builder notes that this CPU machine has no CUDA runtime; neither is the user's

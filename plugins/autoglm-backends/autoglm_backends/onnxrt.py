@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from autoglm_backends.runners import NotExportable, StageRunner, flatten, refuse_graph_inputs
+from autoglm_backends.runners import FlatStage, StageRunner, refuse_graph_inputs
 from autoglm_backends.specs import OnnxRuntimeConfig
 from autoglm_sdk.plugin import BackendStatus, BackendUnavailableError, BuildContext
 
@@ -148,20 +148,6 @@ class OnnxRuntimeBackend:
         }
 
 
-class FlatStage(torch.nn.Module):
-    """The stage's tensor part as a module of flat tensors in, flat tensors out (what the exporter sees)."""
-
-    def __init__(self, stage: Any, rebuild: Any) -> None:
-        super().__init__()
-        self.stage = stage
-        self.rebuild = rebuild
-        self.out_rebuild: Any = None
-
-    def forward(self, *flat: Any) -> tuple[Any, ...]:
-        out, self.out_rebuild = flatten(self.stage(self.rebuild(list(flat))))
-        return tuple(out)
-
-
 def _max_excess(
     got: list[Any], want: list[Any], atol: float, rtol: float, scale_tol: float = 0.0
 ) -> tuple[float, float]:
@@ -193,7 +179,6 @@ class OnnxStage(StageRunner):
         self.skip: list[str] = []  # layer-name globs left in float32 by the quantiser
         self.excluded_nodes = 0
         self.session: Any = None
-        self.out_rebuild: Any = None
         self.inputs: list[tuple[str, int]] = []  # the graph's inputs: name, position in the flat list
         self.max_abs_diff: float | None = None
         self.int8_max_abs_diff: float | None = None
@@ -225,16 +210,10 @@ class OnnxStage(StageRunner):
         self.session = None
 
     def run(self, batch: Any) -> Any:
-        try:
-            flat, rebuild = flatten(batch)
-        except NotExportable as exc:
-            self._give_up(str(exc))
-            return self.stage(batch)
-        if self.session is None:
-            self.timed(lambda: self._export(flat, rebuild))
-            if self.session is None:  # refused with on_mismatch = "eager"
-                return self.stage(batch)
-        return self.out_rebuild(self._run(self.session, flat))
+        # not ready after the export: refused with on_mismatch = "eager"
+        return self.run_flat(
+            batch, lambda: self.session is not None, self._export, lambda f: self._run(self.session, f)
+        )
 
     def _export(self, flat: list[Any], rebuild: Any) -> None:
         from torch.export import Dim
@@ -251,7 +230,7 @@ class OnnxStage(StageRunner):
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_loggers():
                 warnings.simplefilter("ignore")  # the exporter's and onnxscript's notices are not the user's
-                self.torchscript = self.owner.config.fusion == "transformer" and has_attention(module)
+                self.torchscript = self.owner.config.fusion == "transformer" and bool(attention_modules(module))
                 if self.torchscript:
                     self.fused_operators = export_fused(module, example, want, path, self.owner.config.opset)
                 else:  # no attention to fuse (a decoder, an MLP): the dynamo exporter's graph is as good
@@ -339,9 +318,9 @@ class OnnxStage(StageRunner):
         }
 
 
-def has_attention(module: torch.nn.Module) -> bool:
-    """Whether ``module`` holds Hugging Face-style attention layers, which the transformer optimiser fuses."""
-    return any(hasattr(m, "num_attention_heads") and hasattr(m, "attention_head_size") for m in module.modules())
+def attention_modules(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """``module``'s Hugging Face-style attention layers, which the transformer optimiser fuses."""
+    return [m for m in module.modules() if hasattr(m, "num_attention_heads") and hasattr(m, "attention_head_size")]
 
 
 def export_fused(module: torch.nn.Module, example: list[Any], want: list[Any], path: Path, opset: int | None) -> dict:
@@ -354,7 +333,7 @@ def export_fused(module: torch.nn.Module, example: list[Any], want: list[Any], p
     from onnxruntime.transformers.optimizer import optimize_model
 
     models = [m for m in module.modules() if hasattr(m, "set_attn_implementation") and hasattr(m, "config")]
-    attention = [m for m in module.modules() if hasattr(m, "num_attention_heads") and hasattr(m, "attention_head_size")]
+    attention = attention_modules(module)
     before = [m.config._attn_implementation for m in models]
     names = [f"input_{i}" for i in range(len(example))] + [f"output_{i}" for i in range(len(want))]
     raw = path.with_suffix(".unfused.onnx")

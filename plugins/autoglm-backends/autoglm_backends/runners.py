@@ -76,6 +76,20 @@ def refuse_graph_inputs(backend: str, key: str, inputs: dict[str, Any], explicit
     return reason
 
 
+class FlatStage(torch.nn.Module):
+    """The stage's tensor part as a module of flat tensors in, flat tensors out (what the exporter sees)."""
+
+    def __init__(self, stage: Any, rebuild: Any) -> None:
+        super().__init__()
+        self.stage = stage
+        self.rebuild = rebuild
+        self.out_rebuild: Any = None
+
+    def forward(self, *flat: Any) -> tuple[Any, ...]:
+        out, self.out_rebuild = flatten(self.stage(self.rebuild(list(flat))))
+        return tuple(out)
+
+
 class StageRunner:
     """Common bookkeeping: eager fallback with a reason, timing of the first (exporting/compiling) call.
     Implements the SDK's :class:`~autoglm_sdk.plugin.StageRunner` protocol."""
@@ -87,6 +101,7 @@ class StageRunner:
         self.key, self.stage, self.explicit = key, stage, explicit
         self.eager_reason = eager_reason
         self.prepare_seconds: float | None = None
+        self.out_rebuild: Any = None  # flat graph outputs -> the stage's output structure (run_flat)
 
     def invalidate(self) -> None:
         """The stage's weights are about to change: forget what was exported or compiled."""
@@ -107,6 +122,27 @@ class StageRunner:
 
     def run(self, batch: Any) -> Any:
         raise NotImplementedError
+
+    def run_flat(
+        self,
+        batch: Any,
+        ready: Callable[[], bool],
+        prepare: Callable[[list[torch.Tensor], Any], None],
+        call: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+    ) -> Any:
+        """What a graph runtime does with a batch: flatten it (or run the stage eagerly, saying why), prepare the
+        graph from the first batch (timed; ``prepare`` sets ``out_rebuild``), then run it on the flat tensors and
+        rebuild the stage's output. A ``prepare`` that gave up leaves the runner not ``ready``: eager, as reported."""
+        try:
+            flat, rebuild = flatten(batch)
+        except NotExportable as exc:
+            self._give_up(str(exc))
+            return self.stage(batch)
+        if not ready():
+            self.timed(lambda: prepare(flat, rebuild))
+            if not ready():
+                return self.stage(batch)
+        return self.out_rebuild(call(flat))
 
     def timed(self, fn: Callable[[], Any]) -> Any:
         t = time.perf_counter()
