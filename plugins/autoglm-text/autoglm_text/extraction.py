@@ -62,11 +62,19 @@ class Extraction:
         self.people.append([mention])
         return (len(self.people) - 1,)
 
-    def resolve(self, probs: list[float], pairs: list[tuple[int, int]], values: torch.Tensor | None = None) -> None:
+    def resolve(
+        self,
+        probs: list[float],
+        pairs: list[tuple[int, int]],
+        values: torch.Tensor | None = None,
+        related: Mapping[tuple[int, int], float] | None = None,
+    ) -> None:
         """People from mentions: equal names merge; pronouns join their antecedents; descriptions may. With
         ``values`` (each mention's attribute probabilities), a singular pronoun does not join a person whose
-        attribute it surely contradicts ("His sister" after "Noor ... she": not Noor's)."""
+        attribute it surely contradicts ("His sister" after "Noor ... she": not Noor's); with ``related`` (mention
+        pairs of one sentence read as stating a fact), nor a person it has a fact with there."""
         story, threshold = self.story, self.x.config.coref_threshold
+        related = related or {}
         sure = self._sure_values(values)
         links: dict[int, list[tuple[float, int]]] = {}
         for p, (j, i) in zip(probs, pairs):
@@ -75,6 +83,8 @@ class Extraction:
         for j, m in enumerate(story.mentions):
             kind = KINDS[m.kind]
             candidates = sorted((c for c in links.get(j, []) if self.owner[c[1]]), reverse=True)
+            if kind == "pronoun" and related:
+                candidates = self._not_kin(j, candidates, related, names)
             if kind == "name":
                 said = surface(story, j)
                 owner = names.get(said)
@@ -86,6 +96,8 @@ class Extraction:
             elif kind == "plural":
                 chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
                 owner = tuple(sorted(chosen))
+            elif kind == "description" and not (candidates := self._same_words(j, candidates, threshold)):
+                owner = self._new_person(j)
             elif candidates and candidates[0][0] > threshold:
                 value = sure[j] if kind == "pronoun" and sure else None
                 if value is not None:
@@ -105,12 +117,54 @@ class Extraction:
                     if len(self.owner[c[1]]) == 1
                     and (value is None or not self._contradicts(sure, value, self.owner[c[1]]))
                 ]
-                owner = self.owner[fits[0][1]] if fits and fits[0][0] >= self.x.config.pronoun_floor else ()
+                # a pronoun read as party to a fact stands for someone: its likeliest fit however unsure, rather
+                # than losing the fact ("Zara is learning to sail. Chloe is a daughter of hers.")
+                party = any(pair[0] == j for pair in related)
+                floor = 0.0 if party else self.x.config.pronoun_floor
+                owner = self.owner[fits[0][1]] if fits and fits[0][0] >= floor else ()
             else:
                 owner = self._new_person(j) if kind == "description" else ()
             self.owner[j] = owner
             if len(owner) == 1 and j not in self.people[owner[0]]:
                 self.people[owner[0]].append(j)
+
+    def _not_kin(
+        self,
+        j: int,
+        candidates: list[tuple[float, int]],
+        related: Mapping[tuple[int, int], float],
+        names: dict[str, tuple[int, ...]],
+    ) -> list[tuple[float, int]]:
+        """``candidates`` less the people that pronoun ``j`` is read, more surely than it is read as them, as
+        having a fact with: by a named mention of its sentence (later ones by their name)."""
+        kin: dict[int, float] = {}
+        for k, m in enumerate(self.story.mentions):
+            if (j, k) in related and KINDS[m.kind] == "name":
+                said = names.get(surface(self.story, k), ())
+                owner = self.owner[k] if k < j else said
+                for person in owner if len(owner) == 1 else ():
+                    kin[person] = max(kin.get(person, 0.0), related[j, k])
+        same: dict[int, float] = {}
+        for p, i in candidates:
+            if len(self.owner[i]) == 1:
+                same[self.owner[i][0]] = max(same.get(self.owner[i][0], 0.0), p)
+        return [
+            c
+            for c in candidates
+            if not (len(self.owner[c[1]]) == 1 and kin.get(self.owner[c[1]][0], 0) > same[self.owner[c[1]][0]])
+        ]
+
+    def _same_words(self, j: int, candidates: list[tuple[float, int]], threshold: float) -> list[tuple[float, int]]:
+        """The antecedents a description may join: likely ones, and no description in other words. "Luca's
+        daughter" after "Ruby's mom" is someone new, however alike the two read; "Tom's mother ... his mother" and
+        "Anna ... Tom's wife" may be one person."""
+        said = surface(self.story, j)
+        return [
+            c
+            for c in candidates
+            if c[0] > threshold
+            and (KINDS[self.story.mentions[c[1]].kind] != "description" or surface(self.story, c[1]) == said)
+        ]
 
     @staticmethod
     def _sure_values(values: torch.Tensor | None, sure: float = 0.9) -> list[int | None]:

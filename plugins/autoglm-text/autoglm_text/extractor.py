@@ -719,18 +719,21 @@ class RelationExtractor(nn.Module):
             kinds = self.kind_head(reps).argmax(-1).tolist()
             for m, k in zip(story.mentions, kinds):
                 m.kind = k
-            scores, pairs = self.coref_logits(story, reps)
+            pairs = self._pairs_in_sentences(story.mentions)
+            relations = None
+            if pairs:
+                features = self.relation_features(story, states, reps, pairs).float()
+                relations = self.relation(features).softmax(-1)
+            scores, links = self.coref_logits(story, reps)
             values = self.attribute(reps).softmax(-1) if self.attribute_values else None
-            extraction.resolve(torch.sigmoid(scores).tolist(), pairs, values)
+            extraction.resolve(torch.sigmoid(scores).tolist(), links, values, _related(pairs, relations))
             question = self._question_sentence(story)
             in_question = [k for k, m in enumerate(story.mentions) if m.sentence == question]
             if in_question:
                 extraction.ask(in_question, self.role(reps[in_question]).softmax(-1))
-            pairs = self._pairs_in_sentences(story.mentions)
             told = None
             if pairs:
-                features = self.relation_features(story, states, reps, pairs).float()
-                extraction.relate(self.relation(features).softmax(-1), pairs)
+                extraction.relate(relations, pairs)
                 if values is not None:
                     told = self.word_attribute_logits(features).softmax(-1)
             if values is not None:
@@ -874,6 +877,25 @@ class RelationExtractor(nn.Module):
             "unparsed": list(graph.unparsed),
             "problems": list(graph.problems),
         }
+
+
+#: how unlikely "none" must be for a pronoun's fact with someone to keep it from standing for them
+SURE_FACT = 0.02
+
+
+def _related(pairs: list[tuple[int, int]], relations: torch.Tensor | None) -> dict[tuple[int, int], float]:
+    """The mention pairs of one sentence read as surely related (either way round), with the probability of a
+    fact: a pronoun is not the person it has a fact with ("Chloe is a daughter of hers": hers is not Chloe).
+    Only sure readings count: a pronoun beside its own person's relative is often read as related too ("Nour
+    takes his side; her sister Dalia": her and Nour, 0.69)."""
+    if relations is None:
+        return {}
+    out: dict[tuple[int, int], float] = {}
+    for (i, j), none in zip(pairs, relations[:, 0].tolist()):
+        if none < SURE_FACT:
+            for pair in ((i, j), (j, i)):
+                out[pair] = max(out.get(pair, 0.0), 1 - none)
+    return out
 
 
 def _bucket(distance: int) -> int:

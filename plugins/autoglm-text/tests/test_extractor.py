@@ -272,6 +272,63 @@ def test_a_pronoun_joins_the_person_it_agrees_with(trained):
     assert his(values, {**links, (4, 0): 0.4, (4, 1): 0.2}) == ()  # Tariq is below the floor
 
 
+def _marked(ex, text: str, words: list[tuple[str, str]]):
+    """A story read from ``text`` with the given (word, kind) mentions, each at the word's next occurrence."""
+    from autoglm_text.stories import KINDS
+
+    story = ex.read(text)
+    story.mentions, at = [], 0
+    for word, kind in words:
+        at = story.text.index(word, at)
+        mention = ex._mention(story, at, at + len(word))
+        mention.kind = KINDS.index(kind)
+        story.mentions.append(mention)
+        at += len(word)
+    return story
+
+
+def test_a_description_in_other_words_is_someone_new(trained):
+    """ "Luca's daughter" after "Ruby's mom" starts a person of its own however alike the two read; the same
+    description again may be the same person."""
+    _, ex = trained
+    words = [("Ruby", "name"), ("mom", "description"), ("Luca", "name"), ("daughter", "description")]
+    story = _marked(
+        ex,
+        "Ruby's mom sings. Luca's daughter sings. Ruby's mom waves. How is Ruby related to Luca?",
+        [*words, ("Ruby", "name"), ("mom", "description")],
+    )
+    pairs = [(j, i) for j in range(6) for i in range(j)]
+    extraction = Extraction(ex, story)
+    extraction.resolve([0.9 if (j, i) in ((3, 1), (5, 1), (5, 3)) else 0.05 for j, i in pairs], pairs)
+    assert extraction.owner[3] != extraction.owner[1]  # daughter is not mom
+    assert extraction.owner[5] == extraction.owner[1]  # mom again: the mom of before
+
+
+def test_a_pronoun_is_not_the_person_it_surely_has_a_fact_with(trained):
+    """ "Zara sails. Chloe is a daughter of hers.": hers is read as Chloe's relative more surely than as Chloe, so
+    it is Zara; a less sure reading ("her sister" beside her own person) leaves coreference as it was."""
+    _, ex = trained
+    story = _marked(
+        ex,
+        "Chloe rows. Zara sails. Chloe is a daughter of hers. How is Chloe related to Zara?",
+        [("Chloe", "name"), ("Zara", "name"), ("Chloe", "name"), ("hers", "pronoun")],
+    )
+    pairs = [(j, i) for j in range(4) for i in range(j)]
+    links = {(2, 0): 0.99, (3, 0): 0.87, (3, 1): 0.40, (3, 2): 0.13}
+
+    def hers(related):
+        extraction = Extraction(ex, story)
+        extraction.resolve([links.get(pair, 0.05) for pair in pairs], pairs, None, related)
+        return extraction.owner[3]
+
+    assert hers(None) == (0,)  # coreference alone: Chloe
+    assert hers({(3, 2): 1.0, (2, 3): 1.0}) == (1,)  # a sure fact with Chloe: Zara
+    assert hers({(3, 2): 0.69, (2, 3): 0.69}) == (0,)  # less sure than the link to Chloe: Chloe
+    # a pronoun party to a fact stands for someone even below pronoun_floor
+    links.update({(3, 1): 0.1})
+    assert hers({(3, 2): 1.0, (2, 3): 1.0}) == (1,)
+
+
 def test_the_words_of_a_fact_outweigh_what_a_name_suggests(trained):
     _, ex = trained
     story = ex.read("Halima's father, Ibrahim, had a brother, Sani. How is Sani related to Halima?")
