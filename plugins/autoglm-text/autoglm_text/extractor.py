@@ -65,6 +65,7 @@ from autoglm_text.stories import (
     PRONOUNS,
     Mention,
     Story,
+    after_possessive,
     sentence_spans,
     surface,
     with_asides,
@@ -130,8 +131,9 @@ class RelationExtractor(nn.Module):
             self.context = nn.Linear(hidden, d)
             self.pair_keys = nn.Linear(hidden, d)
             self.pair_query = nn.Linear(2 * d, d)
-            # the words just before and after each mention ("Eva" in "Eva's father", "Robert" in "Robert is")
-            # say which of the two a relation word belongs to
+            # the words just before and after each mention ("Eva's" before "father", "is" after "Robert" in
+            # "Robert is") say which of the two a relation word belongs to; after a possessive, the word after
+            # it ("son" in "Omar's son-in-law", not the apostrophe)
             self.edges = nn.Linear(2 * hidden, d)
             self.relation = nn.Sequential(
                 nn.Linear(7 * d + 16, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, len(self.classes))
@@ -311,12 +313,8 @@ class RelationExtractor(nn.Module):
         gap = torch.tensor([_bucket(mentions[j].first - mentions[i].first) for i, j in pairs], device=reps.device)
         order = torch.tensor([int(mentions[j].first < mentions[i].first) for i, j in pairs], device=reps.device)
         where = self.distance(gap) + self.order(order)
-        size = states.size(0)
-        around = self.edges(
-            torch.cat(
-                [states[[max(m.first - 1, 0) for m in mentions]], states[[min(m.last, size - 1) for m in mentions]]], -1
-            )
-        )
+        after = [after_possessive(story, m.last) for m in mentions]
+        around = self.edges(torch.cat([states[[max(m.first - 1, 0) for m in mentions]], states[after]], -1))
         features = [h, t, h * t, torch.stack(between), torch.stack(attended), where, around[heads], around[tails]]
         return torch.cat(features, -1)
 

@@ -389,6 +389,20 @@ class Story:
     gold: dict[str, Any] | None = None
 
 
+def after_possessive(story: Story, index: int) -> int:
+    """The first token after token ``index - 1`` that is not a possessive ending ("'s", "'", "’s") in the same
+    sentence: in "Omar's son-in-law" the word after Omar is "son", not the apostrophe."""
+    end = len(story.ids)
+    k = index
+    if k < end and story.text[story.offsets[k][0] : story.offsets[k][1]] in ("'", "’"):
+        k += 1
+        if k < end and story.text[story.offsets[k][0] : story.offsets[k][1]] == "s":
+            k += 1
+    if k >= end or story.token_sentence[k] != story.token_sentence[min(index, end - 1)]:
+        return min(index, end - 1)
+    return k
+
+
 def surface(story: Story, index: int) -> str:
     """The lower-cased text of mention ``index``."""
     m = story.mentions[index]
