@@ -287,6 +287,23 @@ def _marked(ex, text: str, words: list[tuple[str, str]]):
     return story
 
 
+def test_the_word_after_a_possessive_is_the_word_after_its_ending(trained):
+    """The relation head reads the word after each mention; after "Omar's" that is "son", not the apostrophe."""
+    from autoglm_text.stories import after_possessive
+
+    _, ex = trained
+    story = ex.read("Emil is Omar's son-in-law. Ann’s mother is Kate's. How is Emil related to Omar?")
+
+    def after(word: str) -> str:  # the word after ``word``'s last token, whatever pieces the tokenizer cut it into
+        end = story.text.index(word) + len(word)
+        first_after = next(k for k, (a, _) in enumerate(story.offsets) if a >= end)
+        a, b = story.offsets[after_possessive(story, first_after)]
+        return story.text[a:b]
+
+    assert (after("Omar"), after("Ann"), after("Emil")) == ("son", "mother", "is")
+    assert after("Kate") == "."  # the sentence ends after the ending: its full stop
+
+
 def test_a_description_in_other_words_is_someone_new(trained):
     """ "Luca's daughter" after "Ruby's mom" starts a person of its own however alike the two read; the same
     description again may be the same person."""
