@@ -78,6 +78,9 @@ from autoglm_text.stories import (
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
+#: how this extractor's heads read the text, for artifacts built before a change to it (absent: the first way)
+READS_FILE = "reads.json"
+READS = {"word_after": "after_possessive"}
 NONE = 0  # relation class "no relation"
 
 
@@ -100,6 +103,7 @@ class RelationExtractor(nn.Module):
         self.tokenizer: Tokenizer | None = None
         self.source = "untrained"
         self.fit_report: dict[str, Any] = {}
+        self.reads = dict(READS)
         self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
         self.pipeline_training = False
@@ -313,7 +317,10 @@ class RelationExtractor(nn.Module):
         gap = torch.tensor([_bucket(mentions[j].first - mentions[i].first) for i, j in pairs], device=reps.device)
         order = torch.tensor([int(mentions[j].first < mentions[i].first) for i, j in pairs], device=reps.device)
         where = self.distance(gap) + self.order(order)
-        after = [after_possessive(story, m.last) for m in mentions]
+        if self.reads.get("word_after") == "after_possessive":
+            after = [after_possessive(story, m.last) for m in mentions]
+        else:
+            after = [min(m.last, states.size(0) - 1) for m in mentions]
         around = self.edges(torch.cat([states[[max(m.first - 1, 0) for m in mentions]], states[after]], -1))
         features = [h, t, h * t, torch.stack(between), torch.stack(attended), where, around[heads], around[tails]]
         return torch.cat(features, -1)
@@ -806,6 +813,7 @@ class RelationExtractor(nn.Module):
             TOKENIZER_FILE: self.tokenizer.to_str().encode(),
             CONFIG_FILE: self.encoder.config.to_json_string(use_diff=False).encode(),
             FIT_FILE: json.dumps(self.fit_report).encode(),
+            READS_FILE: json.dumps(self.reads).encode(),
         }
 
     def load_artifact_files(self, files: dict[str, bytes]) -> None:
@@ -824,6 +832,8 @@ class RelationExtractor(nn.Module):
             raise ArtifactError(f"relation-extractor: cannot read this stage's artifact files: {exc}") from exc
         self._install(BertModel(config, add_pooling_layer=False), tokenizer, "read from the artifact")
         self.fit_report = json.loads(files[FIT_FILE]) if FIT_FILE in files else {}
+        # an artifact built before 2026-12-05 read the token right after each mention, apostrophe or not
+        self.reads = json.loads(files[READS_FILE]) if READS_FILE in files else {"word_after": "next_token"}
         for p in self.parameters():
             p.requires_grad_(False)
         self.eval()

@@ -80,6 +80,13 @@ def test_artifact_files_and_weights_give_the_same_graphs(trained):
     a, b = ex(samples), copy(samples)
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_type, b.edge_type)
     assert copy.fit_report == ex.fit_report and not any(p.requires_grad for p in copy.parameters())
+    assert copy.reads == ex.reads == {"word_after": "after_possessive"}
+    # an artifact from before the word after a possessive was read keeps reading the token after each mention
+    from autoglm_text.extractor import READS_FILE
+
+    older = {name: data for name, data in ex.artifact_files().items() if name != READS_FILE}
+    copy.load_artifact_files(older)
+    assert copy.reads == {"word_after": "next_token"}
 
 
 def test_a_mention_pair_means_the_same_read_either_way_round(trained):
