@@ -470,6 +470,17 @@ FAMILIES: tuple[Family, ...] = (
         _t("{O} has a big family. {S}, {aw} of {O.hers}, lives in Spain.", kinds=[_MANY]),
         _t("{S} {filler}. As {aw} of {O}'s, {S.he} gets invited to everything.", kinds=[_MANY]),
     ),
+    _family(  # a pronoun after a named aside, an object or a relative clause is about the person just named, not
+        # the possessor or subject before them, even where both have its gender ("Carl's father, Gus, farms with his
+        # wife": Gus's wife)
+        "aside-antecedent",
+        _t("{A}'s {w1}, {B}, {filler} together with {B.his} {w2}, {C}.", "chain"),
+        _t("{A} has {aw1}, {B}, who {filler}. {B.His} {w2}, {C}, thinks that is wonderful.", "chain"),
+        _t("{C}'s {v2}, {B}, {filler}. {B.His} {v1}, {A}, lives close by.", "chain"),
+        _t("{A} went to see {A.his} {w1}, {B}. {B.He} was at home with {B.his} {w2}, {C}.", "chain"),
+        _t("Last winter {A}'s {w1} {B} moved house, and {B.his} {w2} {C} helped {B.him} pack.", "chain"),
+        _t("{A} sat next to {B}, {A.his} {w1}, whose {w2} {C} {filler}.", "chain"),
+    ),
     _family(  # two people with one relative, said through "their"
         "shared-relative",
         _t("{X} and {Z} miss {X+Z.their} {d1} terribly.", "list"),
@@ -557,6 +568,7 @@ TRAIN_FAMILIES = (
     "coordinated",
     "nested",
     "of-possessor",
+    "aside-antecedent",
     "shared-relative",
 )
 VAL_FAMILIES = ("of", "household", "gathering")

@@ -16,7 +16,7 @@ HOPS = [2, 3, 4, 5, 6]
 BANK = KinshipConfig(
     train=KinshipSplit(hops=HOPS, stories=100),
     val=KinshipSplit(hops=HOPS, stories=50),
-    test=KinshipSplit(hops=HOPS, stories=50),
+    test=KinshipSplit(hops=HOPS, stories=80),
     noise_facts=2,
     phrasings="bank",
 )

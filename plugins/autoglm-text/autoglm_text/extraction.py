@@ -140,8 +140,7 @@ class Extraction:
         kin: dict[int, float] = {}
         for k, m in enumerate(self.story.mentions):
             if (j, k) in related and KINDS[m.kind] == "name":
-                said = names.get(surface(self.story, k), ())
-                owner = self.owner[k] if k < j else said
+                owner = self.owner[k] if k < j else names.get(surface(self.story, k), ())
                 for person in owner if len(owner) == 1 else ():
                     kin[person] = max(kin.get(person, 0.0), related[j, k])
         same: dict[int, float] = {}

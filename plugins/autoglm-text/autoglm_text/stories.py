@@ -50,9 +50,9 @@ SETTING_OPENINGS = (
     "After {thing},",
     "During the floods of {year},",
 )
-#: asides put after a named person (augmentation, see :func:`with_asides`): where stories say where people live,
-#: what they do and what they own, in the positions where people stand, with places, years and common nouns that
-#: are not people
+#: asides put after a named or described person (augmentation, see :func:`with_asides`): where stories say where
+#: people live, what they do and what they own, in the positions where people stand, with places, years and common
+#: nouns that are not people
 ASIDES = (
     ", who grew up in {place},",
     ", who moved to {place} in {year},",
@@ -224,8 +224,10 @@ def with_asides(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, 
     for a, b in reversed(sentence_spans(text)):
         if text[b - 1] != ".":  # statements only (a question ends with "?")
             continue
-        # after a name that neither owns something ("Ann's") nor ends the sentence
-        names = [m for m in mentions if a <= m["start"] and m["end"] < b - 1 and m.get("kind", "name") == "name"]
+        # after a name or a description ("their sister, who sings in a choir,") that neither owns something
+        # ("Ann's") nor ends the sentence
+        named = ("name", "description")
+        names = [m for m in mentions if a <= m["start"] and m["end"] < b - 1 and m.get("kind", "name") in named]
         names = [m for m in names if text[m["end"]] in " ," and not text[m["end"] :].startswith(" and ")]
         if names and rng.random() < share:
             at = rng.choice(names)["end"]
@@ -393,11 +395,13 @@ def after_possessive(story: Story, index: int) -> int:
     """The first token after token ``index - 1`` that is not a possessive ending ("'s", "'", "’s") in the same
     sentence: in "Omar's son-in-law" the word after Omar is "son", not the apostrophe."""
     end = len(story.ids)
+
+    def token(k: int) -> str:
+        return story.text[story.offsets[k][0] : story.offsets[k][1]] if k < end else ""
+
     k = index
-    if k < end and story.text[story.offsets[k][0] : story.offsets[k][1]] in ("'", "’"):
-        k += 1
-        if k < end and story.text[story.offsets[k][0] : story.offsets[k][1]] == "s":
-            k += 1
+    if token(k) in ("'", "’"):
+        k += 2 if token(k + 1) == "s" else 1
     if k >= end or story.token_sentence[k] != story.token_sentence[min(index, end - 1)]:
         return min(index, end - 1)
     return k

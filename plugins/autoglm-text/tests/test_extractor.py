@@ -229,6 +229,11 @@ def test_asides_put_places_beside_people_and_keep_the_gold_offsets():
     out = with_asides({"text": text, "mentions": mentions}, random.Random(0), 1.0)
     assert out["text"].startswith("Tom, ") and out["text"].endswith("How is Tom related to Ann?")
     assert out["text"].count(",") >= 2  # an aside after Tom ("Tom, who ..., is") and an ending before the stop
+    text = "Eva and Max miss their sister terribly. How is Eva related to Max?"
+    mentions = [{"start": 23, "end": 29, "entities": [2], "kind": "description"}]
+    out = with_asides({"text": text, "mentions": mentions}, random.Random(0), 1.0)
+    assert out["text"].startswith("Eva and Max miss their sister, ")  # a described person gets asides too
+    assert out["text"][out["mentions"][0]["start"] : out["mentions"][0]["end"]] == "sister"
 
 
 def test_a_name_the_question_repeats_is_found_even_when_it_is_also_a_word(trained):
