@@ -740,6 +740,23 @@ def stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
 
 
+def _warn_versions(lock: "Lock") -> None:
+    """A warning for each plugin installed in another version than the artifact was built with."""
+    from importlib import metadata
+
+    for key, info in lock.plugins.items():
+        try:
+            installed = metadata.version(info["distribution"])
+        except metadata.PackageNotFoundError:
+            continue  # validate_manifest already resolved the plugin, possibly from an import path
+        if installed != info["version"]:
+            warnings.warn(
+                f"{key}: artifact was built with {info['distribution']} {info['version']}, {installed} is installed",
+                AutoGLMWarning,
+                stacklevel=3,
+            )
+
+
 def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = False) -> Any:
     """Load an artifact directory written by ``autoglm build`` (a :class:`Pipeline`), or a cascade file of
     artifacts (a :class:`~autoglm_sdk.cascade.Cascade`, which answers the same way).
@@ -748,8 +765,6 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
     is a warning, a missing plugin an error with an install hint. A lock that
     names a plugin by import path loads only with ``allow_import_paths``.
     """
-    from importlib import metadata
-
     from safetensors.torch import load_model
 
     from autoglm_sdk.manifest import validate_manifest
@@ -769,19 +784,11 @@ def load(path: str | Path, *, registry: Any = None, allow_import_paths: bool = F
         source=str(path / LOCK),
         check_paths=False,
     )
-    for key, info in lock.plugins.items():
-        try:
-            installed = metadata.version(info["distribution"])
-        except metadata.PackageNotFoundError:
-            continue  # validate_manifest already resolved the plugin, possibly from an import path
-        if installed != info["version"]:
-            warnings.warn(
-                f"{key}: artifact was built with {info['distribution']} {info['version']}, {installed} is installed",
-                AutoGLMWarning,
-                stacklevel=2,
-            )
+    _warn_versions(lock)
     session = Session.for_artifact(manifest, lock.ports, lock.task, lock.data_fingerprint)
     model = session.new_model(stage_files=lambda key: read_stage_files(path, key))
+    if manifest.train.keep == "ensemble":  # room for the other restarts' weights
+        model.add_members(manifest.train.restarts - 1)
     weights = path / WEIGHTS
     if not weights.exists():
         raise ArtifactError(f"{path} has no {WEIGHTS}", hint="rebuild it with `autoglm build`")

@@ -143,6 +143,7 @@ def train_restarts(
     fingerprint = {"manifest": session.manifest.resolved(), "data": session.dataset.fingerprint}
     best: tuple[float, Training] | None = None
     attempts: list[dict[str, Any]] = []
+    models: list[Any] = []
     for attempt in range(restarts):
         seed = session.seed + attempt
         folder = checkpoint if restarts == 1 else checkpoint / f"restart-{attempt}"
@@ -176,6 +177,11 @@ def train_restarts(
         )
         if best is None or score > best[0]:  # ties keep the earlier restart
             best = (score, Training(model, result, attempt, attempts, phases))
+        models.append(model)
+    if session.manifest.train.keep == "ensemble" and restarts > 1:
+        chosen = best[1]
+        chosen.model.add_members([m for m in models if m is not chosen.model])
+        session.log(f"keeping all {restarts} restarts as an ensemble (restart {chosen.chosen + 1} first)")
     return best[1]
 
 

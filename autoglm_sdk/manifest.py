@@ -61,6 +61,13 @@ class TrainSection(PluginConfig):
         description="Train from this many initialisations (seeds seed, seed+1, ...) and keep the one with the best "
         "validation accuracy; guards against a model that settles in a poor local optimum.",
     )
+    keep: Literal["best", "ensemble"] = Field(
+        "best",
+        description="With restarts > 1: keep the restart with the best validation score, or all of them as an "
+        "ensemble whose answer is their mean class probability. The stages restarts share (a builder fitted once) "
+        "are stored once. Restarts that fit validation alike can still differ far from it (longer chains than "
+        "training had); an ensemble does not depend on which one validation happened to favour.",
+    )
     schedule: Literal["constant", "cosine", "linear"] = Field(
         "cosine", description="Learning-rate decay over the epochs after warm-up, stepped once per epoch."
     )

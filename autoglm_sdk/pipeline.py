@@ -87,6 +87,46 @@ class PipelineModel(nn.Module):
         self.objectives = nn.ModuleDict(
             {_module_key(k): o for k, o in self.objective_objects.items() if isinstance(o, nn.Module)}
         )
+        # further ensemble members ([train] keep = "ensemble"): each its own copy of the stages restarts train
+        self.members = nn.ModuleList()
+        self.shared_stages: tuple[str, ...] = tuple(cached)  # fitted once for every restart (set by build_model)
+
+    def member_stages(self) -> tuple[str, ...]:
+        """The stages an ensemble member holds its own copy of: the learnable ones restarts do not share."""
+        return tuple(
+            k
+            for k, m in self.stage_objects.items()
+            if isinstance(m, nn.Module) and any(True for _ in m.parameters()) and k not in self.shared_stages
+        )
+
+    def add_members(self, models: list["PipelineModel"] | int) -> None:
+        """Make ``models`` (other restarts of this pipeline) ensemble members, keeping their own stages; an int
+        adds that many copies of this model's own stages (a loaded artifact's room for its members' weights)."""
+        own = self.member_stages()
+        for model in range(models) if isinstance(models, int) else models:
+            stages = {
+                k: copy.deepcopy(self.stage_objects[k]) if isinstance(model, int) else model.stage_objects[k]
+                for k in own
+            }
+            self.members.append(nn.ModuleDict({_module_key(k): m for k, m in stages.items()}))
+
+    def _ensemble_logits(self, samples: list[dict[str, Any]], outputs: dict[str, Any], logits: torch.Tensor) -> Any:
+        """Log of the members' mean class probability (this model is the first member); every stage a member
+        does not hold of its own gives its output from this model's pass, so a builder reads each text once."""
+        own = self.member_stages()
+        probabilities = logits.float().softmax(-1)
+        for member in self.members:
+
+            def call(stage: str, args: list[Any], member: nn.ModuleDict = member) -> Any:
+                if stage not in own:
+                    return outputs[stage]
+                module = member[_module_key(stage)]
+                return module(args[0]) if len(args) == 1 else module(dict(zip(self.dag.inputs[stage], args)))
+
+            probabilities = probabilities + self.scheduler.run(self.dag, {"data": samples}, call)[SINK].float().softmax(
+                -1
+            )
+        return (probabilities / (len(self.members) + 1)).log().to(logits.dtype)
 
     def abstentions(self, pred: Prediction) -> list[str | None]:
         """Per sample of ``pred``: why the pipeline should not answer it (see
@@ -149,6 +189,8 @@ class PipelineModel(nn.Module):
         if self._sink_call is not None:
             return outputs[SINK]
         sink = outputs[SINK]
+        if len(self.members) and isinstance(sink, torch.Tensor):
+            sink = self._ensemble_logits(samples, outputs, sink)
         return Prediction(sink if isinstance(sink, torch.Tensor) else sink.logits, captured.get("graph"), outputs)
 
     @torch.no_grad()
@@ -326,15 +368,15 @@ def build_model(
         for key, section in manifest.objectives.items()
     }
     origins = {key: origin(manifest.stages[key]) for key in stages}
-    cached = tuple(
+    cacheable = tuple(
         key
         for key in stages
-        if cache
-        and "cacheable" in manifest.stages[key].spec.capabilities
+        if "cacheable" in manifest.stages[key].spec.capabilities
         and getattr(stages[key], "cacheable", True)  # a configuration may make a cacheable plugin's output change
         and dag.inputs[key] == ("data",)
     )
-    model = PipelineModel(dag, stages, scheduler, ports, objectives, origins, cached)
+    model = PipelineModel(dag, stages, scheduler, ports, objectives, origins, cacheable if cache else ())
+    model.shared_stages = cacheable
     for objective in model.objective_objects.values():  # objectives that work through a stage (a decoder's head)
         if callable(getattr(objective, "attach", None)):
             objective.attach(model)

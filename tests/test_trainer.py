@@ -242,3 +242,30 @@ def test_restarts_keep_the_best_validation_run(tmp_path):
     assert chosen["best_val_accuracy"] == best
     assert report["metrics"]["val"]["accuracy"] == pytest.approx(best)
     assert not (tmp_path / "art.checkpoint").exists()
+
+
+def test_an_ensemble_of_restarts_answers_with_their_mean_probability(tmp_path):
+    from autoglm_sdk import load
+    from autoglm_sdk.session import Session
+
+    manifest = validate_manifest({**SMALL, "train": {"epochs": 4, "restarts": 3, "keep": "ensemble"}})
+    report = build(manifest, tmp_path / "art").report
+    stored = load_file(str(tmp_path / "art" / WEIGHTS))
+    assert {k.split(".")[2] for k in stored if k.startswith("members.")} == {"reasoner", "decoder"}
+    assert {k.split(".")[1] for k in stored if k.startswith("members.")} == {"0", "1"}  # the two other restarts
+    model = load(tmp_path / "art").model
+    samples = Session.open(manifest).splits["val"]
+    with torch.no_grad():
+        mixed = model(samples).logits.softmax(-1)
+        members, stages = model.members, model.stage_objects
+        model.members = nn.ModuleList()
+        alone = [model(samples).logits.softmax(-1)]
+        for member in members:
+            model.stage_objects = {**stages, **{k: member[k] for k in ("reasoner", "decoder")}}
+            alone.append(model(samples).logits.softmax(-1))
+        model.stage_objects, model.members = stages, members
+    assert torch.allclose(mixed, torch.stack(alone).mean(0), atol=1e-5)
+    assert not all(torch.allclose(alone[0], a) for a in alone[1:])  # three models, not one three times
+    assert report["metrics"]["val"]["accuracy"] == pytest.approx(
+        float((mixed.argmax(-1) == samples[0]["graph"].y)[samples[0]["graph"].label_mask].float().mean()), abs=1e-6
+    )
