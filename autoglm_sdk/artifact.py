@@ -740,7 +740,7 @@ def stored_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
 
 
-def _warn_versions(lock: "Lock") -> None:
+def _warn_versions(lock: Lock) -> None:
     """A warning for each plugin installed in another version than the artifact was built with."""
     from importlib import metadata
 

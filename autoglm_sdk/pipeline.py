@@ -69,6 +69,7 @@ class PipelineModel(nn.Module):
         objectives: dict[str, Any] | None = None,
         origins: dict[str, str] | None = None,
         cached: tuple[str, ...] = (),
+        shared: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__()
         self.ports = ports or {}
@@ -89,7 +90,8 @@ class PipelineModel(nn.Module):
         )
         # further ensemble members ([train] keep = "ensemble"): each its own copy of the stages restarts train
         self.members = nn.ModuleList()
-        self.shared_stages: tuple[str, ...] = tuple(cached)  # fitted once for every restart (set by build_model)
+        # fitted once for every restart: the cacheable builders, whether or not this model keeps their outputs
+        self.shared_stages = tuple(cached if shared is None else shared)
 
     def member_stages(self) -> tuple[str, ...]:
         """The stages an ensemble member holds its own copy of: the learnable ones restarts do not share."""
@@ -103,12 +105,11 @@ class PipelineModel(nn.Module):
         """Make ``models`` (other restarts of this pipeline) ensemble members, keeping their own stages; an int
         adds that many copies of this model's own stages (a loaded artifact's room for its members' weights)."""
         own = self.member_stages()
-        for model in range(models) if isinstance(models, int) else models:
-            stages = {
-                k: copy.deepcopy(self.stage_objects[k]) if isinstance(model, int) else model.stage_objects[k]
-                for k in own
-            }
-            self.members.append(nn.ModuleDict({_module_key(k): m for k, m in stages.items()}))
+        if isinstance(models, int):
+            members = [{k: copy.deepcopy(self.stage_objects[k]) for k in own} for _ in range(models)]
+        else:
+            members = [{k: model.stage_objects[k] for k in own} for model in models]
+        self.members.extend(nn.ModuleDict({_module_key(k): m for k, m in stages.items()}) for stages in members)
 
     def _ensemble_logits(self, samples: list[dict[str, Any]], outputs: dict[str, Any], logits: torch.Tensor) -> Any:
         """Log of the members' mean class probability (this model is the first member); every stage a member
@@ -118,10 +119,7 @@ class PipelineModel(nn.Module):
         for member in self.members:
 
             def call(stage: str, args: list[Any], member: nn.ModuleDict = member) -> Any:
-                if stage not in own:
-                    return outputs[stage]
-                module = member[_module_key(stage)]
-                return module(args[0]) if len(args) == 1 else module(dict(zip(self.dag.inputs[stage], args)))
+                return self._run(stage, args, {}, member[_module_key(stage)]) if stage in own else outputs[stage]
 
             probabilities = probabilities + self.scheduler.run(self.dag, {"data": samples}, call)[SINK].float().softmax(
                 -1
@@ -214,9 +212,10 @@ class PipelineModel(nn.Module):
         finally:
             self._sink_call = None
 
-    def _run(self, stage: str, args: list[Any], captured: dict[str, Any]) -> Any:
-        module = self.stage_objects[stage]
-        runner = self.runners.get(stage) if self.placement.active and not self.training else None
+    def _run(self, stage: str, args: list[Any], captured: dict[str, Any], module: Any = None) -> Any:
+        """``stage`` on ``args``: its own module, or ``module`` (an ensemble member's copy, always run eagerly)."""
+        runner = self.runners.get(stage) if self.placement.active and not self.training and module is None else None
+        module = self.stage_objects[stage] if module is None else module
         if stage == SINK:
             captured["graph"] = args[0]
         port = self.ports.get(stage)
@@ -375,8 +374,7 @@ def build_model(
         and getattr(stages[key], "cacheable", True)  # a configuration may make a cacheable plugin's output change
         and dag.inputs[key] == ("data",)
     )
-    model = PipelineModel(dag, stages, scheduler, ports, objectives, origins, cacheable if cache else ())
-    model.shared_stages = cacheable
+    model = PipelineModel(dag, stages, scheduler, ports, objectives, origins, cacheable if cache else (), cacheable)
     for objective in model.objective_objects.values():  # objectives that work through a stage (a decoder's head)
         if callable(getattr(objective, "attach", None)):
             objective.attach(model)
