@@ -1,8 +1,9 @@
 """``relation-extractor``: raw text -> a semantic graph, learned from labelled stories.
 
 One transformer encoder (transformers; random init from a config, a local
-checkpoint, or the packaged all-MiniLM-L6-v2) reads the story. Five small heads
-read its token states:
+checkpoint, or the packaged all-MiniLM-L6-v2) reads the story, each sentence as
+if alone (what links sentences, pronouns and names said again, goes through
+coreference). Five small heads read its token states:
 
 * **mentions**: a BIO tagger finds person mentions: names, pronouns and
   descriptions of unnamed people (the "father" of "their father");
@@ -59,6 +60,7 @@ from autoglm_text.bert import load_checkpoint, train_wordpiece
 from autoglm_text.extraction import Extraction, fact_scores
 from autoglm_text.specs import RelationExtractorConfig, complete_inverse, relation_classes
 from autoglm_text.stories import (
+    CASES,
     KINDS,
     PLURAL_PRONOUNS,
     PRONOUN_REACH,
@@ -68,11 +70,13 @@ from autoglm_text.stories import (
     after_possessive,
     sentence_spans,
     surface,
+    token_cases,
     with_asides,
     with_bystanders,
     with_joins,
     with_names,
     with_openings,
+    with_rewordings,
 )
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -80,8 +84,10 @@ CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
 #: how this extractor's heads read the text, for artifacts built before a change to it (absent: the first way)
 READS_FILE = "reads.json"
-READS = {"word_after": "after_possessive"}
+# how this version reads a story; an artifact keeps the reads it was trained with (reads.json)
+READS = {"word_after": "after_possessive", "encoding": "sentences", "case": "embedding"}
 NONE = 0  # relation class "no relation"
+ENCODE_TOKENS = 8192  # tokens (padding included) the encoder reads in one call
 
 
 class RelationExtractor(nn.Module):
@@ -147,6 +153,14 @@ class RelationExtractor(nn.Module):
             # the tail's attribute as the words around a related pair say it ("Halima's father, Ibrahim":
             # male), read without the two mentions themselves: a name may suggest the wrong value ("Sani")
             self.word_attribute = nn.Linear(4 * d + 16, max(len(self.attribute_values), 1))
+            if self.reads.get("case") == "embedding":
+                # an uncased encoder (all-MiniLM-L6-v2 lower-cases its input) cannot tell a name from a word
+                # ("Joan and Igor adore their sister": "adore" was read as a person); zero at first, so a
+                # pretrained encoder's states start as they were
+                self.case = nn.Embedding(len(CASES), hidden)
+                nn.init.zeros_(self.case.weight)
+            elif hasattr(self, "case"):  # heads made again for an artifact that reads no case
+                del self.case
 
     def _install(self, encoder: nn.Module, tokenizer: Tokenizer, source: str) -> None:
         tokenizer.no_padding()
@@ -246,23 +260,63 @@ class RelationExtractor(nn.Module):
 
     def encode(self, stories: list[Story]) -> list[torch.Tensor]:
         """Token states of each story ``[tokens, hidden]``, its windows encoded in one padded batch."""
-        rows, owners = [], []
+        rows, owners, sentences = [], [], []
         for i, story in enumerate(stories):
             for begin, end in story.windows:
                 rows.append([self.cls_id, *story.ids[begin:end], self.sep_id])
                 owners.append(i)
-        device = self._anchor.device
-        if not rows:
-            return [torch.zeros(0, self.encoder.config.hidden_size, device=device) for _ in stories]
-        width = max(map(len, rows))
-        ids = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in rows], device=device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
-        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+                sentences.append([-1, *story.token_sentence[begin:end], -1])
+        device, hidden = self._anchor.device, self.encoder.config.hidden_size
+        # rows of similar length go together, so that short sentences are not padded to the longest window
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
+        states: list[torch.Tensor | None] = [None] * len(rows)
+        begin = 0
+        while begin < len(order):
+            end = begin + 1
+            while end < len(order) and (end - begin + 1) * len(rows[order[end]]) <= ENCODE_TOKENS:
+                end += 1
+            chunk = [rows[r] for r in order[begin:end]]
+            width = len(chunk[-1])
+            ids = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in chunk], device=device)
+            if self.reads.get("encoding") == "sentences":
+                mask, positions = self._sentence_masks([sentences[r] for r in order[begin:end]], width)
+                encoded = self.encoder(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+            else:
+                mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk], device=device)
+                encoded = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            for k, r in enumerate(order[begin:end]):
+                states[r] = encoded[k, 1 : len(rows[r]) - 1]
+            begin = end
         out: list[list[torch.Tensor]] = [[] for _ in stories]
-        for row, (owner, r) in enumerate(zip(owners, rows)):
-            out[owner].append(states[row, 1 : len(r) - 1])
-        hidden = states.size(-1)
-        return [torch.cat(parts) if parts else states.new_zeros(0, hidden) for parts in out]
+        for owner, state in zip(owners, states):
+            out[owner].append(state)
+        joined = [torch.cat(parts) if parts else torch.zeros(0, hidden, device=device) for parts in out]
+        if self.reads.get("case") == "embedding":
+            joined = [h + self.case(torch.tensor(token_cases(s), device=device)) for s, h in zip(stories, joined)]
+        return joined
+
+    def _sentence_masks(self, sentences: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Additive attention masks ``[rows, 1, width, width]`` and position ids ``[rows, width]`` that encode each
+        sentence of a window as if alone, at the cost of the window: a token sees its own sentence and the window's
+        [CLS] and [SEP] (sentence -1, which see only each other), and positions restart at every sentence.
+
+        Why: read together, a sentence's words took on what an earlier sentence said about the same person
+        ("Lukas is Freya's father-in-law. Ben is both Freya's son and Lily's brother": Ben became Freya's
+        sibling), and positions beyond the lengths of training stories were never trained."""
+        device = self._anchor.device
+        which = torch.tensor([row + [-2] * (width - len(row)) for row in sentences], device=device)  # -2: padding
+        special = which == -1
+        seen = (which[:, :, None] == which[:, None, :]) | special[:, None, :]
+        mask = torch.zeros(seen.shape, device=device).masked_fill(~seen, torch.finfo(torch.float32).min)
+        # [SEP] sits at the last position, whatever the sentences' lengths, so that no sentence sees another's
+        positions = torch.zeros_like(which)
+        for r, row in enumerate(sentences):
+            k, last = 0, None
+            for t, sentence in enumerate(row[1:-1], start=1):
+                k = k + 1 if sentence == last else 1
+                positions[r, t], last = k, sentence
+            positions[r, len(row) - 1] = self.max_tokens + 1
+        return mask[:, None], positions
 
     def spans(self, states: torch.Tensor, mentions: list[Mention]) -> torch.Tensor:
         first = torch.stack([states[m.first] for m in mentions])
@@ -418,8 +472,8 @@ class RelationExtractor(nn.Module):
     def _augmented(self, train: list[Mapping[str, Any]]) -> Callable[[], list[Story]]:
         """A fresh augmentation of ``train`` for every epoch: people renamed (to names of other stories' people
         with the same attribute value, or made up), asides and endings with places, years and things put beside
-        people, clauses naming someone else added after statements, neighbouring statements joined, opening clauses
-        added."""
+        people, links said another way ("is" -> "turned out to be"), clauses naming someone else added after
+        statements, neighbouring statements joined, opening clauses added."""
         import random
 
         rng, share, attribute = random.Random(self.init_seed), self.config.augment, self.config.attribute
@@ -429,8 +483,8 @@ class RelationExtractor(nn.Module):
                 if e.get("name"):
                     pools.setdefault(e.get(attribute), set()).add(e["name"])
         pool = {value: sorted(names) for value, names in pools.items()}
-        # made-up names, names of another attribute value, and asides with places and things only for a
-        # pretrained encoder: a tokenizer trained on these stories has no pieces for them, and a small encoder
+        # made-up names, names of another attribute value, asides with places and things, and rewordings only
+        # for a pretrained encoder: a tokenizer trained on these stories has no pieces for them, and a small encoder
         # then learned the question's roles worse (org chart test: 13 of 60 swapped, 3 without; with asides, its
         # answers fell to 0.80)
         pretrained = self.config.pretrained is not None
@@ -440,7 +494,8 @@ class RelationExtractor(nn.Module):
             renamed = (with_names(s, rng, share, pool, attribute, made_up, crossed) for s in train)
             if asides:
                 renamed = (with_asides(s, rng, asides) for s in renamed)
-            joined = (with_joins(with_bystanders(s, rng, share / 2), rng, share / 2) for s in renamed)
+            reworded = (with_rewordings(s, rng, share) for s in renamed) if asides else renamed
+            joined = (with_joins(with_bystanders(s, rng, share / 2), rng, share / 2) for s in reworded)
             return [self.read(g["text"], g) for g in (with_openings(s, rng, share, pretrained) for s in joined)]
 
         return epoch
@@ -830,10 +885,13 @@ class RelationExtractor(nn.Module):
             config = BertConfig.from_dict(json.loads(files[CONFIG_FILE]))
         except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
             raise ArtifactError(f"relation-extractor: cannot read this stage's artifact files: {exc}") from exc
+        # an artifact without reads.json read the token right after each mention, apostrophe or not; one whose
+        # reads name no encoding encoded neighbouring sentences together, in windows, and one that names no case
+        # read no letter case (the heads depend on the reads: set them first)
+        reads = json.loads(files[READS_FILE]) if READS_FILE in files else {"word_after": "next_token"}
+        self.reads = {"encoding": "windows", "case": "none", **reads}
         self._install(BertModel(config, add_pooling_layer=False), tokenizer, "read from the artifact")
         self.fit_report = json.loads(files[FIT_FILE]) if FIT_FILE in files else {}
-        # an artifact built before 2026-12-05 read the token right after each mention, apostrophe or not
-        self.reads = json.loads(files[READS_FILE]) if READS_FILE in files else {"word_after": "next_token"}
         for p in self.parameters():
             p.requires_grad_(False)
         self.eval()

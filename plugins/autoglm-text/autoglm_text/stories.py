@@ -168,11 +168,18 @@ def setting(template: str, rng: Any) -> str:
 
 def inserted(text: str, mentions: list[dict[str, Any]], at: int, piece: str) -> str:
     """``text`` with ``piece`` put at ``at``; ``mentions`` that start there or later move along (in place)."""
+    return replaced(text, mentions, at, at, piece)
+
+
+def replaced(text: str, mentions: list[dict[str, Any]], start: int, end: int, piece: str) -> str:
+    """``text`` with ``piece`` in place of ``text[start:end]`` (no mention's text); ``mentions`` that start at
+    ``end`` or later move along (in place)."""
+    shift = len(piece) - (end - start)
     for m in mentions:
-        if m["start"] >= at:
-            m["start"] += len(piece)
-            m["end"] += len(piece)
-    return text[:at] + piece + text[at:]
+        if m["start"] >= end:
+            m["start"] += shift
+            m["end"] += shift
+    return text[:start] + piece + text[end:]
 
 
 JOINS = (", and", "; then", ", while", ", and later", "; meanwhile,", ", but")
@@ -213,6 +220,51 @@ def with_openings(sample: Mapping[str, Any], rng: Any, share: float, settings: b
         if first is None or first.get("kind") != "name":  # "Their father ..." -> "In fact, their father ..."
             text = text[:a] + text[a].lower() + text[a + 1 :]
         text = inserted(text, mentions, a, setting(rng.choice(openings), rng) + " ")
+    return {**sample, "text": text, "mentions": mentions}
+
+
+#: links that say the same between a person and what they are (augmentation): a stated fact must not hang on
+#: its template's one verb ("Tess turned out to be Tom's mother's daughter-in-law" was read right, "Tess is Tom's
+#: mother's daughter-in-law" wrong); a group is the links one of them may become
+REWORDINGS = (
+    (
+        "is",
+        "turned out to be",
+        "happens to be",
+        "is actually",
+        "is in fact",
+        "has always been",
+        "is also",
+        "was",
+        "is, of course,",
+        "is really",
+        "remains",
+        "became",
+    ),
+    ("are", "turned out to be", "happen to be", "are actually", "are in fact", "have always been", "were", "are also"),
+)
+_LINK = re.compile(
+    r"(?<= )(?:" + "|".join(sorted({re.escape(w) for g in REWORDINGS for w in g}, key=len, reverse=True)) + r")(?= )"
+)
+
+
+def with_rewordings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with the link (:data:`REWORDINGS`) of about ``share`` of its statements said another way, gold
+    offsets moved along."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    groups = {w: g for g in REWORDINGS for w in g}
+    for a, b in reversed(sentence_spans(text)):
+        if text[b - 1] != "." or rng.random() >= share:
+            continue
+        links = [
+            m
+            for m in _LINK.finditer(text, a, b)
+            if not any(n["start"] < m.end() and m.start() < n["end"] for n in mentions)
+        ]
+        if links:
+            link = rng.choice(links)
+            piece = rng.choice([w for w in groups[link.group()] if w != link.group()])
+            text = replaced(text, mentions, link.start(), link.end(), piece)
     return {**sample, "text": text, "mentions": mentions}
 
 
@@ -389,6 +441,21 @@ class Story:
     windows: list[tuple[int, int]]  # token ranges
     mentions: list[Mention] = field(default_factory=list)
     gold: dict[str, Any] | None = None
+
+
+CASES = ("lower", "capital opening a sentence", "capital")
+
+
+def token_cases(story: Story) -> list[int]:
+    """Each token's letter case as an index into :data:`CASES`: a capital inside a sentence marks a name, one
+    opening a sentence marks nothing."""
+    cases = []
+    for k, (start, _) in enumerate(story.offsets):
+        if not story.text[start : start + 1].isupper():
+            cases.append(0)
+        else:
+            cases.append(1 if k == 0 or story.token_sentence[k] != story.token_sentence[k - 1] else 2)
+    return cases
 
 
 def after_possessive(story: Story, index: int) -> int:

@@ -80,13 +80,24 @@ def test_artifact_files_and_weights_give_the_same_graphs(trained):
     a, b = ex(samples), copy(samples)
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_type, b.edge_type)
     assert copy.fit_report == ex.fit_report and not any(p.requires_grad for p in copy.parameters())
-    assert copy.reads == ex.reads == {"word_after": "after_possessive"}
-    # an artifact from before the word after a possessive was read keeps reading the token after each mention
+    assert copy.reads == ex.reads == {"word_after": "after_possessive", "encoding": "sentences", "case": "embedding"}
+    # an artifact from before the word after a possessive was read keeps reading the token after each mention,
+    # one from before sentences were encoded alone keeps encoding them together, and one from before letter case
+    # was read reads none
     from autoglm_text.extractor import READS_FILE
 
     older = {name: data for name, data in ex.artifact_files().items() if name != READS_FILE}
     copy.load_artifact_files(older)
-    assert copy.reads == {"word_after": "next_token"}
+    assert copy.reads == {"word_after": "next_token", "encoding": "windows", "case": "none"}
+    assert not hasattr(copy, "case") and set(copy.state_dict()) == set(ex.state_dict()) - {"case.weight"}
+
+
+def test_a_sentence_is_encoded_the_same_whatever_comes_before_it(trained):
+    _, ex = trained
+    alone, after = (ex.read(t) for t in ("Bo is Cy's son.", "Ann is Bo's long-lost little sister. Bo is Cy's son."))
+    a, b = ex.encode([alone, after])
+    tail = len(alone.ids)
+    assert len(after.windows) == 1 and torch.allclose(a, b[-tail:], atol=1e-5)
 
 
 def test_a_mention_pair_means_the_same_read_either_way_round(trained):
@@ -209,6 +220,27 @@ def test_openings_keep_the_gold_offsets():
             a = sample["text"][before["start"] : before["end"]]
             b = augmented["text"][after["start"] : after["end"]]
             assert a.lower() == b.lower()
+
+
+def test_rewordings_say_a_link_another_way_and_keep_the_gold_offsets():
+    import random
+
+    from autoglm_text.stories import with_rewordings
+
+    samples = kinship(30, phrasings="bank").splits["train"]
+    changed = 0
+    for sample in samples:
+        augmented = with_rewordings(sample, random.Random(0), 1.0)
+        changed += augmented["text"] != sample["text"]
+        question = sentence_spans(sample["text"])[-1][0]
+        assert augmented["text"].endswith(sample["text"][question:])  # the question stays as it was
+        for before, after in zip(sample["mentions"], augmented["mentions"]):
+            assert sample["text"][before["start"] : before["end"]] == augmented["text"][after["start"] : after["end"]]
+    assert changed > len(samples) // 2
+    one = {"text": "Ann is Bo's sister. Who is Ann to Bo?", "mentions": [{"start": 12, "end": 18, "entities": [0]}]}
+    reworded = with_rewordings(one, random.Random(3), 1.0)
+    assert reworded["text"].endswith("'s sister. Who is Ann to Bo?") and " is Bo" not in reworded["text"]
+    assert reworded["text"][reworded["mentions"][0]["start"] : reworded["mentions"][0]["end"]] == "sister"
 
 
 def test_asides_put_places_beside_people_and_keep_the_gold_offsets():

@@ -72,7 +72,9 @@ def test_an_org_chart_trains_and_answers_through_the_same_builder(tmp_path):
         },
         "reasoner": {"plugin": "path-composer", "states": 12},
         "decoder": {"plugin": "classifier", "hidden": 32},
-        "train": {"epochs": 25, "lr": 0.05, "batch_size": 32, "restarts": 3},
+        # the restarts answer together: on seed 0 the one validation chose answered 48 of 60 from graphs read
+        # without a mistake (facts F1 1.0, every question's people right), the three together 60
+        "train": {"epochs": 25, "lr": 0.05, "batch_size": 32, "restarts": 3, "keep": "ensemble"},
     }
     result = build(validate_manifest(manifest), tmp_path / "art")
     facts = result.report["evaluations"]["relation-extractor"]["figures"]["facts"]["test"]
