@@ -1,9 +1,10 @@
 """``relation-extractor``: raw text -> a semantic graph, learned from labelled stories.
 
 One transformer encoder (transformers; random init from a config, a local
-checkpoint, or the packaged all-MiniLM-L6-v2) reads the story, each sentence as
-if alone (what links sentences, pronouns and names said again, goes through
-coreference). Five small heads read its token states:
+checkpoint, or the packaged all-MiniLM-L6-v2) reads the story in windows of
+whole sentences (``encoding = "sentences"``: each sentence as if alone), with an
+embedding of each token's letter case added, since an uncased encoder cannot
+see that names are capitalised. Five small heads read its token states:
 
 * **mentions**: a BIO tagger finds person mentions: names, pronouns and
   descriptions of unnamed people (the "father" of "their father");
@@ -84,8 +85,9 @@ CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
 #: how this extractor's heads read the text, for artifacts built before a change to it (absent: the first way)
 READS_FILE = "reads.json"
-# how this version reads a story; an artifact keeps the reads it was trained with (reads.json)
-READS = {"word_after": "after_possessive", "encoding": "sentences", "case": "embedding"}
+# how this version reads a story (encoding and case: as the config says); an artifact keeps the reads it was
+# trained with (reads.json)
+READS = {"word_after": "after_possessive"}
 NONE = 0  # relation class "no relation"
 ENCODE_TOKENS = 8192  # tokens (padding included) the encoder reads in one call
 
@@ -109,7 +111,7 @@ class RelationExtractor(nn.Module):
         self.tokenizer: Tokenizer | None = None
         self.source = "untrained"
         self.fit_report: dict[str, Any] = {}
-        self.reads = dict(READS)
+        self.reads = {**READS, "encoding": config.encoding, "case": "embedding" if config.letter_case else "none"}
         self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
         self.pipeline_training = False

@@ -145,6 +145,15 @@ class RelationExtractorConfig(PluginConfig):
     max_length: int = Field(
         256, ge=16, le=8192, description="Tokens per encoder window; longer texts are read in windows of sentences."
     )
+    encoding: Literal["windows", "sentences"] = Field(
+        "windows",
+        description="How a window's sentences are encoded: together, or each as if alone (an attention mask; what "
+        "links them goes through coreference). Alone read generated stories' facts as well and hand-written ones "
+        "worse (docs/architecture.md).",
+    )
+    letter_case: bool = Field(
+        True, description="Add a learned embedding of each token's letter case (an uncased encoder cannot see it)."
+    )
     edge_types: list[str] = Field(
         default_factory=list,
         description="Relation types, in id order; empty = the data's (a data source that declares edge types).",
