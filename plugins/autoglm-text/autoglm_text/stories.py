@@ -198,12 +198,9 @@ def with_joins(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, A
         first = starts.get(c)
         lowered = text[c] if first is not None and first.get("kind") == "name" else text[c].lower()
         join = rng.choice(JOINS) + " "
-        text = text[: b - 1] + join + lowered + text[c + 1 :]
-        shift = len(join) - (c - (b - 1))
-        for m in mentions:
-            if m["start"] >= c:
-                m["start"] += shift
-                m["end"] += shift
+        text = replaced(text, mentions, b - 1, c, join)
+        at = b - 1 + len(join)
+        text = text[:at] + lowered + text[at + 1 :]
     return {**sample, "text": text, "mentions": mentions}
 
 
@@ -243,6 +240,7 @@ REWORDINGS = (
     ),
     ("are", "turned out to be", "happen to be", "are actually", "are in fact", "have always been", "were", "are also"),
 )
+_LINK_GROUPS = {w: g for g in REWORDINGS for w in g}
 _LINK = re.compile(
     r"(?<= )(?:" + "|".join(sorted({re.escape(w) for g in REWORDINGS for w in g}, key=len, reverse=True)) + r")(?= )"
 )
@@ -252,7 +250,6 @@ def with_rewordings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[s
     """``sample`` with the link (:data:`REWORDINGS`) of about ``share`` of its statements said another way, gold
     offsets moved along."""
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
-    groups = {w: g for g in REWORDINGS for w in g}
     for a, b in reversed(sentence_spans(text)):
         if text[b - 1] != "." or rng.random() >= share:
             continue
@@ -263,7 +260,7 @@ def with_rewordings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[s
         ]
         if links:
             link = rng.choice(links)
-            piece = rng.choice([w for w in groups[link.group()] if w != link.group()])
+            piece = rng.choice([w for w in _LINK_GROUPS[link.group()] if w != link.group()])
             text = replaced(text, mentions, link.start(), link.end(), piece)
     return {**sample, "text": text, "mentions": mentions}
 
