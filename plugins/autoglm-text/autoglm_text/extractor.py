@@ -78,6 +78,7 @@ from autoglm_text.stories import (
     with_names,
     with_openings,
     with_rewordings,
+    with_verbs,
 )
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -474,8 +475,8 @@ class RelationExtractor(nn.Module):
     def _augmented(self, train: list[Mapping[str, Any]]) -> Callable[[], list[Story]]:
         """A fresh augmentation of ``train`` for every epoch: people renamed (to names of other stories' people
         with the same attribute value, or made up), asides and endings with places, years and things put beside
-        people, links said another way ("is" -> "turned out to be"), clauses naming someone else added after
-        statements, neighbouring statements joined, opening clauses added."""
+        people, links said another way ("is" -> "turned out to be"), verbs swapped ("miss" -> "cherish"), clauses
+        naming someone else added after statements, neighbouring statements joined, opening clauses added."""
         import random
 
         rng, share, attribute = random.Random(self.init_seed), self.config.augment, self.config.attribute
@@ -485,7 +486,7 @@ class RelationExtractor(nn.Module):
                 if e.get("name"):
                     pools.setdefault(e.get(attribute), set()).add(e["name"])
         pool = {value: sorted(names) for value, names in pools.items()}
-        # made-up names, names of another attribute value, asides with places and things, and rewordings only
+        # made-up names, names of another attribute value, asides with places and things, rewordings and verbs only
         # for a pretrained encoder: a tokenizer trained on these stories has no pieces for them, and a small encoder
         # then learned the question's roles worse (org chart test: 13 of 60 swapped, 3 without; with asides, its
         # answers fell to 0.80)
@@ -495,9 +496,10 @@ class RelationExtractor(nn.Module):
         def epoch() -> list[Story]:
             renamed = (with_names(s, rng, share, pool, attribute, made_up, crossed) for s in train)
             if asides:
-                renamed = (with_asides(s, rng, asides) for s in renamed)
-            reworded = (with_rewordings(s, rng, share) for s in renamed) if asides else renamed
-            joined = (with_joins(with_bystanders(s, rng, share / 2), rng, share / 2) for s in reworded)
+                renamed = (
+                    with_verbs(with_rewordings(with_asides(s, rng, asides), rng, share), rng, share) for s in renamed
+                )
+            joined = (with_joins(with_bystanders(s, rng, share / 2), rng, share / 2) for s in renamed)
             return [self.read(g["text"], g) for g in (with_openings(s, rng, share, pretrained) for s in joined)]
 
         return epoch

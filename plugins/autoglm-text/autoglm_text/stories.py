@@ -70,6 +70,8 @@ ASIDES = (
     ", still proud of the vegetable garden,",
     ", who once rowed across {place},",
     ", a keen chess player,",
+    ", who brought {food},",
+    ", carrying a tray of {food},",
 )
 #: endings put before the full stop of a statement: places and things as subjects and objects of verbs too
 ENDINGS = (
@@ -83,6 +85,9 @@ ENDINGS = (
     ", while the kettle boiled",
     ", as the photos from {place} show",
     " when the old mill in {place} still worked",
+    ", over a plate of {food}",
+    ", and there was {food} for everyone",
+    " while the {food} cooled",
 )
 #: places for the slots above, apart from made-up ones (:func:`made_up_place`); a domain's own generator may
 #: have its own, this list only has to be wide
@@ -136,6 +141,37 @@ THINGS = (
     "Lent",
     "the regatta",
     "the harvest",
+    "Diwali",
+    "Eid",
+    "Hanukkah",
+    "Nowruz",
+    "Lunar New Year",
+    "Thanksgiving",
+    "Carnival",
+)
+#: dishes of many kitchens for the {food} slot: stories about families are full of meals, and a dish's name
+#: (capitalised or not, one word or several) is read like a made-up name by a reader that only knows people
+FOODS = (
+    "pierogi",
+    "samosas",
+    "jollof rice",
+    "kimchi",
+    "baklava",
+    "tamales",
+    "Black Forest cake",
+    "borscht",
+    "dumplings",
+    "injera",
+    "paella",
+    "pho",
+    "lasagne",
+    "Yorkshire puddings",
+    "biryani",
+    "falafel",
+    "empanadas",
+    "Sachertorte",
+    "mochi",
+    "feijoada",
 )
 PLACE_SHAPES = (
     "Port {A}",
@@ -157,12 +193,15 @@ def made_up_place(rng: Any) -> str:
 
 
 def setting(template: str, rng: Any) -> str:
-    """``template`` with its ``{place}``, ``{year}`` and ``{thing}`` slots filled (a third of places made up)."""
+    """``template`` with its ``{place}``, ``{year}``, ``{thing}`` and ``{food}`` slots filled (a third of places
+    made up)."""
     while "{place}" in template:
         place = made_up_place(rng) if rng.random() < 1 / 3 else rng.choice(PLACES)
         template = template.replace("{place}", place, 1)
     if "{year}" in template:
         template = template.replace("{year}", str(rng.randint(1850, 2024)))
+    if "{food}" in template:
+        template = template.replace("{food}", rng.choice(FOODS))
     return template.replace("{thing}", rng.choice(THINGS)) if "{thing}" in template else template
 
 
@@ -262,6 +301,55 @@ def with_rewordings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[s
             link = rng.choice(links)
             piece = rng.choice([w for w in _LINK_GROUPS[link.group()] if w != link.group()])
             text = replaced(text, mentions, link.start(), link.end(), piece)
+    return {**sample, "text": text, "mentions": mentions}
+
+
+#: verbs that take a person as object and state nothing about kinship, as (base, -s, past) forms (regular ones
+#: only, so the past is also the passive's participle: "was helped by"). Why: the extractor read "Roman and Lucy
+#: miss their sister" and "... visit their sister", the bank's two verbs there, but nothing in "... love their
+#: sister" or "... helped their sister": it had learned the sentence, not its shape. Verbs that name or state a
+#: relation ("called" in "a son called Tom", "married", "raised") are not here, so they are never swapped.
+VERBS = (
+    ("visit", "visits", "visited"),
+    ("miss", "misses", "missed"),
+    ("love", "loves", "loved"),
+    ("admire", "admires", "admired"),
+    ("help", "helps", "helped"),
+    ("hug", "hugs", "hugged"),
+    ("trust", "trusts", "trusted"),
+    ("cherish", "cherishes", "cherished"),
+    ("support", "supports", "supported"),
+    ("remember", "remembers", "remembered"),
+    ("tease", "teases", "teased"),
+    ("spoil", "spoils", "spoiled"),
+    ("worry about", "worries about", "worried about"),
+    ("look up to", "looks up to", "looked up to"),
+    ("write to", "writes to", "wrote to"),
+    ("care for", "cares for", "cared for"),
+    ("stay with", "stays with", "stayed with"),
+    ("argue with", "argues with", "argued with"),
+)
+_VERB_FORMS = {form: (k, f) for k, forms in enumerate(VERBS) for f, form in enumerate(forms)}
+_VERB = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _VERB_FORMS), key=len, reverse=True)) + r")\b")
+
+
+def with_verbs(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
+    """``sample`` with about ``share`` of its statements' verbs (:data:`VERBS`) swapped for another in the same
+    form ("miss their sister" -> "cherish their sister"), gold offsets moved along."""
+    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
+    for a, b in reversed(sentence_spans(text)):
+        if text[b - 1] != "." or rng.random() >= share:
+            continue
+        verbs = [
+            v
+            for v in _VERB.finditer(text, a, b)
+            if not any(n["start"] < v.end() and v.start() < n["end"] for n in mentions)
+        ]
+        if verbs:
+            verb = rng.choice(verbs)
+            k, form = _VERB_FORMS[verb.group()]
+            other = rng.choice([forms for j, forms in enumerate(VERBS) if j != k])
+            text = replaced(text, mentions, verb.start(), verb.end(), other[form])
     return {**sample, "text": text, "mentions": mentions}
 
 

@@ -228,25 +228,34 @@ def test_openings_keep_the_gold_offsets():
             assert a.lower() == b.lower()
 
 
-def test_rewordings_say_a_link_another_way_and_keep_the_gold_offsets():
+@pytest.mark.parametrize("augmentation", ["with_rewordings", "with_verbs"])
+def test_rewordings_and_verbs_say_a_statement_another_way_and_keep_the_gold_offsets(augmentation):
     import random
 
-    from autoglm_text.stories import with_rewordings
+    from autoglm_text import stories
 
-    samples = kinship(30, phrasings="bank").splits["train"]
+    augment = getattr(stories, augmentation)
+    samples = kinship(60, phrasings="bank").splits["train"]
     changed = 0
     for sample in samples:
-        augmented = with_rewordings(sample, random.Random(0), 1.0)
+        augmented = augment(sample, random.Random(0), 1.0)
         changed += augmented["text"] != sample["text"]
         question = sentence_spans(sample["text"])[-1][0]
         assert augmented["text"].endswith(sample["text"][question:])  # the question stays as it was
         for before, after in zip(sample["mentions"], augmented["mentions"]):
             assert sample["text"][before["start"] : before["end"]] == augmented["text"][after["start"] : after["end"]]
-    assert changed > len(samples) // 2
-    one = {"text": "Ann is Bo's sister. Who is Ann to Bo?", "mentions": [{"start": 12, "end": 18, "entities": [0]}]}
-    reworded = with_rewordings(one, random.Random(3), 1.0)
-    assert reworded["text"].endswith("'s sister. Who is Ann to Bo?") and " is Bo" not in reworded["text"]
-    assert reworded["text"][reworded["mentions"][0]["start"] : reworded["mentions"][0]["end"]] == "sister"
+    assert changed > len(samples) // (2 if augmentation == "with_rewordings" else 8)
+    if augmentation == "with_rewordings":
+        one = {"text": "Ann is Bo's sister. Who is Ann to Bo?", "mentions": [{"start": 12, "end": 18, "entities": [0]}]}
+        reworded = stories.with_rewordings(one, random.Random(3), 1.0)
+        assert reworded["text"].endswith("'s sister. Who is Ann to Bo?") and " is Bo" not in reworded["text"]
+        assert reworded["text"][reworded["mentions"][0]["start"] : reworded["mentions"][0]["end"]] == "sister"
+    else:  # a verb of the list becomes another in the same form; a verb that names ("called Tom") stays
+        one = {"text": "Al and Bo miss their aunt. Cy has a son called Dan. Who is Dan to Cy?", "mentions": []}
+        swapped = stories.with_verbs(one, random.Random(3), 1.0)["text"]
+        assert " miss " not in swapped and swapped.endswith("their aunt. Cy has a son called Dan. Who is Dan to Cy?")
+        verb = swapped[len("Al and Bo ") : swapped.index(" their")]
+        assert any(verb == forms[0] for forms in stories.VERBS), verb
 
 
 def test_asides_put_places_beside_people_and_keep_the_gold_offsets():
