@@ -488,6 +488,9 @@ FAMILIES: tuple[Family, ...] = (
         _t("To {X} and {Z}, {M} is simply {X+Z.their} {w1}.", "list"),
         _t("{X} and {Z} visit {X+Z.their} {d1} every Easter.", "list"),
         _t("{X} and {Z} got a postcard from {X+Z.their} {w1}, {M}.", "list"),
+        # the description last, or before the place of a visit: "their sister" with no name after it is a person
+        _t("{X} and {Z} phoned {X+Z.their} {d1}.", "list"),
+        _t("On Sundays {X} and {Z} help {X+Z.their} {d1} with the shopping.", "list"),
     ),
     # ---- validation families -------------------------------------------------------
     _family(

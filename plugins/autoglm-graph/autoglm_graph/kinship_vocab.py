@@ -45,10 +45,14 @@ INVERSE = {
 #: the 22 answer classes, in a fixed order
 LABELS = tuple(word for pair in WORDS.values() for word in pair)
 #: everyday words for the same relatives, type -> (female words, male words): the phrasing bank uses them now
-#: and then (classic stories never do), and text-relations reads them
+#: and then (classic stories never do), and text-relations reads them. People write "her hubby" and "my sis" as
+#: often as "mom"; an uncle has no everyday word, so he stays an uncle
 INFORMAL_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "parent": (("mom", "mum", "mama"), ("dad", "daddy", "papa")),
-    "grandparent": (("grandma", "granny", "nana"), ("grandpa", "granddad", "grandad")),
+    "parent": (("mom", "mum", "mama", "mommy"), ("dad", "daddy", "papa", "pops")),
+    "grandparent": (("grandma", "granny", "nana", "gran"), ("grandpa", "granddad", "grandad", "gramps")),
+    "spouse": (("missus",), ("hubby",)),
+    "sibling": (("sis",), ("bro",)),
+    "pibling": (("auntie",), ("uncle",)),
 }
 #: word -> (type, gender of the person the word describes)
 WORD_MEANING = {
