@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 KINDS = ("name", "pronoun", "plural", "description")
 PLURAL_PRONOUNS = {"they", "them", "their", "theirs", "themselves"}
@@ -288,19 +288,26 @@ _LINK = re.compile(
 def with_rewordings(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
     """``sample`` with the link (:data:`REWORDINGS`) of about ``share`` of its statements said another way, gold
     offsets moved along."""
+    return _said_otherwise(sample, rng, share, _LINK, lambda link: [w for w in _LINK_GROUPS[link] if w != link])
+
+
+def _said_otherwise(
+    sample: Mapping[str, Any], rng: Any, share: float, pattern: re.Pattern, others: Callable[[str], list[str]]
+) -> dict[str, Any]:
+    """``sample`` with, in about ``share`` of its statements, one match of ``pattern`` outside every mention
+    replaced by one of ``others(match)``, gold offsets moved along."""
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
     for a, b in reversed(sentence_spans(text)):
         if text[b - 1] != "." or rng.random() >= share:
             continue
-        links = [
+        found = [
             m
-            for m in _LINK.finditer(text, a, b)
+            for m in pattern.finditer(text, a, b)
             if not any(n["start"] < m.end() and m.start() < n["end"] for n in mentions)
         ]
-        if links:
-            link = rng.choice(links)
-            piece = rng.choice([w for w in _LINK_GROUPS[link.group()] if w != link.group()])
-            text = replaced(text, mentions, link.start(), link.end(), piece)
+        if found:
+            match = rng.choice(found)
+            text = replaced(text, mentions, match.start(), match.end(), rng.choice(others(match.group())))
     return {**sample, "text": text, "mentions": mentions}
 
 
@@ -336,21 +343,12 @@ _VERB = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _VERB_FORMS), key=l
 def with_verbs(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
     """``sample`` with about ``share`` of its statements' verbs (:data:`VERBS`) swapped for another in the same
     form ("miss their sister" -> "cherish their sister"), gold offsets moved along."""
-    text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
-    for a, b in reversed(sentence_spans(text)):
-        if text[b - 1] != "." or rng.random() >= share:
-            continue
-        verbs = [
-            v
-            for v in _VERB.finditer(text, a, b)
-            if not any(n["start"] < v.end() and v.start() < n["end"] for n in mentions)
-        ]
-        if verbs:
-            verb = rng.choice(verbs)
-            k, form = _VERB_FORMS[verb.group()]
-            other = rng.choice([forms for j, forms in enumerate(VERBS) if j != k])
-            text = replaced(text, mentions, verb.start(), verb.end(), other[form])
-    return {**sample, "text": text, "mentions": mentions}
+
+    def others(verb: str) -> list[str]:
+        k, form = _VERB_FORMS[verb]
+        return [forms[form] for j, forms in enumerate(VERBS) if j != k]
+
+    return _said_otherwise(sample, rng, share, _VERB, others)
 
 
 def with_asides(sample: Mapping[str, Any], rng: Any, share: float) -> dict[str, Any]:
