@@ -17,6 +17,11 @@ from typing import Any
 
 #: the launcher's options that are not the build's own (the command line torchrun re-runs leaves them out)
 LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port", "--max-restarts")
+#: what a user does when a worker of a data-parallel build stops
+RESUME_HINT = (
+    "find its error above; rerun with --resume to continue from the last checkpoint, or pass --max-restarts N to "
+    "restart the workers by themselves"
+)
 
 
 def world() -> tuple[int, int]:
@@ -86,9 +91,7 @@ def peer_failure(exc: BaseException) -> Any:
     if not active() or not any(word in text for word in ("gloo", "NCCL", "Connection reset", "Connection closed")):
         return None
     return AutoGLMError(
-        f"another process of this data-parallel build stopped ({text.split('. ')[0][-160:]})",
-        hint="find its error above; rerun with --resume to continue from the last checkpoint, or pass "
-        "--max-restarts N to restart the workers by themselves",
+        f"another process of this data-parallel build stopped ({text.split('. ')[0][-160:]})", hint=RESUME_HINT
     )
 
 
@@ -150,8 +153,9 @@ def launch_command(
     master_port: int = 29500,
     max_restarts: int = 0,
 ) -> list[str]:
-    """The torchrun command that runs ``autoglm`` with ``argv`` (the launcher's own options left out) in ``nproc``
-    processes on this node. One node with no master address runs standalone (torchrun picks a free port)."""
+    """The torchrun command (through :func:`torchrun`) that runs ``autoglm`` with ``argv`` (the launcher's own
+    options left out) in ``nproc`` processes on this node. One node with no master address runs standalone (torchrun
+    picks a free port)."""
     rest, skip = [], False
     for arg in argv:
         if skip:
@@ -162,7 +166,7 @@ def launch_command(
             skip = "=" not in arg
             continue
         rest.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    command = [sys.executable, "-m", "autoglm_sdk.distributed", f"--nproc-per-node={nproc}"]
     if nnodes == 1 and master_addr is None:
         command.append("--standalone")
     else:
@@ -170,3 +174,24 @@ def launch_command(
         command.append(f"--master-port={master_port}")
     command += [f"--max-restarts={max_restarts}", "-m", "autoglm_cli", *rest]
     return command
+
+
+def torchrun(args: list[str]) -> int:
+    """torchrun with ``args``; its exit status. A failed worker group ends in one line naming the rank that stopped
+    first and how, where torchrun alone would end in its own traceback."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(args))
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        how = f"was killed by {failure.signal_name()}" if failure.exitcode < 0 else f"exited with {failure.exitcode}"
+        print(f"error: the data-parallel build stopped: rank {rank} {how}", file=sys.stderr)
+        print(f"hint: {RESUME_HINT}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # the launcher's command (launch_command): torchrun without a traceback at its end
+    sys.exit(torchrun(sys.argv[1:]))
