@@ -4,6 +4,7 @@ question's pair, the problems that make an answer meaningless, and the graph; an
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,9 @@ import torch
 
 from autoglm_sdk.plugin import SemanticGraph, hops_between
 from autoglm_text.stories import KINDS, Story, gold_names, surface
+
+_OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
+_APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
 
 
 class Extraction:
@@ -69,10 +73,11 @@ class Extraction:
         values: torch.Tensor | None = None,
         related: Mapping[tuple[int, int], float] | None = None,
     ) -> None:
-        """People from mentions: equal names merge; pronouns join their antecedents; descriptions may. With
-        ``values`` (each mention's attribute probabilities), a singular pronoun does not join a person whose
-        attribute it surely contradicts ("His sister" after "Noor ... she": not Noor's); with ``related`` (mention
-        pairs of one sentence read as stating a fact), nor a person it has a fact with there."""
+        """People from mentions: equal names merge; pronouns join their antecedents; descriptions may, and a name
+        joins the unnamed description it is read as ("her son Adam"). With ``values`` (each mention's attribute
+        probabilities), a singular pronoun does not join a person whose attribute it surely contradicts ("His
+        sister" after "Noor ... she": not Noor's); with ``related`` (mention pairs of one sentence read as stating
+        a fact), neither a pronoun nor a description joins a person it has a fact with there."""
         story, threshold = self.story, self.x.config.coref_threshold
         related = related or {}
         sure = self._sure_values(values)
@@ -80,22 +85,39 @@ class Extraction:
         for p, (j, i) in zip(probs, pairs):
             links.setdefault(j, []).append((p, i))
         names: dict[str, tuple[int, ...]] = {}
+        named_next = {  # a name in apposition right after a description: its surface, by its mention
+            k: surface(story, k)
+            for k in range(1, len(story.mentions))
+            if KINDS[story.mentions[k].kind] == "name"
+            and KINDS[story.mentions[k - 1].kind] == "description"
+            and _APPOSED.fullmatch(story.text[story.mentions[k - 1].end : story.mentions[k].start])
+        }
         for j, m in enumerate(story.mentions):
             kind = KINDS[m.kind]
             candidates = sorted((c for c in links.get(j, []) if self.owner[c[1]]), reverse=True)
-            if kind == "pronoun" and related:
+            if kind in ("pronoun", "description") and related:  # "Ida's daughter-in-law" is not Ida
                 candidates = self._not_kin(j, candidates, related, names)
             if kind == "name":
                 said = surface(story, j)
                 owner = names.get(said)
-                if owner is None and candidates and candidates[0][0] > threshold:
-                    earlier = story.mentions[candidates[0][1]]
-                    owner = self.owner[candidates[0][1]] if KINDS[earlier.kind] == "description" else None
+                if owner is None:  # a new name may be a description read before: "her son Adam", "Ida's son is Max"
+                    described = [
+                        i
+                        for p, i in candidates
+                        if p > threshold
+                        and KINDS[story.mentions[i].kind] == "description"
+                        and story.mentions[i].sentence == m.sentence
+                        and not self._named(i)
+                    ]
+                    owner = self.owner[described[0]] if described else None
                 owner = owner or self._new_person(j)
                 names[said] = owner
             elif kind == "plural":
                 chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
                 owner = tuple(sorted(chosen))
+            elif kind == "description" and j + 1 in named_next:  # "her sister Erin", "his son, Tom,": Erin, Tom
+                owner = names.setdefault(named_next[j + 1], ()) or self._new_person(j)
+                names[named_next[j + 1]] = owner
             elif kind == "description" and not (candidates := self._same_words(j, candidates, threshold)):
                 owner = self._new_person(j)
             elif candidates and candidates[0][0] > threshold:
@@ -128,6 +150,10 @@ class Extraction:
             if len(owner) == 1 and j not in self.people[owner[0]]:
                 self.people[owner[0]].append(j)
 
+    def _named(self, mention: int) -> bool:
+        """Whether the people of ``mention`` already have a name (a person has one)."""
+        return any(KINDS[self.story.mentions[k].kind] == "name" for p in self.owner[mention] for k in self.people[p])
+
     def _not_kin(
         self,
         j: int,
@@ -157,13 +183,24 @@ class Extraction:
         """The antecedents a description may join: likely ones, and no description in other words. "Luca's
         daughter" after "Ruby's mom" is someone new, however alike the two read; "Tom's mother ... his mother" and
         "Anna ... Tom's wife" may be one person."""
-        said = surface(self.story, j)
+        said, whose = surface(self.story, j), self._possessor(j)
         return [
             c
             for c in candidates
             if c[0] > threshold
-            and (KINDS[self.story.mentions[c[1]].kind] != "description" or surface(self.story, c[1]) == said)
+            and (
+                KINDS[self.story.mentions[c[1]].kind] != "description"
+                or (surface(self.story, c[1]) == said and not (whose and self._possessor(c[1]) not in ((), whose)))
+            )
         ]
+
+    def _possessor(self, j: int) -> tuple[int, ...]:
+        """The people whose relative description ``j`` names, when the mention just before it says ("Clara" of
+        "Clara's hubby", "his" of "his late father"); else (). "Clara's hubby" is not "Olivia's hubby"."""
+        if j == 0:
+            return ()
+        before, m = self.story.mentions[j - 1], self.story.mentions[j]
+        return self.owner[j - 1] if _OWNED_BY.fullmatch(self.story.text[before.end : m.start]) else ()
 
     @staticmethod
     def _sure_values(values: torch.Tensor | None, sure: float = 0.9) -> list[int | None]:
@@ -335,7 +372,10 @@ class Extraction:
         story = self.story
         if not self.people[person]:
             return "(nobody)"
-        m = story.mentions[self.people[person][0]]
+        mine = [story.mentions[k] for k in self.people[person]]
+        # a name, else the first description ("her son Adam" is Adam; "their father ... he" is "their father")
+        m = next((m for m in mine if KINDS[m.kind] == "name"), None)
+        m = m or next((m for m in mine if KINDS[m.kind] == "description"), mine[0])
         if KINDS[m.kind] != "description":
             return story.text[m.start : m.end]
         # an unnamed person: its description with the possessor before it ("Anna's father", "their father")

@@ -380,6 +380,35 @@ def test_a_description_in_other_words_is_someone_new(trained):
     assert extraction.owner[5] == extraction.owner[1]  # mom again: the mom of before
 
 
+def test_a_description_beside_a_name_is_that_person_and_one_possessor_is_not_another(trained):
+    """A description tagged beside a name ("her sister Erin", "his son, Tom") is that person; "Clara's hubby" is
+    not "Olivia's hubby" however alike the two read; a description is not the person it surely has a fact with
+    ("Ida's daughter-in-law" is not Ida), and a name joins no description of a named person."""
+    _, ex = trained
+    story = _marked(
+        ex,
+        "Erin sang. Emma cooks for her sister Erin. Clara's hubby waves. Olivia's hubby, Sam, waves. "
+        "Ida's daughter-in-law is Amy. How is Erin related to Sam?",
+        [
+            *[("Erin", "name"), ("Emma", "name"), ("her", "pronoun"), ("sister", "description"), ("Erin", "name")],
+            *[("Clara", "name"), ("hubby", "description"), ("Olivia", "name"), ("hubby", "description")],
+            *[("Sam", "name"), ("Ida", "name"), ("daughter-in-law", "description"), ("Amy", "name")],
+        ],
+    )
+    pairs = [(j, i) for j in range(13) for i in range(j)]
+    # what a confused coreference head might say: sister is Emma, the second hubby the first, Sam the first
+    # hubby, daughter-in-law Ida, Amy the description before it
+    links = {(3, 1): 0.9, (8, 6): 0.9, (9, 6): 0.8, (11, 10): 0.9, (12, 11): 0.9, (3, 2): 0.9}
+    extraction = Extraction(ex, story)
+    sure = {(11, 10): 1.0, (10, 11): 1.0}  # Ida and her daughter-in-law: surely a fact
+    extraction.resolve([links.get(pair, 0.05) for pair in pairs], pairs, None, sure)
+    owner = extraction.owner
+    assert owner[3] == owner[4] == owner[0]  # her sister Erin: Erin
+    assert owner[8] == owner[9] != owner[6]  # Olivia's hubby, Sam: Sam, not Clara's hubby
+    assert owner[11] != owner[10] and owner[12] == owner[11]  # Ida's daughter-in-law is Amy, not Ida
+    assert [extraction.display(p) for p in (owner[6][0], owner[9][0])] == ["Clara's hubby", "Sam"]
+
+
 def test_a_pronoun_is_not_the_person_it_surely_has_a_fact_with(trained):
     """ "Zara sails. Chloe is a daughter of hers.": hers is read as Chloe's relative more surely than as Chloe, so
     it is Zara; a less sure reading ("her sister" beside her own person) leaves coreference as it was."""
