@@ -116,7 +116,7 @@ class Extraction:
                 chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
                 owner = tuple(sorted(chosen))
             elif kind == "description" and j + 1 in named_next:  # "her sister Erin", "his son, Tom,": Erin, Tom
-                owner = names.setdefault(named_next[j + 1], ()) or self._new_person(j)
+                owner = names.get(named_next[j + 1]) or self._new_person(j)
                 names[named_next[j + 1]] = owner
             elif kind == "description" and not (candidates := self._same_words(j, candidates, threshold)):
                 owner = self._new_person(j)
