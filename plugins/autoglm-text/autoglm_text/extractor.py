@@ -47,6 +47,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from torch.nn import functional as F
 
+from autoglm_sdk.bench import cpu_flags
 from autoglm_sdk.plugin import (
     ArtifactError,
     AutoGLMError,
@@ -119,6 +120,7 @@ class RelationExtractor(nn.Module):
         # a class read the other way round, as an index: probs[reverse_index] are the reverse pair's probabilities
         self.reverse_index = [NONE, *(self.reverse[c] for c in range(1, len(self.classes)))]
         self._read_once: dict[str, tuple[Extraction, torch.Tensor | None, list[tuple[int, int]]]] = {}
+        self._bf16 = False  # the encoder runs under bfloat16 autocast (while training, where chosen)
 
     def _reverse_class(self, c: int) -> int:
         name = self.classes[c]
@@ -281,12 +283,14 @@ class RelationExtractor(nn.Module):
             chunk = [rows[r] for r in order[begin:end]]
             width = len(chunk[-1])
             ids = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in chunk], device=device)
+            inputs: dict[str, torch.Tensor] = {"input_ids": ids}
             if self.reads.get("encoding") == "sentences":
                 mask, positions = self._sentence_masks([sentences[r] for r in order[begin:end]], width)
-                encoded = self.encoder(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+                inputs.update(attention_mask=mask, position_ids=positions)
             else:
-                mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk], device=device)
-                encoded = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+                inputs["attention_mask"] = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self._bf16):
+                encoded = self.encoder(**{k: v.to(device) for k, v in inputs.items()}).last_hidden_state.float()
             for k, r in enumerate(order[begin:end]):
                 states[r] = encoded[k, 1 : len(rows[r]) - 1]
             begin = end
@@ -536,7 +540,9 @@ class RelationExtractor(nn.Module):
         encoder_ids = {id(p) for p in encoder_params}
         heads = [p for p in self.parameters() if id(p) not in encoder_ids and p.requires_grad]
         encoder_lr = c.encoder_lr if c.pretrained is not None else c.lr
-        optimizer = torch.optim.AdamW([{"params": encoder_params, "lr": encoder_lr}, {"params": heads, "lr": c.lr}])
+        groups = [{"params": encoder_params, "lr": encoder_lr}, {"params": heads, "lr": c.lr}]
+        # one fused kernel per step instead of a loop over parameters (CPU and CUDA have one)
+        optimizer = torch.optim.AdamW(groups, fused=self._anchor.device.type in ("cpu", "cuda") or None)
         epoch_stories = stories if callable(stories) else lambda: stories
         stories = epoch_stories()
         steps = c.epochs * ((len(stories) + c.batch_size - 1) // c.batch_size)
@@ -544,6 +550,7 @@ class RelationExtractor(nn.Module):
             optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
         )
         generator = torch.Generator().manual_seed(self.init_seed)
+        self._precision(training=True)
         self.train()
         started, step, history = time.perf_counter(), 0, []
         for epoch in range(c.epochs):
@@ -577,8 +584,20 @@ class RelationExtractor(nn.Module):
                 "seconds": round(time.perf_counter() - started, 1),
                 "stories": len(stories),
                 "encoder": self.source,
+                "bf16": self._bf16,
             }
         )
+        self._precision(training=False)
+
+    def _precision(self, training: bool) -> None:
+        """How the encoder computes: while training, in bfloat16 where ``config.bf16`` chooses it, with the
+        configured dropout on attention weights; otherwise in float32, so that reading does not depend on the
+        machine that trained."""
+        self._bf16 = training and bf16_training(self.config.bf16, self._anchor.device)
+        for layer in self.encoder.encoder.layer:  # a BERT's (as freeze_layers assumes)
+            layer.attention.self.dropout.p = self.config.attention_dropout
+        # in bfloat16 on a CPU, plain matrix products (eager) ran attention faster than the fused kernel (SDPA)
+        self.encoder.set_attn_implementation("eager" if self._bf16 else "sdpa")
 
     def story_loss(self, story: Story, states: torch.Tensor) -> torch.Tensor:
         """The sum of the five heads' losses on one story's gold annotation."""
@@ -966,6 +985,17 @@ def _related(pairs: list[tuple[int, int]], relations: torch.Tensor | None) -> di
             for pair in ((i, j), (j, i)):
                 out[pair] = max(out.get(pair, 0.0), 1 - none)
     return out
+
+
+def bf16_training(choice: bool | None, device: torch.device) -> bool:
+    """Whether training runs under bfloat16 autocast: ``choice``, or, when it is None, where ``device`` computes
+    bfloat16 natively (a CUDA GPU that supports it; a CPU with AVX512-BF16 or AMX), since elsewhere it is
+    emulated and slower than float32."""
+    if choice is not None:
+        return choice
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def _bucket(distance: int) -> int:

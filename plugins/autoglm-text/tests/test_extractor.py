@@ -586,6 +586,35 @@ def test_it_trains_on_jsonl_facts_with_relation_words():
     assert ex.fit_report["unknown_relations"] == []
 
 
+def test_training_runs_in_bf16_where_the_device_computes_it_and_reading_stays_float32(monkeypatch):
+    from autoglm_text import extractor as module
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(module, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert module.bf16_training(None, cpu) and not module.bf16_training(False, cpu)
+    monkeypatch.setattr(module, "cpu_flags", lambda: {"avx2", "avx512f"})  # emulated there: slower than float32
+    assert not module.bf16_training(None, cpu) and module.bf16_training(True, cpu)
+    assert not module.bf16_training(None, torch.device("meta"))
+
+    dataset = jsonl_dataset(STORIES)
+    types = ["parent", "child", "sibling", "spouse"]
+    inverse = {"parent": "child", "child": "parent", "sibling": "sibling", "spouse": "spouse"}
+    ex = extractor(
+        dataset, edge_types=types, inverse=inverse, relation_words=WORDS, epochs=1, bf16=True, attention_dropout=0.0
+    )
+    ex.fit(dataset)  # builds the encoder, trains it and freezes it; then once more, watched
+    ex.requires_grad_(True)
+    seen = []
+    ex.encoder.encoder.layer[0].intermediate.dense.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    ex.train_stories([ex.read(t, s) for (t, _, _), s in zip(STORIES, dataset.splits["train"])], lambda m: None)
+    assert ex.fit_report["bf16"] and set(seen) == {torch.bfloat16}
+    assert ex.encoder.encoder.layer[0].attention.self.dropout.p == 0.0  # config.attention_dropout
+    seen.clear()
+    first = ex.extract(STORIES[0][0])
+    assert set(seen) == {torch.float32} and ex.encoder.config._attn_implementation == "sdpa"
+    assert ex.extract(STORIES[0][0]).facts == first.facts
+
+
 def test_reversed_facts_are_refused_with_the_reading_spelled_out():
     flipped = [(t, [[tail, r, head] for head, r, tail in f], q) for t, f, q in STORIES]
     # every story's people get contradicting genders only when a person is the tail of two gendered words
