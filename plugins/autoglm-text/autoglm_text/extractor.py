@@ -551,43 +551,45 @@ class RelationExtractor(nn.Module):
         )
         generator = torch.Generator().manual_seed(self.init_seed)
         self._precision(training=True)
-        self.train()
-        started, step, history = time.perf_counter(), 0, []
-        for epoch in range(c.epochs):
-            stories = stories if epoch == 0 else epoch_stories()
-            order = torch.randperm(len(stories), generator=generator).tolist()
-            total = 0.0
-            for k in range(0, len(order), c.batch_size):
-                batch = [stories[i] for i in order[k : k + c.batch_size]]
-                loss = sum(self.story_loss(s, h) for s, h in zip(batch, self.encode(batch))) / len(batch)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                total += float(loss.detach()) * len(batch)
-                step += 1
-                if step % 50 == 0:
-                    log(
-                        f"relation-extractor: epoch {epoch + 1}/{c.epochs}, step {step}/{steps}, "
-                        f"loss {float(loss.detach()):.3f}"
-                    )
-            history.append(total / len(stories))
-            log(
-                f"relation-extractor: epoch {epoch + 1}/{c.epochs} loss {history[-1]:.4f} "
-                f"({time.perf_counter() - started:.0f}s)"
+        try:
+            self.train()
+            started, step, history = time.perf_counter(), 0, []
+            for epoch in range(c.epochs):
+                stories = stories if epoch == 0 else epoch_stories()
+                order = torch.randperm(len(stories), generator=generator).tolist()
+                total = 0.0
+                for k in range(0, len(order), c.batch_size):
+                    batch = [stories[i] for i in order[k : k + c.batch_size]]
+                    loss = sum(self.story_loss(s, h) for s, h in zip(batch, self.encode(batch))) / len(batch)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
+                    optimizer.step()
+                    schedule.step()
+                    total += float(loss.detach()) * len(batch)
+                    step += 1
+                    if step % 50 == 0:
+                        log(
+                            f"relation-extractor: epoch {epoch + 1}/{c.epochs}, step {step}/{steps}, "
+                            f"loss {float(loss.detach()):.3f}"
+                        )
+                history.append(total / len(stories))
+                log(
+                    f"relation-extractor: epoch {epoch + 1}/{c.epochs} loss {history[-1]:.4f} "
+                    f"({time.perf_counter() - started:.0f}s)"
+                )
+            self.eval()
+            self.fit_report.update(
+                {
+                    "loss": history,
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "stories": len(stories),
+                    "encoder": self.source,
+                    "bf16": self._bf16,
+                }
             )
-        self.eval()
-        self.fit_report.update(
-            {
-                "loss": history,
-                "seconds": round(time.perf_counter() - started, 1),
-                "stories": len(stories),
-                "encoder": self.source,
-                "bf16": self._bf16,
-            }
-        )
-        self._precision(training=False)
+        finally:
+            self._precision(training=False)
 
     def _precision(self, training: bool) -> None:
         """How the encoder computes: while training, in bfloat16 where ``config.bf16`` chooses it, with the
