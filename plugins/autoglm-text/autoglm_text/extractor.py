@@ -47,7 +47,6 @@ from tokenizers import Tokenizer
 from torch import nn
 from torch.nn import functional as F
 
-from autoglm_sdk.bench import cpu_flags
 from autoglm_sdk.plugin import (
     ArtifactError,
     AutoGLMError,
@@ -56,6 +55,7 @@ from autoglm_sdk.plugin import (
     Dataset,
     InputError,
     SemanticGraph,
+    cpu_flags,
     stage_seed,
 )
 from autoglm_text.bert import load_checkpoint, train_wordpiece
