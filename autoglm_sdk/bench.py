@@ -31,6 +31,12 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower
+    than float32."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
 #: instruction-set flags that decide which kernels run fast (fp32 FMA width, int8 dot products, tile units)
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 

@@ -70,6 +70,7 @@ _LAZY = {
     "profile": "autoglm_sdk.bench",
     "percentile": "autoglm_sdk.bench",
     "cpu_flags": "autoglm_sdk.bench",
+    "cpu_bf16": "autoglm_sdk.bench",
     "machine": "autoglm_sdk.bench",
     "time_split": "autoglm_sdk.bench",
     "describe_machine": "autoglm_sdk.bench",

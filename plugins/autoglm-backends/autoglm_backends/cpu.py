@@ -18,7 +18,7 @@ from autoglm_sdk.plugin import (
     BackendUnavailableError,
     BuildContext,
     Fallback,
-    cpu_flags,
+    cpu_bf16,
 )
 
 
@@ -63,8 +63,7 @@ class CPUBackend:
             return BackendStatus(self.name, False, False, False, reason="torch is not installed")
         import torch
 
-        flags = cpu_flags()
-        native_bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
+        native_bf16 = cpu_bf16()
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
         return BackendStatus(
             self.name,

@@ -55,7 +55,7 @@ from autoglm_sdk.plugin import (
     Dataset,
     InputError,
     SemanticGraph,
-    cpu_flags,
+    cpu_bf16,
     stage_seed,
 )
 from autoglm_text.bert import load_checkpoint, train_wordpiece
@@ -997,7 +997,7 @@ def bf16_training(choice: bool | None, device: torch.device) -> bool:
         return choice
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return device.type == "cpu" and cpu_bf16()
 
 
 def _bucket(distance: int) -> int:

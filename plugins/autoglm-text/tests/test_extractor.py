@@ -590,9 +590,9 @@ def test_training_runs_in_bf16_where_the_device_computes_it_and_reading_stays_fl
     from autoglm_text import extractor as module
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(module, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    monkeypatch.setattr(module, "cpu_bf16", lambda: True)
     assert module.bf16_training(None, cpu) and not module.bf16_training(False, cpu)
-    monkeypatch.setattr(module, "cpu_flags", lambda: {"avx2", "avx512f"})  # emulated there: slower than float32
+    monkeypatch.setattr(module, "cpu_bf16", lambda: False)  # emulated there: slower than float32
     assert not module.bf16_training(None, cpu) and module.bf16_training(True, cpu)
     assert not module.bf16_training(None, torch.device("meta"))
 
