@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -288,6 +289,11 @@ class Extraction:
     def finish(self) -> None:
         threshold = self.x.config.relation_threshold
         self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
+        if self.x.config.at_most:
+            held: Counter[tuple[int, int]] = Counter()
+            self.facts = sorted(
+                (f for f in sorted(self.facts, key=lambda f: -f[3]) if self._fits(f, held)), key=lambda f: (f[0], f[2])
+            )
         if not self.x.config.keep_cycles:
             self._drop_cycles()
         if self.query is not None and self.x.config.link_threshold is not None and not self._linked(*self.query):
@@ -301,6 +307,16 @@ class Extraction:
                 self.values.append(None)
             self.query = (len(self.people) - 1, 0)
         self.graph = self._graph()
+
+    def _fits(self, fact: tuple[Any, ...], held: Counter[tuple[int, int]]) -> bool:
+        """Whether ``fact`` leaves both its people within ``at_most``, given the relatives ``held`` so far (person,
+        class -> count); it is counted when it fits. "b is a's c" gives a one more c and b one more reverse c."""
+        a, c, b = fact[:3]
+        ends = ((a, c), (b, self.x.reverse[c]))
+        if any(held[end] >= self.x.at_most.get(end[1], len(self.people)) for end in ends):
+            return False
+        held.update(ends)
+        return True
 
     def _type_distribution(self, row: int, reverse: bool) -> torch.Tensor:
         """One edge's probabilities over the graph's edge types: its mention pair's relation probabilities
@@ -340,9 +356,10 @@ class Extraction:
         """Add the likeliest facts below the threshold that join separate parts of the graph (a maximum spanning
         forest, as Kruskal builds one) until the question's two people are linked; keep only those the link
         needs. Nothing is added when even these cannot link them."""
-        parts = Parts(len(self.people))
-        for head, _, tail, _, _ in self.facts:
-            parts.join(head, tail)
+        parts, held = Parts(len(self.people)), Counter[tuple[int, int]]()
+        for fact in self.facts:
+            parts.join(fact[0], fact[2])
+            self._fits(fact, held)
         asked = self.x._question_sentence(self.story)  # the question states no fact, however it reads
         # kept facts need no filtering out: their two people are already in one part, so none is added again
         candidates = sorted((p, a, c, b, s) for (a, b), (p, c, s) in self.scores.items() if p >= floor and s != asked)[
@@ -353,7 +370,8 @@ class Extraction:
         for p, a, c, b, s in candidates:
             if parts.joined(target, source):
                 break
-            if parts.join(a, b):
+            if not parts.joined(a, b) and self._fits((a, c, b), held):
+                parts.join(a, b)
                 added.append((a, c, b, p, s))
         if not parts.joined(target, source):
             return

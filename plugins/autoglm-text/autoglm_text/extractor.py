@@ -27,6 +27,10 @@ generator writes them; the ``jsonl`` source passes a user's own), before the
 pipeline trains; the extractor is then frozen, so each story is read once per
 build (capability ``cacheable``).
 
+With ``members`` above 1, that many extractors train from different seeds and
+read together: every head's probabilities are their mean (an ensemble), while
+decoding (spans, people, facts) happens once, on the means.
+
 The graph is the one ``text-relations`` makes: people as nodes with features
 ``[attribute one-hot..., unknown, is_source, is_target]``, typed directed edges
 ``head -> tail`` (with their reverse), each edge's confidence in ``edge_attr``
@@ -40,6 +44,7 @@ import re
 import time
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Callable
 
 import torch
@@ -106,9 +111,13 @@ class RelationExtractor(nn.Module):
         self.edge_types = list(config.edge_types or port.edge_type_names)
         self.classes = relation_classes(self.edge_types, config.inverse)  # none, types, reverse types
         self.reverse = {c: self._reverse_class(c) for c in range(1, len(self.classes))}
+        self.at_most = {self.classes.index(t): n for t, n in config.at_most.items()}  # class -> relatives allowed
         self.graph_types = self.classes[1:]  # edge types of the graph: every class but none
         self.attribute_values = list(config.attribute_values)
         self.init_seed = stage_seed(ctx)
+        # ensemble members (members > 1): extractors of their own, made by fit or from an artifact's files
+        self.others = nn.ModuleList()
+        self._member_context = BuildContext(inputs={"data": port}, seed=ctx.seed, device=ctx.device, stage=ctx.stage)
         self.encoder: nn.Module | None = None
         self.tokenizer: Tokenizer | None = None
         self.source = "untrained"
@@ -414,6 +423,12 @@ class RelationExtractor(nn.Module):
         if self.config.init_from:
             self._start_from(self.config.init_from)
             log(f"relation-extractor: starts from the extractor of {self.config.init_from}")
+        if self.others and train and self.config.epochs:
+            raise DataError(
+                f"relation-extractor: the extractor of {self.config.init_from} is an ensemble of "
+                f"{len(self.others) + 1}; init_from can read with it as it is, not train it further",
+                hint="set graph_builder.epochs = 0 to use it as it is",
+            )
         if self.config.init_from and (not train or self.config.epochs == 0):
             why = "epochs = 0" if train else "no training story carries facts"
             log(f"relation-extractor: {why}; the extractor keeps what it had learned")
@@ -425,10 +440,31 @@ class RelationExtractor(nn.Module):
             )
         else:
             self._fit_facts(dataset, train[: self.config.train_stories], log)
+            self._fit_members(dataset, train[: self.config.train_stories], log)
         for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
             p.requires_grad_(False)
         if self.config.learn_from_answers:  # ... except the relation classifier, which the answers teach
             self.relation.requires_grad_(True)
+
+    def _member(self, k: int) -> "RelationExtractor":
+        """Ensemble member ``k`` (2, 3, ...), untrained: this extractor's config, a seed of its own."""
+        ctx = replace(self._member_context, stage=f"{self._member_context.stage}/member{k}")
+        return RelationExtractor(self.config.model_copy(update={"members": 1}), ctx).to(self._anchor.device)
+
+    def _fit_members(self, dataset: Dataset, train: list[Mapping[str, Any]], log: Callable[[str], None]) -> None:
+        """Train members 2..``members`` as this one trained, then score validation with all of them reading."""
+        self.others = nn.ModuleList()
+        for k in range(2, self.config.members + 1):
+            member = self._member(k)
+            said = lambda m, k=k: log(m.replace("relation-extractor:", f"relation-extractor member {k}:"))  # noqa: E731
+            member._fit_facts(dataset, train, said, self.tokenizer)
+            self.others.append(member)
+        if self.others:  # each member's own training time and validation F1, then theirs together
+            self.fit_report["members"] = [
+                {"seconds": r.get("seconds"), "val_f1": round(r["val"]["f1"], 4) if "val" in r else None}
+                for r in (m.fit_report for m in self.readers)
+            ]
+            self._score_val(dataset, lambda m: log(m.replace(":", f" ({len(self.others) + 1} members):", 1)))
 
     def _start_from(self, path: str) -> None:
         """Take the encoder, tokenizer and heads of the relation-extractor in the artifact at ``path``."""
@@ -455,13 +491,20 @@ class RelationExtractor(nn.Module):
         self.load_state_dict(other.state_dict())
         self.source = f"{other.source}, then {path}"
 
-    def _fit_facts(self, dataset: Dataset, train: list[Mapping[str, Any]], log: Callable[[str], None]) -> None:
-        """Train the encoder and heads on the annotated stories ``train`` (from init_from's weights if given)."""
+    def _fit_facts(
+        self,
+        dataset: Dataset,
+        train: list[Mapping[str, Any]],
+        log: Callable[[str], None],
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        """Train the encoder and heads on the annotated stories ``train`` (from init_from's weights if given); a
+        random-init encoder reads with ``tokenizer`` where given (an ensemble's members read the same tokens)."""
         if self.encoder is not None:
             for p in self.parameters():
                 p.requires_grad_(True)
         elif self.config.pretrained is None:
-            tokenizer = train_wordpiece([s["text"] for s in train], self.config.vocab_size, lowercase=True)
+            tokenizer = tokenizer or train_wordpiece([s["text"] for s in train], self.config.vocab_size, lowercase=True)
             self._install(self._new_encoder(tokenizer), tokenizer, f"trained on {len(train)} texts")
         else:
             encoder, tokenizer = load_checkpoint(self.config.pretrained, 0.1, self.name)
@@ -470,8 +513,11 @@ class RelationExtractor(nn.Module):
         self._check_annotations(stories)
         if self.config.augment:
             stories = self._augmented(train)
-        val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
         self.train_stories(stories, log)
+        self._score_val(dataset, log)
+
+    def _score_val(self, dataset: Dataset, log: Callable[[str], None]) -> None:
+        val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
         if val:
             self.fit_report["val"] = fact_scores(self, val[: self.config.train_stories // 4 or 1])
             log(f"relation-extractor: validation facts F1 {self.fit_report['val']['f1']:.3f}")
@@ -790,37 +836,53 @@ class RelationExtractor(nn.Module):
         out = []
         for k in range(0, len(stories), self.config.batch_size):
             chunk = stories[k : k + self.config.batch_size]
-            out.extend(self._extract(s, states, keep_features) for s, states in zip(chunk, self.encode(chunk)))
+            states = zip(*(reader.encode(chunk) for reader in self.readers))  # each story's states by each member
+            out.extend(self._extract(s, list(h), keep_features) for s, h in zip(chunk, states))
         nn.Module.train(self, was_training)  # not self.train: that would also forget whether the pipeline trains
         self.pipeline_training = pipeline_training
         return out
 
-    def _extract(self, story: Story, states: torch.Tensor, keep_features: bool = False) -> Extraction:
-        story.mentions = self._decode_mentions(story, states)
+    @property
+    def readers(self) -> list["RelationExtractor"]:
+        """The extractors that read together: this one and its ensemble members."""
+        return [self, *self.others]
+
+    def _extract(self, story: Story, states: list[torch.Tensor], keep_features: bool = False) -> Extraction:
+        """Read one story from its token ``states`` by each of :attr:`readers`: every head's probabilities are
+        their mean, and each decision (tags, kinds, people, facts) is taken once, on the means."""
+        readers = self.readers
+
+        def mean(head: Callable[[RelationExtractor, int], torch.Tensor]) -> torch.Tensor:
+            return sum(head(r, k) for k, r in enumerate(readers)) / len(readers)
+
+        tags = mean(lambda r, k: r.tagger(states[k]).softmax(-1)) if len(story.ids) else None
+        story.mentions = self._decode_mentions(story, tags)
         extraction = Extraction(self, story)
         features, pairs = None, []
         if story.mentions:
-            reps = self.spans(states, story.mentions)
-            kinds = self.kind_head(reps).argmax(-1).tolist()
+            reps = [r.spans(states[k], story.mentions) for k, r in enumerate(readers)]
+            kinds = mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
             for m, k in zip(story.mentions, kinds):
                 m.kind = k
             pairs = self._pairs_in_sentences(story.mentions)
             relations = None
             if pairs:
-                features = self.relation_features(story, states, reps, pairs).float()
-                relations = self.relation(features).softmax(-1)
-            scores, links = self.coref_logits(story, reps)
-            values = self.attribute(reps).softmax(-1) if self.attribute_values else None
-            extraction.resolve(torch.sigmoid(scores).tolist(), links, values, _related(pairs, relations))
+                each = [r.relation_features(story, states[k], reps[k], pairs).float() for k, r in enumerate(readers)]
+                features = each[0]  # learning from answers (one member only) goes on from the classifier's input
+                relations = mean(lambda r, k: r.relation(each[k]).softmax(-1))
+            _, links = self.coref_logits(story, reps[0])
+            same = mean(lambda r, k: torch.sigmoid(r.coref_logits(story, reps[k])[0]))
+            values = mean(lambda r, k: r.attribute(reps[k]).softmax(-1)) if self.attribute_values else None
+            extraction.resolve(same.tolist(), links, values, _related(pairs, relations))
             question = self._question_sentence(story)
             in_question = [k for k, m in enumerate(story.mentions) if m.sentence == question]
             if in_question:
-                extraction.ask(in_question, self.role(reps[in_question]).softmax(-1))
+                extraction.ask(in_question, mean(lambda r, k: r.role(reps[k][in_question]).softmax(-1)))
             told = None
             if pairs:
                 extraction.relate(relations, pairs)
                 if values is not None:
-                    told = self.word_attribute_logits(features).softmax(-1)
+                    told = mean(lambda r, k: r.word_attribute_logits(each[k]).softmax(-1))
             if values is not None:
                 extraction.attributes(values, told, pairs)
         if keep_features:  # before finish: its problems must still see whether the question named two people
@@ -832,10 +894,11 @@ class RelationExtractor(nn.Module):
         self.stats["texts_with_problems"] += bool(extraction.problems)
         return extraction
 
-    def _decode_mentions(self, story: Story, states: torch.Tensor) -> list[Mention]:
-        if not len(story.ids):
+    def _decode_mentions(self, story: Story, tag_probs: torch.Tensor | None) -> list[Mention]:
+        """Mentions from each token's O/B/I probabilities (None: a story with no tokens)."""
+        if tag_probs is None:
             return []
-        tags = self.tagger(states).argmax(-1).tolist()
+        tags = tag_probs.argmax(-1).tolist()
         mentions, open_at = [], None
         for i, tag in enumerate([*tags, 0]):
             inside = tag == 2 and open_at is not None and story.token_sentence[i] == story.token_sentence[open_at]
@@ -889,12 +952,15 @@ class RelationExtractor(nn.Module):
 
     def artifact_files(self) -> dict[str, bytes]:
         self._require()
-        return {
+        files = {
             TOKENIZER_FILE: self.tokenizer.to_str().encode(),
             CONFIG_FILE: self.encoder.config.to_json_string(use_diff=False).encode(),
             FIT_FILE: json.dumps(self.fit_report).encode(),
             READS_FILE: json.dumps(self.reads).encode(),
         }
+        for k, member in enumerate(self.others, 2):  # member k's own files, named member<k>-<file>
+            files.update({f"member{k}-{name}": data for name, data in member.artifact_files().items()})
+        return files
 
     def load_artifact_files(self, files: dict[str, bytes]) -> None:
         from transformers import BertConfig, BertModel
@@ -917,6 +983,13 @@ class RelationExtractor(nn.Module):
         self.reads = {"encoding": "windows", "case": "none", **reads}
         self._install(BertModel(config, add_pooling_layer=False), tokenizer, "read from the artifact")
         self.fit_report = json.loads(files[FIT_FILE]) if FIT_FILE in files else {}
+        self.others = nn.ModuleList()
+        k = 2
+        while f"member{k}-{CONFIG_FILE}" in files:  # before the weights: they hold the members' too
+            member = self._member(k)
+            member.load_artifact_files({n.split("-", 1)[1]: d for n, d in files.items() if n.startswith(f"member{k}-")})
+            self.others.append(member)
+            k += 1
         for p in self.parameters():
             p.requires_grad_(False)
         self.eval()

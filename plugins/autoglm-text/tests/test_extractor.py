@@ -615,6 +615,69 @@ def test_training_runs_in_bf16_where_the_device_computes_it_and_reading_stays_fl
     assert ex.extract(STORIES[0][0]).facts == first.facts
 
 
+def test_members_train_apart_read_together_and_travel_in_the_artifact():
+    dataset = kinship(stories=120)
+    ex = extractor(dataset, epochs=2, train_stories=120, members=2)
+    said = []
+    ex.fit(dataset, said.append)
+    assert len(ex.others) == 1 and len(ex.fit_report["members"]) == 2
+    assert any(m.startswith("relation-extractor member 2: epoch 2/2") for m in said)
+    assert any("(2 members): validation facts F1" in m for m in said)
+    assert not torch.equal(ex.tagger.weight, ex.others[0].tagger.weight)  # a seed of its own
+    assert ex.others[0].tokenizer.to_str() == ex.tokenizer.to_str()  # the same tokens for both
+
+    samples = dataset.splits["val"][:6]
+    copy = RelationExtractor(ex.config, BuildContext(inputs={"data": dataset.port}, seed=0, stage="graph_builder"))
+    copy.load_artifact_files(ex.artifact_files())
+    copy.load_state_dict(ex.state_dict())
+    a, b = ex(samples), copy(samples)
+    assert len(copy.others) == 1 and torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_attr, b.edge_attr)
+
+    # two members with the same weights read exactly as one: the ensemble is the mean of its members' heads
+    own = {k: v for k, v in ex.state_dict().items() if not k.startswith("others.")}
+    ex.others[0].load_state_dict(own)
+    together = [e.facts for e in ex.extract_batch([s["text"] for s in samples])]
+    ex.others = torch.nn.ModuleList()
+    alone = [e.facts for e in ex.extract_batch([s["text"] for s in samples])]
+    assert [[f[:3] for f in facts] for facts in together] == [[f[:3] for f in facts] for facts in alone]
+    assert [f[3] for facts in together for f in facts] == pytest.approx([f[3] for facts in alone for f in facts])
+
+    with pytest.raises(ValueError, match="members = 2 with learn_from_answers: it trains one extractor"):
+        RelationExtractorConfig(members=2, learn_from_answers=True)
+
+
+def test_at_most_keeps_a_person_s_surest_relatives_of_a_type(trained):
+    _, ex = trained
+    story = ex.read("Ann is Bo's wife. Bo married Cy. Ann is Dan's mother. How is Cy related to Dan?")
+    spouse, child = ex.classes.index("spouse"), ex.classes.index("child")
+    extraction = Extraction(ex, story)
+    extraction.people = [[] for _ in range(4)]  # Ann, Bo, Cy, Dan
+    extraction.scores = {
+        (0, 1): (0.99, spouse, 0),  # Bo is Ann's spouse
+        (1, 2): (0.9, spouse, 1),  # Cy is Bo's spouse too: one too many for Bo
+        (0, 3): (0.98, child, 2),  # Dan is Ann's child ...
+        (2, 3): (0.6, child, 1),  # ... and Cy's child: Dan's second parent
+    }
+    kept = ex.config
+
+    def read(limits: dict[str, int]) -> list[tuple[int, int]]:
+        try:
+            ex.config = kept.model_copy(update={"at_most": limits, "link_threshold": None})
+            ex.at_most = {ex.classes.index(t): n for t, n in limits.items()}
+            extraction.finish()
+        finally:
+            ex.config, ex.at_most = kept, {}
+        return [(head, tail) for head, _, tail, _, _ in extraction.facts]
+
+    assert read({}) == [(0, 1), (0, 3), (1, 2)]  # the four close a cycle: the least sure one goes
+    assert read({"spouse": 1, "parent": 2}) == [(0, 1), (0, 3), (2, 3)]
+    assert read({"spouse": 1, "parent": 1}) == [(0, 1), (0, 3)]  # the surer parent stays
+    with pytest.raises(ValueError, match="at_most allows no"):
+        RelationExtractorConfig(at_most={"spouse": 0})
+    with pytest.raises(ValueError, match=r"at_most name types \['cousin'\]"):
+        RelationExtractorConfig(edge_types=["spouse"], at_most={"cousin": 1})
+
+
 def test_reversed_facts_are_refused_with_the_reading_spelled_out():
     flipped = [(t, [[tail, r, head] for head, r, tail in f], q) for t, f, q in STORIES]
     # every story's people get contradicting genders only when a person is the tail of two gendered words
