@@ -128,7 +128,8 @@ class RelationExtractor(nn.Module):
         self.pipeline_training = False
         # a class read the other way round, as an index: probs[reverse_index] are the reverse pair's probabilities
         self.reverse_index = [NONE, *(self.reverse[c] for c in range(1, len(self.classes)))]
-        self._read_once: dict[str, tuple[Extraction, torch.Tensor | None, list[tuple[int, int]]]] = {}
+        # text -> (its extraction before relations, each reader's relation features, the mention pairs)
+        self._read_once: dict[str, tuple[Extraction, list[torch.Tensor] | None, list[tuple[int, int]]]] = {}
         self._bf16 = False  # the encoder runs under bfloat16 autocast (while training, where chosen)
 
     def _reverse_class(self, c: int) -> int:
@@ -423,12 +424,12 @@ class RelationExtractor(nn.Module):
         if self.config.init_from:
             self._start_from(self.config.init_from)
             log(f"relation-extractor: starts from the extractor of {self.config.init_from}")
-        if self.others and train and self.config.epochs:
-            raise DataError(
-                f"relation-extractor: the extractor of {self.config.init_from} is an ensemble of "
-                f"{len(self.others) + 1}; init_from can read with it as it is, not train it further",
-                hint="set graph_builder.epochs = 0 to use it as it is",
-            )
+            if "members" in self.config.model_fields_set and self.config.members != len(self.readers):
+                raise DataError(
+                    f"relation-extractor: the extractor of {self.config.init_from} has {len(self.readers)} "
+                    f"member(s), and graph_builder.members asks for {self.config.members}",
+                    hint="leave graph_builder.members out: an extractor started from an artifact keeps its members",
+                )
         if self.config.init_from and (not train or self.config.epochs == 0):
             why = "epochs = 0" if train else "no training story carries facts"
             log(f"relation-extractor: {why}; the extractor keeps what it had learned")
@@ -443,8 +444,9 @@ class RelationExtractor(nn.Module):
             self._fit_members(dataset, train[: self.config.train_stories], log)
         for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
             p.requires_grad_(False)
-        if self.config.learn_from_answers:  # ... except the relation classifier, which the answers teach
-            self.relation.requires_grad_(True)
+        if self.config.learn_from_answers:  # ... except the relation classifiers, which the answers teach
+            for reader in self.readers:
+                reader.relation.requires_grad_(True)
 
     def _member(self, k: int) -> "RelationExtractor":
         """Ensemble member ``k`` (2, 3, ...), untrained: this extractor's config, a seed of its own."""
@@ -452,10 +454,11 @@ class RelationExtractor(nn.Module):
         return RelationExtractor(self.config.model_copy(update={"members": 1}), ctx).to(self._anchor.device)
 
     def _fit_members(self, dataset: Dataset, train: list[Mapping[str, Any]], log: Callable[[str], None]) -> None:
-        """Train members 2..``members`` as this one trained, then score validation with all of them reading."""
+        """Train members 2..``members`` as this one trained (those init_from gave, further), then score
+        validation with all of them reading."""
+        members = list(self.others) or [self._member(k) for k in range(2, self.config.members + 1)]
         self.others = nn.ModuleList()
-        for k in range(2, self.config.members + 1):
-            member = self._member(k)
+        for k, member in enumerate(members, 2):
             said = lambda m, k=k: log(m.replace("relation-extractor:", f"relation-extractor member {k}:"))  # noqa: E731
             member._fit_facts(dataset, train, said, self.tokenizer)
             self.others.append(member)
@@ -816,7 +819,9 @@ class RelationExtractor(nn.Module):
             extraction = prepared.unrelated()
             if pairs:
                 with torch.set_grad_enabled(self.soft_types):
-                    extraction.relate(self.relation(features).softmax(-1), pairs)
+                    readers = self.readers
+                    probs = sum(r.relation(features[k]).softmax(-1) for k, r in enumerate(readers)) / len(readers)
+                    extraction.relate(probs, pairs)
             extraction.finish()
             out.append(extraction)
         return out
@@ -868,7 +873,7 @@ class RelationExtractor(nn.Module):
             relations = None
             if pairs:
                 each = [r.relation_features(story, states[k], reps[k], pairs).float() for k, r in enumerate(readers)]
-                features = each[0]  # learning from answers (one member only) goes on from the classifier's input
+                features = each  # learning from answers goes on from the classifiers' inputs
                 relations = mean(lambda r, k: r.relation(each[k]).softmax(-1))
             _, links = self.coref_logits(story, reps[0])
             same = mean(lambda r, k: torch.sigmoid(r.coref_logits(story, reps[k])[0]))

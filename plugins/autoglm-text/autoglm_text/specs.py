@@ -212,7 +212,8 @@ class RelationExtractorConfig(PluginConfig):
         description="Extractors trained on the same stories from different seeds, whose heads' probabilities are "
         "averaged at every step of reading (mentions, coreference, relations, attributes, the question). Each "
         "costs one more training and reading; in the kinship example three read held-out phrasings at fact F1 "
-        "0.967 where one read 0.936-0.953 (docs/architecture.md).",
+        "0.967 where one read 0.936-0.953 (docs/architecture.md). With init_from: that extractor's members, "
+        "each trained further.",
     )
     train_stories: int = Field(2000, ge=1, description="At most this many training stories are read.")
     augment: float = Field(
@@ -285,9 +286,6 @@ class RelationExtractorConfig(PluginConfig):
         few = sorted(t for t, n in self.at_most.items() if n < 1)
         if few:
             raise ValueError(f"at_most allows no {few}: a limit is at least 1 (leave a type out to set none)")
-        if self.members > 1 and (self.learn_from_answers or self.init_from):
-            given = "learn_from_answers" if self.learn_from_answers else "init_from"
-            raise ValueError(f"members = {self.members} with {given}: it trains one extractor; set members = 1")
         if self.epochs == 0 and not self.init_from:
             raise ValueError("epochs = 0 trains nothing: it needs init_from, the extractor to use as it is")
         if self.pretrained is None and self.hidden_size % self.num_heads:

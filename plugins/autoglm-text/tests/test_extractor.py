@@ -642,8 +642,33 @@ def test_members_train_apart_read_together_and_travel_in_the_artifact():
     assert [[f[:3] for f in facts] for facts in together] == [[f[:3] for f in facts] for facts in alone]
     assert [f[3] for facts in together for f in facts] == pytest.approx([f[3] for facts in alone for f in facts])
 
-    with pytest.raises(ValueError, match="members = 2 with learn_from_answers: it trains one extractor"):
-        RelationExtractorConfig(members=2, learn_from_answers=True)
+
+def test_members_train_further_from_init_from_and_all_learn_from_answers(trained, tmp_path, monkeypatch):
+    dataset, ex = trained
+    # init_from an artifact of two members, without writing one: both start as the trained extractor
+    files = ex.artifact_files()
+    files |= {f"member2-{name}": data for name, data in files.items()}
+    state = ex.state_dict()
+    state |= {f"others.0.{key}": value for key, value in state.items()}
+    start = lambda self, path: (self.load_artifact_files(files), self.load_state_dict(state))  # noqa: E731
+    monkeypatch.setattr(RelationExtractor, "_start_from", start)
+    sizes = {"num_layers": 2, "hidden_size": 64, "head_size": 64}
+    later = extractor(dataset, epochs=1, train_stories=60, init_from=str(tmp_path), learn_from_answers=True, **sizes)
+    later.fit(dataset)
+    assert len(later.readers) == 2  # the members init_from gave, each trained further
+    assert not any(torch.equal(r.tagger.weight, ex.tagger.weight) for r in later.readers)
+    samples = [{"text": s["text"], "label": s["label"]} for s in dataset.splits["test"][:4]]  # answers only
+    later.train(True)
+    try:
+        probs = later(samples).edge_type_probs
+    finally:
+        later.train(False)
+    probs[:, 0].sum().backward()
+    assert all(p.grad is not None for r in later.readers for p in r.relation.parameters())
+
+    asked = extractor(dataset, epochs=1, init_from=str(tmp_path), members=3, **sizes)
+    with pytest.raises(DataError, match="has 2 member\\(s\\), and graph_builder.members asks for 3"):
+        asked.fit(dataset)
 
 
 def test_at_most_keeps_a_person_s_surest_relatives_of_a_type(trained):
