@@ -289,7 +289,9 @@ class Extraction:
     def finish(self) -> None:
         threshold = self.x.config.relation_threshold
         self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
-        if self.x.config.at_most:
+        # relation class -> relatives of that class one person may have
+        self.limits = {self.x.classes.index(t): n for t, n in self.x.config.at_most.items()}
+        if self.limits:
             held: Counter[tuple[int, int]] = Counter()
             self.facts = sorted(
                 (f for f in sorted(self.facts, key=lambda f: -f[3]) if self._fits(f, held)), key=lambda f: (f[0], f[2])
@@ -313,7 +315,7 @@ class Extraction:
         class -> count); it is counted when it fits. "b is a's c" gives a one more c and b one more reverse c."""
         a, c, b = fact[:3]
         ends = ((a, c), (b, self.x.reverse[c]))
-        if any(held[end] >= self.x.at_most.get(end[1], len(self.people)) for end in ends):
+        if any(held[end] >= self.limits.get(end[1], len(self.people)) for end in ends):
             return False
         held.update(ends)
         return True

@@ -111,7 +111,6 @@ class RelationExtractor(nn.Module):
         self.edge_types = list(config.edge_types or port.edge_type_names)
         self.classes = relation_classes(self.edge_types, config.inverse)  # none, types, reverse types
         self.reverse = {c: self._reverse_class(c) for c in range(1, len(self.classes))}
-        self.at_most = {self.classes.index(t): n for t, n in config.at_most.items()}  # class -> relatives allowed
         self.graph_types = self.classes[1:]  # edge types of the graph: every class but none
         self.attribute_values = list(config.attribute_values)
         self.init_seed = stage_seed(ctx)
@@ -875,8 +874,9 @@ class RelationExtractor(nn.Module):
                 each = [r.relation_features(story, states[k], reps[k], pairs).float() for k, r in enumerate(readers)]
                 features = each  # learning from answers goes on from the classifiers' inputs
                 relations = mean(lambda r, k: r.relation(each[k]).softmax(-1))
-            _, links = self.coref_logits(story, reps[0])
-            same = mean(lambda r, k: torch.sigmoid(r.coref_logits(story, reps[k])[0]))
+            coref = [r.coref_logits(story, reps[k]) for k, r in enumerate(readers)]
+            links = coref[0][1]  # every reader scores the same (mention, earlier mention) pairs
+            same = mean(lambda r, k: torch.sigmoid(coref[k][0]))
             values = mean(lambda r, k: r.attribute(reps[k]).softmax(-1)) if self.attribute_values else None
             extraction.resolve(same.tolist(), links, values, _related(pairs, relations))
             question = self._question_sentence(story)
