@@ -289,9 +289,7 @@ class Extraction:
     def finish(self) -> None:
         threshold = self.x.config.relation_threshold
         self.facts = [(a, c, b, p, s) for (a, b), (p, c, s) in sorted(self.scores.items()) if p >= threshold]
-        # relation class -> relatives of that class one person may have
-        self.limits = {self.x.classes.index(t): n for t, n in self.x.config.at_most.items()}
-        if self.limits:
+        if self.x.config.at_most:
             held: Counter[tuple[int, int]] = Counter()
             self.facts = sorted(
                 (f for f in sorted(self.facts, key=lambda f: -f[3]) if self._fits(f, held)), key=lambda f: (f[0], f[2])
@@ -310,12 +308,17 @@ class Extraction:
             self.query = (len(self.people) - 1, 0)
         self.graph = self._graph()
 
+    @property
+    def limits(self) -> dict[int, int]:
+        """Relation class -> how many relatives of that class one person may have (the config's ``at_most``)."""
+        return {self.x.classes.index(t): n for t, n in self.x.config.at_most.items()}
+
     def _fits(self, fact: tuple[Any, ...], held: Counter[tuple[int, int]]) -> bool:
         """Whether ``fact`` leaves both its people within ``at_most``, given the relatives ``held`` so far (person,
         class -> count); it is counted when it fits. "b is a's c" gives a one more c and b one more reverse c."""
         a, c, b = fact[:3]
-        ends = ((a, c), (b, self.x.reverse[c]))
-        if any(held[end] >= self.limits.get(end[1], len(self.people)) for end in ends):
+        ends, limits = ((a, c), (b, self.x.reverse[c])), self.limits
+        if any(held[end] >= limits.get(end[1], len(self.people)) for end in ends):
             return False
         held.update(ends)
         return True
