@@ -7,7 +7,8 @@
 # together (about 45 minutes on 2 cores; held-out phrasings' facts at F1
 # 0.968-0.974 over 3 seeds, 0.87-0.88 of their stories answered). One
 # extractor (--set graph_builder.members=1) takes about 15 minutes (F1 0.96,
-# 0.81 answered); one at 2,000 x 2, about 6 (F1 0.82, 0.48 answered). Extra arguments go to `autoglm build`; a quick look:
+# 0.81 answered); one at 2,000 x 2, about 6 (F1 0.82, 0.48 answered). Extra
+# arguments go to `autoglm build`; a quick look:
 #   bash scripts/quickstart.sh --set graph_builder.members=1 --set graph_builder.train_stories=2000 --set graph_builder.epochs=2
 set -euo pipefail
 cd "$(dirname "$0")/.."
