@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -57,6 +59,7 @@ def make_paired(root: Path) -> Path:
 
 
 CONTRACT_ROOT = Path(tempfile.mkdtemp(prefix="autoglm-files-contract-"))
+atexit.register(shutil.rmtree, CONTRACT_ROOT, ignore_errors=True)  # module-level: no tmp_path fixture here
 
 
 class TestImageFolderContract(DataSourceContract):

@@ -221,6 +221,12 @@ class RelationExtractorConfig(PluginConfig):
     )
     coref_window: int = Field(20, ge=1, le=200, description="A mention is compared with this many earlier ones.")
     coref_threshold: float = Field(0.5, gt=0, lt=1, description="Coreference link probability to accept.")
+    antecedent_ranking: bool = Field(
+        True,
+        description="Training: beside each (mention, earlier mention) pair's own same-person loss, a singular "
+        "pronoun's earlier mentions compete for it (softmax; any mention of its person counts as right), so that "
+        'the person just named beats a same-gender one named before (docs/architecture.md, "Antecedents").',
+    )
     pronoun_floor: float = Field(
         0.25,
         gt=0,

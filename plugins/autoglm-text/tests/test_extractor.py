@@ -346,6 +346,32 @@ def _marked(ex, text: str, words: list[tuple[str, str]]):
     return story
 
 
+def test_a_singular_pronoun_s_earlier_mentions_compete_for_it_in_training(trained):
+    """The ranking loss is low only when a right antecedent outscores the others; names, plural pronouns and
+    pronouns with no right antecedent in reach add nothing."""
+    _, ex = trained
+    text = "Ivy is Tom's mother. Isabel sails. Isaac is a son of hers, and they all came."
+    kinds = [("Ivy", "name"), ("Tom", "name"), ("Isabel", "name"), ("Isaac", "name"), ("hers", "pronoun")]
+    story = _marked(ex, text, [*kinds, ("they", "plural")])
+    for mention, people in zip(story.mentions, [(0,), (1,), (2,), (3,), (2,), (0, 1, 2, 3)]):
+        mention.entities = people
+    with torch.no_grad():
+        _, pairs = ex.coref_logits(story, ex.spans(ex.encode([story])[0], story.mentions))
+
+    def loss(hers_scores: dict[int, float]) -> float:
+        same = [float(bool(set(story.mentions[j].entities) & set(story.mentions[i].entities))) for j, i in pairs]
+        scores = torch.tensor([hers_scores.get(i, 0.0) if j == 4 else 5.0 for j, i in pairs])
+        return ex._antecedent_ranking_loss(story, scores, pairs, same).item()
+
+    assert loss({0: 3.0, 2: -1.0}) > 4 > loss({0: -1.0, 2: 3.0})  # Ivy over Isabel costs; Isabel over Ivy not
+    # only "hers" counts: the name pairs and the plural pronoun's pairs score 5 whatever they are
+    assert loss({2: 3.0}) == pytest.approx(-torch.log_softmax(torch.tensor([0.0, 0, 3, 0]), 0)[2].item())
+    for mention in story.mentions:
+        mention.entities = (mention.entities[0],) if len(mention.entities) == 1 else ()
+    story.mentions[4].entities = (9,)  # nobody named before: nothing to rank
+    assert loss({0: 3.0}) == 0.0
+
+
 def test_the_word_after_a_possessive_is_the_word_after_its_ending(trained):
     """The relation head reads the word after each mention; after "Omar's" that is "son", not the apostrophe."""
     from autoglm_text.stories import after_possessive
