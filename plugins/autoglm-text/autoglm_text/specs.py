@@ -225,7 +225,7 @@ class RelationExtractorConfig(PluginConfig):
         True,
         description="Training: beside each (mention, earlier mention) pair's own same-person loss, a singular "
         "pronoun's earlier mentions compete for it (softmax; any mention of its person counts as right), so that "
-        'the person just named beats a same-gender one named before (docs/architecture.md, relation-extractor, Heads).',
+        "the person just named beats a same-gender one named before (docs/architecture.md, relation-extractor, Heads).",
     )
     pronoun_floor: float = Field(
         0.25,
