@@ -668,7 +668,7 @@ class RelationExtractor(nn.Module):
         loss = loss + F.cross_entropy(self.kind_head(reps), kinds)
         scores, pairs = self.coref_logits(story, reps)
         if pairs:
-            same = [float(bool(set(story.mentions[j].entities) & set(story.mentions[i].entities))) for j, i in pairs]
+            same = self._same_person(story, pairs)
             loss = loss + F.binary_cross_entropy_with_logits(scores, torch.tensor(same, device=states.device))
             if self.config.antecedent_ranking:
                 loss = loss + self._antecedent_ranking_loss(story, scores, pairs, same)
@@ -698,6 +698,11 @@ class RelationExtractor(nn.Module):
                 self.role(reps[index]), torch.tensor([r for _, r in roles], device=states.device)
             )
         return loss
+
+    @staticmethod
+    def _same_person(story: Story, pairs: list[tuple[int, int]]) -> list[float]:
+        """Gold coreference of (mention, earlier mention) pairs: 1.0 where they share a person, else 0.0."""
+        return [float(bool(set(story.mentions[j].entities) & set(story.mentions[i].entities))) for j, i in pairs]
 
     @staticmethod
     def _antecedent_ranking_loss(

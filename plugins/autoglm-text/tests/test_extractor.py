@@ -359,7 +359,7 @@ def test_a_singular_pronoun_s_earlier_mentions_compete_for_it_in_training(traine
         _, pairs = ex.coref_logits(story, ex.spans(ex.encode([story])[0], story.mentions))
 
     def loss(hers_scores: dict[int, float]) -> float:
-        same = [float(bool(set(story.mentions[j].entities) & set(story.mentions[i].entities))) for j, i in pairs]
+        same = ex._same_person(story, pairs)
         scores = torch.tensor([hers_scores.get(i, 0.0) if j == 4 else 5.0 for j, i in pairs])
         return ex._antecedent_ranking_loss(story, scores, pairs, same).item()
 
