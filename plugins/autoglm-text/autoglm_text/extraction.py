@@ -37,6 +37,7 @@ class Extraction:
         self.exists: list[float] = []  # each mention pair's probability of a fact, as relate read it
         self.query: tuple[int, int] | None = None
         self.problems: list[str] = []
+        self.unlinked = False  # see _problems
         self.graph: SemanticGraph | None = None
 
     @classmethod
@@ -345,6 +346,8 @@ class Extraction:
         elif not out and not self._linked(*self.query):
             target, source = (self.display(p) for p in self.query)
             out.append(f"no chain of facts read from the story links {target} to {source}")
+        # both people are in the story, and what was read does not link them
+        self.unlinked = bool(out) and not out[0].startswith("the question")
         return out
 
     def _drop_cycles(self) -> None:

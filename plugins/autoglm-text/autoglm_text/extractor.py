@@ -122,7 +122,7 @@ class RelationExtractor(nn.Module):
         self.source = "untrained"
         self.fit_report: dict[str, Any] = {}
         self.reads = {**READS, "encoding": config.encoding, "case": "embedding" if config.letter_case else "none"}
-        self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0}
+        self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0, "second_looks": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
         self.pipeline_training = False
         # a class read the other way round, as an index: probs[reverse_index] are the reverse pair's probabilities
@@ -887,6 +887,43 @@ class RelationExtractor(nn.Module):
             return sum(head(r, k) for k, r in enumerate(readers)) / len(readers)
 
         tags = mean(lambda r, k: r.tagger(states[k]).softmax(-1)) if len(story.ids) else None
+        extraction = self._read_mentions(story, states, tags, keep_features)
+        floor = self.config.mention_floor
+        if floor is not None and tags is not None and extraction.unlinked:
+            again = self._read_mentions(
+                replace(story), states, self._second_look(extraction, tags, floor), keep_features
+            )
+            if not again.problems:
+                extraction = again
+                self.stats["second_looks"] += 1
+        self.stats["texts"] += 1
+        self.stats["people"] += len(extraction.people)
+        self.stats["facts"] += len(extraction.facts)
+        self.stats["texts_with_problems"] += bool(extraction.problems)
+        return extraction
+
+    @staticmethod
+    def _second_look(extraction: Extraction, tags: torch.Tensor, floor: float) -> torch.Tensor:
+        """``tags`` with every token of a sentence that gave no fact (the question aside) taken as inside a
+        mention (B or I, the likelier) where its probability of being outside one is at most ``1 - floor``."""
+        story = extraction.story
+        quiet = set(range(len(story.sentences))) - {f[4] for f in extraction.facts}
+        quiet.discard(extraction.x._question_sentence(story))
+        lowered = tags.clone()
+        for i, sentence in enumerate(story.token_sentence):
+            if sentence in quiet and 1 - float(tags[i, 0]) >= floor:
+                lowered[i, 0] = 0.0
+        return lowered
+
+    def _read_mentions(
+        self, story: Story, states: list[torch.Tensor], tags: torch.Tensor | None, keep_features: bool
+    ) -> Extraction:
+        """The rest of :meth:`_extract`, from the tag probabilities on."""
+        readers = self.readers
+
+        def mean(head: Callable[[RelationExtractor, int], torch.Tensor]) -> torch.Tensor:
+            return sum(head(r, k) for k, r in enumerate(readers)) / len(readers)
+
         story.mentions = self._decode_mentions(story, tags)
         extraction = Extraction(self, story)
         features, pairs = None, []
@@ -920,10 +957,6 @@ class RelationExtractor(nn.Module):
         if keep_features:  # before finish: its problems must still see whether the question named two people
             extraction.kept = (extraction.unrelated(), features, pairs)
         extraction.finish()
-        self.stats["texts"] += 1
-        self.stats["people"] += len(extraction.people)
-        self.stats["facts"] += len(extraction.facts)
-        self.stats["texts_with_problems"] += bool(extraction.problems)
         return extraction
 
     def _decode_mentions(self, story: Story, tag_probs: torch.Tensor | None) -> list[Mention]:

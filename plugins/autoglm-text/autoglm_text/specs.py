@@ -244,6 +244,15 @@ class RelationExtractorConfig(PluginConfig):
         "probability that join separate parts of the graph are added until they do (a story that asks about two "
         "people relates them; a fact the reader was unsure of beats no answer). None: never.",
     )
+    mention_floor: float | None = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="When the question's two people are still not linked, the story is read again with every token "
+        "of a sentence that gave no fact taken as part of a mention from this probability (1 - P(outside)) instead "
+        "of the likeliest tag, and that reading is kept if it links them: a sentence that states nothing read is "
+        "most often one whose unnamed person was missed ('... adore their sister, who ...'). None: never.",
+    )
     keep_cycles: bool = Field(
         False,
         description="Keep facts that close a cycle among more confident ones. False: only the most confident "

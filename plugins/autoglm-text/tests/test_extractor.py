@@ -141,6 +141,46 @@ def test_the_question_s_people_are_linked_by_the_likeliest_unsure_facts(trained)
     assert linked(0.25) == [(0, 1)]  # the link would need a fact below the floor: nothing is added
 
 
+def test_a_story_whose_question_is_not_linked_is_read_again_with_a_lower_mention_floor(trained):
+    """A name the tagger was unsure of ("Tom" in the second statement, given 0.1 of being a mention) leaves the
+    question's people apart; the second look takes tokens of sentences that gave no fact as mentions from
+    ``mention_floor`` and keeps that reading because it links them."""
+    _, ex = trained
+    text = "Anna is Tom's mother. Tom's sister is Clara. How is Clara related to Anna?"
+    story = ex.read(text)
+    second = text.index("Tom", text.index("."))
+    unsure = [k for k, (a, b) in enumerate(story.offsets) if second <= a < second + 3]
+
+    def doubt(module, inputs, output):  # P(outside) 0.9 for the second "Tom"'s tokens
+        output = output.clone()
+        output[unsure] = torch.tensor([0.9, 0.1, 0.0]).log().clamp_min(-30)
+        return output
+
+    kept, hook = ex.config, ex.tagger.register_forward_hook(doubt)
+    try:
+        ex.config = kept.model_copy(update={"mention_floor": None})
+        alone = ex.extract(text)
+        ex.config = kept.model_copy(update={"mention_floor": 0.05})
+        looks = ex.stats["second_looks"]
+        again = ex.extract(text)
+        ex.config = kept.model_copy(update={"mention_floor": 0.2})  # above the doubted tokens' 0.1: no use
+        still = ex.extract(text)
+    finally:
+        ex.config = kept
+        hook.remove()
+    assert alone.unlinked and any("no chain" in p or "no fact" in p for p in alone.problems), alone.problems
+    assert not again.problems and ex.stats["second_looks"] == looks + 1
+    assert {(again.display(h), again.display(t)) for h, _, t, _, _ in again.facts} >= {("Anna", "Tom")}
+    assert len(again.facts) == 2 and again.display(again.query[0]) == "Clara"
+    assert still.problems == alone.problems
+    # the unsure tokens of a sentence that gave a fact, and the question's, are left as they were
+    tags = torch.tensor([[0.9, 0.1, 0.0]]).repeat(len(story.ids), 1)
+    alone.facts = [(0, 1, 1, 0.9, 1)]  # as if the second statement gave a fact and the first none
+    lowered = ex._second_look(alone, tags, 0.05)
+    changed = {story.token_sentence[k] for k in range(len(story.ids)) if lowered[k, 0] == 0}
+    assert changed == {0}
+
+
 def test_a_fact_that_closes_a_cycle_of_surer_facts_is_dropped(trained):
     _, ex = trained
     story = ex.read(
