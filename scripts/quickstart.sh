@@ -5,7 +5,7 @@
 # artifacts/kinship-extractor, and answer hand-written stories with it. Three
 # extractors fit the manifest's own 5,000 stories for 3 epochs each and read
 # together (about 46 minutes on 2 cores; held-out phrasings' facts at F1
-# 0.972-0.978 over 2 seeds, 0.88-0.90 of their stories answered). One
+# 0.972-0.979 over 3 seeds, 0.88-0.93 of their stories answered). One
 # extractor (--set graph_builder.members=1) takes about 15 minutes (F1 0.96,
 # 0.81 answered); one at 2,000 x 2, about 6 (F1 0.82, 0.48 answered). Extra
 # arguments go to `autoglm build`; a quick look:
