@@ -845,8 +845,7 @@ class RelationExtractor(nn.Module):
             extraction = prepared.unrelated()
             if pairs:
                 with torch.set_grad_enabled(self.soft_types):
-                    readers = self.readers
-                    probs = sum(r.relation(features[k]).softmax(-1) for k, r in enumerate(readers)) / len(readers)
+                    probs = self._mean(lambda r, k: r.relation(features[k]).softmax(-1))
                     extraction.relate(probs, pairs)
             extraction.finish()
             out.append(extraction)
@@ -881,12 +880,7 @@ class RelationExtractor(nn.Module):
     def _extract(self, story: Story, states: list[torch.Tensor], keep_features: bool = False) -> Extraction:
         """Read one story from its token ``states`` by each of :attr:`readers`: every head's probabilities are
         their mean, and each decision (tags, kinds, people, facts) is taken once, on the means."""
-        readers = self.readers
-
-        def mean(head: Callable[[RelationExtractor, int], torch.Tensor]) -> torch.Tensor:
-            return sum(head(r, k) for k, r in enumerate(readers)) / len(readers)
-
-        tags = mean(lambda r, k: r.tagger(states[k]).softmax(-1)) if len(story.ids) else None
+        tags = self._mean(lambda r, k: r.tagger(states[k]).softmax(-1)) if len(story.ids) else None
         extraction = self._read_mentions(story, states, tags, keep_features)
         floor = self.config.mention_floor
         if floor is not None and tags is not None and extraction.unlinked:
@@ -904,7 +898,7 @@ class RelationExtractor(nn.Module):
 
     @staticmethod
     def _second_look(extraction: Extraction, tags: torch.Tensor, floor: float) -> torch.Tensor:
-        """``tags`` with every token of a sentence that gave no fact (the question aside) taken as inside a
+        """``tags`` with every token of a sentence that gave no fact (but the question) taken as inside a
         mention (B or I, the likelier) where its probability of being outside one is at most ``1 - floor``."""
         story = extraction.story
         quiet = set(range(len(story.sentences))) - {f[4] for f in extraction.facts}
@@ -915,21 +909,22 @@ class RelationExtractor(nn.Module):
                 lowered[i, 0] = 0.0
         return lowered
 
+    def _mean(self, head: Callable[["RelationExtractor", int], torch.Tensor]) -> torch.Tensor:
+        """The mean of one head's output over :attr:`readers` (``head(reader, its index)``)."""
+        readers = self.readers
+        return sum(head(r, k) for k, r in enumerate(readers)) / len(readers)
+
     def _read_mentions(
         self, story: Story, states: list[torch.Tensor], tags: torch.Tensor | None, keep_features: bool
     ) -> Extraction:
         """The rest of :meth:`_extract`, from the tag probabilities on."""
         readers = self.readers
-
-        def mean(head: Callable[[RelationExtractor, int], torch.Tensor]) -> torch.Tensor:
-            return sum(head(r, k) for k, r in enumerate(readers)) / len(readers)
-
         story.mentions = self._decode_mentions(story, tags)
         extraction = Extraction(self, story)
         features, pairs = None, []
         if story.mentions:
             reps = [r.spans(states[k], story.mentions) for k, r in enumerate(readers)]
-            kinds = mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
+            kinds = self._mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
             for m, k in zip(story.mentions, kinds):
                 m.kind = k
             pairs = self._pairs_in_sentences(story.mentions)
@@ -937,21 +932,21 @@ class RelationExtractor(nn.Module):
             if pairs:
                 each = [r.relation_features(story, states[k], reps[k], pairs).float() for k, r in enumerate(readers)]
                 features = each  # learning from answers goes on from the classifiers' inputs
-                relations = mean(lambda r, k: r.relation(each[k]).softmax(-1))
+                relations = self._mean(lambda r, k: r.relation(each[k]).softmax(-1))
             coref = [r.coref_logits(story, reps[k]) for k, r in enumerate(readers)]
             links = coref[0][1]  # every reader scores the same (mention, earlier mention) pairs
-            same = mean(lambda r, k: torch.sigmoid(coref[k][0]))
-            values = mean(lambda r, k: r.attribute(reps[k]).softmax(-1)) if self.attribute_values else None
+            same = self._mean(lambda r, k: torch.sigmoid(coref[k][0]))
+            values = self._mean(lambda r, k: r.attribute(reps[k]).softmax(-1)) if self.attribute_values else None
             extraction.resolve(same.tolist(), links, values, _related(pairs, relations))
             question = self._question_sentence(story)
             in_question = [k for k, m in enumerate(story.mentions) if m.sentence == question]
             if in_question:
-                extraction.ask(in_question, mean(lambda r, k: r.role(reps[k][in_question]).softmax(-1)))
+                extraction.ask(in_question, self._mean(lambda r, k: r.role(reps[k][in_question]).softmax(-1)))
             told = None
             if pairs:
                 extraction.relate(relations, pairs)
                 if values is not None:
-                    told = mean(lambda r, k: r.word_attribute_logits(each[k]).softmax(-1))
+                    told = self._mean(lambda r, k: r.word_attribute_logits(each[k]).softmax(-1))
             if values is not None:
                 extraction.attributes(values, told, pairs)
         if keep_features:  # before finish: its problems must still see whether the question named two people
