@@ -341,13 +341,13 @@ class Extraction:
         for person in self.query:
             if all(self.story.mentions[m].sentence == asked for m in self.people[person]):
                 out.append(f"the question asks about {self.display(person)}, who is not in the story")
+        named = not out  # both of the question's people are in the story
         if not out and not any(self.query[0] in (f[0], f[2]) for f in self.facts):
             out.append(f"no fact about {self.display(self.query[0])} was found in the story")
         elif not out and not self._linked(*self.query):
             target, source = (self.display(p) for p in self.query)
             out.append(f"no chain of facts read from the story links {target} to {source}")
-        # both people are in the story, and what was read does not link them
-        self.unlinked = bool(out) and not out[0].startswith("the question")
+        self.unlinked = named and bool(out)  # ... and what was read does not link them
         return out
 
     def _drop_cycles(self) -> None:

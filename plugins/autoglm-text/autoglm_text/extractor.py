@@ -896,13 +896,12 @@ class RelationExtractor(nn.Module):
         self.stats["texts_with_problems"] += bool(extraction.problems)
         return extraction
 
-    @staticmethod
-    def _second_look(extraction: Extraction, tags: torch.Tensor, floor: float) -> torch.Tensor:
+    def _second_look(self, extraction: Extraction, tags: torch.Tensor, floor: float) -> torch.Tensor:
         """``tags`` with every token of a sentence that gave no fact (but the question) taken as inside a
         mention (B or I, the likelier) where its probability of being outside one is at most ``1 - floor``."""
         story = extraction.story
         quiet = set(range(len(story.sentences))) - {f[4] for f in extraction.facts}
-        quiet.discard(extraction.x._question_sentence(story))
+        quiet.discard(self._question_sentence(story))
         lowered = tags.clone()
         for i, sentence in enumerate(story.token_sentence):
             if sentence in quiet and 1 - float(tags[i, 0]) >= floor:
