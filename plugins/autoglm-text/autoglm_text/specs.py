@@ -271,6 +271,13 @@ class RelationExtractorConfig(PluginConfig):
         description="An artifact (directory) whose relation-extractor this one starts from: it then trains on "
         "this build's annotated stories, or, when none carries facts, keeps what it had learned.",
     )
+    mark_pronouns: bool = Field(
+        True,
+        description="With init_from: before training on partially annotated stories (a jsonl's facts mark names, "
+        "not pronouns), mark each pronoun that init_from's extractor reads as annotated people as theirs, so that "
+        "the user's facts also teach the pairs pronouns state ('Lukas is a son of hers'). False: pronouns stay "
+        "unmarked, and the heads see none while training.",
+    )
     learn_from_answers: bool = Field(
         False,
         description="While the pipeline trains, edges carry the relation classifier's type distributions "

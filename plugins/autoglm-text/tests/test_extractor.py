@@ -14,7 +14,7 @@ from autoglm_graph.kinship import KinshipDataSource
 from autoglm_graph.specs import KinshipConfig
 from autoglm_sdk.plugin import BuildContext, DataError, Dataset, InputError, Port, TaskSpec
 from autoglm_text.extraction import Extraction, fact_scores
-from autoglm_text.extractor import NONE, RelationExtractor
+from autoglm_text.extractor import NONE, RelationExtractor, with_read_pronouns
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
 from autoglm_text.stories import Mention, sentence_spans, with_asides, with_bystanders, with_names, with_openings
 
@@ -928,3 +928,43 @@ def test_answers_reach_the_relation_classifier_through_edge_type_distributions(t
     probs[:, 0].sum().backward()
     assert all(p.grad is not None for p in learner.relation.parameters())
     assert all(p.grad is None for p in learner.encoder.parameters())
+
+
+def test_a_partial_annotation_s_pronouns_are_marked_as_the_extractor_reads_them(trained):
+    _, ex = trained
+    text = "Ann grows tomatoes. Bo is a son of hers. They met Cy. Everyone likes him."
+    sample = {"text": text, **annotation(text, [["Ann", "son", "Bo"]], None, "facts", "query")}
+    assert sample["partial"] and {text[m["start"] : m["end"]] for m in sample["mentions"]} == {"Ann", "Bo"}
+    story = ex.read(text)
+    spans = [(w, text.index(w)) for w in ("Ann", "Bo", "hers", "They", "Cy", "him")]
+    story.mentions = [ex._mention(story, at, at + len(w)) for w, at in spans]
+    extraction = Extraction(ex, story)
+    extraction.people = [[0, 2], [1], [4, 5]]  # Ann and "hers"; Bo; Cy and "him"
+    extraction.owner = [(0,), (1,), (0,), (0, 1), (2,), (2,)]  # "They": Ann and Bo
+    marked, added = with_read_pronouns(sample, extraction)
+    surfaces = {text[m["start"] : m["end"]]: (m["entities"], m["kind"]) for m in marked["mentions"]}
+    ann, bo = sample["entities"].index({"name": "Ann"}), sample["entities"].index({"name": "Bo"})
+    # "hers" is Ann's and "They" Ann's and Bo's; "him" is read as Cy, whom the annotation does not know
+    assert added == 2 and surfaces["hers"] == ([ann], "pronoun") and surfaces["They"] == (sorted([ann, bo]), "pronoun")
+    assert "him" not in surfaces and marked["partial"]
+    assert [m["start"] for m in marked["mentions"]] == sorted(m["start"] for m in marked["mentions"])
+    # the annotation itself is left as it was, and a story with nothing to mark comes back as it is
+    assert len(sample["mentions"]) == 2
+    extraction.owner = [(0,), (1,), (2,), (2,), (2,), (2,)]
+    assert with_read_pronouns(sample, extraction) == (sample, 0)
+
+
+def test_training_from_init_from_on_partial_annotations_marks_their_pronouns_first(trained, monkeypatch):
+    dataset, ex = trained
+    start = lambda self, path: (self.load_artifact_files(ex.artifact_files()), self.load_state_dict(ex.state_dict()))  # noqa: E731
+    monkeypatch.setattr(RelationExtractor, "_start_from", start)
+    text = "Ann grows tomatoes. Bo is a son of hers. How is Ann related to Bo?"
+    partial = {"text": text, "label": 0, **annotation(text, [["Ann", "child", "Bo"]], ["Ann", "Bo"], "facts", "query")}
+    users = Dataset(dataset.task, dataset.port, {"train": [partial] * 4}, "partial")
+    sizes = {"num_layers": 2, "hidden_size": 64, "head_size": 64, "members": 1}
+    for mark, expected in ((True, 1), (False, 0)):
+        said = []
+        later = extractor(users, epochs=1, init_from="artifact", mark_pronouns=mark, **sizes)
+        later.fit(users, said.append)
+        assert sum("partially annotated stories as the starting extractor reads them" in m for m in said) == expected
+        assert later.stats["texts"] == 0  # reading to mark pronouns is not counted as reading
