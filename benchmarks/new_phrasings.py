@@ -5,7 +5,7 @@ taught by the stories' answers (``learn_from_answers``, no facts), and the extra
 stories' annotated facts (a ``facts`` field per line, as README's "Training on your own annotated stories").
 
     python benchmarks/new_phrasings.py --from artifacts/kinship-extractor [--stories 2000] [--seeds 0]
-        [--ways kept answers facts]
+        [--ways kept answers facts] [--keep DIR]
 
 ``--from`` is an artifact built with a relation-extractor on the kinship bank (examples/kinship-extractor.toml).
 The user's stories are the bank's held-out phrasing families: 2-3 hops for training and validation, and other
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=2000, help="the user's 2-3-hop stories (train)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--ways", nargs="+", choices=list(WAYS), default=list(WAYS), help="ways of teaching")
+    parser.add_argument("--keep", type=Path, help="keep the stories and artifacts in this folder")
     args = parser.parse_args()
     if not (Path(args.artifact) / "manifest.lock.toml").exists():
         sys.exit(f"error: {args.artifact} is not an artifact; build examples/kinship-extractor.toml first")
@@ -121,8 +122,8 @@ def main() -> None:
     lines: dict[int, dict[str, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            folder = Path(tmp) / f"seed{seed}"
-            folder.mkdir()
+            folder = (args.keep or Path(tmp)) / f"seed{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
             lines[seed] = write_stories(folder, args.stories, seed)
             for way in args.ways:
                 print(f"{WAYS[way]}, seed {seed} ...", file=sys.stderr, flush=True)

@@ -278,6 +278,13 @@ class RelationExtractorConfig(PluginConfig):
         "the user's facts also teach the pairs pronouns state ('Lukas is a son of hers'). False: pronouns stay "
         "unmarked, and the heads see none while training.",
     )
+    rehearse: int = Field(
+        1000,
+        ge=0,
+        description="With init_from and annotated stories: this many of the stories init_from's build trained on "
+        "(its data source read again) train beside them, so that what this build's stories never show (relatives "
+        "they never name, say) is not forgotten. 0: none.",
+    )
     learn_from_answers: bool = Field(
         False,
         description="While the pipeline trains, edges carry the relation classifier's type distributions "

@@ -968,3 +968,21 @@ def test_training_from_init_from_on_partial_annotations_marks_their_pronouns_fir
         later.fit(users, said.append)
         assert sum("partially annotated stories as the starting extractor reads them" in m for m in said) == expected
         assert later.stats["texts"] == 0  # reading to mark pronouns is not counted as reading
+
+
+def test_rehearsal_takes_init_from_s_own_training_stories_or_says_why_not(trained, monkeypatch, tmp_path):
+    import types
+
+    import autoglm_sdk
+
+    dataset, _ = trained
+    built = types.SimpleNamespace(session=types.SimpleNamespace(split=lambda name: dataset.splits[name]))
+    monkeypatch.setattr(autoglm_sdk, "load", lambda path: built)
+    said = []
+    chosen = extractor(dataset, rehearse=50)._rehearsal("artifact", said.append)
+    assert len(chosen) == 50 and all(s in dataset.splits["train"] for s in chosen)
+    assert said == ["relation-extractor: 50 stories artifact trained on train beside these"]
+    monkeypatch.undo()
+    said = []
+    assert extractor(dataset, rehearse=50)._rehearsal(str(tmp_path), said.append) == []
+    assert len(said) == 1 and "rehearses nothing" in said[0] and "cannot be read again" in said[0]
