@@ -494,7 +494,7 @@ class RelationExtractor(nn.Module):
             return []
         annotated = [s for s in stories if isinstance(s, Mapping) and s.get("mentions")]
         chosen = random.Random(self.init_seed).sample(annotated, min(self.config.rehearse, len(annotated)))
-        log(f"relation-extractor: {len(chosen)} stories {path} trained on train beside these")
+        log(f"relation-extractor: rehearses {len(chosen)} of the stories {path} trained on, beside this build's")
         return chosen
 
     def _member(self, k: int) -> "RelationExtractor":

@@ -981,7 +981,7 @@ def test_rehearsal_takes_init_from_s_own_training_stories_or_says_why_not(traine
     said = []
     chosen = extractor(dataset, rehearse=50)._rehearsal("artifact", said.append)
     assert len(chosen) == 50 and all(s in dataset.splits["train"] for s in chosen)
-    assert said == ["relation-extractor: 50 stories artifact trained on train beside these"]
+    assert said == ["relation-extractor: rehearses 50 of the stories artifact trained on, beside this build's"]
     monkeypatch.undo()
     said = []
     assert extractor(dataset, rehearse=50)._rehearsal(str(tmp_path), said.append) == []
