@@ -5,7 +5,7 @@ taught by the stories' answers (``learn_from_answers``, no facts), and the extra
 stories' annotated facts (a ``facts`` field per line, as README's "Training on your own annotated stories").
 
     python benchmarks/new_phrasings.py --from artifacts/kinship-extractor [--stories 2000] [--seeds 0]
-        [--ways kept answers facts] [--keep DIR]
+        [--ways kept answers facts] [--keep DIR] [--restarts 2]
 
 ``--from`` is an artifact built with a relation-extractor on the kinship bank (examples/kinship-extractor.toml).
 The user's stories are the bank's held-out phrasing families: 2-3 hops for training and validation, and other
@@ -91,7 +91,7 @@ def write_stories(folder: Path, stories: int, seed: int) -> dict[str, int]:
     return counts
 
 
-def manifest_for(way: str, artifact: str, stories: Path, seed: int) -> dict:
+def manifest_for(way: str, artifact: str, stories: Path, seed: int, restarts: int = 2) -> dict:
     from autoglm_graph import kinship_vocab as kv
 
     data = copy.deepcopy(tomllib.loads((REPO / "examples" / "kinship-extractor.toml").read_text()))
@@ -101,7 +101,7 @@ def manifest_for(way: str, artifact: str, stories: Path, seed: int) -> dict:
     data["graph_builder"].update(
         edge_types=list(kv.TYPES), init_from=artifact, learn_from_answers=way == "answers", relation_words=words
     )
-    data["train"]["restarts"] = 2  # each restart reads every story once more
+    data["train"]["restarts"] = restarts  # each restart reads every story once more
     return data
 
 
@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--ways", nargs="+", choices=list(WAYS), default=list(WAYS), help="ways of teaching")
     parser.add_argument("--keep", type=Path, help="keep the stories and artifacts in this folder")
+    parser.add_argument(
+        "--restarts", type=int, default=2, help="reasoner restarts (the manifest's 8 answer long chains better)"
+    )
     args = parser.parse_args()
     if not (Path(args.artifact) / "manifest.lock.toml").exists():
         sys.exit(f"error: {args.artifact} is not an artifact; build examples/kinship-extractor.toml first")
@@ -128,7 +131,7 @@ def main() -> None:
             for way in args.ways:
                 print(f"{WAYS[way]}, seed {seed} ...", file=sys.stderr, flush=True)
                 stories = folder / ("facts.jsonl" if way == "facts" else "answers.jsonl")
-                manifest = validate_manifest(manifest_for(way, args.artifact, stories, seed))
+                manifest = validate_manifest(manifest_for(way, args.artifact, stories, seed, args.restarts))
                 started = time.perf_counter()
                 result = build(manifest, folder / way, log=lambda m: print("  " + m, file=sys.stderr))
                 test = result.report["metrics"]["test"]
@@ -152,6 +155,7 @@ def main() -> None:
         "stories": args.stories,
         "lines": lines,
         "from": args.artifact,
+        "restarts": args.restarts,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "new_phrasings.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2) + "\n")
@@ -175,7 +179,8 @@ def markdown(runs: dict[str, list[dict]], meta: dict) -> list[str]:
         f"{meta['date']}, seeds {meta['seeds']}, Python {meta['python']}, {meta['platform']}. Extractor from "
         f"`{meta['from']}`; {meta['stories']} user stories (2-3 hops) of the held-out phrasing families, "
         f"{'/'.join(map(str, annotated))} of them annotated with facts (those naming everyone in their facts); "
-        "test: 900 other stories of those families, 2-10 hops, 100 per k.",
+        f"test: 900 other stories of those families, 2-10 hops, 100 per k; {meta.get('restarts', 2)} reasoner "
+        "restarts.",
         "",
         "| extractor | val answers | val fact F1 | test | " + " | ".join(f"k={k}" for k in hops) + " | build s |",
         "|---|---|---|---|" + "---|" * (len(hops) + 1),
