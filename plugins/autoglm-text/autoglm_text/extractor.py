@@ -420,8 +420,9 @@ class RelationExtractor(nn.Module):
         ``init_from``'s extractor; with no annotated story, ``init_from``'s extractor as it is."""
         log = log or (lambda message: None)
         train = [s for s in dataset.splits.get("train") or [] if isinstance(s, Mapping) and s.get("mentions")]
+        started = None  # the artifact init_from names, loaded
         if self.config.init_from:
-            self._start_from(self.config.init_from)
+            started = self._start_from(self.config.init_from)
             log(f"relation-extractor: starts from the extractor of {self.config.init_from}")
             if "members" in self.config.model_fields_set and self.config.members != len(self.readers):
                 raise DataError(
@@ -443,7 +444,7 @@ class RelationExtractor(nn.Module):
             if self.config.init_from and self.config.mark_pronouns:
                 train = self._pronouns_marked(train, log)
             if self.config.init_from and self.config.rehearse:
-                train = train + self._rehearsal(self.config.init_from, log)
+                train = train + self._rehearsal(started, self.config.init_from, log)
             self._fit_facts(dataset, train, log)
             self._fit_members(dataset, train, log)
         for p in self.parameters():  # frozen from here: the pipeline trains on what it extracts
@@ -475,9 +476,10 @@ class RelationExtractor(nn.Module):
         )
         return out
 
-    def _rehearsal(self, path: str, log: Callable[[str], None]) -> list[Mapping[str, Any]]:
-        """``rehearse`` annotated training stories of the build at ``path``, its data source read again; none,
-        said in the log, where they cannot be read (a jsonl file moved, data that changed since).
+    def _rehearsal(self, started: Any, path: str, log: Callable[[str], None]) -> list[Mapping[str, Any]]:
+        """``rehearse`` annotated training stories of ``started``, the build at ``path`` as :meth:`_start_from`
+        loaded it, its data source read again; none, said in the log, where they cannot be read (a jsonl file
+        moved, data that changed since).
 
         Why: a user's stories seldom show all that init_from's did. Trained on 1,564 stories of the held-out
         phrasing families that name everyone, the extractor read such stories' facts at F1 1.000 and other
@@ -485,10 +487,8 @@ class RelationExtractor(nn.Module):
         trained (2 hops: 0.85 of the answers right, 0.99 before; benchmarks/new_phrasings.py)."""
         import random
 
-        import autoglm_sdk
-
         try:
-            stories = autoglm_sdk.load(path).session.split("train")
+            stories = started.session.split("train")
         except AutoGLMError as e:
             log(f"relation-extractor: rehearses nothing: the stories {path} trained on cannot be read again ({e})")
             return []
@@ -518,8 +518,9 @@ class RelationExtractor(nn.Module):
             ]
             self._score_val(dataset, lambda m: log(m.replace(":", f" ({len(self.others) + 1} members):", 1)))
 
-    def _start_from(self, path: str) -> None:
-        """Take the encoder, tokenizer and heads of the relation-extractor in the artifact at ``path``."""
+    def _start_from(self, path: str) -> Any:
+        """Take the encoder, tokenizer and heads of the relation-extractor in the artifact at ``path``; returns
+        that artifact, loaded (its data source is read only if asked)."""
         import autoglm_sdk
 
         pipeline = autoglm_sdk.load(path)
@@ -542,6 +543,7 @@ class RelationExtractor(nn.Module):
         self.load_artifact_files(other.artifact_files())
         self.load_state_dict(other.state_dict())
         self.source = f"{other.source}, then {path}"
+        return pipeline
 
     def _fit_facts(
         self,

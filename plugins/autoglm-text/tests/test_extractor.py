@@ -719,7 +719,9 @@ def test_members_train_further_from_init_from_and_all_learn_from_answers(trained
     start = lambda self, path: (self.load_artifact_files(files), self.load_state_dict(state))  # noqa: E731
     monkeypatch.setattr(RelationExtractor, "_start_from", start)
     sizes = {"num_layers": 2, "hidden_size": 64, "head_size": 64}
-    later = extractor(dataset, epochs=1, train_stories=60, init_from=str(tmp_path), learn_from_answers=True, **sizes)
+    later = extractor(
+        dataset, epochs=1, train_stories=60, init_from=str(tmp_path), learn_from_answers=True, rehearse=0, **sizes
+    )
     later.fit(dataset)
     assert len(later.readers) == 2  # the members init_from gave, each trained further
     assert not any(torch.equal(r.tagger.weight, ex.tagger.weight) for r in later.readers)
@@ -964,25 +966,26 @@ def test_training_from_init_from_on_partial_annotations_marks_their_pronouns_fir
     sizes = {"num_layers": 2, "hidden_size": 64, "head_size": 64, "members": 1}
     for mark, expected in ((True, 1), (False, 0)):
         said = []
-        later = extractor(users, epochs=1, init_from="artifact", mark_pronouns=mark, **sizes)
+        later = extractor(users, epochs=1, init_from="artifact", mark_pronouns=mark, rehearse=0, **sizes)
         later.fit(users, said.append)
         assert sum("partially annotated stories as the starting extractor reads them" in m for m in said) == expected
         assert later.stats["texts"] == 0  # reading to mark pronouns is not counted as reading
 
 
-def test_rehearsal_takes_init_from_s_own_training_stories_or_says_why_not(trained, monkeypatch, tmp_path):
+def test_rehearsal_takes_init_from_s_own_training_stories_or_says_why_not(trained):
     import types
-
-    import autoglm_sdk
 
     dataset, _ = trained
     built = types.SimpleNamespace(session=types.SimpleNamespace(split=lambda name: dataset.splits[name]))
-    monkeypatch.setattr(autoglm_sdk, "load", lambda path: built)
     said = []
-    chosen = extractor(dataset, rehearse=50)._rehearsal("artifact", said.append)
+    chosen = extractor(dataset, rehearse=50)._rehearsal(built, "artifact", said.append)
     assert len(chosen) == 50 and all(s in dataset.splits["train"] for s in chosen)
     assert said == ["relation-extractor: rehearses 50 of the stories artifact trained on, beside this build's"]
-    monkeypatch.undo()
+
+    def moved(name):
+        raise DataError("jsonl: stories.jsonl does not exist")
+
+    moved_away = types.SimpleNamespace(session=types.SimpleNamespace(split=moved))
     said = []
-    assert extractor(dataset, rehearse=50)._rehearsal(str(tmp_path), said.append) == []
+    assert extractor(dataset, rehearse=50)._rehearsal(moved_away, "artifact", said.append) == []
     assert len(said) == 1 and "rehearses nothing" in said[0] and "cannot be read again" in said[0]
