@@ -557,6 +557,29 @@ def after_possessive(story: Story, index: int) -> int:
     return k
 
 
+def whole_word(story: Story, index: int, step: int) -> tuple[int, int]:
+    """The tokens ``[begin, end)`` of the word token ``index`` belongs to, grown from it in direction ``step``
+    (+1 or -1) over the tokens written against it (no space between) that are letters, digits or a hyphen, within
+    its sentence: "son-in-law" from "son" forward, from "law" backward. A word piece is a word's rest the same way.
+    A token that is none of those (a comma, an apostrophe) is a word of its own."""
+
+    def wordish(k: int) -> bool:
+        a, b = story.offsets[k]
+        piece = story.text[a:b]
+        return piece == "-" or piece.isalnum()
+
+    begin = end = index
+    if wordish(index):
+        k, sentence = index, story.token_sentence[index]
+        while 0 <= k + step < len(story.ids) and story.token_sentence[k + step] == sentence and wordish(k + step):
+            near, far = (k, k + step) if step > 0 else (k + step, k)
+            if story.offsets[near][1] != story.offsets[far][0]:  # a space between: another word
+                break
+            k += step
+        begin, end = min(index, k), max(index, k)
+    return begin, end + 1
+
+
 def surface(story: Story, index: int) -> str:
     """The lower-cased text of mention ``index``."""
     m = story.mentions[index]

@@ -80,7 +80,7 @@ def test_artifact_files_and_weights_give_the_same_graphs(trained):
     a, b = ex(samples), copy(samples)
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_type, b.edge_type)
     assert copy.fit_report == ex.fit_report and not any(p.requires_grad for p in copy.parameters())
-    assert copy.reads == ex.reads == {"word_after": "after_possessive", "encoding": "windows", "case": "embedding"}
+    assert copy.reads == ex.reads == {"word_after": "whole_words", "encoding": "windows", "case": "embedding"}
     # an artifact from before the word after a possessive was read keeps reading the token after each mention,
     # one from before sentences were encoded alone keeps encoding them together, and one from before letter case
     # was read reads none
@@ -427,6 +427,43 @@ def test_the_word_after_a_possessive_is_the_word_after_its_ending(trained):
 
     assert (after("Omar"), after("Ann"), after("Emil")) == ("son", "mother", "is")
     assert after("Kate") == "."  # the sentence ends after the ending: its full stop
+
+
+def test_the_words_around_a_mention_are_whole_words_hyphens_and_all(trained):
+    """The relation head reads the whole word before and after each mention: "son-in-law", not its "son"; the
+    way an artifact was trained (``reads``) is the way it keeps reading."""
+    from autoglm_text.stories import whole_word
+
+    _, ex = trained
+    story = ex.read("Emil is Omar's son-in-law. His step-mother Ann, Kate's, sings. How is Emil related to Omar?")
+
+    def word(at: str, step: int) -> str:
+        start = story.text.index(at)
+        k = next(k for k, (a, b) in enumerate(story.offsets) if a <= start < b)
+        begin, end = whole_word(story, k, step)
+        return story.text[story.offsets[begin][0] : story.offsets[end - 1][1]]
+
+    assert word("son-", 1) == word("law", -1) == "son-in-law"
+    assert word("mother Ann", -1) == "step-mother" and word("Omar", 1) == "Omar"
+    assert word(", Kate", 1) == "," and word("'s, sings", 1) == "'"  # punctuation is a word of its own
+    assert word("sings", 1) == "sings"  # the full stop after it is not part of it
+    assert word("How", -1) == "How"  # nor the sentence before
+
+    def tokens(at: str) -> list[int]:  # the tokens of the characters of ``at``
+        start = story.text.index(at)
+        return [k for k, (a, b) in enumerate(story.offsets) if start <= a and b <= start + len(at)]
+
+    omar, ann = (ex._mention(story, story.text.index(n), story.text.index(n) + len(n)) for n in ("Omar", "Ann"))
+    story.mentions = [omar, ann]
+    states = torch.randn(len(story.ids), 4)
+    before, after = ex._words_around(story, states)
+    assert torch.allclose(after[0], states[tokens("son-in-law")].mean(0))  # after the possessive's ending
+    assert torch.allclose(before[1], states[tokens("step-mother")].mean(0))
+    ex.reads["word_after"] = "after_possessive"  # an artifact trained before reads the first token only
+    try:
+        assert torch.equal(ex._words_around(story, states)[1][0], states[tokens("son-in-law")[0]])
+    finally:
+        ex.reads["word_after"] = "whole_words"
 
 
 def test_a_description_in_other_words_is_someone_new(trained):
