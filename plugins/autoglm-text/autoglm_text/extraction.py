@@ -27,10 +27,10 @@ class Extraction:
         self.owner: list[tuple[int, ...]] = [() for _ in story.mentions]  # mention -> people
         self.people: list[list[int]] = []  # person -> its (singular) mentions
         self.scores: dict[tuple[int, int], tuple[float, int, int]] = {}  # (head, tail) -> (p, class, sentence)
-        # learning from answers: each people pair's row of relation probabilities (differentiable) and whether
-        # its mention pair runs the other way; the graph then carries every edge's type distribution
-        self.type_probs: torch.Tensor | None = None
-        self.rows: dict[tuple[int, int], tuple[int, bool]] = {}
+        # each people pair's relation probabilities, summed over the mention pairs that name it (differentiable
+        # while learning from answers: the graph then carries every edge's type distribution, see soft)
+        self.mass: dict[tuple[int, int], torch.Tensor] = {}
+        self.soft = False
         self.kept: tuple[Any, ...] | None = None  # see RelationExtractor.extract_batch(keep_features=True)
         self.facts: list[tuple[int, int, int, float, int]] = []  # head, class, tail, confidence, sentence
         self.values: list[int | None] = []
@@ -219,25 +219,31 @@ class Extraction:
         return any(sure[k] is not None and sure[k] != value for k in self.people[owner[0]])
 
     def relate(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> None:
-        """Each people pair's best relation class over the mention pairs that name it, in either order."""
+        """Each people pair's relation over the mention pairs that name it, in either order: a fact exists as
+        surely as its surest mention pair says, and its type is the likeliest in their probabilities summed."""
         probs = self._both_ways(probs, pairs)
         # a fact exists where "none" is unlikely; its type is the likeliest of the others (an unfamiliar phrasing
-        # may spread its mass over several types without any passing a threshold on its own)
+        # may spread its mass over several types without any passing a threshold on its own). The type pools every
+        # mention pair of the two people, each as much as it believes in a fact (a type's probability already
+        # carries that): in "Clara introduced Julia as her mother-in-law", (Clara, Julia) and (her, Julia) both
+        # speak. Held-out answers, read by the surest pair's type alone -> pooled, the same extractors (2026-12-06):
+        # seed 0 0.924 -> 0.930, seed 2 0.933 -> 0.940
         exists = (1 - probs[:, 0]).tolist()
         self.exists = exists
-        kinds = (probs[:, 1:].argmax(-1) + 1).tolist()
-        if probs.requires_grad:
-            self.type_probs = probs
-        for row, ((i, j), p, c) in enumerate(zip(pairs, exists, kinds)):
+        self.soft = probs.requires_grad
+        flipped = probs[:, self.x.reverse_index]
+        for row, ((i, j), p) in enumerate(zip(pairs, exists)):
             sentence = self.story.mentions[i].sentence
             for a in self.owner[i]:
                 for b in self.owner[j]:
                     if a == b:
                         continue
-                    key, cls = ((a, b), c) if a < b else ((b, a), self.x.reverse[c])
+                    key, oriented = ((a, b), probs[row]) if a < b else ((b, a), flipped[row])
+                    self.mass[key] = oriented if key not in self.mass else self.mass[key] + oriented
                     if p > self.scores.get(key, (0.0,))[0]:
-                        self.scores[key] = (p, cls, sentence)
-                        self.rows[key] = (row, a > b)
+                        self.scores[key] = (p, 0, sentence)
+        for key, (p, _, sentence) in self.scores.items():
+            self.scores[key] = (p, int(self.mass[key][1:].argmax()) + 1, sentence)
 
     def _both_ways(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
         """Each mention pair's probabilities averaged with its reverse pair's read the other way round: the
@@ -254,7 +260,7 @@ class Extraction:
         out = copy.copy(self)
         out.people = [list(p) for p in self.people]
         out.values = list(self.values)
-        out.scores, out.rows, out.type_probs, out.facts, out.graph = {}, {}, None, [], None
+        out.scores, out.mass, out.soft, out.facts, out.graph = {}, {}, False, [], None
         return out
 
     def attributes(
@@ -324,10 +330,10 @@ class Extraction:
         held.update(ends)
         return True
 
-    def _type_distribution(self, row: int, reverse: bool) -> torch.Tensor:
-        """One edge's probabilities over the graph's edge types: its mention pair's relation probabilities
+    def _type_distribution(self, key: tuple[int, int], reverse: bool) -> torch.Tensor:
+        """One edge's probabilities over the graph's edge types: its people pair's pooled relation probabilities
         without "none", renormalised; read the other way round (each class as its reverse) when ``reverse``."""
-        p = self.type_probs[row]
+        p = self.mass[key]
         if reverse:
             p = p[self.x.reverse_index]
         return p[1:] / p[1:].sum().clamp_min(1e-9)
@@ -433,9 +439,8 @@ class Extraction:
                 confidence.append(p)
                 spans.append(text)
                 stated.append(first)
-                if self.type_probs is not None:
-                    row, flipped = self.rows[(head, tail)]
-                    distributions.append(self._type_distribution(row, flipped if first else not flipped))
+                if self.soft:
+                    distributions.append(self._type_distribution((head, tail), not first))
         asked = x._question_sentence(self.story)
         unparsed = [
             self.story.text[a:b]
