@@ -399,12 +399,12 @@ class RelationExtractor(nn.Module):
         otherwise the first token after the mention, apostrophe or not. Why whole words: "Pablo is both Carmen's
         father-in-law and Ruby's father" read Carmen's word as "father", its first token, and held-out stories'
         in-laws became parents and children (33 of 58 misread held-out fact types, seed 0, 2026-12-06)."""
-        mentions, way, last = story.mentions, self.reads.get("word_after"), states.size(0) - 1
-        before = states[[max(m.first - 1, 0) for m in mentions]]
+        mentions, way = story.mentions, self.reads.get("word_after")
         if way != "whole_words":
+            before = states[[max(m.first - 1, 0) for m in mentions]]
             if way == "after_possessive":
                 return before, states[[after_possessive(story, m.last) for m in mentions]]
-            return before, states[[min(m.last, last) for m in mentions]]
+            return before, states[[min(m.last, states.size(0) - 1) for m in mentions]]
 
         def mean(span: tuple[int, int]) -> torch.Tensor:
             return states[span[0] : span[1]].mean(0)
