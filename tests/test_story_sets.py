@@ -18,7 +18,7 @@ from own_stories import path, path_length  # noqa: E402
 kv = pytest.importorskip("autoglm_graph.kinship_vocab")
 compose_chain = pytest.importorskip("autoglm_graph.kinship").compose_chain
 
-SETS = sorted((ROOT / "benchmarks" / "data").glob("*_stories.jsonl"))
+SETS = sorted((ROOT / "benchmarks" / "data").glob("*_stories*.jsonl"))
 
 
 def stories(path: Path) -> list[dict]:
@@ -48,10 +48,12 @@ def test_every_answer_follows_from_the_listed_facts(path):
     assert len({s["id"] for s in items}) == len(items)
     for s in items:
         assert set(s) >= {"id", "text", "facts", "query", "label"}, s["id"]
-        assert s["text"].rstrip().endswith("?") and s["text"].count("?") == 1, s["id"]
+        assert s["text"].rstrip().endswith("?"), s["id"]  # people ask other things on the way ("guess who?")
         for head, kind, tail in s["facts"]:
             assert kind in kv.TYPES, (s["id"], kind)
             for name in (head, tail):
+                if re.fullmatch(r"\w+_of_[\w-]+", name):
+                    continue  # an unnamed person ("their father"), named for the facts only: father_of_mateus
                 assert re.search(rf"(?<!\w){re.escape(name.strip('[]'))}(?!\w)", s["text"]), (s["id"], name)
         kind = composed(s)
         assert kind not in (None, "self"), s["id"]

@@ -140,7 +140,10 @@ class FamilyTree:
             "pibling": union(
                 [self.siblings(p) | union([self.spouse(s) for s in self.siblings(p)]) for p in self.parents(x)]
             ),
-            "nibling": union([self.children(s) for s in self.siblings(x)]),
+            # and a spouse's sibling's child is a niece or nephew too (the other side of an uncle's wife)
+            "nibling": union(
+                [self.children(s) for s in self.siblings(x) | union([self.siblings(p) for p in self.spouse(x)])]
+            ),
             "parent_in_law": union([self.parents(s) for s in self.spouse(x)]),
             "child_in_law": union([self.spouse(c) for c in self.children(x)]),
             "sibling_in_law": union([self.siblings(s) for s in self.spouse(x)])
@@ -157,14 +160,15 @@ class FamilyTree:
 
 
 def sample_chain(
-    tree: FamilyTree, hops: int, rng: random.Random, attempts: int = 200, want: str | None = None
+    tree: FamilyTree, hops: int, rng: random.Random, attempts: int = 200, want: str | None = None, further: bool = False
 ) -> list[tuple[int, str, int]] | None:
     """A chain of ``hops`` facts (anchor, type, relative) from a random source, every prefix composable; with
-    ``want``, only a chain that composes to that type."""
+    ``want``, only a chain that composes to that type; with ``further``, only one that goes on from one of
+    ``kv.CHAIN_STATES`` (a husband's brother, then his son)."""
     relatives = [tree.relatives(p.id) for p in tree.people]
     for _ in range(attempts):
         source = rng.randrange(len(tree.people))
-        path, state, facts = [source], "self", []
+        path, state, facts, went_on = [source], "self", [], False
         while len(facts) < hops:
             options = [
                 (y, kind)
@@ -175,23 +179,25 @@ def sample_chain(
                 break
             y, kind = rng.choice(options)
             facts.append((path[-1], kind, y))
+            went_on |= state in kv.CHAIN_STATES
             state = kv.compose(state, kind)
             path.append(y)
             truth = relatives[source].get(y)
-            if truth != state:  # the rule table must agree with the tree, or the table is wrong
+            if truth != kv.reads_as(state):  # the rule table must agree with the tree, or the table is wrong
                 raise AssertionError(f"rule table says {state}, tree says {truth} after {facts}")
-        if len(facts) == hops and (want is None or state == want):
+        if len(facts) == hops and (want is None or kv.reads_as(state) == want) and (went_on or not further):
             return facts
     return None
 
 
 def compose_chain(kinds: list[str]) -> str | None:
+    """The type of the relative a chain of relation types reaches, or None (see ``kv.compose``)."""
     state = "self"
     for kind in kinds:
         state = kv.compose(state, kind)
         if state is None:
             return None
-    return state
+    return kv.reads_as(state)
 
 
 def _pick(rng: random.Random, options: list):
@@ -270,9 +276,13 @@ class KinshipDataSource:
         # the answer's type first, then a chain that composes to it: chains drawn freely almost never end in a
         # child's spouse, and a reasoner that never sees that composition answers "son" for a son-in-law
         want = rng.choice(kv.TYPES) if c.balance_answers else None
+        # a chain through a husband's brother is drawn for itself (the answers it reaches are few)
+        further = hops >= 3 and c.compose_further > 0 and rng.random() < c.compose_further
+        if further:
+            want = None
         for attempt in range(500):  # a long chain fits most trees of the defaults, not every one
             tree = FamilyTree(rng, c.generations, c.max_children)
-            facts = sample_chain(tree, hops, rng, want=want if attempt < 10 else None)
+            facts = sample_chain(tree, hops, rng, want=want if attempt < 10 else None, further=further and attempt < 10)
             if facts is not None:
                 break
         else:
@@ -431,7 +441,8 @@ def _others_are(answer: str, source: int, target: int, facts: list, gender: dict
                 state[relative] = composed
                 todo.append(relative)
     return any(
-        p not in (source, target) and k != "self" and kv.word_for(k, gender[p]) == answer for p, k in state.items()
+        p not in (source, target) and k != "self" and kv.word_for(kv.reads_as(k), gender[p]) == answer
+        for p, k in state.items()
     )
 
 

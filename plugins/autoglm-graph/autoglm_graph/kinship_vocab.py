@@ -3,11 +3,13 @@ rule table and a given-name lexicon. Pure Python (no torch): the generator, the
 ``text-relations`` builder's default configuration and the oracle share it.
 
 Relations are *ungendered* types read as "Y is X's <type>"; the gender of the
-word comes from Y. ``compose(a, b)`` is the type of "X's a's b" in a family
+word comes from Y. ``compose(a, b)`` is the state of "X's a's b" in a family
 tree where siblings share both parents, everyone has at most one spouse,
 children belong to a couple and no person is visited twice; ``None`` where the
 answer is ambiguous (a grandparent's child is a parent or an aunt) or outside
-the vocabulary (a great-aunt).
+the vocabulary (a great-aunt). A state is a type, or one of ``CHAIN_STATES``
+that answers as a type (``reads_as``) but composes further, as people do: a
+husband's brother's son is a nephew, a father's sister's sister an aunt.
 """
 
 from __future__ import annotations
@@ -65,8 +67,14 @@ def word_for(kind: str, gender: str) -> str:
     return WORDS[kind][0 if gender == FEMALE else 1]
 
 
+#: states a chain passes through that read as a vocabulary type but compose further than it: "X's spouse's
+#: sibling" and "X's sibling's spouse" are both X's sister-in-law, yet only the first one's sister is one too;
+#: "X's parent's sibling" is X's aunt, and so is her sister, but an aunt named as such may be the sister of X's
+#: mother. State -> the type it reads as
+CHAIN_STATES = {"spouse_sibling": "sibling_in_law", "sibling_spouse": "sibling_in_law", "parent_sibling": "pibling"}
+
 _RULES = {
-    "parent": {"parent": "grandparent", "child": "sibling", "sibling": "pibling", "spouse": "parent"},
+    "parent": {"parent": "grandparent", "child": "sibling", "sibling": "parent_sibling", "spouse": "parent"},
     "child": {
         "parent": "spouse",
         "child": "grandchild",
@@ -78,34 +86,50 @@ _RULES = {
         "parent": "parent",
         "child": "nibling",
         "sibling": "sibling",
-        "spouse": "sibling_in_law",
+        "spouse": "sibling_spouse",
         "grandparent": "grandparent",
         "pibling": "pibling",
     },
     "spouse": {
         "parent": "parent_in_law",
         "child": "child",
-        "sibling": "sibling_in_law",
+        "sibling": "spouse_sibling",
         "grandchild": "grandchild",
         "parent_in_law": "parent",
         "child_in_law": "child_in_law",
     },
     "grandparent": {"spouse": "grandparent"},
     "grandchild": {"sibling": "grandchild"},
-    # an uncle's wife is an aunt; a pibling's parent is a grandparent only by blood, so it is left out
+    # an uncle's wife is an aunt and an aunt's husband an uncle; a pibling's parent is a grandparent only by
+    # blood, so it is left out
     "pibling": {"spouse": "pibling"},
+    # the sibling of a parent's sibling is another one (the parent is already on the chain)
+    "parent_sibling": {"sibling": "parent_sibling", "spouse": "pibling"},
+    # a niece's or nephew's siblings are too, whether by blood or by marriage
     "nibling": {"sibling": "nibling"},
     "parent_in_law": {"spouse": "parent_in_law"},
     "child_in_law": {"child": "grandchild", "spouse": "child"},
-    "sibling_in_law": {},  # two meanings (spouse's sibling, sibling's spouse): nothing composes after it
+    # a sister-in-law's child is a niece or nephew either way (a sibling's or a spouse's sibling's child);
+    # after her, nothing else composes: her sibling may be X's spouse, her parent not X's at all
+    "sibling_in_law": {"child": "nibling"},
+    # the spouse is on the chain, so the spouse's sibling's sibling is another sibling-in-law, and their parent
+    # the spouse's parent
+    "spouse_sibling": {"sibling": "spouse_sibling", "child": "nibling", "parent": "parent_in_law"},
+    "sibling_spouse": {"child": "nibling"},
 }
 
 
 def compose(a: str, b: str) -> str | None:
-    """Type of "X's a's b", or None when ambiguous or outside the vocabulary."""
+    """State of "X's a's b" (a vocabulary type or one of ``CHAIN_STATES``), or None when ambiguous or outside
+    the vocabulary."""
     if a == "self":
         return b
     return _RULES[a].get(b)
+
+
+def reads_as(state: str) -> str:
+    """The vocabulary type a composed state answers as."""
+    return CHAIN_STATES.get(state, state)
 
 
 # Given names with a conventional gender, for the generator and for the

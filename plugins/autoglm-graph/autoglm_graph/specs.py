@@ -264,6 +264,14 @@ class KinshipConfig(PluginConfig):
         description="Draw each story's answer type uniformly, then a chain composing to it, so that rare "
         "compositions (a child's spouse) are learned too; off: answers fall as freely drawn chains do.",
     )
+    compose_further: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Share of stories of 3 hops or more whose chain goes on from a relative that composes further "
+        "than their type (a husband's brother, then his son: a nephew; a father's sister, then her sister: an aunt). "
+        "People write such chains often, and freely drawn chains almost never hold them.",
+    )
     phrasings: Literal["classic", "bank"] = Field(
         "classic",
         description="classic: the five original fact templates and two questions, all of which text-relations "
