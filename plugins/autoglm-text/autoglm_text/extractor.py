@@ -75,6 +75,7 @@ from autoglm_text.stories import (
     Mention,
     Story,
     after_possessive,
+    possessive_ending,
     sentence_spans,
     surface,
     token_cases,
@@ -969,13 +970,14 @@ class RelationExtractor(nn.Module):
 
     def _second_look(self, extraction: Extraction, tags: torch.Tensor, floor: float) -> torch.Tensor:
         """``tags`` with every token of a sentence that gave no fact (but the question) taken as inside a
-        mention (B or I, the likelier) where its probability of being outside one is at most ``1 - floor``."""
+        mention (B or I, the likelier) where its probability of being outside one is at most ``1 - floor``;
+        a possessive ending is left as it was (taken, its "s" could begin a person of its own)."""
         story = extraction.story
         quiet = set(range(len(story.sentences))) - {f[4] for f in extraction.facts}
         quiet.discard(self._question_sentence(story))
         lowered = tags.clone()
         for i, sentence in enumerate(story.token_sentence):
-            if sentence in quiet and 1 - float(tags[i, 0]) >= floor:
+            if sentence in quiet and 1 - float(tags[i, 0]) >= floor and not possessive_ending(story, i):
                 lowered[i, 0] = 0.0
         return lowered
 

@@ -557,6 +557,21 @@ def after_possessive(story: Story, index: int) -> int:
     return k
 
 
+def possessive_ending(story: Story, index: int) -> bool:
+    """Whether token ``index`` is the apostrophe or the "s" of a possessive ending written against its word
+    ("Tom's"): part of a mention, never one of its own."""
+
+    def token(k: int) -> str:
+        return story.text[story.offsets[k][0] : story.offsets[k][1]] if 0 <= k < len(story.ids) else ""
+
+    def touching(k: int) -> bool:  # token k starts where token k - 1 ends
+        return k > 0 and story.offsets[k][0] == story.offsets[k - 1][1]
+
+    if token(index) in ("'", "’"):
+        return touching(index)
+    return token(index) == "s" and token(index - 1) in ("'", "’") and touching(index) and touching(index - 1)
+
+
 def whole_word(story: Story, index: int, step: int) -> tuple[int, int]:
     """The tokens ``[begin, end)`` of the word token ``index`` belongs to, grown from it in direction ``step``
     (+1 or -1) over the tokens written against it (no space between) that are letters, digits or a hyphen, within
