@@ -541,17 +541,26 @@ def token_cases(story: Story) -> list[int]:
     return cases
 
 
+APOSTROPHES = ("'", "’")
+
+
+def _token(story: Story, k: int) -> str:
+    """The text of token ``k``, or "" past either end."""
+    return story.text[story.offsets[k][0] : story.offsets[k][1]] if 0 <= k < len(story.ids) else ""
+
+
+def _touching(story: Story, k: int) -> bool:
+    """Whether token ``k`` starts where token ``k - 1`` ends (no space between)."""
+    return k > 0 and story.offsets[k][0] == story.offsets[k - 1][1]
+
+
 def after_possessive(story: Story, index: int) -> int:
     """The first token after token ``index - 1`` that is not a possessive ending ("'s", "'", "’s") in the same
     sentence: in "Omar's son-in-law" the word after Omar is "son", not the apostrophe."""
     end = len(story.ids)
-
-    def token(k: int) -> str:
-        return story.text[story.offsets[k][0] : story.offsets[k][1]] if k < end else ""
-
     k = index
-    if token(k) in ("'", "’"):
-        k += 2 if token(k + 1) == "s" else 1
+    if _token(story, k) in APOSTROPHES:
+        k += 2 if _token(story, k + 1) == "s" else 1
     if k >= end or story.token_sentence[k] != story.token_sentence[min(index, end - 1)]:
         return min(index, end - 1)
     return k
@@ -560,16 +569,14 @@ def after_possessive(story: Story, index: int) -> int:
 def possessive_ending(story: Story, index: int) -> bool:
     """Whether token ``index`` is the apostrophe or the "s" of a possessive ending written against its word
     ("Tom's"): part of a mention, never one of its own."""
-
-    def token(k: int) -> str:
-        return story.text[story.offsets[k][0] : story.offsets[k][1]] if 0 <= k < len(story.ids) else ""
-
-    def touching(k: int) -> bool:  # token k starts where token k - 1 ends
-        return k > 0 and story.offsets[k][0] == story.offsets[k - 1][1]
-
-    if token(index) in ("'", "’"):
-        return touching(index)
-    return token(index) == "s" and token(index - 1) in ("'", "’") and touching(index) and touching(index - 1)
+    if _token(story, index) in APOSTROPHES:
+        return _touching(story, index)
+    return (
+        _token(story, index) == "s"
+        and _token(story, index - 1) in APOSTROPHES
+        and _touching(story, index)
+        and _touching(story, index - 1)
+    )
 
 
 def whole_word(story: Story, index: int, step: int) -> tuple[int, int]:
@@ -587,8 +594,7 @@ def whole_word(story: Story, index: int, step: int) -> tuple[int, int]:
     if wordish(index):
         k, sentence = index, story.token_sentence[index]
         while 0 <= k + step < len(story.ids) and story.token_sentence[k + step] == sentence and wordish(k + step):
-            near, far = (k, k + step) if step > 0 else (k + step, k)
-            if story.offsets[near][1] != story.offsets[far][0]:  # a space between: another word
+            if not _touching(story, max(k, k + step)):  # a space between: another word
                 break
             k += step
         begin, end = min(index, k), max(index, k)
