@@ -430,7 +430,7 @@ class Extraction:
         edges, types, confidence, spans, stated, distributions = [], [], [], [], [], []
         sentences = self.story.sentences
         for head, c, tail, p, s in self.facts:
-            text = self.story.text[sentences[s][0] : sentences[s][1]]
+            text = self.story.sentence(s)
             for a, b, cls, first in ((head, tail, c, True), (tail, head, x.reverse[c], False)):
                 if not first and not x.config.add_inverse_edges:
                     continue
@@ -443,8 +443,8 @@ class Extraction:
                     distributions.append(self._type_distribution((head, tail), not first))
         asked = x._question_sentence(self.story)
         unparsed = [
-            self.story.text[a:b]
-            for k, (a, b) in enumerate(sentences)
+            self.story.sentence(k)
+            for k in range(len(sentences))
             if k != asked and not any(f[4] == k for f in self.facts)
         ]
         extra = {}

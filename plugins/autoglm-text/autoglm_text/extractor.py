@@ -65,6 +65,7 @@ from autoglm_sdk.plugin import (
 )
 from autoglm_text.bert import load_checkpoint, train_wordpiece
 from autoglm_text.extraction import Extraction, fact_scores
+from autoglm_text.narration import in_third_person
 from autoglm_text.specs import RelationExtractorConfig, complete_inverse, relation_classes
 from autoglm_text.stories import (
     CASES,
@@ -213,7 +214,11 @@ class RelationExtractor(nn.Module):
     # --------------------------------------------------------------- reading
 
     def read(self, text: str, gold: Mapping[str, Any] | None = None) -> Story:
-        """Tokenize ``text`` and cut it into windows of whole sentences; with ``gold``, attach gold mentions."""
+        """Tokenize ``text`` and cut it into windows of whole sentences; with ``gold``, attach gold mentions.
+        Without, a story told by a named narrator is read in the third person (``first_person``)."""
+        said = text
+        if gold is None and self.config.first_person:
+            text = in_third_person(text)
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
         sentences = sentence_spans(text) or [(0, len(text))]
         ids, offsets = list(encoding.ids), [tuple(o) for o in encoding.offsets]
@@ -232,7 +237,7 @@ class RelationExtractor(nn.Module):
                 end = cut
             windows.append((begin, end))
             begin = end
-        story = Story(text, ids, offsets, token_sentence, sentences, windows)
+        story = Story(text, ids, offsets, token_sentence, sentences, windows, said=said if said != text else None)
         if gold is not None:
             story.gold = dict(gold)
             story.gold["values"], story.gold["conflicts"] = self._word_values(gold)
@@ -909,8 +914,8 @@ class RelationExtractor(nn.Module):
         """Extractions whose facts come from the relation classifier as it is now (with gradients while the
         pipeline trains); everything before it (encoder, mentions, people, query) is read once per text."""
         new = [t for t in dict.fromkeys(texts) if t not in self._read_once]
-        for extraction in self.extract_batch(new, keep_features=True):
-            self._read_once[extraction.story.text] = extraction.kept
+        for text, extraction in zip(new, self.extract_batch(new, keep_features=True)):
+            self._read_once[text] = extraction.kept
         out = []
         for text in texts:
             prepared, features, pairs = self._read_once[text]
@@ -954,14 +959,14 @@ class RelationExtractor(nn.Module):
         their mean, and each decision (tags, kinds, people, facts) is taken once, on the means."""
         tags = self._mean(lambda r, k: r.tagger(states[k]).softmax(-1)) if len(story.ids) else None
         extraction = self._read_mentions(story, states, tags, keep_features)
-        floor = self.config.mention_floor
-        if floor is not None and tags is not None and extraction.unlinked:
+        for floor in self.config.mention_floors if tags is not None and extraction.unlinked else ():
             again = self._read_mentions(
                 replace(story), states, self._second_look(extraction, tags, floor), keep_features
             )
             if not again.problems:
                 extraction = again
                 self.stats["second_looks"] += 1
+                break
         self.stats["texts"] += 1
         self.stats["people"] += len(extraction.people)
         self.stats["facts"] += len(extraction.facts)
@@ -1184,6 +1189,8 @@ def with_read_pronouns(sample: Mapping[str, Any], extraction: Extraction) -> tup
     annotated people marked as their mention, and how many were marked. A person read maps to the one annotated
     entity whose marked names it has among its mentions; a pronoun resolved to anyone else stays unmarked."""
     story, gold = extraction.story, list(sample.get("mentions") or ())
+    if story.said is not None:  # read rewritten (first person): its offsets are not the annotation's
+        return sample, 0
 
     def marked(m: Mention) -> list[Mapping[str, Any]]:
         return [g for g in gold if int(g["start"]) < m.end and m.start < int(g["end"])]

@@ -524,6 +524,15 @@ class Story:
     windows: list[tuple[int, int]]  # token ranges
     mentions: list[Mention] = field(default_factory=list)
     gold: dict[str, Any] | None = None
+    said: str | None = None  # the text as written, where ``text`` is it rewritten to be read (narration.py)
+
+    def sentence(self, k: int) -> str:
+        """Sentence ``k`` as the author wrote it (a rewrite keeps the sentences one for one)."""
+        if self.said is not None:
+            written = sentence_spans(self.said)
+            if len(written) == len(self.sentences):
+                return self.said[written[k][0] : written[k][1]]
+        return self.text[self.sentences[k][0] : self.sentences[k][1]]
 
 
 CASES = ("lower", "capital opening a sentence", "capital")

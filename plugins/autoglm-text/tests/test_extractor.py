@@ -165,6 +165,9 @@ def test_a_story_whose_question_is_not_linked_is_read_again_with_a_lower_mention
         again = ex.extract(text)
         ex.config = kept.model_copy(update={"mention_floor": 0.2})  # above the doubted tokens' 0.1: no use
         still = ex.extract(text)
+        ex.config = kept.model_copy(update={"mention_floor": [0.05, 0.5, 0.2]})  # tried 0.5, 0.2, then 0.05
+        looks = ex.stats["second_looks"]
+        cascade = ex.extract(text)
     finally:
         ex.config = kept
         hook.remove()
@@ -173,12 +176,21 @@ def test_a_story_whose_question_is_not_linked_is_read_again_with_a_lower_mention
     assert {(again.display(h), again.display(t)) for h, _, t, _, _ in again.facts} >= {("Anna", "Tom")}
     assert len(again.facts) == 2 and again.display(again.query[0]) == "Clara"
     assert still.problems == alone.problems
+    assert not cascade.problems and ex.stats["second_looks"] == looks + 1  # one look kept, the one that linked
+    assert sorted(f[:3] for f in cascade.facts) == sorted(f[:3] for f in again.facts)
     # the unsure tokens of a sentence that gave a fact, and the question's, are left as they were
     tags = torch.tensor([[0.9, 0.1, 0.0]]).repeat(len(story.ids), 1)
     alone.facts = [(0, 1, 1, 0.9, 1)]  # as if the second statement gave a fact and the first none
     lowered = ex._second_look(alone, tags, 0.05)
     changed = {story.token_sentence[k] for k in range(len(story.ids)) if lowered[k, 0] == 0}
     assert changed == {0}
+
+
+@pytest.mark.parametrize("floor", [[], [0.05, 1.5], 0.0])
+def test_a_mention_floor_that_is_no_probability_is_refused(floor):
+    with pytest.raises(ValueError, match="mention_floor"):
+        RelationExtractorConfig(**TINY, mention_floor=floor)
+    assert RelationExtractorConfig(**TINY, mention_floor=[0.01, 0.05]).mention_floors == [0.05, 0.01]
 
 
 def test_a_fact_that_closes_a_cycle_of_surer_facts_is_dropped(trained):
@@ -227,6 +239,25 @@ def test_a_question_about_someone_absent_is_answered_with_the_problem(trained):
     assert f"no chain of facts read from the story links {d} to {b}" in ex.explain(graph.get_example(0))["problems"]
     graph = ex([{"text": "Ceci est une histoire. Qui est-ce?"}])  # no people at all: said, not guessed
     assert ex.explain(graph.get_example(0))["problems"]
+
+
+def test_a_named_narrator_is_read_in_the_third_person_and_cited_as_written(trained):
+    dataset, ex = trained
+    a, b = sorted({e["name"] for s in dataset.splits["train"][:40] for e in s["entities"] if e["name"]})[:2]
+    text = f"I'm {a}. My son is {b}. How is {b} related to me?"
+    extraction = ex.extract(text)
+    assert extraction.story.text == f"{a}. {a}'s son is {b}. How is {b} related to {a}?"
+    assert extraction.story.said == text
+    graph = ex([{"text": text}])
+    explained = ex.explain(graph.get_example(0))
+    assert {f["span"] for f in explained["facts"]} <= {f"My son is {b}."}  # the sentence as the user wrote it
+    assert all(sentence in text for sentence in explained["unparsed"])
+    kept = ex.config
+    try:
+        ex.config = kept.model_copy(update={"first_person": False})
+        assert ex.extract(text).story.text == text and ex.extract(text).story.said is None
+    finally:
+        ex.config = kept
 
 
 def test_long_stories_are_read_in_windows(trained):

@@ -1,0 +1,58 @@
+"""First-person narration: a story that introduces its narrator by name is read with the narrator's "I", "me"
+and "my" as that name; any other story, and quoted speech, are read as written."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoglm_text.narration import in_third_person, narrator
+from autoglm_text.stories import sentence_spans
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("I'm Grace, and I stayed home. My brother Samuel left.", "Grace"),
+        ("I am Ana. My mother is Rita.", "Ana"),
+        ("My name is Mateus. My brother is Caio.", "Mateus"),
+        ("My name's Tom. My dad Bill fishes.", "Tom"),
+        ("Greta here, quick one. My son Lukas eats.", "Greta"),
+        ("Hi! It’s Jo-Anne here. My aunt Mel sings.", "Jo-Anne"),
+        ("This is Priya. My sister Kavya sings.", "Priya"),
+        ("Call me Ishmael. My uncle Peleg sails.", "Ishmael"),
+    ],
+)
+def test_a_named_narrator_is_found(text, name):
+    assert narrator(text) == name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Okay so my friend Zoe married Hamish. How is Hamish related to Zoe?",  # the narrator is nobody named
+        "I'm Sorry to say that Tom's son Jim left.",  # a capitalised word after "I'm" that is no name
+        "This is Mary's house. Mary's son is Tom.",  # "This is" before a possessive introduces nobody
+        "Anna is Tom's mother. How is Anna related to Tom?",
+    ],
+)
+def test_a_story_without_a_named_narrator_is_read_as_written(text):
+    assert narrator(text) is None
+    assert in_third_person(text) == text
+
+
+def test_the_narrator_s_words_become_the_name_and_quotes_stay_as_said():
+    text = (
+        "I'm Grace, and I'm the only one who stayed. My brother Samuel moved away; he calls me often. "
+        '"This is my son," Samuel told them. How is Samuel related to me?'
+    )
+    read = in_third_person(text)
+    assert read == (
+        "Grace, and Grace is the only one who stayed. Grace's brother Samuel moved away; he calls Grace often. "
+        '"This is my son," Samuel told them. How is Samuel related to Grace?'
+    )
+    assert len(sentence_spans(read)) == len(sentence_spans(text))  # a fact can cite the sentence as written
+
+
+def test_mine_myself_our_and_contractions_are_the_narrator_s():
+    read = in_third_person("My name is Ada. I've a brother, Ben, and I'll visit our mother Cy; the cat is mine.")
+    assert read == "Ada. Ada has a brother, Ben, and Ada will visit Ada's mother Cy; the cat is Ada's."
