@@ -445,6 +445,14 @@ class RelationExtractor(nn.Module):
         ``init_from``'s extractor; with no annotated story, ``init_from``'s extractor as it is."""
         log = log or (lambda message: None)
         train = [s for s in dataset.splits.get("train") or [] if isinstance(s, Mapping) and s.get("mentions")]
+        few = self.config.train_min_facts
+        if few > 1 and train:
+            train = [s for s in train if len(s.get("facts") or ()) >= few]
+            if not train:
+                raise DataError(
+                    f"relation-extractor: no annotated training story states {few} or more facts",
+                    hint="lower graph_builder.train_min_facts, or give stories that state more facts",
+                )
         started = None  # the artifact init_from names, loaded
         if self.config.init_from:
             started = self._start_from(self.config.init_from)

@@ -216,6 +216,14 @@ class RelationExtractorConfig(PluginConfig):
         "each trained further.",
     )
     train_stories: int = Field(2000, ge=1, description="At most this many training stories are read.")
+    train_min_facts: int = Field(
+        1,
+        ge=1,
+        description="Only training stories that state at least this many facts train the extractor; the others "
+        "still train the reasoner. A one-fact story teaches the extractor little for its share of train_stories "
+        "(2,000 stories x 2 epochs of 1-3 hops instead of 2-3: test answers 0.727 -> 0.541), and the reasoner "
+        "needs one-hop questions to answer what a story states outright ('Lucy's grandma is Beatrice').",
+    )
     augment: float = Field(
         0.3, ge=0, le=1, description="Share of training statements given an opening clause (In fact, Apparently, ...)."
     )

@@ -838,6 +838,23 @@ def test_at_most_keeps_a_person_s_surest_relatives_of_a_type(trained):
         RelationExtractorConfig(edge_types=["spouse"], at_most={"cousin": 1})
 
 
+def test_stories_stating_few_facts_are_left_to_the_reasoner():
+    config = KinshipConfig(
+        phrasings="classic",
+        train={"hops": [1, 2], "stories": 40},
+        val={"hops": [2], "stories": 10},
+        test={"hops": [2], "stories": 10},
+    )
+    dataset = KinshipDataSource(config, BuildContext(seed=0)).load()
+    facts = [len(s["facts"]) for s in dataset.splits["train"]]
+    assert sorted(set(facts)) == [1, 2]
+    ex = extractor(dataset, epochs=1, train_min_facts=2)
+    ex.fit(dataset)
+    assert ex.fit_report["stories"] == facts.count(2)
+    with pytest.raises(DataError, match="states 3 or more facts"):
+        extractor(dataset, epochs=1, train_min_facts=3).fit(dataset)
+
+
 def test_reversed_facts_are_refused_with_the_reading_spelled_out():
     flipped = [(t, [[tail, r, head] for head, r, tail in f], q) for t, f, q in STORIES]
     # every story's people get contradicting genders only when a person is the tail of two gendered words
