@@ -19,49 +19,10 @@ import re
 _NAME = r"(?P<name>[A-Z][^\W\d_]+(?:-[A-Z][^\W\d_]+)?)"
 _APOSTROPHE = "['’]"
 # capitalised words that follow "I'm" or stand before "here" without being a name
-_NOT_NAMES = {
-    "A",
-    "An",
-    "All",
-    "Also",
-    "Always",
-    "And",
-    "But",
-    "Finally",
-    "Here",
-    "Honestly",
-    "How",
-    "Just",
-    "Kind",
-    "Literally",
-    "Never",
-    "Not",
-    "Now",
-    "Okay",
-    "Ok",
-    "Really",
-    "So",
-    "Sorry",
-    "Still",
-    "Sure",
-    "The",
-    "Then",
-    "This",
-    "Very",
-    "Well",
-    "What",
-    "Who",
-    "Yes",
-    "No",
-    "Hi",
-    "Hello",
-    "Hey",
-    "Dear",
-    "Me",
-    "My",
-    "Our",
-    "We",
-}
+_NOT_NAMES = set(
+    "A An All Also Always And But Finally Here Honestly How Just Kind Literally Never Not Now Okay Ok Really So "
+    "Sorry Still Sure The Then This Very Well What Who Yes No Hi Hello Hey Dear Me My Our We".split()
+)
 # how a story introduces its narrator; each names the narrator as "name"
 _INTRODUCTIONS = (
     re.compile(rf"\bI{_APOSTROPHE}m {_NAME}(?![\w'’-])"),
@@ -86,8 +47,8 @@ _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 
 
 def narrator(text: str) -> str | None:
-    """The name a first-person story gives its narrator, or None (no introduction, or one of the first two
-    sentences' capitalised words that is not a name)."""
+    """The name a first-person story gives its narrator in its first 300 characters, or None (no introduction,
+    or one whose capitalised word is a common word, not a name)."""
     opening = text[:300]
     for pattern in _INTRODUCTIONS:
         hit = pattern.search(opening)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 KINDS = ("name", "pronoun", "plural", "description")
@@ -526,12 +527,17 @@ class Story:
     gold: dict[str, Any] | None = None
     said: str | None = None  # the text as written, where ``text`` is it rewritten to be read (narration.py)
 
+    @cached_property
+    def _said_sentences(self) -> list[tuple[int, int]] | None:
+        """The sentences of :attr:`said`, where it has as many as :attr:`text` (split once per story)."""
+        written = sentence_spans(self.said) if self.said is not None else []
+        return written if len(written) == len(self.sentences) else None
+
     def sentence(self, k: int) -> str:
         """Sentence ``k`` as the author wrote it (a rewrite keeps the sentences one for one)."""
-        if self.said is not None:
-            written = sentence_spans(self.said)
-            if len(written) == len(self.sentences):
-                return self.said[written[k][0] : written[k][1]]
+        if self._said_sentences is not None:
+            a, b = self._said_sentences[k]
+            return self.said[a:b]
         return self.text[self.sentences[k][0] : self.sentences[k][1]]
 
 
