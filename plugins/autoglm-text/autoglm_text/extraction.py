@@ -38,6 +38,7 @@ class Extraction:
         self.query: tuple[int, int] | None = None
         self.problems: list[str] = []
         self.unlinked = False  # see _problems
+        self.bridges: list[tuple[int, int, int, float, int]] = []  # facts _link_the_question added
         self.graph: SemanticGraph | None = None
 
     @classmethod
@@ -115,8 +116,7 @@ class Extraction:
                 owner = owner or self._new_person(j)
                 names[said] = owner
             elif kind == "plural":
-                chosen = {e for p, i in candidates if p > threshold for e in self.owner[i]}
-                owner = tuple(sorted(chosen))
+                owner = self._group([i for p, i in candidates if p > threshold])
             elif kind == "description" and j + 1 in named_next:  # "her sister Erin", "his son, Tom,": Erin, Tom
                 owner = names.get(named_next[j + 1]) or self._new_person(j)
                 names[named_next[j + 1]] = owner
@@ -151,6 +151,18 @@ class Extraction:
             self.owner[j] = owner
             if len(owner) == 1 and j not in self.people[owner[0]]:
                 self.people[owner[0]].append(j)
+
+    def _group(self, antecedents: list[int]) -> tuple[int, ...]:
+        """The people a plural mention stands for, from its likely ``antecedents``: those of the latest sentence
+        that names two or more of them, else all. "They" is one group, said together: in "Will is Yara's husband.
+        Ada and Rafael adore their sister", "their" is Ada and Rafael, although Yara, just before, was read at
+        0.59. Taking all likely antecedents -> this, held-out answers on three builds (2026-12-07): 0.947 -> 0.963,
+        0.929 -> 0.948, 0.922 -> 0.957; seen phrasings (seed 1) 0.916 -> 0.950."""
+        by_sentence: dict[int, set[int]] = {}
+        for i in antecedents:
+            by_sentence.setdefault(self.story.mentions[i].sentence, set()).update(self.owner[i])
+        groups = [people for _, people in sorted(by_sentence.items(), reverse=True) if len(people) > 1]
+        return tuple(sorted(groups[0] if groups else set().union(*by_sentence.values())))
 
     def _named(self, mention: int) -> bool:
         """Whether the people of ``mention`` already have a name (a person has one)."""
@@ -394,6 +406,7 @@ class Extraction:
             rest = [f for f in facts if f is not fact]
             if hops_between([(f[0], f[2]) for f in rest], target, source) is not None:
                 facts = rest
+        self.bridges = [f for f in added if f in facts]
         self.facts = sorted(facts, key=lambda f: (f[0], f[2]))
 
     def _linked(self, a: int, b: int) -> bool:

@@ -543,6 +543,29 @@ def test_a_description_beside_a_name_is_that_person_and_one_possessor_is_not_ano
     assert [extraction.display(p) for p in (owner[6][0], owner[9][0])] == ["Clara's hubby", "Sam"]
 
 
+def test_a_plural_stands_for_the_group_of_one_sentence(trained):
+    """ "Will is Yara's husband. Ada and Rafael adore their sister.": "their" is Ada and Rafael, though a
+    confused coreference head reads Yara above the threshold too; with one likely person per sentence, all of
+    them ("Ada sang. Rafael sang. They bowed.")."""
+    _, ex = trained
+
+    def their(text, words, likely):
+        story = _marked(ex, text, words)
+        n = len(words)
+        pairs = [(j, i) for j in range(n) for i in range(j)]
+        extraction = Extraction(ex, story)
+        extraction.resolve([likely.get(pair, 0.05) for pair in pairs], pairs)
+        return [extraction.display(p) for p in extraction.owner[n - 2]]
+
+    words = [("Will", "name"), ("Yara", "name"), ("Ada", "name"), ("Rafael", "name"), ("their", "plural")]
+    text = "Will is Yara's husband. Ada and Rafael adore their sister, Zoe. How is Zoe related to Will?"
+    likely = {(4, 3): 0.99, (4, 2): 0.98, (4, 1): 0.59}
+    assert their(text, [*words, ("Zoe", "name")], likely) == ["Ada", "Rafael"]
+    words = [("Ada", "name"), ("Rafael", "name"), ("They", "plural"), ("Zoe", "name")]
+    text = "Ada sang. Rafael sang. They bowed to Zoe. How is Zoe related to Ada?"
+    assert their(text, words, {(2, 1): 0.9, (2, 0): 0.8}) == ["Ada", "Rafael"]
+
+
 def test_a_pronoun_is_not_the_person_it_surely_has_a_fact_with(trained):
     """ "Zara sails. Chloe is a daughter of hers.": hers is read as Chloe's relative more surely than as Chloe, so
     it is Zara; a less sure reading ("her sister" beside her own person) leaves coreference as it was."""
