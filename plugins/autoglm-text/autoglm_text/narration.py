@@ -4,7 +4,8 @@ as the person the story introduced.
 
 In a first-person story "I", "me" and "my" all stand for the narrator. That is English, not a story's domain, so
 it is a rule rather than something to learn; only finding the narrator's name needs care. A story is rewritten
-only when it introduces its narrator by name ("I'm Grace", "My name is Mateus", "Greta here", "This is Ana");
+only when it introduces its narrator by name ("I'm Grace", "My name is Mateus", "Greta here", "This is Ana", a
+byline "My Family, by Tomás") or signs with it ("... — Olivia");
 without a name (or with "my friend Zoe" told by nobody in the family) it is left as it was. Quoted speech is
 left alone: there "my" is the speaker's ("This is my son," Tom said).
 
@@ -21,17 +22,29 @@ _APOSTROPHE = "['’]"
 # capitalised words that follow "I'm" or stand before "here" without being a name
 _NOT_NAMES = set(
     "A An All Also Always And But Finally Here Honestly How Just Kind Literally Never Not Now Okay Ok Really So "
-    "Sorry Still Sure The Then This Very Well What Who Yes No Hi Hello Hey Dear Me My Our We".split()
+    "Sorry Still Sure The Then This Very Well What Who Yes No Hi Hello Hey Dear Me My Our We Monday Tuesday "
+    "Wednesday Thursday Friday Saturday Sunday Christmas Easter".split()
 )
-# how a story introduces its narrator; each names the narrator as "name"
+_GREETING = r"(?:(?:[Hh]i|[Hh]ello|[Hh]ey)(?: [A-Z][^\W\d_]+)?\W+)?"  # "hey Deshawn, it's Jolene"
+# how a story introduces its narrator near its start; each names the narrator as "name"
 _INTRODUCTIONS = (
     re.compile(rf"\bI{_APOSTROPHE}m {_NAME}(?![\w'’-])"),
     re.compile(rf"\bI am {_NAME}(?![\w'’-])"),
+    re.compile(rf"\bI \({_NAME}\)"),  # "So I (Andrea) married into ..."
     re.compile(rf"\b[Mm]y name(?: is|{_APOSTROPHE}s) {_NAME}(?![\w'’-])"),
     re.compile(rf"\b[Cc]all me {_NAME}(?![\w'’-])"),
-    re.compile(rf"^\W*(?:(?:Hi|Hello|Hey)\W+)?(?:[Ii]t{_APOSTROPHE}s |[Tt]his is )?{_NAME} here\b"),
-    re.compile(rf"^\W*(?:(?:Hi|Hello|Hey)\W+)?[Tt]his is {_NAME}(?![\w'’-])(?! is\b)"),
+    # "Greta here, quick one", "hi it's Dawn, ...", but not "Posting here because ..."
+    re.compile(rf"^\W*{_GREETING}(?:[Ii]t{_APOSTROPHE}s |[Tt]his is )?{_NAME} here(?=\s*[,.!:;—–-]|\s*$)"),
+    re.compile(rf"^\W*{_GREETING}[Ii]t{_APOSTROPHE}s {_NAME}(?![\w'’-])"),
+    re.compile(rf"^\W*{_GREETING}[Tt]his is {_NAME}(?![\w'’-])(?! is\b)"),
+    # a byline after a title: "My Family, by Tomás Herrera", "Our Summer by Sakura Tanaka"
+    re.compile(rf"^\W*(?:[A-Z][\w'’]*[ ,:]+){{1,6}}by {_NAME}(?![\w'’-])"),
 )
+# a signature at the end of a post, a note or a letter: "... without asking. — Olivia", "-Noelani", "— Will
+# (Tucson)"; nothing but the question may follow it (a dateline, "KRAKÓW — Stanisław Nowak, 80, ...", is no
+# signature)
+_SIGNATURE = re.compile(rf"(?:^|\s)(?:[—–]|--?) ?{_NAME}")
+_SIGNATURE_END = re.compile(r"(?: [A-Z][\w'’-]*\.?)?(?: ?\([^)]*\))?[.!]?\s*(?:[A-Z][^.!?]*\?)?\s*")
 # first-person words outside quotes, and what each becomes; "{n}" is the narrator's name
 _FIRST_PERSON = (
     (rf"I{_APOSTROPHE}m|I am", "{n} is"),
@@ -47,12 +60,15 @@ _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 
 
 def narrator(text: str) -> str | None:
-    """The name a first-person story gives its narrator in its first 300 characters, or None (no introduction,
-    or one whose capitalised word is a common word, not a name)."""
+    """The name a first-person story gives its narrator: introduced in its first 300 characters, else signed at
+    its end; None when it does neither, or names a common word ("I'm Sorry")."""
     opening = text[:300]
     for pattern in _INTRODUCTIONS:
         hit = pattern.search(opening)
         if hit and hit.group("name") not in _NOT_NAMES:
+            return hit.group("name")
+    for hit in _SIGNATURE.finditer(text):
+        if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
     return None
 

@@ -20,6 +20,15 @@ from autoglm_text.stories import sentence_spans
         ("Hi! It’s Jo-Anne here. My aunt Mel sings.", "Jo-Anne"),
         ("This is Priya. My sister Kavya sings.", "Priya"),
         ("Call me Ishmael. My uncle Peleg sails.", "Ishmael"),
+        ("So I (Andrea) married Nikos. My husband Nikos has a sister.", "Andrea"),
+        ("hey Deshawn, it's Jolene 🙂 my sis Tamika had a baby. Who is Tamika to Jolene?", "Jolene"),
+        ("My Family, by Tomás Herrera, Grade 3. I have a brother named Andrés.", "Tomás"),
+        ("Our Summer by Sakura Tanaka. My mother is Yumi.", "Sakura"),
+        # signed at the end, before the question
+        ("My husband Kenji and I married. — Olivia What relation is Haruko to Olivia?", "Olivia"),
+        ("My wife Elena sings. — Will (Tucson) What is Carmen to Will?", "Will"),
+        ("Any tips? My mom Kalena sings. -Noelani", "Noelani"),
+        ("My son sings.\n-- Ann B.\nWho is Tom to Ann?", "Ann"),
     ],
 )
 def test_a_named_narrator_is_found(text, name):
@@ -33,6 +42,11 @@ def test_a_named_narrator_is_found(text, name):
         "I'm Sorry to say that Tom's son Jim left.",  # a capitalised word after "I'm" that is no name
         "This is Mary's house. Mary's son is Tom.",  # "This is" before a possessive introduces nobody
         "Anna is Tom's mother. How is Anna related to Tom?",
+        "Posting here because my aunt Lei sings. How is Lei related to Kai?",  # "X here" says who only alone
+        "It's Monday, and my son Tom sings.",  # a day is no name
+        "I was raised by Anna. My dad is Tom.",  # "by" after no title is no byline
+        "KRAKÓW — Stanisław Nowak, 80, bakes. His son Tom sings. How is Tom related to Stanisław?",  # a dateline
+        "Ann - my sister - sings. Tom sings. Who is Ann to Tom?",  # a dash inside the story signs nothing
     ],
 )
 def test_a_story_without_a_named_narrator_is_read_as_written(text):
