@@ -102,7 +102,7 @@ class Extraction:
                 candidates = self._not_kin(j, candidates, related, names)
             if kind == "name":
                 said = surface(story, j)
-                owner = names.get(said)
+                owner = names.get(said) or _same_name(said, names)
                 if owner is None:  # a new name may be a description read before: "her son Adam", "Ida's son is Max"
                     described = [
                         i
@@ -480,6 +480,20 @@ class Extraction:
             unparsed=unparsed,
             problems=list(self.problems),
         )
+
+
+def _same_name(said: str, names: Mapping[str, tuple[int, ...]]) -> tuple[int, ...] | None:
+    """The person one earlier name stands for when ``said`` is that name's first or last word, or that name is
+    ``said``'s ("Rosa Delgado ... Rosa", "Desmond Clarke ... Clarke", "Rosa ... Rosa Delgado"); None when no
+    name, or several people's, fit ("Ann Smith and Bob Smith ... Smith")."""
+    words = said.split()
+    ends = lambda name: {name.split()[0], name.split()[-1]}  # noqa: E731
+    owners = {
+        owner
+        for name, owner in names.items()
+        if name != said and ((len(words) == 1 and said in ends(name)) or (" " not in name and name in ends(said)))
+    }
+    return owners.pop() if len(owners) == 1 else None
 
 
 class Parts:

@@ -1011,6 +1011,10 @@ class RelationExtractor(nn.Module):
         if story.mentions:
             reps = [r.spans(states[k], story.mentions) for k, r in enumerate(readers)]
             kinds = self._mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
+            if (whole := self._full_names(story, kinds)) is not None:
+                story.mentions = whole
+                reps = [r.spans(states[k], story.mentions) for k, r in enumerate(readers)]
+                kinds = self._mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
             for m, k in zip(story.mentions, kinds):
                 m.kind = k
             pairs = self._pairs_in_sentences(story.mentions)
@@ -1039,6 +1043,27 @@ class RelationExtractor(nn.Module):
             extraction.kept = (extraction.unrelated(), features, pairs)
         extraction.finish()
         return extraction
+
+    def _full_names(self, story: Story, kinds: list[int]) -> list[Mention] | None:
+        """``story.mentions`` with each run of names written one after another ("Rosa Delgado", "Patrick
+        O'Brien") as one mention, or None when there is none: the tagger, which learnt from single names,
+        begins a mention at each capitalised word, and a surname would be a person of its own."""
+        mentions, text, out = story.mentions, story.text, []
+        name = KINDS.index("name")
+        for k, m in enumerate(mentions):
+            before = out[-1] if out else None
+            if (
+                before is not None
+                and kinds[k] == name
+                and kinds[k - 1] == name
+                and before.sentence == m.sentence
+                and text[before.end : m.start] == " "
+                and text[m.start].isupper()
+            ):
+                out[-1] = self._span(story, before.first, m.last) or before
+            else:
+                out.append(m)
+        return out if len(out) < len(mentions) else None
 
     def _decode_mentions(self, story: Story, tag_probs: torch.Tensor | None) -> list[Mention]:
         """Mentions from each token's O/B/I probabilities (None: a story with no tokens)."""

@@ -45,7 +45,7 @@ _INTRODUCTIONS = (
 # signature)
 _SIGNATURE = re.compile(rf"(?:^|\s)(?:[—–]|--?) ?{_NAME}")
 _SIGNATURE_END = re.compile(r"(?: [A-Z][\w'’-]*\.?)?(?: ?\([^)]*\))?[.!]?\s*(?:[A-Z][^.!?]*\?)?\s*")
-# first-person words outside quotes, and what each becomes; "{n}" is the narrator's name
+# first-person words, and what each becomes; "{n}" is the narrator's (or a message's writer's) name
 _FIRST_PERSON = (
     (rf"I{_APOSTROPHE}m|I am", "{n} is"),
     (rf"I{_APOSTROPHE}ve|I have", "{n} has"),
@@ -55,8 +55,35 @@ _FIRST_PERSON = (
     (r"[Mm]y|[Mm]ine|[Oo]ur", "{n}'s"),
     (r"[Mm]e|[Mm]yself", "{n}"),
 )
-_WORD = re.compile("|".join(f"(?P<w{k}>\\b(?:{p})(?![\\w'’-]))" for k, (p, _) in enumerate(_FIRST_PERSON)))
+# second-person words in a message, and what each becomes; "{n}" is the name of the one it is written to
+_SECOND_PERSON = (
+    (rf"[Yy]ou{_APOSTROPHE}re|[Yy]ou are", "{n} is"),
+    (rf"[Yy]ou{_APOSTROPHE}ve", "{n} has"),
+    (r"[Yy]our|[Yy]ours", "{n}'s"),
+    (r"[Yy]ou|[Yy]ourself", "{n}"),
+)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+_RELATIVE = r"(?:(?:his|her|their) [\w'’-]+(?: [\w'’-]+){0,2} )?"  # "her husband ", "his big sister "
+# a message quoted after who wrote it to whom: 'Text from Priyanka to her husband Arjun: "..."', 'Nadia,
+# texting her brother Omar: "..."', 'Miguel to his wife Marta: "..."'
+_MESSAGE = re.compile(
+    rf"^\W*(?:(?:[Tt]ext|[Mm]essage|[Ee]mail|[Nn]ote|[Ll]etter)(?: message)? from )?{_NAME.replace('name', 'writer')}"
+    rf",? (?:to|texting|texted|messaging|messaged|writing to|writes to|wrote to|telling|tells|told) {_RELATIVE}"
+    rf"{_NAME.replace('name', 'reader')}\s*:\s*(?=[\"“])"
+)
+
+
+def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside: bool) -> str:
+    """``text`` with each of ``forms``' words written as ``name`` would be, inside quotes or outside them."""
+    words = re.compile("|".join(f"(?P<w{k}>\\b(?:{p})(?![\\w'’-]))" for k, (p, _) in enumerate(forms)))
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
+
+    def written(hit: re.Match[str]) -> str:
+        if any(a <= hit.start() < b for a, b in quoted) != inside:
+            return hit.group(0)
+        return forms[int(hit.lastgroup[1:])][1].format(n=name)
+
+    return words.sub(written, text)
 
 
 def narrator(text: str) -> str | None:
@@ -74,20 +101,18 @@ def narrator(text: str) -> str | None:
 
 
 def in_third_person(text: str) -> str:
-    """``text`` with its narrator's "I", "me", "my" (outside quotes) written as the narrator's name; the text
-    unchanged when it introduces no narrator by name."""
+    """``text`` with its narrator's "I", "me", "my" (outside quotes) written as the narrator's name, and in a
+    message quoted after who wrote it to whom, the writer's "I" and the reader's "you" (inside quotes) as their
+    names; the text unchanged when it does neither."""
+    message = _MESSAGE.match(text)
+    if message and message.group("writer") not in _NOT_NAMES and message.group("reader") not in _NOT_NAMES:
+        head, body = text[: message.end()], text[message.end() :]
+        body = _rewritten(body, _FIRST_PERSON, message.group("writer"), inside=True)
+        text = head + _rewritten(body, _SECOND_PERSON, message.group("reader"), inside=True)
     name = narrator(text)
     if name is None:
         return text
-    quoted = [m.span() for m in _QUOTED.finditer(text)]
-
-    def written(hit: re.Match[str]) -> str:
-        if any(a <= hit.start() < b for a, b in quoted):
-            return hit.group(0)
-        k = int(hit.lastgroup[1:])
-        return _FIRST_PERSON[k][1].format(n=name)
-
-    out = _WORD.sub(written, text)
+    out = _rewritten(text, _FIRST_PERSON, name, inside=False)
     # the introduction itself now says "Grace is Grace" or "Mateus's name is Mateus": keep the name alone
     return re.sub(
         rf"\b{re.escape(name)} is {re.escape(name)}\b|\b{re.escape(name)}'s name is {re.escape(name)}\b", name, out

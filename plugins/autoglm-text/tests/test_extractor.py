@@ -566,6 +566,25 @@ def test_a_plural_stands_for_the_group_of_one_sentence(trained):
     assert their(text, words, {(2, 1): 0.9, (2, 0): 0.8}) == ["Ada", "Rafael"]
 
 
+def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_person(trained):
+    """ "Rosa Delgado" tagged as two names is one mention; "Rosa" and "Delgado" later are her, but a surname two
+    people share names neither."""
+    from autoglm_text.extraction import _same_name
+    from autoglm_text.stories import KINDS
+
+    _, ex = trained
+    text = "Rosa Delgado, 78, won. Ann, Tom sang. How is Ann related to Rosa?"
+    words = [("Rosa", "name"), ("Delgado", "name"), ("Ann", "name"), ("Tom", "name")]
+    story = _marked(ex, text, words)
+    whole = ex._full_names(story, [KINDS.index("name")] * 4)
+    assert [text[m.start : m.end] for m in whole] == ["Rosa Delgado", "Ann", "Tom"]  # "Ann, Tom": two people
+    assert ex._full_names(story, [KINDS.index("name"), KINDS.index("description"), 0, 0]) is None
+    names = {"rosa delgado": (0,), "ann smith": (1,), "bob smith": (2,), "eve": (3,)}
+    assert _same_name("rosa", names) == (0,) and _same_name("delgado", names) == (0,)
+    assert _same_name("smith", names) is None  # Ann's or Bob's
+    assert _same_name("eve stone", names) == (3,) and _same_name("ida", names) is None
+
+
 def test_a_pronoun_is_not_the_person_it_surely_has_a_fact_with(trained):
     """ "Zara sails. Chloe is a daughter of hers.": hers is read as Chloe's relative more surely than as Chloe, so
     it is Zara; a less sure reading ("her sister" beside her own person) leaves coreference as it was."""

@@ -70,3 +70,34 @@ def test_the_narrator_s_words_become_the_name_and_quotes_stay_as_said():
 def test_mine_myself_our_and_contractions_are_the_narrator_s():
     read = in_third_person("My name is Ada. I've a brother, Ben, and I'll visit our mother Cy; the cat is mine.")
     assert read == "Ada. Ada has a brother, Ben, and Ada will visit Ada's mother Cy; the cat is Ada's."
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        (
+            'Text from Priyanka to her husband Arjun: "Your mum Sunita called. Can you call me?" Who is Sunita to '
+            "Priyanka?",
+            'Text from Priyanka to her husband Arjun: "Arjun\'s mum Sunita called. Can Arjun call Priyanka?" Who is '
+            "Sunita to Priyanka?",
+        ),
+        (
+            'Nadia, texting her big brother Omar: "Your sister Layla says I\'m late." My cat sleeps.',
+            'Nadia, texting her big brother Omar: "Omar\'s sister Layla says Nadia is late." My cat sleeps.',
+        ),
+        (
+            'Miguel to his wife Marta: "Hey, your sister Pilar called."',
+            'Miguel to his wife Marta: "Hey, Marta\'s sister Pilar called."',
+        ),
+    ],
+)
+def test_a_message_s_writer_and_reader_are_its_i_and_you(text, read):
+    """Inside a message quoted after who wrote it to whom, "I" is the writer and "you" the reader; outside it
+    (and with no named narrator) first-person words stay as written."""
+    assert in_third_person(text) == read
+    assert len(sentence_spans(in_third_person(text))) == len(sentence_spans(text))
+
+
+def test_quotes_without_a_writer_and_reader_are_left_as_said():
+    text = 'Anna said: "Your son Tom is my nephew." How is Tom related to Anna?'
+    assert in_third_person(text) == text
