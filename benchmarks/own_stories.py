@@ -30,6 +30,12 @@ Unnamed people's facts use ids such as ``husband_of_hannah``, which no extractio
 undercounts there (6 stories); the answers are exact. It was scored on the build before that evening's changes and
 after them, without its stories or misses being read.
 
+``benchmarks/data/blind_stories_4.jsonl`` holds 50 more (2-7 facts on the path: 12, 12, 10, 8, 6 and 2), written
+on 2026-12-07 by a helper who read nothing of the project, from a brief that asked for posts, diaries, text
+messages, school essays, news items, wedding toasts and first-person stories whose narrator is named somewhere
+(signed at the end, in a byline), as well as crowd-worker paraphrase. First scored on seed 1's artifact of
+2026-12-07 (33 of 50 right); its misses were read then, so from then on it is a check like the others.
+
 For each artifact: answer accuracy, and for a learned extractor the share of stories whose facts were all read
 right (nothing missing, nothing extra). Writes benchmarks/results/own_stories.{json,md,png} (or ``--out STEM``).
 """

@@ -87,14 +87,14 @@ def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside:
 
 
 def narrator(text: str) -> str | None:
-    """The name a first-person story gives its narrator: introduced in its first 300 characters, else signed at
-    its end; None when it does neither, or names a common word ("I'm Sorry")."""
+    """The name a first-person story gives its narrator: introduced in its first 300 characters, else signed in
+    its last 300; None when it does neither, or names a common word ("I'm Sorry")."""
     opening = text[:300]
     for pattern in _INTRODUCTIONS:
         hit = pattern.search(opening)
         if hit and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
-    for hit in _SIGNATURE.finditer(text):
+    for hit in _SIGNATURE.finditer(text, max(len(text) - 300, 0)):  # a signature ends the text: look there only
         if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
     return None

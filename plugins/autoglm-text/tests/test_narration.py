@@ -101,3 +101,13 @@ def test_a_message_s_writer_and_reader_are_its_i_and_you(text, read):
 def test_quotes_without_a_writer_and_reader_are_left_as_said():
     text = 'Anna said: "Your son Tom is my nephew." How is Tom related to Anna?'
     assert in_third_person(text) == text
+
+
+def test_a_megabyte_of_dashes_and_names_is_read_in_linear_time():
+    """Signatures are looked for at the end only: looked for everywhere, 88 kB of "- Anna Bob" took 2 s and a
+    megabyte would take minutes."""
+    import time
+
+    started = time.perf_counter()
+    assert in_third_person("- Anna Bob " * 100_000).startswith("- Anna Bob")
+    assert time.perf_counter() - started < 5
