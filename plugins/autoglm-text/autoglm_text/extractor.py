@@ -218,7 +218,7 @@ class RelationExtractor(nn.Module):
         Without, a story told by a named narrator is read in the third person (``first_person``)."""
         said = text
         if gold is None and self.config.first_person:
-            text = in_third_person(text)
+            text = in_third_person(text, tuple(self.config.titles))
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
         sentences = sentence_spans(text) or [(0, len(text))]
         ids, offsets = list(encoding.ids), [tuple(o) for o in encoding.offsets]

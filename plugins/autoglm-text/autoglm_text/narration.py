@@ -100,10 +100,29 @@ def narrator(text: str) -> str | None:
     return None
 
 
-def in_third_person(text: str) -> str:
-    """``text`` with its narrator's "I", "me", "my" (outside quotes) written as the narrator's name, and in a
-    message quoted after who wrote it to whom, the writer's "I" and the reader's "you" (inside quotes) as their
-    names; the text unchanged when it does neither."""
+def _titled(text: str, titles: tuple[str, ...], name: str) -> str:
+    """``text`` with each of ``titles`` that the narrator uses as a name ("Mom (Claire) says", "Grandpa told
+    Noah": capitalised, nobody's before it) outside quotes written as the narrator's ("Noah's mom (Claire)")."""
+    if not titles:
+        return text
+    words = "|".join(re.escape(t.capitalize()) for t in titles)
+    owner = rf"(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Yy]our|[Oo]ur|[Tt]he|[Aa]|[^\W\d_]+{_APOSTROPHE}s?)"
+    pattern = re.compile(rf"(?<![\w'’-])(?P<owner>{owner} )?(?P<title>{words})(?![\w-])")
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
+
+    def written(hit: re.Match[str]) -> str:
+        if hit.group("owner") or any(a <= hit.start() < b for a, b in quoted):
+            return hit.group(0)
+        return f"{name}'s {hit.group('title').lower()}"
+
+    return pattern.sub(written, text)
+
+
+def in_third_person(text: str, titles: tuple[str, ...] = ()) -> str:
+    """``text`` with its narrator's "I", "me", "my" (outside quotes) written as the narrator's name, and the
+    ``titles`` the narrator calls relatives by ("Mom", "Grandpa") as the narrator's; in a message quoted after
+    who wrote it to whom, the writer's "I" and the reader's "you" (inside quotes) as their names; the text
+    unchanged when it does neither."""
     message = _MESSAGE.match(text)
     if message and message.group("writer") not in _NOT_NAMES and message.group("reader") not in _NOT_NAMES:
         head, body = text[: message.end()], text[message.end() :]
@@ -112,7 +131,7 @@ def in_third_person(text: str) -> str:
     name = narrator(text)
     if name is None:
         return text
-    out = _rewritten(text, _FIRST_PERSON, name, inside=False)
+    out = _titled(_rewritten(text, _FIRST_PERSON, name, inside=False), titles, name)
     # the introduction itself now says "Grace is Grace" or "Mateus's name is Mateus": keep the name alone
     return re.sub(
         rf"\b{re.escape(name)} is {re.escape(name)}\b|\b{re.escape(name)}'s name is {re.escape(name)}\b", name, out

@@ -267,6 +267,12 @@ class RelationExtractorConfig(PluginConfig):
         "narrator's 'I', 'me' and 'my' (outside quotes) as that name, so 'my brother Samuel' is Grace's brother. "
         "False: first-person words are read as they are (the phrasing bank has no first-person stories).",
     )
+    titles: list[str] = Field(
+        default_factory=list,
+        description="Words a narrator calls people by as if a name ('Mom (Claire) says', 'Grandpa told me'; a boss "
+        "called 'Boss'): in a story whose narrator is named (first_person), each written capitalised with nobody's "
+        "before it is read as the narrator's ('Noah's mom'). Empty: none.",
+    )
     keep_cycles: bool = Field(
         False,
         description="Keep facts that close a cycle among more confident ones. False: only the most confident "

@@ -488,11 +488,24 @@ def with_names(
     return out
 
 
+#: a period after these ends no sentence: titles ("Mrs. Jones", "Dr. Okafor"), and one letter but "I" (an
+#: initial, "T. Brown"; "a.m.", "p.m.")
+_NO_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|St|Mt|Capt|Lt|Sgt|Col|Gen|Hon)|(?<![\w'’])[A-HJ-Za-z])\.$")
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks), whitespace trimmed."""
+    """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks, but not after a title or an
+    initial), whitespace trimmed."""
     spans = []
-    for match in SENTENCE.finditer(text):
-        start, end = match.span()
+    pieces = [match.span() for match in SENTENCE.finditer(text)]
+    joined: list[tuple[int, int]] = []
+    for start, end in pieces:
+        last = joined[-1] if joined else None  # the title or initial is at its end: look at its last characters
+        if last and text[last[1] - 1] == "." and _NO_END.search(text, max(last[0], last[1] - 6), last[1]):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    for start, end in joined:
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():

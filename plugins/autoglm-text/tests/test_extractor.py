@@ -695,6 +695,14 @@ def test_renaming_moves_every_mention_and_keeps_people_apart():
 def test_sentences_split_at_stops_and_line_breaks():
     text = "Anna is here. Is Ben?\nClara left"
     assert [text[a:b] for a, b in sentence_spans(text)] == ["Anna is here.", "Is Ben?", "Clara left"]
+    # not after a title or an initial ("a.m.", "T. Okafor"), but after "I"
+    text = "Mrs. Nowak opens at 4 a.m. every day. Dr. T. Okafor came. It was I. His son left."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Mrs. Nowak opens at 4 a.m. every day.",
+        "Dr. T. Okafor came.",
+        "It was I.",
+        "His son left.",
+    ]
 
 
 # ---------------------------------------------------------------- your own annotated stories (jsonl)

@@ -111,3 +111,18 @@ def test_a_megabyte_of_dashes_and_names_is_read_in_linear_time():
     started = time.perf_counter()
     assert in_third_person("- Anna Bob " * 100_000).startswith("- Anna Bob")
     assert time.perf_counter() - started < 5
+
+
+def test_titles_the_narrator_calls_relatives_by_are_the_narrator_s():
+    """With the manifest's titles, "Mom (Claire) says" in Noah's story is Noah's mom; a title with someone's
+    before it, inside quotes, in a longer word, or in a story with no named narrator stays as written."""
+    titles = ("mom", "dad", "grandma")
+    text = "I'm Ann. Mom and Dad met Grandma Rose. My Mom sings. \"Mom!\" Tom's Dad left. The Dad jokes. Momentum."
+    assert in_third_person(text, titles) == (
+        "Ann. Ann's mom and Ann's dad met Ann's grandma Rose. Ann's Mom sings. \"Mom!\" Tom's Dad left. "
+        "The Dad jokes. Momentum."
+    )
+    assert (
+        in_third_person("Mom met Dad. How is Dad related to Mom?", titles) == "Mom met Dad. How is Dad related to Mom?"
+    )
+    assert in_third_person(text) == in_third_person(text, ())  # no titles: the words stay
