@@ -16,6 +16,7 @@ it came from as the author wrote it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _NAME = r"(?P<name>[A-Z][^\W\d_]+(?:-[A-Z][^\W\d_]+)?)"
 _APOSTROPHE = "['’]"
@@ -73,13 +74,19 @@ _MESSAGE = re.compile(
 )
 
 
+def _quoted(text: str) -> Callable[[int], bool]:
+    """Whether a position of ``text`` is inside quotes."""
+    spans = [m.span() for m in _QUOTED.finditer(text)]
+    return lambda at: any(a <= at < b for a, b in spans)
+
+
 def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside: bool) -> str:
     """``text`` with each of ``forms``' words written as ``name`` would be, inside quotes or outside them."""
     words = re.compile("|".join(f"(?P<w{k}>\\b(?:{p})(?![\\w'’-]))" for k, (p, _) in enumerate(forms)))
-    quoted = [m.span() for m in _QUOTED.finditer(text)]
+    quoted = _quoted(text)
 
     def written(hit: re.Match[str]) -> str:
-        if any(a <= hit.start() < b for a, b in quoted) != inside:
+        if quoted(hit.start()) != inside:
             return hit.group(0)
         return forms[int(hit.lastgroup[1:])][1].format(n=name)
 
@@ -108,10 +115,10 @@ def _titled(text: str, titles: tuple[str, ...], name: str) -> str:
     words = "|".join(re.escape(t.capitalize()) for t in titles)
     owner = rf"(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Yy]our|[Oo]ur|[Tt]he|[Aa]|[^\W\d_]+{_APOSTROPHE}s?)"
     pattern = re.compile(rf"(?<![\w'’-])(?P<owner>{owner} )?(?P<title>{words})(?![\w-])")
-    quoted = [m.span() for m in _QUOTED.finditer(text)]
+    quoted = _quoted(text)
 
     def written(hit: re.Match[str]) -> str:
-        if hit.group("owner") or any(a <= hit.start() < b for a, b in quoted):
+        if hit.group("owner") or quoted(hit.start()):
             return hit.group(0)
         return f"{name}'s {hit.group('title').lower()}"
 

@@ -497,14 +497,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` (at ., ! or ? and at line breaks, but not after a title or an
     initial), whitespace trimmed."""
     spans = []
-    pieces = [match.span() for match in SENTENCE.finditer(text)]
     joined: list[tuple[int, int]] = []
-    for start, end in pieces:
+    for match in SENTENCE.finditer(text):
         last = joined[-1] if joined else None  # the title or initial is at its end: look at its last characters
-        if last and text[last[1] - 1] == "." and _NO_END.search(text, max(last[0], last[1] - 6), last[1]):
-            joined[-1] = (joined[-1][0], end)
+        if last and _NO_END.search(text, max(last[0], last[1] - 6), last[1]):
+            joined[-1] = (last[0], match.end())
         else:
-            joined.append((start, end))
+            joined.append(match.span())
     for start, end in joined:
         while start < end and text[start].isspace():
             start += 1
