@@ -5,9 +5,10 @@ as the person the story introduced.
 In a first-person story "I", "me" and "my" all stand for the narrator. That is English, not a story's domain, so
 it is a rule rather than something to learn; only finding the narrator's name needs care. A story is rewritten
 only when it introduces its narrator by name ("I'm Grace", "My name is Mateus", "Greta here", "This is Ana", a
-byline "My Family, by Tomás") or signs with it ("... — Olivia");
+byline "My Family, by Tomás", "Diary of Beatriz", "Posted by Jun") or signs with it ("... — Olivia");
 without a name (or with "my friend Zoe" told by nobody in the family) it is left as it was. Quoted speech is
-left alone: there "my" is the speaker's ("This is my son," Tom said).
+left alone: there "my" is the speaker's ("This is my son," Tom said). In a chat written as "Name: ..." lines,
+each line's "I" is its speaker and its "you" the one it calls by name, else the one who spoke before.
 
 The rewrite keeps the text's sentences one for one, so a fact read from the rewritten text can cite the sentence
 it came from as the author wrote it.
@@ -40,6 +41,14 @@ _INTRODUCTIONS = (
     re.compile(rf"^\W*{_GREETING}[Tt]his is {_NAME}(?![\w'’-])(?! is\b)"),
     # a byline after a title: "My Family, by Tomás Herrera", "Our Summer by Sakura Tanaka"
     re.compile(rf"^\W*(?:[A-Z][\w'’]*[ ,:]+){{1,6}}by {_NAME}(?![\w'’-])"),
+    # whose diary, post or letter it is: "Diary of Beatriz, June 12.", "Posted by Jun:", "Leah's journal"
+    re.compile(
+        rf"^\W*(?:[A-Z][\w'’]* ){{0,3}}(?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook|[Ll]etter) (?:of|by|from) {_NAME}"
+    ),
+    re.compile(rf"^\W*{_NAME}{_APOSTROPHE}s (?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook)\b"),
+    re.compile(rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent) by {_NAME}(?![\w'’-])"),
+    # what someone calls the narrator: "she still calls me her little Anika"
+    re.compile(rf"\b(?:[Cc]alls|[Cc]alled) me (?:(?:his|her|their|our) )?(?:[a-z]+ )?{_NAME}(?![\w'’-])"),
 )
 # a signature at the end of a post, a note or a letter: "... without asking. — Olivia", "-Noelani", "— Will
 # (Tucson)"; nothing but the question may follow it (a dateline, "KRAKÓW — Stanisław Nowak, 80, ...", is no
@@ -53,8 +62,8 @@ _FIRST_PERSON = (
     (rf"I{_APOSTROPHE}d", "{n} had"),
     (rf"I{_APOSTROPHE}ll", "{n} will"),
     (r"I", "{n}"),
-    (r"[Mm]y|[Mm]ine|[Oo]ur", "{n}'s"),
-    (r"[Mm]e|[Mm]yself", "{n}"),
+    (r"[Mm]y|MY|[Mm]ine|[Oo]ur", "{n}'s"),
+    (r"[Mm]e|ME|[Mm]yself", "{n}"),
 )
 # second-person words in a message, and what each becomes; "{n}" is the name of the one it is written to
 _SECOND_PERSON = (
@@ -72,6 +81,13 @@ _MESSAGE = re.compile(
     rf",? (?:to|texting|texted|messaging|messaged|writing to|writes to|wrote to|telling|tells|told) {_RELATIVE}"
     rf"{_NAME.replace('name', 'reader')}\s*:\s*(?=[\"“])"
 )
+
+# a line of a chat or a transcript: "Chloe: did you hear ...", "[21:04] Kai: I'm bringing it"
+_CHAT_LINE = re.compile(
+    rf"^[ \t]*(?:\[[^\]\n]*\][ \t]*)?{_NAME.replace('name', 'speaker')}[ \t]*:[ \t]*(?P<said>[^\n]*)$", re.M
+)
+# headings that look like a speaker in a post ("Edit: ...", "Update: ...")
+_NOT_SPEAKERS = _NOT_NAMES | set("Edit Update Note Question Answer Re Subject From To Date Sent Posted Ps".split())
 
 
 def _quoted(text: str) -> Callable[[int], bool]:
@@ -91,6 +107,37 @@ def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside:
         return forms[int(hit.lastgroup[1:])][1].format(n=name)
 
     return words.sub(written, text)
+
+
+def _addressed(said: str, others: set[str]) -> str | None:
+    """Whom a chat line calls by name, at its start ("Keoni you're ...") or end ("..., Keoni!"), if anyone."""
+    for name in others:
+        if re.match(rf"\W*{re.escape(name)}\b(?![\w'’-])", said) or re.search(rf",\s*{re.escape(name)}\W*$", said):
+            return name
+    return None
+
+
+def _in_chat(text: str) -> str:
+    """``text`` with each chat line's first-person words written as its speaker's, and its second-person words
+    as the one it calls by name or else the one who spoke last before; unchanged unless two people or more
+    speak in lines of their own ("Malia: ...", "Keoni: ...")."""
+    lines = [hit for hit in _CHAT_LINE.finditer(text) if hit.group("speaker") not in _NOT_SPEAKERS]
+    speakers = {hit.group("speaker") for hit in lines}
+    if len(speakers) < 2:
+        return text
+    out, at, spoken = [], 0, []
+    for hit in lines:
+        speaker, said = hit.group("speaker"), hit.group("said")
+        before = next((name for name in reversed(spoken) if name != speaker), None)
+        reader = _addressed(said, speakers - {speaker}) or before
+        said = _rewritten(said, _FIRST_PERSON, speaker, inside=False)
+        if reader is not None:
+            # "Keoni you're my brother" would read "Keoni Keoni is": one name is enough
+            said = re.sub(rf"\b({re.escape(reader)}),? \1\b", r"\1", _rewritten(said, _SECOND_PERSON, reader, False))
+        out += [text[at : hit.start("said")], said]
+        at = hit.end("said")
+        spoken.append(speaker)
+    return "".join(out) + text[at:]
 
 
 def narrator(text: str) -> str | None:
@@ -130,6 +177,7 @@ def in_third_person(text: str, titles: tuple[str, ...] = ()) -> str:
     ``titles`` the narrator calls relatives by ("Mom", "Grandpa") as the narrator's; in a message quoted after
     who wrote it to whom, the writer's "I" and the reader's "you" (inside quotes) as their names; the text
     unchanged when it does neither."""
+    text = _in_chat(text)
     message = _MESSAGE.match(text)
     if message and message.group("writer") not in _NOT_NAMES and message.group("reader") not in _NOT_NAMES:
         head, body = text[: message.end()], text[message.end() :]

@@ -29,6 +29,11 @@ from autoglm_text.stories import sentence_spans
         ("My wife Elena sings. — Will (Tucson) What is Carmen to Will?", "Will"),
         ("Any tips? My mom Kalena sings. -Noelani", "Noelani"),
         ("My son sings.\n-- Ann B.\nWho is Tom to Ann?", "Ann"),
+        # whose diary or post it is, and what someone calls the narrator
+        ("Diary of Beatriz, June 12. My son Rafael called.", "Beatriz"),
+        ("Leah's journal. My aunt Mel sings.", "Leah"),
+        ("Posted by Jun: Family question for the board. My brother Wei sings.", "Jun"),
+        ("Mom is Priya, and she still calls me her little Anika. Her sister Deepa sings.", "Anika"),
     ],
 )
 def test_a_named_narrator_is_found(text, name):
@@ -126,3 +131,30 @@ def test_titles_the_narrator_calls_relatives_by_are_the_narrator_s():
         in_third_person("Mom met Dad. How is Dad related to Mom?", titles) == "Mom met Dad. How is Dad related to Mom?"
     )
     assert in_third_person(text) == in_third_person(text, ())  # no titles: the words stay
+
+
+def test_a_chat_line_s_i_is_its_speaker_and_its_you_the_one_it_calls_or_who_spoke_before():
+    """In a chat or a transcript ("Malia: ..." lines of two people or more), "I", "my" and "our" are the line's
+    speaker; "you" is the one the line calls by name, else the last other one who spoke; the question after it
+    and a single "Edit:" line are read as written."""
+    text = (
+        "Family group chat, Saturday night.\n"
+        "Malia: who's bringing the poke tomorrow\n"
+        "Keoni: not me, ask Leilani\n"
+        "Malia: Keoni you're my little brother, just do it\n"
+        "Leilani: lol. Keoni is MY brother too. our brother Kai said he'd bring it\n"
+        "Kai: why are you asking me? my son Makoa is coming\n"
+        "What is Makoa to Malia?"
+    )
+    assert in_third_person(text) == (
+        "Family group chat, Saturday night.\n"
+        "Malia: who's bringing the poke tomorrow\n"
+        "Keoni: not Keoni, ask Leilani\n"
+        "Malia: Keoni is Malia's little brother, just do it\n"
+        "Leilani: lol. Keoni is Leilani's brother too. Leilani's brother Kai said he'd bring it\n"
+        "Kai: why are Leilani asking Kai? Kai's son Makoa is coming\n"
+        "What is Makoa to Malia?"
+    )
+    assert len(sentence_spans(in_third_person(text))) == len(sentence_spans(text))
+    post = "Anna is my sister.\nEdit: my brother Tom too. Who is Tom to Anna?"
+    assert in_third_person(post) == post
