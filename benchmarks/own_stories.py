@@ -44,6 +44,12 @@ group chats and five clumsy, misspelt ones; five leave a link unnamed (``father_
 fresh seed-0 and seed-1 builds of 2026-12-07 (code of commit 38d983c): 53 of 60 each. Its misses were read then
 (three group chats, a diary and a post read no narrator), so from then on it is a check like the others.
 
+``benchmarks/data/blind_stories_6.jsonl`` holds 40 long ones (5-10 facts on the path: 8, 8, 8, 6, 5 and 5), written
+the same day by another helper who read nothing of the project, from a brief for crowd-worker paraphrase of long
+generated stories (facts woven into events, out of chain order, from either side, pronouns, "their" for two people,
+filler, people off the path; five unnamed links) with the rule table's compositions given, so that every label
+follows from its chain. First scored on the same two builds with the chat rules above: 37 of 40 each.
+
 For each artifact: answer accuracy, and for a learned extractor the share of stories whose facts were all read
 right (nothing missing, nothing extra). Writes benchmarks/results/own_stories.{json,md,png} (or ``--out STEM``).
 """

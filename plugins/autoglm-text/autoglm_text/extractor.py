@@ -1011,7 +1011,7 @@ class RelationExtractor(nn.Module):
         if story.mentions:
             reps = [r.spans(states[k], story.mentions) for k, r in enumerate(readers)]
             kinds = self._mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
-            if (whole := self._full_names(story, kinds)) is not None:
+            if (whole := self._names_as_written(story, kinds)) is not None:
                 story.mentions = whole
                 reps = [r.spans(states[k], story.mentions) for k, r in enumerate(readers)]
                 kinds = self._mean(lambda r, k: r.kind_head(reps[k]).softmax(-1)).argmax(-1).tolist()
@@ -1044,12 +1044,15 @@ class RelationExtractor(nn.Module):
         extraction.finish()
         return extraction
 
-    def _full_names(self, story: Story, kinds: list[int]) -> list[Mention] | None:
-        """``story.mentions`` with each run of names written one after another ("Rosa Delgado", "Patrick
-        O'Brien") as one mention, or None when there is none: the tagger, which learnt from single names,
-        begins a mention at each capitalised word, and a surname would be a person of its own."""
-        mentions, text, out = story.mentions, story.text, []
+    def _names_as_written(self, story: Story, kinds: list[int]) -> list[Mention] | None:
+        """``story.mentions`` with each capitalised name cut before the lowercase words it ends in ("Bethan
+        rang to say": the tagger ran on into "rang"), and each run of names written one after another ("Rosa
+        Delgado", "Patrick O'Brien") as one mention; None when neither happens. The tagger learnt from single
+        names: it begins a mention at each capitalised word, so a surname would be a person of its own."""
+        text, out = story.text, []
         name = KINDS.index("name")
+        mentions = [self._cut_lowercase_end(story, m) if k == name else m for m, k in zip(story.mentions, kinds)]
+        cut = any(a is not b for a, b in zip(mentions, story.mentions))
         for k, m in enumerate(mentions):
             before = out[-1] if out else None
             if (
@@ -1063,7 +1066,16 @@ class RelationExtractor(nn.Module):
                 out[-1] = self._span(story, before.first, m.last) or before
             else:
                 out.append(m)
-        return out if len(out) < len(mentions) else None
+        return out if cut or len(out) < len(mentions) else None
+
+    def _cut_lowercase_end(self, story: Story, m: Mention) -> Mention:
+        """``m`` without the lowercase words it ends in when it begins with a capital ("Bethan rang" ->
+        "Bethan"; "Maria de la Cruz" stays whole)."""
+        written = story.text[m.start : m.end]
+        end = len(written)
+        while written[:1].isupper() and (last := re.search(r"\s+(\S+)$", written[:end])) and last[1][0].islower():
+            end = last.start()
+        return m if end == len(written) else self._mention(story, m.start, m.start + end) or m
 
     def _decode_mentions(self, story: Story, tag_probs: torch.Tensor | None) -> list[Mention]:
         """Mentions from each token's O/B/I probabilities (None: a story with no tokens)."""

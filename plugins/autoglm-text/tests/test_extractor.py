@@ -568,7 +568,7 @@ def test_a_plural_stands_for_the_group_of_one_sentence(trained):
 
 def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_person(trained):
     """ "Rosa Delgado" tagged as two names is one mention; "Rosa" and "Delgado" later are her, but a surname two
-    people share names neither."""
+    people share names neither; "Bethan rang" tagged as one name is "Bethan"."""
     from autoglm_text.extraction import _same_name
     from autoglm_text.stories import KINDS
 
@@ -576,9 +576,14 @@ def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_pers
     text = "Rosa Delgado, 78, won. Ann, Tom sang. How is Ann related to Rosa?"
     words = [("Rosa", "name"), ("Delgado", "name"), ("Ann", "name"), ("Tom", "name")]
     story = _marked(ex, text, words)
-    whole = ex._full_names(story, [KINDS.index("name")] * 4)
+    whole = ex._names_as_written(story, [KINDS.index("name")] * 4)
     assert [text[m.start : m.end] for m in whole] == ["Rosa Delgado", "Ann", "Tom"]  # "Ann, Tom": two people
-    assert ex._full_names(story, [KINDS.index("name"), KINDS.index("description"), 0, 0]) is None
+    assert ex._names_as_written(story, [KINDS.index("name"), KINDS.index("description"), 0, 0]) is None
+    # a name the tagger ran on into the next word ends before it; lowercase words inside a name stay
+    text = "Bethan rang Maria de la Cruz. Who is Maria de la Cruz to Bethan?"
+    story = _marked(ex, text, [("Bethan rang", "name"), ("Maria de la Cruz", "name")])
+    cut = ex._names_as_written(story, [KINDS.index("name")] * 2)
+    assert [text[m.start : m.end] for m in cut] == ["Bethan", "Maria de la Cruz"]
     names = {"rosa delgado": (0,), "ann smith": (1,), "bob smith": (2,), "eve": (3,)}
     assert _same_name("rosa", names) == (0,) and _same_name("delgado", names) == (0,)
     assert _same_name("smith", names) is None  # Ann's or Bob's
