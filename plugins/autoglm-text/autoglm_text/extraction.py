@@ -16,6 +16,9 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
+# around a description set beside the name before it ("Ngozi, their daughter, drove in", "Tom (her son) sang")
+_APPOSITION_OPENS = re.compile(r"\s*(?:,|\(|[—–]|--?)\s*")
+_APPOSITION_CLOSES = re.compile(r"\s*(?:[,;.!?)—–-]|who\b|$)")
 
 
 class Extraction:
@@ -95,6 +98,17 @@ class Extraction:
             and KINDS[story.mentions[k - 1].kind] == "description"
             and _APPOSED.fullmatch(story.text[story.mentions[k - 1].end : story.mentions[k].start])
         }
+        mentions, text = story.mentions, story.text
+        named_before = {  # a description in apposition after a name, its possessor between: "Ngozi, their
+            k  # daughter, drove in" is Ngozi; not when a name follows it ("Ngozi, their daughter Ada")
+            for k in range(2, len(mentions))
+            if KINDS[mentions[k].kind] == "description"
+            and KINDS[mentions[k - 2].kind] == "name"
+            and k + 1 not in named_next
+            and _APPOSITION_OPENS.fullmatch(text[mentions[k - 2].end : mentions[k - 1].start])
+            and _OWNED_BY.fullmatch(text[mentions[k - 1].end : mentions[k].start])
+            and _APPOSITION_CLOSES.match(text, mentions[k].end)
+        }
         for j, m in enumerate(story.mentions):
             kind = KINDS[m.kind]
             candidates = sorted((c for c in links.get(j, []) if self.owner[c[1]]), reverse=True)
@@ -120,6 +134,8 @@ class Extraction:
             elif kind == "description" and j + 1 in named_next:  # "her sister Erin", "his son, Tom,": Erin, Tom
                 owner = names.get(named_next[j + 1]) or self._new_person(j)
                 names[named_next[j + 1]] = owner
+            elif kind == "description" and j in named_before and self.owner[j - 2]:
+                owner = self.owner[j - 2]
             elif kind == "description" and not (candidates := self._same_words(j, candidates, threshold)):
                 owner = self._new_person(j)
             elif candidates and candidates[0][0] > threshold:

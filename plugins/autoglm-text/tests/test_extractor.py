@@ -543,6 +543,25 @@ def test_a_description_beside_a_name_is_that_person_and_one_possessor_is_not_ano
     assert [extraction.display(p) for p in (owner[6][0], owner[9][0])] == ["Clara's hubby", "Sam"]
 
 
+def test_a_description_set_beside_the_name_before_it_is_that_person(trained):
+    """ "Ngozi, their daughter, drove in" is Ngozi, however unsure the coreference head; "Tom, his son Max, ..."
+    is Max, and "Tom, his son and Ann" (no closing comma) someone new."""
+    _, ex = trained
+    text = "Ada and Obi ate. Ngozi, their daughter, came. Tom, his son Max, sang. Tom and his son and Ann left. Who?"
+    words = [("Ada", "name"), ("Obi", "name"), ("Ngozi", "name"), ("their", "plural"), ("daughter", "description")]
+    words += [("Tom", "name"), ("his", "pronoun"), ("son", "description"), ("Max", "name")]
+    words += [("Tom", "name"), ("his", "pronoun"), ("son", "description"), ("Ann", "name")]
+    story = _marked(ex, text, words)
+    pairs = [(j, i) for j in range(len(words)) for i in range(j)]
+    likely = {(3, 0): 0.9, (3, 1): 0.9, (6, 5): 0.9, (10, 9): 0.9}
+    extraction = Extraction(ex, story)
+    extraction.resolve([likely.get(pair, 0.05) for pair in pairs], pairs)
+    owner = extraction.owner
+    assert owner[4] == owner[2]  # their daughter: Ngozi
+    assert owner[7] == owner[8] != owner[5]  # his son Max: Max
+    assert owner[11] not in (owner[9], owner[12])  # "his son and Ann": someone new
+
+
 def test_a_plural_stands_for_the_group_of_one_sentence(trained):
     """ "Will is Yara's husband. Ada and Rafael adore their sister.": "their" is Ada and Rafael, though a
     confused coreference head reads Yara above the threshold too; with one likely person per sentence, all of
