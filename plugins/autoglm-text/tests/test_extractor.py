@@ -587,7 +587,7 @@ def test_a_plural_stands_for_the_group_of_one_sentence(trained):
 
 def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_person(trained):
     """ "Rosa Delgado" tagged as two names is one mention; "Rosa" and "Delgado" later are her, but a surname two
-    people share names neither; "Bethan rang" tagged as one name is "Bethan"."""
+    people share names neither; "Bethan rang" tagged as one name is "Bethan", and "omg" tagged as a name no one."""
     from autoglm_text.extraction import _same_name
     from autoglm_text.stories import KINDS
 
@@ -603,6 +603,13 @@ def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_pers
     story = _marked(ex, text, [("Bethan rang", "name"), ("Maria de la Cruz", "name")])
     cut = ex._names_as_written(story, [KINDS.index("name")] * 2)
     assert [text[m.start : m.end] for m in cut] == ["Bethan", "Maria de la Cruz"]
+    # a lowercase "name" is no one where names are capitalised; in a story written all in lowercase it stays
+    text = "Ann: omg. Tom sang. Who is Tom to Ann?"
+    story = _marked(ex, text, [("Ann", "name"), ("omg", "name"), ("Tom", "name")])
+    kept = ex._names_as_written(story, [KINDS.index("name")] * 3)
+    assert [text[m.start : m.end] for m in kept] == ["Ann", "Tom"]
+    story = _marked(ex, "tamika sang. who is jo to tamika?", [("tamika", "name"), ("jo", "name")])
+    assert ex._names_as_written(story, [KINDS.index("name")] * 2) is None
     names = {"rosa delgado": (0,), "ann smith": (1,), "bob smith": (2,), "eve": (3,)}
     assert _same_name("rosa", names) == (0,) and _same_name("delgado", names) == (0,)
     assert _same_name("smith", names) is None  # Ann's or Bob's
