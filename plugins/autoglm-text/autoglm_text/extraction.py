@@ -17,6 +17,7 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
 # around a description set beside the name before it ("Ngozi, their daughter, drove in", "Tom (her son) sang")
+_AND = re.compile(r",? and ")  # between a name and the pronoun after it ("Pablo and his wife")
 _APPOSITION_OPENS = re.compile(r"\s*(?:,|\(|[—–]|--?)\s*")
 _APPOSITION_CLOSES = re.compile(r"\s*(?:[,;.!?)—–-]|who\b|$)")
 
@@ -109,6 +110,14 @@ class Extraction:
             and _OWNED_BY.fullmatch(text[mentions[k - 1].end : mentions[k].start])
             and _APPOSITION_CLOSES.match(text, mentions[k].end)
         }
+        coordinated = {  # "stay with Pablo and his wife": his is Pablo's, whoever the sentence is about
+            k
+            for k in range(1, len(mentions))
+            if KINDS[mentions[k].kind] == "pronoun"
+            and KINDS[mentions[k - 1].kind] == "name"
+            and text[mentions[k].start : mentions[k].end].lower() in ("his", "her")
+            and _AND.fullmatch(text[mentions[k - 1].end : mentions[k].start])
+        }
         for j, m in enumerate(story.mentions):
             kind = KINDS[m.kind]
             candidates = sorted((c for c in links.get(j, []) if self.owner[c[1]]), reverse=True)
@@ -134,6 +143,8 @@ class Extraction:
             elif kind == "description" and j + 1 in named_next:  # "her sister Erin", "his son, Tom,": Erin, Tom
                 owner = names.get(named_next[j + 1]) or self._new_person(j)
                 names[named_next[j + 1]] = owner
+            elif j in coordinated and self._agrees(sure, j, self.owner[j - 1]):
+                owner = self.owner[j - 1]
             elif kind == "description" and j in named_before and self.owner[j - 2]:
                 owner = self.owner[j - 2]
             elif kind == "description" and not (candidates := self._same_words(j, candidates, threshold)):
@@ -239,6 +250,11 @@ class Extraction:
             return []
         best, index = values.max(-1)
         return [int(i) if float(p) >= sure else None for p, i in zip(best, index)]
+
+    def _agrees(self, sure: list[int | None], j: int, owner: tuple[int, ...]) -> bool:
+        """Whether ``owner`` is one person that mention ``j`` does not surely contradict."""
+        value = sure[j] if sure else None
+        return len(owner) == 1 and (value is None or not self._contradicts(sure, value, owner))
 
     def _contradicts(self, sure: list[int | None], value: int, owner: tuple[int, ...]) -> bool:
         """Whether ``owner`` is one person with a sure mention of another value than ``value``."""

@@ -562,6 +562,25 @@ def test_a_description_set_beside_the_name_before_it_is_that_person(trained):
     assert owner[11] not in (owner[9], owner[12])  # "his son and Ann": someone new
 
 
+def test_his_after_a_name_and_and_is_that_name_s(trained):
+    """ "Diego stays with Pablo and his wife Marisol": his is Pablo's, though the coreference head prefers the
+    sentence's subject; not where the name surely contradicts the pronoun ("Tom met Anna and his sister")."""
+    _, ex = trained
+    text = "Diego stays with Pablo and his wife. Tom met Anna and his sister. Who is Anna to Tom?"
+    words = [("Diego", "name"), ("Pablo", "name"), ("his", "pronoun"), ("wife", "description")]
+    words += [("Tom", "name"), ("Anna", "name"), ("his", "pronoun"), ("sister", "description")]
+    story = _marked(ex, text, words)
+    pairs = [(j, i) for j in range(len(words)) for i in range(j)]
+    likely = {(2, 0): 0.97, (2, 1): 0.69, (6, 4): 0.9, (6, 5): 0.6}
+    values = torch.tensor([[0.5, 0.5]] * len(words))
+    values[[0, 1, 2, 4, 6]] = torch.tensor([0.0, 1.0])  # male, surely
+    values[5] = torch.tensor([1.0, 0.0])  # Anna: female, surely
+    extraction = Extraction(ex, story)
+    extraction.resolve([likely.get(pair, 0.05) for pair in pairs], pairs, values)
+    assert extraction.owner[2] == extraction.owner[1] != extraction.owner[0]
+    assert extraction.owner[6] == extraction.owner[4]
+
+
 def test_a_plural_stands_for_the_group_of_one_sentence(trained):
     """ "Will is Yara's husband. Ada and Rafael adore their sister.": "their" is Ada and Rafael, though a
     confused coreference head reads Yara above the threshold too; with one likely person per sentence, all of
