@@ -50,6 +50,12 @@ generated stories (facts woven into events, out of chain order, from either side
 filler, people off the path; five unnamed links) with the rule table's compositions given, so that every label
 follows from its chain. First scored on the same two builds with the chat rules above: 37 of 40 each.
 
+``benchmarks/data/blind_stories_7.jsonl`` holds 50 more (2-6 facts on the path: 12, 12, 10, 8 and 8), written the
+same day by a third helper who read nothing of the project, from a brief to write as 50 different ordinary people
+asked for a few sentences about a family and a question: plain and chatty, events, lists, relatives described
+through others, verbs, pronouns, "their", names in brackets, first-person narrators, typos, unusual questions; six
+leave a link unnamed. First scored on the same two builds (code of commit 60327b6): seed 0 42 of 50, seed 1 44.
+
 For each artifact: answer accuracy, and for a learned extractor the share of stories whose facts were all read
 right (nothing missing, nothing extra). Writes benchmarks/results/own_stories.{json,md,png} (or ``--out STEM``).
 """
