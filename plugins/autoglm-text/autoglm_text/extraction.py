@@ -17,7 +17,9 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
 # around a description set beside the name before it ("Ngozi, their daughter, drove in", "Tom (her son) sang")
-_AND = re.compile(r",? and ")  # between a name and the pronoun after it ("Pablo and his wife")
+# between a name and a pronoun that is that name's, whoever the sentence is about: "Pablo and his wife", "Sipho,
+# who dotes on his niece"
+_AND = re.compile(r",? and |, who (?:[a-z]+ ){1,4}")
 _APPOSITION_OPENS = re.compile(r"\s*(?:,|\(|[—–]|--?)\s*")
 _APPOSITION_CLOSES = re.compile(r"\s*(?:[,;.!?)—–-]|who\b|$)")
 
@@ -110,7 +112,7 @@ class Extraction:
             and _OWNED_BY.fullmatch(text[mentions[k - 1].end : mentions[k].start])
             and _APPOSITION_CLOSES.match(text, mentions[k].end)
         }
-        coordinated = {  # "stay with Pablo and his wife": his is Pablo's, whoever the sentence is about
+        coordinated = {  # "stay with Pablo and his wife", "his son Sipho, who dotes on his niece": Pablo's, Sipho's
             k
             for k in range(1, len(mentions))
             if KINDS[mentions[k].kind] == "pronoun"

@@ -564,7 +564,8 @@ def test_a_description_set_beside_the_name_before_it_is_that_person(trained):
 
 def test_his_after_a_name_and_and_is_that_name_s(trained):
     """ "Diego stays with Pablo and his wife Marisol": his is Pablo's, though the coreference head prefers the
-    sentence's subject; not where the name surely contradicts the pronoun ("Tom met Anna and his sister")."""
+    sentence's subject; not where the name surely contradicts the pronoun ("Tom met Anna and his sister"); and
+    "Sipho, who dotes on his niece": Sipho's."""
     _, ex = trained
     text = "Diego stays with Pablo and his wife. Tom met Anna and his sister. Who is Anna to Tom?"
     words = [("Diego", "name"), ("Pablo", "name"), ("his", "pronoun"), ("wife", "description")]
@@ -579,6 +580,13 @@ def test_his_after_a_name_and_and_is_that_name_s(trained):
     extraction.resolve([likely.get(pair, 0.05) for pair in pairs], pairs, values)
     assert extraction.owner[2] == extraction.owner[1] != extraction.owner[0]
     assert extraction.owner[6] == extraction.owner[4]
+    # and in a clause about the name: "Jabulani hugs Sipho, who dotes on his niece": Sipho's
+    text = "Jabulani hugs Sipho, who dotes on his niece. Who is Sipho to Jabulani?"
+    story = _marked(ex, text, [("Jabulani", "name"), ("Sipho", "name"), ("his", "pronoun"), ("niece", "description")])
+    pairs = [(j, i) for j in range(4) for i in range(j)]
+    extraction = Extraction(ex, story)
+    extraction.resolve([{(2, 0): 0.9, (2, 1): 0.4}.get(pair, 0.05) for pair in pairs], pairs)
+    assert extraction.owner[2] == extraction.owner[1]
 
 
 def test_a_plural_stands_for_the_group_of_one_sentence(trained):
