@@ -109,11 +109,16 @@ def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside:
     return words.sub(written, text)
 
 
+_FIRST_WORD = re.compile(r"\W*([\w'’-]+)")
+_LAST_WORD = re.compile(r",\s*([\w'’-]+)\W*$")
+
+
 def _addressed(said: str, others: set[str]) -> str | None:
-    """Whom a chat line calls by name, at its start ("Keoni you're ...") or end ("..., Keoni!"), if anyone."""
-    for name in others:
-        if re.match(rf"\W*{re.escape(name)}\b(?![\w'’-])", said) or re.search(rf",\s*{re.escape(name)}\W*$", said):
-            return name
+    """Whom a chat line calls by name, at its start ("Keoni you're ...") or end ("..., Keoni!"), if anyone; one
+    look at each end, however many people speak."""
+    for hit in (_FIRST_WORD.match(said), _LAST_WORD.search(said)):
+        if hit and hit.group(1) in others:
+            return hit.group(1)
     return None
 
 

@@ -116,6 +116,13 @@ def test_a_megabyte_of_dashes_and_names_is_read_in_linear_time():
     started = time.perf_counter()
     assert in_third_person("- Anna Bob " * 100_000).startswith("- Anna Bob")
     assert time.perf_counter() - started < 5
+    # a megabyte of chat among 5,000 people: who a line calls by name is looked up, not searched for by each
+    # speaker in turn (which would take hours)
+    names = ["".join(chr(97 + (k // 26**p) % 26) for p in range(4)).capitalize() + "o" for k in range(5000)]
+    chat = "\n".join(f"{names[k % 5000]}: you are my friend, {names[(k * 7) % 5000]}" for k in range(30_000))
+    started = time.perf_counter()
+    assert f"\n{names[1]}: {names[7]} is {names[1]}'s friend, {names[7]}\n" in in_third_person(chat)
+    assert time.perf_counter() - started < 20
 
 
 def test_titles_the_narrator_calls_relatives_by_are_the_narrator_s():
