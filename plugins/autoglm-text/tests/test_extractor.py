@@ -592,7 +592,7 @@ def test_his_after_a_name_and_and_is_that_name_s(trained):
 def test_a_plural_stands_for_the_group_of_one_sentence(trained):
     """ "Will is Yara's husband. Ada and Rafael adore their sister.": "their" is Ada and Rafael, though a
     confused coreference head reads Yara above the threshold too; with one likely person per sentence, all of
-    them ("Ada sang. Rafael sang. They bowed.")."""
+    them ("Ada sang. Rafael sang. They bowed."); not one named in the sentence only as someone's ("Reza's son")."""
     _, ex = trained
 
     def their(text, words, likely):
@@ -607,6 +607,11 @@ def test_a_plural_stands_for_the_group_of_one_sentence(trained):
     text = "Will is Yara's husband. Ada and Rafael adore their sister, Zoe. How is Zoe related to Will?"
     likely = {(4, 3): 0.99, (4, 2): 0.98, (4, 1): 0.59}
     assert their(text, [*words, ("Zoe", "name")], likely) == ["Ada", "Rafael"]
+    # a person named there only as someone's is not in the group: "Reza's son Dariush and Dariush's sister Shirin"
+    words = [("Reza", "name"), ("Dariush", "name"), ("Dariush", "name"), ("Shirin", "name"), ("their", "plural")]
+    text = "Reza's son Dariush and Dariush's sister Shirin adore their mother, Parisa. Who is Parisa to Reza?"
+    likely = {(4, 0): 0.9, (4, 1): 0.9, (4, 2): 0.9, (4, 3): 0.9, (2, 1): 0.99}
+    assert their(text, [*words, ("Parisa", "name")], likely) == ["Dariush", "Shirin"]
     words = [("Ada", "name"), ("Rafael", "name"), ("They", "plural"), ("Zoe", "name")]
     text = "Ada sang. Rafael sang. They bowed to Zoe. How is Zoe related to Ada?"
     assert their(text, words, {(2, 1): 0.9, (2, 0): 0.8}) == ["Ada", "Rafael"]
