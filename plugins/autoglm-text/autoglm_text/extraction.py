@@ -16,11 +16,11 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
-# around a description set beside the name before it ("Ngozi, their daughter, drove in", "Tom (her son) sang")
+_POSSESSIVE = re.compile(r"['’](?:s\b|(?=\s))")  # right after a mention: someone's
 # between a name and a pronoun that is that name's, whoever the sentence is about: "Pablo and his wife", "Sipho,
 # who dotes on his niece"
-_POSSESSIVE = re.compile(r"['’](?:s\b|(?=\s))")  # right after a mention: someone's
 _AND = re.compile(r",? and |, who (?:[a-z]+ ){1,4}")
+# around a description set beside the name before it ("Ngozi, their daughter, drove in", "Tom (her son) sang")
 _APPOSITION_OPENS = re.compile(r"\s*(?:,|\(|[—–]|--?)\s*")
 _APPOSITION_CLOSES = re.compile(r"\s*(?:[,;.!?)—–-]|who\b|$)")
 

@@ -1081,8 +1081,10 @@ class RelationExtractor(nn.Module):
         """``m`` without the lowercase words it ends in when it begins with a capital ("Bethan rang" ->
         "Bethan"; "Maria de la Cruz" stays whole)."""
         written = story.text[m.start : m.end]
+        if not written[:1].isupper():
+            return m
         end = len(written)
-        while written[:1].isupper() and (last := re.search(r"\s+(\S+)$", written[:end])) and last[1][0].islower():
+        while (last := re.search(r"\s+(\S+)$", written[:end])) and last[1][0].islower():
             end = last.start()
         return m if end == len(written) else self._mention(story, m.start, m.start + end) or m
 
