@@ -5,10 +5,12 @@ as the person the story introduced.
 In a first-person story "I", "me" and "my" all stand for the narrator. That is English, not a story's domain, so
 it is a rule rather than something to learn; only finding the narrator's name needs care. A story is rewritten
 only when it introduces its narrator by name ("I'm Grace", "My name is Mateus", "Greta here", "This is Ana", a
-byline "My Family, by Tomás", "Diary of Beatriz", "Posted by Jun") or signs with it ("... — Olivia");
-without a name (or with "my friend Zoe" told by nobody in the family) it is left as it was. Quoted speech is
-left alone: there "my" is the speaker's ("This is my son," Tom said). In a chat written as "Name: ..." lines,
-each line's "I" is its speaker and its "you" the one it calls by name, else the one who spoke before.
+byline "My Family, by Tomás", "Diary of Beatriz", "Posted by Jun", "I (29F, Emily)", "From: Kate Whitaker") or
+signs with it ("... — Olivia", "Love,\nAnanya", "Your loving Miriam", a name alone closing a letter); without a
+name (or with "my friend Zoe" told by nobody in the family) it is left as it was. Quoted speech is left alone:
+there "my" is the speaker's ("This is my son," Tom said). A letter's "you" is the one it is written to ("Dear
+Ann,", "To: Ann"). In a chat written as "Name: ..." lines, each line's "I" is its speaker and its "you" the one
+it calls by name, else the one who spoke before.
 
 The rewrite keeps the text's sentences one for one, so a fact read from the rewritten text can cite the sentence
 it came from as the author wrote it.
@@ -25,20 +27,23 @@ _APOSTROPHE = "['’]"
 _NOT_NAMES = set(
     "A An All Also Always And But Finally Here Honestly How Just Kind Literally Never Not Now Okay Ok Really So "
     "Sorry Still Sure The Then This Very Well What Who Yes No Hi Hello Hey Dear Me My Our We Monday Tuesday "
-    "Wednesday Thursday Friday Saturday Sunday Christmas Easter".split()
+    "Wednesday Thursday Friday Saturday Sunday Christmas Easter Mr Mrs Ms Miss Dr Diary Reddit".split()
 )
 _GREETING = r"(?:(?:[Hh]i|[Hh]ello|[Hh]ey)(?: [A-Z][^\W\d_]+)?\W+)?"  # "hey Deshawn, it's Jolene"
 # how a story introduces its narrator near its start; each names the narrator as "name"
 _INTRODUCTIONS = (
     re.compile(rf"\bI{_APOSTROPHE}m {_NAME}(?![\w'’-])"),
     re.compile(rf"\bI am {_NAME}(?![\w'’-])"),
-    re.compile(rf"\bI \({_NAME}\)"),  # "So I (Andrea) married into ..."
+    re.compile(rf"\bI \((?:[^()\n]*?, ?)?{_NAME}(?=[,)])"),  # "So I (Andrea) married into ...", "I (29F, Emily)"
+    # "Me: Ryan, 26M.", "Me (Ryan) ...", "Me, Kofi, I married ...", "Giorgos speaking: ..."
+    re.compile(rf"(?:^|[.!?]\s+)\W*[Mm]e(?::| \(|,) ?{_NAME}(?![\w'’-])"),
+    re.compile(rf"(?:^|[.!?,(\[]\s*){_NAME} speaking\s*[:,)\]—–-]"),
     re.compile(rf"\b[Mm]y name(?: is|{_APOSTROPHE}s) {_NAME}(?![\w'’-])"),
     re.compile(rf"\b[Cc]all me {_NAME}(?![\w'’-])"),
     # "Greta here, quick one", "hi it's Dawn, ...", but not "Posting here because ..."
     re.compile(rf"^\W*{_GREETING}(?:[Ii]t{_APOSTROPHE}s |[Tt]his is )?{_NAME} here(?=\s*[,.!:;—–-]|\s*$)"),
     re.compile(rf"^\W*{_GREETING}[Ii]t{_APOSTROPHE}s {_NAME}(?![\w'’-])"),
-    re.compile(rf"^\W*{_GREETING}[Tt]his is {_NAME}(?![\w'’-])(?! is\b)"),
+    re.compile(rf"^\W*{_GREETING}(?:[A-Za-z]+,? ){{0,2}}[Tt]his is {_NAME}(?![\w'’-])(?! is\b)"),  # "OK so this is"
     # a byline after a title: "My Family, by Tomás Herrera", "Our Summer by Sakura Tanaka"
     re.compile(rf"^\W*(?:[A-Z][\w'’]*[ ,:]+){{1,6}}by {_NAME}(?![\w'’-])"),
     # whose diary, post or letter it is: "Diary of Beatriz, June 12.", "Posted by Jun:", "Leah's journal"
@@ -46,7 +51,12 @@ _INTRODUCTIONS = (
         rf"^\W*(?:[A-Z][\w'’]* ){{0,3}}(?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook|[Ll]etter) (?:of|by|from) {_NAME}"
     ),
     re.compile(rf"^\W*{_NAME}{_APOSTROPHE}s (?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook)\b"),
-    re.compile(rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent) by {_NAME}(?![\w'’-])"),
+    re.compile(
+        rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent|[Tt]yped(?: up)?|[Cc]aptions|[Nn]otes|[Rr]ecorded|[Tt]old) by "
+        rf"{_NAME}(?![\w'’-])"
+    ),
+    # an email's header: "From: Kate Whitaker"
+    re.compile(rf"^[ \t]*From:[ \t]*{_NAME}(?![\w'’-])", re.M),
     # what someone calls the narrator: "she still calls me her little Anika"
     re.compile(rf"\b(?:[Cc]alls|[Cc]alled) me (?:(?:his|her|their|our) )?(?:[a-z]+ )?{_NAME}(?![\w'’-])"),
 )
@@ -55,6 +65,34 @@ _INTRODUCTIONS = (
 # signature)
 _SIGNATURE = re.compile(rf"(?:^|\s)(?:[—–]|--?) ?{_NAME}")
 _SIGNATURE_END = re.compile(r"(?: [A-Z][\w'’-]*\.?)?(?: ?\([^)]*\))?[.!]?\s*(?:[A-Z][^.!?]*\?)?\s*")
+# how a letter, an email or a card is closed before its writer's name: "Love,", "Warm regards,", "Your loving",
+# "Your affectionate friend,", "Baci,"
+_CLOSING = (
+    r"(?:(?:[Ll]ots of|[Aa]ll (?:my|our)|[Mm]uch|[Ww]ith|[Ss]ending)\s+)?[Ll]ove(?:\s+(?:always|you|from))?|"
+    r"(?:[Ww]arm(?:est)?|[Kk]ind(?:est)?|[Bb]est)\s+(?:regards|wishes)|[Rr]egards|[Bb]est|[Cc]heers|"
+    r"[Tt]hanks(?:\s+again)?|[Tt]hank\s+you|[Ss]incerely|[Yy]ours(?:\s+(?:truly|sincerely|faithfully|ever))?|"
+    r"[Hh]ugs(?:\s+and\s+kisses)?|[Kk]isses|[Tt]ake\s+care|[Ss]ee\s+you(?:\s+soon)?|[Xx]{1,3}|[Xx]o(?:xo)?|"
+    r"[Bb]aci|[Bb]esos|[Bb]isous|[Aa]brazos|[Cc]iao|[Yy]our\s+(?:[a-z]+\s+){0,2}[a-z]+"
+)
+# a sign-off: a closing and a name at a line's end ("Love,\nAnanya", "... to anyone. Baci, Chiara", "Kate x"), or in
+# a letter a name on a line of its own ("Margit")
+_SIGN_OFF = re.compile(
+    rf"(?:^|(?<=[.!?])(?P<inline>[ \t]+))[ \t]*(?:(?P<closing>{_CLOSING})[,!.]?\s+)?{_NAME}(?:[ \t]+[A-Z][\w'’-]+)?"
+    r"(?:,?[ \t]*(?:[xX]{1,3}|[xX][oO]))?[ \t]*[.!]?[ \t]*$",
+    re.M,
+)
+# how a letter, an email or a message opens: a salutation ("Dear Ann,", "Hi Priya,", "My dearest Louisa,") or
+# a header line ("Subject: ...", "From: ...")
+_SALUTATION = r"(?:Dear(?:est)?|My dear(?:est)?|Hi|Hiya|Hello|Hey|Ciao|Hola)"
+_LETTER = re.compile(rf"^[ \t]*(?:{_SALUTATION}\b|(?:Subject|Re|From|To|Date|Sent)[ \t]*:)", re.M)
+# whom a letter is written to: "Dear brother Samuel," ("brother" is the writer's word for him), "To: Ann" in an
+# email's header, "(Sent to Thandi.)"
+_READER = _NAME.replace("name", "reader")
+_ADDRESSED = (
+    re.compile(rf"^[ \t]*{_SALUTATION}[ \t]+(?P<kin>(?:[a-z]+[ \t]+){{1,2}})?{_READER}[ \t]*(?:[,!:—–-]|$)", re.M),
+    re.compile(rf"^[ \t]*To:[ \t]*{_READER}(?![\w'’-])", re.M),
+    re.compile(rf"\b(?:[Ss]ent|[Ww]ritten|[Aa]ddressed) to {_READER}(?![\w'’-])"),
+)
 # first-person words, and what each becomes; "{n}" is the narrator's (or a message's writer's) name
 _FIRST_PERSON = (
     (rf"I{_APOSTROPHE}m|I am", "{n} is"),
@@ -71,6 +109,10 @@ _SECOND_PERSON = (
     (rf"[Yy]ou{_APOSTROPHE}ve", "{n} has"),
     (r"[Yy]our|[Yy]ours", "{n}'s"),
     (r"[Yy]ou|[Yy]ourself", "{n}"),
+    # as people text: "u r my brother", "ur mum called", "ur her favourite"
+    (r"[Uu] r|ur(?= (?:a|an|the|her|his|my|our|their|so|not|literally|such|gonna|going|welcome|right)\b)", "{n} is"),
+    (r"ur", "{n}'s"),
+    (r"u", "{n}"),
 )
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 _RELATIVE = r"(?:(?:his|her|their) [\w'’-]+(?: [\w'’-]+){0,2} )?"  # "her husband ", "his big sister "
@@ -109,14 +151,14 @@ def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside:
     return words.sub(written, text)
 
 
-_FIRST_WORD = re.compile(r"\W*([\w'’-]+)")
+_FIRST_WORD = re.compile(r"(?:^|[.!?]\s+)\W*([\w'’-]+)")  # of the line or of one of its sentences
 _LAST_WORD = re.compile(r",\s*([\w'’-]+)\W*$")
 
 
 def _addressed(said: str, others: set[str]) -> str | None:
-    """Whom a chat line calls by name, at its start ("Keoni you're ...") or end ("..., Keoni!"), if anyone; one
-    look at each end, however many people speak."""
-    for hit in (_FIRST_WORD.match(said), _LAST_WORD.search(said)):
+    """Whom a chat line calls by name, at the start of one of its sentences ("Keoni you're ...", "traitor.
+    Haruto u r ...") or at its end ("..., Keoni!"), if anyone; one look at each, however many people speak."""
+    for hit in (*_FIRST_WORD.finditer(said), _LAST_WORD.search(said)):
         if hit and hit.group(1) in others:
             return hit.group(1)
     return None
@@ -130,10 +172,16 @@ def _in_chat(text: str) -> str:
     speakers = {hit.group("speaker") for hit in lines}
     if len(speakers) < 2:
         return text
+    # who speaks next after each line, other than its speaker: the chat's first lines have no one before
+    said_by = [hit.group("speaker") for hit in lines]
+    next_other: list[str | None] = [None] * len(lines)
+    for k in range(len(lines) - 2, -1, -1):
+        next_other[k] = said_by[k + 1] if said_by[k + 1] != said_by[k] else next_other[k + 1]
     out, at, spoken = [], 0, []
-    for hit in lines:
+    for k, hit in enumerate(lines):
         speaker, said = hit.group("speaker"), hit.group("said")
-        before = next((name for name in reversed(spoken) if name != speaker), None)
+        # the one who spoke last before, else the next other one to speak
+        before = next((name for name in reversed(spoken) if name != speaker), None) or next_other[k]
         reader = _addressed(said, speakers - {speaker}) or before
         said = _rewritten(said, _FIRST_PERSON, speaker, inside=False)
         if reader is not None:
@@ -156,6 +204,26 @@ def narrator(text: str) -> str | None:
     for hit in _SIGNATURE.finditer(text, max(len(text) - 300, 0)):  # a signature ends the text: look there only
         if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
+    letter = _LETTER.search(text, 0, 250) is not None
+    for hit in _SIGN_OFF.finditer(text, max(len(text) - 400, 0)):
+        # nothing but the question may follow a sign-off, and a note before it ("(Sent to Thandi.) What is ...?")
+        rest = text[hit.end() :].strip()
+        ends = len(re.findall(r"[.!?]+(?=\s|$)", rest))
+        if ends > 2 or (rest and not rest.endswith("?")) or hit.group("name") in _NOT_NAMES:
+            continue
+        # a name alone is a signature only on a line of its own in a letter
+        if hit.group("closing") or (letter and not hit.group("inline")):
+            return hit.group("name")
+    return None
+
+
+def reader(text: str) -> tuple[str, re.Match[str]] | None:
+    """Whom a letter, an email or a note is written to, and the hit that says so: a salutation or a "To:"
+    header in its first 250 characters, or "(Sent to Thandi.)" anywhere; None for "Dear all" or no one."""
+    for k, pattern in enumerate(_ADDRESSED):
+        hit = pattern.search(text) if k == 2 else pattern.search(text, 0, 250)
+        if hit and hit.group("reader") not in _NOT_NAMES:
+            return hit.group("reader"), hit
     return None
 
 
@@ -189,6 +257,11 @@ def in_third_person(text: str, titles: tuple[str, ...] = ()) -> str:
         body = _rewritten(body, _FIRST_PERSON, message.group("writer"), inside=True)
         text = head + _rewritten(body, _SECOND_PERSON, message.group("reader"), inside=True)
     name = narrator(text)
+    if (written_to := reader(text)) is not None and written_to[0] != name:
+        to, hit = written_to
+        if hit.groupdict().get("kin") and name is not None:  # "Dear brother Samuel": the writer's brother
+            text = text[: hit.start("kin")] + "my " + text[hit.start("kin") :]
+        text = _rewritten(text, _SECOND_PERSON, to, inside=False)
     if name is None:
         return text
     out = _titled(_rewritten(text, _FIRST_PERSON, name, inside=False), titles, name)

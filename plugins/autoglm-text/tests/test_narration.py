@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoglm_text.narration import in_third_person, narrator
+from autoglm_text.narration import in_third_person, narrator, reader
 from autoglm_text.stories import sentence_spans
 
 
@@ -34,6 +34,27 @@ from autoglm_text.stories import sentence_spans
         ("Leah's journal. My aunt Mel sings.", "Leah"),
         ("Posted by Jun: Family question for the board. My brother Wei sings.", "Jun"),
         ("Mom is Priya, and she still calls me her little Anika. Her sister Deepa sings.", "Anika"),
+        # who a post, a transcript or notes are by
+        ("AITA? I (29F, Emily) am getting married. My dad Rob is sad.", "Emily"),
+        ("WIBTA? Me: Ryan, 26M. My mom Deborah remarried.", "Ryan"),
+        ("Me, Kofi, I married Ama in 2005.", "Kofi"),
+        ("Transcript, tape 4, Giorgos speaking: 'Eleni, my wife, had Nikos.'", "Giorgos"),
+        ("OK so this is Jamal, recording for the family project. My dad sings.", "Jamal"),
+        ("Notes from the visit (typed up by Amira):\n- My brother Youssef sings.", "Amira"),
+        ("Photo album (captions by Leyla):\n'Ahmed and me in Izmir.'", "Leyla"),
+        # a letter or an email, signed under a closing, or a name alone on the last line of a letter
+        ("Hi Priya,\n\nMy dad Rajesh sings.\n\nLove,\nAnanya\n\nHow is Dev related to Ananya?", "Ananya"),
+        (
+            "Dear Mrs. Lindqvist,\nMy daughter Sofia married.\nWarm regards,\nIngrid Berg\n\nWhat is Jonas to Erik?",
+            "Ingrid",
+        ),
+        ("Dear brother Samuel,\nMy sister Esther had a girl.\nYour loving Miriam\n\nWhat is Tova to Samuel?", "Miriam"),
+        ("From: Kate Whitaker\nTo: Ann\n\nHi Ann, my daughter Poppy swims.\nKate x\n\nWho is Poppy to Ann?", "Kate"),
+        ("Dear friends,\nLajos and I are still married.\nMargit\n\nWhat is Bence to Margit?", "Margit"),
+        (
+            "Ciao Emma! My papà Gianni married Paola. Don't mention football. Baci, Chiara\n\nWhat's Luca to Chiara?",
+            "Chiara",
+        ),
     ],
 )
 def test_a_named_narrator_is_found(text, name):
@@ -52,6 +73,9 @@ def test_a_named_narrator_is_found(text, name):
         "I was raised by Anna. My dad is Tom.",  # "by" after no title is no byline
         "KRAKÓW — Stanisław Nowak, 80, bakes. His son Tom sings. How is Tom related to Stanisław?",  # a dateline
         "Ann - my sister - sings. Tom sings. Who is Ann to Tom?",  # a dash inside the story signs nothing
+        # a name alone on the last line signs only a letter, and a sign-off is followed by the question alone
+        "My brother is Tom.\nAnna\n\nWho is Tom to Anna?",
+        "Dear all,\nMy son is Tom.\nLove,\nAnna\n\nTom went home. Then my son sang. He sings well. Who is Tom?",
     ],
 )
 def test_a_story_without_a_named_narrator_is_read_as_written(text):
@@ -165,3 +189,24 @@ def test_a_chat_line_s_i_is_its_speaker_and_its_you_the_one_it_calls_or_who_spok
     assert len(sentence_spans(in_third_person(text))) == len(sentence_spans(text))
     post = "Anna is my sister.\nEdit: my brother Tom too. Who is Tom to Anna?"
     assert in_third_person(post) == post
+
+
+def test_a_letter_s_you_is_its_reader_and_a_salutation_s_word_is_the_writer_s():
+    """ "Dear brother Samuel" in Miriam's letter: Samuel is Miriam's brother, and "you" is Samuel; an email's
+    "To:" header, or "(Sent to Thandi.)", names the reader too; "Dear all" names no one."""
+    text = "Dear brother Samuel,\nYou know my sister Esther.\nYour loving Miriam\n\nWhat is Tova to you?"
+    assert in_third_person(text) == (
+        "Dear Miriam's brother Samuel,\nSamuel know Miriam's sister Esther.\nSamuel's loving Miriam\n\n"
+        "What is Tova to Samuel?"
+    )
+    assert reader("From: Kate\nTo: Ann\nHi, your son Tom sings.")[0] == "Ann"
+    assert reader("Hey sis, Lindiwe sings.\nSipho\n\n(Sent to Thandi.) What is Themba to Thandi?")[0] == "Thandi"
+    assert reader("Dear all, your son Tom sings.") is None
+    assert reader("Dear Mrs. Lindqvist, your son Tom sings.") is None
+
+
+def test_a_chat_s_you_is_who_a_sentence_calls_by_name_or_the_next_to_speak():
+    chat = "Tomás: babe ur mum just called me??\nLucía: omg. Tomás u r her favourite\nRen: it was Yui"
+    assert in_third_person(chat) == (
+        "Tomás: babe Lucía's mum just called Tomás??\nLucía: omg. Tomás is her favourite\nRen: it was Yui"
+    )
