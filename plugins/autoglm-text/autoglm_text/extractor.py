@@ -69,6 +69,7 @@ from autoglm_text.narration import in_third_person
 from autoglm_text.specs import RelationExtractorConfig, complete_inverse, relation_classes
 from autoglm_text.stories import (
     CASES,
+    HONORIFICS,
     KINDS,
     PLURAL_PRONOUNS,
     PRONOUN_REACH,
@@ -1048,7 +1049,8 @@ class RelationExtractor(nn.Module):
         """``story.mentions`` with names as the text writes them; None when nothing changes. A capitalised name
         ends before the lowercase words it ends in ("Bethan rang to say": the tagger ran on into "rang"). A
         "name" written all in lowercase is no one in a story that capitalises names ("omg", "telly",
-        "jalebis": 32 such in the 315 hand-written stories of 2026-12-07, none of them a person). Names
+        "jalebis": 32 such in the 315 hand-written stories of 2026-12-07, none of them a person), and nor is a
+        title read as a name of its own ("Old Mr. Abdul next door": "Mr" is no one, Abdul is). Names
         written one after another ("Rosa Delgado", "Patrick O'Brien") are one mention: the tagger learnt from
         single names, and begins a mention at each capitalised word, so a surname would be a person of its
         own."""
@@ -1058,6 +1060,7 @@ class RelationExtractor(nn.Module):
             (self._cut_lowercase_end(story, m) if k == name else m, k)
             for m, k in zip(story.mentions, kinds)
             if not (capitalised and k == name and text[m.start : m.end].islower())
+            and not (k == name and text[m.start : m.end].rstrip(".") in HONORIFICS)
         ]
         changed = len(kept) < len(story.mentions) or any(a is not b for (a, _), b in zip(kept, story.mentions))
         last_kind = None

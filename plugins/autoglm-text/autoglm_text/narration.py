@@ -110,7 +110,11 @@ _SECOND_PERSON = (
     (r"[Yy]our|[Yy]ours", "{n}'s"),
     (r"[Yy]ou|[Yy]ourself", "{n}"),
     # as people text: "u r my brother", "ur mum called", "ur her favourite"
-    (r"[Uu] r|ur(?= (?:a|an|the|her|his|my|our|their|so|not|literally|such|gonna|going|welcome|right)\b)", "{n} is"),
+    (
+        r"[Uu] r|ur(?= (?:a|an|the|her|his|my|our|their|so|too|not|in|on|at|always|never|still|just|literally|"
+        r"such|gonna|going|welcome|right)\b)",
+        "{n} is",
+    ),
     (r"ur", "{n}'s"),
     (r"u", "{n}"),
 )
@@ -153,12 +157,14 @@ def _rewritten(text: str, forms: tuple[tuple[str, str], ...], name: str, inside:
 
 _FIRST_WORD = re.compile(r"(?:^|[.!?]\s+)\W*([\w'’-]+)")  # of the line or of one of its sentences
 _LAST_WORD = re.compile(r",\s*([\w'’-]+)\W*$")
+_BEFORE_YOU = re.compile(r"([\w'’-]+),? (?:you|u|ur|your)\b")  # "my big bro Jiwoo ur in charge"
 
 
 def _addressed(said: str, others: set[str]) -> str | None:
     """Whom a chat line calls by name, at the start of one of its sentences ("Keoni you're ...", "traitor.
-    Haruto u r ...") or at its end ("..., Keoni!"), if anyone; one look at each, however many people speak."""
-    for hit in (*_FIRST_WORD.finditer(said), _LAST_WORD.search(said)):
+    Haruto u r ..."), right before "you" ("ok my bro Jiwoo ur in charge") or at its end ("..., Keoni!"), if
+    anyone; one look at each, however many people speak."""
+    for hit in (*_FIRST_WORD.finditer(said), _LAST_WORD.search(said), *_BEFORE_YOU.finditer(said)):
         if hit and hit.group(1) in others:
             return hit.group(1)
     return None
@@ -265,7 +271,8 @@ def in_third_person(text: str, titles: tuple[str, ...] = ()) -> str:
     if name is None:
         return text
     out = _titled(_rewritten(text, _FIRST_PERSON, name, inside=False), titles, name)
-    # the introduction itself now says "Grace is Grace" or "Mateus's name is Mateus": keep the name alone
-    return re.sub(
-        rf"\b{re.escape(name)} is {re.escape(name)}\b|\b{re.escape(name)}'s name is {re.escape(name)}\b", name, out
-    )
+    # the introduction itself now says "Grace is Grace", "Mateus's name is Mateus" or "Emily (29F, Emily)": keep
+    # the name once
+    said = re.escape(name)
+    out = re.sub(rf"\b{said} \(([^()\n]*?),? ?{said}\)", lambda hit: f"{name} ({hit[1]})" if hit[1] else name, out)
+    return re.sub(rf"\b{said} is {said}\b|\b{said}'s name is {said}\b", name, out)

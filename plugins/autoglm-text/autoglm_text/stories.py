@@ -488,9 +488,11 @@ def with_names(
     return out
 
 
-#: a period after these ends no sentence: titles ("Mrs. Jones", "Dr. Okafor"), and one letter but "I" (an
-#: initial, "T. Brown"; "a.m.", "p.m.")
-_NO_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|St|Mt|Capt|Lt|Sgt|Col|Gen|Hon)|(?<![\w'’])[A-HJ-Za-z])\.$")
+#: titles written before a name ("Mrs. Jones", "Dr Okafor"): part of no one's name
+HONORIFICS = ("Mr", "Mrs", "Ms", "Mx", "Miss", "Dr", "Prof", "Rev", "Fr", "Capt", "Lt", "Sgt")
+#: a period after these ends no sentence: titles (also "Col.", "Gen.", "Hon.", which are names too without the
+#: period), places' "St" and "Mt", and one letter but "I" (an initial, "T. Brown"; "a.m.", "p.m.")
+_NO_END = re.compile(rf"(?:\b(?:{'|'.join(HONORIFICS)}|Col|Gen|Hon|St|Mt)|(?<![\w'’])[A-HJ-Za-z])\.$")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -619,7 +619,8 @@ def test_a_plural_stands_for_the_group_of_one_sentence(trained):
 
 def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_person(trained):
     """ "Rosa Delgado" tagged as two names is one mention; "Rosa" and "Delgado" later are her, but a surname two
-    people share names neither; "Bethan rang" tagged as one name is "Bethan", and "omg" tagged as a name no one."""
+    people share names neither; "Bethan rang" tagged as one name is "Bethan", and "omg" or "Mr" tagged as a name no
+    one."""
     from autoglm_text.extraction import _same_name
     from autoglm_text.stories import KINDS
 
@@ -642,6 +643,11 @@ def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_pers
     assert [text[m.start : m.end] for m in kept] == ["Ann", "Tom"]
     story = _marked(ex, "tamika sang. who is jo to tamika?", [("tamika", "name"), ("jo", "name")])
     assert ex._names_as_written(story, [KINDS.index("name")] * 2) is None
+    # a title tagged as a name of its own is no one ("Old Mr. Abdul"); "Gen" stays, a name as well as a title
+    text = "Old Mr. Abdul and Gen sang. Who is Gen to Abdul?"
+    story = _marked(ex, text, [("Mr", "name"), ("Abdul", "name"), ("Gen", "name")])
+    kept = ex._names_as_written(story, [KINDS.index("name")] * 3)
+    assert [text[m.start : m.end] for m in kept] == ["Abdul", "Gen"]
     names = {"rosa delgado": (0,), "ann smith": (1,), "bob smith": (2,), "eve": (3,)}
     assert _same_name("rosa", names) == (0,) and _same_name("delgado", names) == (0,)
     assert _same_name("smith", names) is None  # Ann's or Bob's
