@@ -60,7 +60,7 @@ leave a link unnamed. First scored on the same two builds (code of commit 60327b
 8), written on 2026-12-07 (thirteenth session) by a helper who read nothing of the project, from a brief for
 registers the other sets have few of: oral-history transcripts, emails and letters signed under a closing, obituaries,
 genealogy notes, advice-forum posts, speeches, text messages and a school essay, besides crowd-worker paraphrase;
-six leave a link unnamed. First scored on a fresh seed-2 build (code of commit 24e1cbf): 29 of 60, against 0.84-0.92
+six leave a link unnamed. First scored on a fresh seed-2 build (code of commit 24e1cbf): 29 of 60, against 0.84-0.93
 on the first scores of sets 5-7. 12 of its 31 misses were letters, emails, notes and posts whose writer the rules did
 not find ("Love,\nAnanya", "Your loving Miriam", "Kate x", "I (29F, Emily)", "(typed up by Amira)"); its misses
 were read then, so from then on it is a check like the others.
