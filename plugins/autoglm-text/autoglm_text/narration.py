@@ -10,7 +10,8 @@ signs with it ("... — Olivia", "Love,\nAnanya", "Your loving Miriam", a name a
 name (or with "my friend Zoe" told by nobody in the family) it is left as it was. Quoted speech is left alone:
 there "my" is the speaker's ("This is my son," Tom said). A letter's "you" is the one it is written to ("Dear
 Ann,", "To: Ann"). In a chat written as "Name: ..." lines, each line's "I" is its speaker and its "you" the one
-it calls by name, else the one who spoke before.
+it calls by name, else the one who spoke before. An interview's "A:" lines are the interviewee's and its "Q:"
+lines' "you" the interviewee; a voice message (one quotation) is its caller's words to the one it calls.
 
 The rewrite keeps the text's sentences one for one, so a fact read from the rewritten text can cite the sentence
 it came from as the author wrote it.
@@ -23,20 +24,23 @@ from collections.abc import Callable
 
 _NAME = r"(?P<name>[A-Z][^\W\d_]+(?:-[A-Z][^\W\d_]+)?)"
 _APOSTROPHE = "['’]"
-# capitalised words that follow "I'm" or stand before "here" without being a name
+# capitalised words that follow "I'm", stand before "here" or close a letter without being a name
 _NOT_NAMES = set(
     "A An All Also Always And But Finally Here Honestly How Just Kind Literally Never Not Now Okay Ok Really So "
     "Sorry Still Sure The Then This Very Well What Who Yes No Hi Hello Hey Dear Me My Our We Monday Tuesday "
-    "Wednesday Thursday Friday Saturday Sunday Christmas Easter Mr Mrs Ms Miss Dr Diary Reddit".split()
+    "Wednesday Thursday Friday Saturday Sunday Christmas Easter Mr Mrs Ms Miss Dr Diary Reddit "
+    "Merry Happy Thanks Cheers Love Best Regards Sincerely Yours Greetings Congratulations Bye Goodbye Hugs Kisses "
+    "Xx Xo Xoxo".split()
 )
-_GREETING = r"(?:(?:[Hh]i|[Hh]ello|[Hh]ey)(?: [A-Z][^\W\d_]+)?\W+)?"  # "hey Deshawn, it's Jolene"
+# "hey Deshawn, it's Jolene", "Howdy, all! Janet here"
+_GREETING = r"(?:(?:[Hh]i|[Hh]ello|[Hh]ey|[Hh]owdy)(?:,? (?:[A-Z][^\W\d_]+|all|everyone|y'all))?\W+)?"
 # how a story introduces its narrator near its start; each names the narrator as "name"
 _INTRODUCTIONS = (
     re.compile(rf"\bI{_APOSTROPHE}m {_NAME}(?![\w'’-])"),
     re.compile(rf"\bI am {_NAME}(?![\w'’-])"),
     re.compile(rf"\bI \((?:[^()\n]*?, ?)?{_NAME}(?=[,)])"),  # "So I (Andrea) married into ...", "I (29F, Emily)"
     # "Me: Ryan, 26M.", "Me (Ryan) ...", "Me, Kofi, I married ...", "Giorgos speaking: ..."
-    re.compile(rf"(?:^|[.!?]\s+)\W*[Mm]e(?::| \(|,) ?{_NAME}(?![\w'’-])"),
+    re.compile(rf"(?:^|[.!?\n]\s*)\W*[Mm]e(?::| \(|,) ?{_NAME}(?![\w'’-])"),
     re.compile(rf"(?:^|[.!?,(\[]\s*){_NAME} speaking\s*[:,)\]—–-]"),
     re.compile(rf"\b[Mm]y name(?: is|{_APOSTROPHE}s) {_NAME}(?![\w'’-])"),
     re.compile(rf"\b[Cc]all me {_NAME}(?![\w'’-])"),
@@ -50,9 +54,15 @@ _INTRODUCTIONS = (
     re.compile(
         rf"^\W*(?:[A-Z][\w'’]* ){{0,3}}(?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook|[Ll]etter) (?:of|by|from) {_NAME}"
     ),
-    re.compile(rf"^\W*{_NAME}{_APOSTROPHE}s (?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook)\b"),
+    re.compile(rf"^\W*{_NAME}{_APOSTROPHE}s (?:[Dd]iary|[Jj]ournal|[Bb]log|[Nn]otebook|[Nn]otes)\b"),
+    # a social-media post under its poster's name: "Sarah O'Neill\nYesterday at 17:02 · Salthill", "Aisha
+    # Rahman\n📍 Amman", "Lucía Herrera\n2 hrs · 🌎"
     re.compile(
-        rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent|[Tt]yped(?: up)?|[Cc]aptions|[Nn]otes|[Rr]ecorded|[Tt]old) by "
+        rf"^\s*{_NAME}(?: [A-Z][\w'’-]+){{0,2}}[ \t]*\n[^\n]*"
+        r"(?:·|📍|\b\d+ ?(?:hrs?|mins?)\b|\b(?:Yesterday|Just now)\b|\bat \d{1,2}[:.]\d\d)"
+    ),
+    re.compile(
+        rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent|[Tt]yped(?: up)?|[Cc]aptions|[Nn]otes|[Rr]ecorded|[Tt]old|[Cc]ompiled) by "
         rf"{_NAME}(?![\w'’-])"
     ),
     # an email's header: "From: Kate Whitaker"
@@ -64,7 +74,14 @@ _INTRODUCTIONS = (
 # (Tucson)"; nothing but the question may follow it (a dateline, "KRAKÓW — Stanisław Nowak, 80, ...", is no
 # signature)
 _SIGNATURE = re.compile(rf"(?:^|\s)(?:[—–]|--?) ?{_NAME}")
-_SIGNATURE_END = re.compile(r"(?: [A-Z][\w'’-]*\.?)?(?: ?\([^)]*\))?[.!]?\s*(?:[A-Z][^.!?]*\?)?\s*")
+# what may follow the name on its line: a surname or an initial, where the writer is ("in Tulsa", ", Fed Up in
+# Austin"), a note in brackets; then the question alone
+_SIGNATURE_END = re.compile(
+    r"(?: [A-Z][\w'’-]*\.?)?(?:(?:,| in| from| of)[ \t][^\n.!?]{1,50})?(?: ?\([^)]*\))?[.!]?\s*(?:[A-Z][^.!?]*\?)?\s*"
+)
+# an advice column's pseudonym with the name in brackets: "- Dad in Denver (Mike)", "- Caught in the Middle
+# (Kelsey), Omaha"
+_SIGNED_ALIAS = re.compile(rf"(?:^|\n)[ \t]*(?:[—–]|--?)[ \t]*[^\n()]{{1,60}}\({_NAME}\)[^\n()]{{0,40}}$", re.M)
 # how a letter, an email or a card is closed before its writer's name: "Love,", "Warm regards,", "Your loving",
 # "Your affectionate friend,", "Baci,"
 _CLOSING = (
@@ -83,7 +100,7 @@ _SIGN_OFF = re.compile(
 )
 # how a letter, an email or a message opens: a salutation ("Dear Ann,", "Hi Priya,", "My dearest Louisa,") or
 # a header line ("Subject: ...", "From: ...")
-_SALUTATION = r"(?:Dear(?:est)?|My dear(?:est)?|Hi|Hiya|Hello|Hey|Ciao|Hola)"
+_SALUTATION = r"(?:Dear(?:est)?|My dear(?:est)?|Hi|Hiya|Hello|Hey|Howdy|Greetings|Ciao|Hola)"
 _LETTER = re.compile(rf"^[ \t]*(?:{_SALUTATION}\b|(?:Subject|Re|From|To|Date|Sent)[ \t]*:)", re.M)
 # whom a letter is written to: "Dear brother Samuel," ("brother" is the writer's word for him), "To: Ann" in an
 # email's header, "(Sent to Thandi.)"
@@ -199,6 +216,62 @@ def _in_chat(text: str) -> str:
     return "".join(out) + text[at:]
 
 
+# an interview written as "Q: ..." and "A: ..." lines; who answers is named in a heading ("Interview with Mrs.
+# Chiyo Sato", "interviewee: Rodrigo Salas") or in the answer to a question about their name ("A: Grace Atieno.")
+_QA_LINE = re.compile(r"^[ \t]*(?P<who>[QA])[ \t]*:[ \t]*(?P<said>[^\n]*)$", re.M)
+_INTERVIEWEE = re.compile(
+    rf"\b[Ii]nterview(?:ee)?(?: with)?:? (?:(?:Mr|Mrs|Ms|Miss|Dr|Don|Doña|Dona)\.? )?{_NAME}(?![\w'’-])"
+)
+_ANSWERED_NAME = re.compile(rf"^{_NAME}(?: [A-Z][\w'’-]+){{0,2}}\s*(?:[.!,]|$)")
+# a voice message: one quotation, after a heading at most ("[Voicemail, Tues 7:40pm]"), then the question
+_VOICE = re.compile(r"^\s*(?:\[[^\]\n]*\][ \t]*\n?\s*)?[\"“](?P<body>[^\"”]{40,})[\"”]")
+# whom a voice message calls at its start: "Hey Chloe, it's Josh", "Walter, honey, ...", "this message is for Kwesi"
+_CALLED = re.compile(rf"^\W*(?:(?:[Hh]i|[Hh]ey|[Hh]ello),? |.{{0,40}}\bmessage is for )?{_READER}(?:,|\.)")
+
+
+def _in_interview(text: str) -> str:
+    """``text`` with an interview's answers in the interviewee's name ("A: my son Hiroshi" -> "Chiyo: Chiyo's
+    son Hiroshi") and the questions' "you" as the interviewee; unchanged unless two "Q:" and two "A:" lines and
+    a named interviewee."""
+    lines = list(_QA_LINE.finditer(text))
+    if min(sum(hit.group("who") == who for hit in lines) for who in "QA") < 2:
+        return text
+    heading = _INTERVIEWEE.search(text, 0, 400)
+    name = heading.group("name") if heading else None
+    for asked, answer in zip(lines, lines[1:]):
+        if name is None and asked.group("who") == "Q" and answer.group("who") == "A" and "name" in asked.group("said"):
+            hit = _ANSWERED_NAME.match(answer.group("said"))
+            name = hit.group("name") if hit else None
+    if name is None or name in _NOT_NAMES:
+        return text
+    out, at = [], 0
+    for hit in lines:
+        if hit.group("who") == "A":
+            said = _rewritten(hit.group("said"), _FIRST_PERSON, name, inside=False)
+            out += [text[at : hit.start("who")], name, text[hit.end("who") : hit.start("said")], said]
+        else:
+            out += [text[at : hit.start("said")], _rewritten(hit.group("said"), _SECOND_PERSON, name, inside=False)]
+        at = hit.end("said")
+    return "".join(out) + text[at:]
+
+
+def _in_voice_message(text: str) -> str:
+    """``text`` with a voice message's "I" as the caller who names themself at its start ("Hey Chloe, it's Josh")
+    and its "you" as the one it calls ("Chloe"); unchanged unless the text is one quotation and the question."""
+    hit = _VOICE.match(text)
+    rest = text[hit.end() :].strip() if hit else ""
+    if hit is None or len(re.findall(r"[.!?]+(?=\s|$)", rest)) > 2 or (rest and not rest.endswith("?")):
+        return text
+    body = hit.group("body")
+    caller, called = narrator(body), _CALLED.search(body, 0, 200)
+    to = called.group("reader") if called and called.group("reader") not in _NOT_NAMES else None
+    if to is not None and to != caller:
+        body = _rewritten(body, _SECOND_PERSON, to, inside=False)
+    if caller is not None:
+        body = _rewritten(body, _FIRST_PERSON, caller, inside=False)
+    return text[: hit.start("body")] + body + text[hit.end("body") :]
+
+
 def narrator(text: str) -> str | None:
     """The name a first-person story gives its narrator: introduced in its first 300 characters, else signed in
     its last 300; None when it does neither, or names a common word ("I'm Sorry")."""
@@ -207,11 +280,14 @@ def narrator(text: str) -> str | None:
         hit = pattern.search(opening)
         if hit and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
+    for hit in _SIGNED_ALIAS.finditer(text, max(len(text) - 400, 0)):
+        if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
+            return hit.group("name")
     for hit in _SIGNATURE.finditer(text, max(len(text) - 300, 0)):  # a signature ends the text: look there only
         if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
-    letter = _LETTER.search(text, 0, 250) is not None
-    for hit in _SIGN_OFF.finditer(text, max(len(text) - 400, 0)):
+    letter, signed = _LETTER.search(text, 0, 250) is not None, None
+    for hit in _SIGN_OFF.finditer(text, max(len(text) - 400, 0)):  # the last one signs: "Merry Christmas!\nJanet"
         # nothing but the question may follow a sign-off, and a note before it ("(Sent to Thandi.) What is ...?")
         rest = text[hit.end() :].strip()
         ends = len(re.findall(r"[.!?]+(?=\s|$)", rest))
@@ -219,8 +295,8 @@ def narrator(text: str) -> str | None:
             continue
         # a name alone is a signature only on a line of its own in a letter
         if hit.group("closing") or (letter and not hit.group("inline")):
-            return hit.group("name")
-    return None
+            signed = hit.group("name")
+    return signed
 
 
 def reader(text: str) -> tuple[str, re.Match[str]] | None:
@@ -256,7 +332,7 @@ def in_third_person(text: str, titles: tuple[str, ...] = ()) -> str:
     ``titles`` the narrator calls relatives by ("Mom", "Grandpa") as the narrator's; in a message quoted after
     who wrote it to whom, the writer's "I" and the reader's "you" (inside quotes) as their names; the text
     unchanged when it does neither."""
-    text = _in_chat(text)
+    text = _in_voice_message(_in_interview(_in_chat(text)))
     message = _MESSAGE.match(text)
     if message and message.group("writer") not in _NOT_NAMES and message.group("reader") not in _NOT_NAMES:
         head, body = text[: message.end()], text[message.end() :]

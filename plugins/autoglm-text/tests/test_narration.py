@@ -55,6 +55,19 @@ from autoglm_text.stories import sentence_spans
             "Ciao Emma! My papà Gianni married Paola. Don't mention football. Baci, Chiara\n\nWhat's Luca to Chiara?",
             "Chiara",
         ),
+        # an advice column's signature, a poster's name above a post, notes said to be someone's
+        ("Dear Annie,\nMy son Dylan sings.\n\n- Sharon in Tulsa\n\nWho is Brooke to Sharon?", "Sharon"),
+        ("Dear Amy,\nMy son Ethan sings.\n\n- Dad in Denver (Mike)\n\nHow is Paige related to Mike?", "Mike"),
+        (
+            "Dear Prudence,\nMy wife Hannah sings.\n\n- Caleb, Fed Up in Austin\n\nHow is Frank related to Caleb?",
+            "Caleb",
+        ),
+        ("Sarah O'Neill\nYesterday at 17:02 · Salthill\n\nMy son Jack took his sister Erin's kids out.", "Sarah"),
+        ("Gloria Washington\nSunday at 6:14 PM\n\nSo blessed to have my daughter Tanya home!", "Gloria"),
+        ("Hamid's notes - family tree (draft 3)\n\n- My brother Reza, b. 1988.", "Hamid"),
+        ("BYRNE FAMILY - notes (compiled by Niamh Byrne)\n* Padraig Byrne - my uncle.", "Niamh"),
+        ("Family tree notes\n\nMe: Alejandro Ramírez, b. 1990.\nMy mother: Rocío.", "Alejandro"),
+        ("THE UPDATE\n\nHowdy, all! My husband Don golfs.\n\nMerry Christmas!\nJanet\n\nWho is Don to Janet?", "Janet"),
     ],
 )
 def test_a_named_narrator_is_found(text, name):
@@ -210,3 +223,32 @@ def test_a_chat_s_you_is_who_a_sentence_calls_by_name_or_the_next_to_speak():
     assert in_third_person(chat) == (
         "Tomás: babe Lucía's mum just called Tomás??\nLucía: omg. Tomás is her favourite\nRen: it was Yui"
     )
+
+
+def test_an_interview_s_answers_are_the_interviewee_s_and_its_questions_you_them():
+    text = (
+        "Q: Please tell us your name.\nA: Grace Atieno.\nQ: Can you tell me about your father?\n"
+        "A: My father was Ignatius. His son Samuel was born after me.\n\nHow is Samuel related to Grace?"
+    )
+    assert in_third_person(text) == (
+        "Q: Please tell us Grace's name.\nGrace: Grace Atieno.\nQ: Can Grace tell me about Grace's father?\n"
+        "Grace: Grace's father was Ignatius. His son Samuel was born after Grace.\n\nHow is Samuel related to Grace?"
+    )
+    headed = "Interview with Mrs. Chiyo Sato.\nQ: Your son?\nA: Yes, my son Hiroshi.\nQ: And?\nA: Hiroshi's boy Takumi."
+    assert "Chiyo: Yes, Chiyo's son Hiroshi." in in_third_person(headed)
+    # without a named interviewee, or with one "A:" line, nothing changes
+    for text in ("Q: Your son?\nA: My son Hiroshi.\nQ: And?\nA: My boy.", "Q: Name?\nA: Ann.\nQ: Son?\nB: my son."):
+        assert in_third_person(text) == text
+
+
+def test_a_voice_message_is_its_caller_s_words_to_the_one_it_calls():
+    text = (
+        "[Voicemail]\n\"Hey Chloe, it's Josh - your brother. I'm at my dad Steve's place.\"\n\nWho is Steve to Chloe?"
+    )
+    assert in_third_person(text) == (
+        "[Voicemail]\n\"Hey Chloe, it's Josh - Chloe's brother. Josh is at Josh's dad Steve's place.\"\n\n"
+        "Who is Steve to Chloe?"
+    )
+    # a quotation followed by more story is speech in a story, read as written
+    told = '"Hey Chloe, it\'s Josh, my dad Steve called," he said. Then Ann sang. Tom sang. Who is Steve to Ann?'
+    assert in_third_person(told) == told
