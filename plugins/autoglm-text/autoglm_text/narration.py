@@ -40,7 +40,9 @@ _INTRODUCTIONS = (
     re.compile(rf"\bI am {_NAME}(?![\w'’-])"),
     re.compile(rf"\bI \((?:[^()\n]*?, ?)?{_NAME}(?=[,)])"),  # "So I (Andrea) married into ...", "I (29F, Emily)"
     # "Me: Ryan, 26M.", "Me (Ryan) ...", "Me, Kofi, I married ...", "Giorgos speaking: ..."
-    re.compile(rf"(?:^|[.!?\n]\s*)\W*[Mm]e(?::| \(|,) ?{_NAME}(?![\w'’-])"),
+    # (not "Me, Tom and Ann went ...": a list)
+    re.compile(rf"(?:^|[.!?\n]\s*)\W*[Mm]e(?::| \() ?{_NAME}(?: [A-Z][\w'’-]+){{0,3}}(?=[,.)\n])"),
+    re.compile(rf"(?:^|[.!?\n]\s*)\W*[Mm]e, {_NAME}, I\b"),
     re.compile(rf"(?:^|[.!?,(\[]\s*){_NAME} speaking\s*[:,)\]—–-]"),
     re.compile(rf"\b[Mm]y name(?: is|{_APOSTROPHE}s) {_NAME}(?![\w'’-])"),
     re.compile(rf"\b[Cc]all me {_NAME}(?![\w'’-])"),
@@ -62,7 +64,7 @@ _INTRODUCTIONS = (
         r"(?:·|📍|\b\d+ ?(?:hrs?|mins?)\b|\b(?:Yesterday|Just now)\b|\bat \d{1,2}[:.]\d\d)"
     ),
     re.compile(
-        rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent|[Tt]yped(?: up)?|[Cc]aptions|[Nn]otes|[Rr]ecorded|[Tt]old|[Cc]ompiled) by "
+        rf"\b(?:[Pp]osted|[Ww]ritten|[Ss]ent|[Tt]yped(?: up)?|[Cc]aptions|[Nn]otes|[Rr]ecorded|[Cc]ompiled) by "
         rf"{_NAME}(?![\w'’-])"
     ),
     # an email's header: "From: Kate Whitaker"
@@ -108,7 +110,7 @@ _READER = _NAME.replace("name", "reader")
 _ADDRESSED = (
     re.compile(rf"^[ \t]*{_SALUTATION}[ \t]+(?P<kin>(?:[a-z]+[ \t]+){{1,2}})?{_READER}[ \t]*(?:[,!:—–-]|$)", re.M),
     re.compile(rf"^[ \t]*To:[ \t]*{_READER}(?![\w'’-])", re.M),
-    re.compile(rf"\b(?:[Ss]ent|[Ww]ritten|[Aa]ddressed) to {_READER}(?![\w'’-])"),
+    re.compile(rf"(?:^|\()[ \t]*(?:[Ss]ent|[Ww]ritten|[Aa]ddressed) to {_READER}(?![\w'’-])", re.M),
 )
 # first-person words, and what each becomes; "{n}" is the narrator's (or a message's writer's) name
 _FIRST_PERSON = (

@@ -86,6 +86,7 @@ def test_a_named_narrator_is_found(text, name):
         "I was raised by Anna. My dad is Tom.",  # "by" after no title is no byline
         "KRAKÓW — Stanisław Nowak, 80, bakes. His son Tom sings. How is Tom related to Stanisław?",  # a dateline
         "Ann - my sister - sings. Tom sings. Who is Ann to Tom?",  # a dash inside the story signs nothing
+        "We sang.\nMe, Tom and Ann went to the zoo. My son is Bo. Who is Bo to Tom?",  # "Me, Tom and Ann": a list
         # a name alone on the last line signs only a letter, and a sign-off is followed by the question alone
         "My brother is Tom.\nAnna\n\nWho is Tom to Anna?",
         "Dear all,\nMy son is Tom.\nLove,\nAnna\n\nTom went home. Then my son sang. He sings well. Who is Tom?",
