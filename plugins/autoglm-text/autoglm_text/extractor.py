@@ -1050,7 +1050,8 @@ class RelationExtractor(nn.Module):
         ends before the lowercase words it ends in ("Bethan rang to say": the tagger ran on into "rang"). A
         "name" written all in lowercase is no one in a story that capitalises names ("omg", "telly",
         "jalebis": 32 such in the 315 hand-written stories of 2026-12-07, none of them a person), and nor is a
-        title read as a name of its own ("Old Mr. Abdul next door": "Mr" is no one, Abdul is). Names
+        title read as a name of its own ("Old Mr. Abdul next door": "Mr" is no one, Abdul is), one letter
+        ("Q: And Mateo's mother?") or emoji ("my husband of 8 yrs 🙄😂"). Names
         written one after another ("Rosa Delgado", "Patrick O'Brien") are one mention: the tagger learnt from
         single names, and begins a mention at each capitalised word, so a surname would be a person of its
         own."""
@@ -1060,7 +1061,7 @@ class RelationExtractor(nn.Module):
             (self._cut_lowercase_end(story, m) if k == name else m, k)
             for m, k in zip(story.mentions, kinds)
             if not (capitalised and k == name and text[m.start : m.end].islower())
-            and not (k == name and text[m.start : m.end].rstrip(".") in HONORIFICS)
+            and not (k == name and _no_name(text[m.start : m.end]))
         ]
         changed = len(kept) < len(story.mentions) or any(a is not b for (a, _), b in zip(kept, story.mentions))
         last_kind = None
@@ -1271,6 +1272,11 @@ def with_read_pronouns(sample: Mapping[str, Any], extraction: Extraction) -> tup
     if not added:
         return sample, 0
     return {**sample, "mentions": sorted([*gold, *added], key=lambda g: int(g["start"]))}, len(added)
+
+
+def _no_name(written: str) -> bool:
+    """Whether a mention tagged as a name cannot be anyone's: a title alone, one letter, or no letter at all."""
+    return written.rstrip(".") in HONORIFICS or sum(c.isalpha() for c in written) < 2
 
 
 def _related(pairs: list[tuple[int, int]], relations: torch.Tensor | None) -> dict[tuple[int, int], float]:

@@ -179,13 +179,14 @@ _LAST_WORD = re.compile(r",\s*([\w'’-]+)\W*$")
 _BEFORE_YOU = re.compile(r"([\w'’-]+),? (?:you|u|ur|your)\b")  # "my big bro Jiwoo ur in charge"
 
 
-def _addressed(said: str, others: set[str]) -> str | None:
+def _addressed(said: str, speakers: dict[str, str], speaker: str) -> str | None:
     """Whom a chat line calls by name, at the start of one of its sentences ("Keoni you're ...", "traitor.
     Haruto u r ..."), right before "you" ("ok my bro Jiwoo ur in charge") or at its end ("..., Keoni!"), if
-    anyone; one look at each, however many people speak."""
+    anyone but ``speaker``, however it is cased ("amina ur my sister": ``speakers`` maps each speaker's name in
+    lowercase to it); one look at each, however many people speak."""
     for hit in (*_FIRST_WORD.finditer(said), _LAST_WORD.search(said), *_BEFORE_YOU.finditer(said)):
-        if hit and hit.group(1) in others:
-            return hit.group(1)
+        if hit and speakers.get(hit.group(1).lower(), speaker) != speaker:
+            return speakers[hit.group(1).lower()]
     return None
 
 
@@ -202,16 +203,22 @@ def _in_chat(text: str) -> str:
     next_other: list[str | None] = [None] * len(lines)
     for k in range(len(lines) - 2, -1, -1):
         next_other[k] = said_by[k + 1] if said_by[k + 1] != said_by[k] else next_other[k + 1]
+    by_lowercase = {name.lower(): name for name in speakers}
     out, at, spoken = [], 0, []
     for k, hit in enumerate(lines):
         speaker, said = hit.group("speaker"), hit.group("said")
         # the one who spoke last before, else the next other one to speak
         before = next((name for name in reversed(spoken) if name != speaker), None) or next_other[k]
-        reader = _addressed(said, speakers - {speaker}) or before
-        said = _rewritten(said, _FIRST_PERSON, speaker, inside=False)
-        if reader is not None:
+        reader = _addressed(said, by_lowercase, speaker) or before
+        if reader is not None:  # before "my" is a name: "ur my sister" is "you're", "ur mum" "your"
             # "Keoni you're my brother" would read "Keoni Keoni is": one name is enough
-            said = re.sub(rf"\b({re.escape(reader)}),? \1\b", r"\1", _rewritten(said, _SECOND_PERSON, reader, False))
+            said = re.sub(
+                rf"\b{re.escape(reader)},? ({re.escape(reader)})\b",
+                r"\1",
+                _rewritten(said, _SECOND_PERSON, reader, False),
+                flags=re.I,
+            )
+        said = _rewritten(said, _FIRST_PERSON, speaker, inside=False)
         out += [text[at : hit.start("said")], said]
         at = hit.end("said")
         spoken.append(speaker)
@@ -349,8 +356,13 @@ def in_third_person(text: str, titles: tuple[str, ...] = ()) -> str:
     if name is None:
         return text
     out = _titled(_rewritten(text, _FIRST_PERSON, name, inside=False), titles, name)
-    # the introduction itself now says "Grace is Grace", "Mateus's name is Mateus" or "Emily (29F, Emily)": keep
-    # the name once
+    # the introduction itself now says "Grace is Grace", "Mateus's name is Mateus", "Emily (29F, Emily)", "Hamid
+    # (Hamid Tehrani)" or "Alejandro: Alejandro Ramírez": keep the name once
     said = re.escape(name)
-    out = re.sub(rf"\b{said} \(([^()\n]*?),? ?{said}\)", lambda hit: f"{name} ({hit[1]})" if hit[1] else name, out)
+
+    def once(hit: re.Match[str]) -> str:
+        return f"{name}{hit[2]} ({hit[1]})" if hit[1] else f"{name}{hit[2]}"
+
+    out = re.sub(rf"\b{said} \((?:([^()\n]*?),? )?{said}((?: [A-Z][\w'’-]+)*)\)", once, out)
+    out = re.sub(rf"\b{said}: (?={said}\b)", "", out)
     return re.sub(rf"\b{said} is {said}\b|\b{said}'s name is {said}\b", name, out)
