@@ -1051,7 +1051,7 @@ class RelationExtractor(nn.Module):
         "name" written all in lowercase is no one in a story that capitalises names ("omg", "telly",
         "jalebis": 32 such in the 315 hand-written stories of 2026-12-07, none of them a person), and nor is a
         title read as a name of its own ("Old Mr. Abdul next door": "Mr" is no one, Abdul is), one letter
-        ("Q: And Mateo's mother?") or emoji ("my husband of 8 yrs 🙄😂"). Names
+        ("Q: And Mateo's mother?"), emoji ("my husband of 8 yrs 🙄😂") or a maiden name ("née Laskaris"). Names
         written one after another ("Rosa Delgado", "Patrick O'Brien") are one mention: the tagger learnt from
         single names, and begins a mention at each capitalised word, so a surname would be a person of its
         own."""
@@ -1061,7 +1061,7 @@ class RelationExtractor(nn.Module):
             (self._cut_lowercase_end(story, m) if k == name else m, k)
             for m, k in zip(story.mentions, kinds)
             if not (capitalised and k == name and text[m.start : m.end].islower())
-            and not (k == name and _no_name(text[m.start : m.end]))
+            and not (k == name and _no_name(text[m.start : m.end], text[max(m.start - 6, 0) : m.start]))
         ]
         changed = len(kept) < len(story.mentions) or any(a is not b for (a, _), b in zip(kept, story.mentions))
         last_kind = None
@@ -1274,9 +1274,11 @@ def with_read_pronouns(sample: Mapping[str, Any], extraction: Extraction) -> tup
     return {**sample, "mentions": sorted([*gold, *added], key=lambda g: int(g["start"]))}, len(added)
 
 
-def _no_name(written: str) -> bool:
-    """Whether a mention tagged as a name cannot be anyone's: a title alone, one letter, or no letter at all."""
-    return written.rstrip(".") in HONORIFICS or sum(c.isalpha() for c in written) < 2
+def _no_name(written: str, before: str) -> bool:
+    """Whether a mention tagged as a name cannot be anyone's: a title alone, one letter, no letter at all, or a
+    maiden name after "née" (``before``: the characters before it; "Katerina (née Laskaris)" is one woman)."""
+    maiden = re.search(r"\b(?:née|nee|Née|Nee)\W*$", before) is not None
+    return maiden or written.rstrip(".") in HONORIFICS or sum(c.isalpha() for c in written) < 2
 
 
 def _related(pairs: list[tuple[int, int]], relations: torch.Tensor | None) -> dict[tuple[int, int], float]:

@@ -648,6 +648,10 @@ def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_pers
     story = _marked(ex, text, [("Mr", "name"), ("Abdul", "name"), ("Gen", "name"), ("Q", "name"), ("🙄😂", "name")])
     kept = ex._names_as_written(story, [KINDS.index("name")] * 5)
     assert [text[m.start : m.end] for m in kept] == ["Abdul", "Gen"]  # and one letter, or no letter, is no one
+    text = "Katerina (née Laskaris) sang. Who is Katerina to Ann?"
+    story = _marked(ex, text, [("Katerina", "name"), ("Laskaris", "name"), ("Katerina", "name"), ("Ann", "name")])
+    kept = ex._names_as_written(story, [KINDS.index("name")] * 4)
+    assert [text[m.start : m.end] for m in kept] == ["Katerina", "Katerina", "Ann"]  # a maiden name is no one
     names = {"rosa delgado": (0,), "ann smith": (1,), "bob smith": (2,), "eve": (3,)}
     assert _same_name("rosa", names) == (0,) and _same_name("delgado", names) == (0,)
     assert _same_name("smith", names) is None  # Ann's or Bob's
