@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import chain
 
 _NAME = r"(?P<name>[A-Z][^\W\d_]+(?:-[A-Z][^\W\d_]+)?)"
 _APOSTROPHE = "['’]"
@@ -107,10 +108,13 @@ _LETTER = re.compile(rf"^[ \t]*(?:{_SALUTATION}\b|(?:Subject|Re|From|To|Date|Sen
 # whom a letter is written to: "Dear brother Samuel," ("brother" is the writer's word for him), "To: Ann" in an
 # email's header, "(Sent to Thandi.)"
 _READER = _NAME.replace("name", "reader")
-_ADDRESSED = (
-    re.compile(rf"^[ \t]*{_SALUTATION}[ \t]+(?P<kin>(?:[a-z]+[ \t]+){{1,2}})?{_READER}[ \t]*(?:[,!:—–-]|$)", re.M),
-    re.compile(rf"^[ \t]*To:[ \t]*{_READER}(?![\w'’-])", re.M),
-    re.compile(rf"(?:^|\()[ \t]*(?:[Ss]ent|[Ww]ritten|[Aa]ddressed) to {_READER}(?![\w'’-])", re.M),
+_ADDRESSED = (  # each with how far into the text it is looked for
+    (
+        re.compile(rf"^[ \t]*{_SALUTATION}[ \t]+(?P<kin>(?:[a-z]+[ \t]+){{1,2}})?{_READER}[ \t]*(?:[,!:—–-]|$)", re.M),
+        250,
+    ),
+    (re.compile(rf"^[ \t]*To:[ \t]*{_READER}(?![\w'’-])", re.M), 250),
+    (re.compile(rf"(?:^|\()[ \t]*(?:[Ss]ent|[Ww]ritten|[Aa]ddressed) to {_READER}(?![\w'’-])", re.M), None),
 )
 # first-person words, and what each becomes; "{n}" is the narrator's (or a message's writer's) name
 _FIRST_PERSON = (
@@ -264,12 +268,20 @@ def _in_interview(text: str) -> str:
     return "".join(out) + text[at:]
 
 
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
+
+
+def _question_alone(rest: str) -> bool:
+    """Whether ``rest``, what follows a sign-off or a voice message, is at most the question and one note
+    before it ("(Sent to Thandi.) What is ...?")."""
+    return len(_SENTENCE_END.findall(rest)) <= 2 and (not rest or rest.endswith("?"))
+
+
 def _in_voice_message(text: str) -> str:
     """``text`` with a voice message's "I" as the caller who names themself at its start ("Hey Chloe, it's Josh")
     and its "you" as the one it calls ("Chloe"); unchanged unless the text is one quotation and the question."""
     hit = _VOICE.match(text)
-    rest = text[hit.end() :].strip() if hit else ""
-    if hit is None or len(re.findall(r"[.!?]+(?=\s|$)", rest)) > 2 or (rest and not rest.endswith("?")):
+    if hit is None or not _question_alone(text[hit.end() :].strip()):
         return text
     body = hit.group("body")
     caller, called = narrator(body), _CALLED.search(body, 0, 200)
@@ -289,18 +301,16 @@ def narrator(text: str) -> str | None:
         hit = pattern.search(opening)
         if hit and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
-    for hit in _SIGNED_ALIAS.finditer(text, max(len(text) - 400, 0)):
-        if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
-            return hit.group("name")
-    for hit in _SIGNATURE.finditer(text, max(len(text) - 300, 0)):  # a signature ends the text: look there only
+    # a signature ends the text: look there only; a pseudonym's bracketed name first ("- Dad in Denver (Mike)")
+    signatures = chain(
+        _SIGNED_ALIAS.finditer(text, max(len(text) - 400, 0)), _SIGNATURE.finditer(text, max(len(text) - 300, 0))
+    )
+    for hit in signatures:
         if _SIGNATURE_END.fullmatch(text, hit.end()) and hit.group("name") not in _NOT_NAMES:
             return hit.group("name")
     letter, signed = _LETTER.search(text, 0, 250) is not None, None
     for hit in _SIGN_OFF.finditer(text, max(len(text) - 400, 0)):  # the last one signs: "Merry Christmas!\nJanet"
-        # nothing but the question may follow a sign-off, and a note before it ("(Sent to Thandi.) What is ...?")
-        rest = text[hit.end() :].strip()
-        ends = len(re.findall(r"[.!?]+(?=\s|$)", rest))
-        if ends > 2 or (rest and not rest.endswith("?")) or hit.group("name") in _NOT_NAMES:
+        if not _question_alone(text[hit.end() :].strip()) or hit.group("name") in _NOT_NAMES:
             continue
         # a name alone is a signature only on a line of its own in a letter
         if hit.group("closing") or (letter and not hit.group("inline")):
@@ -311,8 +321,8 @@ def narrator(text: str) -> str | None:
 def reader(text: str) -> tuple[str, re.Match[str]] | None:
     """Whom a letter, an email or a note is written to, and the hit that says so: a salutation or a "To:"
     header in its first 250 characters, or "(Sent to Thandi.)" anywhere; None for "Dear all" or no one."""
-    for k, pattern in enumerate(_ADDRESSED):
-        hit = pattern.search(text) if k == 2 else pattern.search(text, 0, 250)
+    for pattern, reach in _ADDRESSED:
+        hit = pattern.search(text, 0, reach or len(text))
         if hit and hit.group("reader") not in _NOT_NAMES:
             return hit.group("reader"), hit
     return None
