@@ -109,6 +109,26 @@ class FamilyTree:
         a.spouse, b.spouse = b.id, a.id
         return a.id, b.id
 
+    def surnames(self, rng: random.Random) -> dict[int, str]:
+        """A family name for everyone: a father's passes to his children, a wife who married in takes her
+        husband's half the time, everyone else (the first couple, husbands who married in) has one of their own."""
+        pool = list(kv.SURNAMES)
+        rng.shuffle(pool)
+        named: dict[int, str] = {}
+
+        def of(x: int) -> str:
+            if x not in named:
+                person = self.people[x]
+                if person.parents:
+                    named[x] = of(next(p for p in person.parents if self.people[p].gender == kv.MALE))
+                elif person.gender == kv.FEMALE and person.spouse is not None and rng.random() < 0.5:
+                    named[x] = of(person.spouse)
+                else:
+                    named[x] = pool.pop() if pool else rng.choice(kv.SURNAMES)
+            return named[x]
+
+        return {p.id: of(p.id) for p in self.people}
+
     # -- relations read off the tree ------------------------------------------------
 
     def parents(self, x: int) -> set[int]:
@@ -359,13 +379,16 @@ class KinshipDataSource:
         units.append((None, kp.fill(ask, {"T": target, "S": source}, names, rng)))
 
         # one text, mentions at story offsets; entities numbered by first mention
-        text, mentions, stated, offset = [], [], [], 0
+        pieces, mentions, stated, offset = [], [], [], 0
         for _, unit in units:
             mentions += [(start + offset, end + offset, people, kind) for start, end, people, kind in unit.mentions]
             stated += unit.facts
-            text.append(unit.text)
+            pieces.append(unit.text)
             offset += len(unit.text) + 1
         mentions.sort()
+        text = " ".join(pieces)
+        if phrasing.narrative and rng.random() < kp.SURNAMED:
+            text, mentions = _surnamed(text, mentions, tree.surnames(rng), len(text) - len(units[-1][1].text))
         index: dict[int, int] = {}
         for *_, people, _ in mentions:
             for p in people:
@@ -375,7 +398,7 @@ class KinshipDataSource:
             words += [(w, sorted(index[p] for p in people)) for _, unit in units for w, people in unit.words]
         who = lambda p: label_of(p) or "someone"  # noqa: E731
         return {
-            "text": " ".join(text),
+            "text": text,
             "label": kv.LABELS.index(answer),
             "hops": hops,
             "query": [names[target], names[source]],
@@ -427,6 +450,21 @@ class KinshipDataSource:
                 remaining.remove(next(f for f in binding.used if f != fact))
             units.append((family.name, kp.render(template, binding, names, gender, rng, vary=phrasing.narrative)))
         return units
+
+
+def _surnamed(text: str, mentions: list, surname: dict[int, str], question: int) -> tuple[str, list]:
+    """``text`` with each person's first name mention before offset ``question`` followed by their surname
+    (the mention grows to hold it), and ``mentions`` moved to match."""
+    pieces, moved, shift, last, done = [], [], 0, 0, set()
+    for start, end, people, kind in mentions:
+        grown = 0
+        if kind == "name" and start < question and people[0] not in done:
+            done.add(people[0])
+            pieces += [text[last:end], " " + surname[people[0]]]
+            last, grown = end, len(surname[people[0]]) + 1
+        moved.append((start + shift, end + shift + grown, people, kind))
+        shift += grown
+    return "".join(pieces) + text[last:], moved
 
 
 def _others_are(answer: str, source: int, target: int, facts: list, gender: dict[int, str]) -> bool:

@@ -151,3 +151,13 @@ MALE_NAMES = tuple(
     Peter Philip Rafael Ravi Robert Roman Rudy Samuel Sean Simon Stefan Theo Thomas Tim Tobias Tom Victor Viktor
     Walter Will Xavier Yusuf Zach""".split()
 )
+#: family names for the generator's people now and then (a story names each person in full once: "Rosa
+#: Delgado's son", then "Rosa"): people write full names in notes, letters and obituaries, and a reader that never
+#: saw one takes the surname for a person of its own. None is a given name or a place above
+SURNAMES = tuple(
+    """Abara Alvarez Andersson Baptiste Barros Bauer Brennan Castillo Chowdhury Costa Dimitriou Dubois Eriksen
+    Fitzgerald Fonseca Gallagher Haddad Hoffmann Ibrahim Iyer Jovanovic Kamau Kaplan Kealoha Kowalski Lindgren
+    Lombardi MacLeod Marchetti Moreau Mwangi Nakamura Novak Nwosu Oyelaran Park Petrov Quispe Rahman Reyes Rossi
+    Sandoval Schneider Sorensen Tanaka Thornton Tshabalala Ueda Varga Whitfield Wojcik Yilmaz Zapata Ferreira
+    Hakimi Bergstrom Achterberg Okonjo Szabo Delacroix""".split()
+)

@@ -52,6 +52,19 @@ def test_rule_table_agrees_with_sampled_trees():
     assert found > 150
 
 
+def test_surnames_pass_from_father_to_child():
+    rng = random.Random(4)
+    for _ in range(20):
+        tree = FamilyTree(rng, generations=4, max_children=3)
+        surname = tree.surnames(rng)
+        assert set(surname) == {p.id for p in tree.people} and set(surname.values()) <= set(kv.SURNAMES)
+        for person in tree.people:
+            if person.parents:
+                (father,) = [p for p in person.parents if tree.people[p].gender == kv.MALE]
+                assert surname[person.id] == surname[father]
+    assert not set(kv.SURNAMES) & {*kv.FEMALE_NAMES, *kv.MALE_NAMES}
+
+
 def test_ambiguous_compositions_are_excluded():
     assert kv.compose("grandparent", "child") is None  # a parent or an aunt
     assert kv.compose("sibling_in_law", "parent") is None  # a spouse's parent, or a sibling's parent-in-law

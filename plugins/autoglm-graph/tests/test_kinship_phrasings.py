@@ -176,7 +176,7 @@ def _chain_ids(sample: dict) -> list[tuple[int, str, int]]:
 
 def test_annotations_are_consistent(stories, dataset):
     samples = [s for s, _ in stories] + [s for split in dataset.splits.values() for s in split]
-    seen_kinds, unnamed = set(), 0
+    seen_kinds, unnamed, surnamed = set(), 0, 0
     for sample in samples:
         text, entities, mentions = sample["text"], sample["entities"], sample["mentions"]
         assert oracle(sample) == sample["label"]
@@ -189,7 +189,7 @@ def test_annotations_are_consistent(stories, dataset):
         assert len(named) == len(set(named))
         unnamed += len(entities) - len(named)
         end = -1
-        mentioned = set()
+        mentioned, called = set(), set()
         for m in mentions:
             assert end <= m["start"] < m["end"] <= len(text), (m, text)
             end = m["end"]
@@ -197,15 +197,19 @@ def test_annotations_are_consistent(stories, dataset):
             assert surface == surface.strip() and not surface.endswith("'s")
             ids = m["entities"]
             assert ids == sorted(set(ids)) and all(0 <= i < len(entities) for i in ids)
-            mentioned |= set(ids)
             seen_kinds.add(m["kind"])
-            if m["kind"] == "name":
-                assert len(ids) == 1 and surface == entities[ids[0]]["name"]
+            if m["kind"] == "name":  # the first one may carry a surname: "Rosa Delgado", then "Rosa"
+                given, _, surname = surface.partition(" ")
+                assert len(ids) == 1 and given == entities[ids[0]]["name"]
+                assert surname in ("", *kv.SURNAMES) and (not surname or ids[0] not in called)
+                surnamed += bool(surname)
+                called.add(ids[0])
             elif m["kind"] == "description":
                 assert len(ids) == 1 and entities[ids[0]]["name"] is None
                 assert kv.WORD_MEANING[surface][1] == entities[ids[0]]["gender"]
             else:
                 assert m["kind"] == "pronoun" and surface.lower() in kp.PRONOUN_GENDER
+            mentioned |= set(ids)
         assert mentioned == set(range(len(entities)))
         for name in named:  # every occurrence of a story person's name is a mention
             starts = {
@@ -227,7 +231,7 @@ def test_annotations_are_consistent(stories, dataset):
         assert [entities[target]["name"], entities[source]["name"]] == sample["query"]
         _chain_ids(sample)  # every chain fact is among the stated facts, in one direction or the other
         assert sample["phrasings"] == sorted(set(sample["phrasings"]))
-    assert seen_kinds == {"name", "pronoun", "description"} and unnamed > 20
+    assert seen_kinds == {"name", "pronoun", "description"} and unnamed > 20 and surnamed > 20
 
 
 def test_relation_words_agree_with_genders(stories):

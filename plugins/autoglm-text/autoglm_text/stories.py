@@ -448,8 +448,8 @@ def with_names(
 ) -> dict[str, Any]:
     """``sample`` with about ``share`` of its named people renamed, every mention moved along: to a name
     other stories give people of the same ``attribute`` value (``pools``: value -> names), or to a made-up
-    one (``made_up`` of the renamed); now and then every name in [brackets], as some story sets write them.
-    A story where a name also occurs outside its mentions stays as it was."""
+    one (``made_up`` of the renamed), a surname after it kept; now and then every name in [brackets], as some
+    story sets write them. A story where a name also occurs outside its mentions stays as it was."""
     text, mentions = sample["text"], [dict(m) for m in sample.get("mentions", ())]
     entities = [dict(e) for e in sample.get("entities", ())]
     names = [m for m in mentions if m.get("kind") == "name" and len(m["entities"]) == 1]
@@ -473,7 +473,10 @@ def with_names(
         if m["entities"][0] not in new:  # a name mention of someone the annotation leaves unnamed
             continue
         start, end = m["start"], m["end"]
-        replacement = before + new[m["entities"][0]] + after
+        old = entities[m["entities"][0]]["name"]
+        # a surname after the given name stays: "Rosa Delgado" -> "Maya Delgado"
+        rest = text[start + len(old) : end] if text.startswith(old + " ", start) else ""
+        replacement = before + new[m["entities"][0]] + rest + after
         text = text[:start] + replacement + text[end:]
         for other in mentions:
             if other["start"] >= end:
