@@ -1051,20 +1051,22 @@ class RelationExtractor(nn.Module):
         "name" written all in lowercase is no one in a story that capitalises names ("omg", "telly",
         "jalebis": 32 such in the 315 hand-written stories of 2026-12-07, none of them a person), and nor is a
         title read as a name of its own ("Old Mr. Abdul next door": "Mr" is no one, Abdul is), one letter
-        ("Q: And Mateo's mother?"), emoji ("my husband of 8 yrs 🙄😂") or a maiden name ("née Laskaris"). Names
+        ("Q: And Mateo's mother?"), emoji ("my husband of 8 yrs 🙄😂"), a maiden name ("née Laskaris") or a family
+        (see :func:`_family_names`). Names
         written one after another ("Rosa Delgado", "Patrick O'Brien") are one mention: the tagger learnt from
         single names, and begins a mention at each capitalised word, so a surname would be a person of its
         own."""
         text, out, name = story.text, [], KINDS.index("name")
         capitalised = any(k == name and text[m.start].isupper() for m, k in zip(story.mentions, kinds))
         kept = [
-            (self._cut_lowercase_end(story, m) if k == name else m, k)
+            (self._cut_name_end(story, m, k == name), k)
             for m, k in zip(story.mentions, kinds)
             if not (capitalised and k == name and text[m.start : m.end].islower())
             and not (k == name and _no_name(text[m.start : m.end], text[max(m.start - 6, 0) : m.start]))
+            and text[m.start : m.end].rstrip(".") not in HONORIFICS  # "Mr" read as a description is no one either
         ]
         changed = len(kept) < len(story.mentions) or any(a is not b for (a, _), b in zip(kept, story.mentions))
-        last_kind = None
+        last_kind, names = None, []
         for m, k in kept:
             before = out[-1] if out else None
             if (
@@ -1078,17 +1080,23 @@ class RelationExtractor(nn.Module):
                 out[-1] = self._span(story, before.first, m.last) or before
             else:
                 out.append(m)
+                names.append(k == name)
             last_kind = k
-        return out if changed or len(out) < len(kept) else None
+        question = self._question_sentence(story)
+        family = _family_names(text, [m for m, is_name in zip(out, names) if is_name and m.sentence != question])
+        return [m for m in out if m not in family] if changed or len(out) < len(kept) or family else None
 
-    def _cut_lowercase_end(self, story: Story, m: Mention) -> Mention:
-        """``m`` without the lowercase words it ends in when it begins with a capital ("Bethan rang" ->
-        "Bethan"; "Maria de la Cruz" stays whole)."""
+    def _cut_name_end(self, story: Story, m: Mention, is_name: bool) -> Mention:
+        """``m``, when it begins with a capital, without what follows a bracket or a comma inside it ("Svetlana
+        (Mom" -> "Svetlana": a tagger that learnt full names runs on into the next capital), and for a name
+        without the lowercase words it ends in ("Bethan rang" -> "Bethan"; "Maria de la Cruz" stays whole)."""
         written = story.text[m.start : m.end]
         if not written[:1].isupper():
             return m
         end = len(written)
-        while (last := re.search(r"\s+(\S+)$", written[:end])) and last[1][0].islower():
+        if (inside := re.search(r"\s*[(\[{,;:]", written[1:])) is not None:
+            end = inside.start() + 1
+        while is_name and (last := re.search(r"\s+(\S+)$", written[:end])) and last[1][0].islower():
             end = last.start()
         return m if end == len(written) else self._mention(story, m.start, m.start + end) or m
 
@@ -1279,6 +1287,33 @@ def _no_name(written: str, before: str) -> bool:
     maiden name after "née" (``before``: the characters before it; "Katerina (née Laskaris)" is one woman)."""
     maiden = re.search(r"\b(?:née|nee|Née|Nee)\W*$", before) is not None
     return maiden or written.rstrip(".") in HONORIFICS or sum(c.isalpha() for c in written) < 2
+
+
+#: what follows a surname that names a family: "the Tehrani family tree", "the Lindqvist line"
+_FAMILY_WORD = re.compile(r"(?:'s)?\s+(?:family|families|line|tree|clan|household|side)\b", re.IGNORECASE)
+
+
+def _family_names(text: str, names: list[Mention]) -> list[Mention]:
+    """The ``names`` that are a family, not a person: a surname written alone that ends another name of the
+    story and begins none, in capitals or before a word for a family ("BRAUN - notes" beside "Wilhelm Braun",
+    "the Lindqvist line" beside "Nils Lindqvist"), but not in an index's order ("HALVORSEN, Harold": he is one of
+    the people). Elsewhere a lone surname may be a person ("Chief Adebayo ...
+    Adebayo"), or the other name a misreading ("When Mum married Marco I was eleven", told in the third person,
+    joins "Marco Giulia"); ``names`` leaves out the question's."""
+    words = [text[m.start : m.end].casefold().split() for m in names]
+    last = {w[-1] for w in words if len(w) > 1}
+    first = {w[0] for w in words if len(w) > 1}
+    return [
+        m
+        for m, w in zip(names, words)
+        if len(w) == 1
+        and w[0] in last
+        and w[0] not in first
+        and (
+            (text[m.start : m.end].isupper() and not re.match(r",\s*[A-Z]", text[m.end :]))
+            or _FAMILY_WORD.match(text, m.end) is not None
+        )
+    ]
 
 
 def _related(pairs: list[tuple[int, int]], relations: torch.Tensor | None) -> dict[tuple[int, int], float]:

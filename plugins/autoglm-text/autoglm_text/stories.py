@@ -640,14 +640,17 @@ def surface(story: Story, index: int) -> str:
 
 
 def gold_names(sample: Mapping[str, Any]) -> list[str]:
-    """Each gold person's display: its name, or its first description with the possessor before it."""
+    """Each gold person's display, as :meth:`Extraction.display` writes it: its first name mention as written
+    ("Rosa Delgado", where the story names her in full once), or its first description with the possessor before
+    it."""
     text, mentions = sample["text"], sample.get("mentions", ())
     out = []
     for e, entity in enumerate(sample.get("entities", ())):
-        if entity.get("name"):
-            out.append(entity["name"])
-            continue
         mine = [m for m in mentions if m["entities"] == [e]]
+        if entity.get("name"):
+            called = [m for m in mine if m.get("kind") == "name"]
+            out.append(text[called[0]["start"] : called[0]["end"]] if called else entity["name"])
+            continue
         if not mine:
             out.append(f"person {e}")
             continue

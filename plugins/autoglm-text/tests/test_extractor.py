@@ -652,6 +652,16 @@ def test_a_full_name_is_one_person_and_its_first_or_last_name_alone_is_that_pers
     story = _marked(ex, text, [("Katerina", "name"), ("Laskaris", "name"), ("Katerina", "name"), ("Ann", "name")])
     kept = ex._names_as_written(story, [KINDS.index("name")] * 4)
     assert [text[m.start : m.end] for m in kept] == ["Katerina", "Katerina", "Ann"]  # a maiden name is no one
+    # a surname alone in capitals or before "family" is the family, not a person; "HALVORSEN, Harold" is Harold,
+    # and a lone surname elsewhere, or in the question, may be someone
+    text = "BRAUN notes. HALVORSEN, Hal. Wilhelm Braun and Ida Halvorsen sang. The Braun family and Braun came."
+    text += " Who is Braun to Ida?"
+    words = ["BRAUN", "HALVORSEN", "Hal", "Wilhelm", "Braun", "Ida Halvorsen", "Braun", "Braun", "Braun", "Ida"]
+    story = _marked(ex, text, [(w, "name") for w in words])
+    kept = ex._names_as_written(story, [KINDS.index("name")] * len(words))
+    people = ["HALVORSEN", "Hal", "Wilhelm Braun", "Ida Halvorsen", "Braun", "Braun", "Ida"]
+    assert [text[m.start : m.end] for m in kept] == people
+    assert [m.start for m in kept][4] == text.index("Braun came")
     names = {"rosa delgado": (0,), "ann smith": (1,), "bob smith": (2,), "eve": (3,)}
     assert _same_name("rosa", names) == (0,) and _same_name("delgado", names) == (0,)
     assert _same_name("smith", names) is None  # Ann's or Bob's
@@ -747,7 +757,7 @@ def test_renaming_moves_every_mention_and_keeps_people_apart():
         g: sorted({e["name"] for s in samples for e in s["entities"] if e["name"] and e["gender"] == g})
         for g in (kv.FEMALE, kv.MALE)
     }
-    rng, renamed_people, bracketed = random.Random(0), 0, 0
+    rng, renamed_people, bracketed, surnamed = random.Random(0), 0, 0, 0
     for sample in samples:
         out = with_names(sample, rng, 0.9, pools, "gender")
         bracketed += "[" in out["text"]
@@ -756,13 +766,16 @@ def test_renaming_moves_every_mention_and_keeps_people_apart():
         renamed_people += sum(a["name"] != b["name"] for a, b in zip(sample["entities"], out["entities"]))
         for before, after in zip(sample["mentions"], out["mentions"]):
             said = out["text"][after["start"] : after["end"]]
-            if before["kind"] == "name":
-                assert said == out["entities"][after["entities"][0]]["name"]
+            if before["kind"] == "name":  # a surname after the name stays: "Maya Delgado"
+                given = out["entities"][after["entities"][0]]["name"]
+                surname = said[len(given) + 1 :] if said.startswith(given + " ") else ""
+                assert said == given or surname in kv.SURNAMES
+                surnamed += bool(surname)
             else:
                 assert said == sample["text"][before["start"] : before["end"]]
         question = out["text"][sentence_spans(out["text"])[-1][0] :]
         assert all(name in question for name in out["query"])
-    assert renamed_people > 100 and 0 < bracketed < len(samples)
+    assert renamed_people > 100 and 0 < bracketed < len(samples) and surnamed > 5
 
 
 def test_sentences_split_at_stops_and_line_breaks():
