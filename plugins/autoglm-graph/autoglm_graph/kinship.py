@@ -387,7 +387,7 @@ class KinshipDataSource:
             offset += len(unit.text) + 1
         mentions.sort()
         text = " ".join(pieces)
-        if phrasing.narrative and rng.random() < kp.SURNAMED:
+        if phrasing.narrative and c.surnames and rng.random() < c.surnames:
             text, mentions = _surnamed(text, mentions, tree.surnames(rng), len(text) - len(units[-1][1].text))
         index: dict[int, int] = {}
         for *_, people, _ in mentions:

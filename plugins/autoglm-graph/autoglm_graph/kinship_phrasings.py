@@ -123,9 +123,6 @@ ADJECTIVES: dict[str, tuple[str, ...]] = {
 #: in the bank's stories, the share of relation words said in everyday words (mom, grandpa), and the share
 #: given an adjective: no template bank foresees every wording, so training should not see one word per relation
 EVERYDAY, ADJECTIVE = 0.15, 0.15
-#: the share of the bank's stories that name each person in full once ("Rosa Delgado's son ... Rosa"): see
-#: :data:`kinship_vocab.SURNAMES`
-SURNAMED = 0.25
 
 
 def relation_word(kind: str, gender: str, rng: random.Random | None = None) -> tuple[str, str]:

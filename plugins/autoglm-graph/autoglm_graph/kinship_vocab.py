@@ -151,9 +151,9 @@ MALE_NAMES = tuple(
     Peter Philip Rafael Ravi Robert Roman Rudy Samuel Sean Simon Stefan Theo Thomas Tim Tobias Tom Victor Viktor
     Walter Will Xavier Yusuf Zach""".split()
 )
-#: family names for the generator's people now and then (a story names each person in full once: "Rosa
-#: Delgado's son", then "Rosa"): people write full names in notes, letters and obituaries, and a reader that never
-#: saw one takes the surname for a person of its own. None is a given name or a place above
+#: family names for the generator's people where ``surnames`` asks (a story names each person in full once:
+#: "Rosa Delgado's son", then "Rosa"): people write full names in notes, letters and obituaries, and a reader that
+#: never saw one takes the surname for a person of its own. None is a given name or a place above
 SURNAMES = tuple(
     """Abara Alvarez Andersson Baptiste Barros Bauer Brennan Castillo Chowdhury Costa Dimitriou Dubois Eriksen
     Fitzgerald Fonseca Gallagher Haddad Hoffmann Ibrahim Iyer Jovanovic Kamau Kaplan Kealoha Kowalski Lindgren

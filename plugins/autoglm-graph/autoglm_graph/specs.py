@@ -279,6 +279,15 @@ class KinshipConfig(PluginConfig):
         "lists, two facts in one sentence, filler sentences). Samples always carry gold entities, mentions and "
         "facts for learned text-to-graph extractors.",
     )
+    surnames: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of bank stories that name each person in full once ('Rosa Delgado's son ... Rosa'; a "
+        "father's surname passes to his children). Off by default: at 0.25, fresh builds of "
+        "examples/kinship-extractor.toml read held-out facts at F1 0.972 (seed 2; 0.964 without) and 0.948 (seed "
+        "1; 0.974 without), and seed 2 answered fewer hand-written genealogy notes and letters.",
+    )
     ask: Literal["relation", "person"] = Field(
         "relation",
         description="relation: the question asks how the target is related to the source (the label); person: "

@@ -19,6 +19,7 @@ BANK = KinshipConfig(
     test=KinshipSplit(hops=HOPS, stories=80),
     noise_facts=2,
     phrasings="bank",
+    surnames=0.25,
 )
 
 

@@ -22,8 +22,9 @@ KIN_INVERSE = dict(kv.INVERSE)  # the kinship manifest's inverse table, spelled 
 TINY = {"pretrained": None, "hidden_size": 48, "num_layers": 1, "num_heads": 2, "head_size": 48, "vocab_size": 600}
 
 
-def kinship(stories: int = 400, seed: int = 0, phrasings: str = "classic") -> Dataset:
+def kinship(stories: int = 400, seed: int = 0, phrasings: str = "classic", **options) -> Dataset:
     config = KinshipConfig(
+        **options,
         phrasings=phrasings,
         train={"hops": [2], "stories": stories},
         val={"hops": [2], "stories": 40},
@@ -752,7 +753,7 @@ def test_bystander_clauses_name_someone_the_statement_is_not_about():
 def test_renaming_moves_every_mention_and_keeps_people_apart():
     import random
 
-    samples = kinship(60, phrasings="bank").splits["train"]
+    samples = kinship(60, phrasings="bank", surnames=0.25).splits["train"]
     pools = {
         g: sorted({e["name"] for s in samples for e in s["entities"] if e["name"] and e["gender"] == g})
         for g in (kv.FEMALE, kv.MALE)
