@@ -1283,10 +1283,11 @@ def with_read_pronouns(sample: Mapping[str, Any], extraction: Extraction) -> tup
 
 
 def _no_name(written: str, before: str) -> bool:
-    """Whether a mention tagged as a name cannot be anyone's: a title alone, one letter, no letter at all, or a
-    maiden name after "née" (``before``: the characters before it; "Katerina (née Laskaris)" is one woman)."""
+    """Whether a mention tagged as a name cannot be anyone's: one letter, no letter at all, or a maiden name
+    after "née" (``before``: the characters before it; "Katerina (née Laskaris)" is one woman). A title alone
+    is no one whatever its kind, which the caller checks."""
     maiden = re.search(r"\b(?:née|nee|Née|Nee)\W*$", before) is not None
-    return maiden or written.rstrip(".") in HONORIFICS or sum(c.isalpha() for c in written) < 2
+    return maiden or sum(c.isalpha() for c in written) < 2
 
 
 #: what follows a surname that names a family: "the Tehrani family tree", "the Lindqvist line"
@@ -1297,8 +1298,8 @@ def _family_names(text: str, names: list[Mention]) -> list[Mention]:
     """The ``names`` that are a family, not a person: a surname written alone that ends another name of the
     story and begins none, in capitals or before a word for a family ("BRAUN - notes" beside "Wilhelm Braun",
     "the Lindqvist line" beside "Nils Lindqvist"), but not in an index's order ("HALVORSEN, Harold": he is one of
-    the people). Elsewhere a lone surname may be a person ("Chief Adebayo ...
-    Adebayo"), or the other name a misreading ("When Mum married Marco I was eleven", told in the third person,
+    the people). Elsewhere a lone surname may be a person ("Chief Adebayo ... Adebayo"), or the other name a
+    misreading ("When Mum married Marco I was eleven", told in the third person,
     joins "Marco Giulia"); ``names`` leaves out the question's."""
     words = [text[m.start : m.end].casefold().split() for m in names]
     last = {w[-1] for w in words if len(w) > 1}
