@@ -16,6 +16,8 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
+_POSSESSED_WORDS = re.compile(r"['’]s ((?:[\w-]+ ?){1,3})")  # after a mention: the words it possesses
+_SUBJECT_IS = re.compile(r" (?:is|was) [^,;:()!?.]*$")  # between a sentence's subject and a possessive after it
 _POSSESSIVE = re.compile(r"['’](?:s\b|(?=\s))")  # right after a mention: someone's
 # between a name and a pronoun that is that name's, whoever the sentence is about: "Pablo and his wife", "Sipho,
 # who dotes on his niece"
@@ -23,6 +25,9 @@ _AND = re.compile(r",? and |, who (?:[a-z]+ ){1,4}")
 # around a description set beside the name before it ("Ngozi, their daughter, drove in", "Tom (her son) sang")
 _APPOSITION_OPENS = re.compile(r"\s*(?:,|\(|[—–]|--?)\s*")
 _APPOSITION_CLOSES = re.compile(r"\s*(?:[,;.!?)—–-]|who\b|$)")
+# before a name that a description right after it names, with no comma between: "both call Maya their sister",
+# "considers Tom her brother" (a verb of giving does not: "brought Maya her son" is the son brought to Maya)
+_NAMING_VERB = re.compile(r"\b(?:call|calls|called|calling|consider|considers|considered|considering)\s+$", re.I)
 
 
 class Extraction:
@@ -104,12 +109,19 @@ class Extraction:
         }
         mentions, text = story.mentions, story.text
         named_before = {  # a description in apposition after a name, its possessor between: "Ngozi, their
-            k  # daughter, drove in" is Ngozi; not when a name follows it ("Ngozi, their daughter Ada")
+            k  # daughter, drove in" and "they call Ngozi their daughter" are Ngozi; not when a name follows it
+            # ("Ngozi, their daughter Ada")
             for k in range(2, len(mentions))
             if KINDS[mentions[k].kind] == "description"
             and KINDS[mentions[k - 2].kind] == "name"
             and k + 1 not in named_next
-            and _APPOSITION_OPENS.fullmatch(text[mentions[k - 2].end : mentions[k - 1].start])
+            and (
+                _APPOSITION_OPENS.fullmatch(text[mentions[k - 2].end : mentions[k - 1].start])
+                or (
+                    text[mentions[k - 2].end : mentions[k - 1].start] == " "
+                    and _NAMING_VERB.search(text, max(0, mentions[k - 2].start - 16), mentions[k - 2].start)
+                )
+            )
             and _OWNED_BY.fullmatch(text[mentions[k - 1].end : mentions[k].start])
             and _APPOSITION_CLOSES.match(text, mentions[k].end)
         }
@@ -247,10 +259,7 @@ class Extraction:
     def _possessor(self, j: int) -> tuple[int, ...]:
         """The people whose relative description ``j`` names, when the mention just before it says ("Clara" of
         "Clara's hubby", "his" of "his late father"); else (). "Clara's hubby" is not "Olivia's hubby"."""
-        if j == 0:
-            return ()
-        before, m = self.story.mentions[j - 1], self.story.mentions[j]
-        return self.owner[j - 1] if _OWNED_BY.fullmatch(self.story.text[before.end : m.start]) else ()
+        return self.owner[j - 1] if owned(self.story, j) else ()
 
     @staticmethod
     def _sure_values(values: torch.Tensor | None, sure: float = 0.9) -> list[int | None]:
@@ -285,6 +294,8 @@ class Extraction:
         self.exists = exists
         self.soft = probs.requires_grad
         flipped = probs[:, self.x.reverse_index]
+        said = self._said_by_words()
+        told: dict[tuple[int, int], int] = {}  # people pair -> the type a description's word says
         for row, ((i, j), p) in enumerate(zip(pairs, exists)):
             sentence = self.story.mentions[i].sentence
             for a in self.owner[i]:
@@ -295,8 +306,27 @@ class Extraction:
                     self.mass[key] = oriented if key not in self.mass else self.mass[key] + oriented
                     if p > self.scores.get(key, (0.0,))[0]:
                         self.scores[key] = (p, 0, sentence)
+                    c = said.get((i, j)) or (self.x.reverse[said[j, i]] if (j, i) in said else None)
+                    if c is not None:
+                        told[key] = c if a < b else self.x.reverse[c]
         for key, (p, _, sentence) in self.scores.items():
-            self.scores[key] = (p, int(self.mass[key][1:].argmax()) + 1, sentence)
+            c = told.get(key) or int(self.mass[key][1:].argmax()) + 1
+            if key in told:  # an edge's type distribution (learning from answers) says what its words say
+                self.mass[key] = torch.nn.functional.one_hot(torch.tensor(c), len(self.x.classes)).to(probs)
+            self.scores[key] = (p, c, sentence)
+
+    def _said_by_words(self) -> dict[tuple[int, int], int]:
+        """(possessor, relative) mention pair -> the relation class a word between them says the relative is to
+        the possessor ("Ida's daughter-in-law", "Ida is Tom's aunt": parent_in_law, pibling), by the last of
+        its words that training saw as always one type, where training saw all of them (see
+        :func:`word_pairs`)."""
+        words, out = self.x.word_types, {}
+        for i, j, said in word_pairs(self.story) if words else ():
+            # a word training never saw there may be the one that means it ("Tom's old friend Max": not "old")
+            known = [words[w] for w in said if w in words and words[w]] if all(w in words for w in said) else []
+            if known:
+                out[i, j] = known[-1]
+        return out
 
     def _both_ways(self, probs: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
         """Each mention pair's probabilities averaged with its reverse pair's read the other way round: the
@@ -521,6 +551,41 @@ class Extraction:
             unparsed=unparsed,
             problems=list(self.problems),
         )
+
+
+def owned(story: Story, j: int) -> bool:
+    """Whether mention ``j`` is a description whose possessor is the mention just before it ("Clara" of "Clara's
+    hubby", "his" of "his late father")."""
+    if j == 0 or KINDS[story.mentions[j].kind] != "description":
+        return False
+    return bool(_OWNED_BY.fullmatch(story.text[story.mentions[j - 1].end : story.mentions[j].start]))
+
+
+def word_pairs(story: Story) -> list[tuple[int, int, list[str]]]:
+    """(possessor, relative, words) for each mention pair whose relation a word after the possessor may say:
+    - a description after its possessor: "Ida's daughter-in-law", "his sister" (the description's word);
+    - a possessive followed by words that are no mention (up to three; training finds the word that means it,
+      see RelationExtractor._learn_word_types), with the relative the words name: the mention right after
+      them ("Erik's beloved mother Dora", "Ida's son is Max"), else the subject of a sentence that opens
+      "X is" or "X was" with no punctuation before the possessive ("Maya is both Hugo's beloved daughter-in-law
+      and Mira's mama", "Laura is Isabel's hubby's daughter": the hubby's, not Isabel's)."""
+    mentions, text, out = story.mentions, story.text, []
+    for j in range(1, len(mentions)):
+        if owned(story, j):
+            out.append((j - 1, j, [surface(story, j)]))
+    for i, m in enumerate(mentions):
+        after = _POSSESSED_WORDS.match(text, m.end)
+        if after is None or (i + 1 < len(mentions) and owned(story, i + 1)):
+            continue
+        cut = i + 1 < len(mentions) and mentions[i + 1].start <= after.end(1)  # the words run into a mention
+        said = text[after.start(1) : mentions[i + 1].start if cut else after.end(1)].lower().split()
+        if cut:
+            out.append((i, i + 1, said))
+            continue
+        subject = next(k for k, n in enumerate(mentions) if n.sentence == m.sentence)
+        if subject < i - (1 if owned(story, i) else 0) and _SUBJECT_IS.match(text[mentions[subject].end : m.start]):
+            out.append((i, subject, said))
+    return out
 
 
 def _same_name(said: str, names: Mapping[str, tuple[int, ...]]) -> tuple[int, ...] | None:

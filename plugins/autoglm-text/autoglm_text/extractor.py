@@ -43,6 +43,7 @@ import json
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Callable
@@ -64,7 +65,7 @@ from autoglm_sdk.plugin import (
     stage_seed,
 )
 from autoglm_text.bert import load_checkpoint, train_wordpiece
-from autoglm_text.extraction import Extraction, fact_scores
+from autoglm_text.extraction import Extraction, fact_scores, word_pairs
 from autoglm_text.narration import in_third_person
 from autoglm_text.specs import RelationExtractorConfig, complete_inverse, relation_classes
 from autoglm_text.stories import (
@@ -96,6 +97,7 @@ CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
 #: how this extractor's heads read the text, for artifacts built before a change to it (absent: the first way)
 READS_FILE = "reads.json"
+WORDS_FILE = "word_types.json"  # description word -> relation type to its possessor (absent: none learned)
 # how this version reads a story (encoding and case: as the config says); an artifact keeps the reads it was
 # trained with (reads.json)
 READS = {"word_after": "whole_words"}
@@ -125,6 +127,7 @@ class RelationExtractor(nn.Module):
         self.tokenizer: Tokenizer | None = None
         self.source = "untrained"
         self.fit_report: dict[str, Any] = {}
+        self.word_types: dict[str, int] = {}  # see _learn_word_types
         self.reads = {**READS, "encoding": config.encoding, "case": "embedding" if config.letter_case else "none"}
         self.stats = {"texts": 0, "people": 0, "facts": 0, "texts_with_problems": 0, "second_looks": 0}
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
@@ -599,10 +602,31 @@ class RelationExtractor(nn.Module):
             self._install(encoder, tokenizer, f"pretrained {self.config.pretrained}")
         stories = [self.read(s["text"], s) for s in train]
         self._check_annotations(stories)
+        self.word_types = self._learn_word_types(stories)
         if self.config.augment:
             stories = self._augmented(train)
         self.train_stories(stories, log)
         self._score_val(dataset, log)
+
+    def _learn_word_types(self, stories: list[Story], share: float = 0.98) -> dict[str, int]:
+        """Word -> the relation class a possessor has to the relative it names ("daughter-in-law" of "Ida's
+        daughter-in-law" or "Amy is Ida's daughter-in-law": parent_in_law), for each word the annotated
+        ``stories`` show between mention pairs stating a fact (:func:`word_pairs`): the type it had at least
+        ``word_types`` times and in ``share`` of its uses, else NONE ("is", "and", "dear": seen, saying
+        nothing). Reading then types such a fact by its word."""
+        least = self.config.word_types
+        seen: dict[str, Counter[int]] = {}
+        for story in stories if least is not None else ():
+            facts = self._fact_classes(story.gold or {})
+            for i, j, words in word_pairs(story):
+                label = self._pair_label(story.mentions[i], story.mentions[j], facts)
+                for word in words if label != NONE else ():
+                    seen.setdefault(word, Counter())[label] += 1
+        out = {}
+        for word, counts in sorted(seen.items()):
+            c, n = counts.most_common(1)[0]
+            out[word] = c if n >= least and n >= share * counts.total() else NONE  # NONE: seen, says nothing
+        return out
 
     def _score_val(self, dataset: Dataset, log: Callable[[str], None]) -> None:
         val = [s for s in dataset.splits.get("val") or [] if isinstance(s, Mapping) and s.get("mentions")]
@@ -1163,6 +1187,7 @@ class RelationExtractor(nn.Module):
             CONFIG_FILE: self.encoder.config.to_json_string(use_diff=False).encode(),
             FIT_FILE: json.dumps(self.fit_report).encode(),
             READS_FILE: json.dumps(self.reads).encode(),
+            WORDS_FILE: json.dumps({w: self.classes[c] if c else None for w, c in self.word_types.items()}).encode(),
         }
         for k, member in enumerate(self.others, 2):  # member k's own files, named member<k>-<file>
             files.update({f"member{k}-{name}": data for name, data in member.artifact_files().items()})
@@ -1189,6 +1214,8 @@ class RelationExtractor(nn.Module):
         self.reads = {"encoding": "windows", "case": "none", **reads}
         self._install(BertModel(config, add_pooling_layer=False), tokenizer, "read from the artifact")
         self.fit_report = json.loads(files[FIT_FILE]) if FIT_FILE in files else {}
+        words = json.loads(files[WORDS_FILE]) if WORDS_FILE in files else {}
+        self.word_types = {w: self.classes.index(kind) if kind in self.classes else NONE for w, kind in words.items()}
         self.others = nn.ModuleList()
         k = 2
         while f"member{k}-{CONFIG_FILE}" in files:  # before the weights: they hold the members' too

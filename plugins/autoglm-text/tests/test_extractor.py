@@ -13,7 +13,7 @@ from autoglm_graph.jsonl import annotation
 from autoglm_graph.kinship import KinshipDataSource
 from autoglm_graph.specs import KinshipConfig
 from autoglm_sdk.plugin import BuildContext, DataError, Dataset, InputError, Port, TaskSpec
-from autoglm_text.extraction import Extraction, fact_scores
+from autoglm_text.extraction import Extraction, fact_scores, word_pairs
 from autoglm_text.extractor import NONE, RelationExtractor, with_read_pronouns
 from autoglm_text.specs import RelationExtractorConfig, _extractor_signature
 from autoglm_text.stories import Mention, sentence_spans, with_asides, with_bystanders, with_names, with_openings
@@ -77,6 +77,7 @@ def test_artifact_files_and_weights_give_the_same_graphs(trained):
     copy = RelationExtractor(ex.config, BuildContext(inputs={"data": dataset.port}, seed=0, stage="graph_builder"))
     copy.load_artifact_files(ex.artifact_files())
     copy.load_state_dict(ex.state_dict())
+    assert copy.word_types == ex.word_types and any(ex.word_types.values())
     samples = dataset.splits["val"][:5]
     a, b = ex(samples), copy(samples)
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_type, b.edge_type)
@@ -563,6 +564,24 @@ def test_a_description_set_beside_the_name_before_it_is_that_person(trained):
     assert owner[11] not in (owner[9], owner[12])  # "his son and Ann": someone new
 
 
+def test_a_description_right_after_a_name_a_naming_verb_takes_is_that_person(trained):
+    """ "Ada and Obi both call Ngozi their sister": Ngozi, however unsure the coreference head; not after a verb
+    of giving ("brought Ngozi her son": the son is someone else)."""
+    _, ex = trained
+
+    def sister(verb: str) -> bool:
+        text = f"Ada and Obi both {verb} Ngozi their sister. Who is Ngozi to Ada?"
+        words = [("Ada", "name"), ("Obi", "name"), ("Ngozi", "name"), ("their", "plural"), ("sister", "description")]
+        story = _marked(ex, text, words)
+        pairs = [(j, i) for j in range(5) for i in range(j)]
+        extraction = Extraction(ex, story)
+        extraction.resolve([{(3, 0): 0.9, (3, 1): 0.9}.get(pair, 0.05) for pair in pairs], pairs)
+        return extraction.owner[4] == extraction.owner[2]
+
+    assert sister("call") and sister("considered")
+    assert not sister("brought")
+
+
 def test_his_after_a_name_and_and_is_that_name_s(trained):
     """ "Diego stays with Pablo and his wife Marisol": his is Pablo's, though the coreference head prefers the
     sentence's subject; not where the name surely contradicts the pronoun ("Tom met Anna and his sister"); and
@@ -713,6 +732,48 @@ def test_the_words_of_a_fact_outweigh_what_a_name_suggests(trained):
 
     assert sani(0.9) == "male"
     assert sani(0.1) == "female"  # a pair read as no fact says nothing of its tail
+
+
+def test_word_pairs_name_the_relative_a_possessive_word_speaks_for(trained):
+    """A description after its possessor; words after a possessive that run into a mention name it; otherwise
+    the subject of "X is ...", never the possessor's own possessor; and no one where no subject says it."""
+    _, ex = trained
+    text = "Ida's daughter-in-law sang. Erik's dear mother Dora came. Laura is Isabel's hubby's daughter. "
+    text += "Tom sang at Ann's old house."
+    words = [("Ida", "name"), ("daughter-in-law", "description"), ("Erik", "name"), ("Dora", "name")]
+    words += [("Laura", "name"), ("Isabel", "name"), ("hubby", "description"), ("Tom", "name"), ("Ann", "name")]
+    pairs = word_pairs(_marked(ex, text, words))
+    assert (0, 1, ["daughter-in-law"]) in pairs
+    assert (2, 3, ["dear", "mother"]) in pairs  # Dora is Erik's dear mother
+    assert (6, 4, ["daughter"]) in pairs  # Laura is the hubby's daughter ...
+    assert (5, 6, ["hubby"]) in pairs and not any(p[:2] in ((6, 5), (5, 4)) for p in pairs)  # ... not Isabel's
+    assert not any(i == 8 for i, _, _ in pairs)  # "Tom sang at Ann's old house": no subject is "X is"
+
+
+def test_a_word_training_saw_as_one_type_types_the_fact_it_states(trained):
+    """The types training learned for words ("mother": parent) override the classifier's reading, by the last
+    known word; a word it never saw in such a place leaves the reading alone ("old friend": not "old")."""
+    dataset, ex = trained
+    parent, sibling = ex.classes.index("parent"), ex.classes.index("sibling")
+    assert ex.word_types.get("mother") == parent and ex.word_types.get("is") == NONE  # learned from the facts
+    text = "Maya is Hugo's dear mother. Max is Ann's old friend. Who is Hugo to Maya?"
+    words = [("Maya", "name"), ("Hugo", "name"), ("Max", "name"), ("Ann", "name")]
+    story = _marked(ex, text, words)
+    kept = ex.word_types
+    try:
+        ex.word_types = {**kept, "dear": NONE, "old": parent}  # "old" always said parent, "friend" never seen
+        extraction = Extraction(ex, story)
+        extraction.resolve([0.05] * 6, [(j, i) for j in range(4) for i in range(j)])
+        pairs = [(1, 0), (0, 1), (3, 2), (2, 3)]
+        probs = torch.zeros(4, len(ex.classes))
+        probs[:, sibling] = 1.0  # what a confused classifier reads: siblings
+        extraction.relate(probs, pairs)
+        extraction.finish()
+    finally:
+        ex.word_types = kept
+    facts = {(extraction.display(h), ex.classes[c], extraction.display(t)) for h, c, t, _, _ in extraction.facts}
+    assert ("Maya", "child", "Hugo") in facts  # Maya is Hugo's mother: Hugo is her child
+    assert ("Max", "sibling", "Ann") in facts  # as read: "friend" was never seen
 
 
 def test_bystander_clauses_name_someone_the_statement_is_not_about():
