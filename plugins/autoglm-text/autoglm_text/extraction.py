@@ -17,7 +17,9 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
 _POSSESSED_WORDS = re.compile(r"['’]s ((?:[\w-]+ ?){1,3})")  # after a mention: the words it possesses
-_SUBJECT_IS = re.compile(r" (?:is|was) [^,;:()!?.]*$")  # between a sentence's subject and a possessive after it
+# between a sentence's subject and a possessive that says what the subject is: "Maya is both Hugo's dear wife and
+# ", "Naomi is Hannah's youngest "; not "She is survived by" (the survivor is Walter's son, not she)
+_SUBJECT_IS = re.compile(r" (?:is|was) (?:both |also |now |still )?(?:[\w-]+['’]s (?:[\w-]+ ){0,2}?(?:and )?){0,3}")
 _POSSESSIVE = re.compile(r"['’](?:s\b|(?=\s))")  # right after a mention: someone's
 # between a name and a pronoun that is that name's, whoever the sentence is about: "Pablo and his wife", "Sipho,
 # who dotes on his niece"
@@ -566,8 +568,8 @@ def word_pairs(story: Story) -> list[tuple[int, int, list[str]]]:
     - a description after its possessor: "Ida's daughter-in-law", "his sister" (the description's word);
     - a possessive followed by words that are no mention (up to three; training finds the word that means it,
       see RelationExtractor._learn_word_types), with the relative the words name: the mention right after
-      them ("Erik's beloved mother Dora", "Ida's son is Max"), else the subject of a sentence that opens
-      "X is" or "X was" with no punctuation before the possessive ("Maya is both Hugo's beloved daughter-in-law
+      them ("Erik's beloved mother Dora", "Ida's son is Max"), else the subject of a sentence that says "X is"
+      or "X was" just before the possessive, or before others ("Maya is both Hugo's beloved daughter-in-law
       and Mira's mama", "Laura is Isabel's hubby's daughter": the hubby's, not Isabel's)."""
     mentions, text, out = story.mentions, story.text, []
     for j in range(1, len(mentions)):
@@ -583,7 +585,7 @@ def word_pairs(story: Story) -> list[tuple[int, int, list[str]]]:
             out.append((i, i + 1, said))
             continue
         subject = next(k for k, n in enumerate(mentions) if n.sentence == m.sentence)
-        if subject < i - (1 if owned(story, i) else 0) and _SUBJECT_IS.match(text[mentions[subject].end : m.start]):
+        if subject < i - (1 if owned(story, i) else 0) and _SUBJECT_IS.fullmatch(text, mentions[subject].end, m.start):
             out.append((i, subject, said))
     return out
 
