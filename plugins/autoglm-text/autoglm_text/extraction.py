@@ -19,6 +19,10 @@ _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it
 _POSSESSED_WORDS = re.compile(r"['’]s ((?:[\w-]+ ?){1,3})")  # after a mention: the words it possesses
 # between a sentence's subject and a possessive that says what the subject is: "Maya is both Hugo's dear wife and
 # ", "Naomi is Hannah's youngest "; not "She is survived by" (the survivor is Walter's son, not she)
+# between a person and the relative they are said to have, or to be: "Jack has a sister called Wendy", "Mila, the
+# daughter of Anna", "Hannah is the mother-in-law of Carlos"
+_HAS_A = re.compile(r" (?:has|had) an? ((?:[\w-]+ ){1,3})(?:called|named) ")
+_THE_OF = re.compile(r",? (?:is |was )?the ((?:[\w-]+ ){1,3})of ")
 _SUBJECT_IS = re.compile(r" (?:is|was) (?:both |also |now |still )?(?:[\w-]+['’]s (?:[\w-]+ ){0,2}?(?:and )?){0,3}")
 _POSSESSIVE = re.compile(r"['’](?:s\b|(?=\s))")  # right after a mention: someone's
 # between a name and a pronoun that is that name's, whoever the sentence is about: "Pablo and his wife", "Sipho,
@@ -566,6 +570,8 @@ def owned(story: Story, j: int) -> bool:
 def word_pairs(story: Story) -> list[tuple[int, int, list[str]]]:
     """(possessor, relative, words) for each mention pair whose relation a word after the possessor may say:
     - a description after its possessor: "Ida's daughter-in-law", "his sister" (the description's word);
+    - a person and the relative they have or are, one mention after the other: "Jack has a sister called
+      Wendy", "Mila, the daughter of Anna," (Anna's), "Hannah is the mother-in-law of Carlos" (Carlos's);
     - a possessive followed by words that are no mention (up to three; training finds the word that means it,
       see RelationExtractor._learn_word_types), with the relative the words name: the mention right after
       them ("Erik's beloved mother Dora", "Ida's son is Max"), else the subject of a sentence that says "X is"
@@ -575,6 +581,11 @@ def word_pairs(story: Story) -> list[tuple[int, int, list[str]]]:
     for j in range(1, len(mentions)):
         if owned(story, j):
             out.append((j - 1, j, [surface(story, j)]))
+        between = text[mentions[j - 1].end : mentions[j].start]
+        if has := _HAS_A.fullmatch(between):  # "Jack has a sister called Wendy"
+            out.append((j - 1, j, has[1].lower().split()))
+        elif (of := _THE_OF.fullmatch(between)) and not _POSSESSIVE.match(text, mentions[j].end):
+            out.append((j, j - 1, of[1].lower().split()))  # "Mila, the daughter of Anna": not "of Anna's son"
     for i, m in enumerate(mentions):
         after = _POSSESSED_WORDS.match(text, m.end)
         if after is None or (i + 1 < len(mentions) and owned(story, i + 1)):

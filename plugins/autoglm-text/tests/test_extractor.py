@@ -735,9 +735,9 @@ def test_the_words_of_a_fact_outweigh_what_a_name_suggests(trained):
 
 
 def test_word_pairs_name_the_relative_a_possessive_word_speaks_for(trained):
-    """A description after its possessor; words after a possessive that run into a mention name it; otherwise
-    the subject of "X is ...", never the possessor's own possessor; and no one where no subject says it ("She
-    is survived by Walter's son, Thomas": not she)."""
+    """A description after its possessor; "has a sister called", "the daughter of"; words after a possessive
+    that run into a mention name it; otherwise the subject of "X is ...", never the possessor's own possessor;
+    and no one where no subject says it ("She is survived by Walter's son, Thomas": not she)."""
     _, ex = trained
     text = "Ida's daughter-in-law sang. Erik's dear mother Dora came. Laura is Isabel's hubby's daughter. "
     text += "Tom sang at Ann's old house. She is survived by Walter's son, Thomas."
@@ -750,6 +750,12 @@ def test_word_pairs_name_the_relative_a_possessive_word_speaks_for(trained):
     assert (6, 4, ["daughter"]) in pairs  # Laura is the hubby's daughter ...
     assert (5, 6, ["hubby"]) in pairs and not any(p[:2] in ((6, 5), (5, 4)) for p in pairs)  # ... not Isabel's
     assert not any(i in (8, 10) for i, _, _ in pairs)  # no "X is" says the subject is Ann's or Walter's son
+    text = "Jack has a sister called Wendy. Mila, the daughter of Anna, sang. Ed is the son of Ann's aunt."
+    words = [("Jack", "name"), ("Wendy", "name"), ("Mila", "name"), ("Anna", "name"), ("Ed", "name")]
+    words += [("Ann", "name"), ("aunt", "description")]
+    pairs = word_pairs(_marked(ex, text, words))
+    assert (0, 1, ["sister"]) in pairs and (3, 2, ["daughter"]) in pairs
+    assert not any(p[:2] == (5, 4) for p in pairs)  # Ed is the son of Ann's aunt, not of Ann
 
 
 def test_a_word_training_saw_as_one_type_types_the_fact_it_states(trained):
