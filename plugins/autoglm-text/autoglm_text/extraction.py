@@ -300,7 +300,8 @@ class Extraction:
         self.exists = exists
         self.soft = probs.requires_grad
         flipped = probs[:, self.x.reverse_index]
-        said = self._said_by_words()
+        # learning from answers, the classifier types every edge: the answers teach it, words or not
+        said = {} if self.soft else self._said_by_words()
         told: dict[tuple[int, int], int] = {}  # people pair -> the type a description's word says
         for row, ((i, j), p) in enumerate(zip(pairs, exists)):
             sentence = self.story.mentions[i].sentence
@@ -317,7 +318,7 @@ class Extraction:
                         told[key] = c if a < b else self.x.reverse[c]
         for key, (p, _, sentence) in self.scores.items():
             c = told.get(key) or int(self.mass[key][1:].argmax()) + 1
-            if key in told:  # an edge's type distribution (learning from answers) says what its words say
+            if key in told:  # an edge's type distribution says what its words say
                 self.mass[key] = torch.nn.functional.one_hot(torch.tensor(c), len(self.x.classes)).to(probs)
             self.scores[key] = (p, c, sentence)
 
