@@ -17,12 +17,12 @@ from autoglm_text.stories import KINDS, Story, gold_names, surface
 _OWNED_BY = re.compile(r"(?:'s?)? (?:[\w-]+ ){0,2}")  # between a possessor and its description
 _APPOSED = re.compile(r",? \(?")  # between a description and the name beside it ("her sister Erin", "son, Tom")
 _POSSESSED_WORDS = re.compile(r"['’]s ((?:[\w-]+ ?){1,3})")  # after a mention: the words it possesses
-# between a sentence's subject and a possessive that says what the subject is: "Maya is both Hugo's dear wife and
-# ", "Naomi is Hannah's youngest "; not "She is survived by" (the survivor is Walter's son, not she)
 # between a person and the relative they are said to have, or to be: "Jack has a sister called Wendy", "Mila, the
 # daughter of Anna", "Hannah is the mother-in-law of Carlos"
 _HAS_A = re.compile(r" (?:has|had) an? ((?:[\w-]+ ){1,3})(?:called|named) ")
 _THE_OF = re.compile(r",? (?:is |was )?the ((?:[\w-]+ ){1,3})of ")
+# between a sentence's subject and a possessive that says what the subject is: "Maya is both Hugo's dear wife and
+# ", "Naomi is Hannah's youngest "; not "She is survived by" (the survivor is Walter's son, not she)
 _SUBJECT_IS = re.compile(r" (?:is|was) (?:both |also |now |still )?(?:[\w-]+['’]s (?:[\w-]+ ){0,2}?(?:and )?){0,3}")
 _POSSESSIVE = re.compile(r"['’](?:s\b|(?=\s))")  # right after a mention: someone's
 # between a name and a pronoun that is that name's, whoever the sentence is about: "Pablo and his wife", "Sipho,
@@ -302,7 +302,7 @@ class Extraction:
         flipped = probs[:, self.x.reverse_index]
         # learning from answers, the classifier types every edge: the answers teach it, words or not
         said = {} if self.soft else self._said_by_words()
-        told: dict[tuple[int, int], int] = {}  # people pair -> the type a description's word says
+        told: dict[tuple[int, int], int] = {}  # people pair -> the type its words say (word_pairs)
         for row, ((i, j), p) in enumerate(zip(pairs, exists)):
             sentence = self.story.mentions[i].sentence
             for a in self.owner[i]:

@@ -97,7 +97,7 @@ CONFIG_FILE = "encoder_config.json"
 FIT_FILE = "fit_report.json"
 #: how this extractor's heads read the text, for artifacts built before a change to it (absent: the first way)
 READS_FILE = "reads.json"
-WORDS_FILE = "word_types.json"  # description word -> relation type to its possessor (absent: none learned)
+WORDS_FILE = "word_types.json"  # word -> the relation type it says, or null (absent: none learned)
 # how this version reads a story (encoding and case: as the config says); an artifact keeps the reads it was
 # trained with (reads.json)
 READS = {"word_after": "whole_words"}

@@ -288,11 +288,11 @@ class RelationExtractorConfig(PluginConfig):
     word_types: int | None = Field(
         3,
         ge=1,
-        description="A description read right after its possessor ('Ida's daughter-in-law', 'his sister') states "
-        "the fact its word means: training learns, from the annotated facts, each description word's relation to "
-        "its possessor, and reading types that fact by the word where training saw it at least this many times "
-        "and (98%) always as one type. The relation classifier reads words less surely in phrasings it has not "
-        "seen. None: the classifier types every fact.",
+        description="A relative word after a possessive states the fact it means ('Ida's daughter-in-law', 'Amy "
+        "is Ida's daughter-in-law', 'Ida has a son called Max'): training learns, from the annotated facts, each "
+        "such word's relation type, and reading types a fact by its word where training saw the word at least "
+        "this many times and (98%) always as one type, and saw every word around it. The relation classifier "
+        "reads words less surely in phrasings it has not seen. None: the classifier types every fact.",
     )
     max_chars: int = Field(100_000, ge=100, description="Longer texts are refused with an error.")
     init_from: str | None = PathField(
