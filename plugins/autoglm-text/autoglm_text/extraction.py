@@ -305,6 +305,7 @@ class Extraction:
         told: dict[tuple[int, int], int] = {}  # people pair -> the type its words say (word_pairs)
         for row, ((i, j), p) in enumerate(zip(pairs, exists)):
             sentence = self.story.mentions[i].sentence
+            worded = said.get((i, j)) or (self.x.reverse[said[j, i]] if (j, i) in said else None)
             for a in self.owner[i]:
                 for b in self.owner[j]:
                     if a == b:
@@ -313,9 +314,8 @@ class Extraction:
                     self.mass[key] = oriented if key not in self.mass else self.mass[key] + oriented
                     if p > self.scores.get(key, (0.0,))[0]:
                         self.scores[key] = (p, 0, sentence)
-                    c = said.get((i, j)) or (self.x.reverse[said[j, i]] if (j, i) in said else None)
-                    if c is not None:
-                        told[key] = c if a < b else self.x.reverse[c]
+                    if worded is not None:
+                        told[key] = worded if a < b else self.x.reverse[worded]
         for key, (p, _, sentence) in self.scores.items():
             c = told.get(key) or int(self.mass[key][1:].argmax()) + 1
             if key in told:  # an edge's type distribution says what its words say
