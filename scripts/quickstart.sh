@@ -4,10 +4,11 @@
 # pronouns and unnamed relatives into a graph, and a reasoner over it) into
 # artifacts/kinship-extractor, and answer hand-written stories with it. Three
 # extractors fit the manifest's own 5,000 stories for 3 epochs each and read
-# together (about 46 minutes on 2 cores; held-out phrasings' facts at F1
-# 0.972-0.979 over 3 seeds, 0.88-0.93 of their stories answered). One
-# extractor (--set graph_builder.members=1) takes about 15 minutes (F1 0.96,
-# 0.81 answered); one at 2,000 x 2, about 6 (F1 0.82, 0.48 answered). Extra
+# together (47-51 minutes on 2 cores; over seeds 0-2, held-out phrasings' facts
+# at F1 0.992-0.997 and 0.969-0.991 of their stories answered). One extractor
+# (--set graph_builder.members=1) saves about 25 minutes (seed 1's first alone:
+# F1 0.985, 0.941 answered); one at 2,000 x 2, about 6 (F1 0.82, 0.48 answered
+# on 2026-12-06). Extra
 # arguments go to `autoglm build`; a quick look:
 #   bash scripts/quickstart.sh --set graph_builder.members=1 --set graph_builder.train_stories=2000 --set graph_builder.epochs=2
 set -euo pipefail
