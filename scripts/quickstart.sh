@@ -7,10 +7,10 @@
 # together (47-51 minutes on 2 cores; over seeds 0-2, held-out phrasings' facts
 # at F1 0.992-0.997 and 0.969-0.991 of their stories answered). One extractor
 # (--set graph_builder.members=1) saves about 25 minutes (seed 1's first alone:
-# F1 0.985, 0.941 answered); one at 2,000 x 2, about 6 (F1 0.82, 0.48 answered
-# on 2026-12-06). Extra
-# arguments go to `autoglm build`; a quick look:
-#   bash scripts/quickstart.sh --set graph_builder.members=1 --set graph_builder.train_stories=2000 --set graph_builder.epochs=2
+# F1 0.985, 0.941 answered); one for 1 epoch with 4 reasoner restarts, 9 minutes
+# (seed 0: F1 0.939, 0.892 answered). Extra arguments go to `autoglm build`; a
+# quick look:
+#   bash scripts/quickstart.sh --set graph_builder.members=1 --set graph_builder.epochs=1 --set train.restarts=4
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
